@@ -1,0 +1,131 @@
+//! `ZRQ.FETCH <queue> <consumer> [COUNT <n>] [BLOCK <ms>]` → array of jobs, oldest first.
+//!
+//! The engine part never blocks: it delivers what is there. The module blocks the client on the
+//! queue's stream when nothing was delivered and `BLOCK` was given, and calls [`Fetch::apply`]
+//! again each time the stream is signalled.
+
+use super::{check_types, load_job, start_attempt};
+use crate::args::{self, Options, MAX_COUNT, MAX_DURATION_MS};
+use crate::job::Job;
+use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP};
+use crate::state::{Event, State};
+use crate::store::{KeyType, Store};
+use crate::{Result, ZrqError};
+
+/// Parsed arguments of `ZRQ.FETCH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    /// Queue to fetch from.
+    pub queue: String,
+    /// The worker's name; it owns the jobs it fetches.
+    pub consumer: String,
+    /// Most jobs to deliver.
+    pub count: i64,
+    /// How long to wait for a job, in ms (0 = forever); `None` = do not wait.
+    pub block: Option<i64>,
+}
+
+impl Fetch {
+    /// Parses the arguments after the command name.
+    pub fn parse(args: &[&[u8]]) -> Result<Self> {
+        let [queue, consumer, rest @ ..] = args else {
+            return Err(ZrqError::arity("zrq.fetch"));
+        };
+        let mut cmd = Fetch {
+            queue: args::name("queue", queue)?.to_string(),
+            consumer: args::name("consumer", consumer)?.to_string(),
+            count: 1,
+            block: None,
+        };
+        let mut options = Options::new(rest);
+        while let Some((option, value)) = options.next(&["COUNT", "BLOCK"])? {
+            match option {
+                "COUNT" => cmd.count = args::integer("COUNT", value, 1, MAX_COUNT)?,
+                _ => cmd.block = Some(args::integer("BLOCK", value, 0, MAX_DURATION_MS)?),
+            }
+        }
+        Ok(cmd)
+    }
+
+    /// The key the module blocks on while waiting.
+    pub fn wait_key(&self) -> String {
+        QueueKeys::new(&self.queue).stream()
+    }
+
+    /// Delivers up to `count` pending jobs to the consumer; each becomes active with a lease.
+    pub fn apply(&self, store: &mut dyn Store) -> Result<Vec<Job>> {
+        let keys = QueueKeys::new(&self.queue);
+        let (stream, active) = (keys.stream(), keys.active());
+        check_types(
+            store,
+            &[(&stream, KeyType::Stream), (&active, KeyType::ZSet)],
+        )?;
+        if store.key_type(&stream)? == KeyType::Missing {
+            return Ok(Vec::new());
+        }
+        let entries = store.xreadgroup(&stream, GROUP, &self.consumer, self.count)?;
+        let mut jobs = Vec::with_capacity(entries.len());
+        for (entry, fields) in entries {
+            let id = fields
+                .into_iter()
+                .find(|(f, _)| f == ENTRY_FIELD)
+                .map(|(_, v)| v);
+            // An entry without a readable pending job record was not written by zrq, or its job
+            // was deleted by hand: it is removed so it cannot block the queue.
+            let job = match id {
+                Some(id) => load_job(store, &keys, &id).ok().flatten(),
+                None => None,
+            };
+            match job {
+                Some(mut job) if job.state == State::Pending => {
+                    start_attempt(store, &keys, &mut job, &self.consumer, Event::Fetch)?;
+                    jobs.push(job);
+                }
+                _ => store.xack_del(&stream, GROUP, &entry)?,
+            }
+        }
+        Ok(jobs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Parsed = (i64, Option<i64>);
+
+    fn parse(args: &[&str]) -> std::result::Result<Parsed, String> {
+        let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        Fetch::parse(&bytes)
+            .map(|c| (c.count, c.block))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn table() {
+        let cases: &[(&[&str], std::result::Result<Parsed, &str>)] = &[
+            (&["q", "w"], Ok((1, None))),
+            (&["q", "w", "COUNT", "10", "BLOCK", "0"], Ok((10, Some(0)))),
+            (
+                &["q"],
+                Err("ERR wrong number of arguments for 'zrq.fetch' command"),
+            ),
+            (
+                &["q", "w", "COUNT", "0"],
+                Err("ERR COUNT must be an integer from 1 to 1000, got '0'"),
+            ),
+            (
+                &["q", "w", "COUNT", "1000000"],
+                Err("ERR COUNT must be an integer from 1 to 1000, got '1000000'"),
+            ),
+            (
+                &["q", "w", "BLOCK", "-5"],
+                Err("ERR BLOCK must be an integer from 0 to 315360000000, got '-5'"),
+            ),
+            (&["q", "w", "BLOCK"], Err("ERR option BLOCK needs a value")),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parse(args), want.map_err(str::to_string), "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The job record: one Redis hash per job, `zrq:{queue}:job:<id>`.
+//!
+//! Every field is stored as text. [`FIELDS`] is the one definition of the field names and which of
+//! them are integers; replies return integer fields as integers and leave out absent fields.
+
+use crate::state::State;
+use crate::{Reply, Result, ZrqError};
+
+/// How a field's value is typed in replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Returned as a bulk string.
+    Text,
+    /// Stored as decimal text, returned as an integer.
+    Integer,
+}
+
+/// Every field of a job record, in documentation order.
+pub const FIELDS: &[(&str, FieldKind)] = &[
+    ("id", FieldKind::Text),
+    ("queue", FieldKind::Text),
+    ("task", FieldKind::Text),
+    ("payload", FieldKind::Text),
+    ("state", FieldKind::Text),
+    ("attempt", FieldKind::Integer),
+    ("max_attempts", FieldKind::Integer),
+    ("timeout", FieldKind::Integer),
+    ("created_at", FieldKind::Integer),
+    ("started_at", FieldKind::Integer),
+    ("finished_at", FieldKind::Integer),
+    ("consumer", FieldKind::Text),
+    ("entry", FieldKind::Text),
+    ("result", FieldKind::Text),
+    ("error", FieldKind::Text),
+];
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The job id (UUIDv7 unless the producer chose one).
+    pub id: String,
+    /// The queue it belongs to.
+    pub queue: String,
+    /// The task name that selects the handler.
+    pub task: String,
+    /// The task's arguments, a JSON document.
+    pub payload: String,
+    /// Where the job is in its life.
+    pub state: State,
+    /// Attempts started so far (0 until first fetched).
+    pub attempt: i64,
+    /// Attempts allowed in all: `RETRIES` + 1.
+    pub max_attempts: i64,
+    /// Lease length in ms: how long a worker may hold the job before it may be reclaimed.
+    pub timeout: i64,
+    /// When it was enqueued (unix ms).
+    pub created_at: i64,
+    /// When the current attempt started (unix ms).
+    pub started_at: Option<i64>,
+    /// When it reached a final state (unix ms).
+    pub finished_at: Option<i64>,
+    /// The worker that holds or last held it.
+    pub consumer: Option<String>,
+    /// Its stream entry id while it is in the stream.
+    pub entry: Option<String>,
+    /// The result JSON given on ACK.
+    pub result: Option<String>,
+    /// The last error.
+    pub error: Option<String>,
+}
+
+/// A new job id: a time-ordered UUID (version 7), so ids sort by creation time.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn integer_field(key: &str, field: &str, value: &str) -> Result<i64> {
+    value
+        .parse()
+        .map_err(|_| ZrqError::corrupt(key, &format!("field '{field}' is not an integer")))
+}
+
+impl Job {
+    /// Reads a record from its hash fields (as HGETALL returns them). Unknown fields are ignored
+    /// so that a newer zrq's records stay readable.
+    pub fn from_fields(key: &str, fields: Vec<(String, String)>) -> Result<Job> {
+        let get = |name: &str| {
+            fields
+                .iter()
+                .position(|(f, _)| f == name)
+                .map(|i| fields[i].1.clone())
+        };
+        let missing = |name: &str| ZrqError::corrupt(key, &format!("field '{name}' is missing"));
+        let required = |value: Option<String>, name: &str| value.ok_or_else(|| missing(name));
+        let int = |value: Option<String>, name: &str| -> Result<Option<i64>> {
+            value.map(|v| integer_field(key, name, &v)).transpose()
+        };
+        let state_text = required(get("state"), "state")?;
+        let state = State::parse(&state_text)
+            .ok_or_else(|| ZrqError::corrupt(key, &format!("unknown state '{state_text}'")))?;
+        Ok(Job {
+            id: required(get("id"), "id")?,
+            queue: required(get("queue"), "queue")?,
+            task: required(get("task"), "task")?,
+            payload: required(get("payload"), "payload")?,
+            state,
+            attempt: int(get("attempt"), "attempt")?.ok_or_else(|| missing("attempt"))?,
+            max_attempts: int(get("max_attempts"), "max_attempts")?
+                .ok_or_else(|| missing("max_attempts"))?,
+            timeout: int(get("timeout"), "timeout")?.ok_or_else(|| missing("timeout"))?,
+            created_at: int(get("created_at"), "created_at")?
+                .ok_or_else(|| missing("created_at"))?,
+            started_at: int(get("started_at"), "started_at")?,
+            finished_at: int(get("finished_at"), "finished_at")?,
+            consumer: get("consumer"),
+            entry: get("entry"),
+            result: get("result"),
+            error: get("error"),
+        })
+    }
+
+    /// All present fields as (name, text) pairs, in [`FIELDS`] order, for HSET.
+    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
+        let text = |v: &Option<String>| v.clone();
+        let int = |v: Option<i64>| v.map(|n| n.to_string());
+        let values = [
+            Some(self.id.clone()),
+            Some(self.queue.clone()),
+            Some(self.task.clone()),
+            Some(self.payload.clone()),
+            Some(self.state.as_str().to_string()),
+            Some(self.attempt.to_string()),
+            Some(self.max_attempts.to_string()),
+            Some(self.timeout.to_string()),
+            Some(self.created_at.to_string()),
+            int(self.started_at),
+            int(self.finished_at),
+            text(&self.consumer),
+            text(&self.entry),
+            text(&self.result),
+            text(&self.error),
+        ];
+        FIELDS
+            .iter()
+            .zip(values)
+            .filter_map(|((name, _), value)| value.map(|v| (*name, v)))
+            .collect()
+    }
+
+    /// The job as a reply map: present fields only, integers as integers.
+    pub fn to_reply(&self) -> Reply {
+        let entries = self
+            .to_fields()
+            .into_iter()
+            .map(|(name, value)| {
+                let kind = FIELDS.iter().find(|(f, _)| *f == name).map(|(_, k)| *k);
+                let reply = match (kind, value.parse::<i64>()) {
+                    (Some(FieldKind::Integer), Ok(n)) => Reply::Int(n),
+                    _ => Reply::Bulk(value),
+                };
+                (name, reply)
+            })
+            .collect();
+        Reply::Map(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Job {
+        Job {
+            id: "j1".into(),
+            queue: "q".into(),
+            task: "t".into(),
+            payload: "{}".into(),
+            state: State::Active,
+            attempt: 1,
+            max_attempts: 4,
+            timeout: 30000,
+            created_at: 10,
+            started_at: Some(20),
+            finished_at: None,
+            consumer: Some("w1".into()),
+            entry: Some("1-0".into()),
+            result: None,
+            error: None,
+        }
+    }
+
+    fn owned(fields: Vec<(&'static str, String)>) -> Vec<(String, String)> {
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
+    #[test]
+    fn round_trip() {
+        let job = sample();
+        let back = Job::from_fields("k", owned(job.to_fields()));
+        assert_eq!(back, Ok(job));
+    }
+
+    #[test]
+    fn reply_types_integers_and_omits_absent_fields() {
+        let Reply::Map(entries) = sample().to_reply() else {
+            unreachable!("to_reply returns a map")
+        };
+        assert!(entries.contains(&("attempt", Reply::Int(1))));
+        assert!(entries.contains(&("id", Reply::Bulk("j1".into()))));
+        assert!(!entries.iter().any(|(k, _)| *k == "finished_at"));
+    }
+
+    #[test]
+    fn corrupt_records_are_errors_not_panics() {
+        let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            ("missing state", vec![("id", "j")]),
+            ("bad state", sample_with("state", "weird")),
+            ("bad attempt", sample_with("attempt", "x")),
+        ];
+        for (why, fields) in cases {
+            let fields = fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let err = Job::from_fields("k", fields).err().map(|e| e.code);
+            assert_eq!(err, Some(crate::ErrorCode::Corrupt), "{why}");
+        }
+    }
+
+    fn sample_with(field: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+        let mut v: Vec<(&str, &str)> = vec![
+            ("id", "j"),
+            ("queue", "q"),
+            ("task", "t"),
+            ("payload", "{}"),
+            ("state", "pending"),
+            ("attempt", "0"),
+            ("max_attempts", "1"),
+            ("timeout", "1"),
+            ("created_at", "1"),
+        ];
+        for entry in v.iter_mut() {
+            if entry.0 == field {
+                entry.1 = value;
+            }
+        }
+        v
+    }
+}

@@ -1,0 +1,79 @@
+//! The command table: names, Redis command flags and a one-line summary of each command.
+//!
+//! The module registers exactly these commands; the Lua library must provide one function per
+//! entry (`zrq.enqueue` → `zrq_enqueue`), flagged `no-writes` where the command is read-only.
+//! Tests compare both backends against this table.
+
+/// One zrq command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Full command name, lower case.
+    pub name: &'static str,
+    /// Redis command flags used when registering the module command.
+    pub flags: &'static str,
+    /// Whether the command only reads.
+    pub readonly: bool,
+    /// Syntax line, as documented.
+    pub syntax: &'static str,
+}
+
+impl CommandSpec {
+    /// Name of the Lua function implementing the command (`zrq.enqueue` → `zrq_enqueue`).
+    pub fn function_name(&self) -> String {
+        self.name.replace('.', "_")
+    }
+}
+
+/// Every command, in documentation order.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "zrq.enqueue",
+        flags: "write deny-oom",
+        readonly: false,
+        syntax: "ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>]",
+    },
+    CommandSpec {
+        name: "zrq.fetch",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.FETCH <queue> <consumer> [COUNT <n>] [BLOCK <ms>]",
+    },
+    CommandSpec {
+        name: "zrq.ack",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.ACK <queue> <id> [RESULT <json>]",
+    },
+    CommandSpec {
+        name: "zrq.state",
+        flags: "readonly fast",
+        readonly: true,
+        syntax: "ZRQ.STATE <queue> <id>",
+    },
+    CommandSpec {
+        name: "zrq.job",
+        flags: "readonly",
+        readonly: true,
+        syntax: "ZRQ.JOB <queue> <id>",
+    },
+    CommandSpec {
+        name: "zrq.reclaim",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.RECLAIM <queue> <consumer> [COUNT <n>]",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_and_flags_match_readonly() {
+        for c in COMMANDS {
+            assert_eq!(c.name, c.name.to_lowercase());
+            assert!(c.syntax.to_lowercase().starts_with(c.name));
+            assert_eq!(c.flags.contains("readonly"), c.readonly, "{}", c.name);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Blocking a client on a key until a retry succeeds: a safe wrapper over
+//! `RedisModule_BlockClientOnKeys`, which the `redis-module` crate does not wrap.
+//!
+//! A command that finds nothing to deliver calls [`block_on_key`] with a retry closure. Redis then
+//! parks the client (no thread, no polling) and calls the closure each time the key is signalled
+//! (an XADD to the stream signals it), in the order clients blocked. A retry that returns `None`
+//! leaves its client blocked, so one new job wakes exactly one of several waiting workers; the
+//! others stay parked. When the timeout passes, the client gets the `on_timeout` reply.
+
+use std::ffi::c_void;
+use std::os::raw::c_int;
+
+use redis_module::{raw, Context, ContextFlags, RedisError, RedisString, RedisValue};
+
+use crate::guard;
+
+/// What a blocked client needs when it is woken: how to retry, and what to reply on timeout.
+struct Waiter {
+    retry: Box<dyn Fn(&Context) -> Option<Result<RedisValue, RedisError>>>,
+    on_timeout: RedisValue,
+}
+
+/// Parks the calling client until `retry` returns a reply or `timeout_ms` passes (0 = forever).
+///
+/// `retry` returns `None` to stay blocked, `Some(reply)` to reply and unblock.
+pub fn block_on_key(
+    ctx: &Context,
+    key: &RedisString,
+    timeout_ms: i64,
+    on_timeout: RedisValue,
+    retry: impl Fn(&Context) -> Option<Result<RedisValue, RedisError>> + 'static,
+) -> Result<(), RedisError> {
+    let block = raw_api(unsafe { raw::RedisModule_BlockClientOnKeys })?;
+    let waiter = Box::into_raw(Box::new(Waiter {
+        retry: Box::new(retry),
+        on_timeout,
+    }));
+    let mut keys = [key.inner];
+    // SAFETY: `ctx.ctx` is the live context of the executing command. `keys` holds one valid
+    // RedisModuleString that Redis retains (incrRefCount) for as long as the client is blocked, so
+    // it may be freed by us afterwards. `waiter` is a leaked Box that Redis hands back to
+    // `on_reply`/`on_timeout` and finally to `free_waiter`, which is its only owner from here on.
+    // The callbacks match the RedisModuleCmdFunc / free-privdata signatures.
+    let blocked = unsafe {
+        block(
+            ctx.ctx,
+            Some(on_reply),
+            Some(on_timeout_cb),
+            Some(free_waiter),
+            timeout_ms,
+            keys.as_mut_ptr(),
+            1,
+            waiter.cast::<c_void>(),
+        )
+    };
+    if blocked.is_null() {
+        // SAFETY: Redis did not take the private data, so we still own the box.
+        drop(unsafe { Box::from_raw(waiter) });
+        return Err(RedisError::Str("INTERNAL could not block the client"));
+    }
+    Ok(())
+}
+
+/// Whether this context may block its client: not inside MULTI, a script, or a context that
+/// denies blocking (Redis' own blocking commands behave as non-blocking there too).
+pub fn can_block(ctx: &Context) -> bool {
+    !ctx.get_flags()
+        .intersects(ContextFlags::MULTI | ContextFlags::LUA | ContextFlags::DENY_BLOCKING)
+}
+
+fn raw_api<T>(f: Option<T>) -> Result<T, RedisError> {
+    f.ok_or(RedisError::Str(
+        "INTERNAL this Redis lacks the blocking module API",
+    ))
+}
+
+/// The waiter of the blocked client whose callback is running.
+///
+/// # Safety
+/// `ctx` must be the context Redis passes to a reply or timeout callback of a client blocked by
+/// [`block_on_key`], whose private data is therefore a live `Waiter`.
+unsafe fn waiter<'a>(ctx: *mut raw::RedisModuleCtx) -> Option<&'a Waiter> {
+    let get = unsafe { raw::RedisModule_GetBlockedClientPrivateData }?;
+    // SAFETY: per this function's contract the private data is a `Waiter` that lives until
+    // `free_waiter` runs, which Redis does only after the last callback.
+    unsafe { get(ctx).cast::<Waiter>().as_ref() }
+}
+
+extern "C" fn on_reply(
+    ctx: *mut raw::RedisModuleCtx,
+    _argv: *mut *mut raw::RedisModuleString,
+    _argc: c_int,
+) -> c_int {
+    let context = Context::new(ctx);
+    // SAFETY: Redis calls this only as the reply callback of a client blocked by block_on_key.
+    let Some(waiter) = (unsafe { waiter(ctx) }) else {
+        return raw::REDISMODULE_ERR as c_int;
+    };
+    let reply = match guard::catch(|| (waiter.retry)(&context)) {
+        Ok(None) => return raw::REDISMODULE_ERR as c_int,
+        Ok(Some(reply)) => reply,
+        Err(panicked) => Err(panicked),
+    };
+    context.reply(reply);
+    raw::REDISMODULE_OK as c_int
+}
+
+extern "C" fn on_timeout_cb(
+    ctx: *mut raw::RedisModuleCtx,
+    _argv: *mut *mut raw::RedisModuleString,
+    _argc: c_int,
+) -> c_int {
+    let context = Context::new(ctx);
+    // SAFETY: Redis calls this only as the timeout callback of a client blocked by block_on_key.
+    let reply = match unsafe { waiter(ctx) } {
+        Some(waiter) => Ok(waiter.on_timeout.clone()),
+        None => Err(RedisError::Str("INTERNAL blocked client lost its state")),
+    };
+    context.reply(reply);
+    raw::REDISMODULE_OK as c_int
+}
+
+extern "C" fn free_waiter(_ctx: *mut raw::RedisModuleCtx, privdata: *mut c_void) {
+    if !privdata.is_null() {
+        // SAFETY: privdata is the `Waiter` box leaked in block_on_key; Redis calls this exactly
+        // once, after the last callback, so reclaiming the box here is the single release.
+        drop(unsafe { Box::from_raw(privdata.cast::<Waiter>()) });
+    }
+}
