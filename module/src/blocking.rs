@@ -14,9 +14,12 @@ use redis_module::{raw, Context, ContextFlags, RedisError, RedisString, RedisVal
 
 use crate::guard;
 
+/// A retry: `None` keeps the client blocked, `Some(reply)` answers it.
+type Retry = Box<dyn Fn(&Context) -> Option<Result<RedisValue, RedisError>>>;
+
 /// What a blocked client needs when it is woken: how to retry, and what to reply on timeout.
 struct Waiter {
-    retry: Box<dyn Fn(&Context) -> Option<Result<RedisValue, RedisError>>>,
+    retry: Retry,
     on_timeout: RedisValue,
 }
 
