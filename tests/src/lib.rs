@@ -7,9 +7,6 @@
 //! Behaviour tests are written once against [`Zrq`], which speaks either backend, and instantiated
 //! for every backend by the [`conformance!`] macro.
 
-// This crate exists to fail tests loudly: a panic with a message is the right way out here.
-#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
