@@ -1,0 +1,242 @@
+//! Helpers shared by the guarantee tests (each test binary uses a subset).
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use zrq_tests::redis::{self, Connection, Value};
+use zrq_tests::Server;
+
+/// The full text of an error reply, as the server sent it: `CODE message`.
+pub fn error_text(err: &redis::RedisError) -> String {
+    match (err.code(), err.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => format!("<not a server error: {err}>"),
+    }
+}
+
+/// A text value of a reply.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(n) => n.to_string(),
+        Value::Okay => "OK".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// One field of `INFO <section>`.
+pub fn info_field(conn: &mut Connection, section: &str, field: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg(section).query(conn).ok()?;
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// Where a job is, read from the raw Redis structures (not through zrq).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    /// In the stream, not yet delivered.
+    Waiting,
+    /// In the stream's pending-entries list and in the active zset, owned by a consumer.
+    Running(String),
+    /// Left the stream, state completed.
+    Completed,
+    /// Left the stream, in the dead zset.
+    Dead,
+}
+
+/// The raw view of one queue: stream entries, pending entries, leases, dead set, job states.
+#[derive(Debug, Default)]
+pub struct QueueView {
+    /// Stream entry id → job id.
+    pub stream: BTreeMap<String, String>,
+    /// Pending (delivered, unacknowledged) entry id → consumer.
+    pub pel: BTreeMap<String, String>,
+    /// Members of the active zset.
+    pub active: BTreeSet<String>,
+    /// Members of the dead zset.
+    pub dead: BTreeSet<String>,
+}
+
+impl QueueView {
+    /// Reads the queue's structures.
+    pub fn read(conn: &mut Connection, queue: &str) -> QueueView {
+        let stream_key = format!("zrq:{{{queue}}}:stream");
+        let mut view = QueueView::default();
+        let entries: Vec<(String, Vec<(String, String)>)> = match redis::cmd("XRANGE")
+            .arg(&stream_key)
+            .arg("-")
+            .arg("+")
+            .query::<Value>(conn)
+            .expect("XRANGE")
+        {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|entry| {
+                    let Value::Array(parts) = entry else {
+                        panic!("stream entry {entry:?}")
+                    };
+                    let id = text(&parts[0]);
+                    let Value::Array(fields) = &parts[1] else {
+                        panic!("stream fields {parts:?}")
+                    };
+                    let fields = fields
+                        .chunks(2)
+                        .map(|p| (text(&p[0]), text(&p[1])))
+                        .collect();
+                    (id, fields)
+                })
+                .collect(),
+            other => panic!("XRANGE reply {other:?}"),
+        };
+        for (entry, fields) in entries {
+            assert_eq!(fields.len(), 1, "a stream entry holds only the job id");
+            assert_eq!(fields[0].0, "job");
+            view.stream.insert(entry, fields[0].1.clone());
+        }
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&stream_key)
+            .query(conn)
+            .expect("EXISTS");
+        if exists == 1 {
+            let pending: Vec<(String, String, i64, i64)> = redis::cmd("XPENDING")
+                .arg(&stream_key)
+                .arg("zrq")
+                .arg("-")
+                .arg("+")
+                .arg(100_000)
+                .query(conn)
+                .expect("XPENDING");
+            for (entry, consumer, _, _) in pending {
+                view.pel.insert(entry, consumer);
+            }
+        }
+        let zset = |conn: &mut Connection, key: String| -> BTreeSet<String> {
+            redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .query::<Vec<String>>(conn)
+                .expect("ZRANGE")
+                .into_iter()
+                .collect()
+        };
+        view.active = zset(conn, format!("zrq:{{{queue}}}:active"));
+        view.dead = zset(conn, format!("zrq:{{{queue}}}:dead"));
+        view
+    }
+
+    /// Where job `id` is: asserts it is in exactly one place, consistently in every structure and
+    /// in its record.
+    pub fn place(&self, conn: &mut Connection, queue: &str, id: &str) -> Place {
+        let key = format!("zrq:{{{queue}}}:job:{id}");
+        let record: BTreeMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query(conn)
+            .expect("HGETALL");
+        assert!(!record.is_empty(), "job {id} vanished: no record {key}");
+        let entries: Vec<&String> = self
+            .stream
+            .iter()
+            .filter(|(_, job)| job.as_str() == id)
+            .map(|(entry, _)| entry)
+            .collect();
+        assert!(entries.len() <= 1, "job {id} is in the stream twice");
+        let in_active = self.active.contains(id);
+        let in_dead = self.dead.contains(id);
+        let state = record.get("state").map(String::as_str).unwrap_or("");
+        let place = match entries.first() {
+            Some(entry) => {
+                assert_eq!(
+                    record.get("entry"),
+                    Some(*entry),
+                    "job {id}: record names another stream entry"
+                );
+                assert!(!in_dead, "job {id} is in the stream and dead");
+                match self.pel.get(*entry) {
+                    Some(consumer) => {
+                        assert!(in_active, "job {id} is delivered but has no lease");
+                        assert_eq!(
+                            record.get("consumer"),
+                            Some(consumer),
+                            "job {id}: record and PEL disagree on the owner"
+                        );
+                        Place::Running(consumer.clone())
+                    }
+                    None => {
+                        assert!(!in_active, "job {id} is undelivered but has a lease");
+                        Place::Waiting
+                    }
+                }
+            }
+            None => {
+                assert!(!in_active, "job {id} has a lease but no stream entry");
+                if in_dead {
+                    Place::Dead
+                } else {
+                    Place::Completed
+                }
+            }
+        };
+        let want = match place {
+            Place::Waiting => "pending",
+            Place::Running(_) => "active",
+            Place::Completed => "completed",
+            Place::Dead => "dead",
+        };
+        assert_eq!(state, want, "job {id}: record state vs structures {self:?}");
+        place
+    }
+}
+
+/// Waits until the replica has applied everything the primary sent.
+pub fn wait_replica_caught_up(primary: &Server, replica: &Server) {
+    let mut p = primary.conn();
+    primary.wait_for(|_| {
+        let master = info_field(&mut p, "replication", "master_repl_offset");
+        let mut r = replica.conn();
+        let applied = info_field(&mut r, "replication", "master_repl_offset");
+        master.is_some() && master == applied
+    });
+}
+
+/// Every job of `queue` (ids from the `zrq:{queue}:job:*` keys), sorted.
+pub fn job_ids(conn: &mut Connection, queue: &str) -> Vec<String> {
+    let prefix = format!("zrq:{{{queue}}}:job:");
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(conn)
+        .expect("KEYS");
+    keys.sort();
+    keys.iter()
+        .map(|k| k.strip_prefix(&prefix).unwrap_or(k).to_string())
+        .collect()
+}
+
+/// A job's raw record.
+pub fn record(conn: &mut Connection, queue: &str, id: &str) -> BTreeMap<String, String> {
+    redis::cmd("HGETALL")
+        .arg(format!("zrq:{{{queue}}}:job:{id}"))
+        .query(conn)
+        .expect("HGETALL")
+}
+
+/// A small deterministic pseudo-random generator (xorshift), so failures reproduce.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
