@@ -1,0 +1,18 @@
+#!lua name=zrq
+--
+-- zrq as a Redis Functions library, for servers that cannot load the zrq module.
+--
+-- Install:   FUNCTION LOAD REPLACE "<this text>"
+-- Call:      ZRQ.<CMD> <queue> <args...>  ==  FCALL zrq_<cmd> 1 <queue> <args...>
+--
+-- The library implements the module's commands over the same keys, with the same replies and the
+-- same error texts; the Rust crate `zrq-core` is the specification (core/src/commands/*.rs) and
+-- the conformance suite (tests/) runs every behaviour test against both backends.
+--
+-- This text is assembled from lua-compat/src/lua/*.lua by lua-compat/src/lib.rs:
+--   00_header.lua    this header and the library version
+--   10_helpers.lua   error table, argument rules, JSON check, key schema, job record, replies
+--   20_enqueue.lua … 25_reclaim.lua   one file per command, each with its own header
+--   90_version.lua   zrq_version
+--
+-- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.

@@ -1,0 +1,64 @@
+--------------------------------------------------------------------------------------------------
+-- zrq_fetch: ZRQ.FETCH <queue> <consumer> [COUNT <n>] [BLOCK <ms>]
+--   (core/src/commands/fetch.rs)
+--
+-- KEYS[1]  the queue
+-- ARGV     consumer, then options: COUNT <1..1000> (default 1), BLOCK <0..315360000000 ms>
+-- Reply    array of jobs (maps), oldest first, each now active, owned by the consumer, attempt
+--          incremented; empty when nothing is waiting (also on a queue that does not exist).
+--          BLOCK is validated exactly as the module does, but a script cannot block: the reply is
+--          immediate. The client blocks instead with BLPOP on zrq:{q}:wake (docs/LUA.md).
+-- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> STREAMS <stream> >; per job HSET state,
+--          attempt, consumer, started_at and ZADD zrq:{q}:active <now + timeout> <id>. An entry
+--          without a readable pending job behind it is XACKed and XDELed.
+-- Errors   ERR (arity, names, options, numbers), WRONGTYPE (stream or active key), INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function fetch(keys, argv)
+    local args = arguments(keys, argv)
+    if #args < 2 then
+        arity_error('zrq.fetch')
+    end
+    require_one_key('zrq_fetch', keys)
+    local queue = name('queue', args[1])
+    local consumer = name('consumer', args[2])
+    local count = 1
+    for option, value in options(args, 3, { 'COUNT', 'BLOCK' }) do
+        if option == 'COUNT' then
+            count = integer('COUNT', value, 1, MAX_COUNT)
+        else
+            integer('BLOCK', value, 0, MAX_DURATION_MS)
+        end
+    end
+
+    local k = queue_keys(queue)
+    check_types({ { k.stream, 'stream' }, { k.active, 'zset' } })
+    if key_type(k.stream) == 'none' then
+        return {}
+    end
+    local now = clock()
+    local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(count), 'STREAMS', k.stream, '>')
+    local jobs = {}
+    local entries = (type(reply) == 'table' and reply[1] and reply[1][2]) or {}
+    for _, e in ipairs(entries) do
+        local entry, fields = e[1], e[2] or {}
+        local id
+        for f = 1, #fields, 2 do
+            if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
+                id = fields[f + 1]
+                break
+            end
+        end
+        local job = id and try_load_job(k, id)
+        if job and job.state == 'pending' then
+            start_attempt(k, job, consumer, now)
+            jobs[#jobs + 1] = job
+        else
+            call('XACK', k.stream, GROUP, entry)
+            call('XDEL', k.stream, entry)
+        end
+    end
+    return jobs_reply(jobs)
+end
+
+register('zrq_fetch', fetch, 'write')
