@@ -1,0 +1,3 @@
+//! The `zrq` command-line tool.
+
+fn main() {}

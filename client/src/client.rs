@@ -1,0 +1,194 @@
+//! Connecting: [`Client`] holds a self-reconnecting multiplexed connection (or a cluster
+//! connection) and opens dedicated connections for blocking commands.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Value};
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::queue::Queue;
+use crate::record::{self, text};
+
+/// How long an ordinary (non-blocking) command may take before it fails.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Extra time a blocking command's connection waits beyond the command's own `BLOCK`.
+const BLOCK_MARGIN: Duration = Duration::from_secs(5);
+
+/// Where the client connects.
+#[derive(Clone)]
+enum Target {
+    Single(redis::Client),
+    Cluster(Vec<String>),
+}
+
+/// A connection: one server (reconnects on its own) or a cluster.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A handle to a zrq server or cluster. Cheap to clone; clones share one multiplexed connection.
+///
+/// ```no_run
+/// # async fn demo() -> zrq::Result<()> {
+/// let client = zrq::Client::connect("redis://127.0.0.1:6390").await?;
+/// let id = client.queue("emails").enqueue("send", &serde_json::json!({"to": "a@b.c"})).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    target: Target,
+    conn: Conn,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = match &self.target {
+            Target::Single(c) => c.get_connection_info().addr().to_string(),
+            Target::Cluster(nodes) => nodes.join(","),
+        };
+        f.debug_struct("Client")
+            .field("target", &target)
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects to one server (`redis://host:port[/db]`, `rediss://…`, `unix:///path`). The
+    /// connection reconnects by itself after a failure or a server restart.
+    pub async fn connect(url: &str) -> Result<Client> {
+        let client = redis::Client::open(url).map_err(|e| Error::Config(format!("{url}: {e}")))?;
+        let conn = manager(&client, Some(RESPONSE_TIMEOUT)).await?;
+        Ok(Client {
+            target: Target::Single(client),
+            conn: Conn::Single(conn),
+            backend: Backend::default(),
+        })
+    }
+
+    /// Connects to a Redis Cluster given some of its nodes (`redis://host:port` each). Every
+    /// command of a queue goes to the node owning the queue's hash slot.
+    pub async fn connect_cluster(nodes: &[&str]) -> Result<Client> {
+        let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+        let conn = cluster(&nodes, RESPONSE_TIMEOUT).await?;
+        Ok(Client {
+            target: Target::Cluster(nodes),
+            conn: Conn::Cluster(conn),
+            backend: Backend::default(),
+        })
+    }
+
+    /// The same client speaking to another backend (see [`Backend`]).
+    pub fn with_backend(mut self, backend: Backend) -> Client {
+        self.backend = backend;
+        self
+    }
+
+    /// The backend commands go to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A queue by name (nothing is sent: queues exist once something is enqueued).
+    pub fn queue(&self, name: &str) -> Queue {
+        Queue::new(self.clone(), name)
+    }
+
+    /// The names of the queues on the server (`ZRQ.QUEUES`).
+    pub async fn queues(&self) -> Result<Vec<String>> {
+        let none: [&str; 0] = [];
+        let reply = self.call("queues", None, &none).await?;
+        let mut names: Vec<String> = record::array(reply)?.iter().filter_map(text).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Runs the zrq command `name` with `args` and returns the raw reply.
+    pub async fn call<A: redis::ToRedisArgs>(
+        &self,
+        name: &str,
+        queue: Option<&str>,
+        args: &[A],
+    ) -> Result<Value> {
+        let cmd = self.backend.command(name, queue, args);
+        self.query(&cmd).await
+    }
+
+    /// Runs any command on the shared connection.
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        let mut conn = self.conn.clone();
+        cmd.query_async(&mut conn).await.map_err(Error::from_redis)
+    }
+
+    /// Runs a pipeline on the shared connection; one reply (or error) per command.
+    pub(crate) async fn pipeline(&self, pipe: &Pipeline) -> Result<Vec<Value>> {
+        let mut conn = self.conn.clone();
+        let mut pipe = pipe.clone();
+        pipe.ignore_errors();
+        pipe.query_async(&mut conn).await.map_err(Error::from_redis)
+    }
+
+    /// A new connection of its own, for blocking commands of up to `block` (they must not
+    /// share the multiplexed connection with other traffic, which they would hold up).
+    pub(crate) async fn dedicated(&self, block: Duration) -> Result<Conn> {
+        let timeout = block + BLOCK_MARGIN;
+        match &self.target {
+            Target::Single(client) => Ok(Conn::Single(manager(client, Some(timeout)).await?)),
+            Target::Cluster(nodes) => Ok(Conn::Cluster(cluster(nodes, timeout).await?)),
+        }
+    }
+}
+
+async fn manager(client: &redis::Client, timeout: Option<Duration>) -> Result<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(timeout)
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_max_delay(Duration::from_secs(2))
+        .set_number_of_retries(3);
+    ConnectionManager::new_with_config(client.clone(), config)
+        .await
+        .map_err(Error::Redis)
+}
+
+async fn cluster(nodes: &[String], timeout: Duration) -> Result<ClusterConnection> {
+    let client = ClusterClient::builder(nodes.to_vec())
+        .response_timeout(timeout)
+        .build()
+        .map_err(|e| Error::Config(format!("cluster nodes: {e}")))?;
+    client.get_async_connection().await.map_err(Error::Redis)
+}

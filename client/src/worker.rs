@@ -1,0 +1,781 @@
+//! Consuming: [`Worker`] runs async handlers for the jobs of one or several queues.
+//!
+//! One fetcher per queue takes jobs in batches with a blocking `ZRQ.FETCH … COUNT n BLOCK ms` on a
+//! connection of its own, but only as many as the concurrency limit has room for: a job is
+//! fetched only when a permit of the worker's semaphore is held for it, so nothing waits locally
+//! while its lease runs. Before blocking on its own queue, a fetcher takes what is waiting in the
+//! queues listed before it: earlier queues have priority. Each job runs in its own task, under its
+//! own time limit (the job's `timeout`), with heartbeats (`ZRQ.TOUCH`) every third of it; the
+//! outcome is acknowledged (`ZRQ.ACK … RESULT`) or reported (`ZRQ.FAIL`) on the shared
+//! multiplexed connection, where concurrent replies are pipelined. Expired leases of dead
+//! workers are reclaimed (`ZRQ.RECLAIM`) periodically.
+//!
+//! On shutdown the fetchers stop (a blocking fetch in progress finishes first, at most the block
+//! time), jobs in flight get the grace period to finish, and whatever is still running then is
+//! abandoned unacknowledged: its lease expires and another worker reclaims it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use redis::Value;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::client::{Client, Conn};
+use crate::error::{Error, Result};
+use crate::queue::Queue;
+use crate::record::{self, JobRecord};
+use crate::task::Task;
+
+/// What a handler fails with: any error; its `Display` text is recorded on the job.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a handler returns.
+pub type HandlerResult<T> = std::result::Result<T, HandlerError>;
+
+type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult<String>> + Send>>;
+type Handler = Arc<dyn Fn(JobRecord, JobContext) -> BoxFuture + Send + Sync>;
+
+struct ContextInner {
+    job: JobRecord,
+    queue: Queue,
+    cancel: watch::Sender<bool>,
+    touch_supported: std::sync::atomic::AtomicBool,
+}
+
+/// What a handler knows about its job and how it talks back: progress and cancellation.
+#[derive(Clone)]
+pub struct JobContext {
+    inner: Arc<ContextInner>,
+}
+
+impl std::fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("id", &self.inner.job.id)
+            .field("task", &self.inner.job.task)
+            .finish()
+    }
+}
+
+impl JobContext {
+    fn new(job: JobRecord, queue: Queue) -> JobContext {
+        let (cancel, _) = watch::channel(false);
+        JobContext {
+            inner: Arc::new(ContextInner {
+                job,
+                queue,
+                cancel,
+                touch_supported: std::sync::atomic::AtomicBool::new(true),
+            }),
+        }
+    }
+
+    /// The job id.
+    pub fn id(&self) -> &str {
+        &self.inner.job.id
+    }
+
+    /// This attempt's number (1 for the first).
+    pub fn attempt(&self) -> i64 {
+        self.inner.job.attempt
+    }
+
+    /// The job as it was fetched.
+    pub fn job(&self) -> &JobRecord {
+        &self.inner.job
+    }
+
+    /// Reports progress (0-100) and extends the lease (`ZRQ.TOUCH … PROGRESS`).
+    pub async fn progress(&self, percent: u8) -> Result<()> {
+        self.touch(Some(percent.min(100))).await
+    }
+
+    /// Extends the lease now (the worker also does so on its own every third of the timeout).
+    pub async fn heartbeat(&self) -> Result<()> {
+        self.touch(None).await
+    }
+
+    async fn touch(&self, progress: Option<u8>) -> Result<()> {
+        if !self.inner.touch_supported.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut args = vec![self.inner.job.id.clone()];
+        if let Some(p) = progress {
+            args.extend(["PROGRESS".to_string(), p.to_string()]);
+        }
+        match self.inner.queue.call("touch", &args).await {
+            Ok(reply) => {
+                match record::int(&reply) {
+                    Some(1) => {}
+                    Some(-1) => {
+                        tracing::info!(id = %self.id(), "cancellation requested");
+                        self.inner.cancel.send_replace(true);
+                    }
+                    _ => {
+                        tracing::warn!(id = %self.id(), "lease lost: the job is no longer ours");
+                        self.inner.cancel.send_replace(true);
+                    }
+                }
+                Ok(())
+            }
+            Err(e) if e.is_unknown_command() => {
+                tracing::debug!("the server has no ZRQ.TOUCH: heartbeats off");
+                self.inner.touch_supported.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the job should stop: cancellation was requested (`ZRQ.CANCEL`), or the lease was
+    /// lost. Learned at heartbeats and progress reports.
+    pub fn is_cancelled(&self) -> bool {
+        *self.inner.cancel.borrow()
+    }
+
+    /// Resolves once [`JobContext::is_cancelled`] turns true; `select!` on it beside the work.
+    pub async fn cancelled(&self) {
+        let mut rx = self.inner.cancel.subscribe();
+        // The sender lives as long as `self`, so this only ends when the flag is set.
+        let _ = rx.wait_for(|c| *c).await;
+    }
+}
+
+/// Counts of what a worker did, returned when it stops.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Jobs acknowledged.
+    pub completed: u64,
+    /// Jobs reported failed (errors, panics, timeouts, unknown tasks).
+    pub failed: u64,
+    /// Jobs still running when the grace period ended, left to be reclaimed.
+    pub abandoned: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    completed: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Runs handlers for the jobs of one or several queues.
+///
+/// ```no_run
+/// # async fn demo() -> zrq::Result<()> {
+/// let client = zrq::Client::connect("redis://127.0.0.1:6390").await?;
+/// zrq::Worker::new(client, &["emails"])
+///     .concurrency(100)
+///     .handle_raw("send", |args, _ctx| async move { Ok(args) })
+///     .run()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct Worker {
+    client: Client,
+    queues: Vec<String>,
+    handlers: HashMap<String, Handler>,
+    concurrency: usize,
+    batch: usize,
+    block: Duration,
+    reclaim_interval: Duration,
+    grace: Duration,
+    consumer: String,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("queues", &self.queues)
+            .field("tasks", &self.handlers.keys().collect::<Vec<_>>())
+            .field("concurrency", &self.concurrency)
+            .field("consumer", &self.consumer)
+            .finish()
+    }
+}
+
+/// A consumer name unique to this process: `<host>-<pid>-<random>`.
+fn consumer_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into());
+    let random = uuid::Uuid::now_v7().simple().to_string();
+    let tail = &random[random.len() - 8..];
+    format!("{host}-{}-{tail}", std::process::id())
+}
+
+impl Worker {
+    /// A worker for `queues`, in priority order (earlier first). Defaults: concurrency 32,
+    /// batches of up to 16, block 1 s, reclaim every 5 s, grace 30 s.
+    pub fn new(client: Client, queues: &[&str]) -> Worker {
+        Worker {
+            client,
+            queues: queues.iter().map(|q| q.to_string()).collect(),
+            handlers: HashMap::new(),
+            concurrency: 32,
+            batch: 16,
+            block: Duration::from_secs(1),
+            reclaim_interval: Duration::from_secs(5),
+            grace: Duration::from_secs(30),
+            consumer: consumer_name(),
+        }
+    }
+
+    /// Runs at most `n` jobs at once.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Fetches at most `n` jobs per round trip.
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// How long one blocking fetch waits inside Redis (bounds how long shutdown waits for it).
+    pub fn block(mut self, block: Duration) -> Self {
+        self.block = block.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How often expired leases of other (dead) workers are reclaimed.
+    pub fn reclaim_interval(mut self, every: Duration) -> Self {
+        self.reclaim_interval = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long shutdown waits for jobs in flight before abandoning them to be reclaimed.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The consumer name the server records on jobs this worker holds.
+    pub fn consumer(mut self, name: impl Into<String>) -> Self {
+        self.consumer = name.into();
+        self
+    }
+
+    /// The consumer name.
+    pub fn consumer_id(&self) -> &str {
+        &self.consumer
+    }
+
+    /// Registers the handler of the typed task `T`.
+    pub fn handle<T, F, Fut>(mut self, handler: F) -> Self
+    where
+        T: Task,
+        F: Fn(T::Args, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult<T::Output>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased: Handler = Arc::new(move |job: JobRecord, ctx: JobContext| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let args: T::Args = serde_json::from_str(&job.payload)
+                    .map_err(|e| format!("arguments of task '{}': {e}", T::NAME))?;
+                let output = handler(args, ctx).await?;
+                Ok(serde_json::to_string(&output)?)
+            }) as BoxFuture
+        });
+        self.handlers.insert(T::NAME.to_string(), erased);
+        self
+    }
+
+    /// Registers a handler for task `name` taking and returning any JSON (any serializable value).
+    pub fn handle_raw<F, Fut, A, O>(mut self, name: &str, handler: F) -> Self
+    where
+        F: Fn(A, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult<O>> + Send + 'static,
+        A: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let task = name.to_string();
+        let erased: Handler = Arc::new(move |job: JobRecord, ctx: JobContext| {
+            let handler = handler.clone();
+            let task = task.clone();
+            Box::pin(async move {
+                let args: A = serde_json::from_str(&job.payload)
+                    .map_err(|e| format!("arguments of task '{task}': {e}"))?;
+                let output = handler(args, ctx).await?;
+                Ok(serde_json::to_string(&output)?)
+            }) as BoxFuture
+        });
+        self.handlers.insert(name.to_string(), erased);
+        self
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run(self) -> Result<WorkerStats> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` resolves, then shuts down gracefully.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<WorkerStats> {
+        if self.queues.is_empty() {
+            return Err(Error::Config("a worker needs at least one queue".into()));
+        }
+        let shared = Arc::new(Shared {
+            client: self.client.clone(),
+            handlers: self.handlers,
+            consumer: self.consumer.clone(),
+            counters: Counters::default(),
+        });
+        let semaphore = Arc::new(Semaphore::new(self.concurrency));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (job_tx, mut job_rx) = mpsc::unbounded_channel::<Dispatch>();
+        let mut fetchers = JoinSet::new();
+        for index in 0..self.queues.len() {
+            fetchers.spawn(fetcher(FetchLoop {
+                shared: shared.clone(),
+                queues: self.queues.clone(),
+                index,
+                semaphore: semaphore.clone(),
+                batch: self.batch,
+                block: self.block,
+                jobs: job_tx.clone(),
+                stop: stop_rx.clone(),
+            }));
+        }
+        fetchers.spawn(reclaimer(
+            shared.clone(),
+            self.queues.clone(),
+            semaphore.clone(),
+            self.batch,
+            self.reclaim_interval,
+            job_tx,
+            stop_rx,
+        ));
+        tracing::info!(
+            consumer = %self.consumer,
+            queues = ?self.queues,
+            concurrency = self.concurrency,
+            "worker started"
+        );
+
+        let mut running: JoinSet<()> = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(dispatch) = job_rx.recv() => {
+                    running.spawn(run_job(shared.clone(), dispatch));
+                }
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        }
+
+        tracing::info!(in_flight = running.len(), "shutting down: no new fetches");
+        stop_tx.send_replace(true);
+        let deadline = Instant::now() + self.grace;
+        let mut channel_open = true;
+        loop {
+            if !channel_open && running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => break,
+                message = job_rx.recv(), if channel_open => match message {
+                    Some(dispatch) => { running.spawn(run_job(shared.clone(), dispatch)); }
+                    None => channel_open = false,
+                },
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        }
+        let abandoned = running.len() as u64;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "grace period over: unfinished jobs left unacknowledged, to be reclaimed"
+            );
+        }
+        running.shutdown().await;
+        fetchers.shutdown().await;
+        let stats = WorkerStats {
+            completed: shared.counters.completed.load(Ordering::Relaxed),
+            failed: shared.counters.failed.load(Ordering::Relaxed),
+            abandoned,
+        };
+        tracing::info!(?stats, "worker stopped");
+        Ok(stats)
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+struct Shared {
+    client: Client,
+    handlers: HashMap<String, Handler>,
+    consumer: String,
+    counters: Counters,
+}
+
+/// A fetched job and the concurrency permit it runs under.
+struct Dispatch {
+    queue: String,
+    job: JobRecord,
+    permit: OwnedSemaphorePermit,
+}
+
+struct FetchLoop {
+    shared: Arc<Shared>,
+    queues: Vec<String>,
+    index: usize,
+    semaphore: Arc<Semaphore>,
+    batch: usize,
+    block: Duration,
+    jobs: mpsc::UnboundedSender<Dispatch>,
+    stop: watch::Receiver<bool>,
+}
+
+/// Pause after a failed round trip: grows from 50 ms to 2 s while failures continue.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_millis(50))
+    }
+
+    fn reset(&mut self) {
+        self.0 = Duration::from_millis(50);
+    }
+
+    /// Sleeps, unless `stop` is set first; false if stopping.
+    async fn wait(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
+        let pause = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(2));
+        let slept = tokio::select! {
+            () = tokio::time::sleep(pause) => true,
+            _ = stop.wait_for(|s| *s) => false,
+        };
+        slept && !*stop.borrow()
+    }
+}
+
+async fn acquire(
+    semaphore: &Arc<Semaphore>,
+    batch: usize,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    let mut permits = tokio::select! {
+        permit = semaphore.clone().acquire_owned() => permit.ok()?,
+        _ = stop.wait_for(|s| *s) => return None,
+    };
+    let extra = semaphore.available_permits().min(batch.saturating_sub(1));
+    if extra > 0 {
+        if let Ok(more) = semaphore.clone().try_acquire_many_owned(extra as u32) {
+            permits.merge(more);
+        }
+    }
+    Some(permits)
+}
+
+async fn fetcher(mut f: FetchLoop) {
+    let own = f.queues[f.index].clone();
+    let mut conn: Option<Conn> = None;
+    let mut backoff = Backoff::new();
+    loop {
+        if *f.stop.borrow() {
+            return;
+        }
+        let Some(mut permits) = acquire(&f.semaphore, f.batch, &mut f.stop).await else {
+            return;
+        };
+        let result = fetch_round(&f, &own, &mut conn, permits.num_permits()).await;
+        match result {
+            Ok(batch) => {
+                backoff.reset();
+                for (queue, job) in batch {
+                    let Some(permit) = permits.split(1) else {
+                        break;
+                    };
+                    let _ = f.jobs.send(Dispatch { queue, job, permit });
+                }
+            }
+            Err(e) => {
+                drop(permits);
+                if e.is_connection() {
+                    conn = None;
+                }
+                tracing::warn!(queue = %own, error = %e, "fetch failed; retrying");
+                if !backoff.wait(&mut f.stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One fetch: waiting jobs of higher-priority queues first, then a blocking fetch of our own.
+async fn fetch_round(
+    f: &FetchLoop,
+    own: &str,
+    conn: &mut Option<Conn>,
+    room: usize,
+) -> Result<Vec<(String, JobRecord)>> {
+    let client = &f.shared.client;
+    let mut got = Vec::new();
+    for queue in &f.queues[..f.index] {
+        if got.len() >= room {
+            break;
+        }
+        let count = (room - got.len()).to_string();
+        let reply = client
+            .call(
+                "fetch",
+                Some(queue),
+                &[f.shared.consumer.as_str(), "COUNT", &count],
+            )
+            .await?;
+        got.extend(
+            JobRecord::list(reply)?
+                .into_iter()
+                .map(|j| (queue.clone(), j)),
+        );
+    }
+    if !got.is_empty() {
+        return Ok(got);
+    }
+    let conn = match conn {
+        Some(conn) => conn,
+        None => conn.insert(client.dedicated(f.block).await?),
+    };
+    let count = room.to_string();
+    let consumer = f.shared.consumer.as_str();
+    let backend = client.backend();
+    let jobs = if backend.blocks_server_side() {
+        let block = f.block.as_millis().to_string();
+        let cmd = backend.command(
+            "fetch",
+            Some(own),
+            &[consumer, "COUNT", &count, "BLOCK", &block],
+        );
+        let reply: Value = cmd.query_async(conn).await.map_err(Error::from_redis)?;
+        JobRecord::list(reply)?
+    } else {
+        let cmd = backend.command("fetch", Some(own), &[consumer, "COUNT", &count]);
+        let reply: Value = cmd.query_async(conn).await.map_err(Error::from_redis)?;
+        let jobs = JobRecord::list(reply)?;
+        if jobs.is_empty() {
+            let _: Value = redis::cmd("BLPOP")
+                .arg(backend.wake_key(own))
+                .arg(f.block.as_secs_f64())
+                .query_async(conn)
+                .await
+                .map_err(Error::from_redis)?;
+        }
+        jobs
+    };
+    Ok(jobs.into_iter().map(|j| (own.to_string(), j)).collect())
+}
+
+async fn reclaimer(
+    shared: Arc<Shared>,
+    queues: Vec<String>,
+    semaphore: Arc<Semaphore>,
+    batch: usize,
+    every: Duration,
+    jobs: mpsc::UnboundedSender<Dispatch>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        for queue in &queues {
+            let room = semaphore.available_permits().min(batch);
+            if room == 0 {
+                break;
+            }
+            let Ok(mut permits) = semaphore.clone().try_acquire_many_owned(room as u32) else {
+                break;
+            };
+            let count = room.to_string();
+            let reply = shared
+                .client
+                .call(
+                    "reclaim",
+                    Some(queue),
+                    &[shared.consumer.as_str(), "COUNT", &count],
+                )
+                .await
+                .and_then(JobRecord::list);
+            match reply {
+                Ok(reclaimed) => {
+                    for job in reclaimed {
+                        tracing::info!(queue = %queue, id = %job.id, attempt = job.attempt, "reclaimed an expired lease");
+                        let Some(permit) = permits.split(1) else {
+                            break;
+                        };
+                        let _ = jobs.send(Dispatch {
+                            queue: queue.clone(),
+                            job,
+                            permit,
+                        });
+                    }
+                }
+                Err(e) => tracing::debug!(queue = %queue, error = %e, "reclaim failed"),
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".into()
+    }
+}
+
+/// Heartbeats every `every` until dropped (never returns).
+async fn heartbeats(ctx: JobContext, every: Duration) {
+    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = ctx.heartbeat().await {
+            tracing::debug!(id = %ctx.id(), error = %e, "heartbeat failed");
+        }
+    }
+}
+
+async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
+    let Dispatch { queue, job, permit } = dispatch;
+    let _permit = permit;
+    let queue = shared.client.queue(&queue);
+    let id = job.id.clone();
+    let task = job.task.clone();
+    let attempt = job.attempt;
+    let limit = Duration::from_millis(job.timeout.max(1) as u64);
+    let Some(handler) = shared.handlers.get(&task).cloned() else {
+        let mut known: Vec<&str> = shared.handlers.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        let error = format!(
+            "unknown task '{task}': this worker handles {}",
+            if known.is_empty() {
+                "no tasks".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+        report_failure(&shared, &queue, &task, &id, attempt, &error).await;
+        return;
+    };
+    let ctx = JobContext::new(job.clone(), queue.clone());
+    let work = AssertUnwindSafe(handler(job, ctx.clone())).catch_unwind();
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(limit, work) => outcome,
+        () = heartbeats(ctx.clone(), limit / 3) => return,
+    };
+    match outcome {
+        Ok(Ok(Ok(result))) => {
+            let reply = finish(&queue, "ack", &[id.as_str(), "RESULT", &result], limit).await;
+            match reply.as_ref().map(record::int) {
+                Ok(Some(1)) => {
+                    shared.counters.completed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(queue = %queue.name(), task = %task, id = %id, "job completed");
+                }
+                Ok(Some(-1)) => {
+                    tracing::info!(queue = %queue.name(), task = %task, id = %id, "job finished after its cancellation: cancelled")
+                }
+                Ok(_) => {
+                    tracing::warn!(queue = %queue.name(), task = %task, id = %id, "ACK refused: the job was no longer active (lease lost)")
+                }
+                Err(e) => {
+                    tracing::error!(queue = %queue.name(), task = %task, id = %id, error = %e, "ACK failed")
+                }
+            }
+        }
+        Ok(Ok(Err(error))) => {
+            report_failure(&shared, &queue, &task, &id, attempt, &error.to_string()).await
+        }
+        Ok(Err(panic)) => {
+            let error = format!("panicked: {}", panic_message(panic.as_ref()));
+            report_failure(&shared, &queue, &task, &id, attempt, &error).await
+        }
+        Err(_) => {
+            let error = format!("timed out after {} ms", limit.as_millis());
+            report_failure(&shared, &queue, &task, &id, attempt, &error).await
+        }
+    }
+}
+
+async fn report_failure(
+    shared: &Shared,
+    queue: &Queue,
+    task: &str,
+    id: &str,
+    attempt: i64,
+    error: &str,
+) {
+    shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+    let reply = finish(queue, "fail", &[id, error], Duration::from_secs(30)).await;
+    let next = match &reply {
+        Ok(v) => record::text(v).unwrap_or_else(|| "not active".into()),
+        Err(e) => format!("unreported ({e})"),
+    };
+    tracing::warn!(
+        queue = %queue.name(),
+        task = %task,
+        id = %id,
+        attempt,
+        error = %error,
+        next = %next,
+        "job failed"
+    );
+}
+
+/// Sends ACK or FAIL, retrying through connection failures (a Redis restart) for up to `patience`.
+async fn finish(queue: &Queue, command: &str, args: &[&str], patience: Duration) -> Result<Value> {
+    let deadline = Instant::now() + patience.max(Duration::from_secs(10));
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match queue.call(command, args).await {
+            Err(e) if e.is_connection() && Instant::now() + pause < deadline => {
+                tracing::debug!(error = %e, "{command} failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
