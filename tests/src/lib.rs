@@ -408,7 +408,7 @@ pub fn jobs(value: Value) -> Vec<JobMap> {
 }
 
 /// Instantiates behaviour tests for every backend: each listed function
-/// `fn name(backend: Backend)` becomes one `#[test]` per backend (`module::name`, …).
+/// `fn name(backend: Backend)` becomes one `#[test]` per backend (`module::name`, `lua::name`).
 #[macro_export]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -417,6 +417,14 @@ macro_rules! conformance {
                 #[test]
                 fn $name() {
                     super::$name($crate::Backend::Module)
+                }
+            )*
+        }
+        mod lua {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::Backend::Lua)
                 }
             )*
         }
