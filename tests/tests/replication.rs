@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use support::{info_field, job_ids, record, wait_replica_caught_up};
+use support::{info_field, job_ids, record, stream_state, wait_replica_caught_up};
 use zrq_tests::redis::{self, Value};
 use zrq_tests::{conformance, jobs, Backend, Options, Server};
 
@@ -67,90 +67,12 @@ fn assert_same_data(primary: &Server, replica: &Server) {
             assert!(pj.contains_key(field), "job {id} lacks {field}: {pj:?}");
         }
     }
-    let stream = format!("zrq:{{{Q}}}:stream");
-    for command in ["XRANGE", "XPENDING"] {
-        let mut cmd = redis::cmd(command);
-        cmd.arg(&stream);
-        if command == "XPENDING" {
-            cmd.arg("zrq");
-        }
-        cmd.arg("-").arg("+");
-        if command == "XPENDING" {
-            cmd.arg(1000);
-        }
-        let (pv, rv): (Value, Value) = (
-            cmd.query(&mut pc).expect(command),
-            cmd.query(&mut rc).expect(command),
-        );
-        assert_eq!(
-            strip_idle(pv),
-            strip_idle(rv),
-            "{command} differs between primary and replica"
-        );
-    }
     // DEBUG DIGEST on Redis 7.0 leaves out consumer groups: compare them explicitly.
-    for what in ["STREAM", "GROUPS", "CONSUMERS"] {
-        assert_eq!(
-            xinfo(&mut pc, what),
-            xinfo(&mut rc, what),
-            "XINFO {what} differs between primary and replica"
-        );
-    }
-}
-
-/// `XINFO <what>` of the queue's stream as field/value pairs, without the fields that are relative
-/// to each server's clock, and without the group's `entries-read`: Redis 7.0 propagates
-/// XREADGROUP as XCLAIM + `XGROUP SETID` without `ENTRIESREAD`, so a replica reports nil there
-/// for any consumer group, zrq's or not (plain XREADGROUP shows the same). It is a derived
-/// counter; `last-delivered-id`, `pending` and `lag` are compared.
-fn xinfo(conn: &mut redis::Connection, what: &str) -> Vec<Vec<(String, String)>> {
-    let mut cmd = redis::cmd("XINFO");
-    cmd.arg(what).arg(format!("zrq:{{{Q}}}:stream"));
-    if what == "CONSUMERS" {
-        cmd.arg("zrq");
-    }
-    let value: Value = cmd.query(conn).expect("XINFO");
-    let flat = |v: Value| -> Vec<(String, String)> {
-        let Value::Array(items) = v else {
-            panic!("XINFO {what}: {v:?}")
-        };
-        items
-            .chunks(2)
-            .map(|p| (support::text(&p[0]), format!("{:?}", p[1])))
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "idle" | "inactive" | "seen-time" | "entries-read"
-                )
-            })
-            .collect()
-    };
-    match what {
-        "STREAM" => vec![flat(value)],
-        _ => match value {
-            Value::Array(items) => items.into_iter().map(flat).collect(),
-            other => panic!("XINFO {what}: {other:?}"),
-        },
-    }
-}
-
-/// XPENDING's idle times are relative to each server's clock; keep id, consumer, deliveries.
-fn strip_idle(value: Value) -> Value {
-    match value {
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|item| match item {
-                    Value::Array(mut parts) if parts.len() == 4 && parts[2] != Value::Nil => {
-                        parts[2] = Value::Nil;
-                        Value::Array(parts)
-                    }
-                    other => other,
-                })
-                .collect(),
-        ),
-        other => other,
-    }
+    assert_eq!(
+        stream_state(&mut pc, Q),
+        stream_state(&mut rc, Q),
+        "the stream or its consumer group differs between primary and replica"
+    );
 }
 
 fn replica_ends_with_the_primarys_data(backend: Backend) {
