@@ -1,3 +1,868 @@
-//! The `zrq` command-line tool.
+//! `zrq`: the operator's command-line tool for zrq queues.
+//!
+//! Human-readable tables by default, `--json` for scripts. Exit codes: 0 success, 1 error
+//! (one line on stderr), 2 bad usage, 3 a wait timed out, 4 a waited-for job died or was cancelled.
 
-fn main() {}
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use zrq::{CancelOutcome, Client, EnqueueOptions, Error, JobHandle, JobRecord, Outcome, QueueInfo};
+
+#[derive(Parser)]
+#[command(name = "zrq", version, about = "Operate zrq job queues inside Redis")]
+struct Cli {
+    /// Redis server URL.
+    #[arg(
+        long,
+        global = true,
+        env = "ZRQ_URL",
+        default_value = "redis://127.0.0.1:6390"
+    )]
+    url: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Enqueue a job; prints its id.
+    Enqueue {
+        /// The queue.
+        queue: String,
+        /// The task name.
+        task: String,
+        /// The arguments, a JSON document.
+        #[arg(default_value = "{}")]
+        payload: String,
+        /// Job id (idempotent: an existing id is returned and nothing is added).
+        #[arg(long)]
+        id: Option<String>,
+        /// Deliver after this long (e.g. 500ms, 10s, 5m).
+        #[arg(long, value_parser = duration)]
+        delay: Option<Duration>,
+        /// Deliver at this unix time in milliseconds.
+        #[arg(long)]
+        at: Option<u64>,
+        /// Extra attempts after the first.
+        #[arg(long)]
+        retries: Option<u32>,
+        /// Base of the exponential backoff between attempts.
+        #[arg(long, value_parser = duration)]
+        backoff: Option<Duration>,
+        /// Lease / time limit of one attempt.
+        #[arg(long, value_parser = duration)]
+        timeout: Option<Duration>,
+        /// 0-9, higher first.
+        #[arg(long)]
+        priority: Option<u8>,
+        /// Uniqueness key: while a job with it is unfinished, return that job instead.
+        #[arg(long)]
+        unique: Option<String>,
+        /// Keep the finished job this long.
+        #[arg(long, value_parser = duration)]
+        keep: Option<Duration>,
+        /// Wait this long for the result and print it.
+        #[arg(long, value_parser = duration)]
+        wait: Option<Duration>,
+    },
+    /// Show a job.
+    Job {
+        /// The job id.
+        id: String,
+        /// Its queue (found by asking every queue when left out).
+        #[arg(short, long)]
+        queue: Option<String>,
+    },
+    /// Wait for jobs to finish and print their results.
+    Wait {
+        /// Job ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Their queue (found by asking every queue when left out).
+        #[arg(short, long)]
+        queue: Option<String>,
+        /// How long to wait in all.
+        #[arg(long, value_parser = duration, default_value = "30s")]
+        timeout: Duration,
+    },
+    /// Cancel a job.
+    Cancel {
+        /// The job id.
+        id: String,
+        /// Its queue (found by asking every queue when left out).
+        #[arg(short, long)]
+        queue: Option<String>,
+    },
+    /// List the queues with their counts.
+    Queues,
+    /// Show a queue's counts and totals.
+    Info {
+        /// The queue.
+        queue: String,
+    },
+    /// List dead jobs with their last error.
+    Dead {
+        /// The queue.
+        queue: String,
+        /// Jobs per page.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Page cursor ("0" for the first page).
+        #[arg(long, default_value = "0")]
+        cursor: String,
+    },
+    /// List the jobs of a queue in one state.
+    List {
+        /// The queue.
+        queue: String,
+        /// pending, scheduled, active, retrying, completed, dead or cancelled.
+        state: String,
+        /// Jobs per page.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Page cursor ("0" for the first page).
+        #[arg(long, default_value = "0")]
+        cursor: String,
+    },
+    /// Put dead jobs back to pending with a fresh attempt budget.
+    Requeue {
+        /// The queue.
+        queue: String,
+        /// Job ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Every dead job of the queue.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete a job.
+    Delete {
+        /// The queue.
+        queue: String,
+        /// The job id.
+        id: String,
+    },
+    /// Stop deliveries from a queue (enqueueing goes on).
+    Pause {
+        /// The queue.
+        queue: String,
+    },
+    /// Resume deliveries from a queue.
+    Resume {
+        /// The queue.
+        queue: String,
+    },
+    /// List a queue's recurring jobs.
+    Schedules {
+        /// The queue.
+        queue: String,
+    },
+    /// Live view of every queue: counts by state, rates per second, oldest pending age.
+    Top {
+        /// Refresh interval.
+        #[arg(long, value_parser = duration, default_value = "1s")]
+        interval: Duration,
+        /// Stop after this many refreshes (0: until Ctrl-C).
+        #[arg(long, default_value_t = 0)]
+        iterations: u64,
+    },
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        let code = match e {
+            Error::WaitTimeout(_) => 3,
+            Error::JobFailed { .. } => 4,
+            _ => 1,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Failure {
+        Failure::from(Error::Json(e))
+    }
+}
+
+fn fail(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 1,
+        message: message.into(),
+    }
+}
+
+type CliResult = Result<(), Failure>;
+
+/// Reads `500ms`, `10s`, `5m`, `2h`, or a plain number of milliseconds.
+fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (like 500ms, 10s, 5m)"))?;
+    let ms = match unit {
+        "" | "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    };
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("'{text}' is not a duration (like 500ms, 10s, 5m)"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zrq: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("zrq: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> CliResult {
+    let client = Client::connect(&cli.url)
+        .await
+        .map_err(|e| fail(format!("cannot connect to {}: {e}", cli.url)))?;
+    let out = Out { json: cli.json };
+    match cli.command {
+        Command::Enqueue {
+            queue,
+            task,
+            payload,
+            id,
+            delay,
+            at,
+            retries,
+            backoff,
+            timeout,
+            priority,
+            unique,
+            keep,
+            wait,
+        } => {
+            let args: serde_json::Value = serde_json::from_str(&payload)
+                .map_err(|e| fail(format!("payload is not valid JSON: {e}")))?;
+            let mut options = EnqueueOptions::new();
+            if let Some(id) = id {
+                options = options.id(id);
+            }
+            if let Some(d) = delay {
+                options = options.delay(d);
+            }
+            if let Some(at) = at {
+                options = options.at_unix_ms(at);
+            }
+            if let Some(r) = retries {
+                options = options.retries(r);
+            }
+            if let Some(b) = backoff {
+                options = options.backoff(b);
+            }
+            if let Some(t) = timeout {
+                options = options.timeout(t);
+            }
+            if let Some(p) = priority {
+                options = options.priority(p);
+            }
+            if let Some(u) = unique {
+                options = options.unique(u);
+            }
+            if let Some(k) = keep {
+                options = options.keep(k);
+            }
+            let job = client
+                .queue(&queue)
+                .enqueue_with(&task, &args, &options)
+                .await?;
+            match wait {
+                None if out.json => out.value(&serde_json::json!({ "id": job.id() })),
+                None => println!("{}", job.id()),
+                Some(limit) => {
+                    let outcome = job.wait_outcome(limit).await?;
+                    print_outcomes(&out, &[job], &[outcome])?;
+                }
+            }
+            Ok(())
+        }
+        Command::Job { id, queue } => {
+            let job = locate(&client, &id, queue.as_deref()).await?;
+            let record = job.record().await?;
+            if out.json {
+                out.value(&record);
+            } else {
+                print_record(&record);
+            }
+            Ok(())
+        }
+        Command::Wait {
+            ids,
+            queue,
+            timeout,
+        } => {
+            let mut jobs = Vec::new();
+            for id in &ids {
+                jobs.push(locate(&client, id, queue.as_deref()).await?);
+            }
+            let bar = progress(jobs.len() as u64, "waiting");
+            let outcomes = zrq::wait_all(&jobs, timeout, |_, _| bar.inc(1)).await?;
+            bar.finish_and_clear();
+            print_outcomes(&out, &jobs, &outcomes)
+        }
+        Command::Cancel { id, queue } => {
+            let job = locate(&client, &id, queue.as_deref()).await?;
+            let outcome = job.cancel().await?;
+            let text = match outcome {
+                CancelOutcome::Cancelled => "cancelled",
+                CancelOutcome::Requested => "cancellation requested (the job is running)",
+                CancelOutcome::NotCancellable => "not cancellable (finished or unknown)",
+            };
+            if out.json {
+                out.value(&serde_json::json!({ "id": id, "outcome": outcome }));
+            } else {
+                println!("{id}: {text}");
+            }
+            if outcome == CancelOutcome::NotCancellable {
+                return Err(fail(format!("job {id} is not cancellable")));
+            }
+            Ok(())
+        }
+        Command::Queues => {
+            let names = client.queues().await?;
+            let mut infos = Vec::new();
+            for name in &names {
+                infos.push(client.queue(name).info().await?);
+            }
+            if out.json {
+                out.value(&infos);
+            } else if infos.is_empty() {
+                println!("no queues");
+            } else {
+                print_counts(&infos, None);
+            }
+            Ok(())
+        }
+        Command::Info { queue } => {
+            let info = client.queue(&queue).info().await?;
+            if out.json {
+                out.value(&info);
+            } else {
+                let rows = info
+                    .fields
+                    .iter()
+                    .map(|(k, v)| vec![k.clone(), v.to_string()])
+                    .collect();
+                table(&["FIELD", "VALUE"], rows);
+            }
+            Ok(())
+        }
+        Command::Dead {
+            queue,
+            count,
+            cursor,
+        } => {
+            let page = client.queue(&queue).dead(count, &cursor).await?;
+            print_page(&out, &page, true);
+            Ok(())
+        }
+        Command::List {
+            queue,
+            state,
+            count,
+            cursor,
+        } => {
+            let page = client.queue(&queue).list(&state, count, &cursor).await?;
+            print_page(&out, &page, state == "dead" || state == "retrying");
+            Ok(())
+        }
+        Command::Requeue { queue, ids, all } => {
+            let q = client.queue(&queue);
+            let n = if all {
+                requeue_all(&q).await?
+            } else {
+                let bar = progress(ids.len() as u64, "requeueing");
+                let mut n = 0;
+                for chunk in ids.chunks(500) {
+                    n += q.requeue_many(chunk).await?;
+                    bar.inc(chunk.len() as u64);
+                }
+                bar.finish_and_clear();
+                n
+            };
+            if out.json {
+                out.value(&serde_json::json!({ "requeued": n }));
+            } else {
+                println!("requeued {n} job(s)");
+            }
+            if !all && n == 0 {
+                return Err(fail("no dead job with that id"));
+            }
+            Ok(())
+        }
+        Command::Delete { queue, id } => {
+            if !client.queue(&queue).delete(&id).await? {
+                return Err(fail(format!("no job '{id}' in queue '{queue}'")));
+            }
+            out.done(&format!("deleted {id}"));
+            Ok(())
+        }
+        Command::Pause { queue } => {
+            client.queue(&queue).pause().await?;
+            out.done(&format!("paused {queue}"));
+            Ok(())
+        }
+        Command::Resume { queue } => {
+            client.queue(&queue).resume().await?;
+            out.done(&format!("resumed {queue}"));
+            Ok(())
+        }
+        Command::Schedules { queue } => {
+            let schedules = client.queue(&queue).schedules().await?;
+            if out.json {
+                out.value(&schedules);
+            } else if schedules.is_empty() {
+                println!("no schedules");
+            } else {
+                let rows = schedules
+                    .iter()
+                    .map(|s| {
+                        let when = s
+                            .get("every")
+                            .map(|e| format!("every {e}ms"))
+                            .or_else(|| s.get("cron").map(|c| format!("cron {c}")))
+                            .unwrap_or_default();
+                        let next = s
+                            .get("next_run")
+                            .and_then(|n| n.parse().ok())
+                            .map(relative)
+                            .unwrap_or_default();
+                        vec![
+                            s.get("name").unwrap_or("").to_string(),
+                            when,
+                            s.get("task").unwrap_or("").to_string(),
+                            s.get("payload").unwrap_or("").to_string(),
+                            next,
+                        ]
+                    })
+                    .collect();
+                table(&["NAME", "WHEN", "TASK", "PAYLOAD", "NEXT RUN"], rows);
+            }
+            Ok(())
+        }
+        Command::Top {
+            interval,
+            iterations,
+        } => top(&client, &out, interval, iterations).await,
+    }
+}
+
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn value(&self, value: &impl Serialize) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("zrq: {e}"),
+        }
+    }
+
+    fn done(&self, text: &str) {
+        if self.json {
+            self.value(&serde_json::json!({ "ok": true }));
+        } else {
+            println!("{text}");
+        }
+    }
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    if len < 2 || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({eta})") {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Finds the queue of job `id`: the one given, or the queue that knows it.
+async fn locate(client: &Client, id: &str, queue: Option<&str>) -> Result<JobHandle, Failure> {
+    if let Some(queue) = queue {
+        return Ok(client.queue(queue).job(id));
+    }
+    let names = client.queues().await.map_err(|e| {
+        if e.is_unknown_command() {
+            fail("this server cannot list its queues: give the queue with --queue")
+        } else {
+            Failure::from(e)
+        }
+    })?;
+    for name in names {
+        let job = client.queue(&name).job(id);
+        if job.state().await?.is_some() {
+            return Ok(job);
+        }
+    }
+    Err(fail(format!("no job '{id}' in any queue")))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `12.3s ago` / `in 4.0s` for a unix-ms time.
+fn relative(unix_ms: i64) -> String {
+    let delta = now_ms() - unix_ms;
+    if delta >= 0 {
+        format!("{} ago", age(delta))
+    } else {
+        format!("in {}", age(-delta))
+    }
+}
+
+fn age(ms: i64) -> String {
+    match ms {
+        ms if ms < 1000 => format!("{ms}ms"),
+        ms if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        ms if ms < 3_600_000 => format!("{}m{}s", ms / 60_000, ms % 60_000 / 1000),
+        ms => format!("{}h{}m", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        text.join("  ").trim_end().to_string()
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(
+        stdout,
+        "{}",
+        line(headers.iter().map(|h| h.to_string()).collect())
+    );
+    for row in rows {
+        let _ = writeln!(stdout, "{}", line(row));
+    }
+}
+
+fn print_record(job: &JobRecord) {
+    let mut rows = vec![
+        vec!["id".into(), job.id.clone()],
+        vec!["queue".into(), job.queue.clone()],
+        vec!["task".into(), job.task.clone()],
+        vec!["state".into(), job.state.to_string()],
+        vec!["payload".into(), job.payload.clone()],
+        vec![
+            "attempt".into(),
+            format!("{} of {}", job.attempt, job.max_attempts),
+        ],
+        vec!["timeout".into(), format!("{}ms", job.timeout)],
+    ];
+    let times = [
+        ("created_at", job.created_at),
+        ("started_at", job.started_at),
+        ("finished_at", job.finished_at),
+    ];
+    for (name, at) in times {
+        if let Some(at) = at {
+            rows.push(vec![name.into(), format!("{at} ({})", relative(at))]);
+        }
+    }
+    for (name, value) in [
+        ("consumer", &job.consumer),
+        ("result", &job.result),
+        ("error", &job.error),
+    ] {
+        if let Some(v) = value {
+            rows.push(vec![name.into(), v.clone()]);
+        }
+    }
+    for (k, v) in &job.extra {
+        rows.push(vec![k.clone(), v.clone()]);
+    }
+    table(&["FIELD", "VALUE"], rows);
+}
+
+fn print_page(out: &Out, page: &zrq::Page, with_error: bool) {
+    if out.json {
+        out.value(page);
+        return;
+    }
+    let rows = page
+        .jobs
+        .iter()
+        .map(|j| {
+            let mut row = vec![
+                j.id.clone(),
+                j.task.clone(),
+                j.state.to_string(),
+                format!("{}/{}", j.attempt, j.max_attempts),
+            ];
+            if with_error {
+                row.push(j.error.clone().unwrap_or_default());
+            } else {
+                row.push(j.consumer.clone().unwrap_or_default());
+            }
+            row
+        })
+        .collect();
+    let last = if with_error { "ERROR" } else { "CONSUMER" };
+    table(&["ID", "TASK", "STATE", "ATTEMPT", last], rows);
+    if !page.is_last() {
+        println!("more: --cursor {}", page.cursor);
+    }
+}
+
+#[derive(Serialize)]
+struct WaitResult<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    outcome: Option<&'a Outcome>,
+    finished: bool,
+}
+
+/// Prints outcomes; fails with 4 if any job did not complete, 3 if any is still running.
+fn print_outcomes(out: &Out, jobs: &[JobHandle], outcomes: &[Option<Outcome>]) -> CliResult {
+    if out.json {
+        let items: Vec<WaitResult> = jobs
+            .iter()
+            .zip(outcomes)
+            .map(|(j, o)| WaitResult {
+                id: j.id(),
+                outcome: o.as_ref(),
+                finished: o.is_some(),
+            })
+            .collect();
+        out.value(&items);
+    } else {
+        let rows = jobs
+            .iter()
+            .zip(outcomes)
+            .map(|(j, o)| match o {
+                Some(o) => vec![
+                    j.id().to_string(),
+                    o.state.to_string(),
+                    o.result
+                        .clone()
+                        .or_else(|| o.error.clone())
+                        .unwrap_or_default(),
+                ],
+                None => vec![j.id().to_string(), "unfinished".into(), String::new()],
+            })
+            .collect();
+        table(&["ID", "STATE", "RESULT / ERROR"], rows);
+    }
+    let unfinished = outcomes.iter().filter(|o| o.is_none()).count();
+    let failed = outcomes
+        .iter()
+        .flatten()
+        .filter(|o| o.state != zrq::JobState::Completed)
+        .count();
+    if failed > 0 {
+        return Err(Failure {
+            code: 4,
+            message: format!("{failed} job(s) did not complete"),
+        });
+    }
+    if unfinished > 0 {
+        return Err(Failure {
+            code: 3,
+            message: format!("timed out: {unfinished} job(s) still unfinished"),
+        });
+    }
+    Ok(())
+}
+
+/// Requeues every dead job page by page, with a progress bar.
+async fn requeue_all(queue: &zrq::Queue) -> Result<i64, Failure> {
+    let total = queue.info().await.map(|i| i.get("dead")).unwrap_or(0);
+    let bar = progress(total.max(0) as u64, "requeueing");
+    let mut n = 0;
+    loop {
+        let page = queue.dead(500, "0").await?;
+        let ids: Vec<String> = page.jobs.into_iter().map(|j| j.id).collect();
+        if ids.is_empty() {
+            break;
+        }
+        let done = queue.requeue_many(&ids).await?;
+        bar.inc(ids.len() as u64);
+        n += done;
+        if done == 0 {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(n)
+}
+
+const STATES: [&str; 7] = [
+    "pending",
+    "scheduled",
+    "active",
+    "retrying",
+    "completed",
+    "dead",
+    "cancelled",
+];
+
+fn print_counts(infos: &[QueueInfo], rates: Option<&BTreeMap<String, (f64, f64, f64)>>) {
+    let mut headers = vec!["QUEUE"];
+    headers.extend(STATES.iter().map(|s| match *s {
+        "pending" => "PENDING",
+        "scheduled" => "SCHEDULED",
+        "active" => "ACTIVE",
+        "retrying" => "RETRYING",
+        "completed" => "COMPLETED",
+        "dead" => "DEAD",
+        _ => "CANCELLED",
+    }));
+    if rates.is_some() {
+        headers.extend(["IN/S", "DONE/S", "FAIL/S"]);
+    }
+    headers.extend(["OLDEST", "PAUSED"]);
+    let rows = infos
+        .iter()
+        .map(|info| {
+            let mut row = vec![info.queue.clone()];
+            row.extend(STATES.iter().map(|s| info.get(s).to_string()));
+            if let Some(rates) = rates {
+                let (i, d, f) = rates.get(&info.queue).copied().unwrap_or_default();
+                row.extend([i, d, f].map(|r| format!("{r:.1}")));
+            }
+            let oldest = info.get("oldest_pending_age_ms");
+            row.push(if oldest > 0 { age(oldest) } else { "-".into() });
+            row.push(if info.paused() { "yes" } else { "no" }.into());
+            row
+        })
+        .collect();
+    table(&headers, rows);
+}
+
+/// A total counter of the info reply: `name` at top level, or inside a `totals` map.
+fn total(info: &QueueInfo, name: &str) -> i64 {
+    info.fields
+        .get(&format!("totals.{name}"))
+        .or_else(|| info.fields.get(&format!("total_{name}")))
+        .or_else(|| info.fields.get(name))
+        .copied()
+        .unwrap_or(0)
+}
+
+async fn top(client: &Client, out: &Out, interval: Duration, iterations: u64) -> CliResult {
+    let mut previous: BTreeMap<String, (Instant, [i64; 3])> = BTreeMap::new();
+    let tty = std::io::stdout().is_terminal();
+    let mut round = 0;
+    loop {
+        let names = client.queues().await?;
+        let mut infos = Vec::new();
+        for name in &names {
+            infos.push(client.queue(name).info().await?);
+        }
+        let now = Instant::now();
+        let mut rates = BTreeMap::new();
+        for info in &infos {
+            let totals = [
+                total(info, "enqueued"),
+                total(info, "completed"),
+                total(info, "failed"),
+            ];
+            if let Some((then, before)) = previous.get(&info.queue) {
+                let secs = now.duration_since(*then).as_secs_f64().max(1e-3);
+                let rate = |i: usize| (totals[i] - before[i]).max(0) as f64 / secs;
+                rates.insert(info.queue.clone(), (rate(0), rate(1), rate(2)));
+            }
+            previous.insert(info.queue.clone(), (now, totals));
+        }
+        if out.json {
+            let frame: Vec<serde_json::Value> = infos
+                .iter()
+                .map(|i| {
+                    let (r_in, r_done, r_fail) = rates.get(&i.queue).copied().unwrap_or_default();
+                    serde_json::json!({
+                        "queue": i.queue, "fields": i.fields,
+                        "rates": {"enqueued": r_in, "completed": r_done, "failed": r_fail},
+                    })
+                })
+                .collect();
+            match serde_json::to_string(&frame) {
+                Ok(line) => println!("{line}"),
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        } else {
+            if tty {
+                print!("\x1b[H\x1b[2J");
+            }
+            println!(
+                "zrq top — {} queue(s) — every {}ms — Ctrl-C to quit",
+                infos.len(),
+                interval.as_millis()
+            );
+            if infos.is_empty() {
+                println!("no queues");
+            } else {
+                print_counts(&infos, Some(&rates));
+            }
+            let _ = std::io::stdout().flush();
+        }
+        round += 1;
+        if iterations > 0 && round >= iterations {
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}

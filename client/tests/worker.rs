@@ -1,0 +1,321 @@
+//! The worker against a real server: round trips, concurrency, failures, timeouts, restarts.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use zrq::{EnqueueOptions, JobState, NewJob, Worker};
+
+fn fast(worker: Worker) -> Worker {
+    worker
+        .block(Duration::from_millis(200))
+        .reclaim_interval(Duration::from_millis(100))
+        .grace(Duration::from_secs(5))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_round_trip_stores_the_result() {
+    let server = server();
+    let client = client(&server).await;
+    let queue = client.queue("math");
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["math"]))
+            .handle::<Add, _, _>(|args, _ctx| async move { Ok(args.a + args.b) }),
+    );
+    let job = queue
+        .enqueue_task::<Add>(&AddArgs {
+            a: 2,
+            b: 40,
+            work_ms: 0,
+        })
+        .await
+        .unwrap();
+    eventually("the job completes", || async {
+        job.state().await.unwrap() == Some(JobState::Completed)
+    })
+    .await;
+    let record = job.record().await.unwrap();
+    assert_eq!(record.task, "add");
+    assert_eq!(record.attempt, 1);
+    assert_eq!(record.result_as::<i64>().unwrap(), Some(42));
+    let stats = running.stop().await;
+    assert_eq!(stats.completed, 1);
+    assert_eq!(stats.abandoned, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_options_that_exist_reach_the_job() {
+    let server = server();
+    let client = client(&server).await;
+    let queue = client.queue("opts");
+    let options = EnqueueOptions::new()
+        .id("my-id")
+        .retries(7)
+        .timeout(Duration::from_millis(4321));
+    let job = queue
+        .enqueue_with("t", &serde_json::json!({"x": 1}), &options)
+        .await
+        .unwrap();
+    assert_eq!(job.id(), "my-id");
+    let again = queue
+        .enqueue_with("t", &serde_json::json!({"x": 2}), &options)
+        .await
+        .unwrap();
+    assert_eq!(again.id(), "my-id", "an existing id is returned");
+    let record = job.record().await.unwrap();
+    assert_eq!(record.max_attempts, 8);
+    assert_eq!(record.timeout, 4321);
+    assert_eq!(record.payload, r#"{"x":1}"#);
+    assert_eq!(record.state, JobState::Pending);
+
+    let running = spawn(fast(Worker::new(client.clone(), &["opts"])).handle_raw(
+        "t",
+        |args: serde_json::Value, ctx| async move {
+            Ok(serde_json::json!({"got": args, "attempt": ctx.attempt()}))
+        },
+    ));
+    eventually("the job completes", || async {
+        job.state().await.unwrap() == Some(JobState::Completed)
+    })
+    .await;
+    let record = job.record().await.unwrap();
+    let result: serde_json::Value = record.result_as().unwrap().unwrap();
+    assert_eq!(result, serde_json::json!({"got": {"x": 1}, "attempt": 1}));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_enqueue_is_one_round_trip_with_per_job_results() {
+    let server = server();
+    let client = client(&server).await;
+    let queue = client.queue("bulk");
+    let mut jobs: Vec<NewJob> = (0..200)
+        .map(|i| {
+            NewJob::of::<Add>(&AddArgs {
+                a: i,
+                b: 1,
+                work_ms: 0,
+            })
+            .unwrap()
+        })
+        .collect();
+    // One bad job (a name with a space) fails alone.
+    jobs.insert(10, NewJob::new("bad task", &1).unwrap());
+    let results = queue.enqueue_many(jobs).await.unwrap();
+    assert_eq!(results.len(), 201);
+    let err = results[10].as_ref().err().expect("bad task refused");
+    assert_eq!(err.code(), Some("ERR"), "{err}");
+    let handles: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
+    assert_eq!(handles.len(), 200);
+    let ids: std::collections::HashSet<_> = handles.iter().map(|h| h.id().to_string()).collect();
+    assert_eq!(ids.len(), 200);
+
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["bulk"]))
+            .concurrency(50)
+            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
+    );
+    for (i, h) in handles.iter().enumerate() {
+        let h = h.clone();
+        eventually("every job completes", || {
+            let h = h.clone();
+            async move { h.state().await.unwrap() == Some(JobState::Completed) }
+        })
+        .await;
+        assert_eq!(
+            h.record().await.unwrap().result_as::<i64>().unwrap(),
+            Some(i as i64 + 1)
+        );
+    }
+    assert_eq!(running.stop().await.completed, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_is_honoured() {
+    let server = server();
+    let client = client(&server).await;
+    let queue = client.queue("limit");
+    let jobs = (0..40).map(|i| {
+        NewJob::of::<Add>(&AddArgs {
+            a: i,
+            b: 0,
+            work_ms: 30,
+        })
+        .unwrap()
+    });
+    queue.enqueue_many(jobs).await.unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (n, m, r) = (now.clone(), max.clone(), ran.clone());
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["limit"]))
+            .concurrency(5)
+            .batch(3)
+            .handle::<Add, _, _>(move |args, _| {
+                let (n, m, r) = (n.clone(), m.clone(), r.clone());
+                async move {
+                    let current = n.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(current, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(args.work_ms)).await;
+                    n.fetch_sub(1, Ordering::SeqCst);
+                    r.fetch_add(1, Ordering::SeqCst);
+                    Ok(args.a)
+                }
+            }),
+    );
+    eventually("all 40 ran", || async { ran.load(Ordering::SeqCst) == 40 }).await;
+    let stats = running.stop().await;
+    assert_eq!(stats.completed, 40);
+    assert_eq!(
+        max.load(Ordering::SeqCst),
+        5,
+        "at most 5 at once, and 5 reached"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiple_queues_are_served_in_priority_order() {
+    let server = server();
+    let client = client(&server).await;
+    // Jobs wait in both queues before the worker starts; with one job at a time, every job of
+    // the first queue runs before any of the second.
+    let low = client.queue("low");
+    let high = client.queue("high");
+    for i in 0..5 {
+        low.enqueue("t", &format!("low{i}")).await.unwrap();
+        high.enqueue("t", &format!("high{i}")).await.unwrap();
+    }
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let o = order.clone();
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["high", "low"]))
+            .concurrency(1)
+            .batch(1)
+            .handle_raw("t", move |name: String, _| {
+                let o = o.clone();
+                async move {
+                    o.lock().unwrap().push(name);
+                    Ok(())
+                }
+            }),
+    );
+    eventually("all 10 ran", || async { order.lock().unwrap().len() == 10 }).await;
+    running.stop().await;
+    let order = order.lock().unwrap().clone();
+    assert!(
+        order[..5].iter().all(|n| n.starts_with("high")),
+        "high first: {order:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_is_enforced_by_dropping_the_handler() {
+    let server = server();
+    let client = client(&server).await;
+    let queue = client.queue("slow");
+    struct Guard(Arc<AtomicUsize>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (d, f) = (dropped.clone(), finished.clone());
+    let running = spawn(fast(Worker::new(client.clone(), &["slow"])).handle_raw(
+        "sleep",
+        move |_: (), _| {
+            let (d, f) = (d.clone(), f.clone());
+            async move {
+                let _guard = Guard(d);
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                f.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        },
+    ));
+    let job = queue
+        .enqueue_with(
+            "sleep",
+            &(),
+            &EnqueueOptions::new()
+                .timeout(Duration::from_millis(300))
+                .retries(0),
+        )
+        .await
+        .unwrap();
+    eventually("the handler is stopped at its timeout", || async {
+        dropped.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(finished.load(Ordering::SeqCst), 0);
+    assert_ne!(job.state().await.unwrap(), Some(JobState::Completed));
+    let stats = running.stop().await;
+    assert_eq!(stats.failed, 1);
+    assert_eq!(stats.completed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_survives_a_redis_restart() {
+    let mut server = Backend::Module.server_with(Options {
+        appendonly: true,
+        ..Options::default()
+    });
+    let client = client(&server).await;
+    let queue = client.queue("durable");
+    let runs = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+    let r = runs.clone();
+    let running = spawn(fast(Worker::new(client.clone(), &["durable"])).handle_raw(
+        "t",
+        move |n: i64, ctx| {
+            let r = r.clone();
+            async move {
+                *r.lock().unwrap().entry(ctx.id().to_string()).or_default() += 1;
+                Ok(n * 2)
+            }
+        },
+    ));
+    let mut before = Vec::new();
+    for i in 0..5 {
+        before.push(queue.enqueue("t", &i).await.unwrap());
+    }
+    for job in &before {
+        eventually("jobs before the restart complete", || async {
+            job.state().await.ok().flatten() == Some(JobState::Completed)
+        })
+        .await;
+    }
+    // The worker is blocked in FETCH on its own connection while the server goes away.
+    tokio::task::block_in_place(|| server.restart());
+    let mut after = Vec::new();
+    for i in 0..5 {
+        let mut attempt = 0;
+        let job = loop {
+            match queue.enqueue("t", &(100 + i)).await {
+                Ok(job) => break job,
+                Err(e) if e.is_connection() && attempt < 100 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("enqueue after restart: {e}"),
+            }
+        };
+        after.push(job);
+    }
+    for job in &after {
+        eventually("jobs after the restart complete", || async {
+            job.state().await.ok().flatten() == Some(JobState::Completed)
+        })
+        .await;
+        let record = job.record().await.unwrap();
+        assert_eq!(record.attempt, 1);
+    }
+    let stats = running.stop().await;
+    assert_eq!(stats.completed, 10);
+    assert!(runs.lock().unwrap().values().all(|&n| n == 1));
+}
