@@ -16,6 +16,8 @@ pub enum ErrorCode {
     WrongType,
     /// A payload or result argument is not valid JSON.
     BadJson,
+    /// The command needs an existing job and there is none with that id.
+    NoJob,
     /// A stored record could not be read (written by something other than zrq).
     Corrupt,
     /// zrq hit a bug; the command was aborted and the server stays up.
@@ -24,10 +26,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 5] = [
+    pub const ALL: [ErrorCode; 6] = [
         ErrorCode::Err,
         ErrorCode::WrongType,
         ErrorCode::BadJson,
+        ErrorCode::NoJob,
         ErrorCode::Corrupt,
         ErrorCode::Internal,
     ];
@@ -38,6 +41,7 @@ impl ErrorCode {
             ErrorCode::Err => "ERR",
             ErrorCode::WrongType => "WRONGTYPE",
             ErrorCode::BadJson => "BADJSON",
+            ErrorCode::NoJob => "NOJOB",
             ErrorCode::Corrupt => "CORRUPT",
             ErrorCode::Internal => "INTERNAL",
         }
@@ -110,6 +114,50 @@ impl ZrqError {
         Self::new(
             ErrorCode::Err,
             format!("option {option} given more than once"),
+        )
+    }
+
+    /// Two options that exclude each other.
+    pub fn conflicting_options(first: &str, second: &str) -> Self {
+        Self::new(
+            ErrorCode::Err,
+            format!("options {first} and {second} cannot be combined"),
+        )
+    }
+
+    /// A job that does not exist, where one is required.
+    pub fn no_job(queue: &str, id: &str) -> Self {
+        Self::new(
+            ErrorCode::NoJob,
+            format!("no job '{id}' in queue '{queue}'"),
+        )
+    }
+
+    /// An argument that is not one of the accepted words.
+    pub fn not_one_of(what: &str, raw: &[u8], accepted: &[&str]) -> Self {
+        Self::new(
+            ErrorCode::Err,
+            format!(
+                "{what} must be one of {}, got '{}'",
+                accepted.join(", "),
+                show_arg(raw)
+            ),
+        )
+    }
+
+    /// Free text that is not UTF-8 or too long.
+    pub fn bad_text(what: &str, max: usize) -> Self {
+        Self::new(
+            ErrorCode::Err,
+            format!("{what} must be UTF-8 text of at most {max} bytes"),
+        )
+    }
+
+    /// A malformed cron expression.
+    pub fn bad_cron(detail: &str) -> Self {
+        Self::new(
+            ErrorCode::Err,
+            format!("CRON expression is invalid: {detail}"),
         )
     }
 

@@ -25,10 +25,17 @@ pub const FIELDS: &[(&str, FieldKind)] = &[
     ("attempt", FieldKind::Integer),
     ("max_attempts", FieldKind::Integer),
     ("timeout", FieldKind::Integer),
+    ("priority", FieldKind::Integer),
+    ("backoff", FieldKind::Integer),
+    ("keep", FieldKind::Integer),
+    ("unique", FieldKind::Text),
     ("created_at", FieldKind::Integer),
+    ("run_at", FieldKind::Integer),
     ("started_at", FieldKind::Integer),
     ("finished_at", FieldKind::Integer),
     ("consumer", FieldKind::Text),
+    ("progress", FieldKind::Integer),
+    ("cancel_requested", FieldKind::Integer),
     ("entry", FieldKind::Text),
     ("result", FieldKind::Text),
     ("error", FieldKind::Text),
@@ -53,14 +60,28 @@ pub struct Job {
     pub max_attempts: i64,
     /// Lease length in ms: how long a worker may hold the job before it may be reclaimed.
     pub timeout: i64,
+    /// Its priority, 0 to 9; higher runs first.
+    pub priority: i64,
+    /// Base of its exponential retry backoff in ms, when set at enqueue (else the module config).
+    pub backoff: Option<i64>,
+    /// How long it is kept once finished, in ms, when set at enqueue (else the module config).
+    pub keep: Option<i64>,
+    /// Its UNIQUE key, held while it is unfinished.
+    pub unique: Option<String>,
     /// When it was enqueued (unix ms).
     pub created_at: i64,
+    /// When it is due, while scheduled or retrying (unix ms).
+    pub run_at: Option<i64>,
     /// When the current attempt started (unix ms).
     pub started_at: Option<i64>,
     /// When it reached a final state (unix ms).
     pub finished_at: Option<i64>,
     /// The worker that holds or last held it.
     pub consumer: Option<String>,
+    /// Progress reported by its worker, 0 to 100.
+    pub progress: Option<i64>,
+    /// 1 when a cancellation was requested while it ran.
+    pub cancel_requested: Option<i64>,
     /// Its stream entry id while it is in the stream.
     pub entry: Option<String>,
     /// The result JSON given on ACK.
@@ -108,11 +129,18 @@ impl Job {
             max_attempts: int(get("max_attempts"), "max_attempts")?
                 .ok_or_else(|| missing("max_attempts"))?,
             timeout: int(get("timeout"), "timeout")?.ok_or_else(|| missing("timeout"))?,
+            priority: int(get("priority"), "priority")?.unwrap_or(0),
+            backoff: int(get("backoff"), "backoff")?,
+            keep: int(get("keep"), "keep")?,
+            unique: get("unique"),
             created_at: int(get("created_at"), "created_at")?
                 .ok_or_else(|| missing("created_at"))?,
+            run_at: int(get("run_at"), "run_at")?,
             started_at: int(get("started_at"), "started_at")?,
             finished_at: int(get("finished_at"), "finished_at")?,
             consumer: get("consumer"),
+            progress: int(get("progress"), "progress")?,
+            cancel_requested: int(get("cancel_requested"), "cancel_requested")?,
             entry: get("entry"),
             result: get("result"),
             error: get("error"),
@@ -132,10 +160,17 @@ impl Job {
             Some(self.attempt.to_string()),
             Some(self.max_attempts.to_string()),
             Some(self.timeout.to_string()),
+            Some(self.priority.to_string()),
+            int(self.backoff),
+            int(self.keep),
+            text(&self.unique),
             Some(self.created_at.to_string()),
+            int(self.run_at),
             int(self.started_at),
             int(self.finished_at),
             text(&self.consumer),
+            int(self.progress),
+            int(self.cancel_requested),
             text(&self.entry),
             text(&self.result),
             text(&self.error),
@@ -179,10 +214,17 @@ mod tests {
             attempt: 1,
             max_attempts: 4,
             timeout: 30000,
+            priority: 0,
+            backoff: None,
+            keep: Some(5),
+            unique: None,
             created_at: 10,
+            run_at: None,
             started_at: Some(20),
             finished_at: None,
             consumer: Some("w1".into()),
+            progress: Some(50),
+            cancel_requested: None,
             entry: Some("1-0".into()),
             result: None,
             error: None,

@@ -25,12 +25,17 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec {
         suffix: "stream",
         redis_type: "stream",
-        purpose: "jobs waiting or running; consumer group `zrq`, whose pending-entries list is the set of running jobs",
+        purpose: "jobs of priority 0 waiting or running; consumer group `zrq`, whose pending-entries list holds the running ones",
+    },
+    KeySpec {
+        suffix: "stream:",
+        redis_type: "stream",
+        purpose: "the same for priority 1 to 9 (`stream:9` is served first)",
     },
     KeySpec {
         suffix: "job:",
         redis_type: "hash",
-        purpose: "one record per job (see the job fields)",
+        purpose: "one record per job (see the job fields); expires with its retention once finished",
     },
     KeySpec {
         suffix: "active",
@@ -38,16 +43,67 @@ pub const KEYS: &[KeySpec] = &[
         purpose: "running jobs scored by lease deadline (unix ms)",
     },
     KeySpec {
+        suffix: "scheduled",
+        redis_type: "zset",
+        purpose: "delayed jobs scored by due time (unix ms)",
+    },
+    KeySpec {
+        suffix: "retrying",
+        redis_type: "zset",
+        purpose: "failed jobs waiting for their retry, scored by due time (unix ms)",
+    },
+    KeySpec {
+        suffix: "completed",
+        redis_type: "zset",
+        purpose: "completed jobs scored by the end of their retention (unix ms)",
+    },
+    KeySpec {
+        suffix: "cancelled",
+        redis_type: "zset",
+        purpose: "cancelled jobs scored by the end of their retention (unix ms)",
+    },
+    KeySpec {
         suffix: "dead",
         redis_type: "zset",
         purpose: "dead jobs scored by the time they died (unix ms)",
     },
     KeySpec {
+        suffix: "unique",
+        redis_type: "hash",
+        purpose: "UNIQUE key -> id of the unfinished job holding it",
+    },
+    KeySpec {
+        suffix: "paused",
+        redis_type: "string",
+        purpose: "exists while the queue is paused",
+    },
+    KeySpec {
+        suffix: "schedules",
+        redis_type: "hash",
+        purpose: "recurring schedule name -> its definition (JSON)",
+    },
+    KeySpec {
+        suffix: "ticks",
+        redis_type: "zset",
+        purpose: "recurring schedule name scored by its next run (unix ms)",
+    },
+    KeySpec {
         suffix: "stats",
         redis_type: "hash",
-        purpose: "counters since the queue was created: enqueued, completed, dead",
+        purpose: "counters since the queue was created: enqueued, completed, failed, dead, dropped; marks the queue as existing",
     },
 ];
+
+/// Highest job priority; priorities run from 0 (default) to this.
+pub const MAX_PRIORITY: i64 = 9;
+
+/// Pattern that matches the `stats` key of every queue (queue discovery with SCAN).
+pub const QUEUE_MARKER_PATTERN: &str = "zrq:{*}:stats";
+
+/// The queue name inside a key matched by [`QUEUE_MARKER_PATTERN`].
+pub fn queue_of_marker(key: &str) -> Option<&str> {
+    key.strip_prefix("zrq:{")?.strip_suffix("}:stats")
+}
 
 /// The keys of one queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +119,22 @@ impl QueueKeys {
         }
     }
 
-    /// The stream of waiting and running jobs.
+    fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// The stream of priority-0 jobs; also the key blocked workers wait on for any priority.
     pub fn stream(&self) -> String {
-        format!("{}stream", self.prefix)
+        self.key("stream")
+    }
+
+    /// The stream of jobs of `priority` (0 is [`QueueKeys::stream`]).
+    pub fn stream_at(&self, priority: i64) -> String {
+        if priority == 0 {
+            self.stream()
+        } else {
+            format!("{}stream:{priority}", self.prefix)
+        }
     }
 
     /// The record of job `id`.
@@ -75,17 +144,62 @@ impl QueueKeys {
 
     /// The lease deadlines of running jobs.
     pub fn active(&self) -> String {
-        format!("{}active", self.prefix)
+        self.key("active")
+    }
+
+    /// Delayed jobs by due time.
+    pub fn scheduled(&self) -> String {
+        self.key("scheduled")
+    }
+
+    /// Jobs waiting for a retry, by due time.
+    pub fn retrying(&self) -> String {
+        self.key("retrying")
+    }
+
+    /// Completed jobs by end of retention.
+    pub fn completed(&self) -> String {
+        self.key("completed")
+    }
+
+    /// Cancelled jobs by end of retention.
+    pub fn cancelled(&self) -> String {
+        self.key("cancelled")
     }
 
     /// The dead jobs.
     pub fn dead(&self) -> String {
-        format!("{}dead", self.prefix)
+        self.key("dead")
+    }
+
+    /// UNIQUE keys held by unfinished jobs.
+    pub fn unique(&self) -> String {
+        self.key("unique")
+    }
+
+    /// The pause flag.
+    pub fn paused(&self) -> String {
+        self.key("paused")
+    }
+
+    /// Recurring schedule definitions.
+    pub fn schedules(&self) -> String {
+        self.key("schedules")
+    }
+
+    /// Next run of each recurring schedule.
+    pub fn ticks(&self) -> String {
+        self.key("ticks")
     }
 
     /// The queue's counters.
     pub fn stats(&self) -> String {
-        format!("{}stats", self.prefix)
+        self.key("stats")
+    }
+
+    /// The Pub/Sub channel where state changes are announced.
+    pub fn events(&self) -> String {
+        self.key("events")
     }
 }
 
@@ -101,12 +215,30 @@ mod tests {
         assert_eq!(k.active(), "zrq:{emails}:active");
         assert_eq!(k.dead(), "zrq:{emails}:dead");
         assert_eq!(k.stats(), "zrq:{emails}:stats");
+        assert_eq!(k.stream_at(0), "zrq:{emails}:stream");
+        assert_eq!(k.stream_at(7), "zrq:{emails}:stream:7");
+        assert_eq!(queue_of_marker(&k.stats()), Some("emails"));
     }
 
     #[test]
     fn every_key_kind_is_documented() {
         let k = QueueKeys::new("q");
-        let made = [k.stream(), k.job(""), k.active(), k.dead(), k.stats()];
+        let made = [
+            k.stream(),
+            "zrq:{q}:stream:".to_string(),
+            k.job(""),
+            k.active(),
+            k.scheduled(),
+            k.retrying(),
+            k.completed(),
+            k.cancelled(),
+            k.dead(),
+            k.unique(),
+            k.paused(),
+            k.schedules(),
+            k.ticks(),
+            k.stats(),
+        ];
         for (spec, key) in KEYS.iter().zip(made.iter()) {
             assert_eq!(format!("zrq:{{q}}:{}", spec.suffix), *key);
         }

@@ -8,6 +8,8 @@
 
 pub mod args;
 pub mod commands;
+pub mod config;
+pub mod cron;
 pub mod error;
 pub mod job;
 pub mod keys;

@@ -5,6 +5,8 @@
 pub enum Reply {
     /// Nil (RESP2 null bulk, RESP3 null).
     Nil,
+    /// A status reply such as `OK`.
+    Status(&'static str),
     /// An integer.
     Int(i64),
     /// A bulk string.

@@ -11,7 +11,7 @@ pub struct CommandSpec {
     pub name: &'static str,
     /// Redis command flags used when registering the module command.
     pub flags: &'static str,
-    /// Whether the command only reads.
+    /// Whether the command only reads (its Lua function is flagged `no-writes`).
     pub readonly: bool,
     /// Syntax line, as documented.
     pub syntax: &'static str,
@@ -30,7 +30,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "zrq.enqueue",
         flags: "write deny-oom",
         readonly: false,
-        syntax: "ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>]",
+        syntax: "ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>] [DELAY <ms> | AT <unix-ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>] [KEEP <ms>]",
     },
     CommandSpec {
         name: "zrq.fetch",
@@ -45,6 +45,24 @@ pub const COMMANDS: &[CommandSpec] = &[
         syntax: "ZRQ.ACK <queue> <id> [RESULT <json>]",
     },
     CommandSpec {
+        name: "zrq.fail",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>]",
+    },
+    CommandSpec {
+        name: "zrq.touch",
+        flags: "write fast",
+        readonly: false,
+        syntax: "ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>]",
+    },
+    CommandSpec {
+        name: "zrq.reclaim",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.RECLAIM <queue> <consumer> [COUNT <n>]",
+    },
+    CommandSpec {
         name: "zrq.state",
         flags: "readonly fast",
         readonly: true,
@@ -57,10 +75,82 @@ pub const COMMANDS: &[CommandSpec] = &[
         syntax: "ZRQ.JOB <queue> <id>",
     },
     CommandSpec {
-        name: "zrq.reclaim",
+        name: "zrq.result",
+        flags: "readonly",
+        readonly: true,
+        syntax: "ZRQ.RESULT <queue> <id> [BLOCK <ms>]",
+    },
+    CommandSpec {
+        name: "zrq.cancel",
         flags: "write",
         readonly: false,
-        syntax: "ZRQ.RECLAIM <queue> <consumer> [COUNT <n>]",
+        syntax: "ZRQ.CANCEL <queue> <id>",
+    },
+    CommandSpec {
+        name: "zrq.dead",
+        flags: "readonly",
+        readonly: true,
+        syntax: "ZRQ.DEAD <queue> [COUNT <n>] [CURSOR <c>]",
+    },
+    CommandSpec {
+        name: "zrq.requeue",
+        flags: "write deny-oom",
+        readonly: false,
+        syntax: "ZRQ.REQUEUE <queue> <id>|ALL",
+    },
+    CommandSpec {
+        name: "zrq.delete",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.DELETE <queue> <id>",
+    },
+    CommandSpec {
+        name: "zrq.pause",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.PAUSE <queue>",
+    },
+    CommandSpec {
+        name: "zrq.resume",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.RESUME <queue>",
+    },
+    CommandSpec {
+        name: "zrq.schedule",
+        flags: "write deny-oom",
+        readonly: false,
+        syntax: "ZRQ.SCHEDULE <queue> <name> EVERY <ms> | CRON <expr> <task> <payload> [RETRIES <n>] [TIMEOUT <ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>] [KEEP <ms>]",
+    },
+    CommandSpec {
+        name: "zrq.unschedule",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.UNSCHEDULE <queue> <name>",
+    },
+    CommandSpec {
+        name: "zrq.schedules",
+        flags: "readonly",
+        readonly: true,
+        syntax: "ZRQ.SCHEDULES <queue>",
+    },
+    CommandSpec {
+        name: "zrq.info",
+        flags: "readonly",
+        readonly: true,
+        syntax: "ZRQ.INFO <queue>",
+    },
+    CommandSpec {
+        name: "zrq.list",
+        flags: "readonly",
+        readonly: true,
+        syntax: "ZRQ.LIST <queue> <state> [COUNT <n>] [CURSOR <c>]",
+    },
+    CommandSpec {
+        name: "zrq.queues",
+        flags: "readonly",
+        readonly: true,
+        syntax: "ZRQ.QUEUES",
     },
 ];
 

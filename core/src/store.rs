@@ -4,6 +4,8 @@
 //! effect, with explicit ids and timestamps). Keeping the list short and typed keeps the commands
 //! readable and shows at a glance which Redis structures zrq touches.
 
+use crate::config::Config;
+use crate::state::State;
 use crate::Result;
 
 /// The type of a Redis key, as far as zrq cares.
@@ -43,27 +45,54 @@ impl KeyType {
     }
 }
 
-/// A stream entry read from a consumer group: its id and fields.
+/// A stream entry: its id and fields.
 pub type StreamEntry = (String, Vec<(String, String)>);
 
-/// Redis operations used by the command logic. Keys are full key names; every value is text.
+/// Redis operations used by the command logic, plus the environment a command runs in (clock,
+/// randomness, settings). Keys are full key names; every value is text.
 pub trait Store {
     /// The server's clock, unix milliseconds.
     fn now_ms(&self) -> i64;
+    /// A random number (retry jitter).
+    fn random(&mut self) -> u64;
+    /// The server-wide settings.
+    fn config(&self) -> Config;
     /// The type of `key`.
     fn key_type(&mut self, key: &str) -> Result<KeyType>;
+    /// Deletes a key.
+    fn del(&mut self, key: &str) -> Result<()>;
+    /// Sets a string key.
+    fn set(&mut self, key: &str, value: &str) -> Result<()>;
+    /// Makes `key` expire after `ms`.
+    fn pexpire(&mut self, key: &str, ms: i64) -> Result<()>;
+    /// Removes any expiry of `key`.
+    fn persist(&mut self, key: &str) -> Result<()>;
+    /// Wakes clients blocked on `key` (blocked FETCH and RESULT).
+    fn signal(&mut self, key: &str);
+    /// Tells the server's timer that `queue` has work due at `due` (unix ms): a delayed job, a
+    /// retry or a schedule tick. Backends without timers ignore it.
+    fn wake_at(&mut self, queue: &str, due: i64);
+    /// Announces that job `id` entered `state`: publishes `<state> <id>` on `channel` (the
+    /// queue's events channel) and counts the transition.
+    fn announce(&mut self, channel: &str, id: &str, state: State) -> Result<()>;
+    /// The names of keys matching a glob pattern (whole keyspace scan; operator commands only).
+    fn scan(&mut self, pattern: &str) -> Result<Vec<String>>;
     /// Every field of a hash (empty when the key does not exist).
     fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>>;
     /// One field of a hash.
     fn hget(&mut self, key: &str, field: &str) -> Result<Option<String>>;
     /// Sets fields of a hash.
     fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> Result<()>;
+    /// Deletes fields of a hash.
+    fn hdel(&mut self, key: &str, fields: &[&str]) -> Result<()>;
     /// Adds `by` to an integer field of a hash.
     fn hincrby(&mut self, key: &str, field: &str, by: i64) -> Result<()>;
     /// Creates `stream` (empty) with consumer group `group` reading from its start.
     fn create_stream_with_group(&mut self, stream: &str, group: &str) -> Result<()>;
     /// Appends an entry with an id chosen by Redis, returned.
     fn xadd(&mut self, stream: &str, fields: &[(&str, &str)]) -> Result<String>;
+    /// Deletes an entry.
+    fn xdel(&mut self, stream: &str, entry: &str) -> Result<()>;
     /// Reads up to `count` new entries for `consumer` of `group` (XREADGROUP … `>`).
     fn xreadgroup(
         &mut self,
@@ -72,6 +101,16 @@ pub trait Store {
         consumer: &str,
         count: i64,
     ) -> Result<Vec<StreamEntry>>;
+    /// Up to `count` entries not yet delivered to `group`, oldest first, skipping `skip`.
+    fn undelivered(
+        &mut self,
+        stream: &str,
+        group: &str,
+        skip: i64,
+        count: i64,
+    ) -> Result<Vec<StreamEntry>>;
+    /// Number of entries in `stream` not yet delivered to `group`.
+    fn undelivered_len(&mut self, stream: &str, group: &str) -> Result<i64>;
     /// Moves a pending entry to `consumer` (XCLAIM with min-idle 0).
     fn xclaim(&mut self, stream: &str, group: &str, consumer: &str, entry: &str) -> Result<()>;
     /// Acknowledges an entry and deletes it from the stream.
@@ -80,6 +119,16 @@ pub trait Store {
     fn zadd(&mut self, key: &str, score: i64, member: &str) -> Result<()>;
     /// Removes a sorted-set member.
     fn zrem(&mut self, key: &str, member: &str) -> Result<()>;
+    /// Number of members.
+    fn zcard(&mut self, key: &str) -> Result<i64>;
     /// Up to `count` members with score at most `max`, lowest first.
     fn zrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<Vec<String>>;
+    /// Members by rank, `start` to `start + count - 1`, lowest score first.
+    fn zrange(&mut self, key: &str, start: i64, count: i64) -> Result<Vec<String>>;
+    /// The score of `member`, if present.
+    fn zscore(&mut self, key: &str, member: &str) -> Result<Option<i64>>;
+    /// The lowest score, if any.
+    fn zfirst_score(&mut self, key: &str) -> Result<Option<i64>>;
+    /// Removes members with score at most `max`; returns them.
+    fn zpop_upto(&mut self, key: &str, max: i64) -> Result<Vec<String>>;
 }

@@ -64,6 +64,16 @@ pub fn block_on_key(
     Ok(())
 }
 
+/// Wakes clients blocked on `key` (their retry runs before the server sleeps again).
+pub fn signal(ctx: &Context, key: &str) {
+    let name = ctx.create_string(key);
+    // SAFETY: `ctx.ctx` is the live context of the running command or timer and `name` a valid
+    // string for the duration of the call; Redis copies the key name it keeps.
+    if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
+        unsafe { signal(ctx.ctx, name.inner) };
+    }
+}
+
 /// Whether this context may block its client: not inside MULTI, a script, or a context that
 /// denies blocking (Redis' own blocking commands behave as non-blocking there too).
 pub fn can_block(ctx: &Context) -> bool {

@@ -2,8 +2,12 @@
 
 use redis_module::{Context, RedisResult, RedisString, RedisValue};
 use zrq_core::commands::{
-    ack::Ack, enqueue::Enqueue, fetch::Fetch, job::JobOf, reclaim::Reclaim, state::StateOf,
+    ack::Ack, cancel::Cancel, dead::Dead, delete::Delete, enqueue::Enqueue, fail::Fail,
+    fetch::Fetch, info::Info, job::JobOf, list::List, pause::Pause, queues::Queues,
+    reclaim::Reclaim, requeue::Requeue, result::ResultOf, schedule::Schedule, schedules::Schedules,
+    state::StateOf, touch::Touch, unschedule::Unschedule,
 };
+use zrq_core::Reply;
 
 use crate::blocking::{block_on_key, can_block};
 use crate::guard;
@@ -22,18 +26,98 @@ fn run(
     })?
 }
 
-/// `ZRQ.ENQUEUE`.
-pub fn enqueue(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    run(args, ctx, |ctx, args| {
-        let cmd = Enqueue::parse(args).map_err(error)?;
-        let reply = cmd
-            .apply(&mut RedisStore::new(ctx), zrq_core::job::new_id)
-            .map_err(error)?;
-        Ok(value(reply))
-    })
+/// Defines a handler that parses with `$parse` and replies with what `$apply` returns.
+macro_rules! handler {
+    ($(#[$doc:meta])* $name:ident: $parse:expr => $apply:expr) => {
+        $(#[$doc])*
+        pub fn $name(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+            run(args, ctx, |ctx, args| {
+                let cmd = $parse(args).map_err(error)?;
+                let mut store = RedisStore::new(ctx);
+                $apply(&cmd, &mut store).map_err(error)
+            })
+        }
+    };
 }
 
-/// `ZRQ.FETCH`, blocking when asked and allowed.
+handler!(
+    /// `ZRQ.ENQUEUE`.
+    enqueue: Enqueue::parse => |c: &Enqueue, s: &mut RedisStore| c.apply(s, zrq_core::job::new_id).map(value)
+);
+handler!(
+    /// `ZRQ.ACK`.
+    ack: Ack::parse => |c: &Ack, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.FAIL`.
+    fail: Fail::parse => |c: &Fail, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.TOUCH`.
+    touch: Touch::parse => |c: &Touch, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.RECLAIM`.
+    reclaim: Reclaim::parse => |c: &Reclaim, s: &mut RedisStore| c.apply(s).map(jobs)
+);
+handler!(
+    /// `ZRQ.STATE`.
+    state: StateOf::parse => |c: &StateOf, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.JOB`.
+    job: JobOf::parse => |c: &JobOf, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.CANCEL`.
+    cancel: Cancel::parse => |c: &Cancel, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.DEAD`.
+    dead: Dead::parse => |c: &Dead, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.REQUEUE`.
+    requeue: Requeue::parse => |c: &Requeue, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.DELETE`.
+    delete: Delete::parse => |c: &Delete, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.PAUSE`.
+    pause: |a| Pause::parse(a, true) => |c: &Pause, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.RESUME`.
+    resume: |a| Pause::parse(a, false) => |c: &Pause, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.SCHEDULE`.
+    schedule: Schedule::parse => |c: &Schedule, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.UNSCHEDULE`.
+    unschedule: Unschedule::parse => |c: &Unschedule, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.SCHEDULES`.
+    schedules: Schedules::parse => |c: &Schedules, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.INFO`.
+    info: Info::parse => |c: &Info, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.LIST`.
+    list: List::parse => |c: &List, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.QUEUES`.
+    queues: Queues::parse => |c: &Queues, s: &mut RedisStore| c.apply(s).map(value)
+);
+
+/// `ZRQ.FETCH`, blocking on the queue when asked and allowed.
 pub fn fetch(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     run(args, ctx, |ctx, args| {
         let cmd = Fetch::parse(args).map_err(error)?;
@@ -59,42 +143,24 @@ pub fn fetch(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     })
 }
 
-/// `ZRQ.ACK`.
-pub fn ack(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+/// `ZRQ.RESULT`, blocking on the job when asked and allowed.
+pub fn result(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     run(args, ctx, |ctx, args| {
-        let cmd = Ack::parse(args).map_err(error)?;
-        cmd.apply(&mut RedisStore::new(ctx))
-            .map(value)
-            .map_err(error)
-    })
-}
-
-/// `ZRQ.STATE`.
-pub fn state(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    run(args, ctx, |ctx, args| {
-        let cmd = StateOf::parse(args).map_err(error)?;
-        cmd.apply(&mut RedisStore::new(ctx))
-            .map(value)
-            .map_err(error)
-    })
-}
-
-/// `ZRQ.JOB`.
-pub fn job(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    run(args, ctx, |ctx, args| {
-        let cmd = JobOf::parse(args).map_err(error)?;
-        cmd.apply(&mut RedisStore::new(ctx))
-            .map(value)
-            .map_err(error)
-    })
-}
-
-/// `ZRQ.RECLAIM`.
-pub fn reclaim(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    run(args, ctx, |ctx, args| {
-        let cmd = Reclaim::parse(args).map_err(error)?;
-        cmd.apply(&mut RedisStore::new(ctx))
-            .map(jobs)
-            .map_err(error)
+        let cmd = ResultOf::parse(args).map_err(error)?;
+        let outcome = cmd.apply(&mut RedisStore::new(ctx)).map_err(error)?;
+        match cmd.block {
+            Some(timeout) if outcome == Reply::Nil && can_block(ctx) => {
+                let key = ctx.create_string(cmd.wait_key());
+                block_on_key(ctx, &key, timeout, RedisValue::Null, move |ctx| {
+                    match cmd.apply(&mut RedisStore::new(ctx)) {
+                        Ok(Reply::Nil) => None,
+                        Ok(outcome) => Some(Ok(value(outcome))),
+                        Err(err) => Some(Err(error(err))),
+                    }
+                })?;
+                Ok(RedisValue::NoReply)
+            }
+            _ => Ok(value(outcome)),
+        }
     })
 }

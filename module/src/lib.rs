@@ -9,7 +9,10 @@ mod clock;
 mod commands;
 mod guard;
 mod reply;
+mod settings;
+mod stats;
 mod store;
+mod timer;
 
 use redis_module::{redis_module, Context, RedisString, RedisValue, Status};
 
@@ -25,13 +28,17 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
             ));
         }
     }
+    // Replaces the crate's INFO callback (registered just before `init`) with zrq's section.
+    redis_module::raw::register_info_function(ctx.ctx, Some(stats::info_callback));
+    timer::arm(ctx);
     Status::Ok
 }
 
 /// The module's registration with Redis (generated entry points carry no docs of their own).
 #[allow(missing_docs)]
 mod registration {
-    use super::{commands, init, redis_module};
+    use super::{commands, init, redis_module, settings};
+    use redis_module::configuration::ConfigurationFlags;
 
     redis_module! {
         name: "zrq",
@@ -43,9 +50,36 @@ mod registration {
             ["zrq.enqueue", commands::enqueue, "write deny-oom", 1, 1, 1, ""],
             ["zrq.fetch", commands::fetch, "write", 1, 1, 1, ""],
             ["zrq.ack", commands::ack, "write", 1, 1, 1, ""],
+            ["zrq.fail", commands::fail, "write", 1, 1, 1, ""],
+            ["zrq.touch", commands::touch, "write fast", 1, 1, 1, ""],
+            ["zrq.reclaim", commands::reclaim, "write", 1, 1, 1, ""],
             ["zrq.state", commands::state, "readonly fast", 1, 1, 1, ""],
             ["zrq.job", commands::job, "readonly", 1, 1, 1, ""],
-            ["zrq.reclaim", commands::reclaim, "write", 1, 1, 1, ""],
+            ["zrq.result", commands::result, "readonly", 1, 1, 1, ""],
+            ["zrq.cancel", commands::cancel, "write", 1, 1, 1, ""],
+            ["zrq.dead", commands::dead, "readonly", 1, 1, 1, ""],
+            ["zrq.requeue", commands::requeue, "write deny-oom", 1, 1, 1, ""],
+            ["zrq.delete", commands::delete, "write", 1, 1, 1, ""],
+            ["zrq.pause", commands::pause, "write", 1, 1, 1, ""],
+            ["zrq.resume", commands::resume, "write", 1, 1, 1, ""],
+            ["zrq.schedule", commands::schedule, "write deny-oom", 1, 1, 1, ""],
+            ["zrq.unschedule", commands::unschedule, "write", 1, 1, 1, ""],
+            ["zrq.schedules", commands::schedules, "readonly", 1, 1, 1, ""],
+            ["zrq.info", commands::info, "readonly", 1, 1, 1, ""],
+            ["zrq.list", commands::list, "readonly", 1, 1, 1, ""],
+            ["zrq.queues", commands::queues, "readonly", 0, 0, 0, ""],
         ],
+        configurations: [
+            i64: [
+                ["backoff-base-ms", &settings::BACKOFF_BASE_MS, 1_000, 0, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
+                ["backoff-max-ms", &settings::BACKOFF_MAX_MS, 3_600_000, 0, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
+                ["keep-ms", &settings::KEEP_MS, 86_400_000, 1, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
+                ["dead-max", &settings::DEAD_MAX, 10_000, 0, 1_000_000_000, ConfigurationFlags::DEFAULT, None],
+            ],
+            string: [],
+            bool: [],
+            enum: [],
+            module_args_as_configuration: true,
+        ]
     }
 }

@@ -11,6 +11,7 @@ use zrq_core::{Reply, ZrqError};
 pub fn value(reply: Reply) -> RedisValue {
     match reply {
         Reply::Nil => RedisValue::Null,
+        Reply::Status(s) => RedisValue::SimpleStringStatic(s),
         Reply::Int(n) => RedisValue::Integer(n),
         Reply::Bulk(s) => RedisValue::BulkString(s),
         Reply::Array(items) => RedisValue::Array(items.into_iter().map(value).collect()),

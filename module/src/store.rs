@@ -8,13 +8,18 @@
 use redis_module::{
     CallOptions, CallOptionsBuilder, CallResult, Context, KeyType as RedisKeyType, RedisValue,
 };
+use zrq_core::config::Config;
+use zrq_core::state::State;
 use zrq_core::store::{KeyType, Store, StreamEntry};
 use zrq_core::{Result, ZrqError};
+
+use crate::{blocking, settings, stats, timer};
 
 /// A store bound to the context of the command being executed.
 pub struct RedisStore<'a> {
     ctx: &'a Context,
     now: i64,
+    config: Config,
     writes: CallOptions,
     reads: CallOptions,
 }
@@ -25,6 +30,7 @@ impl<'a> RedisStore<'a> {
         RedisStore {
             ctx,
             now: crate::clock::now_ms(),
+            config: settings::current(),
             writes: CallOptionsBuilder::new()
                 .replicate()
                 .errors_as_replies()
@@ -63,6 +69,13 @@ fn text(value: RedisValue) -> Option<String> {
     }
 }
 
+fn integer(value: RedisValue) -> Option<i64> {
+    match value {
+        RedisValue::Integer(n) => Some(n),
+        other => text(other)?.parse().ok(),
+    }
+}
+
 fn array(value: RedisValue) -> Vec<RedisValue> {
     match value {
         RedisValue::Array(items) => items,
@@ -90,9 +103,89 @@ fn flatten<'f>(fields: &[(&'f str, &'f str)]) -> Vec<&'f [u8]> {
         .collect()
 }
 
+impl RedisStore<'_> {
+    /// The id of the newest entry in the group's pending list, if any.
+    fn newest_pending(&self, stream: &str, group: &str) -> Result<Option<String>> {
+        let summary = array(self.read("XPENDING", &[stream.as_bytes(), group.as_bytes()])?);
+        Ok(summary.into_iter().nth(2).and_then(text))
+    }
+}
+
 impl Store for RedisStore<'_> {
     fn now_ms(&self) -> i64 {
         self.now
+    }
+
+    fn random(&mut self) -> u64 {
+        crate::clock::random()
+    }
+
+    fn config(&self) -> Config {
+        self.config
+    }
+
+    fn del(&mut self, key: &str) -> Result<()> {
+        self.write("DEL", &[key.as_bytes()]).map(drop)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        self.write("SET", &[key.as_bytes(), value.as_bytes()])
+            .map(drop)
+    }
+
+    fn pexpire(&mut self, key: &str, ms: i64) -> Result<()> {
+        let ms = ms.to_string();
+        self.write("PEXPIRE", &[key.as_bytes(), ms.as_bytes()])
+            .map(drop)
+    }
+
+    fn persist(&mut self, key: &str) -> Result<()> {
+        self.write("PERSIST", &[key.as_bytes()]).map(drop)
+    }
+
+    fn signal(&mut self, key: &str) {
+        blocking::signal(self.ctx, key);
+    }
+
+    fn wake_at(&mut self, queue: &str, due: i64) {
+        timer::wake_at(self.ctx, queue, due);
+    }
+
+    fn announce(&mut self, channel: &str, id: &str, state: State) -> Result<()> {
+        stats::count(state);
+        let message = format!("{} {id}", state.as_str());
+        self.write("PUBLISH", &[channel.as_bytes(), message.as_bytes()])
+            .map(drop)
+    }
+
+    fn scan(&mut self, pattern: &str) -> Result<Vec<String>> {
+        let mut cursor = "0".to_string();
+        let mut keys = Vec::new();
+        loop {
+            let args: [&[u8]; 5] = [
+                cursor.as_bytes(),
+                b"MATCH",
+                pattern.as_bytes(),
+                b"COUNT",
+                b"1000",
+            ];
+            let mut reply = array(self.read("SCAN", &args)?).into_iter();
+            cursor = reply
+                .next()
+                .and_then(text)
+                .unwrap_or_else(|| "0".to_string());
+            keys.extend(
+                reply
+                    .next()
+                    .map(array)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(text),
+            );
+            if cursor == "0" {
+                return Ok(keys);
+            }
+        }
     }
 
     fn key_type(&mut self, key: &str) -> Result<KeyType> {
@@ -126,6 +219,14 @@ impl Store for RedisStore<'_> {
         self.write("HSET", &args).map(drop)
     }
 
+    fn hdel(&mut self, key: &str, fields: &[&str]) -> Result<()> {
+        let args: Vec<&[u8]> = std::iter::once(key)
+            .chain(fields.iter().copied())
+            .map(str::as_bytes)
+            .collect();
+        self.write("HDEL", &args).map(drop)
+    }
+
     fn hincrby(&mut self, key: &str, field: &str, by: i64) -> Result<()> {
         let by = by.to_string();
         self.write(
@@ -152,6 +253,52 @@ impl Store for RedisStore<'_> {
             .chain(flatten(fields))
             .collect();
         text(self.write("XADD", &args)?).ok_or_else(|| ZrqError::internal("XADD returned no id"))
+    }
+
+    fn xdel(&mut self, stream: &str, entry: &str) -> Result<()> {
+        self.write("XDEL", &[stream.as_bytes(), entry.as_bytes()])
+            .map(drop)
+    }
+
+    fn undelivered(
+        &mut self,
+        stream: &str,
+        group: &str,
+        skip: i64,
+        count: i64,
+    ) -> Result<Vec<StreamEntry>> {
+        // Delivered entries are either acknowledged (and deleted) or in the pending list, and
+        // they are older than every undelivered one: what follows the newest pending entry is
+        // exactly the undelivered part.
+        let start = match self.newest_pending(stream, group)? {
+            Some(id) => format!("({id}"),
+            None => "-".to_string(),
+        };
+        let wanted = skip.saturating_add(count).to_string();
+        let args: [&[u8]; 5] = [
+            stream.as_bytes(),
+            start.as_bytes(),
+            b"+",
+            b"COUNT",
+            wanted.as_bytes(),
+        ];
+        let entries = array(self.read("XRANGE", &args)?)
+            .into_iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .filter_map(|entry| {
+                let mut parts = array(entry).into_iter();
+                let id = text(parts.next()?)?;
+                Some((id, pairs(array(parts.next()?))))
+            })
+            .collect();
+        Ok(entries)
+    }
+
+    fn undelivered_len(&mut self, stream: &str, group: &str) -> Result<i64> {
+        let length = integer(self.read("XLEN", &[stream.as_bytes()])?).unwrap_or(0);
+        let summary = array(self.read("XPENDING", &[stream.as_bytes(), group.as_bytes()])?);
+        let pending = summary.into_iter().next().and_then(integer).unwrap_or(0);
+        Ok(length - pending)
     }
 
     fn xreadgroup(
@@ -219,6 +366,53 @@ impl Store for RedisStore<'_> {
     fn zrem(&mut self, key: &str, member: &str) -> Result<()> {
         self.write("ZREM", &[key.as_bytes(), member.as_bytes()])
             .map(drop)
+    }
+
+    fn zcard(&mut self, key: &str) -> Result<i64> {
+        Ok(integer(self.read("ZCARD", &[key.as_bytes()])?).unwrap_or(0))
+    }
+
+    fn zrange(&mut self, key: &str, start: i64, count: i64) -> Result<Vec<String>> {
+        if count <= 0 {
+            return Ok(Vec::new());
+        }
+        let (first, last) = (
+            start.to_string(),
+            start.saturating_add(count - 1).to_string(),
+        );
+        let members = array(self.read(
+            "ZRANGE",
+            &[key.as_bytes(), first.as_bytes(), last.as_bytes()],
+        )?);
+        Ok(members.into_iter().filter_map(text).collect())
+    }
+
+    fn zscore(&mut self, key: &str, member: &str) -> Result<Option<i64>> {
+        let score = text(self.read("ZSCORE", &[key.as_bytes(), member.as_bytes()])?);
+        Ok(score.and_then(|s| s.parse::<f64>().ok()).map(|s| s as i64))
+    }
+
+    fn zfirst_score(&mut self, key: &str) -> Result<Option<i64>> {
+        let args: [&[u8]; 4] = [key.as_bytes(), b"0", b"0", b"WITHSCORES"];
+        let reply = array(self.read("ZRANGE", &args)?);
+        Ok(reply
+            .into_iter()
+            .nth(1)
+            .and_then(text)
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|s| s as i64))
+    }
+
+    fn zpop_upto(&mut self, key: &str, max: i64) -> Result<Vec<String>> {
+        let members = self.zrange_upto(key, max, i64::MAX)?;
+        if !members.is_empty() {
+            let max = max.to_string();
+            self.write(
+                "ZREMRANGEBYSCORE",
+                &[key.as_bytes(), b"-inf", max.as_bytes()],
+            )?;
+        }
+        Ok(members)
     }
 
     fn zrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<Vec<String>> {

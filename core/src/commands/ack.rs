@@ -1,10 +1,11 @@
-//! `ZRQ.ACK <queue> <id> [RESULT <json>]` → 1 if the job was active and is now completed, else 0.
+//! `ZRQ.ACK <queue> <id> [RESULT <json>]` → 1 if the job was active and is now completed, 0 if it
+//! was not active, -1 if its cancellation was requested meanwhile (it is now cancelled).
 
-use super::{check_types, leave_stream, load_job};
+use super::{check_queue_types, finish, load_job};
 use crate::args::{self, Options};
 use crate::keys::QueueKeys;
 use crate::state::{Event, State};
-use crate::store::{KeyType, Store};
+use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
 /// Parsed arguments of `ZRQ.ACK`.
@@ -36,33 +37,22 @@ impl<'a> Ack<'a> {
         Ok(cmd)
     }
 
-    /// Completes the job if it is active: it leaves the stream and its lease is dropped.
+    /// Completes the job if it is active.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
-        let (stream, active, stats) = (keys.stream(), keys.active(), keys.stats());
-        check_types(
-            store,
-            &[
-                (&stream, KeyType::Stream),
-                (&active, KeyType::ZSet),
-                (&stats, KeyType::Hash),
-            ],
-        )?;
-        let Some(job) = load_job(store, &keys, self.id)? else {
+        check_queue_types(store, &keys)?;
+        let Some(mut job) = load_job(store, &keys, self.id)? else {
             return Ok(Reply::Int(0));
         };
-        let Some(completed) = job.state.after(Event::Ack) else {
+        if job.state != State::Active {
             return Ok(Reply::Int(0));
-        };
-        leave_stream(store, &keys, &job)?;
-        let now = store.now_ms().to_string();
-        let mut fields = vec![("state", completed.as_str()), ("finished_at", now.as_str())];
-        if let Some(result) = self.result {
-            fields.push(("result", result));
         }
-        debug_assert_eq!(completed, State::Completed);
-        store.hset(&keys.job(self.id), &fields)?;
-        store.hincrby(&stats, "completed", 1)?;
+        let result: Vec<(&str, &str)> = self.result.map(|r| ("result", r)).into_iter().collect();
+        if job.cancel_requested.is_some() {
+            finish(store, &keys, &mut job, Event::Abandon, &result)?;
+            return Ok(Reply::Int(-1));
+        }
+        finish(store, &keys, &mut job, Event::Ack, &result)?;
         Ok(Reply::Int(1))
     }
 }

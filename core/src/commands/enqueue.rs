@@ -1,9 +1,10 @@
-//! `ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>]` → job id.
+//! `ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>] [DELAY <ms> | AT
+//! <unix-ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>] [KEEP <ms>]` → job id.
 
-use super::check_types;
+use super::{announce, check_queue_types, check_types, load_job, push_entry};
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
 use crate::job::Job;
-use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP};
+use crate::keys::{QueueKeys, MAX_PRIORITY};
 use crate::state::State;
 use crate::store::{KeyType, Store};
 use crate::{Reply, Result, ZrqError};
@@ -12,6 +13,8 @@ use crate::{Reply, Result, ZrqError};
 pub const DEFAULT_RETRIES: i64 = 3;
 /// Lease length in ms when `TIMEOUT` is not given.
 pub const DEFAULT_TIMEOUT_MS: i64 = 30_000;
+/// Latest accepted `AT`: year 9999 in unix ms, far beyond any real schedule.
+pub const MAX_AT_MS: i64 = 253_402_300_799_999;
 
 /// Parsed arguments of `ZRQ.ENQUEUE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,75 +31,153 @@ pub struct Enqueue<'a> {
     pub retries: i64,
     /// Lease length in ms.
     pub timeout: i64,
+    /// Run no earlier than this many ms from now.
+    pub delay: Option<i64>,
+    /// Run no earlier than this unix time in ms.
+    pub at: Option<i64>,
+    /// Base of the retry backoff in ms (else the module config).
+    pub backoff: Option<i64>,
+    /// Priority, 0 to 9.
+    pub priority: i64,
+    /// While a job with this key is unfinished, enqueueing another returns it instead.
+    pub unique: Option<&'a str>,
+    /// Retention in ms once finished (else the module config).
+    pub keep: Option<i64>,
 }
 
+/// Every option of ENQUEUE (also accepted by SCHEDULE for the jobs it creates, minus some).
+pub const OPTIONS: [&str; 9] = [
+    "ID", "RETRIES", "TIMEOUT", "DELAY", "AT", "BACKOFF", "PRIORITY", "UNIQUE", "KEEP",
+];
+
 impl<'a> Enqueue<'a> {
+    /// A job of `task` with `payload` and default options.
+    pub fn new(queue: &'a str, task: &'a str, payload: &'a str) -> Self {
+        Enqueue {
+            queue,
+            task,
+            payload,
+            id: None,
+            retries: DEFAULT_RETRIES,
+            timeout: DEFAULT_TIMEOUT_MS,
+            delay: None,
+            at: None,
+            backoff: None,
+            priority: 0,
+            unique: None,
+            keep: None,
+        }
+    }
+
     /// Parses the arguments after the command name.
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
         let [queue, task, payload, rest @ ..] = args else {
             return Err(ZrqError::arity("zrq.enqueue"));
         };
-        let mut cmd = Enqueue {
-            queue: args::name("queue", queue)?,
-            task: args::name("task", task)?,
-            payload: args::json("payload", payload)?,
-            id: None,
-            retries: DEFAULT_RETRIES,
-            timeout: DEFAULT_TIMEOUT_MS,
-        };
-        let mut options = Options::new(rest);
-        while let Some((option, value)) = options.next(&["ID", "RETRIES", "TIMEOUT"])? {
-            match option {
-                "ID" => cmd.id = Some(args::name("ID", value)?),
-                "RETRIES" => cmd.retries = args::integer("RETRIES", value, 0, MAX_RETRIES)?,
-                _ => cmd.timeout = args::integer("TIMEOUT", value, 1, MAX_DURATION_MS)?,
-            }
-        }
+        let mut cmd = Enqueue::new(
+            args::name("queue", queue)?,
+            args::name("task", task)?,
+            args::json("payload", payload)?,
+        );
+        cmd.parse_options(&mut Options::new(rest), &OPTIONS)?;
         Ok(cmd)
     }
 
-    /// Adds the job unless its id exists; replies with the id. `new_id` makes an id when the
-    /// producer gave none.
+    /// Reads job options (those of `allowed`) into `self`.
+    pub fn parse_options(
+        &mut self,
+        options: &mut Options<'a>,
+        allowed: &[&'static str],
+    ) -> Result<()> {
+        while let Some((option, value)) = options.next(allowed)? {
+            match option {
+                "ID" => self.id = Some(args::name("ID", value)?),
+                "RETRIES" => self.retries = args::integer("RETRIES", value, 0, MAX_RETRIES)?,
+                "TIMEOUT" => self.timeout = args::integer("TIMEOUT", value, 1, MAX_DURATION_MS)?,
+                "DELAY" | "AT" if self.delay.is_some() || self.at.is_some() => {
+                    return Err(ZrqError::conflicting_options("DELAY", "AT"));
+                }
+                "DELAY" => self.delay = Some(args::integer("DELAY", value, 0, MAX_DURATION_MS)?),
+                "AT" => self.at = Some(args::integer("AT", value, 0, MAX_AT_MS)?),
+                "BACKOFF" => {
+                    self.backoff = Some(args::integer("BACKOFF", value, 0, MAX_DURATION_MS)?)
+                }
+                "PRIORITY" => self.priority = args::integer("PRIORITY", value, 0, MAX_PRIORITY)?,
+                "UNIQUE" => self.unique = Some(args::name("UNIQUE", value)?),
+                _ => self.keep = Some(args::integer("KEEP", value, 1, MAX_DURATION_MS)?),
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the job unless its id (or its UNIQUE key) is taken; replies with the job's id.
+    /// `new_id` makes an id when the producer gave none.
     pub fn apply(&self, store: &mut dyn Store, new_id: impl FnOnce() -> String) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         let id = self.id.map_or_else(new_id, str::to_string);
-        let (stream, job_key, stats) = (keys.stream(), keys.job(&id), keys.stats());
-        check_types(
-            store,
-            &[
-                (&stream, KeyType::Stream),
-                (&job_key, KeyType::Hash),
-                (&stats, KeyType::Hash),
-            ],
-        )?;
+        let job_key = keys.job(&id);
+        check_queue_types(store, &keys)?;
+        check_types(store, &[(&job_key, KeyType::Hash)])?;
         if store.key_type(&job_key)? != KeyType::Missing {
             return Ok(Reply::Bulk(id));
         }
-        if store.key_type(&stream)? == KeyType::Missing {
-            store.create_stream_with_group(&stream, GROUP)?;
+        if let Some(unique) = self.unique {
+            if let Some(holder) = store.hget(&keys.unique(), unique)? {
+                let unfinished = load_job(store, &keys, &holder)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|job| !job.state.is_final());
+                if unfinished {
+                    return Ok(Reply::Bulk(holder));
+                }
+            }
         }
-        let entry = store.xadd(&stream, &[(ENTRY_FIELD, &id)])?;
-        let job = Job {
+        let now = store.now_ms();
+        let due = self.at.or(self.delay.map(|d| now.saturating_add(d)));
+        let scheduled = due.is_some_and(|due| due > now);
+        let mut job = Job {
             id: id.clone(),
             queue: self.queue.to_string(),
             task: self.task.to_string(),
             payload: self.payload.to_string(),
-            state: State::Pending,
+            state: if scheduled {
+                State::Scheduled
+            } else {
+                State::Pending
+            },
             attempt: 0,
             max_attempts: self.retries + 1,
             timeout: self.timeout,
-            created_at: store.now_ms(),
+            priority: self.priority,
+            backoff: self.backoff,
+            keep: self.keep,
+            unique: self.unique.map(str::to_string),
+            created_at: now,
+            run_at: due.filter(|_| scheduled),
             started_at: None,
             finished_at: None,
             consumer: None,
-            entry: Some(entry),
+            progress: None,
+            cancel_requested: None,
+            entry: None,
             result: None,
             error: None,
         };
+        match job.run_at {
+            Some(due) => {
+                store.zadd(&keys.scheduled(), due, &id)?;
+                store.wake_at(self.queue, due);
+            }
+            None => job.entry = Some(push_entry(store, &keys, &id, job.priority)?),
+        }
         let fields = job.to_fields();
         let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         store.hset(&job_key, &pairs)?;
-        store.hincrby(&stats, "enqueued", 1)?;
+        if let Some(unique) = self.unique {
+            store.hset(&keys.unique(), &[(unique, &id)])?;
+        }
+        store.hincrby(&keys.stats(), "enqueued", 1)?;
+        announce(store, &keys, &id, job.state)?;
         Ok(Reply::Bulk(id))
     }
 }
@@ -105,20 +186,31 @@ impl<'a> Enqueue<'a> {
 mod tests {
     use super::*;
 
-    type Parsed = (i64, i64, Option<String>);
+    type Parsed = (i64, i64, Option<String>, i64, Option<i64>);
 
     fn parse(args: &[&str]) -> std::result::Result<Parsed, String> {
         let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         Enqueue::parse(&bytes)
-            .map(|c| (c.retries, c.timeout, c.id.map(str::to_string)))
+            .map(|c| {
+                (
+                    c.retries,
+                    c.timeout,
+                    c.id.map(str::to_string),
+                    c.priority,
+                    c.delay.or(c.at),
+                )
+            })
             .map_err(|e| e.to_string())
     }
 
     #[test]
     fn defaults_and_options() {
-        assert_eq!(parse(&["q", "t", "{}"]), Ok((3, 30_000, None)));
-        let all = ["q", "t", "[1]", "id", "x", "RETRIES", "0", "TIMEOUT", "5"];
-        assert_eq!(parse(&all), Ok((0, 5, Some("x".to_string()))));
+        assert_eq!(parse(&["q", "t", "{}"]), Ok((3, 30_000, None, 0, None)));
+        let all = [
+            "q", "t", "[1]", "id", "x", "RETRIES", "0", "TIMEOUT", "5", "PRIORITY", "9", "DELAY",
+            "10",
+        ];
+        assert_eq!(parse(&all), Ok((0, 5, Some("x".to_string()), 9, Some(10))));
     }
 
     #[test]
@@ -139,6 +231,14 @@ mod tests {
             ),
             (&["q", "t", "{}", "FOO", "1"], "ERR unknown option 'FOO'"),
             (&["q", "t", "{}", "ID"], "ERR option ID needs a value"),
+            (
+                &["q", "t", "{}", "PRIORITY", "10"],
+                "ERR PRIORITY must be an integer from 0 to 9",
+            ),
+            (
+                &["q", "t", "{}", "DELAY", "1", "AT", "5"],
+                "ERR options DELAY and AT cannot be combined",
+            ),
             (&["q{", "t", "{}"], "ERR queue must be"),
             (&["q", "", "{}"], "ERR task must be"),
         ];

@@ -4,10 +4,10 @@
 //! queue's stream when nothing was delivered and `BLOCK` was given, and calls [`Fetch::apply`]
 //! again each time the stream is signalled.
 
-use super::{check_types, load_job, start_attempt};
+use super::{check_queue_types, load_job, start_attempt};
 use crate::args::{self, Options, MAX_COUNT, MAX_DURATION_MS};
 use crate::job::Job;
-use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP};
+use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
 use crate::state::{Event, State};
 use crate::store::{KeyType, Store};
 use crate::{Result, ZrqError};
@@ -52,36 +52,39 @@ impl Fetch {
         QueueKeys::new(&self.queue).stream()
     }
 
-    /// Delivers up to `count` pending jobs to the consumer; each becomes active with a lease.
+    /// Delivers up to `count` pending jobs to the consumer, highest priority first and oldest
+    /// first within a priority; each becomes active with a lease. A paused queue delivers nothing.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Vec<Job>> {
         let keys = QueueKeys::new(&self.queue);
-        let (stream, active) = (keys.stream(), keys.active());
-        check_types(
-            store,
-            &[(&stream, KeyType::Stream), (&active, KeyType::ZSet)],
-        )?;
-        if store.key_type(&stream)? == KeyType::Missing {
+        check_queue_types(store, &keys)?;
+        if store.key_type(&keys.paused())? != KeyType::Missing {
             return Ok(Vec::new());
         }
-        let entries = store.xreadgroup(&stream, GROUP, &self.consumer, self.count)?;
-        let mut jobs = Vec::with_capacity(entries.len());
-        for (entry, fields) in entries {
-            let id = fields
-                .into_iter()
-                .find(|(f, _)| f == ENTRY_FIELD)
-                .map(|(_, v)| v);
-            // An entry without a readable pending job record was not written by zrq, or its job
-            // was deleted by hand: it is removed so it cannot block the queue.
-            let job = match id {
-                Some(id) => load_job(store, &keys, &id).ok().flatten(),
-                None => None,
-            };
-            match job {
-                Some(mut job) if job.state == State::Pending => {
-                    start_attempt(store, &keys, &mut job, &self.consumer, Event::Fetch)?;
-                    jobs.push(job);
+        let mut jobs = Vec::new();
+        for priority in (0..=MAX_PRIORITY).rev() {
+            let wanted = self.count - i64::try_from(jobs.len()).unwrap_or(i64::MAX);
+            let stream = keys.stream_at(priority);
+            if wanted <= 0 || store.key_type(&stream)? == KeyType::Missing {
+                continue;
+            }
+            for (entry, fields) in store.xreadgroup(&stream, GROUP, &self.consumer, wanted)? {
+                let id = fields
+                    .into_iter()
+                    .find(|(f, _)| f == ENTRY_FIELD)
+                    .map(|(_, v)| v);
+                // An entry without a readable pending job record was not written by zrq, or its
+                // job was deleted by hand: it is removed so it cannot block the queue.
+                let job = match id {
+                    Some(id) => load_job(store, &keys, &id).ok().flatten(),
+                    None => None,
+                };
+                match job {
+                    Some(mut job) if job.state == State::Pending => {
+                        start_attempt(store, &keys, &mut job, &self.consumer, Event::Fetch)?;
+                        jobs.push(job);
+                    }
+                    _ => store.xack_del(&stream, GROUP, &entry)?,
                 }
-                _ => store.xack_del(&stream, GROUP, &entry)?,
             }
         }
         Ok(jobs)

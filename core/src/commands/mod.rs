@@ -1,22 +1,41 @@
 //! One file per command: parse the arguments, apply the change through a [`Store`], build the reply.
 //!
-//! Every command checks all its arguments and the types of all the keys it will write before its
+//! Every command checks all its arguments and the types of all the keys it may write before its
 //! first write, so a command that replies with an error has changed nothing. Arguments are checked
 //! left to right (positional arguments, then options in the order given), which fixes which error
 //! is reported when several are wrong; the Lua backend follows the same order.
+//!
+//! The helpers below are the only places where a job moves between the queue's structures, so
+//! every command moves jobs the same way.
 
 pub mod ack;
+pub mod cancel;
+pub mod dead;
+pub mod delete;
 pub mod enqueue;
+pub mod fail;
 pub mod fetch;
+pub mod info;
 pub mod job;
+pub mod list;
+pub mod pause;
+pub mod promote;
+pub mod queues;
 pub mod reclaim;
+pub mod requeue;
+pub mod result;
+pub mod schedule;
+pub mod schedules;
 pub mod state;
+pub mod touch;
+pub mod unschedule;
 
+use crate::args::{self, MAX_COUNT};
 use crate::job::Job;
-use crate::keys::{QueueKeys, GROUP};
+use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
 use crate::state::{Event, State};
 use crate::store::{KeyType, Store};
-use crate::{Result, ZrqError};
+use crate::{Reply, Result, ZrqError};
 
 /// Fails with `WRONGTYPE` unless each key is missing or of its expected type.
 pub(crate) fn check_types(store: &mut dyn Store, keys: &[(&str, KeyType)]) -> Result<()> {
@@ -27,6 +46,35 @@ pub(crate) fn check_types(store: &mut dyn Store, keys: &[(&str, KeyType)]) -> Re
         }
     }
     Ok(())
+}
+
+/// Checks the type of every fixed key of the queue (all but job records): done by every command
+/// that writes, before its first write.
+pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Result<()> {
+    for priority in 0..=MAX_PRIORITY {
+        check_types(store, &[(&keys.stream_at(priority), KeyType::Stream)])?;
+    }
+    let zsets = [
+        keys.active(),
+        keys.scheduled(),
+        keys.retrying(),
+        keys.completed(),
+        keys.cancelled(),
+        keys.dead(),
+        keys.ticks(),
+    ];
+    for key in &zsets {
+        check_types(store, &[(key, KeyType::ZSet)])?;
+    }
+    check_types(
+        store,
+        &[
+            (&keys.unique(), KeyType::Hash),
+            (&keys.schedules(), KeyType::Hash),
+            (&keys.stats(), KeyType::Hash),
+            (&keys.paused(), KeyType::String),
+        ],
+    )
 }
 
 /// Loads job `id`, or `None` if there is no such record. A key of another type is `WRONGTYPE`.
@@ -40,6 +88,63 @@ pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Res
     Job::from_fields(&key, fields).map(Some)
 }
 
+/// The job's next state after `event`, or an internal error (callers check legality first).
+pub(crate) fn next_state(job: &Job, event: Event) -> Result<State> {
+    job.state.after(event).ok_or_else(|| {
+        ZrqError::internal(&format!("illegal transition: {} on {event:?}", job.state))
+    })
+}
+
+/// Announces a state change on the queue's channel: `<state> <id>`.
+pub(crate) fn announce(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+    state: State,
+) -> Result<()> {
+    store.announce(&keys.events(), id, state)
+}
+
+/// Appends job `id` to the stream of its priority (creating the stream and its group if needed)
+/// and wakes blocked workers; returns the entry id.
+pub(crate) fn push_entry(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+    priority: i64,
+) -> Result<String> {
+    // Workers block on the priority-0 stream, so it exists whenever any priority has jobs.
+    for stream in [keys.stream(), keys.stream_at(priority)] {
+        if store.key_type(&stream)? == KeyType::Missing {
+            store.create_stream_with_group(&stream, GROUP)?;
+        }
+    }
+    let entry = store.xadd(&keys.stream_at(priority), &[(ENTRY_FIELD, id)])?;
+    if priority != 0 {
+        store.signal(&keys.stream());
+    }
+    Ok(entry)
+}
+
+/// Moves a scheduled, retrying or dead job (already out of its index) into its stream.
+pub(crate) fn make_pending(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    job: &mut Job,
+    event: Event,
+) -> Result<()> {
+    job.state = next_state(job, event)?;
+    let entry = push_entry(store, keys, &job.id, job.priority)?;
+    store.hset(
+        &keys.job(&job.id),
+        &[("state", job.state.as_str()), ("entry", &entry)],
+    )?;
+    store.hdel(&keys.job(&job.id), &["run_at"])?;
+    job.entry = Some(entry);
+    job.run_at = None;
+    announce(store, keys, &job.id, job.state)
+}
+
 /// Starts a new attempt of `job` for `consumer`: the job becomes active and gets a fresh lease.
 pub(crate) fn start_attempt(
     store: &mut dyn Store,
@@ -49,10 +154,7 @@ pub(crate) fn start_attempt(
     event: Event,
 ) -> Result<()> {
     let now = store.now_ms();
-    job.state = job
-        .state
-        .after(event)
-        .ok_or_else(|| ZrqError::internal("start_attempt on a job that cannot start"))?;
+    job.state = next_state(job, event)?;
     job.attempt += 1;
     job.consumer = Some(consumer.to_string());
     job.started_at = Some(now);
@@ -61,19 +163,129 @@ pub(crate) fn start_attempt(
     store.hset(
         &keys.job(&job.id),
         &[
-            ("state", State::Active.as_str()),
+            ("state", job.state.as_str()),
             ("attempt", &attempt),
             ("consumer", consumer),
             ("started_at", &started),
         ],
     )?;
-    store.zadd(&keys.active(), now.saturating_add(job.timeout), &job.id)
+    store.zadd(&keys.active(), now.saturating_add(job.timeout), &job.id)?;
+    announce(store, keys, &job.id, job.state)
 }
 
-/// Ends `job`'s time in the stream: acknowledges and deletes its entry, and drops its lease.
-pub(crate) fn leave_stream(store: &mut dyn Store, keys: &QueueKeys, job: &Job) -> Result<()> {
-    if let Some(entry) = &job.entry {
-        store.xack_del(&keys.stream(), GROUP, entry)?;
+/// Takes `job` out of every structure that holds unfinished jobs: its stream entry (acknowledged
+/// and deleted), its lease, and the scheduled and retrying indexes.
+pub(crate) fn unlink(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> Result<()> {
+    if let Some(entry) = job.entry.take() {
+        store.xack_del(&keys.stream_at(job.priority), GROUP, &entry)?;
+        store.hdel(&keys.job(&job.id), &["entry"])?;
     }
-    store.zrem(&keys.active(), &job.id)
+    store.zrem(&keys.active(), &job.id)?;
+    store.zrem(&keys.scheduled(), &job.id)?;
+    store.zrem(&keys.retrying(), &job.id)
+}
+
+/// Ends `job` in a final state reached by `event`: unlinks it, records `fields`, files it in the
+/// state's index (completed and cancelled jobs expire after their retention; dead jobs are kept up
+/// to the per-queue cap), frees its UNIQUE key, counts it, wakes RESULT waiters and announces it.
+pub(crate) fn finish(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    job: &mut Job,
+    event: Event,
+    fields: &[(&str, &str)],
+) -> Result<()> {
+    let state = next_state(job, event)?;
+    unlink(store, keys, job)?;
+    let now = store.now_ms();
+    let finished = now.to_string();
+    let job_key = keys.job(&job.id);
+    let mut record = vec![
+        ("state", state.as_str()),
+        ("finished_at", finished.as_str()),
+    ];
+    record.extend_from_slice(fields);
+    store.hset(&job_key, &record)?;
+    job.state = state;
+    job.finished_at = Some(now);
+    let config = store.config();
+    match state {
+        State::Dead => {
+            store.zadd(&keys.dead(), now, &job.id)?;
+            let excess = store.zcard(&keys.dead())? - config.dead_max;
+            if excess > 0 {
+                for victim in store.zrange(&keys.dead(), 0, excess)? {
+                    store.zrem(&keys.dead(), &victim)?;
+                    store.del(&keys.job(&victim))?;
+                }
+                store.hincrby(&keys.stats(), "dropped", excess)?;
+            }
+        }
+        _ => {
+            let keep = job.keep.unwrap_or(config.keep_ms).max(1);
+            let index = if state == State::Completed {
+                keys.completed()
+            } else {
+                keys.cancelled()
+            };
+            store.zadd(&index, now.saturating_add(keep), &job.id)?;
+            store.pexpire(&job_key, keep)?;
+            expire_finished(store, keys, now)?;
+            store.wake_at(&job.queue, now.saturating_add(keep));
+        }
+    }
+    release_unique(store, keys, job)?;
+    store.hincrby(&keys.stats(), state.as_str(), 1)?;
+    store.signal(&job_key);
+    announce(store, keys, &job.id, state)
+}
+
+/// Drops index entries of finished jobs whose retention has passed (their records expire by
+/// themselves through their TTL).
+pub(crate) fn expire_finished(store: &mut dyn Store, keys: &QueueKeys, now: i64) -> Result<()> {
+    store.zpop_upto(&keys.completed(), now)?;
+    store.zpop_upto(&keys.cancelled(), now)?;
+    Ok(())
+}
+
+/// Frees the job's UNIQUE key if the job holds it.
+pub(crate) fn release_unique(store: &mut dyn Store, keys: &QueueKeys, job: &Job) -> Result<()> {
+    if let Some(unique) = &job.unique {
+        if store.hget(&keys.unique(), unique)?.as_deref() == Some(job.id.as_str()) {
+            store.hdel(&keys.unique(), &[unique])?;
+        }
+    }
+    Ok(())
+}
+
+/// A page of results: `[next-cursor, items]`, where cursor `0` means the end.
+pub(crate) fn page(next: i64, items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![Reply::Bulk(next.to_string()), Reply::Array(items)])
+}
+
+/// `COUNT` and `CURSOR` options of paged commands.
+pub(crate) fn paging(options: &mut args::Options<'_>) -> Result<(i64, i64)> {
+    let (mut count, mut cursor) = (10, 0);
+    while let Some((option, value)) = options.next(&["COUNT", "CURSOR"])? {
+        match option {
+            "COUNT" => count = args::integer("COUNT", value, 1, MAX_COUNT)?,
+            _ => cursor = args::integer("CURSOR", value, 0, i64::MAX)?,
+        }
+    }
+    Ok((count, cursor))
+}
+
+/// Loads the jobs behind `ids`, skipping ids whose record is gone.
+pub(crate) fn load_jobs(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    ids: &[String],
+) -> Result<Vec<Reply>> {
+    let mut jobs = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(job) = load_job(store, keys, id)? {
+            jobs.push(job.to_reply());
+        }
+    }
+    Ok(jobs)
 }

@@ -1,14 +1,16 @@
 //! `ZRQ.RECLAIM <queue> <consumer> [COUNT <n>]` → the jobs whose lease expired, now the consumer's.
 //!
-//! A job whose lease expired with attempts left starts a new attempt owned by the caller; one that
-//! has used all its attempts becomes `dead` and is not returned.
+//! An expired lease counts as a failed attempt: the job's error says so and the queue's `failed`
+//! counter grows. A job with attempts left starts a new attempt owned by the caller at once (its
+//! worker is presumed dead, and the caller is alive); one that has used all its attempts becomes
+//! `dead` and is not returned.
 
-use super::{check_types, leave_stream, load_job, start_attempt};
+use super::{check_queue_types, finish, load_job, start_attempt};
 use crate::args::{self, Options, MAX_COUNT};
 use crate::job::Job;
 use crate::keys::{QueueKeys, GROUP};
 use crate::state::{Event, State};
-use crate::store::{KeyType, Store};
+use crate::store::Store;
 use crate::{Result, ZrqError};
 
 /// Jobs examined when `COUNT` is not given.
@@ -46,25 +48,15 @@ impl<'a> Reclaim<'a> {
     /// Handles up to `count` expired leases, oldest deadline first.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Vec<Job>> {
         let keys = QueueKeys::new(self.queue);
-        let (stream, active, dead, stats) =
-            (keys.stream(), keys.active(), keys.dead(), keys.stats());
-        check_types(
-            store,
-            &[
-                (&stream, KeyType::Stream),
-                (&active, KeyType::ZSet),
-                (&dead, KeyType::ZSet),
-                (&stats, KeyType::Hash),
-            ],
-        )?;
+        check_queue_types(store, &keys)?;
         let now = store.now_ms();
-        let expired = store.zrange_upto(&active, now, self.count)?;
+        let expired = store.zrange_upto(&keys.active(), now, self.count)?;
         let mut reclaimed = Vec::new();
         for id in expired {
             let job = load_job(store, &keys, &id).ok().flatten();
             let Some(mut job) = job.filter(|j| j.state == State::Active) else {
                 // A lease without an active job behind it (deleted by hand): drop the lease.
-                store.zrem(&active, &id)?;
+                store.zrem(&keys.active(), &id)?;
                 continue;
             };
             let error = format!(
@@ -74,27 +66,17 @@ impl<'a> Reclaim<'a> {
                 job.max_attempts,
                 job.consumer.as_deref().unwrap_or("?")
             );
+            store.hincrby(&keys.stats(), "failed", 1)?;
+            if job.cancel_requested.is_some() {
+                finish(store, &keys, &mut job, Event::Abandon, &[("error", &error)])?;
+                continue;
+            }
             if job.attempt >= job.max_attempts {
-                let dead_state = job
-                    .state
-                    .after(Event::Exhaust)
-                    .ok_or_else(|| ZrqError::internal("an active job cannot die"))?;
-                leave_stream(store, &keys, &job)?;
-                let finished = now.to_string();
-                store.hset(
-                    &keys.job(&id),
-                    &[
-                        ("state", dead_state.as_str()),
-                        ("finished_at", &finished),
-                        ("error", &error),
-                    ],
-                )?;
-                store.zadd(&dead, now, &id)?;
-                store.hincrby(&stats, "dead", 1)?;
+                finish(store, &keys, &mut job, Event::Exhaust, &[("error", &error)])?;
                 continue;
             }
             if let Some(entry) = &job.entry {
-                store.xclaim(&stream, GROUP, self.consumer, entry)?;
+                store.xclaim(&keys.stream_at(job.priority), GROUP, self.consumer, entry)?;
             }
             store.hset(&keys.job(&id), &[("error", &error)])?;
             job.error = Some(error);

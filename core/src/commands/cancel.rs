@@ -1,0 +1,50 @@
+//! `ZRQ.CANCEL <queue> <id>` → 1 if the job is now cancelled, 2 if it is running and its
+//! cancellation is requested (its worker learns it at its next TOUCH, ACK or FAIL), 0 if it cannot
+//! be cancelled (finished, or unknown).
+
+use super::{check_queue_types, finish, load_job};
+use crate::args;
+use crate::keys::QueueKeys;
+use crate::state::{Event, State};
+use crate::store::Store;
+use crate::{Reply, Result, ZrqError};
+
+/// Parsed arguments of `ZRQ.CANCEL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancel<'a> {
+    /// The job's queue.
+    pub queue: &'a str,
+    /// The job id.
+    pub id: &'a str,
+}
+
+impl<'a> Cancel<'a> {
+    /// Parses the arguments after the command name.
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+        let [queue, id] = args else {
+            return Err(ZrqError::arity("zrq.cancel"));
+        };
+        Ok(Cancel {
+            queue: args::name("queue", queue)?,
+            id: args::name("id", id)?,
+        })
+    }
+
+    /// Cancels the job, or flags it if it is running.
+    pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
+        let keys = QueueKeys::new(self.queue);
+        check_queue_types(store, &keys)?;
+        let Some(mut job) = load_job(store, &keys, self.id)? else {
+            return Ok(Reply::Int(0));
+        };
+        if job.state == State::Active {
+            store.hset(&keys.job(self.id), &[("cancel_requested", "1")])?;
+            return Ok(Reply::Int(2));
+        }
+        if job.state.after(Event::Cancel).is_none() {
+            return Ok(Reply::Int(0));
+        }
+        finish(store, &keys, &mut job, Event::Cancel, &[])?;
+        Ok(Reply::Int(1))
+    }
+}

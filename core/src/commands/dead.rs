@@ -1,0 +1,46 @@
+//! `ZRQ.DEAD <queue> [COUNT <n>] [CURSOR <c>]` → `[next-cursor, [job…]]`: dead jobs, oldest death
+//! first, each with its last error. Cursor `0` starts; a returned cursor `0` means the end.
+
+use super::{load_jobs, page, paging};
+use crate::args::{self, Options};
+use crate::keys::QueueKeys;
+use crate::store::Store;
+use crate::{Reply, Result, ZrqError};
+
+/// Parsed arguments of `ZRQ.DEAD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dead<'a> {
+    /// The queue.
+    pub queue: &'a str,
+    /// Page size.
+    pub count: i64,
+    /// Position to continue from.
+    pub cursor: i64,
+}
+
+impl<'a> Dead<'a> {
+    /// Parses the arguments after the command name.
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+        let [queue, rest @ ..] = args else {
+            return Err(ZrqError::arity("zrq.dead"));
+        };
+        let queue = args::name("queue", queue)?;
+        let (count, cursor) = paging(&mut Options::new(rest))?;
+        Ok(Dead {
+            queue,
+            count,
+            cursor,
+        })
+    }
+
+    /// One page of dead jobs.
+    pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
+        let keys = QueueKeys::new(self.queue);
+        super::check_types(store, &[(&keys.dead(), crate::store::KeyType::ZSet)])?;
+        let ids = store.zrange(&keys.dead(), self.cursor, self.count)?;
+        let total = store.zcard(&keys.dead())?;
+        let next = self.cursor.saturating_add(self.count);
+        let next = if next < total { next } else { 0 };
+        Ok(page(next, load_jobs(store, &keys, &ids)?))
+    }
+}

@@ -1,0 +1,45 @@
+//! `ZRQ.DELETE <queue> <id>` → 1 if the job existed and is now gone from every structure, else 0.
+
+use super::{check_queue_types, load_job, release_unique, unlink};
+use crate::args;
+use crate::keys::QueueKeys;
+use crate::store::Store;
+use crate::{Reply, Result, ZrqError};
+
+/// Parsed arguments of `ZRQ.DELETE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delete<'a> {
+    /// The job's queue.
+    pub queue: &'a str,
+    /// The job id.
+    pub id: &'a str,
+}
+
+impl<'a> Delete<'a> {
+    /// Parses the arguments after the command name.
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+        let [queue, id] = args else {
+            return Err(ZrqError::arity("zrq.delete"));
+        };
+        Ok(Delete {
+            queue: args::name("queue", queue)?,
+            id: args::name("id", id)?,
+        })
+    }
+
+    /// Removes the job, whatever its state.
+    pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
+        let keys = QueueKeys::new(self.queue);
+        check_queue_types(store, &keys)?;
+        let Some(mut job) = load_job(store, &keys, self.id)? else {
+            return Ok(Reply::Int(0));
+        };
+        unlink(store, &keys, &mut job)?;
+        for index in [keys.dead(), keys.completed(), keys.cancelled()] {
+            store.zrem(&index, self.id)?;
+        }
+        release_unique(store, &keys, &job)?;
+        store.del(&keys.job(self.id))?;
+        Ok(Reply::Int(1))
+    }
+}

@@ -1,0 +1,101 @@
+//! `ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>]` → the job's new state (`retrying`, `dead` or
+//! `cancelled`), or nil if the job was not active.
+//!
+//! With attempts left the job waits in `retrying` until its retry time: `RETRYIN` exactly, else an
+//! exponential backoff with jitter from the job's `BACKOFF` (or `zrq.backoff-base-ms`), capped by
+//! `zrq.backoff-max-ms`. The server's timer then puts it back in its stream.
+
+use super::{announce, check_queue_types, finish, load_job, next_state, unlink};
+use crate::args::{self, Options, MAX_DURATION_MS};
+use crate::config::backoff_delay;
+use crate::keys::QueueKeys;
+use crate::state::{Event, State};
+use crate::store::Store;
+use crate::{Reply, Result, ZrqError};
+
+/// Longest error text stored, in bytes.
+pub const MAX_ERROR_LEN: usize = 65_536;
+
+/// Parsed arguments of `ZRQ.FAIL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fail<'a> {
+    /// The job's queue.
+    pub queue: &'a str,
+    /// The job id.
+    pub id: &'a str,
+    /// What went wrong.
+    pub error: &'a str,
+    /// Retry after exactly this many ms instead of the backoff.
+    pub retry_in: Option<i64>,
+}
+
+impl<'a> Fail<'a> {
+    /// Parses the arguments after the command name.
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+        let [queue, id, error, rest @ ..] = args else {
+            return Err(ZrqError::arity("zrq.fail"));
+        };
+        let queue = args::name("queue", queue)?;
+        let id = args::name("id", id)?;
+        let error = std::str::from_utf8(error)
+            .ok()
+            .filter(|e| e.len() <= MAX_ERROR_LEN)
+            .ok_or_else(|| ZrqError::bad_text("error", MAX_ERROR_LEN))?;
+        let mut cmd = Fail {
+            queue,
+            id,
+            error,
+            retry_in: None,
+        };
+        let mut options = Options::new(rest);
+        while let Some((_, value)) = options.next(&["RETRYIN"])? {
+            cmd.retry_in = Some(args::integer("RETRYIN", value, 0, MAX_DURATION_MS)?);
+        }
+        Ok(cmd)
+    }
+
+    /// Records the failure and retries, buries or (if cancellation was requested) cancels the job.
+    pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
+        let keys = QueueKeys::new(self.queue);
+        check_queue_types(store, &keys)?;
+        let Some(mut job) = load_job(store, &keys, self.id)? else {
+            return Ok(Reply::Nil);
+        };
+        if job.state != State::Active {
+            return Ok(Reply::Nil);
+        }
+        store.hincrby(&keys.stats(), "failed", 1)?;
+        let error = [("error", self.error)];
+        if job.cancel_requested.is_some() {
+            finish(store, &keys, &mut job, Event::Abandon, &error)?;
+        } else if job.attempt >= job.max_attempts {
+            finish(store, &keys, &mut job, Event::Bury, &error)?;
+        } else {
+            let config = store.config();
+            let delay = match self.retry_in {
+                Some(ms) => ms,
+                None => {
+                    let base = job.backoff.unwrap_or(config.backoff_base_ms);
+                    let random = store.random();
+                    backoff_delay(base, config.backoff_max_ms, job.attempt, random)
+                }
+            };
+            let due = store.now_ms().saturating_add(delay);
+            job.state = next_state(&job, Event::Retry)?;
+            unlink(store, &keys, &mut job)?;
+            let due_text = due.to_string();
+            store.hset(
+                &keys.job(self.id),
+                &[
+                    ("state", job.state.as_str()),
+                    ("error", self.error),
+                    ("run_at", &due_text),
+                ],
+            )?;
+            store.zadd(&keys.retrying(), due, self.id)?;
+            store.wake_at(self.queue, due);
+            announce(store, &keys, self.id, job.state)?;
+        }
+        Ok(Reply::Bulk(job.state.as_str().to_string()))
+    }
+}

@@ -1,0 +1,62 @@
+//! The timer's work on one queue (no command): due scheduled and retrying jobs go to their
+//! streams, due schedules enqueue their job, and expired finished jobs leave their indexes.
+//! Runs on the primary only; its writes replicate like a command's.
+
+use super::schedule::Definition;
+use super::{check_queue_types, expire_finished, load_job, make_pending};
+use crate::keys::QueueKeys;
+use crate::state::{Event, State};
+use crate::store::Store;
+use crate::Result;
+
+/// Most jobs or ticks handled per index in one pass, so one pass never stalls the server; the
+/// rest are due immediately and handled by the next pass.
+pub const BATCH: i64 = 1000;
+
+/// Promotes what is due in `queue`; returns when the queue next has something due, if ever.
+pub fn promote(
+    store: &mut dyn Store,
+    queue: &str,
+    new_id: &mut dyn FnMut() -> String,
+) -> Result<Option<i64>> {
+    let keys = QueueKeys::new(queue);
+    check_queue_types(store, &keys)?;
+    let now = store.now_ms();
+    for index in [keys.scheduled(), keys.retrying()] {
+        for id in store.zrange_upto(&index, now, BATCH)? {
+            store.zrem(&index, &id)?;
+            let job = load_job(store, &keys, &id).ok().flatten();
+            if let Some(mut job) =
+                job.filter(|j| matches!(j.state, State::Scheduled | State::Retrying))
+            {
+                make_pending(store, &keys, &mut job, Event::Promote)?;
+            }
+        }
+    }
+    for name in store.zrange_upto(&keys.ticks(), now, BATCH)? {
+        let Some(text) = store.hget(&keys.schedules(), &name)? else {
+            store.zrem(&keys.ticks(), &name)?;
+            continue;
+        };
+        let due = store.zscore(&keys.ticks(), &name)?.unwrap_or(now);
+        let Ok(mut definition) = Definition::from_json(&keys.schedules(), &text) else {
+            store.zrem(&keys.ticks(), &name)?;
+            continue;
+        };
+        definition.job(queue).apply(store, &mut *new_id)?;
+        definition.last_run = Some(now);
+        store.hset(&keys.schedules(), &[(&name, &definition.to_json())])?;
+        match definition.next_run(due, now) {
+            Some(next) => store.zadd(&keys.ticks(), next, &name)?,
+            None => store.zrem(&keys.ticks(), &name)?,
+        }
+    }
+    expire_finished(store, &keys, now)?;
+    let mut next: Option<i64> = None;
+    for index in [keys.scheduled(), keys.retrying(), keys.ticks()] {
+        if let Some(due) = store.zfirst_score(&index)? {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
+    }
+    Ok(next)
+}

@@ -1,0 +1,202 @@
+//! `ZRQ.SCHEDULE <queue> <name> EVERY <ms> | CRON <expr> <task> <payload> [RETRIES <n>] [TIMEOUT
+//! <ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>] [KEEP <ms>]` → the first run (unix ms).
+//!
+//! Defines (or redefines) a recurring job. The server's timer enqueues exactly one job per tick.
+//! Ticks missed while the server was down are not replayed one by one: the first timer pass after
+//! the restart enqueues one job for the missed ticks, then the schedule continues on its grid.
+//! Also `ZRQ.UNSCHEDULE` and `ZRQ.SCHEDULES`, which share the definition stored here.
+
+use serde::{Deserialize, Serialize};
+
+use super::check_queue_types;
+use super::enqueue::Enqueue;
+use crate::args::{self, Options, MAX_DURATION_MS};
+use crate::cron::Cron;
+use crate::keys::QueueKeys;
+use crate::store::Store;
+use crate::{Reply, Result, ZrqError};
+
+/// Options of the jobs a schedule creates.
+pub const JOB_OPTIONS: [&str; 6] = [
+    "RETRIES", "TIMEOUT", "BACKOFF", "PRIORITY", "UNIQUE", "KEEP",
+];
+
+/// A recurring schedule as stored (JSON) in the queue's `schedules` hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Definition {
+    /// The schedule's name.
+    pub name: String,
+    /// Period in ms, for `EVERY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<i64>,
+    /// Cron expression, for `CRON`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// Task of the jobs.
+    pub task: String,
+    /// Payload of the jobs (JSON text).
+    pub payload: String,
+    /// `RETRIES` of the jobs.
+    pub retries: i64,
+    /// `TIMEOUT` of the jobs.
+    pub timeout: i64,
+    /// `PRIORITY` of the jobs.
+    pub priority: i64,
+    /// `BACKOFF` of the jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<i64>,
+    /// `UNIQUE` key of the jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<String>,
+    /// `KEEP` of the jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<i64>,
+    /// When the last job was enqueued (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<i64>,
+}
+
+impl Definition {
+    /// Reads a stored definition.
+    pub fn from_json(key: &str, text: &str) -> Result<Definition> {
+        serde_json::from_str(text).map_err(|e| ZrqError::corrupt(key, &e.to_string()))
+    }
+
+    /// The stored form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The first tick strictly after `now`, given that `due` was the last planned tick (or
+    /// `now` for a new schedule). `None` when a cron expression never matches again.
+    pub fn next_run(&self, due: i64, now: i64) -> Option<i64> {
+        match (self.every, &self.cron) {
+            (Some(every), _) => {
+                let behind = (now - due).max(0) / every;
+                Some(due.saturating_add(every.saturating_mul(behind + 1)))
+            }
+            (None, Some(expr)) => Cron::parse(expr).ok()?.next_after(now),
+            (None, None) => None,
+        }
+    }
+
+    /// The ENQUEUE of one tick's job.
+    pub fn job<'a>(&'a self, queue: &'a str) -> Enqueue<'a> {
+        Enqueue {
+            retries: self.retries,
+            timeout: self.timeout,
+            priority: self.priority,
+            backoff: self.backoff,
+            unique: self.unique.as_deref(),
+            keep: self.keep,
+            ..Enqueue::new(queue, &self.task, &self.payload)
+        }
+    }
+
+    /// The schedule as a reply map.
+    pub fn to_reply(&self, next_run: Option<i64>) -> Reply {
+        let mut map = vec![("name", Reply::Bulk(self.name.clone()))];
+        if let Some(every) = self.every {
+            map.push(("every", Reply::Int(every)));
+        }
+        if let Some(cron) = &self.cron {
+            map.push(("cron", Reply::Bulk(cron.clone())));
+        }
+        map.push(("task", Reply::Bulk(self.task.clone())));
+        map.push(("payload", Reply::Bulk(self.payload.clone())));
+        map.push(("retries", Reply::Int(self.retries)));
+        map.push(("timeout", Reply::Int(self.timeout)));
+        map.push(("priority", Reply::Int(self.priority)));
+        let optional = [
+            ("backoff", self.backoff),
+            ("keep", self.keep),
+            ("last_run", self.last_run),
+            ("next_run", next_run),
+        ];
+        for (name, value) in optional {
+            if let Some(v) = value {
+                map.push((name, Reply::Int(v)));
+            }
+        }
+        if let Some(unique) = &self.unique {
+            map.push(("unique", Reply::Bulk(unique.clone())));
+        }
+        Reply::Map(map)
+    }
+}
+
+/// Parsed arguments of `ZRQ.SCHEDULE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule<'a> {
+    /// The queue.
+    pub queue: &'a str,
+    /// The definition to store.
+    pub definition: Definition,
+}
+
+impl<'a> Schedule<'a> {
+    /// Parses the arguments after the command name.
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+        let [queue, name, kind, spec, task, payload, rest @ ..] = args else {
+            return Err(ZrqError::arity("zrq.schedule"));
+        };
+        let queue = args::name("queue", queue)?;
+        let name = args::name("name", name)?;
+        let (every, cron) = if kind.eq_ignore_ascii_case(b"EVERY") {
+            (
+                Some(args::integer("EVERY", spec, 1, MAX_DURATION_MS)?),
+                None,
+            )
+        } else if kind.eq_ignore_ascii_case(b"CRON") {
+            let expr = std::str::from_utf8(spec).map_err(|_| ZrqError::bad_cron("not UTF-8"))?;
+            Cron::parse(expr)?;
+            (None, Some(expr.to_string()))
+        } else {
+            return Err(ZrqError::not_one_of(
+                "schedule kind",
+                kind,
+                &["EVERY", "CRON"],
+            ));
+        };
+        let mut job = Enqueue::new(
+            queue,
+            args::name("task", task)?,
+            args::json("payload", payload)?,
+        );
+        job.parse_options(&mut Options::new(rest), &JOB_OPTIONS)?;
+        Ok(Schedule {
+            queue,
+            definition: Definition {
+                name: name.to_string(),
+                every,
+                cron,
+                task: job.task.to_string(),
+                payload: job.payload.to_string(),
+                retries: job.retries,
+                timeout: job.timeout,
+                priority: job.priority,
+                backoff: job.backoff,
+                unique: job.unique.map(str::to_string),
+                keep: job.keep,
+                last_run: None,
+            },
+        })
+    }
+
+    /// Stores the schedule and plans its first tick.
+    pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
+        let keys = QueueKeys::new(self.queue);
+        check_queue_types(store, &keys)?;
+        let now = store.now_ms();
+        let Some(first) = self.definition.next_run(now, now) else {
+            return Err(ZrqError::bad_cron("it never matches"));
+        };
+        let name = &self.definition.name;
+        store.hset(&keys.schedules(), &[(name, &self.definition.to_json())])?;
+        store.zadd(&keys.ticks(), first, name)?;
+        // Creates the stats hash (if new) so the queue is listed by ZRQ.QUEUES.
+        store.hincrby(&keys.stats(), "enqueued", 0)?;
+        store.wake_at(self.queue, first);
+        Ok(Reply::Int(first))
+    }
+}

@@ -1,0 +1,76 @@
+//! `ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>]` → 1 when the lease was extended, 0
+//! when the job is not active (its lease is lost), -1 when its cancellation was requested.
+//!
+//! The heartbeat of long jobs: the lease restarts from now, for `TIMEOUT` ms if given (which also
+//! becomes the job's timeout) or the job's own timeout.
+
+use super::{check_queue_types, load_job};
+use crate::args::{self, Options, MAX_DURATION_MS};
+use crate::keys::QueueKeys;
+use crate::state::State;
+use crate::store::Store;
+use crate::{Reply, Result, ZrqError};
+
+/// Parsed arguments of `ZRQ.TOUCH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touch<'a> {
+    /// The job's queue.
+    pub queue: &'a str,
+    /// The job id.
+    pub id: &'a str,
+    /// New lease length in ms.
+    pub timeout: Option<i64>,
+    /// Progress to record, 0 to 100.
+    pub progress: Option<i64>,
+}
+
+impl<'a> Touch<'a> {
+    /// Parses the arguments after the command name.
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+        let [queue, id, rest @ ..] = args else {
+            return Err(ZrqError::arity("zrq.touch"));
+        };
+        let mut cmd = Touch {
+            queue: args::name("queue", queue)?,
+            id: args::name("id", id)?,
+            timeout: None,
+            progress: None,
+        };
+        let mut options = Options::new(rest);
+        while let Some((option, value)) = options.next(&["TIMEOUT", "PROGRESS"])? {
+            match option {
+                "TIMEOUT" => {
+                    cmd.timeout = Some(args::integer("TIMEOUT", value, 1, MAX_DURATION_MS)?)
+                }
+                _ => cmd.progress = Some(args::integer("PROGRESS", value, 0, 100)?),
+            }
+        }
+        Ok(cmd)
+    }
+
+    /// Extends the lease of an active job.
+    pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
+        let keys = QueueKeys::new(self.queue);
+        check_queue_types(store, &keys)?;
+        let Some(job) = load_job(store, &keys, self.id)? else {
+            return Ok(Reply::Int(0));
+        };
+        if job.state != State::Active {
+            return Ok(Reply::Int(0));
+        }
+        if job.cancel_requested.is_some() {
+            return Ok(Reply::Int(-1));
+        }
+        let timeout = self.timeout.unwrap_or(job.timeout);
+        let deadline = store.now_ms().saturating_add(timeout);
+        store.zadd(&keys.active(), deadline, self.id)?;
+        let (timeout_text, progress_text) =
+            (timeout.to_string(), self.progress.map(|p| p.to_string()));
+        let mut fields = vec![("timeout", timeout_text.as_str())];
+        if let Some(progress) = &progress_text {
+            fields.push(("progress", progress));
+        }
+        store.hset(&keys.job(self.id), &fields)?;
+        Ok(Reply::Int(1))
+    }
+}

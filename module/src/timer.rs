@@ -1,0 +1,175 @@
+//! The server-side timer: promotes delayed jobs and retries when they are due, fires recurring
+//! schedules, and expires finished jobs from their indexes — with no client polling.
+//!
+//! What is due lives in each queue's sorted sets (`scheduled`, `retrying`, `ticks`, `completed`,
+//! `cancelled`). This module keeps only a plan derived from them: which queue has something due
+//! when, so a single Redis timer can be armed for the earliest due time. Commands add to the plan
+//! as they write (`Store::wake_at`). The plan is rebuilt from the keyspace whenever this server
+//! becomes the one that promotes (after start-up loading, or a replica promoted to primary), so a
+//! restart or failover loses nothing. A sweep at least every second also covers a plan that missed
+//! something. Replicas never promote: they receive the primary's promotions through replication.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use redis_module::{Context, ContextFlags, RedisModuleTimerID};
+use zrq_core::commands::promote::promote;
+
+use crate::guard;
+use crate::stats::TIMER_PASSES;
+use crate::store::RedisStore;
+
+/// Longest time between two timer passes.
+const SWEEP_MS: i64 = 1_000;
+/// Key suffixes whose sorted sets hold due times.
+const TIMED_SUFFIXES: [&str; 5] = [
+    ":scheduled",
+    ":retrying",
+    ":ticks",
+    ":completed",
+    ":cancelled",
+];
+
+#[derive(Default)]
+struct Plan {
+    /// (due unix ms, queue).
+    due: BTreeSet<(i64, String)>,
+    /// The armed timer and when it fires.
+    armed: Option<(RedisModuleTimerID, i64)>,
+    /// Whether the last pass ran on a primary with a complete plan.
+    promoting: bool,
+}
+
+thread_local! {
+    // Redis runs commands and timers on its main thread only.
+    static PLAN: RefCell<Plan> = RefCell::new(Plan::default());
+}
+
+/// Notes that `queue` has something due at `due`, arming the timer earlier if needed.
+pub fn wake_at(ctx: &Context, queue: &str, due: i64) {
+    PLAN.with(|plan| {
+        plan.borrow_mut().due.insert((due, queue.to_string()));
+    });
+    arm(ctx);
+}
+
+/// How many queues the plan holds (for INFO).
+pub fn planned_queues() -> usize {
+    PLAN.with(|plan| {
+        let plan = plan.borrow();
+        plan.due
+            .iter()
+            .map(|(_, q)| q)
+            .collect::<BTreeSet<_>>()
+            .len()
+    })
+}
+
+/// Arms the timer for the earliest due time, at most [`SWEEP_MS`] away. Called at load.
+pub fn arm(ctx: &Context) {
+    let now = crate::clock::now_ms();
+    let wanted = PLAN.with(|plan| {
+        let plan = plan.borrow();
+        let earliest = plan.due.first().map_or(i64::MAX, |(due, _)| *due);
+        earliest.min(now + SWEEP_MS).max(now)
+    });
+    let current = PLAN.with(|plan| plan.borrow().armed);
+    if let Some((id, at)) = current {
+        if at <= wanted {
+            return;
+        }
+        // The timer would fire too late: replace it.
+        let _ = ctx.stop_timer::<()>(id);
+    }
+    let delay = u64::try_from(wanted - now).unwrap_or(0);
+    let id = ctx.create_timer(Duration::from_millis(delay), on_timer, ());
+    PLAN.with(|plan| plan.borrow_mut().armed = Some((id, wanted)));
+}
+
+fn is_primary(ctx: &Context) -> bool {
+    let flags = ctx.get_flags();
+    flags.contains(ContextFlags::MASTER) && !flags.contains(ContextFlags::LOADING)
+}
+
+fn on_timer(ctx: &Context, _: ()) {
+    PLAN.with(|plan| plan.borrow_mut().armed = None);
+    if is_primary(ctx) {
+        let _ = guard::catch(|| pass(ctx));
+    } else {
+        PLAN.with(|plan| plan.borrow_mut().promoting = false);
+    }
+    arm(ctx);
+}
+
+/// One timer pass: promote every queue with something due.
+fn pass(ctx: &Context) {
+    let rebuild = PLAN.with(|plan| !plan.borrow().promoting);
+    if rebuild {
+        let queues = timed_queues(ctx);
+        PLAN.with(|plan| {
+            let mut plan = plan.borrow_mut();
+            plan.promoting = true;
+            plan.due.extend(queues.into_iter().map(|q| (i64::MIN, q)));
+        });
+    }
+    let now = crate::clock::now_ms();
+    let due: BTreeSet<String> = PLAN.with(|plan| {
+        let mut plan = plan.borrow_mut();
+        let later = plan.due.split_off(&(now + 1, String::new()));
+        let due = std::mem::replace(&mut plan.due, later);
+        due.into_iter().map(|(_, q)| q).collect()
+    });
+    if due.is_empty() {
+        return;
+    }
+    TIMER_PASSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    for queue in due {
+        let mut store = RedisStore::new(ctx);
+        match promote(&mut store, &queue, &mut zrq_core::job::new_id) {
+            Ok(Some(next)) => PLAN.with(|plan| {
+                plan.borrow_mut().due.insert((next, queue));
+            }),
+            Ok(None) => {}
+            Err(err) => {
+                ctx.log_warning(&format!("zrq: timer pass on queue '{queue}' failed: {err}"))
+            }
+        }
+    }
+}
+
+/// Every queue that has a timed sorted set, found by scanning the keyspace (once per rebuild).
+fn timed_queues(ctx: &Context) -> BTreeSet<String> {
+    let mut queues = BTreeSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let reply = ctx.call(
+            "SCAN",
+            &[cursor.as_str(), "MATCH", "zrq:{*}:*", "COUNT", "1000"],
+        );
+        let Ok(redis_module::RedisValue::Array(parts)) = reply else {
+            return queues;
+        };
+        let mut parts = parts.into_iter();
+        cursor = match parts.next() {
+            Some(value) => String::try_from(value).unwrap_or_else(|_| "0".to_string()),
+            None => "0".to_string(),
+        };
+        if let Some(redis_module::RedisValue::Array(keys)) = parts.next() {
+            for key in keys.into_iter().filter_map(|k| String::try_from(k).ok()) {
+                if TIMED_SUFFIXES.iter().any(|s| key.ends_with(s)) {
+                    if let Some(queue) = key
+                        .strip_prefix("zrq:{")
+                        .and_then(|rest| rest.split_once("}:"))
+                        .map(|(q, _)| q.to_string())
+                    {
+                        queues.insert(queue);
+                    }
+                }
+            }
+        }
+        if cursor == "0" {
+            return queues;
+        }
+    }
+}
