@@ -8,7 +8,8 @@
 //! own time limit (the job's `timeout`), with heartbeats (`ZRQ.TOUCH`) every third of it; the
 //! outcome is acknowledged (`ZRQ.ACK … RESULT`) or reported (`ZRQ.FAIL`) on the shared
 //! multiplexed connection, where concurrent replies are pipelined. Expired leases of dead
-//! workers are reclaimed (`ZRQ.RECLAIM`) periodically.
+//! workers are reclaimed (`ZRQ.RECLAIM`) periodically by each fetcher, before it fetches, with
+//! the permits it holds.
 //!
 //! On shutdown the fetchers stop (a blocking fetch in progress finishes first, at most the block
 //! time), jobs in flight get the grace period to finish, and whatever is still running then is
@@ -346,19 +347,12 @@ impl Worker {
                 semaphore: semaphore.clone(),
                 batch: self.batch,
                 block: self.block,
+                reclaim_interval: self.reclaim_interval,
                 jobs: job_tx.clone(),
                 stop: stop_rx.clone(),
             }));
         }
-        fetchers.spawn(reclaimer(
-            shared.clone(),
-            self.queues.clone(),
-            semaphore.clone(),
-            self.batch,
-            self.reclaim_interval,
-            job_tx,
-            stop_rx,
-        ));
+        drop(job_tx);
         tracing::info!(
             consumer = %self.consumer,
             queues = ?self.queues,
@@ -458,6 +452,7 @@ struct FetchLoop {
     semaphore: Arc<Semaphore>,
     batch: usize,
     block: Duration,
+    reclaim_interval: Duration,
     jobs: mpsc::UnboundedSender<Dispatch>,
     stop: watch::Receiver<bool>,
 }
@@ -508,6 +503,7 @@ async fn fetcher(mut f: FetchLoop) {
     let own = f.queues[f.index].clone();
     let mut conn: Option<Conn> = None;
     let mut backoff = Backoff::new();
+    let mut next_reclaim = Instant::now() + f.reclaim_interval;
     loop {
         if *f.stop.borrow() {
             return;
@@ -515,7 +511,16 @@ async fn fetcher(mut f: FetchLoop) {
         let Some(mut permits) = acquire(&f.semaphore, f.batch, &mut f.stop).await else {
             return;
         };
-        let result = fetch_round(&f, &own, &mut conn, permits.num_permits()).await;
+        let room = permits.num_permits();
+        let result = if Instant::now() >= next_reclaim {
+            next_reclaim = Instant::now() + f.reclaim_interval;
+            match reclaim(&f, &own, room).await {
+                Ok(jobs) if jobs.is_empty() => fetch_round(&f, &own, &mut conn, room).await,
+                other => other,
+            }
+        } else {
+            fetch_round(&f, &own, &mut conn, room).await
+        };
         match result {
             Ok(batch) => {
                 backoff.reset();
@@ -603,58 +608,23 @@ async fn fetch_round(
     Ok(jobs.into_iter().map(|j| (own.to_string(), j)).collect())
 }
 
-async fn reclaimer(
-    shared: Arc<Shared>,
-    queues: Vec<String>,
-    semaphore: Arc<Semaphore>,
-    batch: usize,
-    every: Duration,
-    jobs: mpsc::UnboundedSender<Dispatch>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        for queue in &queues {
-            let room = semaphore.available_permits().min(batch);
-            if room == 0 {
-                break;
-            }
-            let Ok(mut permits) = semaphore.clone().try_acquire_many_owned(room as u32) else {
-                break;
-            };
-            let count = room.to_string();
-            let reply = shared
-                .client
-                .call(
-                    "reclaim",
-                    Some(queue),
-                    &[shared.consumer.as_str(), "COUNT", &count],
-                )
-                .await
-                .and_then(JobRecord::list);
-            match reply {
-                Ok(reclaimed) => {
-                    for job in reclaimed {
-                        tracing::info!(queue = %queue, id = %job.id, attempt = job.attempt, "reclaimed an expired lease");
-                        let Some(permit) = permits.split(1) else {
-                            break;
-                        };
-                        let _ = jobs.send(Dispatch {
-                            queue: queue.clone(),
-                            job,
-                            permit,
-                        });
-                    }
-                }
-                Err(e) => tracing::debug!(queue = %queue, error = %e, "reclaim failed"),
-            }
-        }
+/// Takes over jobs of `queue` whose lease expired (their worker died), as many as `room`.
+async fn reclaim(f: &FetchLoop, queue: &str, room: usize) -> Result<Vec<(String, JobRecord)>> {
+    let count = room.to_string();
+    let reply = f
+        .shared
+        .client
+        .call(
+            "reclaim",
+            Some(queue),
+            &[f.shared.consumer.as_str(), "COUNT", &count],
+        )
+        .await?;
+    let jobs = JobRecord::list(reply)?;
+    for job in &jobs {
+        tracing::info!(queue = %queue, id = %job.id, attempt = job.attempt, "reclaimed an expired lease");
     }
+    Ok(jobs.into_iter().map(|j| (queue.to_string(), j)).collect())
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

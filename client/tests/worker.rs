@@ -1,4 +1,6 @@
 //! The worker against a real server: round trips, concurrency, failures, timeouts, restarts.
+// Test code fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -107,7 +109,7 @@ async fn bulk_enqueue_is_one_round_trip_with_per_job_results() {
     jobs.insert(10, NewJob::new("bad task", &1).unwrap());
     let results = queue.enqueue_many(jobs).await.unwrap();
     assert_eq!(results.len(), 201);
-    let err = results[10].as_ref().err().expect("bad task refused");
+    let err = results[10].as_ref().expect_err("bad task refused");
     assert_eq!(err.code(), Some("ERR"), "{err}");
     let handles: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
     assert_eq!(handles.len(), 200);

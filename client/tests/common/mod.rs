@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use zrq::{Client, Task, Worker, WorkerStats};
+#[allow(unused_imports)]
 pub use zrq_tests::{Backend, Options, Server};
 
 /// The `add` task of the examples (same name and types), for tests driving the example worker.
