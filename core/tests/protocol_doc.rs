@@ -5,7 +5,8 @@ use zrq_core::{error::ErrorCode, job::FIELDS, keys::KEYS, spec::COMMANDS, state:
 
 fn protocol() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md");
-    std::fs::read_to_string(path).expect("docs/PROTOCOL.md exists")
+    // A missing file reads as empty, and every assertion below then fails with its name.
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 #[test]
