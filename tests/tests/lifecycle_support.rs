@@ -1,0 +1,331 @@
+//! Helpers shared by the lifecycle test files (included with `#[path]`; this file on its own is an
+//! empty test binary).
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use zrq_tests::redis::{self, Connection, Value};
+use zrq_tests::{jobs, map, JobMap, Server, Zrq};
+
+/// The client's clock in unix ms (the test servers run on the same host, so the same clock).
+pub fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since.as_millis()).expect("ms fit in i64")
+}
+
+/// A reply as short comparable text: `nil`, integers, strings, `OK`; arrays as `[a,b]`.
+pub fn show(value: &Value) -> String {
+    match value {
+        Value::Nil => "nil".to_string(),
+        Value::Int(n) => n.to_string(),
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Okay => "OK".to_string(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(show).collect::<Vec<_>>().join(",")
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The ids of a reply that is an array of jobs (FETCH, RECLAIM), as `jobs:[id,…]`.
+pub fn show_jobs(value: Value) -> String {
+    let ids: Vec<String> = jobs(value).into_iter().map(|j| j["id"].clone()).collect();
+    format!("jobs:[{}]", ids.join(","))
+}
+
+/// Runs a zrq command expected to succeed, returning its raw reply.
+pub fn ok(zrq: &mut Zrq, name: &str, args: &[&str]) -> Value {
+    zrq.call::<Value>(name, args)
+        .unwrap_or_else(|e| panic!("ZRQ.{} {args:?} failed: {e}", name.to_uppercase()))
+}
+
+/// Runs a zrq command whose reply is an integer.
+pub fn int(zrq: &mut Zrq, name: &str, args: &[&str]) -> i64 {
+    match ok(zrq, name, args) {
+        Value::Int(n) => n,
+        other => panic!("ZRQ.{} {args:?}: expected an integer, got {other:?}", name.to_uppercase()),
+    }
+}
+
+/// A job's field, which must be present.
+pub fn field(zrq: &mut Zrq, queue: &str, id: &str, name: &str) -> String {
+    let job = zrq
+        .job(queue, id)
+        .unwrap_or_else(|| panic!("job {id} of {queue} is gone"));
+    job.get(name)
+        .unwrap_or_else(|| panic!("job {id} has no {name}: {job:?}"))
+        .clone()
+}
+
+/// `ZRQ.INFO <queue>` as field → value.
+pub fn info(zrq: &mut Zrq, queue: &str) -> JobMap {
+    map(ok(zrq, "info", &[queue]))
+}
+
+/// One integer field of `ZRQ.INFO`.
+pub fn info_int(zrq: &mut Zrq, queue: &str, name: &str) -> i64 {
+    let info = info(zrq, queue);
+    info.get(name)
+        .unwrap_or_else(|| panic!("ZRQ.INFO {queue} has no {name}: {info:?}"))
+        .parse()
+        .expect("integer INFO field")
+}
+
+/// A paged reply (`[next-cursor, [job…]]`): the cursor and the jobs.
+pub fn page(value: Value) -> (String, Vec<JobMap>) {
+    let Value::Array(mut parts) = value else {
+        panic!("expected [cursor, jobs], got {value:?}")
+    };
+    assert_eq!(parts.len(), 2, "expected [cursor, jobs], got {parts:?}");
+    let items = parts.pop().expect("jobs");
+    let cursor = show(&parts[0]);
+    (cursor, jobs(items))
+}
+
+/// `ZRQ.LIST <queue> <state> …` → (cursor, ids).
+pub fn list(zrq: &mut Zrq, queue: &str, state: &str, extra: &[&str]) -> (String, Vec<String>) {
+    let mut args = vec![queue, state];
+    args.extend_from_slice(extra);
+    let (cursor, jobs) = page(ok(zrq, "list", &args));
+    (cursor, jobs.into_iter().map(|j| j["id"].clone()).collect())
+}
+
+/// Every id in a state, following the cursor with pages of `count`.
+pub fn list_all(zrq: &mut Zrq, queue: &str, state: &str, count: usize) -> Vec<String> {
+    let (mut cursor, mut ids) = ("0".to_string(), Vec::new());
+    let count = count.to_string();
+    for _ in 0..10_000 {
+        let (next, page) = list(zrq, queue, state, &["COUNT", &count, "CURSOR", &cursor]);
+        ids.extend(page);
+        if next == "0" {
+            return ids;
+        }
+        cursor = next;
+    }
+    panic!("LIST {queue} {state} never ended")
+}
+
+fn stream_keys(queue: &str) -> Vec<String> {
+    (0..=9)
+        .map(|p| {
+            if p == 0 {
+                format!("zrq:{{{queue}}}:stream")
+            } else {
+                format!("zrq:{{{queue}}}:stream:{p}")
+            }
+        })
+        .collect()
+}
+
+fn stream_entries(conn: &mut Connection, key: &str) -> Vec<(String, String)> {
+    let value: Value = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(conn)
+        .expect("XRANGE");
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .map(|entry| {
+            let Value::Array(parts) = entry else {
+                panic!("stream entry {entry:?}")
+            };
+            let id = show(&parts[0]);
+            let Value::Array(fields) = &parts[1] else {
+                panic!("stream fields {parts:?}")
+            };
+            let job = fields
+                .chunks(2)
+                .find(|p| show(&p[0]) == "job")
+                .map(|p| show(&p[1]))
+                .unwrap_or_default();
+            (id, job)
+        })
+        .collect()
+}
+
+fn pel(conn: &mut Connection, key: &str) -> Vec<(String, String, i64)> {
+    let exists: i64 = redis::cmd("EXISTS").arg(key).query(conn).expect("EXISTS");
+    if exists == 0 {
+        return Vec::new();
+    }
+    let pending: Vec<(String, String, i64, i64)> = redis::cmd("XPENDING")
+        .arg(key)
+        .arg("zrq")
+        .arg("-")
+        .arg("+")
+        .arg(100_000)
+        .query(conn)
+        .expect("XPENDING");
+    pending
+        .into_iter()
+        .map(|(entry, consumer, _, deliveries)| (entry, consumer, deliveries))
+        .collect()
+}
+
+/// Where job `id` is, read from the raw structures: `stream` (undelivered entry), `pel:<consumer>`
+/// (delivered entry), and the names of the sorted sets that hold it (`active`, `scheduled`,
+/// `retrying`, `completed`, `cancelled`, `dead`), plus `ttl` when its record expires.
+pub fn placement(conn: &mut Connection, queue: &str, id: &str) -> BTreeSet<String> {
+    let mut places = BTreeSet::new();
+    for key in stream_keys(queue) {
+        let delivered = pel(conn, &key);
+        for (entry, job) in stream_entries(conn, &key) {
+            if job == id {
+                match delivered.iter().find(|(e, _, _)| *e == entry) {
+                    Some((_, consumer, _)) => places.insert(format!("pel:{consumer}")),
+                    None => places.insert("stream".to_string()),
+                };
+            }
+        }
+    }
+    for set in ["active", "scheduled", "retrying", "completed", "cancelled", "dead"] {
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(format!("zrq:{{{queue}}}:{set}"))
+            .arg(id)
+            .query(conn)
+            .expect("ZSCORE");
+        if score.is_some() {
+            places.insert(set.to_string());
+        }
+    }
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("zrq:{{{queue}}}:job:{id}"))
+        .query(conn)
+        .expect("PTTL");
+    if ttl >= 0 {
+        places.insert("ttl".to_string());
+    }
+    places
+}
+
+/// Where a job in `state` must be (see [`placement`]); `consumer` owns an active job.
+pub fn expected_placement(state: &str, consumer: &str) -> BTreeSet<String> {
+    let names: Vec<String> = match state {
+        "scheduled" => vec!["scheduled".into()],
+        "pending" => vec!["stream".into()],
+        "active" => vec![format!("pel:{consumer}"), "active".into()],
+        "retrying" => vec!["retrying".into()],
+        "completed" => vec!["completed".into(), "ttl".into()],
+        "cancelled" => vec!["cancelled".into(), "ttl".into()],
+        "dead" => vec!["dead".into()],
+        other => panic!("unknown state {other}"),
+    };
+    names.into_iter().collect()
+}
+
+/// Asserts the job's state (through ZRQ.STATE and its record) and its placement agree.
+pub fn assert_placed(server: &Server, zrq: &mut Zrq, queue: &str, id: &str, state: &str) {
+    assert_eq!(
+        zrq.state(queue, id).as_deref(),
+        Some(state),
+        "state of job {id}"
+    );
+    let mut conn = server.conn();
+    let consumer = zrq
+        .job(queue, id)
+        .and_then(|j| j.get("consumer").cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        placement(&mut conn, queue, id),
+        expected_placement(state, &consumer),
+        "placement of job {id} in state {state}"
+    );
+}
+
+/// Like [`Server::snapshot`], but streams are compared by their entries, pending entries and
+/// group cursor rather than by DUMP: a FETCH that delivers nothing still refreshes its consumer's
+/// seen-time, which is bookkeeping, not queue data.
+pub fn stable_snapshot(server: &Server) -> Vec<(String, String)> {
+    let mut conn = server.conn();
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("KEYS");
+    keys.sort();
+    keys.into_iter()
+        .map(|key| {
+            let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).expect("TYPE");
+            let value = if kind == "stream" {
+                let groups: Value = redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(&key)
+                    .query(&mut conn)
+                    .expect("XINFO GROUPS");
+                let groups = match groups {
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|g| match g {
+                            Value::Array(kv) => kv
+                                .chunks(2)
+                                .filter(|p| {
+                                    matches!(show(&p[0]).as_str(), "name" | "last-delivered-id" | "pending")
+                                })
+                                .map(|p| format!("{}={}", show(&p[0]), show(&p[1])))
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                            other => show(other),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                    other => show(&other),
+                };
+                format!(
+                    "entries {:?} pel {:?} groups {groups}",
+                    stream_entries(&mut conn, &key),
+                    pel(&mut conn, &key)
+                )
+            } else {
+                let dump: Vec<u8> = redis::cmd("DUMP")
+                    .arg(&key)
+                    .query(&mut conn)
+                    .unwrap_or_default();
+                format!("{dump:?}")
+            };
+            (key, value)
+        })
+        .collect()
+}
+
+/// Sets a module config (`zrq.<name>`).
+pub fn set_config(server: &Server, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(format!("zrq.{name}"))
+        .arg(value)
+        .query(&mut server.conn())
+        .unwrap_or_else(|e| panic!("CONFIG SET zrq.{name} {value}: {e}"));
+}
+
+/// Polls `check` every 5 ms until it holds or `limit` passes; returns how long it took.
+pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("{what}: not reached within {limit:?}")
+}
+
+/// All job records of a queue (ids → fields), read raw.
+pub fn records(conn: &mut Connection, queue: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let prefix = format!("zrq:{{{queue}}}:job:");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(conn)
+        .expect("KEYS");
+    keys.into_iter()
+        .map(|key| {
+            let fields: BTreeMap<String, String> =
+                redis::cmd("HGETALL").arg(&key).query(conn).expect("HGETALL");
+            (key.trim_start_matches(&prefix).to_string(), fields)
+        })
+        .collect()
+}
