@@ -25,4 +25,6 @@ pub use job::{wait_all, CancelOutcome, JobHandle, Outcome};
 pub use queue::{EnqueueOptions, Every, NewJob, Queue, Schedule};
 pub use record::{JobRecord, JobState, Page, QueueInfo};
 pub use task::Task;
-pub use worker::{shutdown_signal, HandlerError, HandlerResult, JobContext, Worker, WorkerStats};
+pub use worker::{
+    shutdown_signal, HandlerError, HandlerResult, JobContext, TimeLimit, Worker, WorkerStats,
+};

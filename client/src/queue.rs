@@ -383,7 +383,8 @@ impl Queue {
         Ok(count(self.call("delete", &[id]).await?)? > 0)
     }
 
-    /// Creates or replaces the recurring job `name`: `task` with `args` on `every`.
+    /// Creates or replaces the recurring job `name`: `task` with `args` on `every`; replies with
+    /// its first run (unix ms).
     pub async fn schedule(
         &self,
         name: &str,
@@ -391,7 +392,7 @@ impl Queue {
         task: &str,
         args: &impl Serialize,
         options: &EnqueueOptions,
-    ) -> Result<()> {
+    ) -> Result<i64> {
         let mut cmd_args = vec![name.to_string()];
         match every {
             Every::Interval(d) => cmd_args.extend(["EVERY".to_string(), ms(*d)]),
@@ -400,7 +401,7 @@ impl Queue {
         cmd_args.push(task.to_string());
         cmd_args.push(serde_json::to_string(args)?);
         cmd_args.extend(options.to_args());
-        self.call("schedule", &cmd_args).await.map(drop)
+        count(self.call("schedule", &cmd_args).await?)
     }
 
     /// Removes the recurring job `name`; whether it existed.

@@ -152,6 +152,29 @@ impl JobContext {
     }
 }
 
+/// How long one attempt of a job may run before the worker stops it and reports
+/// `timed out after … ms` with `ZRQ.FAIL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeLimit {
+    /// The job's own `timeout` (its lease) — the default.
+    #[default]
+    JobTimeout,
+    /// This long, for every job; heartbeats keep the lease alive meanwhile.
+    Fixed(Duration),
+    /// No limit; heartbeats keep the lease alive for as long as the handler runs.
+    Unlimited,
+}
+
+impl TimeLimit {
+    fn for_job(self, job_timeout: Duration) -> Option<Duration> {
+        match self {
+            TimeLimit::JobTimeout => Some(job_timeout),
+            TimeLimit::Fixed(limit) => Some(limit),
+            TimeLimit::Unlimited => None,
+        }
+    }
+}
+
 /// Counts of what a worker did, returned when it stops.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerStats {
@@ -176,7 +199,7 @@ struct Counters {
 /// let client = zrq::Client::connect("redis://127.0.0.1:6390").await?;
 /// zrq::Worker::new(client, &["emails"])
 ///     .concurrency(100)
-///     .handle_raw("send", |args, _ctx| async move { Ok(args) })
+///     .handle_raw("send", |args: serde_json::Value, _ctx| async move { Ok(args) })
 ///     .run()
 ///     .await?;
 /// # Ok(()) }
@@ -190,6 +213,7 @@ pub struct Worker {
     block: Duration,
     reclaim_interval: Duration,
     grace: Duration,
+    time_limit: TimeLimit,
     consumer: String,
 }
 
@@ -229,6 +253,7 @@ impl Worker {
             block: Duration::from_secs(1),
             reclaim_interval: Duration::from_secs(5),
             grace: Duration::from_secs(30),
+            time_limit: TimeLimit::JobTimeout,
             consumer: consumer_name(),
         }
     }
@@ -260,6 +285,12 @@ impl Worker {
     /// How long shutdown waits for jobs in flight before abandoning them to be reclaimed.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// How long one attempt may run (default: the job's own timeout).
+    pub fn time_limit(mut self, limit: TimeLimit) -> Self {
+        self.time_limit = limit;
         self
     }
 
@@ -333,6 +364,7 @@ impl Worker {
             client: self.client.clone(),
             handlers: self.handlers,
             consumer: self.consumer.clone(),
+            time_limit: self.time_limit,
             counters: Counters::default(),
         });
         let semaphore = Arc::new(Semaphore::new(self.concurrency));
@@ -435,6 +467,7 @@ struct Shared {
     client: Client,
     handlers: HashMap<String, Handler>,
     consumer: String,
+    time_limit: TimeLimit,
     counters: Counters,
 }
 
@@ -655,7 +688,8 @@ async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
     let id = job.id.clone();
     let task = job.task.clone();
     let attempt = job.attempt;
-    let limit = Duration::from_millis(job.timeout.max(1) as u64);
+    let lease = Duration::from_millis(job.timeout.max(1) as u64);
+    let limit = shared.time_limit.for_job(lease);
     let Some(handler) = shared.handlers.get(&task).cloned() else {
         let mut known: Vec<&str> = shared.handlers.keys().map(String::as_str).collect();
         known.sort_unstable();
@@ -672,13 +706,19 @@ async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
     };
     let ctx = JobContext::new(job.clone(), queue.clone());
     let work = AssertUnwindSafe(handler(job, ctx.clone())).catch_unwind();
+    let limited = async move {
+        match limit {
+            Some(limit) => tokio::time::timeout(limit, work).await.map_err(|_| limit),
+            None => Ok(work.await),
+        }
+    };
     let outcome = tokio::select! {
-        outcome = tokio::time::timeout(limit, work) => outcome,
-        () = heartbeats(ctx.clone(), limit / 3) => return,
+        outcome = limited => outcome,
+        () = heartbeats(ctx.clone(), lease / 3) => return,
     };
     match outcome {
         Ok(Ok(Ok(result))) => {
-            let reply = finish(&queue, "ack", &[id.as_str(), "RESULT", &result], limit).await;
+            let reply = finish(&queue, "ack", &[id.as_str(), "RESULT", &result], lease).await;
             match reply.as_ref().map(record::int) {
                 Ok(Some(1)) => {
                     shared.counters.completed.fetch_add(1, Ordering::Relaxed);
@@ -702,7 +742,7 @@ async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
             let error = format!("panicked: {}", panic_message(panic.as_ref()));
             report_failure(&shared, &queue, &task, &id, attempt, &error).await
         }
-        Err(_) => {
+        Err(limit) => {
             let error = format!("timed out after {} ms", limit.as_millis());
             report_failure(&shared, &queue, &task, &id, attempt, &error).await
         }

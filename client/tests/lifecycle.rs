@@ -1,0 +1,396 @@
+//! The job lifecycle through the client and worker: failures, retries, dead letters, results,
+//! cancellation, progress, heartbeats, delays, priorities, uniqueness, retention, administration.
+// Test code fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use tokio::sync::Notify;
+use zrq::{CancelOutcome, EnqueueOptions, Error, Every, JobState, TimeLimit, Worker};
+
+fn fast(worker: Worker) -> Worker {
+    worker
+        .block(Duration::from_millis(200))
+        .reclaim_interval(Duration::from_millis(50))
+        .grace(Duration::from_secs(5))
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn job_failed(result: zrq::Result<serde_json::Value>) -> (String, Option<String>) {
+    match result {
+        Err(Error::JobFailed { state, error, .. }) => (state, error),
+        other => panic!("expected a failed job, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_errors_are_retried_then_dead_and_wait_reports_it() {
+    let server = server();
+    let client = client(&server).await;
+    let q = client.queue("fails");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let running = spawn(fast(Worker::new(client.clone(), &["fails"])).handle_raw(
+        "flaky",
+        move |_: (), ctx| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(format!("nope on attempt {}", ctx.attempt()).into())
+            }
+        },
+    ));
+    let job = q
+        .enqueue_with(
+            "flaky",
+            &(),
+            &EnqueueOptions::new()
+                .retries(2)
+                .backoff(Duration::from_millis(10)),
+        )
+        .await
+        .unwrap();
+    let (state, error) = job_failed(job.wait(WAIT).await).await;
+    assert_eq!(state, "dead");
+    assert_eq!(error.as_deref(), Some("nope on attempt 3"));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let record = job.record().await.unwrap();
+    assert_eq!((record.attempt, record.max_attempts), (3, 3));
+
+    // Dead letters: listed, requeued with a fresh budget, deleted.
+    let page = q.dead(10, "0").await.unwrap();
+    assert_eq!(page.jobs.len(), 1);
+    assert_eq!(page.jobs[0].id, job.id());
+    assert!(page.is_last());
+    assert_eq!(q.info().await.unwrap().get("dead"), 1);
+    let stats = running.stop().await;
+    assert_eq!(stats.failed, 3);
+    assert!(q.requeue(job.id()).await.unwrap());
+    assert_eq!(job.state().await.unwrap(), Some(JobState::Pending));
+    assert!(q.delete(job.id()).await.unwrap());
+    assert_eq!(job.state().await.unwrap(), None);
+    assert!(matches!(job.record().await, Err(Error::NoJob { .. })));
+    assert!(matches!(
+        job.wait::<()>(WAIT).await,
+        Err(Error::NoJob { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_timeouts_and_unknown_tasks_fail_with_clear_errors() {
+    let server = server();
+    let client = client(&server).await;
+    let q = client.queue("bad");
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["bad"]))
+            .handle_raw("boom", |_: (), _| async move {
+                if true {
+                    panic!("boom at {}", 42);
+                }
+                Ok(())
+            })
+            .handle_raw("slow", |_: (), _| async move {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(())
+            }),
+    );
+    let once = EnqueueOptions::new().retries(0);
+    let boom = q.enqueue_with("boom", &(), &once).await.unwrap();
+    let slow = q
+        .enqueue_with(
+            "slow",
+            &(),
+            &once.clone().timeout(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap();
+    let mystery = q.enqueue_with("mystery", &(), &once).await.unwrap();
+
+    let (state, error) = job_failed(boom.wait(WAIT).await).await;
+    assert_eq!(state, "dead");
+    assert_eq!(error.as_deref(), Some("panicked: boom at 42"));
+    let (_, error) = job_failed(slow.wait(WAIT).await).await;
+    assert_eq!(error.as_deref(), Some("timed out after 300 ms"));
+    let (_, error) = job_failed(mystery.wait(WAIT).await).await;
+    assert_eq!(
+        error.as_deref(),
+        Some("unknown task 'mystery': this worker handles boom, slow")
+    );
+    // The worker is still up and serving.
+    let after = q.enqueue_with("boom", &(), &once).await.unwrap();
+    assert!(after.wait::<()>(WAIT).await.is_err());
+    assert_eq!(running.stop().await.failed, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_returns_typed_results_and_times_out() {
+    let server = server();
+    let client = client(&server).await;
+    let q = client.queue("results");
+    let job = q
+        .enqueue_task::<Add>(&AddArgs {
+            a: 20,
+            b: 22,
+            work_ms: 0,
+        })
+        .await
+        .unwrap();
+    // No worker yet: the wait times out (inside Redis).
+    let err = job
+        .wait::<i64>(Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WaitTimeout(_)), "{err}");
+    assert!(job.outcome().await.unwrap().is_none());
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["results"]))
+            .handle::<Add, _, _>(|a, _| async move { Ok(a.a + a.b) }),
+    );
+    assert_eq!(job.wait::<i64>(WAIT).await.unwrap(), 42);
+    // Many at once, on one connection.
+    let mut jobs = Vec::new();
+    for i in 0..20 {
+        let args = AddArgs {
+            a: i,
+            b: i,
+            work_ms: 0,
+        };
+        jobs.push(q.enqueue_task::<Add>(&args).await.unwrap());
+    }
+    let mut seen = 0;
+    let outcomes = zrq::wait_all(&jobs, WAIT, |_, _| seen += 1).await.unwrap();
+    assert_eq!(seen, 20);
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let sum: i64 = outcome.unwrap().into_result("x").unwrap();
+        assert_eq!(sum, 2 * i as i64);
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_reaches_a_running_handler_and_pending_jobs_never_run() {
+    let server = server();
+    let client = client(&server).await;
+    let q = client.queue("cancel");
+    let started = Arc::new(Notify::new());
+    let s = started.clone();
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["cancel"]))
+            .concurrency(1)
+            .handle_raw("long", move |_: (), ctx| {
+                let s = s.clone();
+                async move {
+                    s.notify_one();
+                    ctx.progress(10).await?;
+                    ctx.cancelled().await;
+                    Err::<(), _>("stopped: cancelled".into())
+                }
+            }),
+    );
+    let long = q
+        .enqueue_with(
+            "long",
+            &(),
+            &EnqueueOptions::new().timeout(Duration::from_millis(600)),
+        )
+        .await
+        .unwrap();
+    started.notified().await;
+    assert_eq!(long.cancel().await.unwrap(), CancelOutcome::Requested);
+    let (state, _) = job_failed(long.wait(WAIT).await).await;
+    assert_eq!(state, "cancelled");
+
+    // A job waiting behind it: cancelled at once, never delivered.
+    q.pause().await.unwrap();
+    let waiting = q.enqueue("long", &()).await.unwrap();
+    assert_eq!(waiting.cancel().await.unwrap(), CancelOutcome::Cancelled);
+    assert_eq!(
+        waiting.cancel().await.unwrap(),
+        CancelOutcome::NotCancellable
+    );
+    q.resume().await.unwrap();
+    let (state, _) = job_failed(waiting.wait(WAIT).await).await;
+    assert_eq!(state, "cancelled");
+    assert_eq!(waiting.record().await.unwrap().attempt, 0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded() {
+    let server = server();
+    let client = client(&server).await;
+    let q = client.queue("long");
+    let release = Arc::new(Notify::new());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (r, n) = (release.clone(), runs.clone());
+    // Lease 300 ms, work ~1.5 s: only the heartbeats keep another worker (which reclaims every
+    // 50 ms) from taking the job over.
+    let make = |client: zrq::Client| {
+        let (r, n) = (r.clone(), n.clone());
+        fast(Worker::new(client, &["long"]))
+            .time_limit(TimeLimit::Unlimited)
+            .handle_raw("work", move |_: (), ctx| {
+                let (r, n) = (r.clone(), n.clone());
+                async move {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    ctx.progress(50).await?;
+                    r.notified().await;
+                    Ok("done")
+                }
+            })
+    };
+    let first = spawn(make(client.clone()));
+    let job = q
+        .enqueue_with(
+            "work",
+            &(),
+            &EnqueueOptions::new().timeout(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap();
+    eventually("progress 50 is recorded", || async {
+        job.record()
+            .await
+            .unwrap()
+            .extra
+            .get("progress")
+            .map(String::as_str)
+            == Some("50")
+    })
+    .await;
+    let second = spawn(make(client.clone()));
+    tokio::time::sleep(Duration::from_millis(1500)).await; // five leases long
+    release.notify_one();
+    assert_eq!(job.wait::<String>(WAIT).await.unwrap(), "done");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "never reclaimed");
+    assert_eq!(job.record().await.unwrap().attempt, 1);
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_priority_unique_and_keep_reach_the_worker() {
+    let server = server();
+    let client = client(&server).await;
+    let q = client.queue("opts2");
+    // Priorities: queued before the worker starts, run one at a time.
+    for i in 0..3 {
+        q.enqueue("t", &format!("p0-{i}")).await.unwrap();
+    }
+    for i in 0..3 {
+        q.enqueue_with("t", &format!("p9-{i}"), &EnqueueOptions::new().priority(9))
+            .await
+            .unwrap();
+    }
+    // UNIQUE: the second enqueue returns the first job.
+    let u1 = q
+        .enqueue_with("t", &"u", &EnqueueOptions::new().unique("k1"))
+        .await
+        .unwrap();
+    let u2 = q
+        .enqueue_with("t", &"u2", &EnqueueOptions::new().unique("k1"))
+        .await
+        .unwrap();
+    assert_eq!(u1.id(), u2.id());
+    // DELAY: scheduled until due.
+    let delayed = q
+        .enqueue_with(
+            "t",
+            &"delayed",
+            &EnqueueOptions::new().delay(Duration::from_millis(400)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(delayed.state().await.unwrap(), Some(JobState::Scheduled));
+    // KEEP: the finished job vanishes after 200 ms.
+    let kept = q
+        .enqueue_with(
+            "t",
+            &"kept",
+            &EnqueueOptions::new().keep(Duration::from_millis(200)),
+        )
+        .await
+        .unwrap();
+
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let o = order.clone();
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["opts2"]))
+            .concurrency(1)
+            .batch(1)
+            .handle_raw("t", move |name: String, _| {
+                let o = o.clone();
+                async move {
+                    o.lock().unwrap().push(name);
+                    Ok(())
+                }
+            }),
+    );
+    delayed.wait::<()>(WAIT).await.unwrap();
+    let record = delayed.record().await.unwrap();
+    assert!(
+        record.started_at.unwrap() - record.created_at.unwrap() >= 400,
+        "{record:?}"
+    );
+    eventually("the kept job vanishes", || async {
+        kept.state().await.unwrap().is_none()
+    })
+    .await;
+    running.stop().await;
+    let order = order.lock().unwrap().clone();
+    assert!(
+        order[..3].iter().all(|n| n.starts_with("p9")),
+        "priority 9 first: {order:?}"
+    );
+    assert_eq!(order.iter().filter(|n| n.starts_with('u')).count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administration_info_queues_list_pause_schedules() {
+    let server = server();
+    let client = client(&server).await;
+    let q = client.queue("admin");
+    for i in 0..3 {
+        q.enqueue("t", &i).await.unwrap();
+    }
+    client.queue("other").enqueue("t", &0).await.unwrap();
+    assert_eq!(client.queues().await.unwrap(), vec!["admin", "other"]);
+    let info = q.info().await.unwrap();
+    assert_eq!(info.get("pending"), 3);
+    assert_eq!(info.get("total_enqueued"), 3);
+    assert!(!info.paused());
+    q.pause().await.unwrap();
+    assert!(q.info().await.unwrap().paused());
+    q.resume().await.unwrap();
+    let page = q.list("pending", 2, "0").await.unwrap();
+    assert_eq!(page.jobs.len(), 2);
+    assert!(!page.is_last());
+    let rest = q.list("pending", 2, &page.cursor).await.unwrap();
+    assert_eq!(rest.jobs.len(), 1);
+    assert_eq!(q.list_all("pending").await.unwrap().len(), 3);
+
+    let first = q
+        .schedule(
+            "tick",
+            &Every::Interval(Duration::from_secs(3600)),
+            "t",
+            &"tick",
+            &EnqueueOptions::new().priority(3),
+        )
+        .await
+        .unwrap();
+    assert!(first > 0);
+    let schedules = q.schedules().await.unwrap();
+    assert_eq!(schedules.len(), 1);
+    assert_eq!(schedules[0].get("name"), Some("tick"));
+    assert_eq!(schedules[0].get("every"), Some("3600000"));
+    assert!(q.unschedule("tick").await.unwrap());
+    assert!(!q.unschedule("tick").await.unwrap());
+    assert!(q.schedules().await.unwrap().is_empty());
+}
