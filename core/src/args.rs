@@ -50,10 +50,16 @@ pub fn json<'a>(what: &str, raw: &'a [u8]) -> Result<&'a str> {
     Ok(text)
 }
 
+/// Options that may be given several times (`AFTER a AFTER b`, `JOB … JOB …`).
+pub const REPEATABLE: [&str; 2] = ["AFTER", "JOB"];
+/// Options without a value.
+pub const FLAGS: [&str; 1] = ["WITHRESULTS"];
+
 /// Walks the `NAME value` options that follow a command's positional arguments.
 ///
-/// Each option may be given once; its name is matched case-insensitively against the command's
-/// list, and an unknown one is refused with its text in the error.
+/// Each option may be given once (except those in [`REPEATABLE`]); its name is matched
+/// case-insensitively against the command's list, and an unknown one is refused with its text in
+/// the error. Options in [`FLAGS`] take no value.
 pub struct Options<'a> {
     rest: &'a [&'a [u8]],
     seen: Vec<&'static str>,
@@ -79,15 +85,24 @@ impl<'a> Options<'a> {
             .find(|k| k.as_bytes().eq_ignore_ascii_case(word))
             .copied()
             .ok_or_else(|| ZrqError::unknown_option(word))?;
-        if self.seen.contains(&option) {
+        if self.seen.contains(&option) && !REPEATABLE.contains(&option) {
             return Err(ZrqError::repeated_option(option));
         }
-        let Some((&value, rest)) = rest.split_first() else {
-            return Err(ZrqError::missing_value(option));
-        };
         self.seen.push(option);
         self.rest = rest;
-        Ok(Some((option, value)))
+        if FLAGS.contains(&option) {
+            return Ok(Some((option, b"")));
+        }
+        self.value(option).map(|value| Some((option, value)))
+    }
+
+    /// Reads one more value of `option` (for options with several values, like `JOB`).
+    pub fn value(&mut self, option: &str) -> Result<&'a [u8]> {
+        let Some((&value, rest)) = self.rest.split_first() else {
+            return Err(ZrqError::missing_value(option));
+        };
+        self.rest = rest;
+        Ok(value)
     }
 }
 

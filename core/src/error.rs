@@ -133,6 +133,30 @@ impl ZrqError {
         )
     }
 
+    /// `AFTER` names a job that does not exist.
+    pub fn no_parent(queue: &str, id: &str) -> Self {
+        Self::new(
+            ErrorCode::NoJob,
+            format!("AFTER names job '{id}', which does not exist in queue '{queue}' (parents must be in the same queue)"),
+        )
+    }
+
+    /// A job that would depend on itself.
+    pub fn self_dependency(id: &str) -> Self {
+        Self::new(
+            ErrorCode::Err,
+            format!("job '{id}' cannot run AFTER itself"),
+        )
+    }
+
+    /// A batch id that is taken.
+    pub fn batch_exists(queue: &str, id: &str) -> Self {
+        Self::new(
+            ErrorCode::Err,
+            format!("batch '{id}' already exists in queue '{queue}'"),
+        )
+    }
+
     /// An argument that is not one of the accepted words.
     pub fn not_one_of(what: &str, raw: &[u8], accepted: &[&str]) -> Self {
         Self::new(

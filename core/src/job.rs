@@ -29,6 +29,12 @@ pub const FIELDS: &[(&str, FieldKind)] = &[
     ("backoff", FieldKind::Integer),
     ("keep", FieldKind::Integer),
     ("unique", FieldKind::Text),
+    ("parents", FieldKind::Text),
+    ("children", FieldKind::Text),
+    ("waiting_on", FieldKind::Integer),
+    ("with_results", FieldKind::Integer),
+    ("on_parent_fail", FieldKind::Text),
+    ("batch", FieldKind::Text),
     ("created_at", FieldKind::Integer),
     ("run_at", FieldKind::Integer),
     ("started_at", FieldKind::Integer),
@@ -68,6 +74,19 @@ pub struct Job {
     pub keep: Option<i64>,
     /// Its UNIQUE key, held while it is unfinished.
     pub unique: Option<String>,
+    /// Its parents (`AFTER`), a JSON object: parent id → the parent's result once it completed
+    /// (when enqueued `WITHRESULTS`), else null.
+    pub parents: Option<String>,
+    /// Jobs waiting for this one, a JSON array of ids.
+    pub children: Option<String>,
+    /// How many parents have not finished yet (while `waiting`).
+    pub waiting_on: Option<i64>,
+    /// 1 when enqueued `WITHRESULTS`: parents' results are copied into `parents`.
+    pub with_results: Option<i64>,
+    /// What happens when a parent ends dead or cancelled: `cancel` (default) or `run`.
+    pub on_parent_fail: Option<String>,
+    /// The batch it belongs to.
+    pub batch: Option<String>,
     /// When it was enqueued (unix ms).
     pub created_at: i64,
     /// When it is due, while scheduled or retrying (unix ms).
@@ -133,6 +152,12 @@ impl Job {
             backoff: int(get("backoff"), "backoff")?,
             keep: int(get("keep"), "keep")?,
             unique: get("unique"),
+            parents: get("parents"),
+            children: get("children"),
+            waiting_on: int(get("waiting_on"), "waiting_on")?,
+            with_results: int(get("with_results"), "with_results")?,
+            on_parent_fail: get("on_parent_fail"),
+            batch: get("batch"),
             created_at: int(get("created_at"), "created_at")?
                 .ok_or_else(|| missing("created_at"))?,
             run_at: int(get("run_at"), "run_at")?,
@@ -145,6 +170,11 @@ impl Job {
             result: get("result"),
             error: get("error"),
         })
+    }
+
+    /// Whether parents' results are copied into `parents` (`WITHRESULTS`).
+    pub fn with_results(&self) -> bool {
+        self.with_results == Some(1)
     }
 
     /// All present fields as (name, text) pairs, in [`FIELDS`] order, for HSET.
@@ -164,6 +194,12 @@ impl Job {
             int(self.backoff),
             int(self.keep),
             text(&self.unique),
+            text(&self.parents),
+            text(&self.children),
+            int(self.waiting_on),
+            int(self.with_results),
+            text(&self.on_parent_fail),
+            text(&self.batch),
             Some(self.created_at.to_string()),
             int(self.run_at),
             int(self.started_at),
@@ -218,6 +254,12 @@ mod tests {
             backoff: None,
             keep: Some(5),
             unique: None,
+            parents: None,
+            children: Some("[\"c\"]".into()),
+            waiting_on: None,
+            with_results: None,
+            on_parent_fail: None,
+            batch: Some("b".into()),
             created_at: 10,
             run_at: None,
             started_at: Some(20),

@@ -43,6 +43,16 @@ pub const KEYS: &[KeySpec] = &[
         purpose: "running jobs scored by lease deadline (unix ms)",
     },
     KeySpec {
+        suffix: "waiting",
+        redis_type: "zset",
+        purpose: "jobs waiting for their parents (AFTER), scored by creation time (unix ms)",
+    },
+    KeySpec {
+        suffix: "batch:",
+        redis_type: "hash",
+        purpose: "one record per batch: total, done, succeeded, failed, its callback",
+    },
+    KeySpec {
         suffix: "scheduled",
         redis_type: "zset",
         purpose: "delayed jobs scored by due time (unix ms)",
@@ -147,6 +157,16 @@ impl QueueKeys {
         self.key("active")
     }
 
+    /// Jobs waiting for their parents.
+    pub fn waiting(&self) -> String {
+        self.key("waiting")
+    }
+
+    /// The record of batch `id`.
+    pub fn batch(&self, id: &str) -> String {
+        format!("{}batch:{id}", self.prefix)
+    }
+
     /// Delayed jobs by due time.
     pub fn scheduled(&self) -> String {
         self.key("scheduled")
@@ -228,6 +248,8 @@ mod tests {
             "zrq:{q}:stream:".to_string(),
             k.job(""),
             k.active(),
+            k.waiting(),
+            k.batch(""),
             k.scheduled(),
             k.retrying(),
             k.completed(),

@@ -30,7 +30,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "zrq.enqueue",
         flags: "write deny-oom",
         readonly: false,
-        syntax: "ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>] [DELAY <ms> | AT <unix-ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>] [KEEP <ms>]",
+        syntax: "ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>] [DELAY <ms> | AT <unix-ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>] [KEEP <ms>] [AFTER <id> ...] [WITHRESULTS] [ONPARENTFAIL cancel|run]",
     },
     CommandSpec {
         name: "zrq.fetch",
@@ -133,6 +133,18 @@ pub const COMMANDS: &[CommandSpec] = &[
         flags: "readonly",
         readonly: true,
         syntax: "ZRQ.SCHEDULES <queue>",
+    },
+    CommandSpec {
+        name: "zrq.batch",
+        flags: "write deny-oom",
+        readonly: false,
+        syntax: "ZRQ.BATCH <queue> <batch-id> [ON-COMPLETE <task> <payload>] [RETRIES <n>] [TIMEOUT <ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [KEEP <ms>] JOB <task> <payload> [JOB <task> <payload> ...]",
+    },
+    CommandSpec {
+        name: "zrq.batchinfo",
+        flags: "readonly",
+        readonly: true,
+        syntax: "ZRQ.BATCHINFO <queue> <batch-id>",
     },
     CommandSpec {
         name: "zrq.info",

@@ -5,6 +5,8 @@ use std::fmt;
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// Enqueued `AFTER` parents that have not all completed yet.
+    Waiting,
     /// Enqueued with a delay (`DELAY`/`AT`) that has not passed yet.
     Scheduled,
     /// Waiting in its stream for a worker.
@@ -24,6 +26,8 @@ pub enum State {
 /// What happens to a job; each event is legal from some states only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
+    /// Its last unfinished parent completed (or failed under `ONPARENTFAIL run`).
+    Release,
     /// Its due time came (scheduled or retrying).
     Promote,
     /// A worker fetched it.
@@ -48,7 +52,8 @@ pub enum Event {
 
 impl State {
     /// Every state, in documentation order.
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
+        State::Waiting,
         State::Scheduled,
         State::Pending,
         State::Active,
@@ -61,6 +66,7 @@ impl State {
     /// The state's name in replies and in the job record.
     pub fn as_str(self) -> &'static str {
         match self {
+            State::Waiting => "waiting",
             State::Scheduled => "scheduled",
             State::Pending => "pending",
             State::Active => "active",
@@ -81,6 +87,7 @@ impl State {
         use Event::*;
         use State::*;
         match (self, event) {
+            (Waiting, Release) => Some(Pending),
             (Scheduled | Retrying, Promote) => Some(Pending),
             (Pending, Fetch) => Some(Active),
             (Active, Ack) => Some(Completed),
@@ -88,7 +95,7 @@ impl State {
             (Active, Bury | Exhaust) => Some(Dead),
             (Active, Reclaim) => Some(Active),
             (Active, Abandon) => Some(Cancelled),
-            (Scheduled | Pending | Retrying, Cancel) => Some(Cancelled),
+            (Waiting | Scheduled | Pending | Retrying, Cancel) => Some(Cancelled),
             (Dead, Requeue) => Some(Pending),
             _ => None,
         }
@@ -115,6 +122,8 @@ mod tests {
         use Event::*;
         use State::*;
         let legal = [
+            (Waiting, Release, Pending),
+            (Waiting, Cancel, Cancelled),
             (Scheduled, Promote, Pending),
             (Retrying, Promote, Pending),
             (Pending, Fetch, Active),
@@ -130,7 +139,7 @@ mod tests {
             (Dead, Requeue, Pending),
         ];
         let events = [
-            Promote, Fetch, Ack, Retry, Bury, Reclaim, Exhaust, Cancel, Abandon, Requeue,
+            Release, Promote, Fetch, Ack, Retry, Bury, Reclaim, Exhaust, Cancel, Abandon, Requeue,
         ];
         for state in State::ALL {
             for event in events {

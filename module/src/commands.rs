@@ -2,10 +2,10 @@
 
 use redis_module::{Context, RedisResult, RedisString, RedisValue};
 use zrq_core::commands::{
-    ack::Ack, cancel::Cancel, dead::Dead, delete::Delete, enqueue::Enqueue, fail::Fail,
-    fetch::Fetch, info::Info, job::JobOf, list::List, pause::Pause, queues::Queues,
-    reclaim::Reclaim, requeue::Requeue, result::ResultOf, schedule::Schedule, schedules::Schedules,
-    state::StateOf, touch::Touch, unschedule::Unschedule,
+    ack::Ack, batch::Batch, batchinfo::BatchInfo, cancel::Cancel, dead::Dead, delete::Delete,
+    enqueue::Enqueue, fail::Fail, fetch::Fetch, info::Info, job::JobOf, list::List, pause::Pause,
+    queues::Queues, reclaim::Reclaim, requeue::Requeue, result::ResultOf, schedule::Schedule,
+    schedules::Schedules, state::StateOf, touch::Touch, unschedule::Unschedule,
 };
 use zrq_core::Reply;
 
@@ -103,6 +103,14 @@ handler!(
 handler!(
     /// `ZRQ.SCHEDULES`.
     schedules: Schedules::parse => |c: &Schedules, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.BATCH`.
+    batch: Batch::parse => |c: &Batch, s: &mut RedisStore| c.apply(s, &mut zrq_core::job::new_id).map(value)
+);
+handler!(
+    /// `ZRQ.BATCHINFO`.
+    batchinfo: BatchInfo::parse => |c: &BatchInfo, s: &mut RedisStore| c.apply(s).map(value)
 );
 handler!(
     /// `ZRQ.INFO`.

@@ -65,6 +65,8 @@ mod registration {
             ["zrq.schedule", commands::schedule, "write deny-oom", 1, 1, 1, ""],
             ["zrq.unschedule", commands::unschedule, "write", 1, 1, 1, ""],
             ["zrq.schedules", commands::schedules, "readonly", 1, 1, 1, ""],
+            ["zrq.batch", commands::batch, "write deny-oom", 1, 1, 1, ""],
+            ["zrq.batchinfo", commands::batchinfo, "readonly", 1, 1, 1, ""],
             ["zrq.info", commands::info, "readonly", 1, 1, 1, ""],
             ["zrq.list", commands::list, "readonly", 1, 1, 1, ""],
             ["zrq.queues", commands::queues, "readonly", 0, 0, 0, ""],

@@ -1,8 +1,9 @@
 //! `ZRQ.DELETE <queue> <id>` → 1 if the job existed and is now gone from every structure, else 0.
 
-use super::{check_queue_types, load_job, release_unique, unlink};
+use super::{check_queue_types, flow, load_job, release_unique, unlink};
 use crate::args;
 use crate::keys::QueueKeys;
+use crate::state::State;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
@@ -35,11 +36,21 @@ impl<'a> Delete<'a> {
             return Ok(Reply::Int(0));
         };
         unlink(store, &keys, &mut job)?;
-        for index in [keys.dead(), keys.completed(), keys.cancelled()] {
+        for index in [
+            keys.dead(),
+            keys.completed(),
+            keys.cancelled(),
+            keys.waiting(),
+        ] {
             store.zrem(&index, self.id)?;
         }
         release_unique(store, &keys, &job)?;
         store.del(&keys.job(self.id))?;
+        // Waiting children and the batch treat a deleted job like a cancelled one.
+        if !job.state.is_final() {
+            job.state = State::Cancelled;
+            flow::settle(store, &keys, &job, None)?;
+        }
         Ok(Reply::Int(1))
     }
 }

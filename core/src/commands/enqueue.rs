@@ -1,7 +1,13 @@
 //! `ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>] [DELAY <ms> | AT
-//! <unix-ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>] [KEEP <ms>]` → job id.
+//! <unix-ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>] [KEEP <ms>] [AFTER <id> …]
+//! [WITHRESULTS] [ONPARENTFAIL cancel|run]` → job id.
+//!
+//! With `AFTER`, the job is `waiting` until every parent (a job of the same queue) has completed,
+//! then becomes `pending` in the same atomic step as its last parent's ACK. Parents must exist
+//! before the child, so dependency cycles cannot be formed.
 
-use super::{announce, check_queue_types, check_types, load_job, push_entry};
+use super::flow::{self, parent_done};
+use super::{announce, check_queue_types, check_types, finish, load_job, push_entry};
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
 use crate::job::Job;
 use crate::keys::{QueueKeys, MAX_PRIORITY};
@@ -43,11 +49,30 @@ pub struct Enqueue<'a> {
     pub unique: Option<&'a str>,
     /// Retention in ms once finished (else the module config).
     pub keep: Option<i64>,
+    /// Parents that must complete first.
+    pub after: Vec<&'a str>,
+    /// Copy the parents' results into the job.
+    pub with_results: bool,
+    /// What happens if a parent ends dead or cancelled: `cancel` (default) or `run`.
+    pub on_parent_fail: Option<&'static str>,
+    /// The batch the job belongs to (set by `ZRQ.BATCH`).
+    pub batch: Option<&'a str>,
 }
 
 /// Every option of ENQUEUE (also accepted by SCHEDULE for the jobs it creates, minus some).
-pub const OPTIONS: [&str; 9] = [
-    "ID", "RETRIES", "TIMEOUT", "DELAY", "AT", "BACKOFF", "PRIORITY", "UNIQUE", "KEEP",
+pub const OPTIONS: [&str; 12] = [
+    "ID",
+    "RETRIES",
+    "TIMEOUT",
+    "DELAY",
+    "AT",
+    "BACKOFF",
+    "PRIORITY",
+    "UNIQUE",
+    "KEEP",
+    "AFTER",
+    "WITHRESULTS",
+    "ONPARENTFAIL",
 ];
 
 impl<'a> Enqueue<'a> {
@@ -66,6 +91,10 @@ impl<'a> Enqueue<'a> {
             priority: 0,
             unique: None,
             keep: None,
+            after: Vec::new(),
+            with_results: false,
+            on_parent_fail: None,
+            batch: None,
         }
     }
 
@@ -90,22 +119,42 @@ impl<'a> Enqueue<'a> {
         allowed: &[&'static str],
     ) -> Result<()> {
         while let Some((option, value)) = options.next(allowed)? {
-            match option {
-                "ID" => self.id = Some(args::name("ID", value)?),
-                "RETRIES" => self.retries = args::integer("RETRIES", value, 0, MAX_RETRIES)?,
-                "TIMEOUT" => self.timeout = args::integer("TIMEOUT", value, 1, MAX_DURATION_MS)?,
-                "DELAY" | "AT" if self.delay.is_some() || self.at.is_some() => {
-                    return Err(ZrqError::conflicting_options("DELAY", "AT"));
-                }
-                "DELAY" => self.delay = Some(args::integer("DELAY", value, 0, MAX_DURATION_MS)?),
-                "AT" => self.at = Some(args::integer("AT", value, 0, MAX_AT_MS)?),
-                "BACKOFF" => {
-                    self.backoff = Some(args::integer("BACKOFF", value, 0, MAX_DURATION_MS)?)
-                }
-                "PRIORITY" => self.priority = args::integer("PRIORITY", value, 0, MAX_PRIORITY)?,
-                "UNIQUE" => self.unique = Some(args::name("UNIQUE", value)?),
-                _ => self.keep = Some(args::integer("KEEP", value, 1, MAX_DURATION_MS)?),
+            self.set_option(option, value)?;
+        }
+        Ok(())
+    }
+
+    /// Applies one job option (its canonical name, from [`OPTIONS`]) and its value.
+    pub fn set_option(&mut self, option: &'static str, value: &'a [u8]) -> Result<()> {
+        match option {
+            "ID" => self.id = Some(args::name("ID", value)?),
+            "RETRIES" => self.retries = args::integer("RETRIES", value, 0, MAX_RETRIES)?,
+            "TIMEOUT" => self.timeout = args::integer("TIMEOUT", value, 1, MAX_DURATION_MS)?,
+            "DELAY" | "AT" if self.delay.is_some() || self.at.is_some() => {
+                return Err(ZrqError::conflicting_options("DELAY", "AT"));
             }
+            "DELAY" | "AT" if !self.after.is_empty() => {
+                return Err(ZrqError::conflicting_options(option, "AFTER"));
+            }
+            "AFTER" if self.delay.is_some() || self.at.is_some() => {
+                let timed = if self.delay.is_some() { "DELAY" } else { "AT" };
+                return Err(ZrqError::conflicting_options(timed, "AFTER"));
+            }
+            "AFTER" => {
+                let parent = args::name("AFTER", value)?;
+                if !self.after.contains(&parent) {
+                    self.after.push(parent);
+                }
+            }
+            "WITHRESULTS" => self.with_results = true,
+            "ONPARENTFAIL" => self.on_parent_fail = Some(flow::policy(value)?),
+            "DELAY" => self.delay = Some(args::integer("DELAY", value, 0, MAX_DURATION_MS)?),
+            "AT" => self.at = Some(args::integer("AT", value, 0, MAX_AT_MS)?),
+            "BACKOFF" => self.backoff = Some(args::integer("BACKOFF", value, 0, MAX_DURATION_MS)?),
+            "PRIORITY" => self.priority = args::integer("PRIORITY", value, 0, MAX_PRIORITY)?,
+            "UNIQUE" => self.unique = Some(args::name("UNIQUE", value)?),
+            "KEEP" => self.keep = Some(args::integer("KEEP", value, 1, MAX_DURATION_MS)?),
+            other => return Err(ZrqError::unknown_option(other.as_bytes())),
         }
         Ok(())
     }
@@ -132,6 +181,16 @@ impl<'a> Enqueue<'a> {
                 }
             }
         }
+        let mut parents = Vec::with_capacity(self.after.len());
+        for parent in &self.after {
+            if *parent == id {
+                return Err(ZrqError::self_dependency(&id));
+            }
+            match load_job(store, &keys, parent)? {
+                Some(job) => parents.push(job),
+                None => return Err(ZrqError::no_parent(self.queue, parent)),
+            }
+        }
         let now = store.now_ms();
         let due = self.at.or(self.delay.map(|d| now.saturating_add(d)));
         let scheduled = due.is_some_and(|due| due > now);
@@ -140,7 +199,9 @@ impl<'a> Enqueue<'a> {
             queue: self.queue.to_string(),
             task: self.task.to_string(),
             payload: self.payload.to_string(),
-            state: if scheduled {
+            state: if !parents.is_empty() {
+                State::Waiting
+            } else if scheduled {
                 State::Scheduled
             } else {
                 State::Pending
@@ -152,6 +213,18 @@ impl<'a> Enqueue<'a> {
             backoff: self.backoff,
             keep: self.keep,
             unique: self.unique.map(str::to_string),
+            parents: (!parents.is_empty()).then(|| {
+                let ids = parents
+                    .iter()
+                    .map(|p| (p.id.clone(), serde_json::Value::Null));
+                serde_json::Value::Object(ids.collect()).to_string()
+            }),
+            children: None,
+            waiting_on: (!parents.is_empty())
+                .then_some(i64::try_from(parents.len()).unwrap_or(i64::MAX)),
+            with_results: self.with_results.then_some(1),
+            on_parent_fail: self.on_parent_fail.map(str::to_string),
+            batch: self.batch.map(str::to_string),
             created_at: now,
             run_at: due.filter(|_| scheduled),
             started_at: None,
@@ -163,12 +236,13 @@ impl<'a> Enqueue<'a> {
             result: None,
             error: None,
         };
-        match job.run_at {
-            Some(due) => {
+        match (job.state, job.run_at) {
+            (State::Waiting, _) => store.zadd(&keys.waiting(), now, &id)?,
+            (_, Some(due)) => {
                 store.zadd(&keys.scheduled(), due, &id)?;
                 store.wake_at(self.queue, due);
             }
-            None => job.entry = Some(push_entry(store, &keys, &id, job.priority)?),
+            _ => job.entry = Some(push_entry(store, &keys, &id, job.priority)?),
         }
         let fields = job.to_fields();
         let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -178,7 +252,58 @@ impl<'a> Enqueue<'a> {
         }
         store.hincrby(&keys.stats(), "enqueued", 1)?;
         announce(store, &keys, &id, job.state)?;
+        if !parents.is_empty() {
+            self.wait_for(store, &keys, &mut job, &parents)?;
+        }
         Ok(Reply::Bulk(id))
+    }
+
+    /// Links a new waiting `job` to its parents: registers it with the unfinished ones, and counts
+    /// the finished ones at once (which may release or, by policy, cancel it).
+    fn wait_for(
+        &self,
+        store: &mut dyn Store,
+        keys: &QueueKeys,
+        job: &mut Job,
+        parents: &[Job],
+    ) -> Result<()> {
+        let cancels = self.on_parent_fail != Some("run");
+        let failed = parents
+            .iter()
+            .find(|p| matches!(p.state, State::Dead | State::Cancelled));
+        if let (Some(parent), true) = (failed, cancels) {
+            let reason = format!("parent {} ended {}", parent.id, parent.state);
+            return finish(
+                store,
+                keys,
+                job,
+                crate::state::Event::Cancel,
+                &[("error", &reason)],
+            );
+        }
+        for parent in parents.iter().filter(|p| !p.state.is_final()) {
+            let mut children = flow::id_list(parent.children.as_deref());
+            children.push(job.id.clone());
+            let text = serde_json::Value::from(children).to_string();
+            store.hset(&keys.job(&parent.id), &[("children", &text)])?;
+        }
+        for parent in parents.iter().filter(|p| p.state.is_final()) {
+            let note = (parent.state != State::Completed).then(|| {
+                format!(
+                    "released although parent {} ended {}",
+                    parent.id, parent.state
+                )
+            });
+            parent_done(
+                store,
+                keys,
+                job,
+                &parent.id,
+                parent.result.as_deref(),
+                note.as_deref(),
+            )?;
+        }
+        Ok(())
     }
 }
 

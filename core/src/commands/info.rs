@@ -63,6 +63,7 @@ impl<'a> Info<'a> {
         }
         let mut info = vec![("pending", Reply::Int(pending))];
         for (name, key) in [
+            ("waiting", keys.waiting()),
             ("scheduled", keys.scheduled()),
             ("active", keys.active()),
             ("retrying", keys.retrying()),

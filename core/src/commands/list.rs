@@ -51,6 +51,7 @@ impl<'a> List<'a> {
             State::Pending => self.pending_ids(store, &keys)?,
             state => {
                 let index = match state {
+                    State::Waiting => keys.waiting(),
                     State::Scheduled => keys.scheduled(),
                     State::Active => keys.active(),
                     State::Retrying => keys.retrying(),

@@ -9,12 +9,15 @@
 //! every command moves jobs the same way.
 
 pub mod ack;
+pub mod batch;
+pub mod batchinfo;
 pub mod cancel;
 pub mod dead;
 pub mod delete;
 pub mod enqueue;
 pub mod fail;
 pub mod fetch;
+mod flow;
 pub mod info;
 pub mod job;
 pub mod list;
@@ -56,6 +59,7 @@ pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Resu
     }
     let zsets = [
         keys.active(),
+        keys.waiting(),
         keys.scheduled(),
         keys.retrying(),
         keys.completed(),
@@ -181,14 +185,29 @@ pub(crate) fn unlink(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> 
         store.hdel(&keys.job(&job.id), &["entry"])?;
     }
     store.zrem(&keys.active(), &job.id)?;
+    store.zrem(&keys.waiting(), &job.id)?;
     store.zrem(&keys.scheduled(), &job.id)?;
     store.zrem(&keys.retrying(), &job.id)
+}
+
+/// Ends `job` in a final state reached by `event` (see [`finish_one`]), then settles what depended
+/// on it: waiting children and its batch (see [`flow::settle`]).
+pub(crate) fn finish(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    job: &mut Job,
+    event: Event,
+    fields: &[(&str, &str)],
+) -> Result<()> {
+    finish_one(store, keys, job, event, fields)?;
+    let result = fields.iter().find(|(f, _)| *f == "result").map(|(_, r)| *r);
+    flow::settle(store, keys, job, result)
 }
 
 /// Ends `job` in a final state reached by `event`: unlinks it, records `fields`, files it in the
 /// state's index (completed and cancelled jobs expire after their retention; dead jobs are kept up
 /// to the per-queue cap), frees its UNIQUE key, counts it, wakes RESULT waiters and announces it.
-pub(crate) fn finish(
+pub(crate) fn finish_one(
     store: &mut dyn Store,
     keys: &QueueKeys,
     job: &mut Job,
