@@ -176,8 +176,18 @@ const LEGAL: &[Legal] = &[
     legal(Source::Active, Action::Fail, "retrying", "retrying"),
     legal(Source::ActiveLast, Action::Fail, "dead", "dead"),
     // Reclaim, Exhaust
-    legal(Source::ActiveExpired, Action::Reclaim, "jobs:[{id}]", "active"),
-    legal(Source::ActiveExpiredLast, Action::Reclaim, "jobs:[]", "dead"),
+    legal(
+        Source::ActiveExpired,
+        Action::Reclaim,
+        "jobs:[{id}]",
+        "active",
+    ),
+    legal(
+        Source::ActiveExpiredLast,
+        Action::Reclaim,
+        "jobs:[]",
+        "dead",
+    ),
     // Cancel
     legal(Source::Scheduled, Action::Cancel, "1", "cancelled"),
     legal(Source::Pending, Action::Cancel, "1", "cancelled"),
@@ -186,8 +196,18 @@ const LEGAL: &[Legal] = &[
     legal(Source::Active, Action::Cancel, "2", "active"),
     // Abandon: the worker of a cancel-requested job reports back, or its lease runs out.
     legal(Source::CancelRequested, Action::Ack, "-1", "cancelled"),
-    legal(Source::CancelRequested, Action::Fail, "cancelled", "cancelled"),
-    legal(Source::CancelRequestedExpired, Action::Reclaim, "jobs:[]", "cancelled"),
+    legal(
+        Source::CancelRequested,
+        Action::Fail,
+        "cancelled",
+        "cancelled",
+    ),
+    legal(
+        Source::CancelRequestedExpired,
+        Action::Reclaim,
+        "jobs:[]",
+        "cancelled",
+    ),
     // Requeue
     legal(Source::Dead, Action::Requeue, "1", "pending"),
     legal(Source::Dead, Action::RequeueAll, "1", "pending"),
@@ -317,7 +337,11 @@ fn every_legal_transition_moves_the_job(backend: Backend) {
         let before = zrq.job(&queue, &id).expect("job");
         let reply = apply(&mut zrq, &queue, &id, row.action);
         assert_eq!(reply, row.reply.replace("{id}", &id), "{what} reply");
-        assert_eq!(zrq.state(&queue, &id).as_deref(), Some(row.to), "{what} state");
+        assert_eq!(
+            zrq.state(&queue, &id).as_deref(),
+            Some(row.to),
+            "{what} state"
+        );
         let after = zrq.job(&queue, &id).expect("job still there");
         let consumer = after.get("consumer").cloned().unwrap_or_default();
         assert_eq!(
@@ -460,7 +484,10 @@ fn a_job_goes_through_a_whole_life_with_consistent_placement(backend: Backend) {
     assert_eq!(show(&ok(&mut zrq, "requeue", &["life", &id])), "1");
     assert_placed(&server, &mut zrq, "life", &id, "pending");
     let again = zrq.fetch("life", "w2", 1);
-    assert_eq!(again[0]["attempt"], "1", "fresh budget: attempt counts from 1");
+    assert_eq!(
+        again[0]["attempt"], "1",
+        "fresh budget: attempt counts from 1"
+    );
     assert_placed(&server, &mut zrq, "life", &id, "active");
     assert_eq!(show(&ok(&mut zrq, "ack", &["life", &id])), "1");
     assert_placed(&server, &mut zrq, "life", &id, "completed");

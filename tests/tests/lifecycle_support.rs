@@ -24,10 +24,9 @@ pub fn show(value: &Value) -> String {
         Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
         Value::SimpleString(s) => s.clone(),
         Value::Okay => "OK".to_string(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(show).collect::<Vec<_>>().join(",")
-        ),
+        Value::Array(items) => {
+            format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(","))
+        }
         other => format!("{other:?}"),
     }
 }
@@ -48,7 +47,10 @@ pub fn ok(zrq: &mut Zrq, name: &str, args: &[&str]) -> Value {
 pub fn int(zrq: &mut Zrq, name: &str, args: &[&str]) -> i64 {
     match ok(zrq, name, args) {
         Value::Int(n) => n,
-        other => panic!("ZRQ.{} {args:?}: expected an integer, got {other:?}", name.to_uppercase()),
+        other => panic!(
+            "ZRQ.{} {args:?}: expected an integer, got {other:?}",
+            name.to_uppercase()
+        ),
     }
 }
 
@@ -187,7 +189,14 @@ pub fn placement(conn: &mut Connection, queue: &str, id: &str) -> BTreeSet<Strin
             }
         }
     }
-    for set in ["active", "scheduled", "retrying", "completed", "cancelled", "dead"] {
+    for set in [
+        "active",
+        "scheduled",
+        "retrying",
+        "completed",
+        "cancelled",
+        "dead",
+    ] {
         let score: Option<f64> = redis::cmd("ZSCORE")
             .arg(format!("zrq:{{{queue}}}:{set}"))
             .arg(id)
@@ -264,7 +273,10 @@ pub fn stable_snapshot(server: &Server) -> Vec<(String, String)> {
                             Value::Array(kv) => kv
                                 .chunks(2)
                                 .filter(|p| {
-                                    matches!(show(&p[0]).as_str(), "name" | "last-delivered-id" | "pending")
+                                    matches!(
+                                        show(&p[0]).as_str(),
+                                        "name" | "last-delivered-id" | "pending"
+                                    )
                                 })
                                 .map(|p| format!("{}={}", show(&p[0]), show(&p[1])))
                                 .collect::<Vec<_>>()
@@ -323,8 +335,10 @@ pub fn records(conn: &mut Connection, queue: &str) -> BTreeMap<String, BTreeMap<
         .expect("KEYS");
     keys.into_iter()
         .map(|key| {
-            let fields: BTreeMap<String, String> =
-                redis::cmd("HGETALL").arg(&key).query(conn).expect("HGETALL");
+            let fields: BTreeMap<String, String> = redis::cmd("HGETALL")
+                .arg(&key)
+                .query(conn)
+                .expect("HGETALL");
             (key.trim_start_matches(&prefix).to_string(), fields)
         })
         .collect()
