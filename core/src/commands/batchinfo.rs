@@ -1,11 +1,10 @@
 //! `ZRQ.BATCHINFO <queue> <batch-id>` → `{id, total, done, succeeded, failed, callback_id?}`, or
 //! nil if there is no such batch (or it expired after its retention).
 
-use super::check_types;
-use crate::args;
+use super::{check_types, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::store::{KeyType, Store};
-use crate::{Reply, Result, ZrqError};
+use crate::{Reply, Result};
 
 /// Parsed arguments of `ZRQ.BATCHINFO`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,13 +18,8 @@ pub struct BatchInfo<'a> {
 impl<'a> BatchInfo<'a> {
     /// Parses the arguments after the command name.
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
-        let [queue, id] = args else {
-            return Err(ZrqError::arity("zrq.batchinfo"));
-        };
-        Ok(BatchInfo {
-            queue: args::name("queue", queue)?,
-            id: args::name("batch", id)?,
-        })
+        let (queue, id) = queue_and_name(args, "zrq.batchinfo", "batch")?;
+        Ok(BatchInfo { queue, id })
     }
 
     /// Reads the batch's progress.

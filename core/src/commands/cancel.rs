@@ -2,12 +2,11 @@
 //! cancellation is requested (its worker learns it at its next TOUCH, ACK or FAIL), 0 if it cannot
 //! be cancelled (finished, or unknown).
 
-use super::{check_queue_types, finish, load_job};
-use crate::args;
+use super::{check_queue_types, finish, load_job, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::state::{Event, State};
 use crate::store::Store;
-use crate::{Reply, Result, ZrqError};
+use crate::{Reply, Result};
 
 /// Parsed arguments of `ZRQ.CANCEL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,13 +20,8 @@ pub struct Cancel<'a> {
 impl<'a> Cancel<'a> {
     /// Parses the arguments after the command name.
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
-        let [queue, id] = args else {
-            return Err(ZrqError::arity("zrq.cancel"));
-        };
-        Ok(Cancel {
-            queue: args::name("queue", queue)?,
-            id: args::name("id", id)?,
-        })
+        let (queue, id) = queue_and_name(args, "zrq.cancel", "id")?;
+        Ok(Cancel { queue, id })
     }
 
     /// Cancels the job, or flags it if it is running.

@@ -1,11 +1,10 @@
 //! `ZRQ.DELETE <queue> <id>` → 1 if the job existed and is now gone from every structure, else 0.
 
-use super::{check_queue_types, flow, load_job, release_unique, unlink};
-use crate::args;
+use super::{check_queue_types, flow, load_job, queue_and_name, release_unique, unlink};
 use crate::keys::QueueKeys;
 use crate::state::State;
 use crate::store::Store;
-use crate::{Reply, Result, ZrqError};
+use crate::{Reply, Result};
 
 /// Parsed arguments of `ZRQ.DELETE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,13 +18,8 @@ pub struct Delete<'a> {
 impl<'a> Delete<'a> {
     /// Parses the arguments after the command name.
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
-        let [queue, id] = args else {
-            return Err(ZrqError::arity("zrq.delete"));
-        };
-        Ok(Delete {
-            queue: args::name("queue", queue)?,
-            id: args::name("id", id)?,
-        })
+        let (queue, id) = queue_and_name(args, "zrq.delete", "id")?;
+        Ok(Delete { queue, id })
     }
 
     /// Removes the job, whatever its state.

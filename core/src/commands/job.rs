@@ -1,10 +1,9 @@
 //! `ZRQ.JOB <queue> <id>` → the whole job as a map, or nil if unknown.
 
-use super::load_job;
-use crate::args;
+use super::{load_job, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::store::Store;
-use crate::{Reply, Result, ZrqError};
+use crate::{Reply, Result};
 
 /// Parsed arguments of `ZRQ.JOB`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,13 +17,8 @@ pub struct JobOf<'a> {
 impl<'a> JobOf<'a> {
     /// Parses the arguments after the command name.
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
-        let [queue, id] = args else {
-            return Err(ZrqError::arity("zrq.job"));
-        };
-        Ok(JobOf {
-            queue: args::name("queue", queue)?,
-            id: args::name("id", id)?,
-        })
+        let (queue, id) = queue_and_name(args, "zrq.job", "id")?;
+        Ok(JobOf { queue, id })
     }
 
     /// Reads the whole record.

@@ -40,6 +40,19 @@ use crate::state::{Event, State};
 use crate::store::{KeyType, Store};
 use crate::{Reply, Result, ZrqError};
 
+/// Reads `<queue> <name>`: the whole argument list of commands that address one job, schedule or
+/// batch (`what` names the second argument in errors).
+pub(crate) fn queue_and_name<'a>(
+    args: &'a [&'a [u8]],
+    command: &str,
+    what: &str,
+) -> Result<(&'a str, &'a str)> {
+    let [queue, name] = args else {
+        return Err(ZrqError::arity(command));
+    };
+    Ok((args::name("queue", queue)?, args::name(what, name)?))
+}
+
 /// Fails with `WRONGTYPE` unless each key is missing or of its expected type.
 pub(crate) fn check_types(store: &mut dyn Store, keys: &[(&str, KeyType)]) -> Result<()> {
     for (key, expected) in keys {

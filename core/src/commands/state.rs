@@ -1,10 +1,9 @@
 //! `ZRQ.STATE <queue> <id>` → the job's state, or nil if unknown.
 
-use super::check_types;
-use crate::args;
+use super::{check_types, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::store::{KeyType, Store};
-use crate::{Reply, Result, ZrqError};
+use crate::{Reply, Result};
 
 /// Parsed arguments of `ZRQ.STATE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,13 +17,8 @@ pub struct StateOf<'a> {
 impl<'a> StateOf<'a> {
     /// Parses the arguments after the command name.
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
-        let [queue, id] = args else {
-            return Err(ZrqError::arity("zrq.state"));
-        };
-        Ok(StateOf {
-            queue: args::name("queue", queue)?,
-            id: args::name("id", id)?,
-        })
+        let (queue, id) = queue_and_name(args, "zrq.state", "id")?;
+        Ok(StateOf { queue, id })
     }
 
     /// Reads the state field alone (one hash lookup).

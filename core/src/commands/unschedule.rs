@@ -1,11 +1,10 @@
 //! `ZRQ.UNSCHEDULE <queue> <name>` → 1 if the schedule existed and is removed, else 0. Jobs it
 //! already enqueued are not touched.
 
-use super::check_queue_types;
-use crate::args;
+use super::{check_queue_types, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::store::Store;
-use crate::{Reply, Result, ZrqError};
+use crate::{Reply, Result};
 
 /// Parsed arguments of `ZRQ.UNSCHEDULE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,13 +18,8 @@ pub struct Unschedule<'a> {
 impl<'a> Unschedule<'a> {
     /// Parses the arguments after the command name.
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
-        let [queue, name] = args else {
-            return Err(ZrqError::arity("zrq.unschedule"));
-        };
-        Ok(Unschedule {
-            queue: args::name("queue", queue)?,
-            name: args::name("name", name)?,
-        })
+        let (queue, name) = queue_and_name(args, "zrq.unschedule", "name")?;
+        Ok(Unschedule { queue, name })
     }
 
     /// Removes the schedule.
