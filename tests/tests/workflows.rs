@@ -436,3 +436,22 @@ fn workflows_replicate_and_survive_restart() {
         .unwrap();
     assert_eq!(record, [format!("{{\"{a}\":\"A\"}}")]);
 }
+
+/// A dead member requeued after its batch completed does not fire the callback again.
+#[test]
+fn a_requeued_member_does_not_call_back_twice() {
+    let server = Backend::Module.server();
+    let mut zrq = server.zrq(Backend::Module);
+    let ids: Vec<String> = zrq
+        .call("batch", &[Q, "b", "ON-COMPLETE", "cb", "{}", "RETRIES", "0", "JOB", "t", "{}"])
+        .unwrap();
+    fetch_one(&mut zrq, "w");
+    let state: String = zrq.call("fail", &[Q, &ids[0], "no"]).unwrap();
+    assert_eq!(state, "dead");
+    assert_eq!(fetch_one(&mut zrq, "w")["task"], "cb");
+    let requeued: i64 = zrq.call("requeue", &[Q, &ids[0]]).unwrap();
+    assert_eq!(requeued, 1);
+    let member = fetch_one(&mut zrq, "w");
+    ack(&mut zrq, &member["id"], "1");
+    assert!(zrq.fetch(Q, "w", 10).is_empty(), "no second callback");
+}

@@ -168,7 +168,9 @@ fn count_in_batch(
             ("failed", &failed_text),
         ],
     )?;
-    if done < number("total") {
+    // `done` can pass `total` when a dead member is requeued and finishes again: the callback
+    // has run by then and must not run twice.
+    if done < number("total") || get("callback_id").is_some() {
         return Ok(());
     }
     if let (Some(task), Some(payload)) = (get("callback_task"), get("callback_payload")) {
