@@ -22,3 +22,18 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, RedisError> {
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_error() {
+        let err = catch(|| -> i32 { panic!("boom\nsecond line") }).err();
+        assert_eq!(
+            err.map(|e| e.to_string()),
+            Some("INTERNAL zrq bug, command aborted: boom second line".to_string())
+        );
+        assert_eq!(catch(|| 7).ok(), Some(7));
+    }
+}
