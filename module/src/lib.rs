@@ -23,8 +23,13 @@ use redis_module::{redis_module, Context, RedisString, RedisValue, Status};
 fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     let policy = ctx.call("CONFIG", &["GET", "maxmemory-policy"]);
     if let Ok(RedisValue::Array(items)) = policy {
-        let value = items.get(1).map(|v| format!("{v:?}")).unwrap_or_default();
-        if !value.contains("noeviction") {
+        let value = match items.get(1) {
+            Some(RedisValue::SimpleString(s) | RedisValue::BulkString(s)) => s.clone(),
+            Some(RedisValue::StringBuffer(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            Some(other) => format!("{other:?}"),
+            None => String::new(),
+        };
+        if value != "noeviction" {
             ctx.log_warning(&format!(
                 "zrq: maxmemory-policy is {value}; eviction can silently delete jobs. \
                  Set maxmemory-policy noeviction."

@@ -232,7 +232,7 @@ fn jobs_of_a_dead_worker_are_reclaimed_and_complete_once(backend: Backend) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while reclaimed.len() < n && Instant::now() < deadline {
         let reply: redis::Value = rescuer
-            .call("reclaim", &[Q, "rescuer", "COUNT", "3"])
+            .call("reclaim", &[Q, "rescuer", "COUNT", "100"])
             .expect("RECLAIM");
         reclaimed.extend(jobs(reply));
         std::thread::sleep(Duration::from_millis(20));
@@ -251,9 +251,8 @@ fn jobs_of_a_dead_worker_are_reclaimed_and_complete_once(backend: Backend) {
         assert_eq!(job["state"], "active");
         assert!(job["error"].contains("lease expired"), "{job:?}");
     }
-    // Reclaimed jobs are running again with a fresh lease: not reclaimable at once, not fetchable.
-    let again: redis::Value = rescuer.call("reclaim", &[Q, "other"]).expect("RECLAIM");
-    assert!(jobs(again).is_empty());
+    // Reclaimed jobs are running again: FETCH does not hand them out a second time. (Whether they
+    // are reclaimable again depends on how fast this machine is: their new lease is 100 ms too.)
     assert!(rescuer.fetch(Q, "other", n).is_empty());
 
     for id in &enqueued {

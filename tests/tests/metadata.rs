@@ -238,7 +238,10 @@ fn loading_warns_when_eviction_could_delete_jobs() {
             line.contains(" # "),
             "{policy}: logged as a warning: {line}"
         );
-        assert!(line.contains(policy), "{policy}: names the policy: {line}");
+        assert!(
+            line.contains(&format!("maxmemory-policy is {policy};")),
+            "{policy}: names the policy: {line}"
+        );
         assert!(
             line.contains("noeviction"),
             "{policy}: says the fix: {line}"
