@@ -1,0 +1,1257 @@
+//! One keyspace, two implementations: data written by the module is served by the Lua library and
+//! the other way round, and both give the same reply to the same input.
+//!
+//! Every test here runs one server with the module loaded AND the library loaded, so each step of
+//! a job's life can be taken by either backend.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use zrq_core::args::MAX_DURATION_MS;
+use zrq_tests::redis::{self, Connection, Value};
+use zrq_tests::{jobs, map, Backend, JobMap, Options, Server, Zrq};
+
+const MODULE: Backend = Backend::Module;
+const LUA: Backend = Backend::Lua;
+
+/// A server with the module and the library.
+fn both() -> Server {
+    let server = Server::start(Options {
+        module: true,
+        ..Options::default()
+    });
+    server.load_lua();
+    server
+}
+
+fn ack(zrq: &mut Zrq, queue: &str, id: &str, result: Option<&str>) -> i64 {
+    let mut args = vec![queue, id];
+    if let Some(result) = result {
+        args.extend(["RESULT", result]);
+    }
+    zrq.call("ack", &args).expect("ACK")
+}
+
+fn reclaim(zrq: &mut Zrq, queue: &str, consumer: &str) -> Vec<JobMap> {
+    jobs(zrq.call("reclaim", &[queue, consumer]).expect("RECLAIM"))
+}
+
+#[test]
+fn jobs_move_between_backends_mid_flight() {
+    let server = both();
+    let (mut m, mut l) = (server.zrq(MODULE), server.zrq(LUA));
+
+    // Enqueued by the module, fetched by Lua, acknowledged by the module.
+    let a = m.enqueue("q", "send", r#"{"n":1}"#, &[]);
+    assert_eq!(l.state("q", &a).as_deref(), Some("pending"));
+    let fetched = l.fetch("q", "lua-worker", 10);
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0]["id"], a);
+    assert_eq!(fetched[0]["attempt"], "1");
+    assert_eq!(fetched[0]["consumer"], "lua-worker");
+    assert_eq!(m.state("q", &a).as_deref(), Some("active"));
+    assert_eq!(ack(&mut m, "q", &a, Some("[1]")), 1);
+    assert_eq!(l.job("q", &a).expect("job")["result"], "[1]");
+    assert_eq!(ack(&mut l, "q", &a, None), 0, "already completed, says Lua");
+
+    // Enqueued by Lua, fetched by the module, acknowledged by Lua.
+    let b = l.enqueue("q", "send", r#"{"n":2}"#, &[]);
+    assert_eq!(m.state("q", &b).as_deref(), Some("pending"));
+    let fetched = m.fetch("q", "module-worker", 10);
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0]["id"], b);
+    assert_eq!(ack(&mut l, "q", &b, None), 1);
+    assert_eq!(
+        ack(&mut m, "q", &b, None),
+        0,
+        "already completed, says the module"
+    );
+    assert_eq!(m.job("q", &b), l.job("q", &b), "both read the record alike");
+
+    // Interleaved on one queue: order is kept whichever backend enqueued.
+    let ids: Vec<String> = (0..6_usize)
+        .map(|i| {
+            let zrq = if i.is_multiple_of(2) { &mut m } else { &mut l };
+            zrq.enqueue("q", "t", &format!("[{i}]"), &[])
+        })
+        .collect();
+    let first = m.fetch("q", "w", 3);
+    let second = l.fetch("q", "w", 3);
+    let got: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .map(|j| j["id"].clone())
+        .collect();
+    assert_eq!(got, ids);
+    for (i, id) in ids.iter().enumerate() {
+        let zrq = if i.is_multiple_of(2) { &mut l } else { &mut m };
+        assert_eq!(ack(zrq, "q", id, None), 1);
+    }
+
+    // Memory stays flat: nothing left in the stream or its pending list, no leases.
+    let mut conn = server.conn();
+    let len: i64 = redis::cmd("XLEN")
+        .arg("zrq:{q}:stream")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(len, 0);
+    let active: i64 = redis::cmd("ZCARD")
+        .arg("zrq:{q}:active")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(active, 0);
+    let stats: BTreeMap<String, i64> = redis::cmd("HGETALL")
+        .arg("zrq:{q}:stats")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(stats["enqueued"], 8);
+    assert_eq!(stats["completed"], 8);
+}
+
+#[test]
+fn leases_taken_by_one_backend_are_reclaimed_by_the_other() {
+    let server = both();
+    let (mut m, mut l) = (server.zrq(MODULE), server.zrq(LUA));
+    let a = m.enqueue("q", "t", "{}", &["RETRIES", "1", "TIMEOUT", "50"]);
+    let b = l.enqueue("q", "t", "{}", &["RETRIES", "1", "TIMEOUT", "50"]);
+    assert_eq!(m.fetch("q", "w1", 1)[0]["id"], a);
+    assert_eq!(l.fetch("q", "w1", 1)[0]["id"], b);
+    std::thread::sleep(Duration::from_millis(80));
+
+    // Lua reclaims both leases, the module's included.
+    let taken = reclaim(&mut l, "q", "w2");
+    let ids: Vec<&str> = taken.iter().map(|j| j["id"].as_str()).collect();
+    assert_eq!(ids, [a.as_str(), b.as_str()]);
+    for job in &taken {
+        assert_eq!(job["consumer"], "w2");
+        assert_eq!(job["attempt"], "2");
+        assert_eq!(
+            job["error"],
+            "lease expired after 50 ms (attempt 1 of 2, consumer w1)"
+        );
+    }
+    assert_eq!(
+        ack(&mut m, "q", &b, None),
+        1,
+        "the module acks Lua's reclaim"
+    );
+    std::thread::sleep(Duration::from_millis(80));
+
+    // The module finds a's last attempt expired: it dies, Lua sees it dead.
+    assert!(reclaim(&mut m, "q", "w3").is_empty());
+    assert_eq!(l.state("q", &a).as_deref(), Some("dead"));
+    assert_eq!(ack(&mut l, "q", &a, None), 0);
+    let dead: Vec<String> = redis::cmd("ZRANGE")
+        .arg("zrq:{q}:dead")
+        .arg(0)
+        .arg(-1)
+        .query(&mut server.conn())
+        .unwrap();
+    assert_eq!(dead, [a]);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The same workload, written by the module, by Lua, and by both taking turns, leaves keyspaces of
+// the same shape (the Lua-only wake-up list aside).
+// ------------------------------------------------------------------------------------------------
+
+/// Who takes each step of the workload.
+#[derive(Debug, Clone, Copy)]
+enum Writer {
+    Only(Backend),
+    Alternating,
+}
+
+impl Writer {
+    fn backend(self, step: usize) -> Backend {
+        match self {
+            Writer::Only(b) => b,
+            Writer::Alternating if step.is_multiple_of(2) => MODULE,
+            Writer::Alternating => LUA,
+        }
+    }
+}
+
+/// One step of the workload against `queue`; returns its reply, normalised.
+fn step(zrq: &mut Zrq, queue: &str, n: usize) -> String {
+    let reply = |zrq: &mut Zrq, args: &[&str]| -> Value {
+        let (cmd, args) = args.split_first().unwrap();
+        let mut full = vec![queue];
+        full.extend_from_slice(args);
+        zrq.call(cmd, &full).unwrap()
+    };
+    let value = match n {
+        0 => reply(
+            zrq,
+            &[
+                "enqueue", "t", "[0]", "ID", "a", "RETRIES", "0", "TIMEOUT", "50",
+            ],
+        ),
+        1 => reply(
+            zrq,
+            &[
+                "enqueue", "t", "[1]", "ID", "b", "RETRIES", "1", "TIMEOUT", "50",
+            ],
+        ),
+        2 => reply(zrq, &["enqueue", "t", "[2]", "ID", "c"]),
+        3 => reply(zrq, &["enqueue", "u", r#"{"x":"y"}"#, "ID", "d"]),
+        4 => reply(zrq, &["enqueue", "t", "[4]", "ID", "e"]),
+        5 => reply(zrq, &["fetch", "w1", "COUNT", "3"]),
+        6 => reply(zrq, &["ack", "c", "RESULT", r#"{"ok":true}"#]),
+        7 => {
+            std::thread::sleep(Duration::from_millis(80));
+            reply(zrq, &["reclaim", "w2"])
+        }
+        8 => reply(zrq, &["fetch", "w3", "COUNT", "1"]),
+        9 => reply(zrq, &["ack", "d"]),
+        10 => reply(zrq, &["enqueue", "other", "{}", "ID", "a"]),
+        11 => reply(zrq, &["state", "a"]),
+        12 => reply(zrq, &["job", "b"]),
+        _ => unreachable!(),
+    };
+    normalise_reply(value, queue)
+}
+
+const STEPS: usize = 13;
+
+fn normalise_job(mut job: JobMap, queue: &str) -> JobMap {
+    for (field, value) in job.iter_mut() {
+        let varies = match field.as_str() {
+            "created_at" | "started_at" | "finished_at" => value.parse::<i64>().is_ok(),
+            "entry" => value
+                .split_once('-')
+                .is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.parse::<u64>().is_ok()),
+            "queue" => value == queue,
+            _ => false,
+        };
+        if varies {
+            *value = format!("<{field}>");
+        }
+    }
+    job
+}
+
+fn normalise_reply(value: Value, queue: &str) -> String {
+    match value {
+        Value::Array(items) if items.iter().all(|i| matches!(i, Value::Array(_))) => {
+            let jobs: Vec<JobMap> = items
+                .into_iter()
+                .map(|j| normalise_job(map(j), queue))
+                .collect();
+            format!("{jobs:?}")
+        }
+        Value::Array(items) => format!("{:?}", normalise_job(map(Value::Array(items)), queue)),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Everything zrq keeps for `queue`, with timestamps and stream entry ids blanked out.
+fn view(conn: &mut Connection, queue: &str) -> BTreeMap<String, String> {
+    let prefix = format!("zrq:{{{queue}}}:");
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(conn)
+        .unwrap();
+    keys.sort();
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let suffix = key.strip_prefix(&prefix).unwrap().to_string();
+        let kind: String = redis::cmd("TYPE").arg(&key).query(conn).unwrap();
+        let shown = match (suffix.as_str(), kind.as_str()) {
+            ("wake", _) => continue,
+            (_, "hash") if suffix.starts_with("job:") => {
+                let raw: Vec<(Vec<u8>, Vec<u8>)> =
+                    redis::cmd("HGETALL").arg(&key).query(conn).unwrap();
+                let record: JobMap = raw
+                    .into_iter()
+                    .map(|(f, v)| {
+                        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+                        (text(f), text(v))
+                    })
+                    .collect();
+                format!("{:?}", normalise_job(record, queue))
+            }
+            (_, "hash") => {
+                let all: BTreeMap<String, String> =
+                    redis::cmd("HGETALL").arg(&key).query(conn).unwrap();
+                format!("{all:?}")
+            }
+            (_, "zset") => {
+                let members: Vec<String> = redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query(conn)
+                    .unwrap();
+                format!("{members:?}")
+            }
+            (_, "stream") => stream_view(conn, &key),
+            _ => format!("unexpected {kind}"),
+        };
+        out.insert(format!("{suffix} ({kind})"), shown);
+    }
+    out
+}
+
+/// A stream's entries (job ids), its group and its pending list, entry ids replaced by job ids.
+fn stream_view(conn: &mut Connection, key: &str) -> String {
+    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(conn)
+        .unwrap();
+    let job_of: BTreeMap<String, String> = entries
+        .iter()
+        .map(|(entry, fields)| {
+            (
+                entry.clone(),
+                fields.get("job").cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let groups: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query(conn)
+        .unwrap();
+    if groups == Value::Array(Vec::new()) {
+        return format!(
+            "entries {:?}; no group",
+            job_of.values().collect::<Vec<_>>()
+        );
+    }
+    let groups: Vec<JobMap> = jobs(groups)
+        .into_iter()
+        .map(|mut g| {
+            g.remove("last-delivered-id");
+            g
+        })
+        .collect();
+    let pending: Vec<(String, String, i64, i64)> = redis::cmd("XPENDING")
+        .arg(key)
+        .arg("zrq")
+        .arg("-")
+        .arg("+")
+        .arg(1000)
+        .query(conn)
+        .unwrap();
+    let pending: Vec<(String, String, i64)> = pending
+        .into_iter()
+        .map(|(entry, consumer, _idle, deliveries)| {
+            (
+                job_of.get(&entry).cloned().unwrap_or(entry),
+                consumer,
+                deliveries,
+            )
+        })
+        .collect();
+    let consumers: Value = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(key)
+        .arg("zrq")
+        .query(conn)
+        .unwrap();
+    let consumers: Vec<(String, String)> = jobs(consumers)
+        .into_iter()
+        .map(|c| (c["name"].clone(), c["pending"].clone()))
+        .collect();
+    let ids: Vec<&String> = job_of.values().collect();
+    format!("entries {ids:?}; groups {groups:?}; pending {pending:?}; consumers {consumers:?}")
+}
+
+#[test]
+fn the_keyspace_has_the_same_shape_whichever_backend_wrote_it() {
+    let server = both();
+    let runs = [
+        ("by-module", Writer::Only(MODULE)),
+        ("by-lua", Writer::Only(LUA)),
+        ("by-turns", Writer::Alternating),
+    ];
+    let mut conns: Vec<(Zrq, Zrq)> = runs
+        .iter()
+        .map(|_| (server.zrq(MODULE), server.zrq(LUA)))
+        .collect();
+    let mut replies: Vec<Vec<String>> = vec![Vec::new(); runs.len()];
+    for n in 0..STEPS {
+        for (r, (queue, writer)) in runs.iter().enumerate() {
+            let (m, l) = &mut conns[r];
+            let zrq = if writer.backend(n) == MODULE { m } else { l };
+            replies[r].push(step(zrq, queue, n));
+        }
+    }
+    for (r, (queue, _)) in runs.iter().enumerate().skip(1) {
+        for (n, (got, want)) in replies[r].iter().zip(&replies[0]).enumerate() {
+            assert_eq!(got, want, "step {n}: {queue} vs by-module");
+        }
+    }
+
+    let mut conn = server.conn();
+    let want = view(&mut conn, "by-module");
+    assert!(want.contains_key("stream (stream)"), "{want:#?}");
+    assert!(want.contains_key("dead (zset)"), "{want:#?}");
+    assert_eq!(
+        want.len(),
+        9,
+        "stream, active, dead, stats, five jobs: {want:#?}"
+    );
+    for (queue, _) in &runs[1..] {
+        assert_eq!(view(&mut conn, queue), want, "{queue} vs by-module");
+    }
+
+    // The Lua-only wake-up list: one token per job Lua added, none from the module.
+    let wake = |conn: &mut Connection, queue: &str| -> i64 {
+        redis::cmd("LLEN")
+            .arg(format!("zrq:{{{queue}}}:wake"))
+            .query(conn)
+            .unwrap()
+    };
+    assert_eq!(wake(&mut conn, "by-module"), 0);
+    assert_eq!(wake(&mut conn, "by-lua"), 5);
+    assert_eq!(wake(&mut conn, "by-turns"), 2, "steps 1 and 3 were Lua's");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Same input, same reply: arguments, JSON documents, wrong key types, unreadable records.
+// ------------------------------------------------------------------------------------------------
+
+/// A reply as comparable text: an error as `code detail`, maps with sorted keys, and what differs
+/// from run to run (generated ids, timestamps, stream entry ids) blanked out.
+fn outcome(zrq: &mut Zrq, command: &str, args: &[&[u8]]) -> String {
+    fn is_uuid(text: &str) -> bool {
+        text.len() == 36
+            && text.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    }
+    fn canon(value: Value) -> String {
+        match value {
+            Value::Map(pairs) => {
+                let mut shown: Vec<String> = pairs
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let key = canon(k);
+                        let varies = ["created_at", "started_at", "finished_at", "entry"]
+                            .iter()
+                            .any(|f| key == format!("{f:?}"));
+                        let value = if varies {
+                            "<varies>".to_string()
+                        } else {
+                            canon(v)
+                        };
+                        format!("{key}={value}")
+                    })
+                    .collect();
+                shown.sort();
+                format!("{{{}}}", shown.join(", "))
+            }
+            Value::Array(items) => {
+                let shown: Vec<String> = items.into_iter().map(canon).collect();
+                format!("[{}]", shown.join(", "))
+            }
+            Value::BulkString(b) => {
+                let text = String::from_utf8_lossy(&b);
+                if is_uuid(&text) {
+                    "<uuid>".to_string()
+                } else {
+                    format!("{text:?}")
+                }
+            }
+            other => format!("{other:?}"),
+        }
+    }
+    match zrq.call_raw(command, args) {
+        Ok(value) => canon(value),
+        Err(err) => match (err.code(), err.detail()) {
+            (Some(code), Some(detail)) => format!("error {code} {detail}"),
+            (Some(code), None) => format!("error {code}"),
+            _ => format!("client error {err}"),
+        },
+    }
+}
+
+/// `text` with every UUID replaced by `<uuid>`.
+fn blank_uuids(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let is_uuid_at = |at: usize| {
+        bytes.len() >= at + 36
+            && (0..36).all(|i| match i {
+                8 | 13 | 18 | 23 => bytes[at + i] == b'-',
+                _ => bytes[at + i].is_ascii_hexdigit(),
+            })
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        if is_uuid_at(at) {
+            out.extend_from_slice(b"<uuid>");
+            at += 36;
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs `setup` on a module server and on a Lua server, sends each case to both (in order, so
+/// a case sees the effects of the ones before it), and collects every disagreement.
+fn disagreements(setup: impl Fn(&mut Connection), cases: &[(&str, Vec<Vec<u8>>)]) -> Vec<String> {
+    let servers = [MODULE.server(), LUA.server()];
+    let mut conns: Vec<Zrq> = servers
+        .iter()
+        .zip([MODULE, LUA])
+        .map(|(server, backend)| {
+            setup(&mut server.conn());
+            Zrq {
+                conn: server.conn_resp3(),
+                backend,
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (command, args) in cases {
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let want = outcome(&mut conns[0], command, &args);
+        let got = outcome(&mut conns[1], command, &args);
+        if got != want {
+            let shown: Vec<String> = args.iter().map(|a| zrq_core::error::show_arg(a)).collect();
+            out.push(format!(
+                "{command} {shown:?}\n  module: {want}\n  lua:    {got}"
+            ));
+        }
+    }
+    let views: Vec<BTreeMap<String, String>> = servers
+        .iter()
+        .map(|server| {
+            let mut conn = server.conn();
+            let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+            keys.retain(|k| !k.ends_with(":wake"));
+            keys.sort();
+            let mut queues: Vec<String> = keys
+                .iter()
+                .filter_map(|k| Some(k.strip_prefix("zrq:{")?.split_once("}:")?.0.to_string()))
+                .collect();
+            queues.sort();
+            queues.dedup();
+            let mut all = BTreeMap::new();
+            for queue in queues {
+                for (key, shown) in view(&mut conn, &queue) {
+                    all.insert(format!("{queue} {key}"), shown);
+                }
+            }
+            all.insert("keys".to_string(), format!("{keys:?}"));
+            all.into_iter()
+                .map(|(k, v)| (blank_uuids(&k), blank_uuids(&v)))
+                .collect()
+        })
+        .collect();
+    let names: std::collections::BTreeSet<&String> =
+        views[0].keys().chain(views[1].keys()).collect();
+    for name in names {
+        let (want, got) = (views[0].get(name), views[1].get(name));
+        if want != got {
+            out.push(format!("key {name}\n  module: {want:?}\n  lua:    {got:?}"));
+        }
+    }
+    out
+}
+
+fn args(items: &[&[u8]]) -> Vec<Vec<u8>> {
+    items.iter().map(|a| a.to_vec()).collect()
+}
+
+/// A small deterministic generator (xorshift), so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// JSON documents and near misses: every branch of serde_json's parser, then random ones.
+fn json_corpus() -> Vec<Vec<u8>> {
+    let fixed: &[&[u8]] = &[
+        b"",
+        b" ",
+        b"\n",
+        b"{}",
+        b"[]",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"[1,]",
+        b"{\"a\":1,}",
+        b"{'a':1}",
+        b"{} {}",
+        b"1 2",
+        b"01",
+        b"-",
+        b"-0",
+        b"-01",
+        b"1.",
+        b"1.e5",
+        b"1e",
+        b"1e+",
+        b"1E-7",
+        b"0.5e+10",
+        b".5",
+        b"+1",
+        b"tru",
+        b"true",
+        b"trueX",
+        b"nul",
+        b"null ",
+        b"fals",
+        b"falsy",
+        b"\"abc",
+        b"\"a\\x\"",
+        b"\"\\u12\"",
+        b"\"\\u12G4\"",
+        b"\"\\ud800\"",
+        b"\"\\uDC00\\u0041\"",
+        b"\"\x01\"",
+        b"\"\t\"",
+        b"\"\x7f\"",
+        b"[1\n,\n2,\n]",
+        b"{\"a\"}",
+        b"{\"a\" 1}",
+        b"{1:2}",
+        b"{\"a\":}",
+        b"[1 2]",
+        b"{\"a\":1 \"b\":2}",
+        b"\n\n  x",
+        b"NaN",
+        b"Infinity",
+        b"-Infinity",
+        b"0x10",
+        b"1e400",
+        b"-1e400",
+        b"123456789012345678901234567890",
+        b"\xff",
+        b"\"\xc3\x28\"",
+        b"\"\xc0\xaf\"",
+        b"\"\xed\xa0\x80\"",
+        b"\"\xf4\x90\x80\x80\"",
+        b"\"\xe2\x82\xac \xf0\x9f\x98\x80\"",
+        b"\xef\xbb\xbf{}",
+        b"\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"",
+        b"{\"a\":[1,{\"b\":null}]}",
+        b" \t\r\n[ 1 , 2 ] \t\r\n",
+        b"[\r\n1,\r\n]",
+        b"{\"a\":1}\n\nx",
+        b"\"\\",
+        b"\"\\u",
+        b"[true,false,null]",
+        b"[-]",
+        b"[--1]",
+        b"[1.5e]",
+        b"{\"\":\"\"}",
+        b"{,}",
+        b"[,1]",
+    ];
+    let mut corpus: Vec<Vec<u8>> = fixed.iter().map(|d| d.to_vec()).collect();
+    let deep = 5000;
+    corpus.push([vec![b'['; deep], vec![b']'; deep]].concat());
+    corpus.push(vec![b'['; deep]);
+    corpus.push(format!("{}1{}", "{\"a\":[".repeat(300), "]}".repeat(300)).into_bytes());
+    corpus.push(format!("\"{}\"", "x".repeat(100_000)).into_bytes());
+
+    let pieces: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b",",
+        b":",
+        b"\"",
+        b"\\",
+        b"u",
+        b"0",
+        b"1",
+        b"9",
+        b"-",
+        b"+",
+        b".",
+        b"e",
+        b"E",
+        b" ",
+        b"\n",
+        b"\t",
+        b"\r",
+        b"true",
+        b"null",
+        b"f",
+        b"a",
+        b"\"k\":",
+        b"\x01",
+        b"\xc3\xa9",
+        b"\xff",
+        b"\\u00e9",
+        b"\\n",
+    ];
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..1500 {
+        let len = rng.below(10);
+        let doc: Vec<u8> = (0..len)
+            .flat_map(|_| pieces[rng.below(pieces.len())].to_vec())
+            .collect();
+        corpus.push(doc);
+    }
+    // Near misses of valid documents: one byte changed, inserted or removed.
+    let valid: &[&[u8]] = &[
+        b"{\"a\":[1,2.5e3,{\"b\":null}],\n\"c\":\"d\\u00e9\"}",
+        b"[true, false, -0.0, \"x\"]",
+    ];
+    for _ in 0..1500 {
+        let mut doc = valid[rng.below(valid.len())].to_vec();
+        let at = rng.below(doc.len());
+        let piece = pieces[rng.below(pieces.len())];
+        match rng.below(3) {
+            0 => {
+                doc.remove(at);
+            }
+            1 => {
+                doc.splice(at..at, piece.iter().copied());
+            }
+            _ => {
+                doc.splice(at..at + 1, piece.iter().copied());
+            }
+        }
+        corpus.push(doc);
+    }
+    corpus
+}
+
+#[test]
+fn both_backends_judge_json_alike() {
+    let mut cases = Vec::new();
+    for doc in json_corpus() {
+        cases.push(("enqueue", args(&[b"q", b"t", &doc, b"ID", b"j"])));
+        cases.push(("ack", args(&[b"q", b"nope", b"RESULT", &doc])));
+    }
+    let wrong = disagreements(|_| {}, &cases);
+    assert!(
+        wrong.is_empty(),
+        "{} of {}:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn both_backends_judge_arguments_alike() {
+    let long = vec![b'n'; 201];
+    let just = vec![b'n'; 200];
+    let odd: &[&[u8]] = &[
+        b"",
+        b" ",
+        b"a b",
+        b"q{",
+        b"}",
+        b"a\x00b",
+        b"caf\xc3\xa9",
+        b"\xff",
+        b"'",
+        b"\\",
+        b"\x7f",
+        b"~!",
+        &long,
+        &just,
+    ];
+    let numbers: &[&[u8]] = &[
+        b"0",
+        b"1",
+        b"-0",
+        b"-1",
+        b"007",
+        b"+1",
+        b"",
+        b"-",
+        b" 1",
+        b"1 ",
+        b"1.0",
+        b"1e3",
+        b"0x10",
+        b"1000",
+        b"1001",
+        b"315360000000",
+        b"315360000001",
+        b"9223372036854775807",
+        b"9223372036854775808",
+        b"-9223372036854775809",
+        b"00000000000000000000000000001",
+        b"99999999999999999999999",
+        b"\xef\xbc\x91",
+        b"1\x00",
+    ];
+    let mut cases: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
+    for command in ["enqueue", "fetch", "ack", "state", "job", "reclaim"] {
+        cases.push((command, Vec::new()));
+        cases.push((command, args(&[b"q"])));
+    }
+    cases.push(("state", args(&[b"q", b"a", b"b"])));
+    cases.push(("job", args(&[b"q", b"a", b"b"])));
+    for name in odd {
+        cases.push(("enqueue", args(&[name, b"t", b"{}", b"ID", b"n"])));
+        cases.push(("enqueue", args(&[b"q", name, b"{}", b"ID", b"n"])));
+        cases.push(("enqueue", args(&[b"q", b"t", b"{}", b"ID", name])));
+        cases.push(("fetch", args(&[name, b"w"])));
+        cases.push(("fetch", args(&[b"nothing", name])));
+        cases.push(("ack", args(&[b"q", name])));
+        cases.push(("state", args(&[name, b"x"])));
+        cases.push(("job", args(&[b"q", name])));
+        cases.push(("reclaim", args(&[b"q", name])));
+        // As option names.
+        cases.push(("enqueue", args(&[b"q", b"t", b"{}", name, b"1"])));
+        cases.push(("fetch", args(&[b"q", b"w", name, b"1"])));
+    }
+    for n in numbers {
+        cases.push((
+            "enqueue",
+            args(&[b"q", b"t", b"{}", b"ID", b"n", b"RETRIES", n]),
+        ));
+        cases.push((
+            "enqueue",
+            args(&[b"q", b"t", b"{}", b"ID", b"n", b"TIMEOUT", n]),
+        ));
+        cases.push(("fetch", args(&[b"nothing", b"w", b"COUNT", n])));
+        // A valid BLOCK would block the module's FETCH on an empty queue: only refusals here.
+        if zrq_core::args::integer("BLOCK", n, 0, MAX_DURATION_MS).is_err() {
+            cases.push(("fetch", args(&[b"nothing", b"w", b"BLOCK", n])));
+        }
+        cases.push(("reclaim", args(&[b"nothing", b"w", b"COUNT", n])));
+    }
+    let options: &[&[&[u8]]] = &[
+        &[b"retries", b"2", b"Timeout", b"5"],
+        &[b"RETRIES"],
+        &[b"RETRIES", b"1", b"retries", b"2"],
+        &[b"RETRIES", b"x", b"RETRIES"],
+        &[b"RETRIES", b"1", b"TIMEOUT"],
+        &[b"RETRIES", b"1", b"BOGUS"],
+        &[b"ID", b"n", b"ID"],
+        &[b"COUNT", b"1"],
+    ];
+    for opts in options {
+        let mut a: Vec<&[u8]> = vec![b"q", b"t", b"{}"];
+        a.extend_from_slice(opts);
+        cases.push(("enqueue", args(&a)));
+        let mut a: Vec<&[u8]> = vec![b"nothing", b"w"];
+        a.extend_from_slice(opts);
+        cases.push(("fetch", args(&a)));
+        let mut a: Vec<&[u8]> = vec![b"q", b"n"];
+        a.extend_from_slice(opts);
+        cases.push(("ack", args(&a)));
+    }
+    cases.push((
+        "fetch",
+        args(&[
+            b"nothing", b"w", b"count", b"2", b"block", b"1", b"COUNT", b"3",
+        ]),
+    ));
+    cases.push((
+        "ack",
+        args(&[b"q", b"n", b"RESULT", b"{", b"RESULT", b"{}"]),
+    ));
+    cases.push(("ack", args(&[b"q", b"n", b"RESULT", b"{}", b"RESULT"])));
+    let wrong = disagreements(|_| {}, &cases);
+    assert!(
+        wrong.is_empty(),
+        "{} of {}:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn both_backends_report_wrong_types_and_unreadable_records_alike() {
+    let mut setup: Vec<redis::Cmd> = Vec::new();
+    let mut cases: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
+    let all_commands = |queue: &str, id: &str| -> Vec<(&'static str, Vec<Vec<u8>>)> {
+        let (q, i) = (queue.as_bytes(), id.as_bytes());
+        vec![
+            ("enqueue", args(&[q, b"t", b"{}", b"ID", i])),
+            ("fetch", args(&[q, b"w"])),
+            ("ack", args(&[q, i])),
+            ("state", args(&[q, i])),
+            ("job", args(&[q, i])),
+            ("reclaim", args(&[q, b"w"])),
+        ]
+    };
+    // One queue per wrong key, each holding a string (or a list) where zrq expects its type.
+    for (n, suffix) in ["stream", "job:j", "active", "dead", "stats"]
+        .iter()
+        .enumerate()
+    {
+        for (kind, write) in [("s", "SET"), ("l", "RPUSH")] {
+            let queue = format!("wt{n}{kind}");
+            let mut cmd = redis::cmd(write);
+            cmd.arg(format!("zrq:{{{queue}}}:{suffix}")).arg("x");
+            setup.push(cmd);
+            cases.extend(all_commands(&queue, "j"));
+        }
+    }
+    // Unreadable job records, active with an expired lease so RECLAIM meets them too.
+    let records: &[&[(&str, &[u8])]] = &[
+        &[("id", b"j")],
+        &[("state", b"weird"), ("id", b"j")],
+        &[("state", b"Active")],
+        &[
+            ("state", b"active"),
+            ("id", b"j"),
+            ("queue", b"q"),
+            ("task", b"t"),
+        ],
+        &[
+            ("state", b"active"),
+            ("id", b"j"),
+            ("queue", b"q"),
+            ("task", b"t"),
+            ("payload", b"\xff"),
+        ],
+    ];
+    let base: &[(&str, &[u8])] = &[
+        ("id", b"j"),
+        ("queue", b"q"),
+        ("task", b"t"),
+        ("payload", b"{}"),
+        ("state", b"pending"),
+        ("attempt", b"1"),
+        ("max_attempts", b"3"),
+        ("timeout", b"10"),
+        ("created_at", b"1"),
+    ];
+    let mut variants: Vec<Vec<(&str, Vec<u8>)>> = records
+        .iter()
+        .map(|r| r.iter().map(|(f, v)| (*f, v.to_vec())).collect())
+        .collect();
+    let odd_integers: &[&[u8]] = &[
+        b"x",
+        b"+5",
+        b"007",
+        b"-0",
+        b"",
+        b" 1",
+        b"1.5",
+        b"99999999999999999999",
+        b"-9223372036854775808",
+        b"9007199254740992",
+        b"\xff",
+    ];
+    for field in [
+        "attempt",
+        "max_attempts",
+        "timeout",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ] {
+        for value in odd_integers {
+            let mut record: Vec<(&str, Vec<u8>)> =
+                base.iter().map(|(f, v)| (*f, v.to_vec())).collect();
+            record.retain(|(f, _)| *f != field);
+            record.push((field, value.to_vec()));
+            variants.push(record);
+        }
+    }
+    for state in ["pending", "completed", "dead"] {
+        let mut record: Vec<(&str, Vec<u8>)> = base.iter().map(|(f, v)| (*f, v.to_vec())).collect();
+        record.retain(|(f, _)| *f != "state");
+        record.push(("state", state.as_bytes().to_vec()));
+        record.push(("extra", b"kept out of replies".to_vec()));
+        variants.push(record);
+    }
+    for (n, record) in variants.iter().enumerate() {
+        let queue = format!("cr{n}");
+        let mut hset = redis::cmd("HSET");
+        hset.arg(format!("zrq:{{{queue}}}:job:j"));
+        for (field, value) in record {
+            hset.arg(*field).arg(value.as_slice());
+        }
+        setup.push(hset);
+        cases.extend(
+            all_commands(&queue, "j")
+                .into_iter()
+                .filter(|(c, _)| matches!(*c, "state" | "job" | "ack" | "enqueue")),
+        );
+    }
+    // A stream without the consumer group: both report Redis' own error the same way.
+    let mut xadd = redis::cmd("XADD");
+    xadd.arg("zrq:{nogroup}:stream")
+        .arg("*")
+        .arg("job")
+        .arg("x");
+    setup.push(xadd);
+    cases.push(("fetch", args(&[b"nogroup", b"w"])));
+
+    let run_setup = |conn: &mut Connection| {
+        for cmd in &setup {
+            let _: Value = cmd.query(conn).unwrap();
+        }
+    };
+    let wrong = disagreements(run_setup, &cases);
+    assert!(
+        wrong.is_empty(),
+        "{} of {}:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn entries_without_a_readable_job_are_dropped_alike() {
+    // FETCH removes stream entries whose job record is missing, unreadable or not pending, and
+    // RECLAIM drops leases without an active job; both backends leave the same keyspace.
+    let setup = |server: &Server| {
+        let mut conn = server.conn();
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg("zrq:{q}:stream")
+            .arg("zrq")
+            .arg("0")
+            .arg("MKSTREAM")
+            .query(&mut conn)
+            .unwrap();
+        for id in ["missing", "corrupt", "done"] {
+            let _: String = redis::cmd("XADD")
+                .arg("zrq:{q}:stream")
+                .arg("1-*")
+                .arg("job")
+                .arg(id)
+                .query(&mut conn)
+                .unwrap();
+        }
+        let _: String = redis::cmd("XADD")
+            .arg("zrq:{q}:stream")
+            .arg("2-*")
+            .arg("other")
+            .arg("field")
+            .query(&mut conn)
+            .unwrap();
+        let _: () = redis::cmd("HSET")
+            .arg("zrq:{q}:job:corrupt")
+            .arg("state")
+            .arg("pending")
+            .query(&mut conn)
+            .unwrap();
+        let _: () = redis::cmd("HSET")
+            .arg("zrq:{q}:job:done")
+            .arg("state")
+            .arg("completed")
+            .arg("id")
+            .arg("done")
+            .query(&mut conn)
+            .unwrap();
+        let _: () = redis::cmd("ZADD")
+            .arg("zrq:{q}:active")
+            .arg(1)
+            .arg("gone")
+            .arg(2)
+            .arg("done")
+            .query(&mut conn)
+            .unwrap();
+    };
+    let mut results = Vec::new();
+    for backend in [MODULE, LUA] {
+        let server = both();
+        setup(&server);
+        let mut zrq = server.zrq(backend);
+        let fetched = zrq.fetch("q", "w", 10);
+        let reclaimed = reclaim(&mut zrq, "q", "w");
+        let mut conn = server.conn();
+        let stream = stream_entries_and_group(&mut conn, "zrq:{q}:stream");
+        let others: Vec<(String, Vec<u8>)> = server
+            .snapshot()
+            .into_iter()
+            .filter(|(key, _)| !key.ends_with(":stream"))
+            .collect();
+        results.push((fetched, reclaimed, stream, others));
+    }
+    assert!(results[0].0.is_empty() && results[0].1.is_empty());
+    assert_eq!(results[0], results[1]);
+}
+
+/// A stream's entries and its groups, all of it (the entry ids are fixed by the test).
+fn stream_entries_and_group(conn: &mut Connection, key: &str) -> String {
+    let entries: Value = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(conn)
+        .unwrap();
+    let groups: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query(conn)
+        .unwrap();
+    format!("{entries:?} {groups:?}")
+}
+
+// ------------------------------------------------------------------------------------------------
+// Lua-only: generated ids, and the wake-up list that stands in for blocking FETCH.
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn lua_ids_are_unique_time_ordered_uuid_v7_even_within_a_millisecond() {
+    let server = both();
+    let mut conn = server.conn();
+    let mut pipe = redis::pipe();
+    for _ in 0..3000 {
+        pipe.cmd("FCALL")
+            .arg("zrq_enqueue")
+            .arg(1)
+            .arg("q")
+            .arg("t")
+            .arg("{}");
+    }
+    // And many inside one transaction, where the clock may not move at all.
+    pipe.cmd("MULTI").ignore();
+    for _ in 0..500 {
+        pipe.cmd("FCALL")
+            .arg("zrq_enqueue")
+            .arg(1)
+            .arg("q")
+            .arg("t")
+            .arg("{}")
+            .ignore();
+    }
+    pipe.cmd("EXEC");
+    let mut replies: Vec<Value> = pipe.query(&mut conn).unwrap();
+    let Some(Value::Array(in_multi)) = replies.pop() else {
+        panic!("EXEC reply")
+    };
+    let ids: Vec<String> = replies
+        .into_iter()
+        .chain(in_multi)
+        .map(|v| redis::from_redis_value(v).unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3500);
+    for id in &ids {
+        let hex: String = id.chars().filter(|c| *c != '-').collect();
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(
+            id.char_indices()
+                .filter(|(_, c)| *c == '-')
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>(),
+            [8, 13, 18, 23],
+            "{id}"
+        );
+        assert!(
+            hex.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{id}"
+        );
+        assert_eq!(&hex[12..13], "7", "version 7: {id}");
+        assert!("89ab".contains(&hex[16..17]), "variant 10xx: {id}");
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids, "ids sort in creation order");
+    sorted.dedup();
+    assert_eq!(sorted.len(), ids.len(), "ids are unique");
+    // The timestamp is the server's clock, in ms.
+    let ms = u64::from_str_radix(&ids[0].replace('-', "")[..12], 16).unwrap();
+    let created: u64 = redis::cmd("HGET")
+        .arg(format!("zrq:{{q}}:job:{}", ids[0]))
+        .arg("created_at")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(ms, created);
+}
+
+#[test]
+fn lua_enqueue_wakes_one_client_blocked_on_the_wake_list() {
+    let server = both();
+    let mut l = server.zrq(LUA);
+    let wake = "zrq:{q}:wake";
+    // A worker with nothing to do blocks on the list (after a FETCH that found nothing).
+    assert!(l.fetch("q", "w", 1).is_empty());
+    let url = server.url();
+    let waiter = std::thread::spawn(move || {
+        let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let started = Instant::now();
+        let popped: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg(wake)
+            .arg(10)
+            .query(&mut conn)
+            .unwrap();
+        (popped, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let id = l.enqueue("q", "t", "{}", &[]);
+    let (popped, waited) = waiter.join().unwrap();
+    assert_eq!(popped, Some((wake.to_string(), "1".to_string())));
+    assert!(
+        waited < Duration::from_secs(2),
+        "woken promptly: {waited:?}"
+    );
+    assert_eq!(l.fetch("q", "w", 1)[0]["id"], id);
+
+    // Tokens are capped, so a queue nobody waits on keeps a tiny list.
+    for _ in 0..300 {
+        l.enqueue("q", "t", "{}", &[]);
+    }
+    let len: i64 = redis::cmd("LLEN")
+        .arg(wake)
+        .query(&mut server.conn())
+        .unwrap();
+    assert_eq!(len, 128);
+    // An idempotent re-enqueue adds no job and no token.
+    l.enqueue("q", "t", "{}", &["ID", &id]);
+    let len: i64 = redis::cmd("LLEN")
+        .arg(wake)
+        .query(&mut server.conn())
+        .unwrap();
+    assert_eq!(len, 128);
+
+    // BLOCK is validated like the module's, then answered at once (a script cannot block).
+    let started = Instant::now();
+    let none = jobs(l.call("fetch", &["empty", "w", "BLOCK", "5000"]).unwrap());
+    assert!(none.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // A wake key of another type is refused before anything is written.
+    let _: () = redis::cmd("SET")
+        .arg("zrq:{p}:wake")
+        .arg("x")
+        .query(&mut server.conn())
+        .unwrap();
+    let before = server.snapshot();
+    let err = l.call::<String>("enqueue", &["p", "t", "{}"]).unwrap_err();
+    assert_eq!(err.code(), Some("WRONGTYPE"));
+    assert_eq!(
+        err.detail(),
+        Some("key 'zrq:{p}:wake' holds a string, zrq expects a list")
+    );
+    assert_eq!(server.snapshot(), before);
+}
+
+#[test]
+fn fcall_must_name_the_queue_as_its_one_key() {
+    let server = both();
+    let mut conn = server.conn();
+    for numkeys in [0, 2] {
+        let err = redis::cmd("FCALL")
+            .arg("zrq_state")
+            .arg(numkeys)
+            .arg("q")
+            .arg("id")
+            .query::<Value>(&mut conn)
+            .unwrap_err();
+        assert_eq!(err.code(), Some("ERR"), "{err}");
+        assert_eq!(
+            err.detail(),
+            Some("zrq_state takes the queue as its one key: FCALL zrq_state 1 <queue> ..."),
+        );
+    }
+}
