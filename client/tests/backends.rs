@@ -1,0 +1,122 @@
+//! The client over the other transports: a Redis Cluster (module on every node) and the Redis
+//! Functions backend (`FCALL zrq_*`, blocking with BLPOP on the queue's wake-up list).
+// Test code fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zrq::{Backend as ClientBackend, Client, JobState, Worker};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_round_trip_across_slots() {
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            Server::start(Options {
+                module: true,
+                config: vec![("cluster-enabled".into(), "yes".into())],
+                ..Options::default()
+            })
+        })
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port()))
+        .collect();
+    let status = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("redis-cli --cluster create");
+    assert!(status.success());
+    for node in &nodes {
+        node.wait_for(|conn| {
+            let info: String = zrq_tests::redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(conn)
+                .unwrap_or_default();
+            info.contains("cluster_state:ok")
+        });
+    }
+    let urls: Vec<String> = nodes.iter().map(Server::url).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let client = Client::connect_cluster(&urls).await.unwrap();
+    // Queues whose hash tags land on different nodes.
+    let queues = ["a", "b", "c", "d", "e", "f"];
+    let running = spawn(
+        Worker::new(client.clone(), &queues)
+            .block(Duration::from_millis(200))
+            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
+    );
+    let mut jobs = Vec::new();
+    for (i, q) in queues.iter().enumerate() {
+        let args = AddArgs {
+            a: i as i64,
+            b: 100,
+            work_ms: 0,
+        };
+        jobs.push(client.queue(q).enqueue_task::<Add>(&args).await.unwrap());
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(
+            job.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
+            i as i64 + 100
+        );
+    }
+    assert_eq!(running.stop().await.completed, queues.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_backend_round_trip_wakes_a_blocked_worker() {
+    let server = Backend::Lua.server();
+    let client = Client::connect(&server.url())
+        .await
+        .unwrap()
+        .with_backend(ClientBackend::Lua);
+    let q = client.queue("lua");
+    let block = Duration::from_secs(3);
+    let running = spawn(
+        Worker::new(client.clone(), &["lua"])
+            .block(block)
+            .handle::<Add, _, _>(|args, _| async move { Ok(args.a * args.b) }),
+    );
+    // Let the worker reach its BLPOP: a first job proves it is serving.
+    let first = q
+        .enqueue_task::<Add>(&AddArgs {
+            a: 6,
+            b: 7,
+            work_ms: 0,
+        })
+        .await
+        .unwrap();
+    eventually("the first job completes", || async {
+        first.state().await.unwrap() == Some(JobState::Completed)
+    })
+    .await;
+    assert_eq!(first.record().await.unwrap().result.as_deref(), Some("42"));
+    // Now idle and blocked: a new job wakes it well before the block time ends.
+    let started = Instant::now();
+    let second = q
+        .enqueue_task::<Add>(&AddArgs {
+            a: 2,
+            b: 3,
+            work_ms: 0,
+        })
+        .await
+        .unwrap();
+    eventually("the second job completes", || async {
+        second.state().await.unwrap() == Some(JobState::Completed)
+    })
+    .await;
+    assert!(
+        started.elapsed() < block,
+        "woken by the enqueue, not by the block timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(running.stop().await.completed, 2);
+}
