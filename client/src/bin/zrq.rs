@@ -380,10 +380,25 @@ async fn run(cli: Cli) -> CliResult {
             if out.json {
                 out.value(&info);
             } else {
-                let rows = info
-                    .fields
-                    .iter()
-                    .map(|(k, v)| vec![k.clone(), v.to_string()])
+                // States first (in life order), then totals, then the rest.
+                let rank = |k: &str| {
+                    STATES
+                        .iter()
+                        .position(|s| *s == k)
+                        .unwrap_or(if k.starts_with("total") { 10 } else { 20 })
+                };
+                let mut fields: Vec<(&String, &i64)> = info.fields.iter().collect();
+                fields.sort_by_key(|(k, _)| rank(k));
+                let rows = fields
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = if k == "oldest_pending_age_ms" && *v > 0 {
+                            format!("{v} ({})", age(*v))
+                        } else {
+                            v.to_string()
+                        };
+                        vec![k.clone(), v]
+                    })
                     .collect();
                 table(&["FIELD", "VALUE"], rows);
             }
