@@ -25,6 +25,7 @@ async fn zrq_url(url: &str, args: &[&str]) -> Run {
         .arg(url)
         .args(args)
         .env_remove("ZRQ_URL")
+        .env_remove("ZRQ_BACKEND")
         .output()
         .await
         .expect("run zrq");

@@ -229,8 +229,8 @@ async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded() 
     let release = Arc::new(Notify::new());
     let runs = Arc::new(AtomicUsize::new(0));
     let (r, n) = (release.clone(), runs.clone());
-    // Lease 300 ms, work ~1.5 s: only the heartbeats keep another worker (which reclaims every
-    // 50 ms) from taking the job over.
+    // Lease 1 s, work 3 s: only the heartbeats keep another worker (which reclaims every 50 ms)
+    // from taking the job over.
     let make = |client: zrq::Client| {
         let (r, n) = (r.clone(), n.clone());
         fast(Worker::new(client, &["long"]))
@@ -250,7 +250,7 @@ async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded() 
         .enqueue_with(
             "work",
             &(),
-            &EnqueueOptions::new().timeout(Duration::from_millis(300)),
+            &EnqueueOptions::new().timeout(Duration::from_millis(1000)),
         )
         .await
         .unwrap();
@@ -265,7 +265,7 @@ async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded() 
     })
     .await;
     let second = spawn(make(client.clone()));
-    tokio::time::sleep(Duration::from_millis(1500)).await; // five leases long
+    tokio::time::sleep(Duration::from_millis(3000)).await; // three leases long
     release.notify_one();
     assert_eq!(job.wait::<String>(WAIT).await.unwrap(), "done");
     assert_eq!(runs.load(Ordering::SeqCst), 1, "never reclaimed");

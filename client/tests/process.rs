@@ -134,7 +134,8 @@ async fn sigterm_past_the_grace_period_never_acknowledges_unfinished_jobs() {
     let server = server();
     let client = client(&server).await;
     // Jobs take 60 s; the grace period is 200 ms: the worker must leave them unacknowledged.
-    let ids = enqueue_work(&client, "grace", 10, 60_000, 1_000).await;
+    // (The lease, 3 s, is also the worker's time limit: SIGTERM comes well before it.)
+    let ids = enqueue_work(&client, "grace", 10, 60_000, 3_000).await;
     let child = start_worker(&server, "grace", 4, 200);
     eventually("4 jobs are running in the worker", || async {
         active_count(&client, "grace", &ids).await == 4
@@ -185,7 +186,7 @@ async fn sigterm_past_the_grace_period_never_acknowledges_unfinished_jobs() {
 async fn kill_9_mid_job_every_job_completes_exactly_once_more() {
     let server = server();
     let client = client(&server).await;
-    let ids = enqueue_work(&client, "crash", 12, 60_000, 1_000).await;
+    let ids = enqueue_work(&client, "crash", 12, 60_000, 3_000).await;
     let mut child = start_worker(&server, "crash", 5, 20_000);
     eventually("5 jobs are running in the worker", || async {
         active_count(&client, "crash", &ids).await == 5

@@ -16,7 +16,7 @@ use zrq::{CancelOutcome, Client, EnqueueOptions, Error, JobHandle, JobRecord, Ou
 #[derive(Parser)]
 #[command(name = "zrq", version, about = "Operate zrq job queues inside Redis")]
 struct Cli {
-    /// Redis server URL.
+    /// Redis server URL; several, comma-separated, for a Redis Cluster.
     #[arg(
         long,
         global = true,
@@ -24,11 +24,22 @@ struct Cli {
         default_value = "redis://127.0.0.1:6390"
     )]
     url: String,
+    /// Which zrq implementation the server runs: the module (ZRQ.*) or the Functions library.
+    #[arg(long, global = true, env = "ZRQ_BACKEND", value_enum, default_value_t = BackendArg::Module)]
+    backend: BackendArg,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    /// `ZRQ.<CMD> …` (the Redis module).
+    Module,
+    /// `FCALL zrq_<cmd> 1 …` (the Redis Functions library).
+    Lua,
 }
 
 #[derive(Subcommand)]
@@ -254,9 +265,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> CliResult {
-    let client = Client::connect(&cli.url)
-        .await
-        .map_err(|e| fail(format!("cannot connect to {}: {e}", cli.url)))?;
+    let connected = if cli.url.contains(',') {
+        let nodes: Vec<&str> = cli.url.split(',').map(str::trim).collect();
+        Client::connect_cluster(&nodes).await
+    } else {
+        Client::connect(&cli.url).await
+    };
+    let client = connected
+        .map_err(|e| fail(format!("cannot connect to {}: {e}", cli.url)))?
+        .with_backend(match cli.backend {
+            BackendArg::Module => zrq::Backend::Module,
+            BackendArg::Lua => zrq::Backend::Lua,
+        });
     let out = Out { json: cli.json };
     match cli.command {
         Command::Enqueue {
