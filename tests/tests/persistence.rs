@@ -267,7 +267,7 @@ fn aof_commands(server: &Server) -> Vec<Vec<String>> {
     for file in files {
         let bytes = std::fs::read(&file).expect("read AOF");
         let mut rest = &bytes[..];
-        let mut line = |rest: &mut &[u8]| -> String {
+        let line = |rest: &mut &[u8]| -> String {
             let end = rest
                 .windows(2)
                 .position(|w| w == b"\r\n")
