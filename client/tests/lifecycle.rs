@@ -308,6 +308,12 @@ async fn delay_priority_unique_and_keep_reach_the_worker() {
         .await
         .unwrap();
     assert_eq!(delayed.state().await.unwrap(), Some(JobState::Scheduled));
+    let at = std::time::SystemTime::now() + Duration::from_millis(400);
+    let timed = q
+        .enqueue_with("t", &"timed", &EnqueueOptions::new().at(at))
+        .await
+        .unwrap();
+    assert_eq!(timed.state().await.unwrap(), Some(JobState::Scheduled));
     // KEEP: the finished job vanishes after 200 ms.
     let kept = q
         .enqueue_with(
@@ -338,6 +344,13 @@ async fn delay_priority_unique_and_keep_reach_the_worker() {
         record.started_at.unwrap() - record.created_at.unwrap() >= 400,
         "{record:?}"
     );
+    timed.wait::<()>(WAIT).await.unwrap();
+    let record = timed.record().await.unwrap();
+    let at_ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(record.started_at.unwrap() >= at_ms, "{record:?}");
     eventually("the kept job vanishes", || async {
         kept.state().await.unwrap().is_none()
     })

@@ -272,16 +272,31 @@ async fn worker_survives_a_redis_restart() {
     let queue = client.queue("durable");
     let runs = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let r = runs.clone();
-    let running = spawn(fast(Worker::new(client.clone(), &["durable"])).handle_raw(
-        "t",
-        move |n: i64, ctx| {
-            let r = r.clone();
-            async move {
-                *r.lock().unwrap().entry(ctx.id().to_string()).or_default() += 1;
-                Ok(n * 2)
-            }
-        },
-    ));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let g = gate.clone();
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["durable"]))
+            .handle_raw("t", move |n: i64, ctx| {
+                let r = r.clone();
+                async move {
+                    *r.lock().unwrap().entry(ctx.id().to_string()).or_default() += 1;
+                    Ok(n * 2)
+                }
+            })
+            .handle_raw("hold", move |_: (), _| {
+                let g = g.clone();
+                async move {
+                    g.notified().await;
+                    Ok("held through the restart")
+                }
+            }),
+    );
+    // A job in flight across the restart: its ACK must get through afterwards.
+    let held = queue.enqueue("hold", &()).await.unwrap();
+    eventually("the held job runs", || async {
+        held.state().await.unwrap() == Some(JobState::Active)
+    })
+    .await;
     let mut before = Vec::new();
     for i in 0..5 {
         before.push(queue.enqueue("t", &i).await.unwrap());
@@ -317,7 +332,57 @@ async fn worker_survives_a_redis_restart() {
         let record = job.record().await.unwrap();
         assert_eq!(record.attempt, 1);
     }
+    gate.notify_one();
+    let result: String = held.wait(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(result, "held through the restart");
+    assert_eq!(held.record().await.unwrap().attempt, 1);
     let stats = running.stop().await;
-    assert_eq!(stats.completed, 10);
+    assert_eq!(stats.completed, 11);
     assert!(runs.lock().unwrap().values().all(|&n| n == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_jobs_in_flight_on_one_runtime() {
+    let server = server();
+    let client = client(&server).await;
+    let queue = client.queue("wide");
+    let jobs = (0..600).map(|i| {
+        NewJob::of::<Add>(&AddArgs {
+            a: i,
+            b: 0,
+            work_ms: 400,
+        })
+        .unwrap()
+    });
+    queue.enqueue_many(jobs).await.unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (n, m, r) = (now.clone(), max.clone(), ran.clone());
+    let started = std::time::Instant::now();
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["wide"]))
+            .concurrency(300)
+            .batch(100)
+            .handle::<Add, _, _>(move |args, _| {
+                let (n, m, r) = (n.clone(), m.clone(), r.clone());
+                async move {
+                    let current = n.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(current, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(args.work_ms)).await;
+                    n.fetch_sub(1, Ordering::SeqCst);
+                    r.fetch_add(1, Ordering::SeqCst);
+                    Ok(args.a)
+                }
+            }),
+    );
+    eventually("all 600 ran", || async {
+        ran.load(Ordering::SeqCst) == 600
+    })
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(running.stop().await.completed, 600);
+    assert_eq!(max.load(Ordering::SeqCst), 300, "300 at once, never more");
+    // Serially this is 240 s; 300 at a time, two rounds of 0.4 s plus overhead.
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
 }
