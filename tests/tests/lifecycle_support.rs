@@ -250,9 +250,10 @@ pub fn assert_placed(server: &Server, zrq: &mut Zrq, queue: &str, id: &str, stat
     );
 }
 
-/// Like [`Server::snapshot`], but streams are compared by their entries, pending entries and
-/// group cursor rather than by DUMP: a FETCH that delivers nothing still refreshes its consumer's
-/// seen-time, which is bookkeeping, not queue data.
+/// Like [`Server::snapshot`], but by value rather than by DUMP bytes: hashes as sorted fields,
+/// sorted sets with scores, strings, and streams by their entries, pending entries and group
+/// cursor. (A FETCH that delivers nothing still refreshes its consumer's seen-time, and an AOF
+/// replay may lay out a small hash in another order: bookkeeping and encoding, not queue data.)
 pub fn stable_snapshot(server: &Server) -> Vec<(String, String)> {
     let mut conn = server.conn();
     let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("KEYS");
@@ -260,48 +261,74 @@ pub fn stable_snapshot(server: &Server) -> Vec<(String, String)> {
     keys.into_iter()
         .map(|key| {
             let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).expect("TYPE");
-            let value = if kind == "stream" {
-                let groups: Value = redis::cmd("XINFO")
-                    .arg("GROUPS")
-                    .arg(&key)
-                    .query(&mut conn)
-                    .expect("XINFO GROUPS");
-                let groups = match groups {
-                    Value::Array(items) => items
-                        .iter()
-                        .map(|g| match g {
-                            Value::Array(kv) => kv
-                                .chunks(2)
-                                .filter(|p| {
-                                    matches!(
-                                        show(&p[0]).as_str(),
-                                        "name" | "last-delivered-id" | "pending"
-                                    )
-                                })
-                                .map(|p| format!("{}={}", show(&p[0]), show(&p[1])))
-                                .collect::<Vec<_>>()
-                                .join(" "),
-                            other => show(other),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(";"),
-                    other => show(&other),
-                };
-                format!(
-                    "entries {:?} pel {:?} groups {groups}",
-                    stream_entries(&mut conn, &key),
-                    pel(&mut conn, &key)
-                )
-            } else {
-                let dump: Vec<u8> = redis::cmd("DUMP")
-                    .arg(&key)
-                    .query(&mut conn)
-                    .unwrap_or_default();
-                format!("{dump:?}")
+            let value = match kind.as_str() {
+                "stream" => stream_value(&mut conn, &key),
+                "hash" => {
+                    let fields: BTreeMap<String, String> = redis::cmd("HGETALL")
+                        .arg(&key)
+                        .query(&mut conn)
+                        .expect("HGETALL");
+                    format!("hash {fields:?}")
+                }
+                "zset" => {
+                    let members: Vec<(String, String)> = redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES")
+                        .query(&mut conn)
+                        .expect("ZRANGE");
+                    format!("zset {members:?}")
+                }
+                "string" => {
+                    let value: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).expect("GET");
+                    format!("string {value:?}")
+                }
+                other => {
+                    let dump: Vec<u8> = redis::cmd("DUMP")
+                        .arg(&key)
+                        .query(&mut conn)
+                        .unwrap_or_default();
+                    format!("{other} {dump:?}")
+                }
             };
             (key, value)
         })
         .collect()
+}
+
+fn stream_value(conn: &mut Connection, key: &str) -> String {
+    let groups: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query(conn)
+        .expect("XINFO GROUPS");
+    let groups = match groups {
+        Value::Array(items) => items
+            .iter()
+            .map(|g| match g {
+                Value::Array(kv) => kv
+                    .chunks(2)
+                    .filter(|p| {
+                        matches!(
+                            show(&p[0]).as_str(),
+                            "name" | "last-delivered-id" | "pending"
+                        )
+                    })
+                    .map(|p| format!("{}={}", show(&p[0]), show(&p[1])))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => show(other),
+            })
+            .collect::<Vec<_>>()
+            .join(";"),
+        other => show(&other),
+    };
+    format!(
+        "stream entries {:?} pel {:?} groups {groups}",
+        stream_entries(conn, key),
+        pel(conn, key)
+    )
 }
 
 /// Sets a module config (`zrq.<name>`).
