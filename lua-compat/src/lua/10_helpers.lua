@@ -19,9 +19,9 @@ local function floor(x) return math.floor(x) end
 --------------------------------------------------------------------------------------------------
 
 -- checked: zrq_core::ErrorCode::ALL
-local ERROR_CODES = { 'ERR', 'WRONGTYPE', 'BADJSON', 'CORRUPT', 'INTERNAL' }
+local ERROR_CODES = { 'ERR', 'WRONGTYPE', 'BADJSON', 'NOJOB', 'CORRUPT', 'INTERNAL' }
 
-local KNOWN_CODE = { ERR = true, WRONGTYPE = true, BADJSON = true, CORRUPT = true, INTERNAL = true }
+local KNOWN_CODE = { ERR = true, WRONGTYPE = true, BADJSON = true, NOJOB = true, CORRUPT = true, INTERNAL = true }
 
 -- Raises the error reply `<code> <message>`; caught by `run`.
 local function fail(code, message)
@@ -403,9 +403,13 @@ local function json(what, raw)
     return raw
 end
 
+-- Options that may be given several times, and options without a value (args.rs).
+local REPEATABLE = { AFTER = true, JOB = true }
+local FLAG_OPTIONS = { WITHRESULTS = true }
+
 -- Walks the `NAME value` options after the positional arguments (args.rs `Options`): names match
--- case-insensitively and come back in their canonical spelling; each may be given once.
--- Returns an iterator of (OPTION, value).
+-- case-insensitively and come back in their canonical spelling; each may be given once (except the
+-- repeatable ones); flags come back with the value ''. Returns an iterator of (OPTION, value).
 local function options(args, first, known)
     local at, seen = first, {}
     return function()
@@ -424,17 +428,32 @@ local function options(args, first, known)
         if not option then
             fail('ERR', "unknown option '" .. show_arg(word) .. "'")
         end
-        if seen[option] then
+        if seen[option] and not REPEATABLE[option] then
             fail('ERR', 'option ' .. option .. ' given more than once')
         end
-        local value = args[at + 1]
+        seen[option] = true
+        at = at + 1
+        if FLAG_OPTIONS[option] then
+            return option, ''
+        end
+        local value = args[at]
         if value == nil then
             fail('ERR', 'option ' .. option .. ' needs a value')
         end
-        seen[option] = true
-        at = at + 2
+        at = at + 1
         return option, value
     end
+end
+
+-- A word from a fixed list, matched case-insensitively (error.rs `not_one_of`).
+local function one_of(what, raw, accepted)
+    local lower = raw:lower()
+    for _, word in ipairs(accepted) do
+        if word == lower then
+            return word
+        end
+    end
+    fail('ERR', what .. ' must be one of ' .. table.concat(accepted, ', ') .. ", got '" .. show_arg(raw) .. "'")
 end
 
 -- The command's arguments as the module sees them: the queue (the one key) then ARGV. An FCALL
@@ -463,25 +482,38 @@ end
 
 local GROUP = 'zrq'
 local ENTRY_FIELD = 'job'
+local MAX_PRIORITY = 9
 
 -- checked: zrq_core::keys::KEYS (suffixes, in order)
-local KEY_KINDS = { 'stream', 'job:', 'active', 'dead', 'stats' }
+local KEY_KINDS = { 'stream', 'stream:', 'job:', 'active', 'waiting', 'batch:', 'scheduled', 'retrying',
+    'completed', 'cancelled', 'dead', 'unique', 'paused', 'schedules', 'ticks', 'stats' }
 -- Keys only the Lua library writes (the module blocks clients natively instead).
 local LUA_ONLY_KEY_KINDS = { 'wake' }
 
 -- How many wake-up tokens a queue keeps at most (see docs/LUA.md, "Blocking FETCH").
 local WAKE_CAP = 128
 
+-- The module's configs (zrq.keep-ms, zrq.dead-max) cannot be read from a script: the library
+-- uses their defaults (core/src/config.rs).
+local KEEP_MS = 86400000
+local DEAD_MAX = 10000
+
 local function queue_keys(queue)
     local prefix = 'zrq:{' .. queue .. '}:'
-    return {
-        stream = prefix .. 'stream',
-        active = prefix .. 'active',
-        dead = prefix .. 'dead',
-        stats = prefix .. 'stats',
-        wake = prefix .. 'wake',
-        job = function(id) return prefix .. 'job:' .. id end,
-    }
+    local k = { queue = queue }
+    for _, name in ipairs({ 'stream', 'active', 'waiting', 'scheduled', 'retrying', 'completed', 'cancelled',
+        'dead', 'unique', 'paused', 'schedules', 'ticks', 'stats', 'events', 'wake' }) do
+        k[name] = prefix .. name
+    end
+    k.job = function(id) return prefix .. 'job:' .. id end
+    k.batch = function(id) return prefix .. 'batch:' .. id end
+    k.stream_at = function(priority)
+        if priority == 0 then
+            return k.stream
+        end
+        return prefix .. 'stream:' .. priority
+    end
+    return k
 end
 
 --------------------------------------------------------------------------------------------------
@@ -545,18 +577,33 @@ local FIELDS = {
     { 'attempt', 'integer' },
     { 'max_attempts', 'integer' },
     { 'timeout', 'integer' },
+    { 'priority', 'integer' },
+    { 'backoff', 'integer' },
+    { 'keep', 'integer' },
+    { 'unique', 'text' },
+    { 'parents', 'text' },
+    { 'children', 'text' },
+    { 'waiting_on', 'integer' },
+    { 'with_results', 'integer' },
+    { 'on_parent_fail', 'text' },
+    { 'batch', 'text' },
     { 'created_at', 'integer' },
+    { 'run_at', 'integer' },
     { 'started_at', 'integer' },
     { 'finished_at', 'integer' },
     { 'consumer', 'text' },
+    { 'progress', 'integer' },
+    { 'cancel_requested', 'integer' },
     { 'entry', 'text' },
     { 'result', 'text' },
     { 'error', 'text' },
 }
 
 -- checked: zrq_core::state::State::ALL
-local STATES = { 'pending', 'active', 'completed', 'dead' }
-local IS_STATE = { pending = true, active = true, completed = true, dead = true }
+local STATES = { 'waiting', 'scheduled', 'pending', 'active', 'retrying', 'completed', 'dead', 'cancelled' }
+local IS_STATE = { waiting = true, scheduled = true, pending = true, active = true, retrying = true,
+    completed = true, dead = true, cancelled = true }
+local IS_FINAL = { completed = true, dead = true, cancelled = true }
 
 -- Rust's i64 parse: optional sign, digits, within i64. Returns the number or nil.
 local function parse_i64(text)
@@ -628,10 +675,23 @@ local function decode_job(key, flat)
     job.attempt = int('attempt', true)
     job.max_attempts = int('max_attempts', true)
     job.timeout = int('timeout', true)
+    job.priority = int('priority', false) or 0
+    job.backoff = int('backoff', false)
+    job.keep = int('keep', false)
+    job.unique = raw.unique
+    job.parents = raw.parents
+    job.children = raw.children
+    job.waiting_on = int('waiting_on', false)
+    job.with_results = int('with_results', false)
+    job.on_parent_fail = raw.on_parent_fail
+    job.batch = raw.batch
     job.created_at = int('created_at', true)
+    job.run_at = int('run_at', false)
     job.started_at = int('started_at', false)
     job.finished_at = int('finished_at', false)
     job.consumer = raw.consumer
+    job.progress = int('progress', false)
+    job.cancel_requested = int('cancel_requested', false)
     job.entry = raw.entry
     job.result = raw.result
     job.error = raw.error
@@ -640,15 +700,15 @@ end
 
 -- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module.
 -- (commands/mod.rs load_job)
-local function load_job(keys, id)
-    local key = keys.job(id)
+local function load_job(k, id)
+    local key = k.job(id)
     check_types({ { key, 'hash' } })
     return decode_job(key, call('HGETALL', key))
 end
 
--- Like load_job, but any error counts as "no job" (FETCH and RECLAIM skip unreadable records).
-local function try_load_job(keys, id)
-    local ok, job = pcall(load_job, keys, id)
+-- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
+local function try_load_job(k, id)
+    local ok, job = pcall(load_job, k, id)
     if ok then
         return job
     end
@@ -685,32 +745,423 @@ end
 
 local function jobs_reply(jobs)
     local out = {}
-    for k, job in ipairs(jobs) do
-        out[k] = job_reply(job)
+    for n, job in ipairs(jobs) do
+        out[n] = job_reply(job)
     end
     return out
 end
 
+-- Fails with WRONGTYPE unless every fixed key of the queue has its type (mod.rs
+-- check_queue_types), then checks the Lua-only wake-up list.
+local function check_queue_types(k)
+    for priority = 0, MAX_PRIORITY do
+        check_types({ { k.stream_at(priority), 'stream' } })
+    end
+    check_types({ { k.active, 'zset' }, { k.waiting, 'zset' }, { k.scheduled, 'zset' }, { k.retrying, 'zset' },
+        { k.completed, 'zset' }, { k.cancelled, 'zset' }, { k.dead, 'zset' }, { k.ticks, 'zset' } })
+    check_types({ { k.unique, 'hash' }, { k.schedules, 'hash' }, { k.stats, 'hash' }, { k.paused, 'string' } })
+    check_types({ { k.wake, 'list' } })
+end
+
+--------------------------------------------------------------------------------------------------
+-- JSON text the records carry: id lists (`children`) and id maps (`parents`), written the way
+-- serde_json writes them (compact, keys sorted).
+--------------------------------------------------------------------------------------------------
+
+local function json_string(text)
+    return '"' .. text:gsub('[%c"\\]', function(c)
+        local named = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
+            ['\b'] = '\\b', ['\f'] = '\\f' }
+        if named[c] then
+            return named[c]
+        end
+        if byte(c) == 127 then
+            return c
+        end
+        return format('\\u%04x', byte(c))
+    end) .. '"'
+end
+
+-- Reads one JSON string starting at `at` (its opening quote); returns the text and the position
+-- after it, or nil.
+local function read_json_string(text, at)
+    local out, i = {}, at + 1
+    while true do
+        local c = sub(text, i, i)
+        if c == '' then
+            return nil
+        elseif c == '"' then
+            return table.concat(out), i + 1
+        elseif c == '\\' then
+            local e = sub(text, i + 1, i + 1)
+            local simple = { ['"'] = '"', ['\\'] = '\\', ['/'] = '/', b = '\b', f = '\f', n = '\n', r = '\r', t = '\t' }
+            if simple[e] then
+                out[#out + 1] = simple[e]
+                i = i + 2
+            elseif e == 'u' and find(sub(text, i + 2, i + 5), '^%x%x%x%x$') and tonumber(sub(text, i + 2, i + 5), 16) < 128 then
+                out[#out + 1] = string.char(tonumber(sub(text, i + 2, i + 5), 16))
+                i = i + 6
+            else
+                return nil
+            end
+        else
+            out[#out + 1] = c
+            i = i + 1
+        end
+    end
+end
+
+-- A JSON array of strings (flow.rs id_list); anything else reads as empty.
+local function id_list(text)
+    if text == nil then
+        return {}
+    end
+    local ids, i = {}, select(2, find(text, '^%s*%[%s*')) 
+    if not i then
+        return {}
+    end
+    i = i + 1
+    if find(text, '^%]%s*$', i) then
+        return ids
+    end
+    while true do
+        if sub(text, i, i) ~= '"' then
+            return {}
+        end
+        local id, after = read_json_string(text, i)
+        if not id then
+            return {}
+        end
+        ids[#ids + 1] = id
+        local _, e = find(text, '^%s*,%s*', after)
+        if e then
+            i = e + 1
+        elseif find(text, '^%s*%]%s*$', after) then
+            return ids
+        else
+            return {}
+        end
+    end
+end
+
+local function json_id_list(ids)
+    local parts = {}
+    for n, id in ipairs(ids) do
+        parts[n] = json_string(id)
+    end
+    return '[' .. table.concat(parts, ',') .. ']'
+end
+
+-- The entries of a JSON object written by json_object: { {key, value-text}, ... } or nil.
+local function object_entries(text)
+    if text == nil or not find(text, '^%s*{') then
+        return nil
+    end
+    local entries, i = {}, select(2, find(text, '^%s*{%s*')) + 1
+    if find(text, '^}%s*$', i) then
+        return entries
+    end
+    while true do
+        if sub(text, i, i) ~= '"' then
+            return nil
+        end
+        local key, after = read_json_string(text, i)
+        if not key then
+            return nil
+        end
+        local _, colon = find(text, '^%s*:%s*', after)
+        if not colon then
+            return nil
+        end
+        -- The value runs to the next ',' or '}' outside strings and brackets.
+        local depth, j, start = 0, colon + 1, colon + 1
+        while true do
+            local c = sub(text, j, j)
+            if c == '' then
+                return nil
+            elseif c == '"' then
+                local _, next_at = read_json_string(text, j)
+                if not next_at then
+                    return nil
+                end
+                j = next_at
+            else
+                if c == '[' or c == '{' then
+                    depth = depth + 1
+                elseif c == ']' or c == '}' then
+                    if depth == 0 then
+                        break
+                    end
+                    depth = depth - 1
+                elseif c == ',' and depth == 0 then
+                    break
+                end
+                j = j + 1
+            end
+        end
+        local value = sub(text, start, j - 1):gsub('%s+$', '')
+        entries[#entries + 1] = { key, value }
+        if sub(text, j, j) == '}' then
+            return entries
+        end
+        i = select(2, find(text, '^,%s*', j)) + 1
+    end
+end
+
+-- A JSON object from { {key, value-text}, ... }, keys sorted and unique (serde_json's map).
+local function json_object(entries)
+    local by_key, keys = {}, {}
+    for _, e in ipairs(entries) do
+        if by_key[e[1]] == nil then
+            keys[#keys + 1] = e[1]
+        end
+        by_key[e[1]] = e[2]
+    end
+    table.sort(keys)
+    local parts = {}
+    for n, key in ipairs(keys) do
+        parts[n] = json_string(key) .. ':' .. by_key[key]
+    end
+    return '{' .. table.concat(parts, ',') .. '}'
+end
+
+-- A JSON document made compact: whitespace outside strings removed.
+local function compact_json(text)
+    local out, i = {}, 1
+    while i <= #text do
+        local s_at = find(text, '"', i, true)
+        local chunk = sub(text, i, (s_at or #text + 1) - 1):gsub('[ \t\r\n]', '')
+        out[#out + 1] = chunk
+        if not s_at then
+            break
+        end
+        local _, after = read_json_string(text, s_at)
+        if not after then
+            -- A string with an escape this reader does not decode: keep the rest as it is.
+            out[#out + 1] = sub(text, s_at)
+            break
+        end
+        out[#out + 1] = sub(text, s_at, after - 1)
+        i = after
+    end
+    return table.concat(out)
+end
+
+--------------------------------------------------------------------------------------------------
+-- Moving jobs between the queue's structures (core/src/commands/mod.rs): the only places where
+-- a job changes place, as in the module.
+--------------------------------------------------------------------------------------------------
+
+-- Announces a state change on the queue's channel: `<state> <id>`.
+local function announce(k, id, state)
+    call('PUBLISH', k.events, state .. ' ' .. id)
+end
+
+-- Appends job `id` to the stream of its priority (creating streams and groups as needed); returns
+-- the entry id. Lua only: pushes a wake-up token for clients blocked on zrq:{q}:wake.
+local function push_entry(k, id, priority)
+    for _, stream in ipairs({ k.stream, k.stream_at(priority) }) do
+        if key_type(stream) == 'none' then
+            call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+        end
+    end
+    local entry = call('XADD', k.stream_at(priority), '*', ENTRY_FIELD, id)
+    call('RPUSH', k.wake, '1')
+    call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
+    return entry
+end
+
+-- Moves a waiting, scheduled, retrying or dead job (already out of its index) into its stream.
+local function make_pending(k, job)
+    job.state = 'pending'
+    local entry = push_entry(k, job.id, job.priority)
+    call('HSET', k.job(job.id), 'state', 'pending', 'entry', entry)
+    call('HDEL', k.job(job.id), 'run_at')
+    job.entry = entry
+    job.run_at = nil
+    announce(k, job.id, job.state)
+end
+
 -- Starts a new attempt of `job` for `consumer`: active, attempt + 1, fresh lease.
--- (commands/mod.rs start_attempt)
-local function start_attempt(keys, job, consumer, now)
+local function start_attempt(k, job, consumer, now)
     job.state = 'active'
     job.attempt = job.attempt + 1
     job.consumer = consumer
     job.started_at = now
-    call('HSET', keys.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
+    call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
         'consumer', consumer, 'started_at', itoa(now))
-    call('ZADD', keys.active, itoa(now + job.timeout), job.id)
+    call('ZADD', k.active, itoa(now + job.timeout), job.id)
+    announce(k, job.id, job.state)
 end
 
--- Ends the job's time in the stream: its entry acknowledged and deleted, its lease dropped.
--- (commands/mod.rs leave_stream)
-local function leave_stream(keys, job)
+-- Takes the job out of every structure that holds unfinished jobs.
+local function unlink(k, job)
     if job.entry ~= nil then
-        call('XACK', keys.stream, GROUP, job.entry)
-        call('XDEL', keys.stream, job.entry)
+        local entry = job.entry
+        job.entry = nil
+        call('XACK', k.stream_at(job.priority), GROUP, entry)
+        call('XDEL', k.stream_at(job.priority), entry)
+        call('HDEL', k.job(job.id), 'entry')
     end
-    call('ZREM', keys.active, job.id)
+    call('ZREM', k.active, job.id)
+    call('ZREM', k.waiting, job.id)
+    call('ZREM', k.scheduled, job.id)
+    call('ZREM', k.retrying, job.id)
+end
+
+-- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
+-- ({field, value, ...}): unlinked, filed in the state's index, retention TTL, UNIQUE key freed,
+-- counted, announced. (mod.rs finish_one)
+local function finish_one(k, job, state, fields, now)
+    unlink(k, job)
+    local job_key = k.job(job.id)
+    call('HSET', job_key, 'state', state, 'finished_at', itoa(now), unpack(fields))
+    for n = 1, #fields, 2 do
+        job[fields[n]] = fields[n + 1]
+    end
+    job.state = state
+    job.finished_at = now
+    if state == 'dead' then
+        call('ZADD', k.dead, itoa(now), job.id)
+        local excess = call('ZCARD', k.dead) - DEAD_MAX
+        if excess > 0 then
+            for _, victim in ipairs(call('ZRANGE', k.dead, '0', itoa(excess - 1))) do
+                call('ZREM', k.dead, victim)
+                call('DEL', k.job(victim))
+            end
+            call('HINCRBY', k.stats, 'dropped', itoa(excess))
+        end
+    else
+        local keep = job.keep or KEEP_MS
+        if keep < 1 then
+            keep = 1
+        end
+        local index = state == 'completed' and k.completed or k.cancelled
+        call('ZADD', index, itoa(now + keep), job.id)
+        call('PEXPIRE', job_key, itoa(keep))
+        for _, finished in ipairs({ k.completed, k.cancelled }) do
+            if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+                call('ZREMRANGEBYSCORE', finished, '-inf', itoa(now))
+            end
+        end
+    end
+    if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
+        call('HDEL', k.unique, job.unique)
+    end
+    call('HINCRBY', k.stats, state, '1')
+    announce(k, job.id, state)
+end
+
+local enqueue_job -- defined in 20_enqueue.lua; batch callbacks enqueue a job
+
+-- Records that one parent of the waiting `child` is done (with its result), and releases the
+-- child when it was the last. (flow.rs parent_done)
+local function parent_done(k, child, parent, result, note)
+    local left = (child.waiting_on or 1) - 1
+    if left < 0 then
+        left = 0
+    end
+    child.waiting_on = left
+    local fields = { 'waiting_on', itoa(left) }
+    if child.with_results == 1 then
+        local entries = object_entries(child.parents) or {}
+        local value = 'null'
+        if result ~= nil and json_detail(result) == nil and is_utf8(result) then
+            value = compact_json(result)
+        end
+        entries[#entries + 1] = { parent, value }
+        child.parents = json_object(entries)
+        fields[#fields + 1] = 'parents'
+        fields[#fields + 1] = child.parents
+    end
+    if note ~= nil then
+        fields[#fields + 1] = 'error'
+        fields[#fields + 1] = note
+    end
+    call('HSET', k.job(child.id), unpack(fields))
+    if left == 0 then
+        call('ZREM', k.waiting, child.id)
+        make_pending(k, child)
+    end
+end
+
+-- Counts a finished member of `batch`; the last one enqueues the batch's callback, once.
+-- (flow.rs count_in_batch)
+local function count_in_batch(k, batch, succeeded, now)
+    local key = k.batch(batch)
+    local flat = call('HGETALL', key)
+    if #flat == 0 then
+        return
+    end
+    local record = {}
+    for n = 1, #flat, 2 do
+        if record[flat[n]] == nil then
+            record[flat[n]] = flat[n + 1]
+        end
+    end
+    local function number(name)
+        return (record[name] and parse_i64(record[name])) or 0
+    end
+    local done = number('done') + 1
+    local ok, failed = number('succeeded'), number('failed')
+    if succeeded then
+        ok = ok + 1
+    else
+        failed = failed + 1
+    end
+    call('HSET', key, 'done', itoa(done), 'succeeded', itoa(ok), 'failed', itoa(failed))
+    if done < number('total') or record.callback_id ~= nil then
+        return
+    end
+    if record.callback_task ~= nil and record.callback_payload ~= nil then
+        local body = format('{"batch":%s,"succeeded":%d,"failed":%d,"payload":%s}',
+            json_string(batch), ok, failed, record.callback_payload)
+        local id = enqueue_job(k, { task = record.callback_task, payload = body }, now)
+        call('HSET', key, 'callback_id', id)
+    end
+    call('PEXPIRE', key, itoa(KEEP_MS))
+end
+
+-- Settles everything that depended on `job`, which has just finished with `result`: waiting
+-- children (released, or cancelled in cascade) and its batch. (flow.rs settle)
+local function settle(k, job, result, now)
+    local work = { { id = job.id, state = job.state, result = result or job.result,
+        children = id_list(job.children), batch = job.batch } }
+    while #work > 0 do
+        local done = table.remove(work)
+        if done.batch ~= nil then
+            count_in_batch(k, done.batch, done.state == 'completed', now)
+        end
+        for _, child_id in ipairs(done.children) do
+            local child = try_load_job(k, child_id)
+            if child and child.state == 'waiting' then
+                local failed = done.state ~= 'completed'
+                if failed and child.on_parent_fail ~= 'run' then
+                    finish_one(k, child, 'cancelled', { 'error', 'parent ' .. done.id .. ' ended ' .. done.state }, now)
+                    work[#work + 1] = { id = child.id, state = child.state, children = id_list(child.children),
+                        batch = child.batch }
+                else
+                    local note
+                    if failed then
+                        note = 'released although parent ' .. done.id .. ' ended ' .. done.state
+                    end
+                    parent_done(k, child, done.id, done.result, note)
+                end
+            end
+        end
+    end
+end
+
+-- Ends `job` in `state` and settles what depended on it. (mod.rs finish)
+local function finish(k, job, state, fields, now)
+    finish_one(k, job, state, fields, now)
+    local result
+    for n = 1, #fields, 2 do
+        if fields[n] == 'result' then
+            result = fields[n + 1]
+        end
+    end
+    settle(k, job, result, now)
 end
 
 --------------------------------------------------------------------------------------------------

@@ -1,22 +1,197 @@
 --------------------------------------------------------------------------------------------------
 -- zrq_enqueue: ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>]
+--              [DELAY <ms> | AT <unix-ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>]
+--              [KEEP <ms>] [AFTER <id> ...] [WITHRESULTS] [ONPARENTFAIL cancel|run]
 --   (core/src/commands/enqueue.rs)
 --
 -- KEYS[1]  the queue
--- ARGV     task, payload (JSON), then options: ID <id>, RETRIES <0..1000> (default 3),
---          TIMEOUT <1..315360000000 ms> (default 30000)
--- Reply    the job id (bulk string): a new UUIDv7, or the given ID. An ID that exists already
---          returns that id and writes nothing (idempotent producers).
--- Writes   XGROUP CREATE <stream> zrq 0 MKSTREAM (first job), XADD <stream> * job <id>,
---          HSET zrq:{q}:job:<id> (state pending, attempt 0), HINCRBY zrq:{q}:stats enqueued 1,
---          and, Lua only, RPUSH zrq:{q}:wake 1 + LTRIM to the newest 128 tokens (wakes one client
---          blocked in BLPOP on it; see docs/LUA.md).
--- Errors   ERR (arity, names, options, numbers), BADJSON (payload), WRONGTYPE (stream, job record,
---          stats or wake key of another type), INTERNAL.
+-- ARGV     task, payload (JSON), then options: ID <id>; RETRIES <0..1000> (default 3);
+--          TIMEOUT <1..315360000000 ms> (default 30000); DELAY <ms> or AT <unix ms> (not with
+--          AFTER); BACKOFF <ms>; PRIORITY <0..9> (default 0); UNIQUE <key>; KEEP <1.. ms>;
+--          AFTER <parent id> (repeatable; parents of the same queue); WITHRESULTS;
+--          ONPARENTFAIL cancel|run
+-- Reply    the job id (bulk string): a new UUIDv7, or the given ID. An ID that exists returns that
+--          id and writes nothing; a UNIQUE key held by an unfinished job returns that job's id.
+-- Writes   pending: XADD zrq:{q}:stream[:<priority>] * job <id> (XGROUP CREATE … MKSTREAM first);
+--          scheduled (DELAY/AT in the future): ZADD zrq:{q}:scheduled <due> <id>;
+--          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each parent;
+--          HSET zrq:{q}:job:<id>, HSET zrq:{q}:unique <key> <id>, HINCRBY zrq:{q}:stats
+--          enqueued 1, PUBLISH zrq:{q}:events "<state> <id>"; Lua only: RPUSH zrq:{q}:wake 1
+--          (capped at 128 tokens) whenever a job enters a stream.
+-- Errors   ERR (arity, names, options, numbers, conflicting options, AFTER itself), BADJSON
+--          (payload), NOJOB (AFTER names a job that does not exist), WRONGTYPE, CORRUPT, INTERNAL.
+-- Not in Lua: the module's server-side timer promotes due scheduled jobs; with Lua the client
+-- does (see docs/LUA.md).
 --------------------------------------------------------------------------------------------------
 
 local DEFAULT_RETRIES = 3
 local DEFAULT_TIMEOUT_MS = 30000
+local MAX_AT_MS = 253402300799999
+local ENQUEUE_OPTIONS = { 'ID', 'RETRIES', 'TIMEOUT', 'DELAY', 'AT', 'BACKOFF', 'PRIORITY', 'UNIQUE', 'KEEP',
+    'AFTER', 'WITHRESULTS', 'ONPARENTFAIL' }
+local PARENT_FAIL_POLICIES = { 'cancel', 'run' }
+
+-- Reads one job option into `spec` (enqueue.rs set_option, same checks in the same order).
+local function set_enqueue_option(spec, option, value)
+    local function conflicting(first, second)
+        fail('ERR', 'options ' .. first .. ' and ' .. second .. ' cannot be combined')
+    end
+    local timed = spec.delay ~= nil or spec.at ~= nil
+    if option == 'ID' then
+        spec.id = name('ID', value)
+    elseif option == 'RETRIES' then
+        spec.retries = integer('RETRIES', value, 0, MAX_RETRIES)
+    elseif option == 'TIMEOUT' then
+        spec.timeout = integer('TIMEOUT', value, 1, MAX_DURATION_MS)
+    elseif (option == 'DELAY' or option == 'AT') and timed then
+        conflicting('DELAY', 'AT')
+    elseif (option == 'DELAY' or option == 'AT') and #spec.after > 0 then
+        conflicting(option, 'AFTER')
+    elseif option == 'AFTER' and timed then
+        conflicting(spec.delay ~= nil and 'DELAY' or 'AT', 'AFTER')
+    elseif option == 'AFTER' then
+        local parent = name('AFTER', value)
+        for _, p in ipairs(spec.after) do
+            if p == parent then
+                return
+            end
+        end
+        spec.after[#spec.after + 1] = parent
+    elseif option == 'WITHRESULTS' then
+        spec.with_results = true
+    elseif option == 'ONPARENTFAIL' then
+        spec.on_parent_fail = one_of('ONPARENTFAIL', value, PARENT_FAIL_POLICIES)
+    elseif option == 'DELAY' then
+        spec.delay = integer('DELAY', value, 0, MAX_DURATION_MS)
+    elseif option == 'AT' then
+        spec.at = integer('AT', value, 0, MAX_AT_MS)
+    elseif option == 'BACKOFF' then
+        spec.backoff = integer('BACKOFF', value, 0, MAX_DURATION_MS)
+    elseif option == 'PRIORITY' then
+        spec.priority = integer('PRIORITY', value, 0, MAX_PRIORITY)
+    elseif option == 'UNIQUE' then
+        spec.unique = name('UNIQUE', value)
+    elseif option == 'KEEP' then
+        spec.keep = integer('KEEP', value, 1, MAX_DURATION_MS)
+    else
+        fail('ERR', "unknown option '" .. show_arg(option) .. "'")
+    end
+end
+
+-- A waiting job's parents: a dead or cancelled one cancels it (unless ONPARENTFAIL run);
+-- unfinished ones list it among their children; finished ones count at once.
+-- (enqueue.rs wait_for)
+local function wait_for(k, spec, job, parents, now)
+    if spec.on_parent_fail ~= 'run' then
+        for _, parent in ipairs(parents) do
+            if parent.state == 'dead' or parent.state == 'cancelled' then
+                finish(k, job, 'cancelled', { 'error', 'parent ' .. parent.id .. ' ended ' .. parent.state }, now)
+                return
+            end
+        end
+    end
+    for _, parent in ipairs(parents) do
+        if not IS_FINAL[parent.state] then
+            local children = id_list(parent.children)
+            children[#children + 1] = job.id
+            call('HSET', k.job(parent.id), 'children', json_id_list(children))
+        end
+    end
+    for _, parent in ipairs(parents) do
+        if IS_FINAL[parent.state] then
+            local note
+            if parent.state ~= 'completed' then
+                note = 'released although parent ' .. parent.id .. ' ended ' .. parent.state
+            end
+            parent_done(k, job, parent.id, parent.result, note)
+        end
+    end
+end
+
+-- Adds the job described by `spec` (task, payload and options) unless its id or UNIQUE key is
+-- taken; returns the job's id. (enqueue.rs apply)
+enqueue_job = function(k, spec, now, sec, usec)
+    spec.after = spec.after or {}
+    local id = spec.id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
+    local job_key = k.job(id)
+    check_queue_types(k)
+    check_types({ { job_key, 'hash' } })
+    if key_type(job_key) ~= 'none' then
+        return id
+    end
+    if spec.unique ~= nil then
+        local holder = call('HGET', k.unique, spec.unique)
+        if type(holder) == 'string' and is_utf8(holder) then
+            local held = try_load_job(k, holder)
+            if held and not IS_FINAL[held.state] then
+                return holder
+            end
+        end
+    end
+    local parents = {}
+    for _, parent in ipairs(spec.after) do
+        if parent == id then
+            fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
+        end
+        local job = load_job(k, parent)
+        if not job then
+            fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
+                .. "' (parents must be in the same queue)")
+        end
+        parents[#parents + 1] = job
+    end
+    local due = spec.at
+    if due == nil and spec.delay ~= nil then
+        due = now + spec.delay
+    end
+    local scheduled = due ~= nil and due > now
+    local job = {
+        id = id,
+        queue = k.queue,
+        task = spec.task,
+        payload = spec.payload,
+        state = (#parents > 0 and 'waiting') or (scheduled and 'scheduled') or 'pending',
+        attempt = 0,
+        max_attempts = (spec.retries or DEFAULT_RETRIES) + 1,
+        timeout = spec.timeout or DEFAULT_TIMEOUT_MS,
+        priority = spec.priority or 0,
+        backoff = spec.backoff,
+        keep = spec.keep,
+        unique = spec.unique,
+        with_results = spec.with_results and 1 or nil,
+        on_parent_fail = spec.on_parent_fail,
+        batch = spec.batch,
+        created_at = now,
+    }
+    if #parents > 0 then
+        local entries = {}
+        for n, parent in ipairs(parents) do
+            entries[n] = { parent.id, 'null' }
+        end
+        job.parents = json_object(entries)
+        job.waiting_on = #parents
+    end
+    if scheduled then
+        job.run_at = due
+    end
+    if job.state == 'waiting' then
+        call('ZADD', k.waiting, itoa(now), id)
+    elseif job.run_at ~= nil then
+        call('ZADD', k.scheduled, itoa(due), id)
+    else
+        job.entry = push_entry(k, id, job.priority)
+    end
+    call('HSET', job_key, unpack(job_hset_args(job)))
+    if spec.unique ~= nil then
+        call('HSET', k.unique, spec.unique, id)
+    end
+    call('HINCRBY', k.stats, 'enqueued', '1')
+    announce(k, id, job.state)
+    if #parents > 0 then
+        wait_for(k, spec, job, parents, now)
+    end
+    return id
+end
 
 local function enqueue(keys, argv)
     local args = arguments(keys, argv)
@@ -24,49 +199,15 @@ local function enqueue(keys, argv)
         arity_error('zrq.enqueue')
     end
     require_one_key('zrq_enqueue', keys)
+    local spec = { after = {} }
     local queue = name('queue', args[1])
-    local task = name('task', args[2])
-    local payload = json('payload', args[3])
-    local id, retries, timeout = nil, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS
-    for option, value in options(args, 4, { 'ID', 'RETRIES', 'TIMEOUT' }) do
-        if option == 'ID' then
-            id = name('ID', value)
-        elseif option == 'RETRIES' then
-            retries = integer('RETRIES', value, 0, MAX_RETRIES)
-        else
-            timeout = integer('TIMEOUT', value, 1, MAX_DURATION_MS)
-        end
+    spec.task = name('task', args[2])
+    spec.payload = json('payload', args[3])
+    for option, value in options(args, 4, ENQUEUE_OPTIONS) do
+        set_enqueue_option(spec, option, value)
     end
-
-    local k = queue_keys(queue)
     local now, sec, usec = clock()
-    id = id or new_id(queue, sec, usec)
-    local job_key = k.job(id)
-    check_types({ { k.stream, 'stream' }, { job_key, 'hash' }, { k.stats, 'hash' }, { k.wake, 'list' } })
-    if key_type(job_key) ~= 'none' then
-        return id
-    end
-    if key_type(k.stream) == 'none' then
-        call('XGROUP', 'CREATE', k.stream, GROUP, '0', 'MKSTREAM')
-    end
-    local entry = call('XADD', k.stream, '*', ENTRY_FIELD, id)
-    local job = {
-        id = id,
-        queue = queue,
-        task = task,
-        payload = payload,
-        state = 'pending',
-        attempt = 0,
-        max_attempts = retries + 1,
-        timeout = timeout,
-        created_at = now,
-        entry = entry,
-    }
-    call('HSET', job_key, unpack(job_hset_args(job)))
-    call('HINCRBY', k.stats, 'enqueued', '1')
-    call('RPUSH', k.wake, '1')
-    call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
-    return id
+    return enqueue_job(queue_keys(queue), spec, now, sec, usec)
 end
 
 register('zrq_enqueue', enqueue, 'write-deny-oom')

@@ -8,10 +8,13 @@
 --          incremented; empty when nothing is waiting (also on a queue that does not exist).
 --          BLOCK is validated exactly as the module does, but a script cannot block: the reply is
 --          immediate. The client blocks instead with BLPOP on zrq:{q}:wake (docs/LUA.md).
+--          Highest priority first (zrq:{q}:stream:9 … stream:1, then zrq:{q}:stream), oldest first
+--          within one; nothing while the queue is paused (zrq:{q}:paused exists).
 -- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> STREAMS <stream> >; per job HSET state,
---          attempt, consumer, started_at and ZADD zrq:{q}:active <now + timeout> <id>. An entry
---          without a readable pending job behind it is XACKed and XDELed.
--- Errors   ERR (arity, names, options, numbers), WRONGTYPE (stream or active key), INTERNAL.
+--          attempt, consumer, started_at, ZADD zrq:{q}:active <now + timeout> <id>, PUBLISH
+--          zrq:{q}:events "active <id>". An entry without a readable pending job behind it is
+--          XACKed and XDELed.
+-- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function fetch(keys, argv)
@@ -32,30 +35,36 @@ local function fetch(keys, argv)
     end
 
     local k = queue_keys(queue)
-    check_types({ { k.stream, 'stream' }, { k.active, 'zset' } })
-    if key_type(k.stream) == 'none' then
+    check_queue_types(k)
+    if key_type(k.paused) ~= 'none' then
         return {}
     end
     local now = clock()
-    local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(count), 'STREAMS', k.stream, '>')
     local jobs = {}
-    local entries = (type(reply) == 'table' and reply[1] and reply[1][2]) or {}
-    for _, e in ipairs(entries) do
-        local entry, fields = e[1], e[2] or {}
-        local id
-        for f = 1, #fields, 2 do
-            if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
-                id = fields[f + 1]
-                break
+    for priority = MAX_PRIORITY, 0, -1 do
+        local wanted = count - #jobs
+        local stream = k.stream_at(priority)
+        if wanted > 0 and key_type(stream) ~= 'none' then
+            local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(wanted), 'STREAMS', stream, '>')
+            local entries = (type(reply) == 'table' and reply[1] and reply[1][2]) or {}
+            for _, e in ipairs(entries) do
+                local entry, fields = e[1], e[2] or {}
+                local id
+                for f = 1, #fields, 2 do
+                    if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
+                        id = fields[f + 1]
+                        break
+                    end
+                end
+                local job = id and try_load_job(k, id)
+                if job and job.state == 'pending' then
+                    start_attempt(k, job, consumer, now)
+                    jobs[#jobs + 1] = job
+                else
+                    call('XACK', stream, GROUP, entry)
+                    call('XDEL', stream, entry)
+                end
             end
-        end
-        local job = id and try_load_job(k, id)
-        if job and job.state == 'pending' then
-            start_attempt(k, job, consumer, now)
-            jobs[#jobs + 1] = job
-        else
-            call('XACK', k.stream, GROUP, entry)
-            call('XDEL', k.stream, entry)
         end
     end
     return jobs_reply(jobs)

@@ -4,12 +4,15 @@
 --
 -- KEYS[1]  the queue
 -- ARGV     job id, then option RESULT <json>
--- Reply    1 if the job was active and is now completed (result stored), else 0 (unknown job,
---          or not active: pending, completed, dead).
--- Writes   XACK + XDEL of its stream entry, ZREM zrq:{q}:active <id>, HSET state completed,
---          finished_at [, result], HINCRBY zrq:{q}:stats completed 1.
--- Errors   ERR (arity, names, options), BADJSON (RESULT), WRONGTYPE (stream, active, stats or job
---          record key), CORRUPT (unreadable job record), INTERNAL.
+-- Reply    1 if the job was active and is now completed (result stored); 0 if it was not active
+--          (unknown, pending, finished …); -1 if its cancellation was requested meanwhile (it is
+--          now cancelled, result stored).
+-- Writes   the job leaves its stream (XACK + XDEL, HDEL entry) and its lease (ZREM active);
+--          HSET state, finished_at [, result]; ZADD zrq:{q}:completed|cancelled <now + keep>;
+--          PEXPIRE on the record (its retention); UNIQUE key freed; HINCRBY zrq:{q}:stats
+--          completed|cancelled 1; PUBLISH zrq:{q}:events; waiting children released (or
+--          cancelled in cascade) and its batch counted, as in the module.
+-- Errors   ERR (arity, names, options), BADJSON (RESULT), WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function ack(keys, argv)
@@ -26,19 +29,21 @@ local function ack(keys, argv)
     end
 
     local k = queue_keys(queue)
-    check_types({ { k.stream, 'stream' }, { k.active, 'zset' }, { k.stats, 'hash' } })
+    check_queue_types(k)
     local job = load_job(k, id)
     if not job or job.state ~= 'active' then
         return 0
     end
-    leave_stream(k, job)
     local now = clock()
+    local fields = {}
     if result ~= nil then
-        call('HSET', k.job(id), 'state', 'completed', 'finished_at', itoa(now), 'result', result)
-    else
-        call('HSET', k.job(id), 'state', 'completed', 'finished_at', itoa(now))
+        fields = { 'result', result }
     end
-    call('HINCRBY', k.stats, 'completed', '1')
+    if job.cancel_requested ~= nil then
+        finish(k, job, 'cancelled', fields, now)
+        return -1
+    end
+    finish(k, job, 'completed', fields, now)
     return 1
 end
 

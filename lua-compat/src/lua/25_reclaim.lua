@@ -7,12 +7,12 @@
 -- Reply    array of jobs whose lease expired, oldest deadline first, now owned by the consumer
 --          with attempt incremented and `error` saying which lease expired. A job that had used
 --          all its attempts becomes dead instead and is not returned.
--- Writes   per reclaimed job: XCLAIM <stream> zrq <consumer> 0 <entry> JUSTID, HSET error, state,
---          attempt, consumer, started_at, ZADD zrq:{q}:active. Per dead job: XACK + XDEL,
---          ZREM active, HSET state dead, finished_at, error, ZADD zrq:{q}:dead <now> <id>,
---          HINCRBY zrq:{q}:stats dead 1. A lease without an active job behind it is dropped.
--- Errors   ERR (arity, names, options, numbers), WRONGTYPE (stream, active, dead or stats key),
---          INTERNAL.
+-- Writes   every expired lease counts as a failed attempt (HINCRBY zrq:{q}:stats failed 1).
+--          Reclaimed: XCLAIM <stream of its priority> zrq <consumer> 0 <entry> JUSTID, HSET error,
+--          state, attempt, consumer, started_at, ZADD zrq:{q}:active, PUBLISH. Out of attempts:
+--          finished dead (ZADD zrq:{q}:dead, capped at 10000 like the module's default). With a
+--          cancellation requested: finished cancelled. A lease without an active job is dropped.
+-- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local DEFAULT_RECLAIM_COUNT = 10
@@ -31,7 +31,7 @@ local function reclaim(keys, argv)
     end
 
     local k = queue_keys(queue)
-    check_types({ { k.stream, 'stream' }, { k.active, 'zset' }, { k.dead, 'zset' }, { k.stats, 'hash' } })
+    check_queue_types(k)
     local now = clock()
     local expired = call('ZRANGE', k.active, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(count))
     local reclaimed = {}
@@ -43,14 +43,14 @@ local function reclaim(keys, argv)
             else
                 local error_text = format('lease expired after %d ms (attempt %d of %d, consumer %s)',
                     job.timeout, job.attempt, job.max_attempts, job.consumer or '?')
-                if job.attempt >= job.max_attempts then
-                    leave_stream(k, job)
-                    call('HSET', k.job(id), 'state', 'dead', 'finished_at', itoa(now), 'error', error_text)
-                    call('ZADD', k.dead, itoa(now), id)
-                    call('HINCRBY', k.stats, 'dead', '1')
+                call('HINCRBY', k.stats, 'failed', '1')
+                if job.cancel_requested ~= nil then
+                    finish(k, job, 'cancelled', { 'error', error_text }, now)
+                elseif job.attempt >= job.max_attempts then
+                    finish(k, job, 'dead', { 'error', error_text }, now)
                 else
                     if job.entry ~= nil then
-                        call('XCLAIM', k.stream, GROUP, consumer, '0', job.entry, 'JUSTID')
+                        call('XCLAIM', k.stream_at(job.priority), GROUP, consumer, '0', job.entry, 'JUSTID')
                     end
                     call('HSET', k.job(id), 'error', error_text)
                     job.error = error_text
