@@ -1,0 +1,196 @@
+//! No drift between the module's definitions (zrq-core) and the Lua library: the same commands
+//! (one function each, flagged like the command), the same error codes, job fields, states and
+//! key kinds. A command added to the core without its Lua function fails here.
+
+use std::collections::BTreeMap;
+
+use zrq_core::job::{FieldKind, FIELDS};
+use zrq_core::keys::KEYS;
+use zrq_core::spec::COMMANDS;
+use zrq_core::state::State;
+use zrq_core::ErrorCode;
+use zrq_tests::redis::{self, Value};
+use zrq_tests::Backend;
+
+/// Flags of every function of the `zrq` library, as FUNCTION LIST reports them.
+fn lua_functions() -> BTreeMap<String, Vec<String>> {
+    let server = Backend::Lua.server();
+    let list: Value = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .arg("LIBRARYNAME")
+        .arg(zrq_lua::LIBRARY_NAME)
+        .query(&mut server.conn())
+        .expect("FUNCTION LIST");
+    fn text(v: &Value) -> String {
+        match v {
+            Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::SimpleString(s) => s.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+    fn field<'a>(record: &'a Value, name: &str) -> &'a Value {
+        let Value::Array(items) = record else {
+            panic!("not a record: {record:?}")
+        };
+        items
+            .chunks(2)
+            .find(|pair| text(&pair[0]) == name)
+            .map(|pair| &pair[1])
+            .unwrap_or_else(|| panic!("no {name} in {record:?}"))
+    }
+    let Value::Array(libraries) = list else {
+        panic!("FUNCTION LIST: {list:?}")
+    };
+    assert_eq!(libraries.len(), 1, "exactly one zrq library: {libraries:?}");
+    let Value::Array(functions) = field(&libraries[0], "functions") else {
+        panic!("functions: {libraries:?}")
+    };
+    functions
+        .iter()
+        .map(|f| {
+            let flags = match field(f, "flags") {
+                Value::Array(items) | Value::Set(items) => items.iter().map(text).collect(),
+                other => panic!("flags: {other:?}"),
+            };
+            (text(field(f, "name")), flags)
+        })
+        .collect()
+}
+
+#[test]
+fn the_library_has_one_function_per_command_flagged_like_it() {
+    let got = lua_functions();
+    let mut want: BTreeMap<String, Vec<String>> = COMMANDS
+        .iter()
+        .map(|spec| {
+            // Read-only commands cannot write; write commands that the module does not flag
+            // `deny-oom` may run when Redis is out of memory, as the module's do.
+            let flags = if spec.readonly {
+                vec!["no-writes".to_string()]
+            } else if spec.flags.split(' ').any(|f| f == "deny-oom") {
+                Vec::new()
+            } else {
+                vec!["allow-oom".to_string()]
+            };
+            (spec.function_name(), flags)
+        })
+        .collect();
+    want.insert("zrq_version".to_string(), vec!["no-writes".to_string()]);
+    let missing: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "functions missing from the Lua library: {missing:?}; functions it has that no command \
+         explains: {extra:?}"
+    );
+    assert_eq!(got, want, "function flags");
+}
+
+#[test]
+fn zrq_version_reports_the_library_version() {
+    let server = Backend::Lua.server();
+    let version: String = redis::cmd("FCALL")
+        .arg("zrq_version")
+        .arg(0)
+        .query(&mut server.conn())
+        .expect("FCALL zrq_version");
+    assert_eq!(version, zrq_lua::VERSION);
+    assert!(zrq_lua::library().contains(&format!("local VERSION = '{}'", zrq_lua::VERSION)));
+}
+
+/// The single-quoted strings of the Lua table `local <name> = { … }` in the library source.
+fn lua_table(name: &str) -> Vec<String> {
+    let source = zrq_lua::library();
+    let start = source
+        .find(&format!("local {name} = {{"))
+        .unwrap_or_else(|| panic!("the library defines no table {name}"));
+    let body = &source[start + name.len() + 10..];
+    let mut depth = 1;
+    let mut end = 0;
+    for (i, c) in body.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 {
+            end = i;
+            break;
+        }
+    }
+    body[..end]
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn error_codes_are_the_core_table() {
+    let want: Vec<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    assert_eq!(lua_table("ERROR_CODES"), want);
+
+    // Every error the library raises goes through `fail('<CODE>', …)` with a code of the table,
+    // and every code of the table is raised somewhere; error replies are built in one place.
+    let source = zrq_lua::library();
+    let mut used: Vec<String> = source
+        .match_indices("fail(")
+        .filter(|(at, _)| {
+            let line_start = source[..*at].rfind('\n').map_or(0, |i| i + 1);
+            let in_comment = source[line_start..*at].contains("--");
+            !in_comment && !source[..*at].ends_with("function ")
+        })
+        .map(|(at, _)| {
+            let rest = &source[at + 5..];
+            let code = rest
+                .strip_prefix('\'')
+                .and_then(|r| r.split_once('\''))
+                .map(|(code, _)| code.to_string());
+            code.unwrap_or_else(|| panic!("fail( without a literal code: {}", &rest[..40]))
+        })
+        .collect();
+    used.sort();
+    used.dedup();
+    let mut all = want.clone();
+    all.sort();
+    assert_eq!(used, all, "codes raised by the library");
+    assert_eq!(
+        source.matches("redis.error_reply(").count(),
+        2,
+        "error replies are made in `run` only (a zrq error, or INTERNAL)"
+    );
+}
+
+#[test]
+fn job_fields_states_and_key_kinds_are_the_core_ones() {
+    let fields = lua_table("FIELDS");
+    let pairs: Vec<(String, String)> = fields
+        .chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    let want: Vec<(String, String)> = FIELDS
+        .iter()
+        .map(|(name, kind)| {
+            let kind = match kind {
+                FieldKind::Text => "text",
+                FieldKind::Integer => "integer",
+            };
+            (name.to_string(), kind.to_string())
+        })
+        .collect();
+    assert_eq!(pairs, want, "job fields");
+
+    let states: Vec<String> = State::ALL.iter().map(|s| s.as_str().to_string()).collect();
+    assert_eq!(lua_table("STATES"), states, "states");
+
+    let suffixes: Vec<String> = KEYS.iter().map(|k| k.suffix.to_string()).collect();
+    assert_eq!(lua_table("KEY_KINDS"), suffixes, "key kinds");
+    // The one key only the library writes is not one the module uses.
+    let extra = lua_table("LUA_ONLY_KEY_KINDS");
+    assert_eq!(extra, ["wake"]);
+    assert!(!suffixes.contains(&extra[0]));
+}
