@@ -480,3 +480,138 @@ fn info_zrq_section_counts_transitions_and_timer_passes() {
     assert!(get(&mut conn, "zrq_timer_passes") >= 1);
     assert!(get(&mut conn, "zrq_timed_queues") >= 0);
 }
+
+#[test]
+fn result_block_is_woken_by_every_way_a_job_ends() {
+    let server = server();
+    let mut zrq = zrq(&server);
+    // The lease of the last attempt runs out and RECLAIM buries the job.
+    let id = zrq.enqueue(Q, "t", "{}", &["RETRIES", "0", "TIMEOUT", "50"]);
+    assert_eq!(zrq.fetch(Q, "w", 1).len(), 1);
+    let rx = spawn_call(&server, "result", &[Q, &id, "BLOCK", "0"]);
+    wait_blocked(&server, "result", 1);
+    thread::sleep(Duration::from_millis(80));
+    assert_eq!(jobs(ok(&mut zrq, "reclaim", &[Q, "w2"])).len(), 0);
+    let result = map(recv(&rx, "RESULT after RECLAIM").reply.expect("RESULT"));
+    assert_eq!(result["state"], "dead");
+    assert!(result["error"].contains("lease expired"), "{result:?}");
+
+    // A cancel-requested job whose worker reports a failure.
+    let id = zrq.enqueue(Q, "t", "{}", &[]);
+    assert_eq!(zrq.fetch(Q, "w", 1).len(), 1);
+    let rx = spawn_call(&server, "result", &[Q, &id, "BLOCK", "0"]);
+    wait_blocked(&server, "result", 1);
+    assert_eq!(int(&mut zrq, "cancel", &[Q, &id]), 2);
+    assert_eq!(
+        show(&ok(&mut zrq, "fail", &[Q, &id, "stopped"])),
+        "cancelled"
+    );
+    let result = map(recv(&rx, "RESULT after FAIL of a cancelled job")
+        .reply
+        .expect("RESULT"));
+    assert_eq!(result["state"], "cancelled");
+    assert_eq!(result["error"], "stopped");
+
+    // A scheduled job cancelled before its time.
+    let id = zrq.enqueue(Q, "t", "{}", &["DELAY", "600000"]);
+    let rx = spawn_call(&server, "result", &[Q, &id, "BLOCK", "0"]);
+    wait_blocked(&server, "result", 1);
+    assert_eq!(int(&mut zrq, "cancel", &[Q, &id]), 1);
+    let result = map(recv(&rx, "RESULT after CANCEL of a scheduled job")
+        .reply
+        .expect("RESULT"));
+    assert_eq!(result["state"], "cancelled");
+}
+
+#[test]
+fn result_block_on_a_job_that_is_deleted_answers_nojob() {
+    // The job can never finish once deleted: a waiter must not stay blocked forever.
+    let server = server();
+    let mut zrq = zrq(&server);
+    let id = zrq.enqueue(Q, "t", "{}", &[]);
+    let rx = spawn_call(&server, "result", &[Q, &id, "BLOCK", "0"]);
+    wait_blocked(&server, "result", 1);
+    assert_eq!(int(&mut zrq, "delete", &[Q, &id]), 1);
+    let arrival = rx.recv_timeout(Duration::from_secs(3)).unwrap_or_else(|_| {
+        panic!(
+            "ZRQ.RESULT {Q} {id} BLOCK 0 is still blocked 3 s after ZRQ.DELETE removed the \
+                 job ({} client(s) blocked in zrq.result): it can never be answered",
+            blocked(&mut server.conn(), "result")
+        )
+    });
+    let err = arrival.reply.expect_err("NOJOB");
+    assert_eq!(err.code(), Some("NOJOB"), "{err}");
+}
+
+#[test]
+fn a_promoted_high_priority_job_wakes_a_blocked_worker() {
+    let server = server();
+    let mut zrq = zrq(&server);
+    let rx = spawn_call(&server, "fetch", &[Q, "w", "BLOCK", "0"]);
+    wait_blocked(&server, "fetch", 1);
+    let id = zrq.enqueue(Q, "t", "{}", &["DELAY", "200", "PRIORITY", "9"]);
+    let due = run_at(&mut zrq, &id);
+    let arrival = recv(&rx, "the priority-9 job");
+    let got = jobs(arrival.reply.expect("FETCH"));
+    assert_eq!(got[0]["id"], id);
+    assert_eq!(got[0]["priority"], "9");
+    let lag = arrival.at_ms - due;
+    assert!(
+        (0..1000).contains(&lag),
+        "delivered {lag} ms after its due time"
+    );
+}
+
+#[test]
+fn resume_wakes_as_many_blocked_workers_as_there_are_jobs() {
+    let server = server();
+    let mut zrq = zrq(&server);
+    ok(&mut zrq, "pause", &[Q]);
+    let workers: Vec<_> = (0..4)
+        .map(|i| spawn_call(&server, "fetch", &[Q, &format!("w{i}"), "BLOCK", "3000"]))
+        .collect();
+    wait_blocked(&server, "fetch", 4);
+    let ids: Vec<String> = (0..3).map(|_| zrq.enqueue(Q, "t", "{}", &[])).collect();
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        blocked(&mut server.conn(), "fetch"),
+        4,
+        "paused: all still blocked"
+    );
+    ok(&mut zrq, "resume", &[Q]);
+    let mut got = Vec::new();
+    let mut empty = 0;
+    for rx in workers {
+        let jobs = jobs(recv(&rx, "worker").reply.expect("FETCH"));
+        match jobs.len() {
+            0 => empty += 1,
+            1 => got.push(jobs[0]["id"].clone()),
+            n => panic!("{n} jobs for one worker"),
+        }
+    }
+    got.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(got, want, "each job to one woken worker");
+    assert_eq!(empty, 1, "the fourth worker timed out empty-handed");
+}
+
+#[test]
+fn result_block_inside_multi_does_not_block() {
+    let server = server();
+    let mut zrq = zrq(&server);
+    let id = zrq.enqueue(Q, "t", "{}", &[]);
+    let mut conn = server.conn();
+    let start = Instant::now();
+    let (reply,): (Value,) = redis::pipe()
+        .atomic()
+        .cmd("ZRQ.RESULT")
+        .arg(Q)
+        .arg(&id)
+        .arg("BLOCK")
+        .arg(0)
+        .query(&mut conn)
+        .expect("MULTI RESULT");
+    assert_eq!(reply, Value::Nil);
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
