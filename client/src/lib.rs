@@ -22,7 +22,7 @@ pub use backend::Backend;
 pub use client::Client;
 pub use error::{Error, Result};
 pub use job::{wait_all, CancelOutcome, JobHandle, Outcome};
-pub use queue::{EnqueueOptions, Every, NewJob, Queue, Schedule};
+pub use queue::{Batch, BatchInfo, EnqueueOptions, Every, NewJob, ParentFailure, Queue, Schedule};
 pub use record::{JobRecord, JobState, Page, QueueInfo};
 pub use task::Task;
 pub use worker::{

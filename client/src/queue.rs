@@ -33,6 +33,19 @@ pub struct EnqueueOptions {
     priority: Option<u8>,
     unique: Option<String>,
     keep: Option<Duration>,
+    after: Vec<String>,
+    with_results: bool,
+    on_parent_fail: Option<ParentFailure>,
+}
+
+/// What happens to a job when one of its parents ([`EnqueueOptions::after`]) ends dead or
+/// cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentFailure {
+    /// The job is cancelled too, and its own children in turn (the default).
+    Cancel,
+    /// The job runs anyway, as if the parent had completed.
+    Run,
 }
 
 fn ms(d: Duration) -> String {
@@ -112,6 +125,25 @@ impl EnqueueOptions {
         self
     }
 
+    /// Run only once job `parent` (of the same queue) has completed; repeat for several parents.
+    /// The job is `waiting` until then.
+    pub fn after(mut self, parent: impl Into<String>) -> Self {
+        self.after.push(parent.into());
+        self
+    }
+
+    /// Hand the parents' results to the job (its `parents` field, see [`JobRecord::parents`]).
+    pub fn with_results(mut self) -> Self {
+        self.with_results = true;
+        self
+    }
+
+    /// What to do when a parent ends dead or cancelled.
+    pub fn on_parent_fail(mut self, policy: ParentFailure) -> Self {
+        self.on_parent_fail = Some(policy);
+        self
+    }
+
     /// The options as command arguments.
     pub fn to_args(&self) -> Vec<String> {
         let mut args = Vec::new();
@@ -130,8 +162,124 @@ impl EnqueueOptions {
         push("PRIORITY", self.priority.map(|p| p.to_string()));
         push("UNIQUE", self.unique.clone());
         push("KEEP", self.keep.map(ms));
+        for parent in &self.after {
+            args.push("AFTER".into());
+            args.push(parent.clone());
+        }
+        if self.with_results {
+            args.push("WITHRESULTS".into());
+        }
+        let policy = self.on_parent_fail.map(|p| match p {
+            ParentFailure::Cancel => "cancel".to_string(),
+            ParentFailure::Run => "run".to_string(),
+        });
+        if let Some(policy) = policy {
+            args.push("ONPARENTFAIL".into());
+            args.push(policy);
+        }
         args
     }
+}
+
+/// A batch of jobs created in one atomic step (`ZRQ.BATCH`), with an optional callback job
+/// enqueued exactly once when every member has finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    id: String,
+    on_complete: Option<(String, String)>,
+    options: Vec<String>,
+    jobs: Vec<(String, String)>,
+}
+
+impl Batch {
+    /// A new, empty batch with this id (an id that exists is refused by the server).
+    pub fn new(id: impl Into<String>) -> Batch {
+        Batch {
+            id: id.into(),
+            on_complete: None,
+            options: Vec::new(),
+            jobs: Vec::new(),
+        }
+    }
+
+    /// Adds a member job.
+    pub fn job(mut self, task: &str, args: &impl Serialize) -> Result<Batch> {
+        self.jobs
+            .push((task.to_string(), serde_json::to_string(args)?));
+        Ok(self)
+    }
+
+    /// Adds a member job of the typed task `T`.
+    pub fn task<T: Task>(self, args: &T::Args) -> Result<Batch> {
+        self.job(T::NAME, args)
+    }
+
+    /// The callback: `task` runs once every member finished, with the payload
+    /// `{"batch", "succeeded", "failed", "payload": <args>}`.
+    pub fn on_complete(mut self, task: &str, args: &impl Serialize) -> Result<Batch> {
+        self.on_complete = Some((task.to_string(), serde_json::to_string(args)?));
+        Ok(self)
+    }
+
+    fn option(mut self, name: &str, value: String) -> Batch {
+        self.options.push(name.to_string());
+        self.options.push(value);
+        self
+    }
+
+    /// Extra attempts of each member.
+    pub fn retries(self, retries: u32) -> Batch {
+        self.option("RETRIES", retries.to_string())
+    }
+
+    /// Lease of each member.
+    pub fn timeout(self, timeout: Duration) -> Batch {
+        self.option("TIMEOUT", ms(timeout))
+    }
+
+    /// Backoff base of each member.
+    pub fn backoff(self, backoff: Duration) -> Batch {
+        self.option("BACKOFF", ms(backoff))
+    }
+
+    /// Priority of each member.
+    pub fn priority(self, priority: u8) -> Batch {
+        self.option("PRIORITY", priority.to_string())
+    }
+
+    /// Retention of each finished member.
+    pub fn keep(self, keep: Duration) -> Batch {
+        self.option("KEEP", ms(keep))
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = vec![self.id.clone()];
+        if let Some((task, payload)) = &self.on_complete {
+            args.extend(["ON-COMPLETE".to_string(), task.clone(), payload.clone()]);
+        }
+        args.extend(self.options.iter().cloned());
+        for (task, payload) in &self.jobs {
+            args.extend(["JOB".to_string(), task.clone(), payload.clone()]);
+        }
+        args
+    }
+}
+
+/// A batch's progress (`ZRQ.BATCHINFO`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchInfo {
+    /// The batch id.
+    pub id: String,
+    /// Members in all.
+    pub total: i64,
+    /// Members finished.
+    pub done: i64,
+    /// Members completed.
+    pub succeeded: i64,
+    /// Members dead or cancelled.
+    pub failed: i64,
+    /// The callback job, once enqueued.
+    pub callback_id: Option<String>,
 }
 
 /// One job for [`Queue::enqueue_many`].
@@ -425,6 +573,32 @@ impl Queue {
                 })
             })
             .collect()
+    }
+
+    /// Creates `batch` and all its members in one atomic step; the member handles, in order.
+    pub async fn batch(&self, batch: &Batch) -> Result<Vec<JobHandle>> {
+        let reply = self.call("batch", &batch.args()).await?;
+        Ok(record::array(reply)?
+            .iter()
+            .filter_map(text)
+            .map(|id| self.job(&id))
+            .collect())
+    }
+
+    /// A batch's progress; `None` if there is no such batch.
+    pub async fn batch_info(&self, id: &str) -> Result<Option<BatchInfo>> {
+        let Some(m) = record::map(self.call("batchinfo", &[id]).await?)? else {
+            return Ok(None);
+        };
+        let n = |k: &str| m.get(k).and_then(int).unwrap_or(0);
+        Ok(Some(BatchInfo {
+            id: m.get("id").and_then(text).unwrap_or_else(|| id.to_string()),
+            total: n("total"),
+            done: n("done"),
+            succeeded: n("succeeded"),
+            failed: n("failed"),
+            callback_id: m.get("callback_id").and_then(text),
+        }))
     }
 
     /// Jobs of this queue in a state, all pages (for tools; use [`Queue::list`] for big queues).

@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 pub enum JobState {
     /// Waiting for a worker.
     Pending,
+    /// Waiting for its parent jobs to complete (`AFTER`).
+    Waiting,
     /// Waiting for its due time (`DELAY`/`AT`).
     Scheduled,
     /// Held by a worker.
@@ -36,6 +38,7 @@ impl JobState {
     pub fn parse(text: &str) -> JobState {
         match text {
             "pending" => JobState::Pending,
+            "waiting" => JobState::Waiting,
             "scheduled" => JobState::Scheduled,
             "active" => JobState::Active,
             "retrying" => JobState::Retrying,
@@ -50,6 +53,7 @@ impl JobState {
     pub fn as_str(&self) -> &str {
         match self {
             JobState::Pending => "pending",
+            JobState::Waiting => "waiting",
             JobState::Scheduled => "scheduled",
             JobState::Active => "active",
             JobState::Retrying => "retrying",
@@ -224,6 +228,20 @@ impl JobRecord {
     /// The arguments, deserialized.
     pub fn args<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         Ok(serde_json::from_str(&self.payload)?)
+    }
+
+    /// The results of the job's parents by parent id, for a job enqueued with `AFTER … WITHRESULTS`
+    /// (empty otherwise).
+    pub fn parents(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        match self.extra.get("parents") {
+            Some(json) => Ok(serde_json::from_str(json)?),
+            None => Ok(serde_json::Map::new()),
+        }
+    }
+
+    /// The batch the job belongs to, if any.
+    pub fn batch(&self) -> Option<&str> {
+        self.extra.get("batch").map(String::as_str)
     }
 
     /// The stored result, deserialized (`None` if there is none).

@@ -714,7 +714,7 @@ async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
     };
     let outcome = tokio::select! {
         outcome = limited => outcome,
-        () = heartbeats(ctx.clone(), lease / 3) => return,
+        () = heartbeats(ctx.clone(), (lease / 3).max(Duration::from_millis(10))) => return,
     };
     match outcome {
         Ok(Ok(Ok(result))) => {

@@ -131,6 +131,43 @@ async fn enqueue_job_cancel_and_errors() {
     let err = failed(&zrq(&server, &["cancel", "fixed", "-q", "mail"]).await, 1);
     assert_eq!(err, "zrq: job fixed is not cancellable");
 
+    // A child waits for its parent.
+    let run = zrq(
+        &server,
+        &[
+            "enqueue",
+            "mail",
+            "followup",
+            "--after",
+            &id,
+            "--with-results",
+        ],
+    )
+    .await;
+    ok(&run);
+    let child = run.stdout.trim().to_string();
+    assert_eq!(
+        client.queue("mail").job(&child).state().await.unwrap(),
+        Some(JobState::Waiting)
+    );
+    let batch = zrq::Batch::new("b7")
+        .job("t", &1)
+        .unwrap()
+        .job("t", &2)
+        .unwrap();
+    client.queue("mail").batch(&batch).await.unwrap();
+    let run = zrq(&server, &["batch", "mail", "b7"]).await;
+    ok(&run);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.split_whitespace().eq(["total", "2"])),
+        "{}",
+        run.stdout
+    );
+    let err = failed(&zrq(&server, &["batch", "mail", "b8"]).await, 1);
+    assert_eq!(err, "zrq: no batch 'b8' in queue 'mail'");
+
     // Errors: one line, non-zero.
     let err = failed(&zrq(&server, &["job", "nope"]).await, 1);
     assert_eq!(err, "zrq: no job 'nope' in any queue");

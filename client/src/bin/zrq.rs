@@ -80,9 +80,25 @@ enum Command {
         /// Keep the finished job this long.
         #[arg(long, value_parser = duration)]
         keep: Option<Duration>,
+        /// Run only after this job (same queue) completed; repeat for several parents.
+        #[arg(long)]
+        after: Vec<String>,
+        /// Hand the parents' results to the job.
+        #[arg(long)]
+        with_results: bool,
+        /// When a parent ends dead or cancelled: cancel (default) or run anyway.
+        #[arg(long, value_parser = ["cancel", "run"])]
+        on_parent_fail: Option<String>,
         /// Wait this long for the result and print it.
         #[arg(long, value_parser = duration)]
         wait: Option<Duration>,
+    },
+    /// Show a batch's progress.
+    Batch {
+        /// The queue.
+        queue: String,
+        /// The batch id.
+        id: String,
     },
     /// Show a job.
     Job {
@@ -292,6 +308,9 @@ async fn run(cli: Cli) -> CliResult {
             priority,
             unique,
             keep,
+            after,
+            with_results,
+            on_parent_fail,
             wait,
         } => {
             let args: serde_json::Value = serde_json::from_str(&payload)
@@ -324,6 +343,17 @@ async fn run(cli: Cli) -> CliResult {
             if let Some(k) = keep {
                 options = options.keep(k);
             }
+            for parent in after {
+                options = options.after(parent);
+            }
+            if with_results {
+                options = options.with_results();
+            }
+            match on_parent_fail.as_deref() {
+                Some("run") => options = options.on_parent_fail(zrq::ParentFailure::Run),
+                Some(_) => options = options.on_parent_fail(zrq::ParentFailure::Cancel),
+                None => {}
+            }
             let job = client
                 .queue(&queue)
                 .enqueue_with(&task, &args, &options)
@@ -335,6 +365,27 @@ async fn run(cli: Cli) -> CliResult {
                     let outcome = job.wait_outcome(limit).await?;
                     print_outcomes(&out, &[job], &[outcome])?;
                 }
+            }
+            Ok(())
+        }
+        Command::Batch { queue, id } => {
+            let Some(info) = client.queue(&queue).batch_info(&id).await? else {
+                return Err(fail(format!("no batch '{id}' in queue '{queue}'")));
+            };
+            if out.json {
+                out.value(&info);
+            } else {
+                let mut rows = vec![
+                    vec!["id".to_string(), info.id.clone()],
+                    vec!["total".into(), info.total.to_string()],
+                    vec!["done".into(), info.done.to_string()],
+                    vec!["succeeded".into(), info.succeeded.to_string()],
+                    vec!["failed".into(), info.failed.to_string()],
+                ];
+                if let Some(callback) = &info.callback_id {
+                    rows.push(vec!["callback_id".into(), callback.clone()]);
+                }
+                table(&["FIELD", "VALUE"], rows);
             }
             Ok(())
         }
@@ -782,7 +833,8 @@ async fn requeue_all(queue: &zrq::Queue) -> Result<i64, Failure> {
     Ok(n)
 }
 
-const STATES: [&str; 7] = [
+const STATES: [&str; 8] = [
+    "waiting",
     "pending",
     "scheduled",
     "active",
@@ -795,6 +847,7 @@ const STATES: [&str; 7] = [
 fn print_counts(infos: &[QueueInfo], rates: Option<&BTreeMap<String, (f64, f64, f64)>>) {
     let mut headers = vec!["QUEUE"];
     headers.extend(STATES.iter().map(|s| match *s {
+        "waiting" => "WAITING",
         "pending" => "PENDING",
         "scheduled" => "SCHEDULED",
         "active" => "ACTIVE",
