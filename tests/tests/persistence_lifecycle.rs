@@ -205,3 +205,47 @@ fn signal(pid: &str, sig: &str) {
         .expect("kill");
     assert!(status.success(), "kill -{sig} {pid}");
 }
+
+#[test]
+fn retention_still_trims_the_indexes_after_a_restart() {
+    // Finished jobs whose retention ends after a restart must still leave the completed and
+    // cancelled indexes (not only their records, which expire by TTL).
+    let mut server = aof_server();
+    let mut zrq = server.zrq(Backend::Module);
+    let done = zrq.enqueue(Q, "t", "{}", &["KEEP", "1500"]);
+    zrq.fetch(Q, "w", 1);
+    assert_eq!(int(&mut zrq, "ack", &[Q, &done]), 1);
+    let gone = zrq.enqueue(Q, "t", "{}", &["KEEP", "1500"]);
+    assert_eq!(int(&mut zrq, "cancel", &[Q, &gone]), 1);
+    drop(zrq);
+    server.restart();
+    let mut zrq = server.zrq(Backend::Module);
+    assert_eq!(info_int(&mut zrq, Q, "completed"), 1);
+    wait_until(Duration::from_secs(5), "the records expire", || {
+        zrq.state(Q, &done).is_none() && zrq.state(Q, &gone).is_none()
+    });
+    let mut conn = server.conn();
+    let mut sizes = (0, 0);
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < Duration::from_secs(5) {
+        sizes = redis::pipe()
+            .cmd("ZCARD")
+            .arg(format!("zrq:{{{Q}}}:completed"))
+            .cmd("ZCARD")
+            .arg(format!("zrq:{{{Q}}}:cancelled"))
+            .query(&mut conn)
+            .expect("ZCARD");
+        if sizes == (0, 0) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        sizes,
+        (0, 0),
+        "(completed, cancelled) index entries left 5 s after their retention ended; \
+         ZRQ.INFO still counts them: completed={} cancelled={}",
+        info_int(&mut zrq, Q, "completed"),
+        info_int(&mut zrq, Q, "cancelled")
+    );
+}

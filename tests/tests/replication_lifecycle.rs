@@ -303,3 +303,37 @@ fn a_replica_never_promotes_and_takes_over_when_promoted() {
     let got = r.fetch(Q, "w", 10);
     assert!(got.len() >= 3, "{got:?}");
 }
+
+#[test]
+fn retention_goes_on_after_a_failover() {
+    // A replica promoted to primary takes over retention: finished jobs of the old primary leave
+    // the completed index when their retention ends, as their records do.
+    let primary = primary();
+    let replica = primary.start_replica();
+    let mut zrq = primary.zrq(Backend::Module);
+    let done = zrq.enqueue(Q, "t", "{}", &["KEEP", "1500"]);
+    zrq.fetch(Q, "w", 1);
+    assert_eq!(int(&mut zrq, "ack", &[Q, &done]), 1);
+    wait_replica_caught_up(&primary, &replica);
+    drop(zrq);
+    drop(primary);
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut replica.conn())
+        .expect("REPLICAOF NO ONE");
+    let mut r = replica.zrq(Backend::Module);
+    wait_until(Duration::from_secs(5), "the record expires", || {
+        r.state(Q, &done).is_none()
+    });
+    let mut left = 1;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(5) && left != 0 {
+        left = info_int(&mut r, Q, "completed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        left, 0,
+        "ZRQ.INFO completed still counts the expired job 5 s after its retention ended"
+    );
+}
