@@ -129,12 +129,29 @@ impl Client {
         Queue::new(self.clone(), name)
     }
 
-    /// The names of the queues on the server (`ZRQ.QUEUES`).
+    /// The names of the queues on the server (`ZRQ.QUEUES`); in a cluster, of every primary.
     pub async fn queues(&self) -> Result<Vec<String>> {
         let none: [&str; 0] = [];
-        let reply = self.call("queues", None, &none).await?;
+        let reply = match &self.conn {
+            Conn::Cluster(conn) => {
+                use redis::cluster_routing::{
+                    MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo,
+                };
+                let routing = RoutingInfo::MultiNode((
+                    MultipleNodeRoutingInfo::AllMasters,
+                    Some(ResponsePolicy::CombineArrays),
+                ));
+                let cmd = self.backend.command("queues", None, &none);
+                conn.clone()
+                    .route_command(cmd, routing)
+                    .await
+                    .map_err(Error::from_redis)?
+            }
+            Conn::Single(_) => self.call("queues", None, &none).await?,
+        };
         let mut names: Vec<String> = record::array(reply)?.iter().filter_map(text).collect();
         names.sort();
+        names.dedup();
         Ok(names)
     }
 

@@ -69,6 +69,8 @@ async fn cluster_round_trip_across_slots() {
         );
     }
     assert_eq!(running.stop().await.completed, queues.len() as u64);
+    // QUEUES asks every primary.
+    assert_eq!(client.queues().await.unwrap(), queues);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
