@@ -38,6 +38,8 @@ const LIBRARY: &str = concat!(
     "\n",
     include_str!("lua/25_reclaim.lua"),
     "\n",
+    include_str!("lua/26_lifecycle.lua"),
+    "\n",
     include_str!("lua/90_version.lua"),
 );
 

@@ -75,9 +75,11 @@ local function name(what, raw)
     return raw
 end
 
--- A decimal integer (optional leading '-', digits only) within min..max. Every bound zrq uses is
--- far below 2^53, so a value is exact as a Lua number once its length is checked.
-local function integer(what, raw, min, max)
+-- A decimal integer (optional leading '-', digits only) within min..max. Bounds up to 2^53 are
+-- exact as Lua numbers; for the one bound beyond (CURSOR, up to i64::MAX) pass `max_text`, the
+-- bound as text: larger values are then accepted as approximate numbers, which is harmless for a
+-- cursor (beyond any list either way).
+local function integer(what, raw, min, max, max_text)
     local negative, digits = raw:match('^(%-?)(%d+)$')
     local value
     if digits then
@@ -87,10 +89,17 @@ local function integer(what, raw, min, max)
             if negative == '-' then
                 value = -value
             end
+        elseif max_text and negative == '' and (#significant < #max_text
+                or (#significant == #max_text and significant <= max_text)) then
+            value = tonumber(significant)
+            if value > max then
+                value = max
+            end
         end
     end
     if value == nil or value < min or value > max then
-        fail('ERR', format("%s must be an integer from %d to %d, got '%s'", what, min, max, show_arg(raw)))
+        fail('ERR', format("%s must be an integer from %d to %s, got '%s'", what, min,
+            max_text or format('%d', max), show_arg(raw)))
     end
     return value
 end
@@ -980,6 +989,27 @@ local function make_pending(k, job)
     job.entry = entry
     job.run_at = nil
     announce(k, job.id, job.state)
+end
+
+-- What the module's timer does for one queue, minus recurring schedules (promote.rs): due
+-- scheduled and retrying jobs (at most 1000 of each) enter their streams. The library runs it at
+-- the start of every FETCH; clients run it periodically through FETCH too (docs/LUA.md).
+local PROMOTE_BATCH = 1000
+local function promote_due(k, now)
+    for _, index in ipairs({ k.scheduled, k.retrying }) do
+        for _, id in ipairs(call('ZRANGE', index, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(PROMOTE_BATCH))) do
+            call('ZREM', index, id)
+            local job = is_utf8(id) and try_load_job(k, id)
+            if job and (job.state == 'scheduled' or job.state == 'retrying') then
+                make_pending(k, job)
+            end
+        end
+    end
+    for _, finished in ipairs({ k.completed, k.cancelled }) do
+        if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+            call('ZREMRANGEBYSCORE', finished, '-inf', itoa(now))
+        end
+    end
 end
 
 -- Starts a new attempt of `job` for `consumer`: active, attempt + 1, fresh lease.

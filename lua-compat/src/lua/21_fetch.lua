@@ -13,7 +13,8 @@
 -- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> STREAMS <stream> >; per job HSET state,
 --          attempt, consumer, started_at, ZADD zrq:{q}:active <now + timeout> <id>, PUBLISH
 --          zrq:{q}:events "active <id>". An entry without a readable pending job behind it is
---          XACKed and XDELed.
+--          XACKed and XDELed. Lua only: due scheduled and retrying jobs are first moved into their
+--          streams (the module's timer does that on its own), see docs/LUA.md.
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -36,10 +37,11 @@ local function fetch(keys, argv)
 
     local k = queue_keys(queue)
     check_queue_types(k)
+    local now = clock()
+    promote_due(k, now)
     if key_type(k.paused) ~= 'none' then
         return {}
     end
-    local now = clock()
     local jobs = {}
     for priority = MAX_PRIORITY, 0, -1 do
         local wanted = count - #jobs

@@ -1,0 +1,671 @@
+--------------------------------------------------------------------------------------------------
+-- The lifecycle commands beyond the core six, one function each (core/src/commands/*.rs). Each
+-- header states KEYS, ARGV, reply and errors; the writes are those of the module's command.
+--------------------------------------------------------------------------------------------------
+
+-- `<queue> <name>`: the whole argument list of commands that address one job or batch.
+local function queue_and_name(keys, argv, command, what)
+    local args = arguments(keys, argv)
+    if #args ~= 2 then
+        arity_error(command)
+    end
+    require_one_key(command:gsub('%.', '_'), keys)
+    return name('queue', args[1]), name(what, args[2])
+end
+
+-- Up to `count` members of a sorted set from rank `start` (store.rs zrange).
+local function zrange(key, start, count)
+    if count <= 0 then
+        return {}
+    end
+    local out = {}
+    for _, member in ipairs(call('ZRANGE', key, itoa(start), itoa(start + count - 1))) do
+        if is_utf8(member) then
+            out[#out + 1] = member
+        end
+    end
+    return out
+end
+
+-- COUNT (1..1000, default 10) and CURSOR (default 0) of paged commands (mod.rs paging).
+local function paging(args, first)
+    local count, cursor = 10, 0
+    for option, value in options(args, first, { 'COUNT', 'CURSOR' }) do
+        if option == 'COUNT' then
+            count = integer('COUNT', value, 1, MAX_COUNT)
+        else
+            cursor = integer('CURSOR', value, 0, 9223372036854775807, '9223372036854775807')
+        end
+    end
+    return count, cursor
+end
+
+-- `[next-cursor, jobs]`; cursor 0 means the end (mod.rs page).
+local function page(cursor, count, total, jobs)
+    local next_cursor = cursor + count
+    if next_cursor >= total then
+        next_cursor = 0
+    end
+    return { itoa(next_cursor), jobs }
+end
+
+-- The jobs behind `ids` as replies, skipping ids whose record is gone (mod.rs load_jobs).
+local function load_jobs(k, ids)
+    local out = {}
+    for _, id in ipairs(ids) do
+        local job = load_job(k, id)
+        if job then
+            out[#out + 1] = job_reply(job)
+        end
+    end
+    return out
+end
+
+-- Entries of a stream not yet delivered to the group: length, and a page of their job ids.
+local function undelivered_len(stream)
+    return call('XLEN', stream) - call('XPENDING', stream, GROUP)[1]
+end
+
+local function undelivered_ids(stream, skip, count)
+    local newest = call('XPENDING', stream, GROUP)[3]
+    local start = type(newest) == 'string' and ('(' .. newest) or '-'
+    local ids = {}
+    local entries = call('XRANGE', stream, start, '+', 'COUNT', itoa(skip + count))
+    for n = skip + 1, #entries do
+        local fields = entries[n][2] or {}
+        for f = 1, #fields, 2 do
+            if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
+                ids[#ids + 1] = fields[f + 1]
+                break
+            end
+        end
+    end
+    return ids
+end
+
+--------------------------------------------------------------------------------------------------
+-- zrq_fail: ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>]                     (commands/fail.rs)
+-- KEYS[1] the queue; ARGV id, error (UTF-8, at most 65536 bytes), option RETRYIN <0.. ms>.
+-- Reply   the job's new state: retrying (backoff: RETRYIN, else BACKOFF or 1000 ms doubled per
+--         attempt, capped at 1 h, with jitter in its upper half), dead (no attempts left),
+--         cancelled (its cancellation was requested); nil if the job is not active.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local MAX_ERROR_LEN = 65536
+local BACKOFF_BASE_MS = 1000
+local BACKOFF_MAX_MS = 3600000
+
+-- A number in 0..n from the clock and a counter (scripts have no useful randomness; the delay
+-- reaches replicas as the written run_at, never recomputed).
+local random_counter = 0
+local function random_upto(n, seed)
+    random_counter = random_counter + 1
+    local digest = redis.sha1hex(seed .. ':' .. random_counter)
+    return tonumber(sub(digest, 1, 12), 16) % (n + 1)
+end
+
+-- config.rs backoff_delay: half the exponential delay, plus jitter over the other half.
+local function backoff_delay(base, attempt, seed)
+    if attempt < 1 then
+        attempt = 1
+    end
+    local full = base
+    if full < 0 then
+        full = 0
+    end
+    for _ = 2, attempt do
+        full = full * 2
+        if full >= BACKOFF_MAX_MS then
+            break
+        end
+    end
+    if full > BACKOFF_MAX_MS then
+        full = BACKOFF_MAX_MS
+    end
+    local half = floor(full / 2)
+    local spread = full - half
+    if spread == 0 then
+        return half
+    end
+    return half + random_upto(spread, seed)
+end
+
+local function fail_job(keys, argv)
+    local args = arguments(keys, argv)
+    if #args < 3 then
+        arity_error('zrq.fail')
+    end
+    require_one_key('zrq_fail', keys)
+    local queue = name('queue', args[1])
+    local id = name('id', args[2])
+    local error_text = args[3]
+    if not is_utf8(error_text) or #error_text > MAX_ERROR_LEN then
+        fail('ERR', 'error must be UTF-8 text of at most ' .. MAX_ERROR_LEN .. ' bytes')
+    end
+    local retry_in
+    for _, value in options(args, 4, { 'RETRYIN' }) do
+        retry_in = integer('RETRYIN', value, 0, MAX_DURATION_MS)
+    end
+
+    local k = queue_keys(queue)
+    check_queue_types(k)
+    local job = load_job(k, id)
+    if not job or job.state ~= 'active' then
+        return nil
+    end
+    local now, sec, usec = clock()
+    call('HINCRBY', k.stats, 'failed', '1')
+    if job.cancel_requested ~= nil then
+        finish(k, job, 'cancelled', { 'error', error_text }, now)
+    elseif job.attempt >= job.max_attempts then
+        finish(k, job, 'dead', { 'error', error_text }, now)
+    else
+        local delay = retry_in or backoff_delay(job.backoff or BACKOFF_BASE_MS, job.attempt,
+            sec .. ':' .. usec .. ':' .. id)
+        local due = now + delay
+        job.state = 'retrying'
+        unlink(k, job)
+        call('HSET', k.job(id), 'state', 'retrying', 'error', error_text, 'run_at', itoa(due))
+        call('ZADD', k.retrying, itoa(due), id)
+        announce(k, id, 'retrying')
+    end
+    return job.state
+end
+
+register('zrq_fail', fail_job, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_touch: ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>]        (commands/touch.rs)
+-- KEYS[1] the queue; ARGV id, options TIMEOUT <1.. ms> (the new lease length), PROGRESS <0..100>.
+-- Reply   1 (lease extended from now), 0 (job not active), -1 (its cancellation was requested).
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function touch(keys, argv)
+    local args = arguments(keys, argv)
+    if #args < 2 then
+        arity_error('zrq.touch')
+    end
+    require_one_key('zrq_touch', keys)
+    local queue = name('queue', args[1])
+    local id = name('id', args[2])
+    local timeout, progress
+    for option, value in options(args, 3, { 'TIMEOUT', 'PROGRESS' }) do
+        if option == 'TIMEOUT' then
+            timeout = integer('TIMEOUT', value, 1, MAX_DURATION_MS)
+        else
+            progress = integer('PROGRESS', value, 0, 100)
+        end
+    end
+    local k = queue_keys(queue)
+    check_queue_types(k)
+    local job = load_job(k, id)
+    if not job or job.state ~= 'active' then
+        return 0
+    end
+    if job.cancel_requested ~= nil then
+        return -1
+    end
+    timeout = timeout or job.timeout
+    local now = clock()
+    call('ZADD', k.active, itoa(now + timeout), id)
+    if progress ~= nil then
+        call('HSET', k.job(id), 'timeout', itoa(timeout), 'progress', itoa(progress))
+    else
+        call('HSET', k.job(id), 'timeout', itoa(timeout))
+    end
+    return 1
+end
+
+register('zrq_touch', touch, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_result: ZRQ.RESULT <queue> <id> [BLOCK <ms>]                  (no-writes; commands/result.rs)
+-- KEYS[1] the queue; ARGV id, option BLOCK <0.. ms> (validated; a script cannot block: the client
+--         waits for the job's final state on the zrq:{q}:events channel, see docs/LUA.md).
+-- Reply   nil while the job is unfinished; else a map: state, result, error, finished_at
+--         (present ones).
+-- Errors  ERR, NOJOB (no such job), WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function result_of(keys, argv)
+    local args = arguments(keys, argv)
+    if #args < 2 then
+        arity_error('zrq.result')
+    end
+    require_one_key('zrq_result', keys)
+    local queue = name('queue', args[1])
+    local id = name('id', args[2])
+    for _, value in options(args, 3, { 'BLOCK' }) do
+        integer('BLOCK', value, 0, MAX_DURATION_MS)
+    end
+    local job = load_job(queue_keys(queue), id)
+    if not job then
+        fail('NOJOB', "no job '" .. id .. "' in queue '" .. queue .. "'")
+    end
+    if not IS_FINAL[job.state] then
+        return nil
+    end
+    return { map = { state = job.state, result = job.result, error = job.error, finished_at = job.finished_at } }
+end
+
+register('zrq_result', result_of, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_cancel: ZRQ.CANCEL <queue> <id>                                         (commands/cancel.rs)
+-- KEYS[1] the queue; ARGV id.
+-- Reply   1 (cancelled now), 2 (active: cancellation requested, the worker learns it from TOUCH or
+--         ACK), 0 (unknown or already finished).
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local CANCELLABLE = { waiting = true, scheduled = true, pending = true, retrying = true }
+
+local function cancel(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.cancel', 'id')
+    local k = queue_keys(queue)
+    check_queue_types(k)
+    local job = load_job(k, id)
+    if not job then
+        return 0
+    end
+    if job.state == 'active' then
+        call('HSET', k.job(id), 'cancel_requested', '1')
+        return 2
+    end
+    if not CANCELLABLE[job.state] then
+        return 0
+    end
+    finish(k, job, 'cancelled', {}, clock())
+    return 1
+end
+
+register('zrq_cancel', cancel, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_dead: ZRQ.DEAD <queue> [COUNT <n>] [CURSOR <c>]                 (no-writes; commands/dead.rs)
+-- KEYS[1] the queue; ARGV options COUNT <1..1000> (default 10), CURSOR <0..> (default 0).
+-- Reply   [next-cursor, jobs]: dead jobs oldest first; next cursor 0 at the end.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function dead_jobs(keys, argv)
+    local args = arguments(keys, argv)
+    if #args < 1 then
+        arity_error('zrq.dead')
+    end
+    require_one_key('zrq_dead', keys)
+    local queue = name('queue', args[1])
+    local count, cursor = paging(args, 2)
+    local k = queue_keys(queue)
+    check_types({ { k.dead, 'zset' } })
+    local ids = zrange(k.dead, cursor, count)
+    return page(cursor, count, call('ZCARD', k.dead), load_jobs(k, ids))
+end
+
+register('zrq_dead', dead_jobs, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_requeue: ZRQ.REQUEUE <queue> <id|ALL>                                  (commands/requeue.rs)
+-- KEYS[1] the queue; ARGV a dead job's id, or ALL.
+-- Reply   how many dead jobs are pending again, with a fresh attempt budget.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function requeue(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.requeue', 'id')
+    local k = queue_keys(queue)
+    check_queue_types(k)
+    local ids = { id }
+    if id:upper() == 'ALL' then
+        ids = zrange(k.dead, 0, call('ZCARD', k.dead))
+    end
+    local requeued = 0
+    for _, dead_id in ipairs(ids) do
+        local job = load_job(k, dead_id)
+        if job and job.state == 'dead' then
+            call('ZREM', k.dead, dead_id)
+            call('HSET', k.job(dead_id), 'attempt', '0')
+            call('HDEL', k.job(dead_id), 'finished_at', 'cancel_requested')
+            job.attempt = 0
+            if job.unique ~= nil and not call('HGET', k.unique, job.unique) then
+                call('HSET', k.unique, job.unique, dead_id)
+            end
+            make_pending(k, job)
+            requeued = requeued + 1
+        end
+    end
+    return requeued
+end
+
+register('zrq_requeue', requeue, 'write-deny-oom')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_delete: ZRQ.DELETE <queue> <id>                                         (commands/delete.rs)
+-- KEYS[1] the queue; ARGV id.
+-- Reply   1 if a job was deleted (in any state), else 0. Its waiting children and its batch treat
+--         an unfinished deleted job as cancelled.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function delete(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.delete', 'id')
+    local k = queue_keys(queue)
+    check_queue_types(k)
+    local job = load_job(k, id)
+    if not job then
+        return 0
+    end
+    unlink(k, job)
+    for _, index in ipairs({ k.dead, k.completed, k.cancelled, k.waiting }) do
+        call('ZREM', index, id)
+    end
+    if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
+        call('HDEL', k.unique, job.unique)
+    end
+    call('DEL', k.job(id))
+    if not IS_FINAL[job.state] then
+        job.state = 'cancelled'
+        settle(k, job, nil, clock())
+    end
+    return 1
+end
+
+register('zrq_delete', delete, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_pause / zrq_resume: ZRQ.PAUSE <queue>, ZRQ.RESUME <queue>                (commands/pause.rs)
+-- KEYS[1] the queue; ARGV none.
+-- Reply   OK. While zrq:{q}:paused exists FETCH delivers nothing; RESUME deletes it (and, Lua
+--         only, pushes a wake-up token so blocked clients look again).
+-- Errors  ERR, WRONGTYPE (paused key), INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function pause_or_resume(command, paused)
+    return function(keys, argv)
+        local args = arguments(keys, argv)
+        if #args ~= 1 then
+            arity_error(command)
+        end
+        require_one_key(command:gsub('%.', '_'), keys)
+        local k = queue_keys(name('queue', args[1]))
+        check_types({ { k.paused, 'string' } })
+        if paused then
+            call('SET', k.paused, '1')
+        else
+            check_types({ { k.wake, 'list' } })
+            call('DEL', k.paused)
+            call('RPUSH', k.wake, '1')
+            call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
+        end
+        return redis.status_reply('OK')
+    end
+end
+
+register('zrq_pause', pause_or_resume('zrq.pause', true), 'write')
+register('zrq_resume', pause_or_resume('zrq.resume', false), 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_info: ZRQ.INFO <queue>                                          (no-writes; commands/info.rs)
+-- KEYS[1] the queue; ARGV none.
+-- Reply   a map: jobs per state now (pending, waiting, scheduled, active, retrying, completed,
+--         dead, cancelled), totals since the queue was created (total_enqueued, total_completed,
+--         total_failed, total_dead, total_cancelled, total_dropped), oldest_pending_age_ms, paused.
+-- Errors  ERR, WRONGTYPE, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function info(keys, argv)
+    local args = arguments(keys, argv)
+    if #args ~= 1 then
+        arity_error('zrq.info')
+    end
+    require_one_key('zrq_info', keys)
+    local k = queue_keys(name('queue', args[1]))
+    check_queue_types(k)
+    local now = clock()
+    local pending, oldest = 0, nil
+    for priority = 0, MAX_PRIORITY do
+        local stream = k.stream_at(priority)
+        if key_type(stream) ~= 'none' then
+            pending = pending + undelivered_len(stream)
+            local first = undelivered_ids(stream, 0, 1)[1]
+            if first then
+                local at = call('HGET', k.job(first), 'created_at')
+                at = type(at) == 'string' and parse_i64(at)
+                if at and (oldest == nil or at < oldest) then
+                    oldest = at
+                end
+            end
+        end
+    end
+    local map = { pending = pending }
+    for _, state in ipairs({ 'waiting', 'scheduled', 'active', 'retrying', 'completed', 'dead', 'cancelled' }) do
+        map[state] = call('ZCARD', k[state])
+    end
+    local stats = {}
+    local flat = call('HGETALL', k.stats)
+    for n = 1, #flat, 2 do
+        if stats[flat[n]] == nil then
+            stats[flat[n]] = flat[n + 1]
+        end
+    end
+    for _, total in ipairs({ 'enqueued', 'completed', 'failed', 'dead', 'cancelled', 'dropped' }) do
+        map['total_' .. total] = (stats[total] and parse_i64(stats[total])) or 0
+    end
+    local age = 0
+    if oldest and now > oldest then
+        age = now - oldest
+    end
+    map.oldest_pending_age_ms = age
+    map.paused = key_type(k.paused) ~= 'none' and 1 or 0
+    return { map = map }
+end
+
+register('zrq_info', info, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_list: ZRQ.LIST <queue> <state> [COUNT <n>] [CURSOR <c>]         (no-writes; commands/list.rs)
+-- KEYS[1] the queue; ARGV a state name (any case), options COUNT, CURSOR as for DEAD.
+-- Reply   [next-cursor, jobs] of that state: pending in delivery order (highest priority first),
+--         the others in their index's order.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function list(keys, argv)
+    local args = arguments(keys, argv)
+    if #args < 2 then
+        arity_error('zrq.list')
+    end
+    require_one_key('zrq_list', keys)
+    local queue = name('queue', args[1])
+    local state = is_utf8(args[2]) and args[2]:lower()
+    if not IS_STATE[state] then
+        fail('ERR', 'state must be one of ' .. table.concat(STATES, ', ') .. ", got '" .. show_arg(args[2]) .. "'")
+    end
+    local count, cursor = paging(args, 3)
+    local k = queue_keys(queue)
+    check_queue_types(k)
+    local ids, total = {}, 0
+    if state == 'pending' then
+        local skip = cursor
+        for priority = MAX_PRIORITY, 0, -1 do
+            local stream = k.stream_at(priority)
+            if key_type(stream) ~= 'none' then
+                local len = undelivered_len(stream)
+                total = total + len
+                local wanted = count - #ids
+                if skip >= len then
+                    skip = skip - len
+                else
+                    if wanted > 0 then
+                        for _, id in ipairs(undelivered_ids(stream, skip, wanted)) do
+                            ids[#ids + 1] = id
+                        end
+                    end
+                    skip = 0
+                end
+            end
+        end
+    else
+        ids = zrange(k[state], cursor, count)
+        total = call('ZCARD', k[state])
+    end
+    return page(cursor, count, total, load_jobs(k, ids))
+end
+
+register('zrq_list', list, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_queues: ZRQ.QUEUES                                            (no-writes; commands/queues.rs)
+-- KEYS    none (FCALL zrq_queues 0); ARGV none.
+-- Reply   every queue name (each queue has a zrq:{q}:stats key), sorted. Uses SCAN: on a cluster
+--         it lists the queues of the node it runs on.
+-- Errors  ERR (arity), INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function queues(keys, argv)
+    if #keys + #argv ~= 0 then
+        arity_error('zrq.queues')
+    end
+    local names, seen, cursor = {}, {}, '0'
+    repeat
+        local reply = call('SCAN', cursor, 'MATCH', 'zrq:{*}:stats', 'COUNT', '1000')
+        cursor = reply[1]
+        for _, key in ipairs(reply[2]) do
+            local queue = key:match('^zrq:{(.*)}:stats$')
+            if queue and is_utf8(key) and not seen[queue] then
+                seen[queue] = true
+                names[#names + 1] = queue
+            end
+        end
+    until cursor == '0'
+    table.sort(names)
+    return names
+end
+
+register('zrq_queues', queues, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_batch: ZRQ.BATCH <queue> <batch> [ON-COMPLETE <task> <payload>] [RETRIES|TIMEOUT|BACKOFF|
+--            PRIORITY|KEEP <n>] JOB <task> <payload> [JOB <task> <payload> ...]  (commands/batch.rs)
+-- KEYS[1] the queue; ARGV batch id, options (job options apply to every member), JOB … (repeat).
+-- Reply   the members' ids, in order. When the last member finishes, the ON-COMPLETE job is
+--         enqueued once with payload {"batch","succeeded","failed","payload"}.
+-- Writes  HSET zrq:{q}:batch:<id> (queue, total, done, succeeded, failed, created_at, callback),
+--         then every member as ENQUEUE writes it (with `batch`).
+-- Errors  ERR (arity, no JOB, batch exists, options), BADJSON, WRONGTYPE, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local BATCH_OPTIONS = { 'ON-COMPLETE', 'RETRIES', 'TIMEOUT', 'BACKOFF', 'PRIORITY', 'KEEP', 'JOB' }
+
+local function batch(keys, argv)
+    local args = arguments(keys, argv)
+    if #args < 2 then
+        arity_error('zrq.batch')
+    end
+    require_one_key('zrq_batch', keys)
+    local queue = name('queue', args[1])
+    local id = name('batch', args[2])
+    local template = { after = {} }
+    local members, on_complete = {}, nil
+    -- JOB and ON-COMPLETE take two values: the iterator hands over the first, `extra` the second.
+    local at = 3
+    while args[at] ~= nil do
+        local word = args[at]
+        local option
+        for _, known in ipairs(BATCH_OPTIONS) do
+            if known == word:upper() then
+                option = known
+            end
+        end
+        if not option then
+            fail('ERR', "unknown option '" .. show_arg(word) .. "'")
+        end
+        if template['seen_' .. option] and not REPEATABLE[option] then
+            fail('ERR', 'option ' .. option .. ' given more than once')
+        end
+        template['seen_' .. option] = true
+        local value = args[at + 1]
+        if value == nil then
+            fail('ERR', 'option ' .. option .. ' needs a value')
+        end
+        at = at + 2
+        if option == 'ON-COMPLETE' or option == 'JOB' then
+            local task = name('task', value)
+            local payload = args[at]
+            if payload == nil then
+                fail('ERR', 'option ' .. option .. ' needs a value')
+            end
+            at = at + 1
+            payload = json('payload', payload)
+            if option == 'JOB' then
+                members[#members + 1] = { task, payload }
+            else
+                on_complete = { task, payload }
+            end
+        else
+            set_enqueue_option(template, option, value)
+        end
+    end
+    if #members == 0 then
+        arity_error('zrq.batch')
+    end
+    local k = queue_keys(queue)
+    local key = k.batch(id)
+    check_queue_types(k)
+    check_types({ { key, 'hash' } })
+    if key_type(key) ~= 'none' then
+        fail('ERR', "batch '" .. id .. "' already exists in queue '" .. queue .. "'")
+    end
+    local now, sec, usec = clock()
+    local record = { 'queue', queue, 'total', itoa(#members), 'done', '0', 'succeeded', '0', 'failed', '0',
+        'created_at', itoa(now) }
+    if on_complete then
+        record[#record + 1] = 'callback_task'
+        record[#record + 1] = on_complete[1]
+        record[#record + 1] = 'callback_payload'
+        record[#record + 1] = on_complete[2]
+    end
+    call('HSET', key, unpack(record))
+    local ids = {}
+    for n, member in ipairs(members) do
+        local spec = { task = member[1], payload = member[2], batch = id, after = {},
+            retries = template.retries, timeout = template.timeout, backoff = template.backoff,
+            priority = template.priority, keep = template.keep }
+        ids[n] = enqueue_job(k, spec, now, sec, usec)
+    end
+    return ids
+end
+
+register('zrq_batch', batch, 'write-deny-oom')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_batchinfo: ZRQ.BATCHINFO <queue> <batch>                  (no-writes; commands/batchinfo.rs)
+-- KEYS[1] the queue; ARGV batch id.
+-- Reply   a map: id, total, done, succeeded, failed, callback_id (once enqueued); nil if unknown.
+-- Errors  ERR, WRONGTYPE, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function batchinfo(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.batchinfo', 'batch')
+    local key = queue_keys(queue).batch(id)
+    check_types({ { key, 'hash' } })
+    local flat = call('HGETALL', key)
+    if #flat == 0 then
+        return nil
+    end
+    local record = {}
+    for n = 1, #flat, 2 do
+        if record[flat[n]] == nil and is_utf8(flat[n]) and is_utf8(flat[n + 1]) then
+            record[flat[n]] = flat[n + 1]
+        end
+    end
+    local map = { id = id, callback_id = record.callback_id }
+    for _, field in ipairs({ 'total', 'done', 'succeeded', 'failed' }) do
+        map[field] = (record[field] and parse_i64(record[field])) or 0
+    end
+    return { map = map }
+end
+
+register('zrq_batchinfo', batchinfo, 'readonly')
