@@ -10,7 +10,7 @@
 use std::ffi::c_void;
 use std::os::raw::c_int;
 
-use redis_module::{raw, Context, ContextFlags, RedisError, RedisString, RedisValue};
+use redis_module::{raw, CallReply, Context, ContextFlags, RedisError, RedisString, RedisValue};
 
 use crate::guard;
 
@@ -72,6 +72,16 @@ pub fn signal(ctx: &Context, key: &str) {
     if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
         unsafe { signal(ctx.ctx, name.inner) };
     }
+}
+
+/// Sends `reply`, the reply of a `RedisModule_Call`, to the context's client as it is.
+pub fn forward(ctx: &Context, reply: &CallReply<'_>) {
+    let (Some(send), Some(raw_reply)) = (unsafe { raw::RedisModule_ReplyWithCallReply }, reply.get_raw()) else {
+        return;
+    };
+    // SAFETY: `ctx.ctx` is the live context of the reply callback and `raw_reply` is owned by
+    // `reply`, which outlives this call; Redis copies the reply into the client's buffer.
+    unsafe { send(ctx.ctx, raw_reply) };
 }
 
 /// Whether this context may block its client: not inside MULTI, a script, or a context that

@@ -1,6 +1,9 @@
 //! The command handlers: arguments in, engine call, reply out. The logic is in `zrq_core`.
 
-use redis_module::{Context, RedisResult, RedisString, RedisValue};
+use redis_module::{
+    CallOptionResp, CallOptionsBuilder, CallReply, CallResult, Context, RedisError, RedisResult,
+    RedisString, RedisValue,
+};
 use zrq_core::commands::{
     ack::Ack, batch::Batch, batchinfo::BatchInfo, cancel::Cancel, dead::Dead, delete::Delete,
     enqueue::Enqueue, fail::Fail, fetch::Fetch, info::Info, job::JobOf, list::List, pause::Pause,
@@ -9,7 +12,7 @@ use zrq_core::commands::{
 };
 use zrq_core::Reply;
 
-use crate::blocking::{block_on_key, can_block};
+use crate::blocking::{block_on_key, can_block, forward};
 use crate::guard;
 use crate::reply::{error, jobs, value};
 use crate::store::RedisStore;
@@ -133,22 +136,40 @@ pub fn fetch(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         match cmd.block {
             Some(timeout) if delivered.is_empty() && can_block(ctx) => {
                 let key = ctx.create_string(cmd.wait_key());
-                block_on_key(
-                    ctx,
-                    &key,
-                    timeout,
-                    RedisValue::Array(Vec::new()),
-                    move |ctx| match cmd.apply(&mut RedisStore::new(ctx)) {
-                        Ok(delivered) if delivered.is_empty() => None,
-                        Ok(delivered) => Some(Ok(jobs(delivered))),
-                        Err(err) => Some(Err(error(err))),
-                    },
-                )?;
+                let count = cmd.count.to_string();
+                block_on_key(ctx, &key, timeout, RedisValue::Array(Vec::new()), move |ctx| {
+                    retry_fetch(ctx, &cmd.queue, &cmd.consumer, &count)
+                })?;
                 Ok(RedisValue::NoReply)
             }
             _ => Ok(jobs(delivered)),
         }
     })
+}
+
+/// The retry of a blocked FETCH once its queue is signalled: `None` while nothing is delivered.
+///
+/// It runs a non-blocking `ZRQ.FETCH` as a command of its own (through `RedisModule_Call`)
+/// rather than the engine directly: on Redis 7.0 a reply callback is not a command, and writes
+/// made there directly reach replicas and the AOF one by one; inside a called command they are
+/// wrapped in one MULTI/EXEC like every other command's.
+fn retry_fetch(ctx: &Context, queue: &str, consumer: &str, count: &str) -> Option<RedisResult> {
+    let options = CallOptionsBuilder::new()
+        .replicate()
+        .errors_as_replies()
+        .resp(CallOptionResp::Auto)
+        .build();
+    let reply: CallResult = ctx.call_ext("ZRQ.FETCH", &options, &[queue, consumer, "COUNT", count]);
+    match reply {
+        Ok(CallReply::Array(delivered)) if delivered.len() == 0 => None,
+        Ok(delivered) => {
+            forward(ctx, &delivered);
+            Some(Ok(RedisValue::NoReply))
+        }
+        Err(err) => Some(Err(RedisError::String(
+            err.to_utf8_string().unwrap_or_else(|| "INTERNAL FETCH failed".to_string()),
+        ))),
+    }
 }
 
 /// `ZRQ.RESULT`, blocking on the job when asked and allowed.

@@ -385,14 +385,10 @@ fn each_command_reaches_the_aof_as_one_transaction() {
     assert_delivery_is_one_transaction(&commands, "w2");
 }
 
-/// Known to fail on Redis 7.0: when a blocked FETCH is served by a later ENQUEUE, its retry runs
-/// in the blocked client's reply callback, where there is no enclosing call(): each write made
-/// with `RedisModule_Call` + `!` (XREADGROUP, propagated as XCLAIM) is propagated on its own, at
-/// once, outside the MULTI/EXEC that wraps the rest of the step. The data ends up identical (see
-/// the replication and persistence tests); what is lost for that one step is all-or-nothing on a
-/// truncated AOF or a replication link cut mid-step (XCLAIM applied, the record still `pending`).
+/// When a blocked FETCH is served by a later ENQUEUE, its retry runs in the blocked client's reply
+/// callback, which on Redis 7.0 is not a command: writes made there directly would reach the AOF
+/// one by one. The module runs the retry as a called command, so the step stays one MULTI/EXEC.
 #[test]
-#[ignore = "Redis 7.0 propagates the writes of a served blocked FETCH without MULTI/EXEC"]
 fn a_served_blocked_fetch_reaches_the_aof_as_one_transaction() {
     let server = server(Backend::Module);
     let mut want = BTreeMap::new();
