@@ -337,3 +337,67 @@ fn retention_goes_on_after_a_failover() {
         "ZRQ.INFO completed still counts the expired job 5 s after its retention ended"
     );
 }
+
+#[test]
+fn deliveries_to_workers_woken_by_the_timer_replicate() {
+    // A blocked FETCH served after a timer promotion (or a RESUME) writes from the unblock
+    // callback: those writes must reach the replica like any other.
+    let primary = primary();
+    let replica = primary.start_replica();
+    let mut zrq = primary.zrq(Backend::Module);
+    let retry = zrq.enqueue(Q, "t", "{}", &["RETRIES", "1"]);
+    assert_eq!(zrq.fetch(Q, "w9", 1)[0]["id"], retry);
+    ok(&mut zrq, "fail", &[Q, &retry, "e", "RETRYIN", "400"]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let workers: Vec<_> = (0..3)
+        .map(|i| {
+            let mut conn = primary.conn();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let reply: redis::Value = redis::cmd("ZRQ.FETCH")
+                    .arg(Q)
+                    .arg(format!("w{i}"))
+                    .arg("BLOCK")
+                    .arg(10_000)
+                    .query(&mut conn)
+                    .expect("FETCH");
+                let _ = tx.send(zrq_tests::jobs(reply));
+            })
+        })
+        .collect();
+    primary.wait_for(|c| {
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(c).unwrap();
+        list.lines().filter(|l| l.contains(" flags=b ")).count() == 3
+    });
+    zrq.enqueue(Q, "t", "{}", &["DELAY", "100"]);
+    zrq.enqueue(Q, "t", "{}", &["DELAY", "150", "PRIORITY", "5"]);
+    let mut got = 0;
+    for _ in 0..3 {
+        got += rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a woken worker")
+            .len();
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(got, 3);
+    assert_eq!(info_int(&mut zrq, Q, "active"), 3);
+    assert_same_data(&primary, &replica);
+    let mut r = replica.zrq(Backend::Module);
+    assert_eq!(info_int(&mut r, Q, "active"), 3);
+    let stream9 = format!("zrq:{{{Q}}}:stream:5");
+    let (p, rr): (redis::Value, redis::Value) = (
+        redis::cmd("XPENDING")
+            .arg(&stream9)
+            .arg("zrq")
+            .query(&mut primary.conn())
+            .unwrap(),
+        redis::cmd("XPENDING")
+            .arg(&stream9)
+            .arg("zrq")
+            .query(&mut replica.conn())
+            .unwrap(),
+    );
+    assert_eq!(p, rr, "the priority-5 stream's pending entries");
+}
