@@ -3,7 +3,8 @@
 use super::{check_types, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::store::{KeyType, Store};
-use crate::{Reply, Result};
+use crate::state::State;
+use crate::{Reply, Result, ZrqError};
 
 /// Parsed arguments of `ZRQ.STATE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,10 +22,17 @@ impl<'a> StateOf<'a> {
         Ok(StateOf { queue, id })
     }
 
-    /// Reads the state field alone (one hash lookup).
+    /// Reads the state field alone (one hash lookup); a record whose state is missing or unknown
+    /// is `CORRUPT`, as for JOB.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let key = QueueKeys::new(self.queue).job(self.id);
         check_types(store, &[(&key, KeyType::Hash)])?;
-        Ok(store.hget(&key, "state")?.map_or(Reply::Nil, Reply::Bulk))
+        match store.hget(&key, "state")? {
+            Some(text) => State::parse(&text)
+                .map(|state| Reply::Bulk(state.as_str().to_string()))
+                .ok_or_else(|| ZrqError::corrupt(&key, &format!("unknown state '{text}'"))),
+            None if store.key_type(&key)? == KeyType::Missing => Ok(Reply::Nil),
+            None => Err(ZrqError::corrupt(&key, "field 'state' is missing")),
+        }
     }
 }
