@@ -615,3 +615,40 @@ fn result_block_inside_multi_does_not_block() {
     assert_eq!(reply, Value::Nil);
     assert!(start.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+fn more_due_jobs_than_one_pass_handles_are_all_promoted() {
+    // A pass promotes at most 1000 jobs per index; the rest follow in the next passes.
+    let server = server();
+    let mut conn = server.conn();
+    let at = (now_ms() + 500).to_string();
+    let n = 2500;
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("ZRQ.ENQUEUE")
+            .arg(Q)
+            .arg("t")
+            .arg(format!("[{i}]"))
+            .arg("AT")
+            .arg(&at)
+            .ignore();
+    }
+    let _: () = pipe.query(&mut conn).expect("pipelined ENQUEUE");
+    let mut zrq = zrq(&server);
+    assert_eq!(info_int(&mut zrq, Q, "scheduled"), n);
+    wait_until(Duration::from_secs(10), "all promoted", || {
+        info_int(&mut zrq, Q, "pending") == n
+    });
+    assert_eq!(info_int(&mut zrq, Q, "scheduled"), 0);
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let got = zrq.fetch(Q, "w", 1000);
+        if got.is_empty() {
+            break;
+        }
+        for job in got {
+            assert!(seen.insert(job["id"].clone()), "delivered twice");
+        }
+    }
+    assert_eq!(seen.len() as i64, n);
+}
