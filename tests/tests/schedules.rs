@@ -212,7 +212,106 @@ fn cron_next_run_is_correct(backend: Backend) {
     }
 }
 
-conformance!(schedule_definitions_are_listed, cron_next_run_is_correct);
+/// The first minute strictly after `t` whose (month, day, weekday) satisfy `day` and whose
+/// (hour, minute) satisfy `time`: a naive calendar walk from 1970, independent of the cron code.
+fn next_match(t: i64, day: impl Fn(u32, u32, u32) -> bool, time: impl Fn(u32, u32) -> bool) -> i64 {
+    let (mut year, mut month, mut dom, mut weekday) = (1970_i64, 1_u32, 1_u32, 4_u32);
+    let month_len = |y: i64, m: u32| match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    let today = t.div_euclid(DAY);
+    for index in 0..today + 5 * 366 {
+        if index >= today && day(month, dom, weekday) {
+            for minute_of_day in 0..1440_i64 {
+                let at = index * DAY + minute_of_day * MINUTE;
+                let (h, mi) = ((minute_of_day / 60) as u32, (minute_of_day % 60) as u32);
+                if at > t && time(h, mi) {
+                    return at;
+                }
+            }
+        }
+        weekday = (weekday + 1) % 7;
+        dom += 1;
+        if dom > month_len(year, month) {
+            dom = 1;
+            month += 1;
+            if month > 12 {
+                month = 1;
+                year += 1;
+            }
+        }
+    }
+    panic!("no match within five years")
+}
+
+fn cron_with_calendar_fields_matches_a_calendar_walk(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    type Oracle = Box<dyn Fn(i64) -> i64>;
+    let cases: Vec<(&str, Oracle)> = vec![
+        // Both day fields restricted: the 13th or a Friday.
+        (
+            "0 0 13 * 5",
+            Box::new(|t| next_match(t, |_, d, wd| d == 13 || wd == 5, |h, m| h == 0 && m == 0)),
+        ),
+        (
+            "0 12 1 * *",
+            Box::new(|t| next_match(t, |_, d, _| d == 1, |h, m| h == 12 && m == 0)),
+        ),
+        (
+            "15 10 * * 1-5",
+            Box::new(|t| {
+                next_match(
+                    t,
+                    |_, _, wd| (1..=5).contains(&wd),
+                    |h, m| h == 10 && m == 15,
+                )
+            }),
+        ),
+        (
+            "*/20 9-17 * * *",
+            Box::new(|t| {
+                next_match(
+                    t,
+                    |_, _, _| true,
+                    |h, m| (9..=17).contains(&h) && m % 20 == 0,
+                )
+            }),
+        ),
+        (
+            "0 0 29 2 *",
+            Box::new(|t| next_match(t, |mo, d, _| mo == 2 && d == 29, |h, m| h == 0 && m == 0)),
+        ),
+        (
+            "5,35 */6 * 1,7 0",
+            Box::new(|t| {
+                next_match(
+                    t,
+                    |mo, _, wd| (mo == 1 || mo == 7) && wd == 0,
+                    |h, m| h % 6 == 0 && (m == 5 || m == 35),
+                )
+            }),
+        ),
+    ];
+    for (i, (expr, oracle)) in cases.iter().enumerate() {
+        let name = format!("cal{i}");
+        let (first, before, after) = schedule(&mut zrq, &[Q, &name, "CRON", expr, "t", "{}"]);
+        assert!(
+            first == oracle(before) || first == oracle(after),
+            "CRON '{expr}': got {first}, want {}",
+            oracle(before)
+        );
+    }
+}
+
+conformance!(
+    schedule_definitions_are_listed,
+    cron_next_run_is_correct,
+    cron_with_calendar_fields_matches_a_calendar_walk,
+);
 
 // Ticks: module only (the server-side timer enqueues).
 
