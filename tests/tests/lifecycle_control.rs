@@ -467,6 +467,38 @@ fn list_pages_through_every_state(backend: Backend) {
     );
 }
 
+fn list_pending_pages_across_priorities_in_delivery_order(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut order: Vec<(i64, usize, String)> = Vec::new();
+    for i in 0..17 {
+        let priority = [0, 5, 9, 5, 0, 2][i % 6];
+        let id = format!("j{i:02}");
+        zrq.enqueue(
+            Q,
+            "t",
+            "{}",
+            &["ID", &id, "PRIORITY", &priority.to_string()],
+        );
+        order.push((-priority, i, id));
+    }
+    order.sort();
+    let want: Vec<String> = order.into_iter().map(|(_, _, id)| id).collect();
+    for count in [1, 3, 4, 17, 100] {
+        assert_eq!(
+            list_all(&mut zrq, Q, "pending", count),
+            want,
+            "COUNT {count}"
+        );
+    }
+    let fetched: Vec<String> = zrq
+        .fetch(Q, "w", 100)
+        .into_iter()
+        .map(|j| j["id"].clone())
+        .collect();
+    assert_eq!(fetched, want, "FETCH follows the same order");
+}
+
 /// A subscriber to a queue's channel: a thread that owns the connection and forwards payloads.
 struct Subscriber {
     rx: std::sync::mpsc::Receiver<String>,
@@ -618,6 +650,7 @@ conformance!(
     info_counts_jobs_by_state_with_totals,
     queues_lists_every_queue_sorted,
     list_pages_through_every_state,
+    list_pending_pages_across_priorities_in_delivery_order,
     state_changes_are_published,
     finished_jobs_get_their_retention_as_ttl,
 );
