@@ -180,6 +180,16 @@ impl Client {
         pipe.query_async(&mut conn).await.map_err(Error::from_redis)
     }
 
+    /// A Pub/Sub connection to the server, `None` for a cluster.
+    pub(crate) async fn pubsub(&self) -> Result<Option<redis::aio::PubSub>> {
+        match &self.target {
+            Target::Single(client) => {
+                Ok(Some(client.get_async_pubsub().await.map_err(Error::Redis)?))
+            }
+            Target::Cluster(_) => Ok(None),
+        }
+    }
+
     /// A new connection of its own, for blocking commands of up to `block` (they must not
     /// share the multiplexed connection with other traffic, which they would hold up).
     pub(crate) async fn dedicated(&self, block: Duration) -> Result<Conn> {

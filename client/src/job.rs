@@ -123,13 +123,48 @@ impl JobHandle {
     pub async fn wait_outcome(&self, timeout: Duration) -> Result<Option<Outcome>> {
         let client = self.queue.client();
         if !client.backend().blocks_server_side() {
-            return self.poll_outcome(timeout).await;
+            return self.follow_outcome(timeout).await;
         }
         let mut conn = client.dedicated(timeout).await?;
         wait_on(&mut conn, self, timeout).await
     }
 
-    /// Functions cannot block inside Redis: check, then check again with growing pauses.
+    /// Functions cannot block inside Redis: follow the queue's state-change events
+    /// (`zrq:{queue}:events`, Pub/Sub) until the job finishes; in a cluster, poll instead.
+    async fn follow_outcome(&self, timeout: Duration) -> Result<Option<Outcome>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let Some(mut pubsub) = self.queue.client().pubsub().await? else {
+            return self.poll_outcome(timeout).await;
+        };
+        let channel = format!("zrq:{{{}}}:events", self.queue.name());
+        pubsub.subscribe(&channel).await.map_err(Error::Redis)?;
+        // Subscribed first, checked second: a finish in between is not missed.
+        if let Some(outcome) = self.outcome().await? {
+            return Ok(Some(outcome));
+        }
+        let mut messages = pubsub.into_on_message();
+        loop {
+            match tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut messages)).await {
+                Err(_) => return Ok(None),
+                Ok(None) => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    return self.poll_outcome(left).await;
+                }
+                Ok(Some(message)) => {
+                    let text: String = message.get_payload().unwrap_or_default();
+                    let mut words = text.splitn(2, ' ');
+                    let (Some(state), Some(id)) = (words.next(), words.next()) else {
+                        continue;
+                    };
+                    if id == self.id && JobState::parse(state).is_finished() {
+                        return self.outcome().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Check, then check again with growing pauses (a cluster on the Functions backend).
     async fn poll_outcome(&self, timeout: Duration) -> Result<Option<Outcome>> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(10);
@@ -200,7 +235,7 @@ pub async fn wait_all(
     for job in jobs {
         let left = deadline.saturating_duration_since(Instant::now());
         let outcome = if !job.queue.client().backend().blocks_server_side() {
-            job.poll_outcome(left).await?
+            job.follow_outcome(left).await?
         } else if left.is_zero() {
             job.outcome().await?
         } else {

@@ -120,7 +120,36 @@ async fn functions_backend_round_trip_wakes_a_blocked_worker() {
         "woken by the enqueue, not by the block timeout: {:?}",
         started.elapsed()
     );
-    assert_eq!(running.stop().await.completed, 2);
+    // Results and failures reach a waiting producer (Pub/Sub events, no polling).
+    let third = q
+        .enqueue_task::<Add>(&AddArgs {
+            a: 4,
+            b: 5,
+            work_ms: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        third.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
+        20
+    );
+    let bad = q
+        .enqueue_with(
+            "add",
+            &serde_json::json!({"a": "x"}),
+            &zrq::EnqueueOptions::new().retries(0),
+        )
+        .await
+        .unwrap();
+    match bad.wait::<i64>(Duration::from_secs(20)).await {
+        Err(zrq::Error::JobFailed { state, error, .. }) => {
+            assert_eq!(state, "dead");
+            assert!(error.unwrap().starts_with("arguments of task 'add'"));
+        }
+        other => panic!("expected a dead job, got {other:?}"),
+    }
+    let stats = running.stop().await;
+    assert_eq!((stats.completed, stats.failed), (3, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

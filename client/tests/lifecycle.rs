@@ -13,6 +13,16 @@ use common::*;
 use tokio::sync::Notify;
 use zrq::{CancelOutcome, EnqueueOptions, Error, Every, JobState, TimeLimit, Worker};
 
+both_backends!(
+    handler_errors_are_retried_then_dead_and_wait_reports_it,
+    panics_timeouts_and_unknown_tasks_fail_with_clear_errors,
+    wait_returns_typed_results_and_times_out,
+    cancellation_reaches_a_running_handler_and_pending_jobs_never_run,
+    heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded,
+    delay_priority_unique_and_keep_reach_the_worker,
+    workflows_chain_with_results_and_batch_callback,
+);
+
 fn fast(worker: Worker) -> Worker {
     worker
         .block(Duration::from_millis(200))
@@ -29,10 +39,8 @@ async fn job_failed(result: zrq::Result<serde_json::Value>) -> (String, Option<S
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handler_errors_are_retried_then_dead_and_wait_reports_it() {
-    let server = server();
-    let client = client(&server).await;
+async fn handler_errors_are_retried_then_dead_and_wait_reports_it(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let q = client.queue("fails");
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
@@ -82,10 +90,8 @@ async fn handler_errors_are_retried_then_dead_and_wait_reports_it() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn panics_timeouts_and_unknown_tasks_fail_with_clear_errors() {
-    let server = server();
-    let client = client(&server).await;
+async fn panics_timeouts_and_unknown_tasks_fail_with_clear_errors(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let q = client.queue("bad");
     let running = spawn(
         fast(Worker::new(client.clone(), &["bad"]))
@@ -128,10 +134,8 @@ async fn panics_timeouts_and_unknown_tasks_fail_with_clear_errors() {
     assert_eq!(running.stop().await.failed, 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_returns_typed_results_and_times_out() {
-    let server = server();
-    let client = client(&server).await;
+async fn wait_returns_typed_results_and_times_out(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let q = client.queue("results");
     let job = q
         .enqueue_task::<Add>(&AddArgs {
@@ -173,10 +177,8 @@ async fn wait_returns_typed_results_and_times_out() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancellation_reaches_a_running_handler_and_pending_jobs_never_run() {
-    let server = server();
-    let client = client(&server).await;
+async fn cancellation_reaches_a_running_handler_and_pending_jobs_never_run(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let q = client.queue("cancel");
     let started = Arc::new(Notify::new());
     let s = started.clone();
@@ -221,10 +223,8 @@ async fn cancellation_reaches_a_running_handler_and_pending_jobs_never_run() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded() {
-    let server = server();
-    let client = client(&server).await;
+async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let q = client.queue("long");
     let release = Arc::new(Notify::new());
     let runs = Arc::new(AtomicUsize::new(0));
@@ -274,10 +274,8 @@ async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded() 
     second.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delay_priority_unique_and_keep_reach_the_worker() {
-    let server = server();
-    let client = client(&server).await;
+async fn delay_priority_unique_and_keep_reach_the_worker(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let q = client.queue("opts2");
     // Priorities: queued before the worker starts, run one at a time.
     for i in 0..3 {
@@ -366,8 +364,7 @@ async fn delay_priority_unique_and_keep_reach_the_worker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administration_info_queues_list_pause_schedules() {
-    let server = server();
-    let client = client(&server).await;
+    let (_server, client) = setup(Backend::Module).await;
     let q = client.queue("admin");
     for i in 0..3 {
         q.enqueue("t", &i).await.unwrap();
@@ -408,10 +405,8 @@ async fn administration_info_queues_list_pause_schedules() {
     assert!(q.schedules().await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workflows_chain_with_results_and_batch_callback() {
-    let server = server();
-    let client = client(&server).await;
+async fn workflows_chain_with_results_and_batch_callback(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let q = client.queue("flow");
     let seen_parents = Arc::new(Mutex::new(None));
     let callback = Arc::new(Mutex::new(None));
@@ -506,8 +501,7 @@ async fn workflows_chain_with_results_and_batch_callback() {
 #[ignore = "server bug: a WITHRESULTS child of parents that all completed before it was enqueued \
             gets null for every parent but the last"]
 async fn with_results_of_parents_completed_before_the_child() {
-    let server = server();
-    let client = client(&server).await;
+    let (_server, client) = setup(Backend::Module).await;
     let q = client.queue("flow2");
     let running = spawn(
         fast(Worker::new(client.clone(), &["flow2"]))

@@ -12,6 +12,17 @@ use std::time::Duration;
 use common::*;
 use zrq::{EnqueueOptions, JobState, NewJob, Worker};
 
+both_backends!(
+    typed_round_trip_stores_the_result,
+    enqueue_options_that_exist_reach_the_job,
+    bulk_enqueue_is_one_round_trip_with_per_job_results,
+    concurrency_limit_is_honoured,
+    multiple_queues_are_served_in_priority_order,
+    timeout_is_enforced_by_dropping_the_handler,
+    worker_survives_a_redis_restart,
+    hundreds_of_jobs_in_flight_on_one_runtime,
+);
+
 fn fast(worker: Worker) -> Worker {
     worker
         .block(Duration::from_millis(200))
@@ -19,10 +30,8 @@ fn fast(worker: Worker) -> Worker {
         .grace(Duration::from_secs(5))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn typed_round_trip_stores_the_result() {
-    let server = server();
-    let client = client(&server).await;
+async fn typed_round_trip_stores_the_result(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let queue = client.queue("math");
     let running = spawn(
         fast(Worker::new(client.clone(), &["math"]))
@@ -49,10 +58,8 @@ async fn typed_round_trip_stores_the_result() {
     assert_eq!(stats.abandoned, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn enqueue_options_that_exist_reach_the_job() {
-    let server = server();
-    let client = client(&server).await;
+async fn enqueue_options_that_exist_reach_the_job(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let queue = client.queue("opts");
     let options = EnqueueOptions::new()
         .id("my-id")
@@ -90,10 +97,8 @@ async fn enqueue_options_that_exist_reach_the_job() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_enqueue_is_one_round_trip_with_per_job_results() {
-    let server = server();
-    let client = client(&server).await;
+async fn bulk_enqueue_is_one_round_trip_with_per_job_results(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let queue = client.queue("bulk");
     let mut jobs: Vec<NewJob> = (0..200)
         .map(|i| {
@@ -136,10 +141,8 @@ async fn bulk_enqueue_is_one_round_trip_with_per_job_results() {
     assert_eq!(running.stop().await.completed, 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrency_limit_is_honoured() {
-    let server = server();
-    let client = client(&server).await;
+async fn concurrency_limit_is_honoured(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let queue = client.queue("limit");
     let jobs = (0..40).map(|i| {
         NewJob::of::<Add>(&AddArgs {
@@ -180,10 +183,8 @@ async fn concurrency_limit_is_honoured() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multiple_queues_are_served_in_priority_order() {
-    let server = server();
-    let client = client(&server).await;
+async fn multiple_queues_are_served_in_priority_order(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     // Jobs wait in both queues before the worker starts; with one job at a time, every job of
     // the first queue runs before any of the second.
     let low = client.queue("low");
@@ -215,10 +216,8 @@ async fn multiple_queues_are_served_in_priority_order() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_is_enforced_by_dropping_the_handler() {
-    let server = server();
-    let client = client(&server).await;
+async fn timeout_is_enforced_by_dropping_the_handler(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let queue = client.queue("slow");
     struct Guard(Arc<AtomicUsize>);
     impl Drop for Guard {
@@ -262,13 +261,18 @@ async fn timeout_is_enforced_by_dropping_the_handler() {
     assert_eq!(stats.completed, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_survives_a_redis_restart() {
-    let mut server = Backend::Module.server_with(Options {
+async fn worker_survives_a_redis_restart(backend: Backend) {
+    let mut server = backend.server_with(Options {
         appendonly: true,
         ..Options::default()
     });
-    let client = client(&server).await;
+    let client = zrq::Client::connect(&server.url())
+        .await
+        .unwrap()
+        .with_backend(match backend {
+            Backend::Module => zrq::Backend::Module,
+            Backend::Lua => zrq::Backend::Lua,
+        });
     let queue = client.queue("durable");
     let runs = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let r = runs.clone();
@@ -341,10 +345,8 @@ async fn worker_survives_a_redis_restart() {
     assert!(runs.lock().unwrap().values().all(|&n| n == 1));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hundreds_of_jobs_in_flight_on_one_runtime() {
-    let server = server();
-    let client = client(&server).await;
+async fn hundreds_of_jobs_in_flight_on_one_runtime(backend: Backend) {
+    let (_server, client) = setup(backend).await;
     let queue = client.queue("wide");
     let jobs = (0..600).map(|i| {
         NewJob::of::<Add>(&AddArgs {

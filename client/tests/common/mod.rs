@@ -128,3 +128,40 @@ pub fn example_worker() -> PathBuf {
 pub fn cli() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_zrq"))
 }
+
+/// A server of `backend` and a client speaking to it.
+pub async fn setup(backend: Backend) -> (Server, Client) {
+    let server = backend.server();
+    let client = Client::connect(&server.url())
+        .await
+        .expect("connect")
+        .with_backend(match backend {
+            Backend::Module => zrq::Backend::Module,
+            Backend::Lua => zrq::Backend::Lua,
+        });
+    (server, client)
+}
+
+/// Instantiates `async fn name(backend: Backend)` tests once per backend: `module::name` and
+/// `lua::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(zrq_tests::Backend::Module).await
+                }
+            )*
+        }
+        mod lua {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(zrq_tests::Backend::Lua).await
+                }
+            )*
+        }
+    };
+}
