@@ -40,6 +40,8 @@ const LIBRARY: &str = concat!(
     "\n",
     include_str!("lua/26_lifecycle.lua"),
     "\n",
+    include_str!("lua/27_schedules.lua"),
+    "\n",
     include_str!("lua/90_version.lua"),
 );
 

@@ -13,6 +13,18 @@ local function find(...) return string.find(...) end
 local function format(...) return string.format(...) end
 local function floor(x) return math.floor(x) end
 
+-- Byte order, as Rust compares strings (Lua's `<` follows the server's collation locale).
+local function byte_less(a, b)
+    local n = math.min(#a, #b)
+    for i = 1, n do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then
+            return x < y
+        end
+    end
+    return #a < #b
+end
+
 --------------------------------------------------------------------------------------------------
 -- Errors (core/src/error.rs). Every error reply starts with one of these codes.
 -- A command raises `fail(code, message)`; `run` turns it into the error reply.
@@ -90,7 +102,7 @@ local function integer(what, raw, min, max, max_text)
                 value = -value
             end
         elseif max_text and negative == '' and (#significant < #max_text
-                or (#significant == #max_text and significant <= max_text)) then
+                or (#significant == #max_text and not byte_less(max_text, significant))) then
             value = tonumber(significant)
             if value > max then
                 value = max
@@ -626,7 +638,7 @@ local function parse_i64(text)
     end
     if #significant == 19 then
         local limit = sign == '-' and '9223372036854775808' or '9223372036854775807'
-        if significant > limit then
+        if byte_less(limit, significant) then
             return nil
         end
     end
@@ -926,7 +938,7 @@ local function json_object(entries)
         end
         by_key[e[1]] = e[2]
     end
-    table.sort(keys)
+    table.sort(keys, byte_less)
     local parts = {}
     for n, key in ipairs(keys) do
         parts[n] = json_string(key) .. ':' .. by_key[key]
@@ -991,10 +1003,12 @@ local function make_pending(k, job)
     announce(k, job.id, job.state)
 end
 
--- What the module's timer does for one queue, minus recurring schedules (promote.rs): due
--- scheduled and retrying jobs (at most 1000 of each) enter their streams. The library runs it at
+-- What the module's timer does for one queue (promote.rs): due scheduled and retrying jobs (at
+-- most 1000 of each) enter their streams, due recurring schedules enqueue their job, and finished
+-- jobs past their retention leave their indexes. The library runs it at
 -- the start of every FETCH; clients run it periodically through FETCH too (docs/LUA.md).
 local PROMOTE_BATCH = 1000
+local fire_due_ticks -- defined in 27_schedules.lua
 local function promote_due(k, now)
     for _, index in ipairs({ k.scheduled, k.retrying }) do
         for _, id in ipairs(call('ZRANGE', index, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(PROMOTE_BATCH))) do
@@ -1005,6 +1019,7 @@ local function promote_due(k, now)
             end
         end
     end
+    fire_due_ticks(k, now)
     for _, finished in ipairs({ k.completed, k.cancelled }) do
         if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
             call('ZREMRANGEBYSCORE', finished, '-inf', itoa(now))

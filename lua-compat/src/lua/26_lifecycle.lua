@@ -540,7 +540,7 @@ local function queues(keys, argv)
             end
         end
     until cursor == '0'
-    table.sort(names)
+    table.sort(names, byte_less)
     return names
 end
 
