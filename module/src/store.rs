@@ -1,9 +1,23 @@
 //! [`Store`] over the Redis module API.
 //!
-//! Writes go through `RedisModule_Call` with the `!` flag, so Redis replicates each write as the
-//! effect it had (XADD with the id it generated, HSET with the timestamp this primary read); a
-//! replica or an AOF replay never recomputes an id or a clock. Redis wraps the writes of one
-//! command in MULTI/EXEC on the replication stream, so replicas apply a command atomically too.
+//! Every write is replicated as the effect it had (XADD with the id this primary generated,
+//! PEXPIREAT with the absolute time, HSET with the timestamp this primary read); a replica or an
+//! AOF replay never recomputes an id or a clock. Redis wraps the writes of one command in
+//! MULTI/EXEC on the replication stream, so replicas apply a command atomically too.
+//!
+//! The hot writes and reads (hash fields, sorted-set members, stream appends, expiries, job
+//! record reads, event publishing) use direct key access ([`crate::direct`]) and replicate their
+//! effect explicitly with `RedisModule_Replicate`: a `RedisModule_Call` costs several times the
+//! work it wraps. Consumer-group operations (XGROUP, XREADGROUP, XACK, XCLAIM, XPENDING), XDEL
+//! (whose command form also maintains the stream's first id and deletion tombstone), HINCRBY (a
+//! real command write per counting command keeps `server.dirty`, which drives RDB save points,
+//! moving) and the rare or operator paths stay on `RedisModule_Call` with the `!` flag. Both kinds
+//! of propagation go to one queue in call order, so the replication stream keeps the order of the
+//! writes.
+//!
+//! State-change events are published with `RedisModule_PublishMessage` to this server's
+//! subscribers only; they are not replicated (a `PUBLISH` through `RedisModule_Call` used to be
+//! forwarded to replicas' subscribers too).
 
 use redis_module::{
     CallOptions, CallOptionsBuilder, CallResult, Context, KeyType as RedisKeyType, RedisValue,
@@ -13,6 +27,7 @@ use zrq_core::state::State;
 use zrq_core::store::{KeyType, Store, StreamEntry};
 use zrq_core::{Result, ZrqError};
 
+use crate::direct::{self, Key};
 use crate::{blocking, settings, stats, timer};
 
 /// A store bound to the context of the command being executed.
@@ -56,6 +71,14 @@ impl<'a> RedisStore<'a> {
 
     fn read(&self, command: &str, args: &[&[u8]]) -> Result<RedisValue> {
         self.call(&self.reads, command, args)
+    }
+
+    fn open(&self, key: &str, write: bool) -> Result<Key> {
+        Key::open(self.ctx, key, write).ok_or_else(|| ZrqError::internal("could not open a key"))
+    }
+
+    fn string(&self, text: &str) -> redis_module::RedisString {
+        direct::string(self.ctx, text.as_bytes())
     }
 }
 
@@ -134,9 +157,22 @@ impl Store for RedisStore<'_> {
     }
 
     fn pexpire(&mut self, key: &str, ms: i64) -> Result<()> {
-        let ms = ms.to_string();
-        self.write("PEXPIRE", &[key.as_bytes(), ms.as_bytes()])
-            .map(drop)
+        let handle = self.open(key, false)?;
+        if ms <= 0 || handle.kind() == direct::EMPTY {
+            // Deleting by expiry, or a missing key: the command's own semantics.
+            let ms = ms.to_string();
+            return self
+                .write("PEXPIRE", &[key.as_bytes(), ms.as_bytes()])
+                .map(drop);
+        }
+        drop(handle);
+        let at = self.now.saturating_add(ms);
+        if !self.open(key, true)?.set_abs_expire(at) {
+            return Err(ZrqError::internal("could not set an expiry"));
+        }
+        let at = at.to_string();
+        direct::replicate(self.ctx, "PEXPIREAT", &[key.as_bytes(), at.as_bytes()]);
+        Ok(())
     }
 
     fn persist(&mut self, key: &str) -> Result<()> {
@@ -154,8 +190,8 @@ impl Store for RedisStore<'_> {
     fn announce(&mut self, channel: &str, id: &str, state: State) -> Result<()> {
         stats::count(state);
         let message = format!("{} {id}", state.as_str());
-        self.write("PUBLISH", &[channel.as_bytes(), message.as_bytes()])
-            .map(drop)
+        direct::publish(self.ctx, channel, &message);
+        Ok(())
     }
 
     fn scan(&mut self, pattern: &str) -> Result<Vec<String>> {
@@ -203,28 +239,70 @@ impl Store for RedisStore<'_> {
     }
 
     fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>> {
+        // Job records are read field by name, so the hash's scan order is as good as HGETALL's;
+        // other hashes keep HGETALL's order.
+        if key.contains(":job:") {
+            let handle = self.open(key, false)?;
+            match handle.kind() {
+                direct::EMPTY => return Ok(Vec::new()),
+                direct::HASH => return Ok(handle.hash_all()),
+                _ => {}
+            }
+        }
         Ok(pairs(array(self.read("HGETALL", &[key.as_bytes()])?)))
     }
 
     fn hget(&mut self, key: &str, field: &str) -> Result<Option<String>> {
-        Ok(text(
-            self.read("HGET", &[key.as_bytes(), field.as_bytes()])?,
-        ))
+        let handle = self.open(key, false)?;
+        match handle.kind() {
+            direct::EMPTY => Ok(None),
+            direct::HASH => Ok(handle.hash_get(&self.string(field))),
+            _ => Ok(text(
+                self.read("HGET", &[key.as_bytes(), field.as_bytes()])?,
+            )),
+        }
     }
 
     fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> Result<()> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let handle = self.open(key, true)?;
+        if !matches!(handle.kind(), direct::EMPTY | direct::HASH) {
+            return Err(ZrqError::internal("HSET on a key that is not a hash"));
+        }
+        for (field, value) in fields {
+            handle.hash_set(&self.string(field), &self.string(value));
+        }
+        drop(handle);
         let args: Vec<&[u8]> = std::iter::once(key.as_bytes())
             .chain(flatten(fields))
             .collect();
-        self.write("HSET", &args).map(drop)
+        direct::replicate(self.ctx, "HSET", &args);
+        Ok(())
     }
 
     fn hdel(&mut self, key: &str, fields: &[&str]) -> Result<()> {
-        let args: Vec<&[u8]> = std::iter::once(key)
-            .chain(fields.iter().copied())
-            .map(str::as_bytes)
-            .collect();
-        self.write("HDEL", &args).map(drop)
+        let handle = self.open(key, false)?;
+        match handle.kind() {
+            direct::EMPTY => return Ok(()),
+            direct::HASH => {}
+            _ => return Err(ZrqError::internal("HDEL on a key that is not a hash")),
+        }
+        drop(handle);
+        let handle = self.open(key, true)?;
+        let mut deleted = Vec::with_capacity(fields.len() + 1);
+        deleted.push(key.as_bytes());
+        for field in fields {
+            if handle.hash_del(&self.string(field)) {
+                deleted.push(field.as_bytes());
+            }
+        }
+        drop(handle);
+        if deleted.len() > 1 {
+            direct::replicate(self.ctx, "HDEL", &deleted);
+        }
+        Ok(())
     }
 
     fn hincrby(&mut self, key: &str, field: &str, by: i64) -> Result<()> {
@@ -248,11 +326,26 @@ impl Store for RedisStore<'_> {
     }
 
     fn xadd(&mut self, stream: &str, fields: &[(&str, &str)]) -> Result<String> {
-        let args: Vec<&[u8]> = [stream.as_bytes(), b"*"]
+        let handle = self.open(stream, true)?;
+        if handle.kind() != direct::STREAM {
+            return Err(ZrqError::internal("XADD on a key that is not a stream"));
+        }
+        let values: Vec<redis_module::RedisString> = fields
+            .iter()
+            .flat_map(|(f, v)| [self.string(f), self.string(v)])
+            .collect();
+        let id = handle
+            .stream_add(&values)
+            .ok_or_else(|| ZrqError::internal("XADD failed"))?;
+        drop(handle);
+        let args: Vec<&[u8]> = [stream.as_bytes(), id.as_bytes()]
             .into_iter()
             .chain(flatten(fields))
             .collect();
-        text(self.write("XADD", &args)?).ok_or_else(|| ZrqError::internal("XADD returned no id"))
+        direct::replicate(self.ctx, "XADD", &args);
+        // Wake clients blocked on the stream, as the XADD command does.
+        blocking::signal(self.ctx, stream);
+        Ok(id)
     }
 
     fn xdel(&mut self, stream: &str, entry: &str) -> Result<()> {
@@ -355,17 +448,38 @@ impl Store for RedisStore<'_> {
     }
 
     fn zadd(&mut self, key: &str, score: i64, member: &str) -> Result<()> {
+        let handle = self.open(key, true)?;
+        if !matches!(handle.kind(), direct::EMPTY | direct::ZSET)
+            || !handle.zset_add(score as f64, &self.string(member))
+        {
+            return Err(ZrqError::internal("ZADD failed"));
+        }
+        drop(handle);
         let score = score.to_string();
-        self.write(
+        direct::replicate(
+            self.ctx,
             "ZADD",
             &[key.as_bytes(), score.as_bytes(), member.as_bytes()],
-        )
-        .map(drop)
+        );
+        Ok(())
     }
 
     fn zrem(&mut self, key: &str, member: &str) -> Result<()> {
-        self.write("ZREM", &[key.as_bytes(), member.as_bytes()])
-            .map(drop)
+        // Looked up read-only first: most removals find nothing (a missing index, or a job that
+        // is not in it), and a key opened for writing counts as modified (WATCH) even then.
+        let member_string = self.string(member);
+        let handle = self.open(key, false)?;
+        match handle.kind() {
+            direct::EMPTY => return Ok(()),
+            direct::ZSET if !handle.zset_has(&member_string) => return Ok(()),
+            direct::ZSET => {}
+            _ => return Err(ZrqError::internal("ZREM on a key that is not a sorted set")),
+        }
+        drop(handle);
+        if self.open(key, true)?.zset_rem(&member_string) {
+            direct::replicate(self.ctx, "ZREM", &[key.as_bytes(), member.as_bytes()]);
+        }
+        Ok(())
     }
 
     fn zcard(&mut self, key: &str) -> Result<i64> {
@@ -416,6 +530,14 @@ impl Store for RedisStore<'_> {
     }
 
     fn zrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<Vec<String>> {
+        // Usually nothing is due: answered without a command.
+        let handle = self.open(key, false)?;
+        match handle.kind() {
+            direct::EMPTY => return Ok(Vec::new()),
+            direct::ZSET if !handle.zset_any_upto(max as f64) => return Ok(Vec::new()),
+            _ => {}
+        }
+        drop(handle);
         let (max, count) = (max.to_string(), count.to_string());
         let args: [&[u8]; 7] = [
             key.as_bytes(),
