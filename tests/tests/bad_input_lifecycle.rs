@@ -623,9 +623,6 @@ fn fixture(server: &Server, backend: Backend) -> Zrq {
         .expect("FAIL");
     zrq.enqueue("q", "t", "{}", &["ID", "p1"]);
     zrq.enqueue("q", "t", "{}", &["ID", "s1", "DELAY", "600000"]);
-    let _: i64 = zrq
-        .call("schedule", &["q", "s1", "EVERY", "600000", "t", "{}"])
-        .expect("SCHEDULE");
     let mut conn = server.conn();
     let setup: &[&[&str]] = &[
         &["SET", "zrq:{wj}:job:j1", "x"],
@@ -677,12 +674,22 @@ fn check(server: &Server, zrq: &mut Zrq, case: &Case) {
     assert_eq!(pong, "PONG");
 }
 
+/// The schedule commands, whose cases are checked separately (with a schedule in the fixture).
+const SCHEDULING: [&str; 3] = ["schedule", "unschedule", "schedules"];
+
+fn all_cases() -> Vec<Case> {
+    literal_cases()
+        .into_iter()
+        .chain(generated_cases())
+        .collect()
+}
+
 fn every_bad_lifecycle_input_is_refused_and_changes_nothing(backend: Backend) {
     let server = backend.server();
     let mut zrq = fixture(&server, backend);
-    let cases: Vec<Case> = literal_cases()
+    let cases: Vec<Case> = all_cases()
         .into_iter()
-        .chain(generated_cases())
+        .filter(|c| !SCHEDULING.contains(&c.command))
         .collect();
     assert!(cases.len() > 400, "the table covers {} cases", cases.len());
     for case in &cases {
@@ -698,6 +705,27 @@ fn every_bad_lifecycle_input_is_refused_and_changes_nothing(backend: Backend) {
     ] {
         assert_eq!(zrq.state("q", id).as_deref(), Some(state), "{id}");
     }
+}
+
+fn every_bad_schedule_input_is_refused_and_changes_nothing(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = fixture(&server, backend);
+    let _: i64 = zrq
+        .call("schedule", &["q", "s1", "EVERY", "600000", "t", "{}"])
+        .expect("SCHEDULE");
+    let cases: Vec<Case> = all_cases()
+        .into_iter()
+        .filter(|c| SCHEDULING.contains(&c.command))
+        .collect();
+    assert!(cases.len() > 150, "the table covers {} cases", cases.len());
+    for case in &cases {
+        check(&server, &mut zrq, case);
+    }
+    let listed: redis::Value = zrq.call("schedules", &["q"]).expect("SCHEDULES");
+    let redis::Value::Array(items) = listed else {
+        panic!("SCHEDULES: {listed:?}")
+    };
+    assert_eq!(items.len(), 1, "only s1 is defined");
 }
 
 fn wrong_types_do_not_break_the_other_queues(backend: Backend) {
@@ -717,5 +745,6 @@ fn wrong_types_do_not_break_the_other_queues(backend: Backend) {
 
 conformance!(
     every_bad_lifecycle_input_is_refused_and_changes_nothing,
+    every_bad_schedule_input_is_refused_and_changes_nothing,
     wrong_types_do_not_break_the_other_queues,
 );
