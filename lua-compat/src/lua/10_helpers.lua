@@ -1006,7 +1006,7 @@ end
 -- What the module's timer does for one queue (promote.rs): due scheduled and retrying jobs (at
 -- most 1000 of each) enter their streams, due recurring schedules enqueue their job, and finished
 -- jobs past their retention leave their indexes. The library runs it at
--- the start of every FETCH; clients run it periodically through FETCH too (docs/LUA.md).
+-- the start of every FETCH and RECLAIM (docs/LUA.md).
 local PROMOTE_BATCH = 1000
 local fire_due_ticks -- defined in 27_schedules.lua
 local function promote_due(k, now)

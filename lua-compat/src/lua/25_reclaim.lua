@@ -12,6 +12,9 @@
 --          state, attempt, consumer, started_at, ZADD zrq:{q}:active, PUBLISH. Out of attempts:
 --          finished dead (ZADD zrq:{q}:dead, capped at 10000 like the module's default). With a
 --          cancellation requested: finished cancelled. A lease without an active job is dropped.
+--          Lua only: first does the module timer's work for the queue (due scheduled and retrying
+--          jobs, schedule ticks, retention), as FETCH does; the worker's periodic RECLAIM is the
+--          Lua backend's ticker (docs/LUA.md).
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -33,6 +36,7 @@ local function reclaim(keys, argv)
     local k = queue_keys(queue)
     check_queue_types(k)
     local now = clock()
+    promote_due(k, now)
     local expired = call('ZRANGE', k.active, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(count))
     local reclaimed = {}
     for _, id in ipairs(expired) do
