@@ -4,8 +4,9 @@
 --
 -- KEYS[1]  the queue
 -- ARGV     job id
--- Reply    pending | active | completed | dead (bulk string), or nil if unknown.
--- Errors   ERR (arity, names), WRONGTYPE (job record key), INTERNAL.
+-- Reply    the job's state (waiting, scheduled, pending, active, retrying, completed, dead,
+--          cancelled), or nil if unknown.
+-- Errors   ERR (arity, names), WRONGTYPE (job record key), CORRUPT (no readable state), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function state(keys, argv)
@@ -19,10 +20,16 @@ local function state(keys, argv)
     local key = queue_keys(queue).job(id)
     check_types({ { key, 'hash' } })
     local value = call('HGET', key, 'state')
-    if type(value) ~= 'string' or not is_utf8(value) then
+    if type(value) == 'string' and is_utf8(value) then
+        if not IS_STATE[value] then
+            fail('CORRUPT', "'" .. key .. "' is not a zrq record: unknown state '" .. value .. "'")
+        end
+        return value
+    end
+    if key_type(key) == 'none' then
         return nil
     end
-    return value
+    fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' is missing")
 end
 
 register('zrq_state', state, 'readonly')
