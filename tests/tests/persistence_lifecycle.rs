@@ -209,13 +209,14 @@ fn signal(pid: &str, sig: &str) {
 #[test]
 fn retention_still_trims_the_indexes_after_a_restart() {
     // Finished jobs whose retention ends after a restart must still leave the completed and
-    // cancelled indexes (not only their records, which expire by TTL).
+    // cancelled indexes (not only their records, which expire by TTL). KEEP is longer than the
+    // restart plus the first timer pass (at most 1 s), so that pass cannot trim them itself.
     let mut server = aof_server();
     let mut zrq = server.zrq(Backend::Module);
-    let done = zrq.enqueue(Q, "t", "{}", &["KEEP", "1500"]);
+    let done = zrq.enqueue(Q, "t", "{}", &["KEEP", "3000"]);
     zrq.fetch(Q, "w", 1);
     assert_eq!(int(&mut zrq, "ack", &[Q, &done]), 1);
-    let gone = zrq.enqueue(Q, "t", "{}", &["KEEP", "1500"]);
+    let gone = zrq.enqueue(Q, "t", "{}", &["KEEP", "3000"]);
     assert_eq!(int(&mut zrq, "cancel", &[Q, &gone]), 1);
     drop(zrq);
     server.restart();

@@ -307,11 +307,12 @@ fn a_replica_never_promotes_and_takes_over_when_promoted() {
 #[test]
 fn retention_goes_on_after_a_failover() {
     // A replica promoted to primary takes over retention: finished jobs of the old primary leave
-    // the completed index when their retention ends, as their records do.
+    // the completed index when their retention ends, as their records do. KEEP is longer than
+    // the failover plus the first timer pass (at most 1 s), so that pass cannot trim it itself.
     let primary = primary();
     let replica = primary.start_replica();
     let mut zrq = primary.zrq(Backend::Module);
-    let done = zrq.enqueue(Q, "t", "{}", &["KEEP", "1500"]);
+    let done = zrq.enqueue(Q, "t", "{}", &["KEEP", "3000"]);
     zrq.fetch(Q, "w", 1);
     assert_eq!(int(&mut zrq, "ack", &[Q, &done]), 1);
     wait_replica_caught_up(&primary, &replica);
