@@ -1648,3 +1648,95 @@ fn fcall_must_name_the_queue_as_its_one_key() {
         );
     }
 }
+
+#[test]
+fn lua_fetch_and_reclaim_do_the_timers_work() {
+    let server = Backend::Lua.server();
+    let mut l = server.zrq(LUA);
+    let mut conn = server.conn();
+    let llen = |conn: &mut Connection| -> i64 {
+        redis::cmd("LLEN").arg("zrq:{q}:wake").query(conn).unwrap()
+    };
+    let delayed = l.enqueue("q", "t", "{}", &["DELAY", "100"]);
+    assert_eq!(l.state("q", &delayed).as_deref(), Some("scheduled"));
+    assert_eq!(llen(&mut conn), 0, "no token for a job that is not due");
+    std::thread::sleep(Duration::from_millis(150));
+    // RECLAIM, the worker's periodic call, promotes it (and wakes blocked workers).
+    assert!(reclaim(&mut l, "q", "w").is_empty());
+    assert_eq!(l.state("q", &delayed).as_deref(), Some("pending"));
+    assert_eq!(llen(&mut conn), 1);
+
+    // A retry is promoted by the FETCH that delivers it.
+    let fetched = l.fetch("q", "w", 1);
+    assert_eq!(fetched[0]["id"], delayed);
+    let state: String = l
+        .call("fail", &["q", &delayed, "boom", "RETRYIN", "100"])
+        .unwrap();
+    assert_eq!(state, "retrying");
+    assert!(l.fetch("q", "w", 1).is_empty(), "not due yet");
+    std::thread::sleep(Duration::from_millis(150));
+    let again = l.fetch("q", "w", 1);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["attempt"], "2");
+}
+
+#[test]
+fn lua_schedule_ticks_fire_once_however_many_workers_call() {
+    let server = Backend::Lua.server();
+    let mut l = server.zrq(LUA);
+    let every = 200;
+    let _: i64 = l
+        .call(
+            "schedule",
+            &["q", "tick", "EVERY", &every.to_string(), "t", "{}"],
+        )
+        .unwrap();
+    let started = Instant::now();
+    let run_for = Duration::from_millis(1100);
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let url = server.url();
+            std::thread::spawn(move || {
+                let conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+                let mut zrq = Zrq { conn, backend: LUA };
+                let mut got = Vec::new();
+                while started.elapsed() < run_for {
+                    let consumer = format!("w{w}");
+                    if w % 2 == 0 {
+                        got.extend(zrq.fetch("q", &consumer, 10));
+                    } else {
+                        let _ = reclaim(&mut zrq, "q", &consumer);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut jobs: Vec<JobMap> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    jobs.extend(l.fetch("q", "late", 100));
+    let mut created: Vec<i64> = jobs
+        .iter()
+        .map(|j| j["created_at"].parse().unwrap())
+        .collect();
+    created.sort_unstable();
+    let ticks = run_for.as_millis() as usize / every;
+    assert!(
+        (2..=ticks + 1).contains(&created.len()),
+        "{} jobs for {ticks} ticks: {created:?}",
+        created.len()
+    );
+    for pair in created.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= (every as i64) / 2,
+            "two jobs for one tick: {created:?}"
+        );
+    }
+    let schedules: Value = l.call("schedules", &["q"]).unwrap();
+    let listed = zrq_tests::jobs(schedules);
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].contains_key("last_run"));
+}
