@@ -652,3 +652,37 @@ fn more_due_jobs_than_one_pass_handles_are_all_promoted() {
     }
     assert_eq!(seen.len() as i64, n);
 }
+
+#[test]
+fn delayed_jobs_are_promoted_in_every_database() {
+    // zrq commands work in any logical database; the timer must promote there too, also when
+    // another database's queue armed it.
+    let server = server();
+    let mut db3 = Zrq {
+        conn: redis::Client::open(format!("{}/3", server.url()))
+            .and_then(|c| c.get_connection())
+            .expect("connection to db 3"),
+        backend: Backend::Module,
+    };
+    let mut db0 = zrq(&server);
+    let in3 = db3.enqueue(Q, "t", "{}", &["DELAY", "300"]);
+    let in0 = db0.enqueue(Q, "t", "{}", &["DELAY", "100"]);
+    assert_eq!(db0.state(Q, &in3), None, "databases are separate");
+    let due: i64 = field(&mut db3, Q, &in3, "run_at").parse().unwrap();
+    wait_until(Duration::from_secs(5), "promotion in db 0", || {
+        db0.state(Q, &in0).as_deref() == Some("pending")
+    });
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        if db3.state(Q, &in3).as_deref() == Some("pending") {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "a DELAY 300 job in database 3 is still {:?} {} ms after its due time (the db-0 job \
+         was promoted)",
+        db3.state(Q, &in3),
+        now_ms() - due
+    );
+}
