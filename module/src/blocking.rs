@@ -76,7 +76,10 @@ pub fn signal(ctx: &Context, key: &str) {
 
 /// Sends `reply`, the reply of a `RedisModule_Call`, to the context's client as it is.
 pub fn forward(ctx: &Context, reply: &CallReply<'_>) {
-    let (Some(send), Some(raw_reply)) = (unsafe { raw::RedisModule_ReplyWithCallReply }, reply.get_raw()) else {
+    let (Some(send), Some(raw_reply)) = (
+        unsafe { raw::RedisModule_ReplyWithCallReply },
+        reply.get_raw(),
+    ) else {
         return;
     };
     // SAFETY: `ctx.ctx` is the live context of the reply callback and `raw_reply` is owned by

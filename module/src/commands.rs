@@ -137,9 +137,13 @@ pub fn fetch(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             Some(timeout) if delivered.is_empty() && can_block(ctx) => {
                 let key = ctx.create_string(cmd.wait_key());
                 let count = cmd.count.to_string();
-                block_on_key(ctx, &key, timeout, RedisValue::Array(Vec::new()), move |ctx| {
-                    retry_fetch(ctx, &cmd.queue, &cmd.consumer, &count)
-                })?;
+                block_on_key(
+                    ctx,
+                    &key,
+                    timeout,
+                    RedisValue::Array(Vec::new()),
+                    move |ctx| retry_fetch(ctx, &cmd.queue, &cmd.consumer, &count),
+                )?;
                 Ok(RedisValue::NoReply)
             }
             _ => Ok(jobs(delivered)),
@@ -167,7 +171,8 @@ fn retry_fetch(ctx: &Context, queue: &str, consumer: &str, count: &str) -> Optio
             Some(Ok(RedisValue::NoReply))
         }
         Err(err) => Some(Err(RedisError::String(
-            err.to_utf8_string().unwrap_or_else(|| "INTERNAL FETCH failed".to_string()),
+            err.to_utf8_string()
+                .unwrap_or_else(|| "INTERNAL FETCH failed".to_string()),
         ))),
     }
 }

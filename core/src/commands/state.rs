@@ -2,8 +2,8 @@
 
 use super::{check_types, queue_and_name};
 use crate::keys::QueueKeys;
-use crate::store::{KeyType, Store};
 use crate::state::State;
+use crate::store::{KeyType, Store};
 use crate::{Reply, Result, ZrqError};
 
 /// Parsed arguments of `ZRQ.STATE`.
