@@ -487,3 +487,71 @@ fn the_dead_cap_drops_the_oldest_and_counts_them() {
     assert_eq!(info_int(&mut zrq, "q", "dead"), 0);
     assert_eq!(info_int(&mut zrq, "q", "total_dropped"), 7);
 }
+
+#[test]
+fn module_configs_are_checked_and_can_be_given_as_module_arguments() {
+    // `MODULE LOAD libzrq.so <name> <value> …` (as `--loadmodule` takes them).
+    let path = zrq_tests::module_path().display().to_string();
+    let server = zrq_tests::Server::start(Options::default());
+    let _: () = zrq_tests::redis::cmd("MODULE")
+        .arg("LOAD")
+        .arg(&path)
+        .arg(&["keep-ms", "500", "dead-max", "2", "backoff-base-ms", "7"][..])
+        .arg(&["backoff-max-ms", "70"][..])
+        .query(&mut server.conn())
+        .expect("MODULE LOAD with arguments");
+    let mut conn = server.conn();
+    let got: Vec<String> = zrq_tests::redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("zrq.*")
+        .query(&mut conn)
+        .expect("CONFIG GET");
+    let got: std::collections::BTreeMap<String, String> = got
+        .chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    for (name, value) in [
+        ("zrq.keep-ms", "500"),
+        ("zrq.dead-max", "2"),
+        ("zrq.backoff-base-ms", "7"),
+        ("zrq.backoff-max-ms", "70"),
+    ] {
+        assert_eq!(
+            got.get(name).map(String::as_str),
+            Some(value),
+            "{name}: {got:?}"
+        );
+    }
+    // Applied: retention from zrq.keep-ms.
+    let mut zrq = server.zrq(Backend::Module);
+    let id = zrq.enqueue("q", "t", "{}", &[]);
+    zrq.fetch("q", "w", 1);
+    assert_eq!(int(&mut zrq, "ack", &["q", &id]), 1);
+    let ttl: i64 = zrq_tests::redis::cmd("PTTL")
+        .arg(format!("zrq:{{q}}:job:{id}"))
+        .query(&mut conn)
+        .expect("PTTL");
+    assert!((1..=500).contains(&ttl), "PTTL {ttl}");
+    // Out-of-range and non-numeric values are refused and change nothing.
+    for (name, value) in [
+        ("keep-ms", "0"),
+        ("keep-ms", "-1"),
+        ("dead-max", "-1"),
+        ("backoff-base-ms", "abc"),
+        ("backoff-max-ms", "315360000001"),
+    ] {
+        let err = zrq_tests::redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(format!("zrq.{name}"))
+            .arg(value)
+            .query::<()>(&mut conn)
+            .expect_err("refused");
+        assert_eq!(err.code(), Some("ERR"), "zrq.{name} {value}: {err}");
+    }
+    let after: Vec<String> = zrq_tests::redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("zrq.keep-ms")
+        .query(&mut conn)
+        .expect("CONFIG GET");
+    assert_eq!(after, ["zrq.keep-ms", "500"]);
+}
