@@ -23,12 +23,13 @@ struct Waiter {
     on_timeout: RedisValue,
 }
 
-/// Parks the calling client until `retry` returns a reply or `timeout_ms` passes (0 = forever).
+/// Parks the calling client until `retry` returns a reply or `timeout_ms` passes (0 = forever);
+/// `retry` runs whenever one of `keys` is signalled while it exists.
 ///
 /// `retry` returns `None` to stay blocked, `Some(reply)` to reply and unblock.
-pub fn block_on_key(
+pub fn block_on_keys(
     ctx: &Context,
-    key: &RedisString,
+    keys: &[RedisString],
     timeout_ms: i64,
     on_timeout: RedisValue,
     retry: impl Fn(&Context) -> Option<Result<RedisValue, RedisError>> + 'static,
@@ -38,10 +39,11 @@ pub fn block_on_key(
         retry: Box::new(retry),
         on_timeout,
     }));
-    let mut keys = [key.inner];
-    // SAFETY: `ctx.ctx` is the live context of the executing command. `keys` holds one valid
-    // RedisModuleString that Redis retains (incrRefCount) for as long as the client is blocked, so
-    // it may be freed by us afterwards. `waiter` is a leaked Box that Redis hands back to
+    let mut keys: Vec<*mut raw::RedisModuleString> = keys.iter().map(|k| k.inner).collect();
+    let count = std::os::raw::c_int::try_from(keys.len()).unwrap_or(0);
+    // SAFETY: `ctx.ctx` is the live context of the executing command. `keys` holds `count` valid
+    // RedisModuleStrings that Redis retains (incrRefCount) for as long as the client is blocked,
+    // so they may be freed by us afterwards. `waiter` is a leaked Box that Redis hands back to
     // `on_reply`/`on_timeout` and finally to `free_waiter`, which is its only owner from here on.
     // The callbacks match the RedisModuleCmdFunc / free-privdata signatures.
     let blocked = unsafe {
@@ -52,7 +54,7 @@ pub fn block_on_key(
             Some(free_waiter),
             timeout_ms,
             keys.as_mut_ptr(),
-            1,
+            count,
             waiter.cast::<c_void>(),
         )
     };

@@ -12,7 +12,7 @@ use zrq_core::commands::{
 };
 use zrq_core::Reply;
 
-use crate::blocking::{block_on_key, can_block, forward};
+use crate::blocking::{block_on_keys, can_block, forward};
 use crate::guard;
 use crate::reply::{error, jobs, value};
 use crate::store::RedisStore;
@@ -137,9 +137,9 @@ pub fn fetch(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             Some(timeout) if delivered.is_empty() && can_block(ctx) => {
                 let key = ctx.create_string(cmd.wait_key());
                 let count = cmd.count.to_string();
-                block_on_key(
+                block_on_keys(
                     ctx,
-                    &key,
+                    &[key],
                     timeout,
                     RedisValue::Array(Vec::new()),
                     move |ctx| retry_fetch(ctx, &cmd.queue, &cmd.consumer, &count),
@@ -184,13 +184,17 @@ pub fn result(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         let outcome = cmd.apply(&mut RedisStore::new(ctx)).map_err(error)?;
         match cmd.block {
             Some(timeout) if outcome == Reply::Nil && can_block(ctx) => {
-                let key = ctx.create_string(cmd.wait_key());
-                block_on_key(ctx, &key, timeout, RedisValue::Null, move |ctx| {
-                    match cmd.apply(&mut RedisStore::new(ctx)) {
-                        Ok(Reply::Nil) => None,
-                        Ok(outcome) => Some(Ok(value(outcome))),
-                        Err(err) => Some(Err(error(err))),
-                    }
+                let keys: Vec<RedisString> = cmd
+                    .wait_keys()
+                    .iter()
+                    .map(|k| ctx.create_string(k.as_str()))
+                    .collect();
+                block_on_keys(ctx, &keys, timeout, RedisValue::Null, move |ctx| match cmd
+                    .apply(&mut RedisStore::new(ctx))
+                {
+                    Ok(Reply::Nil) => None,
+                    Ok(outcome) => Some(Ok(value(outcome))),
+                    Err(err) => Some(Err(error(err))),
                 })?;
                 Ok(RedisValue::NoReply)
             }

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use redis_module::{Context, ContextFlags, RedisModuleTimerID};
+use redis_module::{raw, Context, ContextFlags, RedisModuleTimerID};
 use zrq_core::commands::promote::promote;
 
 use crate::guard;
@@ -31,10 +31,13 @@ const TIMED_SUFFIXES: [&str; 5] = [
     ":cancelled",
 ];
 
+/// A queue in a logical database: zrq works in any database, and so does its timer.
+type Target = (i32, String);
+
 #[derive(Default)]
 struct Plan {
-    /// (due unix ms, queue).
-    due: BTreeSet<(i64, String)>,
+    /// (due unix ms, database, queue).
+    due: BTreeSet<(i64, i32, String)>,
     /// The armed timer and when it fires.
     armed: Option<(RedisModuleTimerID, i64)>,
     /// Whether the last pass ran on a primary with a complete plan.
@@ -48,8 +51,9 @@ thread_local! {
 
 /// Notes that `queue` has something due at `due`, arming the timer earlier if needed.
 pub fn wake_at(ctx: &Context, queue: &str, due: i64) {
+    let db = selected_db(ctx);
     PLAN.with(|plan| {
-        plan.borrow_mut().due.insert((due, queue.to_string()));
+        plan.borrow_mut().due.insert((due, db, queue.to_string()));
     });
     arm(ctx);
 }
@@ -60,7 +64,7 @@ pub fn planned_queues() -> usize {
         let plan = plan.borrow();
         plan.due
             .iter()
-            .map(|(_, q)| q)
+            .map(|(_, db, q)| (db, q))
             .collect::<BTreeSet<_>>()
             .len()
     })
@@ -71,7 +75,7 @@ pub fn arm(ctx: &Context) {
     let now = crate::clock::now_ms();
     let wanted = PLAN.with(|plan| {
         let plan = plan.borrow();
-        let earliest = plan.due.first().map_or(i64::MAX, |(due, _)| *due);
+        let earliest = plan.due.first().map_or(i64::MAX, |(due, _, _)| *due);
         earliest.min(now + SWEEP_MS).max(now)
     });
     let current = PLAN.with(|plan| plan.borrow().armed);
@@ -106,40 +110,80 @@ fn on_timer(ctx: &Context, _: ()) {
 fn pass(ctx: &Context) {
     let rebuild = PLAN.with(|plan| !plan.borrow().promoting);
     if rebuild {
-        let queues = timed_queues(ctx);
+        let targets = timed_queues(ctx);
         PLAN.with(|plan| {
             let mut plan = plan.borrow_mut();
             plan.promoting = true;
-            plan.due.extend(queues.into_iter().map(|q| (i64::MIN, q)));
+            plan.due
+                .extend(targets.into_iter().map(|(db, q)| (i64::MIN, db, q)));
         });
     }
     let now = crate::clock::now_ms();
-    let due: BTreeSet<String> = PLAN.with(|plan| {
+    let due: BTreeSet<Target> = PLAN.with(|plan| {
         let mut plan = plan.borrow_mut();
-        let later = plan.due.split_off(&(now + 1, String::new()));
+        let later = plan.due.split_off(&(now + 1, i32::MIN, String::new()));
         let due = std::mem::replace(&mut plan.due, later);
-        due.into_iter().map(|(_, q)| q).collect()
+        due.into_iter().map(|(_, db, q)| (db, q)).collect()
     });
     if due.is_empty() {
         return;
     }
     TIMER_PASSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    for queue in due {
+    for (db, queue) in due {
+        if !select_db(ctx, db) {
+            continue;
+        }
         let mut store = RedisStore::new(ctx);
         match promote(&mut store, &queue, &mut zrq_core::job::new_id) {
             Ok(Some(next)) => PLAN.with(|plan| {
-                plan.borrow_mut().due.insert((next, queue));
+                plan.borrow_mut().due.insert((next, db, queue));
             }),
             Ok(None) => {}
-            Err(err) => {
-                ctx.log_warning(&format!("zrq: timer pass on queue '{queue}' failed: {err}"))
-            }
+            Err(err) => ctx.log_warning(&format!(
+                "zrq: timer pass on queue '{queue}' (db {db}) failed: {err}"
+            )),
         }
     }
 }
 
-/// Every queue that has a timed sorted set, found by scanning the keyspace (once per rebuild).
-fn timed_queues(ctx: &Context) -> BTreeSet<String> {
+/// The logical database selected in `ctx`.
+fn selected_db(ctx: &Context) -> i32 {
+    // SAFETY: `ctx.ctx` is a live context; the call only reads its client's database.
+    unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |get| get(ctx.ctx)) }
+}
+
+/// Selects database `db` in `ctx`; false if it does not exist.
+fn select_db(ctx: &Context, db: i32) -> bool {
+    // SAFETY: `ctx.ctx` is the timer's live context; selecting a database only changes which
+    // keyspace its following calls use.
+    let status = unsafe { raw::RedisModule_SelectDb.map(|select| select(ctx.ctx, db)) };
+    status == Some(raw::REDISMODULE_OK as i32)
+}
+
+/// The databases that hold keys (from `INFO keyspace`).
+fn databases(ctx: &Context) -> Vec<i32> {
+    let Ok(info) = ctx.call("INFO", &["keyspace"]).and_then(String::try_from) else {
+        return vec![0];
+    };
+    info.lines()
+        .filter_map(|line| line.strip_prefix("db")?.split(':').next()?.parse().ok())
+        .collect()
+}
+
+/// Every queue, in every database, that has a timed sorted set, found by scanning the keyspace
+/// (once per rebuild).
+fn timed_queues(ctx: &Context) -> BTreeSet<Target> {
+    let mut targets = BTreeSet::new();
+    for db in databases(ctx) {
+        if select_db(ctx, db) {
+            targets.extend(queues_in_db(ctx).into_iter().map(|q| (db, q)));
+        }
+    }
+    targets
+}
+
+/// The queues of the selected database that have a timed sorted set.
+fn queues_in_db(ctx: &Context) -> BTreeSet<String> {
     let mut queues = BTreeSet::new();
     let mut cursor = "0".to_string();
     loop {

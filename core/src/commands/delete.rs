@@ -40,6 +40,9 @@ impl<'a> Delete<'a> {
         }
         release_unique(store, &keys, &job)?;
         store.del(&keys.job(self.id))?;
+        // A RESULT waiter can never get a result now: wake it (through the queue's stats key,
+        // as the record is gone) so it learns NOJOB.
+        store.signal(&keys.stats());
         // Waiting children and the batch treat a deleted job like a cancelled one.
         if !job.state.is_final() {
             job.state = State::Cancelled;

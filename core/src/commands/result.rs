@@ -38,9 +38,12 @@ impl ResultOf {
         Ok(cmd)
     }
 
-    /// The key a waiting client blocks on: the job's record, signalled when it finishes.
-    pub fn wait_key(&self) -> String {
-        QueueKeys::new(&self.queue).job(&self.id)
+    /// The keys a waiting client blocks on: the job's record, signalled when the job finishes,
+    /// and the queue's `stats`, signalled when a job is deleted (a deleted record cannot wake
+    /// anyone: Redis serves blocked clients only on keys that exist).
+    pub fn wait_keys(&self) -> [String; 2] {
+        let keys = QueueKeys::new(&self.queue);
+        [keys.job(&self.id), keys.stats()]
     }
 
     /// The outcome if the job has finished, `Nil` if not.
