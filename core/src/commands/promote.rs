@@ -13,7 +13,8 @@ use crate::Result;
 /// rest are due immediately and handled by the next pass.
 pub const BATCH: i64 = 1000;
 
-/// Promotes what is due in `queue`; returns when the queue next has something due, if ever.
+/// Promotes what is due in `queue`; returns when the queue next has something due (a job, a
+/// tick, or the end of a finished job's retention), if ever.
 pub fn promote(
     store: &mut dyn Store,
     queue: &str,
@@ -53,7 +54,14 @@ pub fn promote(
     }
     expire_finished(store, &keys, now)?;
     let mut next: Option<i64> = None;
-    for index in [keys.scheduled(), keys.retrying(), keys.ticks()] {
+    let timed = [
+        keys.scheduled(),
+        keys.retrying(),
+        keys.ticks(),
+        keys.completed(),
+        keys.cancelled(),
+    ];
+    for index in timed {
         if let Some(due) = store.zfirst_score(&index)? {
             next = Some(next.map_or(due, |n| n.min(due)));
         }
