@@ -26,8 +26,10 @@ fn field(text: &str, name: &str, min: u32, max: u32) -> Result<(u64, bool)> {
     let mut bits = 0_u64;
     let restricted = text != "*";
     for part in text.split(',') {
-        let bad =
-            || ZrqError::bad_cron(&format!("{name} field '{part}' must be within {min}-{max}"));
+        let bad = || {
+            let shown = crate::error::show_arg(part.as_bytes());
+            ZrqError::bad_cron(&format!("{name} field '{shown}' must be within {min}-{max}"))
+        };
         let (range, step) = match part.split_once('/') {
             Some((range, step)) => (
                 range,

@@ -1190,10 +1190,9 @@ fn lifecycle_cases() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     for (command, a) in fixed {
         cases.push((command, args(a)));
     }
-    // Not here: a CRON field with non-ASCII text ("é * * * *"). The module's error reply carries
-    // it as Latin-1 bytes ('\xe9', not UTF-8), which breaks the client's parser; the library
-    // replies with the UTF-8 text. Reported as a module bug.
     let crons: &[&[u8]] = &[
+        "é * * * *".as_bytes(),
+        b"5' * * * *",
         b"* * * * *",
         b"*/0 * * * *",
         b"60 * * * *",

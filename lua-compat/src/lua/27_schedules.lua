@@ -34,7 +34,7 @@ local function cron_field(text, field_name, min, max)
     local set = {}
     for part in (text .. ','):gmatch('([^,]*),') do
         local function bad()
-            bad_cron(field_name .. " field '" .. part .. "' must be within " .. min .. '-' .. max)
+            bad_cron(field_name .. " field '" .. show_arg(part) .. "' must be within " .. min .. '-' .. max)
         end
         local range, step = part, 1
         local slash = find(part, '/', 1, true)
