@@ -5,15 +5,17 @@
 //! The sources live in `src/lua/` (a header, the shared helpers, one file per command); this crate
 //! concatenates them at compile time into the one library text. See `docs/LUA.md`.
 
-/// The library version as a literal, so it can be spliced into the library text by `concat!`.
+/// The library version as a literal, so it can be spliced into the library text by `concat!`:
+/// the crate version and a fingerprint of the Lua sources (computed by `build.rs`), so any change
+/// to the library text gives a new version.
 macro_rules! version {
     () => {
-        "1"
+        env!("ZRQ_LUA_VERSION")
     };
 }
 
-/// The library version: `FCALL zrq_version 0` returns it. Bump it with every change to the
-/// library text, so a client that finds an older library loaded replaces it.
+/// The library version: `FCALL zrq_version 0` returns it. A client that finds another version
+/// loaded replaces the library.
 pub const VERSION: &str = version!();
 
 /// The library name given in its `#!lua name=` line (`FUNCTION DELETE zrq` removes it).
