@@ -25,9 +25,9 @@ pub fn module_path() -> PathBuf {
 }
 
 impl Server {
-    /// Starts `redis-server` with the module (and AOF, `appendfsync everysec`, if `aof`), loads
-    /// the Lua library and waits until it answers.
-    pub fn start(aof: bool) -> io::Result<Server> {
+    /// Starts `redis-server` with the module (and AOF, `appendfsync everysec`, if `aof`; and any
+    /// extra `config` as `--name value`), loads the Lua library and waits until it answers.
+    pub fn start(aof: bool, config: &[(String, String)]) -> io::Result<Server> {
         let module = module_path();
         if !module.exists() {
             return Err(io::Error::other(format!(
@@ -57,6 +57,9 @@ impl Server {
         .to_vec();
         if aof {
             args.extend(["--appendfsync", "everysec"].map(String::from));
+        }
+        for (name, value) in config {
+            args.extend([format!("--{name}"), value.clone()]);
         }
         let child = Command::new("redis-server")
             .args(&args)

@@ -18,7 +18,8 @@
 //!    10^3 to 10^6.
 //!
 //! `--quick` shrinks every N (a smoke run for CI). `--only a,b` runs some sections (`enqueue`,
-//! `drain`, `latency`, `memory`, `workers`, `depth`).
+//! `drain`, `latency`, `memory`, `workers`, `depth`). `--config name=value` passes server
+//! configuration (e.g. `stream-node-max-entries=16`).
 
 use std::error::Error;
 use std::process::{Child, Command, Stdio};
@@ -98,6 +99,8 @@ struct Settings {
     aof: bool,
     json: Option<String>,
     only: Option<Vec<String>>,
+    /// Extra server configuration (`--config name=value`).
+    config: Vec<(String, String)>,
     /// Worker tuning for drains.
     concurrency: usize,
     batch: usize,
@@ -533,6 +536,20 @@ impl Run {
         let m = self.settings.n(20_096, 2_048);
         eprintln!("cost per job at queue depths {depths:?} (module, {m} jobs measured at each)");
         for &depth in depths {
+            // The floor: raw XADD onto a stream this long, in a keyspace this big.
+            self.flush()?;
+            self.fill(Backend::Xadd, "xdeep", depth, PAYLOAD)?;
+            let secs = self.blast(&Backend::Xadd.enqueue("xdeep", PAYLOAD), m, 128)?;
+            self.record(Measure {
+                bench: "depth_enqueue".into(),
+                backend: "xadd".into(),
+                param: depth,
+                n: m,
+                seconds: secs,
+                value: m as f64 / secs,
+                unit: "ops/s".into(),
+                note: "pipelined XADD (128 in flight) onto a stream this long".into(),
+            });
             self.flush()?;
             self.fill(Backend::Module, "deep", depth, PAYLOAD)?;
             let secs = self.blast(&Backend::Module.enqueue("deep", PAYLOAD), m, 128)?;
@@ -581,12 +598,20 @@ impl Run {
                 out.push((format!("{bench} module/lua"), m / l));
             }
         }
-        for bench in ["depth_enqueue", "depth_fetch_ack"] {
-            let depths: Vec<&Measure> = r.measures.iter().filter(|m| m.bench == bench).collect();
+        for (bench, backend) in [
+            ("depth_enqueue", "module"),
+            ("depth_fetch_ack", "module"),
+            ("depth_enqueue", "xadd"),
+        ] {
+            let depths: Vec<&Measure> = r
+                .measures
+                .iter()
+                .filter(|m| m.bench == bench && m.backend == backend)
+                .collect();
             if let (Some(first), Some(last)) = (depths.first(), depths.last()) {
                 if first.param != last.param {
                     out.push((
-                        format!("{bench} depth {}/{}", last.param, first.param),
+                        format!("{bench} {backend} depth {}/{}", last.param, first.param),
                         last.value / first.value,
                     ));
                 }
@@ -714,6 +739,7 @@ fn main() -> Res<()> {
         aof: false,
         json: None,
         only: None,
+        config: Vec::new(),
         concurrency: 256,
         batch: 128,
     };
@@ -724,18 +750,24 @@ fn main() -> Res<()> {
             "--aof" => settings.aof = true,
             "--json" => settings.json = it.next().cloned(),
             "--only" => settings.only = it.next().map(|s| s.split(',').map(String::from).collect()),
+            "--config" => {
+                let pair = it.next().ok_or("--config name=value")?;
+                let (name, value) = pair.split_once('=').ok_or("--config name=value")?;
+                settings.config.push((name.to_string(), value.to_string()));
+            }
             "--concurrency" => settings.concurrency = it.next().ok_or("value")?.parse()?,
             "--batch" => settings.batch = it.next().ok_or("value")?.parse()?,
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: throughput [--json FILE] [--quick] [--aof] \
-                     [--only enqueue,drain,latency,memory,workers,depth] [--concurrency N] [--batch N]"
+                     [--only enqueue,drain,latency,memory,workers,depth] [--config name=value]… \
+                     [--concurrency N] [--batch N]"
                 )
                 .into())
             }
         }
     }
-    let server = Server::start(settings.aof)?;
+    let server = Server::start(settings.aof, &settings.config)?;
     let mut run = Run {
         report: Report {
             machine: machine(&server),
@@ -749,6 +781,15 @@ fn main() -> Res<()> {
             .machine
             .push(("persistence".into(), "AOF everysec".into()));
     }
+    for (name, value) in &run.settings.config {
+        run.report
+            .machine
+            .push((format!("config {name}"), value.clone()));
+    }
+    run.report.machine.push((
+        "module".into(),
+        zrq_benches::server::module_path().display().to_string(),
+    ));
     eprintln!(
         "redis-server pid {} port {}",
         run.server.pid(),
