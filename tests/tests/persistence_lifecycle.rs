@@ -250,3 +250,49 @@ fn retention_still_trims_the_indexes_after_a_restart() {
         info_int(&mut zrq, Q, "cancelled")
     );
 }
+
+#[test]
+fn debug_reload_and_flushall_leave_the_timer_working() {
+    let server = Backend::Module.server();
+    let mut zrq = server.zrq(Backend::Module);
+    let delayed = zrq.enqueue(Q, "t", "{}", &["DELAY", "400"]);
+    int(
+        &mut zrq,
+        "schedule",
+        &[Q, "s", "EVERY", "300", "tick", "{}"],
+    );
+    let before = stable_snapshot(&server);
+    let _: () = redis::cmd("DEBUG")
+        .arg("RELOAD")
+        .query(&mut server.conn())
+        .expect("DEBUG RELOAD");
+    let after = stable_snapshot(&server);
+    let same = before.iter().filter(|e| after.contains(e)).count();
+    assert!(
+        same + 2 >= before.len(),
+        "the reload kept the data (a tick may have fired)"
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "promotion after DEBUG RELOAD",
+        || zrq.state(Q, &delayed).as_deref() == Some("pending"),
+    );
+    wait_until(Duration::from_secs(5), "ticks after DEBUG RELOAD", || {
+        info_int(&mut zrq, Q, "total_enqueued") >= 3
+    });
+    // Everything gone at once: the timer's plan points at nothing, and must shrug it off.
+    let _: () = redis::cmd("FLUSHALL")
+        .query(&mut server.conn())
+        .expect("FLUSHALL");
+    thread::sleep(Duration::from_millis(1500));
+    let id = zrq.enqueue(Q, "t", "{}", &["DELAY", "100"]);
+    wait_until(Duration::from_secs(5), "promotion after FLUSHALL", || {
+        zrq.state(Q, &id).as_deref() == Some("pending")
+    });
+    assert_eq!(
+        info_int(&mut zrq, Q, "total_enqueued"),
+        1,
+        "no tick of the flushed schedule"
+    );
+    assert!(!server.log().contains("panic"), "{}", server.log());
+}
