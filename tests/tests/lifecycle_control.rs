@@ -119,7 +119,7 @@ fn result_answers_once_the_job_has_finished(backend: Backend) {
         .call::<Value>("result", &[Q, "ghost"])
         .expect_err("unknown");
     assert_eq!(
-        support_text(&err),
+        error_text(&err),
         "NOJOB no job 'ghost' in queue 'cq'",
         "the documented error"
     );
@@ -173,7 +173,8 @@ fn result_answers_once_the_job_has_finished(backend: Backend) {
     );
 }
 
-fn support_text(err: &redis::RedisError) -> String {
+/// The full text of an error reply: `CODE message`.
+fn error_text(err: &redis::RedisError) -> String {
     match (err.code(), err.detail()) {
         (Some(code), Some(detail)) => format!("{code} {detail}"),
         _ => err.to_string(),

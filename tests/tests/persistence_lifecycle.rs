@@ -159,7 +159,7 @@ fn jobs_due_while_the_server_was_down_are_promoted_at_start() {
     zrq.fetch(Q, "w", 1);
     ok(&mut zrq, "fail", &[Q, &retry, "e", "RETRYIN", "200"]);
     // Keep the process stopped past the due times, then kill it and start from the AOF.
-    let pid: String = lifecycle_pid(&server);
+    let pid = process_id(&server);
     drop(zrq);
     signal(&pid, "STOP");
     thread::sleep(Duration::from_millis(800));
@@ -182,19 +182,16 @@ fn jobs_due_while_the_server_was_down_are_promoted_at_start() {
     assert_eq!(info_int(&mut zrq, Q, "retrying"), 0);
 }
 
-fn lifecycle_pid(server: &Server) -> String {
-    support_info(server, "process_id")
-}
-
-fn support_info(server: &Server, field: &str) -> String {
+/// The server's process id (INFO server).
+fn process_id(server: &Server) -> String {
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query(&mut server.conn())
         .expect("INFO");
     info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .find_map(|l| l.strip_prefix("process_id:"))
         .map(|v| v.trim().to_string())
-        .expect("INFO field")
+        .expect("process_id")
 }
 
 fn signal(pid: &str, sig: &str) {
