@@ -1,9 +1,11 @@
 //! Direct key access through the module API (`RedisModule_OpenKey` and the type-specific calls),
-//! for the store's hot writes and reads where `RedisModule_Call` costs too much: a call builds a
-//! fake client, argument objects, a reply object, and looks the command up, for every write.
+//! where it measured cheaper than `RedisModule_Call`: reads (a call builds a fake client, argument
+//! objects and a reply that is then converted again), sorted-set writes, and skipping writes that
+//! would change nothing. Multi-field hash writes and stream appends measured cheaper as calls
+//! (the call's replication reuses its argument objects), so they stay calls (see BENCHMARKS.md).
 //!
-//! These calls change the data but replicate nothing: the store replicates each effect itself
-//! with `RedisModule_Replicate` and explicit arguments (see `store.rs`).
+//! Writes here replicate nothing by themselves: the store replicates each effect with
+//! `RedisModule_Replicate` and explicit arguments (see `store.rs`).
 
 use std::ffi::c_void;
 use std::os::raw::c_int;
@@ -24,8 +26,6 @@ pub const EMPTY: c_int = raw::REDISMODULE_KEYTYPE_EMPTY as c_int;
 pub const HASH: c_int = raw::REDISMODULE_KEYTYPE_HASH as c_int;
 /// A sorted set.
 pub const ZSET: c_int = raw::REDISMODULE_KEYTYPE_ZSET as c_int;
-/// A stream.
-pub const STREAM: c_int = raw::REDISMODULE_KEYTYPE_STREAM as c_int;
 
 /// A string the module API can take (freed on drop).
 pub fn string(ctx: &Context, text: &[u8]) -> RedisString {
@@ -70,42 +70,6 @@ impl Key {
         }
         // SAFETY: `self.inner` is an open key.
         unsafe { raw::RedisModule_KeyType.map_or(EMPTY, |f| f(self.inner)) }
-    }
-
-    /// Sets one hash field (the key must be a hash or empty).
-    pub fn hash_set(&self, field: &RedisString, value: &RedisString) {
-        let Some(set) = (unsafe { raw::RedisModule_HashSet }) else {
-            return;
-        };
-        // SAFETY: an open writable key; field and value are valid strings; the variadic list is
-        // NULL-terminated as RedisModule_HashSet requires.
-        unsafe {
-            set(
-                self.inner,
-                raw::REDISMODULE_HASH_NONE as c_int,
-                field.inner,
-                value.inner,
-                ptr::null_mut::<raw::RedisModuleString>(),
-            )
-        };
-    }
-
-    /// Deletes one hash field; true if it was there.
-    pub fn hash_del(&self, field: &RedisString) -> bool {
-        let Some(set) = (unsafe { raw::RedisModule_HashSet }) else {
-            return false;
-        };
-        // SAFETY: as in `hash_set`; REDISMODULE_HASH_DELETE is the documented delete marker.
-        let deleted = unsafe {
-            set(
-                self.inner,
-                raw::REDISMODULE_HASH_NONE as c_int,
-                field.inner,
-                raw::REDISMODULE_HASH_DELETE,
-                ptr::null_mut::<raw::RedisModuleString>(),
-            )
-        };
-        deleted > 0
     }
 
     /// One hash field's value as text.
@@ -227,33 +191,6 @@ impl Key {
             stop(self.inner);
             any
         }
-    }
-
-    /// Sets the key's expiry to the unix time `at_ms`.
-    pub fn set_abs_expire(&self, at_ms: i64) -> bool {
-        let Some(set) = (unsafe { raw::RedisModule_SetAbsExpire }) else {
-            return false;
-        };
-        // SAFETY: an open writable key.
-        unsafe { set(self.inner, at_ms) == raw::REDISMODULE_OK as c_int }
-    }
-
-    /// Appends an entry with an id chosen by Redis; returns the id.
-    pub fn stream_add(&self, fields: &[RedisString]) -> Option<String> {
-        let add = unsafe { raw::RedisModule_StreamAdd }?;
-        let mut argv: Vec<*mut raw::RedisModuleString> = fields.iter().map(|s| s.inner).collect();
-        let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
-        // SAFETY: an open writable stream key; argv holds field/value pairs of valid strings.
-        let status = unsafe {
-            add(
-                self.inner,
-                raw::REDISMODULE_STREAM_ADD_AUTOID as c_int,
-                &mut id,
-                argv.as_mut_ptr(),
-                (argv.len() / 2) as i64,
-            )
-        };
-        (status == raw::REDISMODULE_OK as c_int).then(|| format!("{}-{}", id.ms, id.seq))
     }
 }
 

@@ -5,15 +5,16 @@
 //! AOF replay never recomputes an id or a clock. Redis wraps the writes of one command in
 //! MULTI/EXEC on the replication stream, so replicas apply a command atomically too.
 //!
-//! The hot writes and reads (hash fields, sorted-set members, stream appends, expiries, job
-//! record reads, event publishing) use direct key access ([`crate::direct`]) and replicate their
-//! effect explicitly with `RedisModule_Replicate`: a `RedisModule_Call` costs several times the
-//! work it wraps. Consumer-group operations (XGROUP, XREADGROUP, XACK, XCLAIM, XPENDING), XDEL
-//! (whose command form also maintains the stream's first id and deletion tombstone), HINCRBY (a
-//! real command write per counting command keeps `server.dirty`, which drives RDB save points,
-//! moving) and the rare or operator paths stay on `RedisModule_Call` with the `!` flag. Both kinds
-//! of propagation go to one queue in call order, so the replication stream keeps the order of the
-//! writes.
+//! Where direct key access measured cheaper than `RedisModule_Call` (callgrind, see
+//! docs/BENCHMARKS.md), it is used ([`crate::direct`]): job record reads (HGETALL/HGET),
+//! sorted-set writes (ZADD, and ZREM, which first checks read-only whether the member is there at
+//! all: most removals find nothing), and the due-index checks of the retention and timer paths
+//! (nothing due: no command at all). Those writes replicate their effect explicitly with
+//! `RedisModule_Replicate`. Everything else stays on `RedisModule_Call` with the `!` flag:
+//! consumer-group operations, XADD and XDEL (whose command forms maintain the stream's metadata),
+//! multi-field HSET/HDEL and HINCRBY (as calls they measured cheaper: the call's replication
+//! reuses its argument objects), and the rare or operator paths. Both kinds of propagation go to
+//! one queue in call order, so the replication stream keeps the order of the writes.
 //!
 //! State-change events are published with `RedisModule_PublishMessage` to this server's
 //! subscribers only; they are not replicated (a `PUBLISH` through `RedisModule_Call` used to be
@@ -157,22 +158,9 @@ impl Store for RedisStore<'_> {
     }
 
     fn pexpire(&mut self, key: &str, ms: i64) -> Result<()> {
-        let handle = self.open(key, false)?;
-        if ms <= 0 || handle.kind() == direct::EMPTY {
-            // Deleting by expiry, or a missing key: the command's own semantics.
-            let ms = ms.to_string();
-            return self
-                .write("PEXPIRE", &[key.as_bytes(), ms.as_bytes()])
-                .map(drop);
-        }
-        drop(handle);
-        let at = self.now.saturating_add(ms);
-        if !self.open(key, true)?.set_abs_expire(at) {
-            return Err(ZrqError::internal("could not set an expiry"));
-        }
-        let at = at.to_string();
-        direct::replicate(self.ctx, "PEXPIREAT", &[key.as_bytes(), at.as_bytes()]);
-        Ok(())
+        let ms = ms.to_string();
+        self.write("PEXPIRE", &[key.as_bytes(), ms.as_bytes()])
+            .map(drop)
     }
 
     fn persist(&mut self, key: &str) -> Result<()> {
@@ -264,45 +252,18 @@ impl Store for RedisStore<'_> {
     }
 
     fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> Result<()> {
-        if fields.is_empty() {
-            return Ok(());
-        }
-        let handle = self.open(key, true)?;
-        if !matches!(handle.kind(), direct::EMPTY | direct::HASH) {
-            return Err(ZrqError::internal("HSET on a key that is not a hash"));
-        }
-        for (field, value) in fields {
-            handle.hash_set(&self.string(field), &self.string(value));
-        }
-        drop(handle);
         let args: Vec<&[u8]> = std::iter::once(key.as_bytes())
             .chain(flatten(fields))
             .collect();
-        direct::replicate(self.ctx, "HSET", &args);
-        Ok(())
+        self.write("HSET", &args).map(drop)
     }
 
     fn hdel(&mut self, key: &str, fields: &[&str]) -> Result<()> {
-        let handle = self.open(key, false)?;
-        match handle.kind() {
-            direct::EMPTY => return Ok(()),
-            direct::HASH => {}
-            _ => return Err(ZrqError::internal("HDEL on a key that is not a hash")),
-        }
-        drop(handle);
-        let handle = self.open(key, true)?;
-        let mut deleted = Vec::with_capacity(fields.len() + 1);
-        deleted.push(key.as_bytes());
-        for field in fields {
-            if handle.hash_del(&self.string(field)) {
-                deleted.push(field.as_bytes());
-            }
-        }
-        drop(handle);
-        if deleted.len() > 1 {
-            direct::replicate(self.ctx, "HDEL", &deleted);
-        }
-        Ok(())
+        let args: Vec<&[u8]> = std::iter::once(key)
+            .chain(fields.iter().copied())
+            .map(str::as_bytes)
+            .collect();
+        self.write("HDEL", &args).map(drop)
     }
 
     fn hincrby(&mut self, key: &str, field: &str, by: i64) -> Result<()> {
@@ -326,26 +287,11 @@ impl Store for RedisStore<'_> {
     }
 
     fn xadd(&mut self, stream: &str, fields: &[(&str, &str)]) -> Result<String> {
-        let handle = self.open(stream, true)?;
-        if handle.kind() != direct::STREAM {
-            return Err(ZrqError::internal("XADD on a key that is not a stream"));
-        }
-        let values: Vec<redis_module::RedisString> = fields
-            .iter()
-            .flat_map(|(f, v)| [self.string(f), self.string(v)])
-            .collect();
-        let id = handle
-            .stream_add(&values)
-            .ok_or_else(|| ZrqError::internal("XADD failed"))?;
-        drop(handle);
-        let args: Vec<&[u8]> = [stream.as_bytes(), id.as_bytes()]
+        let args: Vec<&[u8]> = [stream.as_bytes(), b"*"]
             .into_iter()
             .chain(flatten(fields))
             .collect();
-        direct::replicate(self.ctx, "XADD", &args);
-        // Wake clients blocked on the stream, as the XADD command does.
-        blocking::signal(self.ctx, stream);
-        Ok(id)
+        text(self.write("XADD", &args)?).ok_or_else(|| ZrqError::internal("XADD returned no id"))
     }
 
     fn xdel(&mut self, stream: &str, entry: &str) -> Result<()> {
