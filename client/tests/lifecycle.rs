@@ -432,8 +432,8 @@ async fn workflows_chain_with_results_and_batch_callback(backend: Backend) {
             }),
     );
     // Chain: two parents, then a child that sums their results. The queue is paused until the
-    // child exists, so the parents complete after it (see the ignored test below for parents
-    // that completed before).
+    // child exists, so the parents complete after it (the test below covers parents that
+    // completed before).
     let args = |a, b| AddArgs { a, b, work_ms: 0 };
     q.pause().await.unwrap();
     let one = q.enqueue_task::<Add>(&args(1, 2)).await.unwrap();
@@ -498,8 +498,6 @@ async fn workflows_chain_with_results_and_batch_callback(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: a WITHRESULTS child of parents that all completed before it was enqueued \
-            gets null for every parent but the last"]
 async fn with_results_of_parents_completed_before_the_child() {
     let (_server, client) = setup(Backend::Module).await;
     let q = client.queue("flow2");

@@ -86,6 +86,21 @@ fn a_completed_parent_counts_at_once(backend: Backend) {
     assert_eq!(job["parents"], format!("{{\"{parent}\":5}}"));
 }
 
+fn results_of_parents_that_completed_before_the_child(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let p1 = zrq.enqueue(Q, "p", "{}", &[]);
+    let p2 = zrq.enqueue(Q, "p", "{}", &[]);
+    zrq.fetch(Q, "w", 2);
+    ack(&mut zrq, &p1, "3");
+    ack(&mut zrq, &p2, "4");
+    let child = zrq.enqueue(Q, "c", "{}", &["AFTER", &p1, "AFTER", &p2, "WITHRESULTS"]);
+    let job = fetch_one(&mut zrq, "w");
+    assert_eq!(job["id"], child);
+    let parents: serde_json::Value = serde_json::from_str(&job["parents"]).unwrap();
+    assert_eq!(parents, serde_json::json!({ p1: 3, p2: 4 }));
+}
+
 fn a_dead_parent_cancels_its_descendants(backend: Backend) {
     let server = backend.server();
     let mut zrq = server.zrq(backend);
@@ -284,6 +299,7 @@ conformance!(
     a_chain_of_three_passes_each_result_on,
     a_child_waits_for_every_parent,
     a_completed_parent_counts_at_once,
+    results_of_parents_that_completed_before_the_child,
     a_dead_parent_cancels_its_descendants,
     cancelling_a_parent_or_a_waiting_child,
     deleting_a_parent_settles_its_children,
@@ -443,7 +459,21 @@ fn a_requeued_member_does_not_call_back_twice() {
     let server = Backend::Module.server();
     let mut zrq = server.zrq(Backend::Module);
     let ids: Vec<String> = zrq
-        .call("batch", &[Q, "b", "ON-COMPLETE", "cb", "{}", "RETRIES", "0", "JOB", "t", "{}"])
+        .call(
+            "batch",
+            &[
+                Q,
+                "b",
+                "ON-COMPLETE",
+                "cb",
+                "{}",
+                "RETRIES",
+                "0",
+                "JOB",
+                "t",
+                "{}",
+            ],
+        )
         .unwrap();
     fetch_one(&mut zrq, "w");
     let state: String = zrq.call("fail", &[Q, &ids[0], "no"]).unwrap();

@@ -106,9 +106,6 @@ pub(crate) fn parent_done(
 ) -> Result<()> {
     let left = child.waiting_on.unwrap_or(1).saturating_sub(1).max(0);
     child.waiting_on = Some(left);
-    let left_text = left.to_string();
-    let mut fields = vec![("waiting_on", left_text.as_str())];
-    let parents;
     if child.with_results() {
         let mut map: serde_json::Map<String, Value> = child
             .parents
@@ -119,8 +116,13 @@ pub(crate) fn parent_done(
             .and_then(|r| serde_json::from_str(r).ok())
             .unwrap_or(Value::Null);
         map.insert(parent.to_string(), value);
-        parents = Value::Object(map).to_string();
-        fields.push(("parents", parents.as_str()));
+        // Kept on `child` too: several parents may be counted in one step (at enqueue).
+        child.parents = Some(Value::Object(map).to_string());
+    }
+    let left_text = left.to_string();
+    let mut fields = vec![("waiting_on", left_text.as_str())];
+    if let (true, Some(parents)) = (child.with_results(), child.parents.as_deref()) {
+        fields.push(("parents", parents));
     }
     if let Some(note) = note {
         fields.push(("error", note));
