@@ -2,7 +2,9 @@
 //! (per backend), and drain throughput against worker processes. Hand-written SVG, no plotting
 //! dependencies.
 //!
-//! `cargo run --release -p zrq-benches --bin plot -- results.json docs/benchmarks.svg`
+//! `cargo run --release -p zrq-benches --bin plot -- results.json docs/benchmarks.svg [before.json]`
+//!
+//! With a second results file (a run before a change), its module figures are drawn dashed.
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -21,6 +23,7 @@ const COLORS: [(&str, &str); 4] = [
 struct Series {
     name: String,
     color: &'static str,
+    dashed: bool,
     points: Vec<(f64, f64)>,
 }
 
@@ -118,9 +121,14 @@ fn panel(
                 Some(format!("{:.1},{:.1}", xpos(i), ypos(*y)))
             })
             .collect();
+        let dash = if s.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         let _ = writeln!(
             svg,
-            r#"<polyline fill="none" stroke="{}" stroke-width="2.5" points="{}"/>"#,
+            r#"<polyline fill="none" stroke="{}" stroke-width="2.5"{dash} points="{}"/>"#,
             s.color,
             pts.join(" ")
         );
@@ -135,9 +143,11 @@ fn panel(
         let ly = top + 4.0 + 18.0 * k as f64;
         let _ = writeln!(
             svg,
-            r#"<rect x="{:.1}" y="{:.1}" width="14" height="4" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="12">{}</text>"#,
-            left + 12.0,
-            ly,
+            r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{}" stroke-width="3"{dash}/><text x="{:.1}" y="{:.1}" font-size="12">{}</text>"#,
+            left + 8.0,
+            ly + 2.0,
+            left + 28.0,
+            ly + 2.0,
             s.color,
             left + 32.0,
             ly + 5.0,
@@ -148,11 +158,17 @@ fn panel(
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [input, output] = args.as_slice() else {
-        return Err("usage: plot <results.json> <out.svg>".into());
+    let (input, output, before) = match args.as_slice() {
+        [input, output] => (input, output, None),
+        [input, output, before] => (input, output, Some(before)),
+        _ => return Err("usage: plot <results.json> <out.svg> [before.json]".into()),
     };
     let report: Report = serde_json::from_str(&std::fs::read_to_string(input)?)?;
-    let enqueue: Vec<Series> = ["xadd", "module", "lua"]
+    let before: Option<Report> = match before {
+        Some(path) => Some(serde_json::from_str(&std::fs::read_to_string(path)?)?),
+        None => None,
+    };
+    let mut enqueue: Vec<Series> = ["xadd", "module", "lua"]
         .iter()
         .map(|backend| Series {
             name: match *backend {
@@ -161,6 +177,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 _ => "FCALL zrq_enqueue (Lua)".to_string(),
             },
             color: color(backend),
+            dashed: false,
             points: report
                 .measures
                 .iter()
@@ -169,16 +186,33 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .collect(),
         })
         .collect();
-    let workers = vec![Series {
+    let series = |r: &Report, bench: &str, backend: &str| -> Vec<(f64, f64)> {
+        r.measures
+            .iter()
+            .filter(|m| m.bench == bench && m.backend == backend)
+            .map(|m| (m.param as f64, m.value))
+            .collect()
+    };
+    let mut workers = vec![Series {
         name: "module, worker processes".to_string(),
         color: color("workers"),
-        points: report
-            .measures
-            .iter()
-            .filter(|m| m.bench == "scale_workers")
-            .map(|m| (m.param as f64, m.value))
-            .collect(),
+        dashed: false,
+        points: series(&report, "scale_workers", "module"),
     }];
+    if let Some(before) = &before {
+        enqueue.push(Series {
+            name: "ZRQ.ENQUEUE (module) before".to_string(),
+            color: color("module"),
+            dashed: true,
+            points: series(before, "enqueue", "module"),
+        });
+        workers.push(Series {
+            name: "before".to_string(),
+            color: color("workers"),
+            dashed: true,
+            points: series(before, "scale_workers", "module"),
+        });
+    }
     let date = report
         .machine
         .iter()
