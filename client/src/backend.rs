@@ -4,7 +4,8 @@
 //! per command, called as `FCALL zrq_<cmd> 1 <queue> …`. Everything above this file speaks in
 //! command names and arguments and does not care which backend serves them.
 
-/// Which server-side implementation of the zrq protocol the client talks to.
+/// Which server-side implementation of the zrq protocol the client talks to (the one chosen;
+/// see [`BackendChoice`] for how it is chosen at connect time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// The Redis module (`ZRQ.FETCH …`), with true server-side blocking. The default.
@@ -56,6 +57,83 @@ impl Backend {
     }
 }
 
+/// How [`crate::Client::connect_with`] picks the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The module if the server has it (`COMMAND INFO zrq.enqueue`), else the Redis Functions
+    /// library, loaded or upgraded by the client. The default.
+    #[default]
+    Auto,
+    /// The module; connecting fails with [`crate::Error::Backend`] if the server does not have it.
+    Module,
+    /// The Redis Functions library, even on a server that has the module.
+    Lua,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "auto" => Ok(BackendChoice::Auto),
+            "module" => Ok(BackendChoice::Module),
+            "lua" | "functions" => Ok(BackendChoice::Lua),
+            other => Err(format!("unknown backend '{other}' (auto, module or lua)")),
+        }
+    }
+}
+
+/// Settings of [`crate::Client::connect_with`] and [`crate::Client::connect_cluster_with`].
+///
+/// ```
+/// let options = zrq::ConnectOptions::new().backend(zrq::BackendChoice::Lua);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    backend: BackendChoice,
+    manage_library: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            backend: BackendChoice::Auto,
+            manage_library: true,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// The defaults: detect the backend, load or upgrade the Functions library when it is used.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Which backend to use (default [`BackendChoice::Auto`]).
+    pub fn backend(mut self, backend: BackendChoice) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Whether the client loads the Functions library (`FUNCTION LOAD REPLACE`) when the Lua
+    /// backend is used and the server has no library or another version (default true). Turn off
+    /// where the library is installed by hand (e.g. a user without the `FUNCTION` permission).
+    pub fn manage_library(mut self, manage: bool) -> Self {
+        self.manage_library = manage;
+        self
+    }
+
+    /// The backend setting.
+    pub fn backend_choice(&self) -> BackendChoice {
+        self.backend
+    }
+
+    /// Whether the library is loaded or upgraded at connect time.
+    pub fn manages_library(&self) -> bool {
+        self.manage_library
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +156,13 @@ mod tests {
         let none: [&str; 0] = [];
         let q = Backend::Lua.command("queues", None, &none);
         assert_eq!(words(&q), ["FCALL", "zrq_queues", "0"]);
+    }
+
+    #[test]
+    fn backend_choice_parses() {
+        assert_eq!("auto".parse(), Ok(BackendChoice::Auto));
+        assert_eq!("Module".parse(), Ok(BackendChoice::Module));
+        assert_eq!("lua".parse(), Ok(BackendChoice::Lua));
+        assert!("redis".parse::<BackendChoice>().is_err());
     }
 }

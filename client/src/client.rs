@@ -8,7 +8,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Value};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendChoice, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::queue::Queue;
 use crate::record::{self, text};
@@ -89,28 +89,157 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to one server (`redis://host:port[/db]`, `rediss://…`, `unix:///path`). The
-    /// connection reconnects by itself after a failure or a server restart.
+    /// Connects to one server (`redis://host:port[/db]`, `rediss://…`, `unix:///path`) and picks
+    /// the backend: the module if the server has it, else the Redis Functions library, loaded or
+    /// upgraded when needed (see [`ConnectOptions`]). The connection reconnects by itself after a
+    /// failure or a server restart.
     pub async fn connect(url: &str) -> Result<Client> {
+        Client::connect_with(url, &ConnectOptions::default()).await
+    }
+
+    /// Connects to one server with `options` (e.g. a forced backend).
+    pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client> {
         let client = redis::Client::open(url).map_err(|e| Error::Config(format!("{url}: {e}")))?;
         let conn = manager(&client, Some(RESPONSE_TIMEOUT)).await?;
-        Ok(Client {
+        Client {
             target: Target::Single(client),
             conn: Conn::Single(conn),
             backend: Backend::default(),
-        })
+        }
+        .select_backend(options)
+        .await
     }
 
     /// Connects to a Redis Cluster given some of its nodes (`redis://host:port` each). Every
-    /// command of a queue goes to the node owning the queue's hash slot.
+    /// command of a queue goes to the node owning the queue's hash slot. The backend is picked
+    /// as by [`Client::connect`] (the module is looked for on one node; the library is loaded on
+    /// every primary).
     pub async fn connect_cluster(nodes: &[&str]) -> Result<Client> {
+        Client::connect_cluster_with(nodes, &ConnectOptions::default()).await
+    }
+
+    /// Connects to a Redis Cluster with `options`.
+    pub async fn connect_cluster_with(nodes: &[&str], options: &ConnectOptions) -> Result<Client> {
         let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
         let conn = cluster(&nodes, RESPONSE_TIMEOUT).await?;
-        Ok(Client {
+        Client {
             target: Target::Cluster(nodes),
             conn: Conn::Cluster(conn),
             backend: Backend::default(),
+        }
+        .select_backend(options)
+        .await
+    }
+
+    async fn select_backend(mut self, options: &ConnectOptions) -> Result<Client> {
+        self.backend = match options.backend_choice() {
+            BackendChoice::Module => {
+                if !self.has_module().await? {
+                    return Err(Error::Backend(
+                        "the module backend was asked for, but the server has no zrq module \
+                         (ZRQ.ENQUEUE is unknown): load libzrq.so, or use the Lua backend"
+                            .into(),
+                    ));
+                }
+                Backend::Module
+            }
+            BackendChoice::Lua => Backend::Lua,
+            BackendChoice::Auto if self.has_module().await? => Backend::Module,
+            BackendChoice::Auto => Backend::Lua,
+        };
+        if self.backend == Backend::Lua && options.manages_library() {
+            self.ensure_library().await?;
+        }
+        tracing::debug!(backend = ?self.backend, "connected");
+        Ok(self)
+    }
+
+    /// Whether the server (in a cluster, the node asked) has the zrq module loaded.
+    pub async fn has_module(&self) -> Result<bool> {
+        let reply: Value = self
+            .query(redis::cmd("COMMAND").arg("INFO").arg("zrq.enqueue"))
+            .await?;
+        Ok(match reply {
+            Value::Array(items) => items.iter().any(|item| !matches!(item, Value::Nil)),
+            Value::Map(items) => !items.is_empty(),
+            _ => false,
         })
+    }
+
+    /// The version of the Functions library the server runs (`FCALL zrq_version 0`): `None`
+    /// if it has none. In a cluster, the versions of every primary must agree, else `None`.
+    pub async fn library_version(&self) -> Result<Option<String>> {
+        let mut cmd = redis::cmd("FCALL");
+        cmd.arg("zrq_version").arg(0);
+        let reply = match &self.conn {
+            Conn::Single(_) => {
+                let reply: Result<Value> = self.query(&cmd).await;
+                match reply {
+                    Ok(value) => value,
+                    Err(e) if e.code().is_some() => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            }
+            Conn::Cluster(conn) => {
+                use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+                let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                let reply = conn
+                    .clone()
+                    .route_command(cmd, routing)
+                    .await
+                    .map_err(Error::from_redis);
+                match reply {
+                    Ok(Value::Map(per_node)) => {
+                        let versions: Vec<Option<String>> =
+                            per_node.iter().map(|(_, v)| text(v)).collect();
+                        match versions.first() {
+                            Some(first) if versions.iter().all(|v| v == first) => {
+                                return Ok(first.clone())
+                            }
+                            _ => return Ok(None),
+                        }
+                    }
+                    Ok(other) => other,
+                    Err(e) if e.code().is_some() => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        Ok(text(&reply))
+    }
+
+    /// Makes sure the server runs this client's Functions library ([`zrq_lua::VERSION`]): loads
+    /// it with `FUNCTION LOAD REPLACE` when there is none or another version (an older library
+    /// is replaced, never left running). Whether it loaded. Safe to run from many clients at
+    /// once: loading the same text again changes nothing.
+    pub async fn ensure_library(&self) -> Result<bool> {
+        if self.library_version().await?.as_deref() == Some(zrq_lua::VERSION) {
+            return Ok(false);
+        }
+        let loaded = self.load_library().await?;
+        tracing::info!(version = %loaded, "loaded the zrq Functions library");
+        Ok(true)
+    }
+
+    /// Loads this client's Functions library with `FUNCTION LOAD REPLACE` (in a cluster, on
+    /// every primary), whatever the server runs now; the version the server then reports.
+    pub async fn load_library(&self) -> Result<String> {
+        let mut load = redis::cmd("FUNCTION");
+        load.arg("LOAD").arg("REPLACE").arg(zrq_lua::library());
+        let loaded: Result<Value> = self.query(&load).await;
+        if let Err(e) = loaded {
+            return Err(Error::Backend(format!(
+                "cannot load the zrq Functions library (FUNCTION LOAD needs Redis 7 or later \
+                 and the FUNCTION permission): {e}"
+            )));
+        }
+        match self.library_version().await? {
+            Some(version) => Ok(version),
+            None => Err(Error::Backend(
+                "the zrq Functions library was loaded, but FCALL zrq_version does not answer"
+                    .into(),
+            )),
+        }
     }
 
     /// The same client speaking to another backend (see [`Backend`]).

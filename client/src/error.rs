@@ -42,6 +42,14 @@ pub enum Error {
     /// Waiting for a job's result took longer than allowed.
     #[error("timed out waiting for job {0}")]
     WaitTimeout(String),
+    /// The backend asked for is not available on the server (no module, no Redis Functions), or
+    /// its library could not be loaded.
+    #[error("{0}")]
+    Backend(String),
+    /// The job's parents' results are not what was asked for (none, or several where one was
+    /// expected).
+    #[error("{0}")]
+    Parents(String),
     /// A configuration value is not usable (a URL, an option).
     #[error("{0}")]
     Config(String),

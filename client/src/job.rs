@@ -60,6 +60,43 @@ pub enum CancelOutcome {
     NotCancellable,
 }
 
+/// Anything that names a job: its id (`&str`, `String`) or a [`JobHandle`]. Taken by
+/// [`crate::EnqueueOptions::after`].
+pub trait IntoJobId {
+    /// The job id.
+    fn into_job_id(self) -> String;
+}
+
+impl IntoJobId for &str {
+    fn into_job_id(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoJobId for String {
+    fn into_job_id(self) -> String {
+        self
+    }
+}
+
+impl IntoJobId for &String {
+    fn into_job_id(self) -> String {
+        self.clone()
+    }
+}
+
+impl IntoJobId for &JobHandle {
+    fn into_job_id(self) -> String {
+        self.id.clone()
+    }
+}
+
+impl IntoJobId for JobHandle {
+    fn into_job_id(self) -> String {
+        self.id
+    }
+}
+
 /// A job of a queue. Cheap to clone; holds no server state.
 #[derive(Debug, Clone)]
 pub struct JobHandle {

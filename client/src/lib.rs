@@ -5,6 +5,10 @@
 //! - Workers: [`Worker`] with async handlers per task, a concurrency limit, heartbeats,
 //!   cancellation, timeouts and graceful shutdown.
 //! - Typed tasks: [`Task`] declares a task's name and types once for both sides.
+//! - Workflows resolved inside Redis: [`chain`] (each step gets the previous result),
+//!   [`group`] with a callback ([`Batch::then`]), [`EnqueueOptions::after`].
+//! - Backends: the module, or the Redis Functions library where modules cannot be loaded; picked
+//!   (and the library loaded or upgraded) at connect time, see [`ConnectOptions`].
 //!
 //! The server does the queue logic (`ZRQ.*` commands of the module, or the Redis Functions
 //! library through [`Backend::Lua`]); this crate makes it pleasant and safe to use.
@@ -18,11 +22,18 @@ pub mod record;
 pub mod task;
 pub mod worker;
 
-pub use backend::Backend;
+/// The Redis Functions library this client loads (its text and version), from the `zrq-lua`
+/// crate.
+pub use zrq_lua as lua;
+
+pub use backend::{Backend, BackendChoice, ConnectOptions};
 pub use client::Client;
 pub use error::{Error, Result};
-pub use job::{wait_all, CancelOutcome, JobHandle, Outcome};
-pub use queue::{Batch, BatchInfo, EnqueueOptions, Every, NewJob, ParentFailure, Queue, Schedule};
+pub use job::{wait_all, CancelOutcome, IntoJobId, JobHandle, Outcome};
+pub use queue::{
+    chain, group, Batch, BatchInfo, BatchOutcome, Chain, EnqueueOptions, Every, NewJob,
+    ParentFailure, Queue, Schedule,
+};
 pub use record::{JobRecord, JobState, Page, QueueInfo};
 pub use task::Task;
 pub use worker::{

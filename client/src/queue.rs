@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Value;
-use serde::{Serialize, Serializer};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::job::JobHandle;
+use crate::job::{IntoJobId, JobHandle};
 use crate::record::{self, int, text, JobRecord, Page, QueueInfo};
 use crate::task::Task;
 
@@ -125,14 +126,23 @@ impl EnqueueOptions {
         self
     }
 
-    /// Run only once job `parent` (of the same queue) has completed; repeat for several parents.
-    /// The job is `waiting` until then.
-    pub fn after(mut self, parent: impl Into<String>) -> Self {
-        self.after.push(parent.into());
+    /// Run only once job `parent` (of the same queue: a [`JobHandle`] or an id) has completed;
+    /// repeat for several parents. The job is `waiting` until then.
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: zrq::Queue) -> zrq::Result<()> {
+    /// let parent = queue.enqueue("fetch", &"https://example.com").await?;
+    /// let options = zrq::EnqueueOptions::new().after(&parent).with_results();
+    /// let child = queue.enqueue_with("parse", &(), &options).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn after(mut self, parent: impl IntoJobId) -> Self {
+        self.after.push(parent.into_job_id());
         self
     }
 
-    /// Hand the parents' results to the job (its `parents` field, see [`JobRecord::parents`]).
+    /// Hand the parents' results to the job (its `parents` field, see [`JobRecord::parents`] and
+    /// [`crate::JobContext::parent_result`]).
     pub fn with_results(mut self) -> Self {
         self.with_results = true;
         self
@@ -189,6 +199,53 @@ pub struct Batch {
     on_complete: Option<(String, String)>,
     options: Vec<String>,
     jobs: Vec<(String, String)>,
+    invalid: Option<String>,
+}
+
+/// A group of jobs that run independently, as a [`Batch`] with a generated id; add a callback
+/// with [`Batch::then`] and enqueue it with [`Queue::batch`]. Options of one member are not
+/// available (a batch's options apply to all its members: [`Batch::retries`] and the like).
+///
+/// ```no_run
+/// # use serde::{Deserialize, Serialize};
+/// # struct Resize; impl zrq::Task for Resize { const NAME: &'static str = "resize"; type Args = String; type Output = (); }
+/// # struct Report; impl zrq::Task for Report { const NAME: &'static str = "report"; type Args = zrq::BatchOutcome<String>; type Output = (); }
+/// # async fn demo(queue: zrq::Queue) -> zrq::Result<()> {
+/// let urls = ["a.png", "b.png"];
+/// let group = zrq::group(urls.iter().map(|u| zrq::NewJob::of::<Resize>(&u.to_string())).collect::<zrq::Result<Vec<_>>>()?)
+///     .then::<Report, _>(&"album 7".to_string())?;
+/// let members = queue.batch(&group).await?;
+/// let done = queue.wait_batch(group.id(), std::time::Duration::from_secs(60), |_| {}).await?;
+/// # Ok(()) }
+/// ```
+pub fn group(jobs: impl IntoIterator<Item = NewJob>) -> Batch {
+    let mut batch = Batch::new(uuid::Uuid::now_v7().to_string());
+    for job in jobs {
+        if job.options != EnqueueOptions::default() && batch.invalid.is_none() {
+            batch.invalid = Some(format!(
+                "a member of group {} has options of its own ({}): set them on the batch",
+                batch.id,
+                job.options.to_args().join(" ")
+            ));
+        }
+        batch.jobs.push((job.task, job.payload));
+    }
+    batch
+}
+
+/// What a batch's callback receives as its arguments: the batch id, the members that completed
+/// and those that ended dead or cancelled, and the payload given to [`Batch::then`] or
+/// [`Batch::on_complete`]. A callback task declares `type Args = BatchOutcome<MyPayload>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchOutcome<P = serde_json::Value> {
+    /// The batch id.
+    pub batch: String,
+    /// Members that completed.
+    pub succeeded: i64,
+    /// Members that ended dead or cancelled.
+    pub failed: i64,
+    /// The callback's own payload.
+    pub payload: P,
 }
 
 impl Batch {
@@ -199,7 +256,33 @@ impl Batch {
             on_complete: None,
             options: Vec::new(),
             jobs: Vec::new(),
+            invalid: None,
         }
+    }
+
+    /// The batch id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The members so far.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether there are no members yet.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// The callback, typed: task `T` runs once every member finished, with
+    /// [`BatchOutcome`]`{ batch, succeeded, failed, payload }` as its arguments.
+    pub fn then<T, P>(self, payload: &P) -> Result<Batch>
+    where
+        T: Task<Args = BatchOutcome<P>>,
+        P: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.on_complete(T::NAME, payload)
     }
 
     /// Adds a member job.
@@ -252,7 +335,10 @@ impl Batch {
         self.option("KEEP", ms(keep))
     }
 
-    fn args(&self) -> Vec<String> {
+    fn args(&self) -> Result<Vec<String>> {
+        if let Some(invalid) = &self.invalid {
+            return Err(Error::Config(invalid.clone()));
+        }
         let mut args = vec![self.id.clone()];
         if let Some((task, payload)) = &self.on_complete {
             args.extend(["ON-COMPLETE".to_string(), task.clone(), payload.clone()]);
@@ -261,7 +347,7 @@ impl Batch {
         for (task, payload) in &self.jobs {
             args.extend(["JOB".to_string(), task.clone(), payload.clone()]);
         }
-        args
+        Ok(args)
     }
 }
 
@@ -315,6 +401,54 @@ impl NewJob {
         let mut args = vec![self.task.clone(), self.payload.clone()];
         args.extend(self.options.to_args());
         args
+    }
+}
+
+/// Jobs that run one after another, each step enqueued `AFTER` the previous one `WITHRESULTS`
+/// so that it sees the previous step's result ([`crate::JobContext::parent_result`]). Enqueue it
+/// with [`Queue::chain`]; a step that ends dead or cancelled cancels the rest.
+///
+/// ```no_run
+/// # struct Fetch; impl zrq::Task for Fetch { const NAME: &'static str = "fetch"; type Args = String; type Output = String; }
+/// # struct Parse; impl zrq::Task for Parse { const NAME: &'static str = "parse"; type Args = (); type Output = u64; }
+/// # async fn demo(queue: zrq::Queue) -> zrq::Result<()> {
+/// let steps = queue
+///     .chain(&zrq::chain([
+///         zrq::NewJob::of::<Fetch>(&"https://example.com".to_string())?,
+///         zrq::NewJob::of::<Parse>(&())?,
+///     ]))
+///     .await?;
+/// // In the worker: `let page: String = ctx.parent_result()?;` in the Parse handler.
+/// let words: u64 = steps[1].wait(std::time::Duration::from_secs(30)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Chain {
+    steps: Vec<NewJob>,
+}
+
+/// A chain of `steps`, in order (see [`Chain`]).
+pub fn chain(steps: impl IntoIterator<Item = NewJob>) -> Chain {
+    Chain {
+        steps: steps.into_iter().collect(),
+    }
+}
+
+impl Chain {
+    /// Adds a step at the end.
+    pub fn then(mut self, step: NewJob) -> Chain {
+        self.steps.push(step);
+        self
+    }
+
+    /// The number of steps.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether the chain has no steps.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
     }
 }
 
@@ -439,6 +573,108 @@ impl Queue {
             .into_iter()
             .map(|reply| self.handle_from(reply))
             .collect())
+    }
+
+    /// Enqueues the steps of `chain` in one pipelined round trip: each step gets an id made here
+    /// (unless it has one) and waits `AFTER` the previous step `WITHRESULTS`. The handles, in
+    /// order; the last one's result is the chain's. If a step is refused, the steps before it
+    /// stay enqueued (the first of them runs) and the error names the step.
+    pub async fn chain(&self, chain: &Chain) -> Result<Vec<JobHandle>> {
+        let mut pipe = redis::pipe();
+        let mut previous: Option<String> = None;
+        for step in &chain.steps {
+            let mut step = step.clone();
+            let id = match &step.options.id {
+                Some(id) => id.clone(),
+                None => uuid::Uuid::now_v7().to_string(),
+            };
+            step.options = step.options.id(id.clone());
+            if let Some(parent) = previous.replace(id) {
+                step.options = step.options.after(parent).with_results();
+            }
+            pipe.add_command(self.client.backend().command(
+                "enqueue",
+                Some(&self.name),
+                &step.args(),
+            ));
+        }
+        if chain.steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let replies = self.client.pipeline(&pipe).await?;
+        replies
+            .into_iter()
+            .enumerate()
+            .map(|(i, reply)| {
+                self.handle_from(reply).map_err(|e| match e {
+                    Error::Server { code, message } => Error::Server {
+                        code,
+                        message: format!("chain step {}: {message}", i + 1),
+                    },
+                    other => other,
+                })
+            })
+            .collect()
+    }
+
+    /// Waits up to `timeout` for every member of batch `id` to finish, calling `progress` with
+    /// each new count; the batch's last known progress (check `done == total` to tell a finished
+    /// batch from a timeout). Follows the queue's events (Pub/Sub) and re-reads `ZRQ.BATCHINFO`
+    /// when members finish, and at least every second, as events can be missed; in a cluster it
+    /// polls every 200 ms.
+    pub async fn wait_batch(
+        &self,
+        id: &str,
+        timeout: Duration,
+        mut progress: impl FnMut(&BatchInfo),
+    ) -> Result<BatchInfo> {
+        use futures::StreamExt;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut messages = match self.client.pubsub().await? {
+            Some(mut pubsub) => {
+                let channel = format!("zrq:{{{}}}:events", self.name);
+                pubsub.subscribe(&channel).await.map_err(Error::Redis)?;
+                Some(pubsub.into_on_message())
+            }
+            None => None,
+        };
+        let mut last_done = None;
+        loop {
+            // Subscribed first, read second: a member finishing in between is not missed.
+            let info = self.batch_info(id).await?.ok_or_else(|| {
+                Error::Config(format!("no batch '{id}' in queue '{}'", self.name))
+            })?;
+            if last_done != Some(info.done) {
+                last_done = Some(info.done);
+                progress(&info);
+            }
+            let now = tokio::time::Instant::now();
+            if info.done >= info.total || now >= deadline {
+                return Ok(info);
+            }
+            let pause = deadline.saturating_duration_since(now);
+            let Some(stream) = messages.as_mut() else {
+                tokio::time::sleep(pause.min(Duration::from_millis(200))).await;
+                continue;
+            };
+            let until = now + pause.min(Duration::from_secs(1));
+            loop {
+                match tokio::time::timeout_at(until, stream.next()).await {
+                    Err(_) => break,
+                    Ok(None) => {
+                        messages = None;
+                        break;
+                    }
+                    Ok(Some(message)) => {
+                        let text: String = message.get_payload().unwrap_or_default();
+                        let state = text.split(' ').next().unwrap_or_default();
+                        if crate::record::JobState::parse(state).is_finished() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn handle_from(&self, reply: Value) -> Result<JobHandle> {
@@ -577,7 +813,7 @@ impl Queue {
 
     /// Creates `batch` and all its members in one atomic step; the member handles, in order.
     pub async fn batch(&self, batch: &Batch) -> Result<Vec<JobHandle>> {
-        let reply = self.call("batch", &batch.args()).await?;
+        let reply = self.call("batch", &batch.args()?).await?;
         Ok(record::array(reply)?
             .iter()
             .filter_map(text)

@@ -96,6 +96,31 @@ impl JobContext {
         &self.inner.job
     }
 
+    /// The results of the job's parents by parent id (`null` for a parent that has not
+    /// completed), for a job enqueued `AFTER … WITHRESULTS`, e.g. a step of a [`crate::chain`].
+    pub fn parents(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        self.inner.job.parents()
+    }
+
+    /// The result of the job's one parent, deserialized: what a step of a [`crate::chain`]
+    /// receives from the step before it. Fails with [`Error::Parents`] if the job has no parent
+    /// results (not enqueued `AFTER … WITHRESULTS`) or several (use [`JobContext::parents`]).
+    pub fn parent_result<T: DeserializeOwned>(&self) -> Result<T> {
+        let parents = self.parents()?;
+        let mut values = parents.into_iter();
+        match (values.next(), values.next()) {
+            (Some((_, value)), None) => Ok(serde_json::from_value(value)?),
+            (None, _) => Err(Error::Parents(format!(
+                "job {} has no parent results (enqueue it AFTER a parent, WITHRESULTS)",
+                self.id()
+            ))),
+            (Some(_), Some(_)) => Err(Error::Parents(format!(
+                "job {} has several parents: read their results with parents()",
+                self.id()
+            ))),
+        }
+    }
+
     /// Reports progress (0-100) and extends the lease (`ZRQ.TOUCH … PROGRESS`).
     pub async fn progress(&self, percent: u8) -> Result<()> {
         self.touch(Some(percent.min(100))).await

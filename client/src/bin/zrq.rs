@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use zrq::{CancelOutcome, Client, EnqueueOptions, Error, JobHandle, JobRecord, Outcome, QueueInfo};
+use zrq::{
+    BackendChoice, CancelOutcome, Client, ConnectOptions, EnqueueOptions, Error, JobHandle,
+    JobRecord, Outcome, QueueInfo,
+};
 
 #[derive(Parser)]
 #[command(name = "zrq", version, about = "Operate zrq job queues inside Redis")]
@@ -24,8 +27,9 @@ struct Cli {
         default_value = "redis://127.0.0.1:6390"
     )]
     url: String,
-    /// Which zrq implementation the server runs: the module (ZRQ.*) or the Functions library.
-    #[arg(long, global = true, env = "ZRQ_BACKEND", value_enum, default_value_t = BackendArg::Module)]
+    /// Which zrq implementation to use: the module (ZRQ.*) if the server has it, else the
+    /// Functions library, loaded or upgraded when needed (auto); or either one, forced.
+    #[arg(long, global = true, env = "ZRQ_BACKEND", value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -36,6 +40,8 @@ struct Cli {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum BackendArg {
+    /// The module if the server has it, else the Functions library (loaded when missing or old).
+    Auto,
     /// `ZRQ.<CMD> …` (the Redis module).
     Module,
     /// `FCALL zrq_<cmd> 1 …` (the Redis Functions library).
@@ -93,12 +99,23 @@ enum Command {
         #[arg(long, value_parser = duration)]
         wait: Option<Duration>,
     },
-    /// Show a batch's progress.
+    /// Show a batch's progress; with --wait, a progress bar until every member finished.
     Batch {
         /// The queue.
         queue: String,
         /// The batch id.
         id: String,
+        /// Wait until every member has finished (exit 3 if --timeout runs out first).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits.
+        #[arg(long, value_parser = duration, default_value = "10m", requires = "wait")]
+        timeout: Duration,
+    },
+    /// The Redis Functions library, for servers without the module.
+    Lua {
+        #[command(subcommand)]
+        command: LuaCommand,
     },
     /// Show a job.
     Job {
@@ -203,6 +220,14 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum LuaCommand {
+    /// Print the library's text (for `redis-cli -x FUNCTION LOAD REPLACE < zrq.lua`).
+    Print,
+    /// Load the library into the server at --url with FUNCTION LOAD REPLACE; prints its version.
+    Load,
+}
+
 /// A failure with its exit code.
 struct Failure {
     code: u8,
@@ -280,20 +305,30 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> CliResult {
-    let connected = if cli.url.contains(',') {
-        let nodes: Vec<&str> = cli.url.split(',').map(str::trim).collect();
-        Client::connect_cluster(&nodes).await
+async fn connect(url: &str, options: &ConnectOptions) -> Result<Client, Failure> {
+    let connected = if url.contains(',') {
+        let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+        Client::connect_cluster_with(&nodes, options).await
     } else {
-        Client::connect(&cli.url).await
+        Client::connect_with(url, options).await
     };
-    let client = connected
-        .map_err(|e| fail(format!("cannot connect to {}: {e}", cli.url)))?
-        .with_backend(match cli.backend {
-            BackendArg::Module => zrq::Backend::Module,
-            BackendArg::Lua => zrq::Backend::Lua,
-        });
+    connected.map_err(|e| match e {
+        Error::Backend(_) => Failure::from(e),
+        e => fail(format!("cannot connect to {url}: {e}")),
+    })
+}
+
+async fn run(cli: Cli) -> CliResult {
     let out = Out { json: cli.json };
+    if let Command::Lua { command } = &cli.command {
+        return lua(&cli.url, &out, command).await;
+    }
+    let options = ConnectOptions::new().backend(match cli.backend {
+        BackendArg::Auto => BackendChoice::Auto,
+        BackendArg::Module => BackendChoice::Module,
+        BackendArg::Lua => BackendChoice::Lua,
+    });
+    let client = connect(&cli.url, &options).await?;
     match cli.command {
         Command::Enqueue {
             queue,
@@ -368,10 +403,35 @@ async fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
-        Command::Batch { queue, id } => {
-            let Some(info) = client.queue(&queue).batch_info(&id).await? else {
-                return Err(fail(format!("no batch '{id}' in queue '{queue}'")));
+        Command::Lua { command } => lua(&cli.url, &out, &command).await,
+        Command::Batch {
+            queue,
+            id,
+            wait,
+            timeout,
+        } => {
+            let queue = client.queue(&queue);
+            let Some(mut info) = queue.batch_info(&id).await? else {
+                return Err(fail(format!("no batch '{id}' in queue '{}'", queue.name())));
             };
+            if wait {
+                let bar = progress(info.total.max(0) as u64, &format!("batch {id}"));
+                bar.set_position(info.done.max(0) as u64);
+                let waited = queue
+                    .wait_batch(&id, timeout, |now| bar.set_position(now.done.max(0) as u64))
+                    .await;
+                bar.finish_and_clear();
+                info = waited?;
+                if info.done < info.total {
+                    return Err(Failure {
+                        code: 3,
+                        message: format!(
+                            "timed out waiting for batch {id}: {}/{} done",
+                            info.done, info.total
+                        ),
+                    });
+                }
+            }
             if out.json {
                 out.value(&info);
             } else {
@@ -572,6 +632,34 @@ async fn run(cli: Cli) -> CliResult {
             interval,
             iterations,
         } => top(&client, &out, interval, iterations).await,
+    }
+}
+
+/// `zrq lua print` and `zrq lua load`.
+async fn lua(url: &str, out: &Out, command: &LuaCommand) -> CliResult {
+    match command {
+        LuaCommand::Print => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(zrq::lua::library().as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| fail(format!("cannot write: {e}")))
+        }
+        LuaCommand::Load => {
+            let options = ConnectOptions::new()
+                .backend(BackendChoice::Lua)
+                .manage_library(false);
+            let client = connect(url, &options).await?;
+            let version = client.load_library().await?;
+            if out.json {
+                out.value(
+                    &serde_json::json!({ "library": zrq::lua::LIBRARY_NAME, "version": version }),
+                );
+            } else {
+                println!("{version}");
+            }
+            Ok(())
+        }
     }
 }
 
