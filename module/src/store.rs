@@ -10,7 +10,7 @@
 //! sorted-set writes (ZADD, and ZREM, which first checks read-only whether the member is there at
 //! all: most removals find nothing), and the due-index checks of the retention and timer paths
 //! (nothing due: no command at all). Those writes replicate their effect explicitly with
-//! `RedisModule_Replicate`. Everything else stays on `RedisModule_Call` with the `!` flag:
+//! `RedisModule_Replicate` and fire the keyspace events the commands fire (`zadd`, `zrem`, `del`). Everything else stays on `RedisModule_Call` with the `!` flag:
 //! consumer-group operations, XADD and XDEL (whose command forms maintain the stream's metadata),
 //! multi-field HSET/HDEL and HINCRBY (as calls they measured cheaper: the call's replication
 //! reuses its argument objects), and the rare or operator paths. Both kinds of propagation go to
@@ -80,6 +80,12 @@ impl<'a> RedisStore<'a> {
 
     fn string(&self, text: &str) -> redis_module::RedisString {
         direct::string(self.ctx, text.as_bytes())
+    }
+
+    /// Fires the keyspace event the equivalent command fires (direct writes fire none).
+    fn notify(&self, kind: redis_module::NotifyEvent, event: &str, key: &str) {
+        self.ctx
+            .notify_keyspace_event(kind, event, &self.string(key));
     }
 }
 
@@ -401,6 +407,7 @@ impl Store for RedisStore<'_> {
             return Err(ZrqError::internal("ZADD failed"));
         }
         drop(handle);
+        self.notify(redis_module::NotifyEvent::ZSET, "zadd", key);
         let score = score.to_string();
         direct::replicate(
             self.ctx,
@@ -423,6 +430,10 @@ impl Store for RedisStore<'_> {
         }
         drop(handle);
         if self.open(key, true)?.zset_rem(&member_string) {
+            self.notify(redis_module::NotifyEvent::ZSET, "zrem", key);
+            if self.open(key, false)?.kind() == direct::EMPTY {
+                self.notify(redis_module::NotifyEvent::GENERIC, "del", key);
+            }
             direct::replicate(self.ctx, "ZREM", &[key.as_bytes(), member.as_bytes()]);
         }
         Ok(())
