@@ -399,3 +399,108 @@ async fn queues_info_pause_requeue_all_schedules_and_top() {
     let err = failed(&zrq(&server, &["delete", "ops", &id]).await, 1);
     assert_eq!(err, format!("zrq: no job '{id}' in queue 'ops'"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lua_print_load_and_backend_selection() {
+    // `lua print` needs no server.
+    let run = zrq_url("redis://127.0.0.1:1", &["lua", "print"]).await;
+    ok(&run);
+    assert_eq!(run.stdout, zrq::lua::library());
+
+    let bare = Server::start(Options {
+        module: false,
+        ..Options::default()
+    });
+    let version = || -> Option<String> {
+        zrq_tests::redis::cmd("FCALL")
+            .arg("zrq_version")
+            .arg(0)
+            .query(&mut bare.conn())
+            .ok()
+    };
+    // Forcing the module on a server without it: one clear line, nothing loaded.
+    let run = zrq(&bare, &["--backend", "module", "queues"]).await;
+    let line = failed(&run, 1);
+    assert!(line.contains("no zrq module"), "{line}");
+    assert_eq!(version(), None);
+    // `lua load` loads (again and again: REPLACE) and prints the version.
+    for _ in 0..2 {
+        let run = zrq(&bare, &["lua", "load"]).await;
+        ok(&run);
+        assert_eq!(run.stdout.trim(), zrq::lua::VERSION);
+        assert_eq!(version().as_deref(), Some(zrq::lua::VERSION));
+    }
+    let run = zrq(&bare, &["--json", "lua", "load"]).await;
+    ok(&run);
+    assert_eq!(json(&run)["version"], zrq::lua::VERSION);
+    // Auto (the default) on a server without the module: the library serves the commands.
+    let _: () = zrq_tests::redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut bare.conn())
+        .unwrap();
+    let run = zrq(&bare, &["enqueue", "lq", "t", "{}"]).await;
+    ok(&run);
+    assert_eq!(version().as_deref(), Some(zrq::lua::VERSION));
+    let run = zrq(&bare, &["--json", "info", "lq"]).await;
+    ok(&run);
+    assert_eq!(json(&run)["fields"]["pending"], 1, "{}", run.stdout);
+    // A server that cannot be reached: one line, exit 1.
+    let run = zrq_url("redis://127.0.0.1:1", &["lua", "load"]).await;
+    failed(&run, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_wait_follows_the_batch_to_its_end() {
+    for backend in [Backend::Module, Backend::Lua] {
+        let (server, client) = setup(backend).await;
+        let queue = client.queue("b");
+        let members: Vec<zrq::NewJob> = (0..20)
+            .map(|i| zrq::NewJob::new("sq", &i).unwrap())
+            .collect();
+        let group = zrq::group(members)
+            .retries(0)
+            .on_complete("done", &serde_json::json!({"n": 1}))
+            .unwrap();
+        queue.batch(&group).await.unwrap();
+        // No worker yet: --wait gives up after --timeout with exit 3.
+        let run = zrq(
+            &server,
+            &["batch", "b", group.id(), "--wait", "--timeout", "200ms"],
+        )
+        .await;
+        let line = failed(&run, 3);
+        assert!(line.contains("0/20 done"), "{line}");
+        // Waiting while a worker runs: returns once all are done, with the counts.
+        let url = server.url();
+        let id = group.id().to_string();
+        let waiting = tokio::spawn(async move {
+            zrq_url(&url, &["--json", "batch", "b", &id, "--wait"]).await
+        });
+        let running = spawn(
+            Worker::new(client.clone(), &["b"])
+                .block(Duration::from_millis(300))
+                .handle_raw("sq", |n: i64, _| async move {
+                    if n == 7 {
+                        Err("seven".into())
+                    } else {
+                        Ok(n * n)
+                    }
+                })
+                .handle_raw("done", |v: serde_json::Value, _| async move { Ok(v) }),
+        );
+        let run = waiting.await.unwrap();
+        ok(&run);
+        let info = json(&run);
+        assert_eq!(info["total"], 20);
+        assert_eq!(info["done"], 20);
+        assert_eq!(info["succeeded"], 19);
+        assert_eq!(info["failed"], 1);
+        assert!(info["callback_id"].is_string(), "{info}");
+        running.stop().await;
+        // The table form.
+        let run = zrq(&server, &["batch", "b", group.id(), "--wait"]).await;
+        ok(&run);
+        assert!(run.stdout.contains("succeeded"), "{}", run.stdout);
+        assert!(run.stdout.contains("19"), "{}", run.stdout);
+    }
+}
