@@ -28,7 +28,9 @@ fn field(text: &str, name: &str, min: u32, max: u32) -> Result<(u64, bool)> {
     for part in text.split(',') {
         let bad = || {
             let shown = crate::error::show_arg(part.as_bytes());
-            ZrqError::bad_cron(&format!("{name} field '{shown}' must be within {min}-{max}"))
+            ZrqError::bad_cron(&format!(
+                "{name} field '{shown}' must be within {min}-{max}"
+            ))
         };
         let (range, step) = match part.split_once('/') {
             Some((range, step)) => (

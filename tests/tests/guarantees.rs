@@ -333,8 +333,14 @@ fn corrupt_records_are_reported_and_the_server_stays_up(backend: Backend) {
         let err = zrq.call::<redis::Value>("ack", &[Q, id]).expect_err("ACK");
         assert_eq!(error_text(&err), want);
         if *field == "state" {
-            let err = zrq.call::<redis::Value>("state", &[Q, id]).expect_err("STATE");
-            assert_eq!(error_text(&err), want, "STATE reads the state as strictly as JOB");
+            let err = zrq
+                .call::<redis::Value>("state", &[Q, id])
+                .expect_err("STATE");
+            assert_eq!(
+                error_text(&err),
+                want,
+                "STATE reads the state as strictly as JOB"
+            );
         }
         assert_eq!(server.snapshot(), before, "a CORRUPT reply wrote");
         let pong: String = redis::cmd("PING").query(&mut conn).expect("PING");
