@@ -473,9 +473,10 @@ async fn batch_wait_follows_the_batch_to_its_end() {
         // Waiting while a worker runs: returns once all are done, with the counts.
         let url = server.url();
         let id = group.id().to_string();
-        let waiting = tokio::spawn(async move {
-            zrq_url(&url, &["--json", "batch", "b", &id, "--wait"]).await
-        });
+        let waiting =
+            tokio::spawn(
+                async move { zrq_url(&url, &["--json", "batch", "b", &id, "--wait"]).await },
+            );
         let running = spawn(
             Worker::new(client.clone(), &["b"])
                 .block(Duration::from_millis(300))
