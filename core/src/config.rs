@@ -11,6 +11,9 @@ pub struct Config {
     pub keep_ms: i64,
     /// Most dead jobs kept per queue; the oldest beyond it are dropped (`zrq.dead-max`).
     pub dead_max: i64,
+    /// Consumers idle this long with nothing pending are dropped from a queue's consumer groups
+    /// by RECLAIM, so worker names that never come back do not pile up (`zrq.consumer-idle-ms`).
+    pub consumer_idle_ms: i64,
 }
 
 impl Default for Config {
@@ -20,6 +23,7 @@ impl Default for Config {
             backoff_max_ms: 3_600_000,
             keep_ms: 86_400_000,
             dead_max: 10_000,
+            consumer_idle_ms: 3_600_000,
         }
     }
 }

@@ -113,6 +113,9 @@ pub trait Store {
     fn undelivered_len(&mut self, stream: &str, group: &str) -> Result<i64>;
     /// Moves a pending entry to `consumer` (XCLAIM with min-idle 0).
     fn xclaim(&mut self, stream: &str, group: &str, consumer: &str, entry: &str) -> Result<()>;
+    /// Deletes the consumers of `group` that have no pending entry and have been idle for more
+    /// than `idle_ms` (worker names that will not come back).
+    fn prune_consumers(&mut self, stream: &str, group: &str, idle_ms: i64) -> Result<()>;
     /// Acknowledges an entry and deletes it from the stream.
     fn xack_del(&mut self, stream: &str, group: &str, entry: &str) -> Result<()>;
     /// Adds or updates a sorted-set member.

@@ -93,6 +93,7 @@ mod registration {
                 ["backoff-max-ms", &settings::BACKOFF_MAX_MS, 3_600_000, 0, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
                 ["keep-ms", &settings::KEEP_MS, 86_400_000, 1, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
                 ["dead-max", &settings::DEAD_MAX, 10_000, 0, 1_000_000_000, ConfigurationFlags::DEFAULT, None],
+                ["consumer-idle-ms", &settings::CONSUMER_IDLE_MS, 3_600_000, 0, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
             ],
             string: [],
             bool: [],

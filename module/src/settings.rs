@@ -13,6 +13,9 @@ pub static KEEP_MS: AtomicI64 = AtomicI64::new(86_400_000);
 /// `zrq.dead-max`: dead jobs kept per queue.
 pub static DEAD_MAX: AtomicI64 = AtomicI64::new(10_000);
 
+/// `zrq.consumer-idle-ms`: idle consumers with nothing pending are dropped after this.
+pub static CONSUMER_IDLE_MS: AtomicI64 = AtomicI64::new(3_600_000);
+
 /// The settings now in force.
 pub fn current() -> Config {
     Config {
@@ -20,5 +23,6 @@ pub fn current() -> Config {
         backoff_max_ms: BACKOFF_MAX_MS.load(Ordering::Relaxed),
         keep_ms: KEEP_MS.load(Ordering::Relaxed),
         dead_max: DEAD_MAX.load(Ordering::Relaxed),
+        consumer_idle_ms: CONSUMER_IDLE_MS.load(Ordering::Relaxed),
     }
 }

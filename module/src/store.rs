@@ -390,6 +390,42 @@ impl Store for RedisStore<'_> {
         self.write("XCLAIM", &args).map(drop)
     }
 
+    fn prune_consumers(&mut self, stream: &str, group: &str, idle_ms: i64) -> Result<()> {
+        // Reply: one flat [name, n, pending, n, idle, ms, …] array per consumer.
+        let consumers = array(self.read(
+            "XINFO",
+            &[b"CONSUMERS", stream.as_bytes(), group.as_bytes()],
+        )?);
+        for consumer in consumers {
+            let fields = array(consumer);
+            let field = |name: &str| {
+                fields
+                    .chunks(2)
+                    .find(|pair| text(pair[0].clone()).as_deref() == Some(name))
+                    .and_then(|pair| pair.get(1).cloned())
+            };
+            let (Some(name), Some(pending), Some(idle)) = (
+                field("name").and_then(text),
+                field("pending").and_then(integer),
+                field("idle").and_then(integer),
+            ) else {
+                continue;
+            };
+            if pending == 0 && idle > idle_ms {
+                self.write(
+                    "XGROUP",
+                    &[
+                        b"DELCONSUMER",
+                        stream.as_bytes(),
+                        group.as_bytes(),
+                        name.as_bytes(),
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     fn xack_del(&mut self, stream: &str, group: &str, entry: &str) -> Result<()> {
         self.write(
             "XACK",

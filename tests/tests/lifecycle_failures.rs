@@ -9,7 +9,7 @@ use std::time::Duration;
 use lifecycle_support::{
     field, info, info_int, int, now_ms, ok, page, placement, set_config, show, wait_until,
 };
-use zrq_tests::redis::Value;
+use zrq_tests::redis::{self, Value};
 use zrq_tests::{conformance, Backend, Options, Zrq};
 
 /// Fetches one job (it must be `id`) for `consumer`.
@@ -554,4 +554,43 @@ fn module_configs_are_checked_and_can_be_given_as_module_arguments() {
         .query(&mut conn)
         .expect("CONFIG GET");
     assert_eq!(after, ["zrq.keep-ms", "500"]);
+}
+
+/// RECLAIM drops consumers idle longer than `zrq.consumer-idle-ms` that hold nothing, and keeps
+/// the ones that hold jobs: worker names that never come back do not pile up in the group.
+#[test]
+fn reclaim_drops_idle_consumers_that_hold_nothing() {
+    let server = Backend::Module.server();
+    let mut zrq = server.zrq(Backend::Module);
+    let mut conn = server.conn();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("zrq.consumer-idle-ms")
+        .arg(100)
+        .query(&mut conn)
+        .unwrap();
+    zrq.enqueue("cq", "t", "{}", &[]);
+    zrq.enqueue("cq", "t", "{}", &[]);
+    assert_eq!(zrq.fetch("cq", "holder", 1).len(), 1);
+    let done = zrq.fetch("cq", "gone", 1);
+    let acked: i64 = zrq.call("ack", &["cq", &done[0]["id"]]).unwrap();
+    assert_eq!(acked, 1);
+    let names = |conn: &mut redis::Connection| -> Vec<String> {
+        let info: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg("zrq:{cq}:stream")
+            .arg("zrq")
+            .query(conn)
+            .unwrap();
+        let mut names: Vec<String> = info
+            .iter()
+            .map(|c| redis::from_redis_value(c[1].clone()).unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&mut conn), ["gone", "holder"]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _: redis::Value = zrq.call("reclaim", &["cq", "janitor"]).unwrap();
+    assert_eq!(names(&mut conn), ["holder"], "only the consumer holding a job stays");
 }

@@ -3,14 +3,15 @@
 //! An expired lease counts as a failed attempt: the job's error says so and the queue's `failed`
 //! counter grows. A job with attempts left starts a new attempt owned by the caller at once (its
 //! worker is presumed dead, and the caller is alive); one that has used all its attempts becomes
-//! `dead` and is not returned.
+//! `dead` and is not returned. RECLAIM also drops consumers idle for `zrq.consumer-idle-ms` (an hour)
+//! with nothing pending; workers call it periodically, so it is the queue's janitor.
 
 use super::{check_queue_types, finish, load_job, start_attempt};
 use crate::args::{self, Options, MAX_COUNT};
 use crate::job::Job;
-use crate::keys::{QueueKeys, GROUP};
+use crate::keys::{QueueKeys, GROUP, MAX_PRIORITY};
 use crate::state::{Event, State};
-use crate::store::Store;
+use crate::store::{KeyType, Store};
 use crate::{Result, ZrqError};
 
 /// Jobs examined when `COUNT` is not given.
@@ -82,6 +83,13 @@ impl<'a> Reclaim<'a> {
             job.error = Some(error);
             start_attempt(store, &keys, &mut job, self.consumer, Event::Reclaim)?;
             reclaimed.push(job);
+        }
+        let idle = store.config().consumer_idle_ms;
+        for priority in 0..=MAX_PRIORITY {
+            let stream = keys.stream_at(priority);
+            if store.key_type(&stream)? == KeyType::Stream {
+                store.prune_consumers(&stream, GROUP, idle)?;
+            }
         }
         Ok(reclaimed)
     }

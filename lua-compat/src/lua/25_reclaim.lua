@@ -15,10 +15,27 @@
 --          Lua only: first does the module timer's work for the queue (due scheduled and retrying
 --          jobs, schedule ticks, retention), as FETCH does; the worker's periodic RECLAIM is the
 --          Lua backend's ticker (docs/LUA.md).
+--          Last, consumers idle for an hour with nothing pending leave the consumer groups.
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local DEFAULT_RECLAIM_COUNT = 10
+-- Consumers idle this long with nothing pending leave the queue's groups (CONSUMER_IDLE_MS).
+local CONSUMER_IDLE_MS = 3600000
+
+-- Drops the consumers of a stream's group that have nothing pending and have been idle for more
+-- than CONSUMER_IDLE_MS, so worker names that never come back do not pile up.
+local function prune_consumers(stream)
+    for _, info in ipairs(call('XINFO', 'CONSUMERS', stream, GROUP)) do
+        local fields = {}
+        for i = 1, #info, 2 do
+            fields[info[i]] = info[i + 1]
+        end
+        if fields.pending == 0 and fields.idle > CONSUMER_IDLE_MS then
+            call('XGROUP', 'DELCONSUMER', stream, GROUP, fields.name)
+        end
+    end
+end
 
 local function reclaim(keys, argv)
     local args = arguments(keys, argv)
@@ -62,6 +79,12 @@ local function reclaim(keys, argv)
                     reclaimed[#reclaimed + 1] = job
                 end
             end
+        end
+    end
+    for priority = 0, MAX_PRIORITY do
+        local stream = k.stream_at(priority)
+        if key_type(stream) == 'stream' then
+            prune_consumers(stream)
         end
     end
     return jobs_reply(reclaimed)
