@@ -185,7 +185,8 @@ fn cron_next_run_is_correct(backend: Backend) {
             year += 1;
         }
     };
-    let cases: Vec<(&str, Box<dyn Fn(i64) -> i64>)> = vec![
+    type Oracle = Box<dyn Fn(i64) -> i64>;
+    let cases: Vec<(&str, Oracle)> = vec![
         ("* * * * *", Box::new(|t| next_multiple(t, MINUTE, 0))),
         ("*/5 * * * *", Box::new(|t| next_multiple(t, 5 * MINUTE, 0))),
         ("0 * * * *", Box::new(|t| next_multiple(t, HOUR, 0))),
