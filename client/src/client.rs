@@ -73,6 +73,8 @@ pub struct Client {
     target: Target,
     conn: Conn,
     backend: Backend,
+    /// Whether the client loads the Functions library (at connect, and again if it vanishes).
+    manage_library: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -105,6 +107,7 @@ impl Client {
             target: Target::Single(client),
             conn: Conn::Single(conn),
             backend: Backend::default(),
+            manage_library: options.manages_library(),
         }
         .select_backend(options)
         .await
@@ -126,6 +129,7 @@ impl Client {
             target: Target::Cluster(nodes),
             conn: Conn::Cluster(conn),
             backend: Backend::default(),
+            manage_library: options.manages_library(),
         }
         .select_backend(options)
         .await
@@ -242,7 +246,8 @@ impl Client {
         }
     }
 
-    /// The same client speaking to another backend (see [`Backend`]).
+    /// The same client speaking to another backend (see [`Backend`]), as it is: nothing is
+    /// checked or loaded (prefer [`Client::connect_with`] and [`ConnectOptions`]).
     pub fn with_backend(mut self, backend: Backend) -> Client {
         self.backend = backend;
         self
@@ -284,7 +289,9 @@ impl Client {
         Ok(names)
     }
 
-    /// Runs the zrq command `name` with `args` and returns the raw reply.
+    /// Runs the zrq command `name` with `args` and returns the raw reply. On the Lua backend, a
+    /// library that vanished from the server (`FUNCTION FLUSH`, a server started afresh) is
+    /// loaded again and the command sent once more.
     pub async fn call<A: redis::ToRedisArgs>(
         &self,
         name: &str,
@@ -292,7 +299,30 @@ impl Client {
         args: &[A],
     ) -> Result<Value> {
         let cmd = self.backend.command(name, queue, args);
-        self.query(&cmd).await
+        match self.query(&cmd).await {
+            Err(e) if self.restore_library(&e).await => self.query(&cmd).await,
+            other => other,
+        }
+    }
+
+    /// After `error`: if it says the Functions library is missing and this client manages it,
+    /// loads it again; whether it did (and the command is worth sending again).
+    pub(crate) async fn restore_library(&self, error: &Error) -> bool {
+        if self.backend != Backend::Lua || !self.manage_library || !is_missing_function(error) {
+            return false;
+        }
+        match self.ensure_library().await {
+            Ok(_) => {
+                tracing::warn!(
+                    "the zrq Functions library was missing from the server: loaded it again"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the zrq Functions library is missing and cannot be loaded");
+                false
+            }
+        }
     }
 
     /// Runs any command on the shared connection.
@@ -301,12 +331,38 @@ impl Client {
         cmd.query_async(&mut conn).await.map_err(Error::from_redis)
     }
 
-    /// Runs a pipeline on the shared connection; one reply (or error) per command.
+    /// Runs a pipeline on the shared connection; one reply (or error) per command. On the Lua
+    /// backend, if every command failed for want of the library, it is loaded again and the
+    /// pipeline sent once more.
     pub(crate) async fn pipeline(&self, pipe: &Pipeline) -> Result<Vec<Value>> {
-        let mut conn = self.conn.clone();
         let mut pipe = pipe.clone();
         pipe.ignore_errors();
-        pipe.query_async(&mut conn).await.map_err(Error::from_redis)
+        let replies: Vec<Value> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(Error::from_redis)?;
+        let missing = replies.iter().all(|reply| match reply {
+            Value::ServerError(e) => is_missing_function(&Error::Server {
+                code: e.code().to_string(),
+                message: e.details().unwrap_or_default().to_string(),
+            }),
+            _ => false,
+        });
+        if missing && !replies.is_empty() {
+            if let Some(Value::ServerError(e)) = replies.first() {
+                let error = Error::Server {
+                    code: e.code().to_string(),
+                    message: e.details().unwrap_or_default().to_string(),
+                };
+                if self.restore_library(&error).await {
+                    return pipe
+                        .query_async(&mut self.conn.clone())
+                        .await
+                        .map_err(Error::from_redis);
+                }
+            }
+        }
+        Ok(replies)
     }
 
     /// A Pub/Sub connection to the server, `None` for a cluster.
@@ -328,6 +384,14 @@ impl Client {
             Target::Cluster(nodes) => Ok(Conn::Cluster(cluster(nodes, timeout).await?)),
         }
     }
+}
+
+/// Whether `error` says that a `zrq_*` function does not exist (the library is not loaded).
+fn is_missing_function(error: &Error) -> bool {
+    error
+        .to_string()
+        .to_lowercase()
+        .contains("function not found")
 }
 
 async fn manager(client: &redis::Client, timeout: Option<Duration>) -> Result<ConnectionManager> {

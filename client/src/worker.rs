@@ -594,6 +594,8 @@ async fn fetcher(mut f: FetchLoop) {
                 if e.is_connection() {
                     conn = None;
                 }
+                // A vanished Functions library is loaded again before the next try.
+                f.shared.client.restore_library(&e).await;
                 tracing::warn!(queue = %own, error = %e, "fetch failed; retrying");
                 if !backoff.wait(&mut f.stop).await {
                     return;

@@ -168,3 +168,77 @@ async fn a_hands_off_client_leaves_the_library_alone() {
     assert_eq!(client.library_version().await.unwrap(), None);
     assert_eq!(client.load_library().await.unwrap(), zrq::lua::VERSION);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_that_vanishes_is_loaded_again() {
+    let server = bare_server();
+    let client = Client::connect(&server.url()).await.unwrap();
+    assert_eq!(client.backend(), ClientBackend::Lua);
+    let running = spawn(
+        Worker::new(client.clone(), &["gone"])
+            .block(Duration::from_millis(200))
+            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
+    );
+    let add = |a| AddArgs {
+        a,
+        b: 1,
+        work_ms: 0,
+    };
+    let first = client
+        .queue("gone")
+        .enqueue_task::<Add>(&add(1))
+        .await
+        .unwrap();
+    assert_eq!(first.wait::<i64>(Duration::from_secs(20)).await.unwrap(), 2);
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut server.conn())
+        .unwrap();
+    assert!(library_version(&server).is_err());
+    // The producer's next command finds no function, loads the library and goes on.
+    let second = client
+        .queue("gone")
+        .enqueue_task::<Add>(&add(2))
+        .await
+        .unwrap();
+    assert_eq!(library_version(&server).unwrap(), zrq::lua::VERSION);
+    // So does a pipeline, after another flush.
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut server.conn())
+        .unwrap();
+    let more = client
+        .queue("gone")
+        .enqueue_many([zrq::NewJob::of::<Add>(&add(3)).unwrap()])
+        .await
+        .unwrap();
+    let third = more.into_iter().next().unwrap().unwrap();
+    // And the worker, whose fetches failed meanwhile, serves both.
+    assert_eq!(
+        second.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
+        3
+    );
+    assert_eq!(third.wait::<i64>(Duration::from_secs(20)).await.unwrap(), 4);
+    assert_eq!(running.stop().await.completed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_alone_loads_a_vanished_library_again() {
+    let server = bare_server();
+    let client = Client::connect(&server.url()).await.unwrap();
+    let running = spawn(
+        Worker::new(client.clone(), &["w"])
+            .block(Duration::from_millis(200))
+            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
+    );
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut server.conn())
+        .unwrap();
+    // Only the worker talks to the server now: its failing fetch brings the library back.
+    eventually("the worker loads the library again", || async {
+        library_version(&server).ok().as_deref() == Some(zrq::lua::VERSION)
+    })
+    .await;
+    running.stop().await;
+}
