@@ -533,7 +533,7 @@ impl Run {
         } else {
             &[1_000, 10_000, 100_000, 1_000_000]
         };
-        let m = self.settings.n(20_096, 2_048);
+        let m = self.settings.n(50_048, 2_048);
         eprintln!("cost per job at queue depths {depths:?} (module, {m} jobs measured at each)");
         for &depth in depths {
             // The floor: raw XADD onto a stream this long, in a keyspace this big.
@@ -733,6 +733,11 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--worker-child") {
         return worker_child(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("--print-lua") {
+        // The library text, for profiling the Lua backend outside the harness.
+        print!("{}", zrq_lua::library());
+        return Ok(());
     }
     let mut settings = Settings {
         quick: false,
