@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use common::*;
 use zrq::{Backend as ClientBackend, Client, JobState, Worker};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_round_trip_across_slots() {
+/// Three primaries (with the module or not) joined into a cluster whose state is ok.
+fn start_cluster(module: bool) -> Vec<Server> {
     let nodes: Vec<Server> = (0..3)
         .map(|_| {
             Server::start(Options {
-                module: true,
+                module,
                 config: vec![("cluster-enabled".into(), "yes".into())],
                 ..Options::default()
             })
@@ -43,9 +43,69 @@ async fn cluster_round_trip_across_slots() {
             info.contains("cluster_state:ok")
         });
     }
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_without_the_module_gets_the_library_on_every_primary() {
+    let nodes = start_cluster(false);
+    let version = |node: &Server| -> Option<String> {
+        zrq_tests::redis::cmd("FCALL")
+            .arg("zrq_version")
+            .arg(0)
+            .query(&mut node.conn())
+            .ok()
+    };
+    // One primary runs an old library, the others none.
+    let current = format!("local VERSION = '{}'", zrq::lua::VERSION);
+    let old = zrq::lua::library().replace(&current, "local VERSION = '0'");
+    let _: String = zrq_tests::redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(&old)
+        .query(&mut nodes[1].conn())
+        .unwrap();
     let urls: Vec<String> = nodes.iter().map(Server::url).collect();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
     let client = Client::connect_cluster(&urls).await.unwrap();
+    assert_eq!(client.backend(), ClientBackend::Lua);
+    for node in &nodes {
+        assert_eq!(version(node).as_deref(), Some(zrq::lua::VERSION));
+    }
+    assert_eq!(
+        client.library_version().await.unwrap().as_deref(),
+        Some(zrq::lua::VERSION)
+    );
+    let queues = ["a", "b", "c", "d", "e", "f"];
+    let running = spawn(
+        Worker::new(client.clone(), &queues)
+            .block(Duration::from_millis(200))
+            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
+    );
+    let mut jobs = Vec::new();
+    for (i, q) in queues.iter().enumerate() {
+        let args = AddArgs {
+            a: i as i64,
+            b: 10,
+            work_ms: 0,
+        };
+        jobs.push(client.queue(q).enqueue_task::<Add>(&args).await.unwrap());
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(
+            job.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
+            i as i64 + 10
+        );
+    }
+    assert_eq!(running.stop().await.completed, queues.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_round_trip_across_slots() {
+    let nodes = start_cluster(true);
+    let urls: Vec<String> = nodes.iter().map(Server::url).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let client = Client::connect_cluster(&urls).await.unwrap();
+    assert_eq!(client.backend(), ClientBackend::Module);
     // Queues whose hash tags land on different nodes.
     let queues = ["a", "b", "c", "d", "e", "f"];
     let running = spawn(
