@@ -172,30 +172,34 @@ async fn group_of_fifty_then_callback_exactly_once(backend: Backend) {
     let handles = queue.batch(&group).await.unwrap();
     assert_eq!(handles.len(), 50);
     let calls: Arc<Mutex<Vec<BatchOutcome<String>>>> = Arc::default();
-    let seen = calls.clone();
-    let running = spawn(
-        Worker::new(client.clone(), &["fan"])
-            .concurrency(8)
-            .block(Duration::from_millis(300))
-            .handle::<Member, _, _>(|(i, fail), _| async move {
-                if fail {
-                    Err(format!("member {i} fails").into())
-                } else {
-                    Ok(i)
-                }
-            })
-            .handle::<Report, _, _>(move |outcome, _| {
-                let seen = seen.clone();
-                async move {
-                    let text = format!(
-                        "{}: {}/{}",
-                        outcome.payload, outcome.succeeded, outcome.failed
-                    );
-                    seen.lock().unwrap().push(outcome);
-                    Ok(text)
-                }
-            }),
-    );
+    // Two workers acknowledge concurrently; the callback must still come exactly once.
+    let worker = |calls: Arc<Mutex<Vec<BatchOutcome<String>>>>| {
+        spawn(
+            Worker::new(client.clone(), &["fan"])
+                .concurrency(8)
+                .batch(4)
+                .block(Duration::from_millis(300))
+                .handle::<Member, _, _>(|(i, fail), _| async move {
+                    if fail {
+                        Err(format!("member {i} fails").into())
+                    } else {
+                        Ok(i)
+                    }
+                })
+                .handle::<Report, _, _>(move |outcome, _| {
+                    let calls = calls.clone();
+                    async move {
+                        let text = format!(
+                            "{}: {}/{}",
+                            outcome.payload, outcome.succeeded, outcome.failed
+                        );
+                        calls.lock().unwrap().push(outcome);
+                        Ok(text)
+                    }
+                }),
+        )
+    };
+    let workers = [worker(calls.clone()), worker(calls.clone())];
     let mut updates = Vec::new();
     let info = queue
         .wait_batch(group.id(), WAIT, |info| updates.push(info.done))
@@ -207,8 +211,12 @@ async fn group_of_fifty_then_callback_exactly_once(backend: Backend) {
     assert_eq!(updates.last(), Some(&50));
     let callback = queue.job(info.callback_id.as_deref().expect("callback id"));
     assert_eq!(callback.wait::<String>(WAIT).await.unwrap(), "album: 45/5");
-    let stats = running.stop().await;
-    assert_eq!((stats.completed, stats.failed), (46, 5));
+    let [one, two] = workers;
+    let (one, two) = (one.stop().await, two.stop().await);
+    assert_eq!(
+        (one.completed + two.completed, one.failed + two.failed),
+        (46, 5)
+    );
     let calls = calls.lock().unwrap().clone();
     assert_eq!(
         calls,
@@ -275,10 +283,43 @@ async fn after_a_job_handle(backend: Backend) {
     running.stop().await;
 }
 
+/// Sums the results of all its parents.
+struct Sum;
+impl Task for Sum {
+    const NAME: &'static str = "sum";
+    type Args = ();
+    type Output = i64;
+}
+
+async fn several_parents_are_read_with_parents(backend: Backend) {
+    let (_server, client) = setup(backend).await;
+    let queue = client.queue("join");
+    let a = queue.enqueue_task::<Start>(&1).await.unwrap();
+    let b = queue.enqueue_task::<Start>(&10).await.unwrap();
+    let options = EnqueueOptions::new().after(&a).after(b.id()).with_results();
+    let sum = queue.enqueue_task_with::<Sum>(&(), &options).await.unwrap();
+    let running = spawn(
+        Worker::new(client.clone(), &["join"])
+            .block(Duration::from_millis(300))
+            .handle::<Start, _, _>(|n, _| async move { Ok(n + 1) })
+            .handle::<Sum, _, _>(|(), ctx| async move {
+                // Two parents: the one-parent accessor refuses, parents() has both.
+                if !matches!(ctx.parent_result::<i64>(), Err(zrq::Error::Parents(_))) {
+                    return Err("parent_result should refuse two parents".into());
+                }
+                let parents = ctx.parents()?;
+                Ok(parents.values().filter_map(|v| v.as_i64()).sum())
+            }),
+    );
+    assert_eq!(sum.wait::<i64>(WAIT).await.unwrap(), 13);
+    running.stop().await;
+}
+
 both_backends!(
     chain_of_three_each_step_sees_the_previous_result,
     a_failed_step_cancels_the_rest_of_the_chain,
     group_of_fifty_then_callback_exactly_once,
     group_members_cannot_carry_options_of_their_own,
     after_a_job_handle,
+    several_parents_are_read_with_parents,
 );
