@@ -174,51 +174,47 @@ async fn a_library_that_vanishes_is_loaded_again() {
     let server = bare_server();
     let client = Client::connect(&server.url()).await.unwrap();
     assert_eq!(client.backend(), ClientBackend::Lua);
-    let running = spawn(
-        Worker::new(client.clone(), &["gone"])
-            .block(Duration::from_millis(200))
-            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
-    );
+    let flush = || {
+        let _: () = redis::cmd("FUNCTION")
+            .arg("FLUSH")
+            .query(&mut server.conn())
+            .unwrap();
+        assert!(library_version(&server).is_err());
+    };
     let add = |a| AddArgs {
         a,
         b: 1,
         work_ms: 0,
     };
-    let first = client
-        .queue("gone")
-        .enqueue_task::<Add>(&add(1))
-        .await
-        .unwrap();
-    assert_eq!(first.wait::<i64>(Duration::from_secs(20)).await.unwrap(), 2);
-    let _: () = redis::cmd("FUNCTION")
-        .arg("FLUSH")
-        .query(&mut server.conn())
-        .unwrap();
-    assert!(library_version(&server).is_err());
-    // The producer's next command finds no function, loads the library and goes on.
-    let second = client
-        .queue("gone")
-        .enqueue_task::<Add>(&add(2))
+    let queue = client.queue("gone");
+    // No worker yet: only the producer talks to the server.
+    flush();
+    // The next command finds no function, loads the library and goes on.
+    let first = queue.enqueue_task::<Add>(&add(1)).await.unwrap();
+    assert_eq!(library_version(&server).unwrap(), zrq::lua::VERSION);
+    // So does a pipeline.
+    flush();
+    let more = queue
+        .enqueue_many([
+            zrq::NewJob::of::<Add>(&add(2)).unwrap(),
+            zrq::NewJob::of::<Add>(&add(3)).unwrap(),
+        ])
         .await
         .unwrap();
     assert_eq!(library_version(&server).unwrap(), zrq::lua::VERSION);
-    // So does a pipeline, after another flush.
-    let _: () = redis::cmd("FUNCTION")
-        .arg("FLUSH")
-        .query(&mut server.conn())
-        .unwrap();
-    let more = client
-        .queue("gone")
-        .enqueue_many([zrq::NewJob::of::<Add>(&add(3)).unwrap()])
-        .await
-        .unwrap();
-    let third = more.into_iter().next().unwrap().unwrap();
-    // And the worker, whose fetches failed meanwhile, serves both.
-    assert_eq!(
-        second.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
-        3
+    let mut jobs = vec![first];
+    jobs.extend(more.into_iter().map(Result::unwrap));
+    let running = spawn(
+        Worker::new(client.clone(), &["gone"])
+            .block(Duration::from_millis(200))
+            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
     );
-    assert_eq!(third.wait::<i64>(Duration::from_secs(20)).await.unwrap(), 4);
+    for (job, want) in jobs.iter().zip([2, 3, 4]) {
+        assert_eq!(
+            job.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
+            want
+        );
+    }
     assert_eq!(running.stop().await.completed, 3);
 }
 
