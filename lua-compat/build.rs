@@ -26,5 +26,8 @@ fn main() {
         hash = fnv1a(&fs::read(file).unwrap_or_default(), hash);
     }
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
-    println!("cargo:rustc-env=ZRQ_LUA_VERSION={version}+{:08x}", hash >> 32);
+    println!(
+        "cargo:rustc-env=ZRQ_LUA_VERSION={version}+{:08x}",
+        hash >> 32
+    );
 }

@@ -29,7 +29,7 @@ mod tests {
 
     #[test]
     fn a_panic_becomes_an_internal_error() {
-        let err = catch(|| -> i32 { panic!("boom\nsecond line") }).err();
+        let err = catch(|| -> i32 { std::panic::panic_any("boom\nsecond line") }).err();
         assert_eq!(
             err.map(|e| e.to_string()),
             Some("INTERNAL zrq bug, command aborted: boom second line".to_string())

@@ -592,5 +592,9 @@ fn reclaim_drops_idle_consumers_that_hold_nothing() {
     assert_eq!(names(&mut conn), ["gone", "holder"]);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let _: redis::Value = zrq.call("reclaim", &["cq", "janitor"]).unwrap();
-    assert_eq!(names(&mut conn), ["holder"], "only the consumer holding a job stays");
+    assert_eq!(
+        names(&mut conn),
+        ["holder"],
+        "only the consumer holding a job stays"
+    );
 }
