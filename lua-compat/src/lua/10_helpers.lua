@@ -497,6 +497,27 @@ local function require_one_key(function_name, keys)
     end
 end
 
+-- How every queue command starts: its arguments (above), at least `min` of them (exactly `min`
+-- when `exact`) else the arity error, then the queue must be the one key (function zrq_x for
+-- command zrq.x).
+local function command_args(keys, argv, command, min, exact)
+    local args = arguments(keys, argv)
+    if #args < min or (exact and #args ~= min) then
+        arity_error(command)
+    end
+    require_one_key((command:gsub('%.', '_')), keys)
+    return args
+end
+
+-- `<queue> <name> ...`: command_args, then the queue's name and the second argument as a `what`
+-- name, checked in that order. Exactly these two arguments, unless `min` (at least 2) allows more.
+-- Returns queue, name, args.
+local function queue_and_name(keys, argv, command, what, min)
+    local args = command_args(keys, argv, command, min or 2, min == nil)
+    local queue = name('queue', args[1])
+    return queue, name(what, args[2]), args
+end
+
 --------------------------------------------------------------------------------------------------
 -- Key schema (core/src/keys.rs).
 --------------------------------------------------------------------------------------------------
@@ -739,28 +760,32 @@ local function try_load_job(k, id)
     error(job, 0)
 end
 
--- The job's present fields as HSET arguments, in FIELDS order (job.rs `to_fields`).
-local function job_hset_args(job)
-    local out = {}
+-- Calls visit(field, kind, value) for each field the job has, in FIELDS order.
+local function each_present_field(job, visit)
     for _, f in ipairs(FIELDS) do
         local value = job[f[1]]
         if value ~= nil then
-            out[#out + 1] = f[1]
-            out[#out + 1] = f[2] == 'integer' and itoa(value) or value
+            visit(f[1], f[2], value)
         end
     end
+end
+
+-- The job's present fields as HSET arguments, in FIELDS order (job.rs `to_fields`).
+local function job_hset_args(job)
+    local out = {}
+    each_present_field(job, function(field, kind, value)
+        out[#out + 1] = field
+        out[#out + 1] = kind == 'integer' and itoa(value) or value
+    end)
     return out
 end
 
 -- The job as a reply map: present fields only, integers as integers (job.rs `to_reply`).
 local function job_reply(job)
     local map = {}
-    for _, f in ipairs(FIELDS) do
-        local value = job[f[1]]
-        if value ~= nil then
-            map[f[1]] = value
-        end
-    end
+    each_present_field(job, function(field, _, value)
+        map[field] = value
+    end)
     return { map = map }
 end
 
@@ -782,6 +807,24 @@ local function check_queue_types(k)
         { k.completed, 'zset' }, { k.cancelled, 'zset' }, { k.dead, 'zset' }, { k.ticks, 'zset' } })
     check_types({ { k.unique, 'hash' }, { k.schedules, 'hash' }, { k.stats, 'hash' }, { k.paused, 'string' } })
     check_types({ { k.wake, 'list' } })
+end
+
+-- The queue's keys, every fixed key's type checked first (as most commands start).
+local function checked_queue_keys(queue)
+    local k = queue_keys(queue)
+    check_queue_types(k)
+    return k
+end
+
+-- The queue's keys (types checked) and job `id` if it is active, else nil for the job: what
+-- ACK, FAIL and TOUCH act on.
+local function active_job(queue, id)
+    local k = checked_queue_keys(queue)
+    local job = load_job(k, id)
+    if not job or job.state ~= 'active' then
+        return k, nil
+    end
+    return k, job
 end
 
 --------------------------------------------------------------------------------------------------
@@ -1207,6 +1250,21 @@ local function finish(k, job, state, fields, now)
         end
     end
     settle(k, job, result, now)
+end
+
+-- A failed attempt (FAIL, or a lease expired in RECLAIM), counted in the stats: the job ends
+-- cancelled if that was requested, else dead if it has no attempts left, either way with
+-- `error_text`, and this returns true; false means the caller retries it.
+local function failed_attempt(k, job, error_text, now)
+    call('HINCRBY', k.stats, 'failed', '1')
+    if job.cancel_requested ~= nil then
+        finish(k, job, 'cancelled', { 'error', error_text }, now)
+    elseif job.attempt >= job.max_attempts then
+        finish(k, job, 'dead', { 'error', error_text }, now)
+    else
+        return false
+    end
+    return true
 end
 
 --------------------------------------------------------------------------------------------------

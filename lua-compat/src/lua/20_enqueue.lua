@@ -194,14 +194,9 @@ enqueue_job = function(k, spec, now, sec, usec)
 end
 
 local function enqueue(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 3 then
-        arity_error('zrq.enqueue')
-    end
-    require_one_key('zrq_enqueue', keys)
     local spec = { after = {} }
-    local queue = name('queue', args[1])
-    spec.task = name('task', args[2])
+    local queue, task, args = queue_and_name(keys, argv, 'zrq.enqueue', 'task', 3)
+    spec.task = task
     spec.payload = json('payload', args[3])
     for option, value in options(args, 4, ENQUEUE_OPTIONS) do
         set_enqueue_option(spec, option, value)

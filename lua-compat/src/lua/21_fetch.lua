@@ -19,13 +19,7 @@
 --------------------------------------------------------------------------------------------------
 
 local function fetch(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 2 then
-        arity_error('zrq.fetch')
-    end
-    require_one_key('zrq_fetch', keys)
-    local queue = name('queue', args[1])
-    local consumer = name('consumer', args[2])
+    local queue, consumer, args = queue_and_name(keys, argv, 'zrq.fetch', 'consumer', 2)
     local count = 1
     for option, value in options(args, 3, { 'COUNT', 'BLOCK' }) do
         if option == 'COUNT' then
@@ -35,8 +29,7 @@ local function fetch(keys, argv)
         end
     end
 
-    local k = queue_keys(queue)
-    check_queue_types(k)
+    local k = checked_queue_keys(queue)
     local now = clock()
     promote_due(k, now)
     if key_type(k.paused) ~= 'none' then

@@ -16,22 +16,14 @@
 --------------------------------------------------------------------------------------------------
 
 local function ack(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 2 then
-        arity_error('zrq.ack')
-    end
-    require_one_key('zrq_ack', keys)
-    local queue = name('queue', args[1])
-    local id = name('id', args[2])
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.ack', 'id', 2)
     local result
     for _, value in options(args, 3, { 'RESULT' }) do
         result = json('RESULT', value)
     end
 
-    local k = queue_keys(queue)
-    check_queue_types(k)
-    local job = load_job(k, id)
-    if not job or job.state ~= 'active' then
+    local k, job = active_job(queue, id)
+    if not job then
         return 0
     end
     local now = clock()

@@ -10,13 +10,7 @@
 --------------------------------------------------------------------------------------------------
 
 local function state(keys, argv)
-    local args = arguments(keys, argv)
-    if #args ~= 2 then
-        arity_error('zrq.state')
-    end
-    require_one_key('zrq_state', keys)
-    local queue = name('queue', args[1])
-    local id = name('id', args[2])
+    local queue, id = queue_and_name(keys, argv, 'zrq.state', 'id')
     local key = queue_keys(queue).job(id)
     check_types({ { key, 'hash' } })
     local value = call('HGET', key, 'state')

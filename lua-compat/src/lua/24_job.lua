@@ -10,13 +10,7 @@
 --------------------------------------------------------------------------------------------------
 
 local function job_of(keys, argv)
-    local args = arguments(keys, argv)
-    if #args ~= 2 then
-        arity_error('zrq.job')
-    end
-    require_one_key('zrq_job', keys)
-    local queue = name('queue', args[1])
-    local id = name('id', args[2])
+    local queue, id = queue_and_name(keys, argv, 'zrq.job', 'id')
     local job = load_job(queue_keys(queue), id)
     if not job then
         return nil

@@ -38,20 +38,13 @@ local function prune_consumers(stream)
 end
 
 local function reclaim(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 2 then
-        arity_error('zrq.reclaim')
-    end
-    require_one_key('zrq_reclaim', keys)
-    local queue = name('queue', args[1])
-    local consumer = name('consumer', args[2])
+    local queue, consumer, args = queue_and_name(keys, argv, 'zrq.reclaim', 'consumer', 2)
     local count = DEFAULT_RECLAIM_COUNT
     for _, value in options(args, 3, { 'COUNT' }) do
         count = integer('COUNT', value, 1, MAX_COUNT)
     end
 
-    local k = queue_keys(queue)
-    check_queue_types(k)
+    local k = checked_queue_keys(queue)
     local now = clock()
     promote_due(k, now)
     local expired = call('ZRANGE', k.active, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(count))
@@ -64,12 +57,7 @@ local function reclaim(keys, argv)
             else
                 local error_text = format('lease expired after %d ms (attempt %d of %d, consumer %s)',
                     job.timeout, job.attempt, job.max_attempts, job.consumer or '?')
-                call('HINCRBY', k.stats, 'failed', '1')
-                if job.cancel_requested ~= nil then
-                    finish(k, job, 'cancelled', { 'error', error_text }, now)
-                elseif job.attempt >= job.max_attempts then
-                    finish(k, job, 'dead', { 'error', error_text }, now)
-                else
+                if not failed_attempt(k, job, error_text, now) then
                     if job.entry ~= nil then
                         call('XCLAIM', k.stream_at(job.priority), GROUP, consumer, '0', job.entry, 'JUSTID')
                     end

@@ -3,16 +3,6 @@
 -- header states KEYS, ARGV, reply and errors; the writes are those of the module's command.
 --------------------------------------------------------------------------------------------------
 
--- `<queue> <name>`: the whole argument list of commands that address one job or batch.
-local function queue_and_name(keys, argv, command, what)
-    local args = arguments(keys, argv)
-    if #args ~= 2 then
-        arity_error(command)
-    end
-    require_one_key(command:gsub('%.', '_'), keys)
-    return name('queue', args[1]), name(what, args[2])
-end
-
 -- Up to `count` members of a sorted set from rank `start` (store.rs zrange).
 local function zrange(key, start, count)
     if count <= 0 then
@@ -132,13 +122,7 @@ local function backoff_delay(base, attempt, seed)
 end
 
 local function fail_job(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 3 then
-        arity_error('zrq.fail')
-    end
-    require_one_key('zrq_fail', keys)
-    local queue = name('queue', args[1])
-    local id = name('id', args[2])
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.fail', 'id', 3)
     local error_text = args[3]
     if not is_utf8(error_text) or #error_text > MAX_ERROR_LEN then
         fail('ERR', 'error must be UTF-8 text of at most ' .. MAX_ERROR_LEN .. ' bytes')
@@ -148,19 +132,12 @@ local function fail_job(keys, argv)
         retry_in = integer('RETRYIN', value, 0, MAX_DURATION_MS)
     end
 
-    local k = queue_keys(queue)
-    check_queue_types(k)
-    local job = load_job(k, id)
-    if not job or job.state ~= 'active' then
+    local k, job = active_job(queue, id)
+    if not job then
         return nil
     end
     local now, sec, usec = clock()
-    call('HINCRBY', k.stats, 'failed', '1')
-    if job.cancel_requested ~= nil then
-        finish(k, job, 'cancelled', { 'error', error_text }, now)
-    elseif job.attempt >= job.max_attempts then
-        finish(k, job, 'dead', { 'error', error_text }, now)
-    else
+    if not failed_attempt(k, job, error_text, now) then
         local delay = retry_in or backoff_delay(job.backoff or BACKOFF_BASE_MS, job.attempt,
             sec .. ':' .. usec .. ':' .. id)
         local due = now + delay
@@ -183,13 +160,7 @@ register('zrq_fail', fail_job, 'write')
 --------------------------------------------------------------------------------------------------
 
 local function touch(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 2 then
-        arity_error('zrq.touch')
-    end
-    require_one_key('zrq_touch', keys)
-    local queue = name('queue', args[1])
-    local id = name('id', args[2])
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.touch', 'id', 2)
     local timeout, progress
     for option, value in options(args, 3, { 'TIMEOUT', 'PROGRESS' }) do
         if option == 'TIMEOUT' then
@@ -198,10 +169,8 @@ local function touch(keys, argv)
             progress = integer('PROGRESS', value, 0, 100)
         end
     end
-    local k = queue_keys(queue)
-    check_queue_types(k)
-    local job = load_job(k, id)
-    if not job or job.state ~= 'active' then
+    local k, job = active_job(queue, id)
+    if not job then
         return 0
     end
     if job.cancel_requested ~= nil then
@@ -230,13 +199,7 @@ register('zrq_touch', touch, 'write')
 --------------------------------------------------------------------------------------------------
 
 local function result_of(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 2 then
-        arity_error('zrq.result')
-    end
-    require_one_key('zrq_result', keys)
-    local queue = name('queue', args[1])
-    local id = name('id', args[2])
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.result', 'id', 2)
     for _, value in options(args, 3, { 'BLOCK' }) do
         integer('BLOCK', value, 0, MAX_DURATION_MS)
     end
@@ -264,8 +227,7 @@ local CANCELLABLE = { waiting = true, scheduled = true, pending = true, retrying
 
 local function cancel(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.cancel', 'id')
-    local k = queue_keys(queue)
-    check_queue_types(k)
+    local k = checked_queue_keys(queue)
     local job = load_job(k, id)
     if not job then
         return 0
@@ -291,11 +253,7 @@ register('zrq_cancel', cancel, 'write')
 --------------------------------------------------------------------------------------------------
 
 local function dead_jobs(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 1 then
-        arity_error('zrq.dead')
-    end
-    require_one_key('zrq_dead', keys)
+    local args = command_args(keys, argv, 'zrq.dead', 1)
     local queue = name('queue', args[1])
     local count, cursor = paging(args, 2)
     local k = queue_keys(queue)
@@ -315,8 +273,7 @@ register('zrq_dead', dead_jobs, 'readonly')
 
 local function requeue(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.requeue', 'id')
-    local k = queue_keys(queue)
-    check_queue_types(k)
+    local k = checked_queue_keys(queue)
     local ids = { id }
     if id:upper() == 'ALL' then
         ids = zrange(k.dead, 0, call('ZCARD', k.dead))
@@ -351,8 +308,7 @@ register('zrq_requeue', requeue, 'write-deny-oom')
 
 local function delete(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.delete', 'id')
-    local k = queue_keys(queue)
-    check_queue_types(k)
+    local k = checked_queue_keys(queue)
     local job = load_job(k, id)
     if not job then
         return 0
@@ -384,11 +340,7 @@ register('zrq_delete', delete, 'write')
 
 local function pause_or_resume(command, paused)
     return function(keys, argv)
-        local args = arguments(keys, argv)
-        if #args ~= 1 then
-            arity_error(command)
-        end
-        require_one_key(command:gsub('%.', '_'), keys)
+        local args = command_args(keys, argv, command, 1, true)
         local k = queue_keys(name('queue', args[1]))
         check_types({ { k.paused, 'string' } })
         if paused then
@@ -416,13 +368,8 @@ register('zrq_resume', pause_or_resume('zrq.resume', false), 'write')
 --------------------------------------------------------------------------------------------------
 
 local function info(keys, argv)
-    local args = arguments(keys, argv)
-    if #args ~= 1 then
-        arity_error('zrq.info')
-    end
-    require_one_key('zrq_info', keys)
-    local k = queue_keys(name('queue', args[1]))
-    check_queue_types(k)
+    local args = command_args(keys, argv, 'zrq.info', 1, true)
+    local k = checked_queue_keys(name('queue', args[1]))
     local now = clock()
     local pending, oldest = 0, nil
     for priority = 0, MAX_PRIORITY do
@@ -473,19 +420,14 @@ register('zrq_info', info, 'readonly')
 --------------------------------------------------------------------------------------------------
 
 local function list(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 2 then
-        arity_error('zrq.list')
-    end
-    require_one_key('zrq_list', keys)
+    local args = command_args(keys, argv, 'zrq.list', 2)
     local queue = name('queue', args[1])
     local state = is_utf8(args[2]) and args[2]:lower()
     if not IS_STATE[state] then
         fail('ERR', 'state must be one of ' .. table.concat(STATES, ', ') .. ", got '" .. show_arg(args[2]) .. "'")
     end
     local count, cursor = paging(args, 3)
-    local k = queue_keys(queue)
-    check_queue_types(k)
+    local k = checked_queue_keys(queue)
     local ids, total = {}, 0
     if state == 'pending' then
         local skip = cursor
@@ -560,13 +502,7 @@ register('zrq_queues', queues, 'readonly')
 local BATCH_OPTIONS = { 'ON-COMPLETE', 'RETRIES', 'TIMEOUT', 'BACKOFF', 'PRIORITY', 'KEEP', 'JOB' }
 
 local function batch(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 2 then
-        arity_error('zrq.batch')
-    end
-    require_one_key('zrq_batch', keys)
-    local queue = name('queue', args[1])
-    local id = name('batch', args[2])
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.batch', 'batch', 2)
     local template = { after = {} }
     local members, on_complete = {}, nil
     -- JOB and ON-COMPLETE take two values: the iterator hands over the first, `extra` the second.
@@ -611,9 +547,8 @@ local function batch(keys, argv)
     if #members == 0 then
         arity_error('zrq.batch')
     end
-    local k = queue_keys(queue)
+    local k = checked_queue_keys(queue)
     local key = k.batch(id)
-    check_queue_types(k)
     check_types({ { key, 'hash' } })
     if key_type(key) ~= 'none' then
         fail('ERR', "batch '" .. id .. "' already exists in queue '" .. queue .. "'")

@@ -260,13 +260,8 @@ end
 local SCHEDULE_JOB_OPTIONS = { 'RETRIES', 'TIMEOUT', 'BACKOFF', 'PRIORITY', 'UNIQUE', 'KEEP' }
 
 local function schedule(keys, argv)
-    local args = arguments(keys, argv)
-    if #args < 6 then
-        arity_error('zrq.schedule')
-    end
-    require_one_key('zrq_schedule', keys)
-    local queue = name('queue', args[1])
-    local definition = { name = name('name', args[2]) }
+    local queue, schedule_name, args = queue_and_name(keys, argv, 'zrq.schedule', 'name', 6)
+    local definition = { name = schedule_name }
     local kind = args[3]:upper()
     if kind == 'EVERY' then
         definition.every = integer('EVERY', args[4], 1, MAX_DURATION_MS)
@@ -291,8 +286,7 @@ local function schedule(keys, argv)
     definition.priority = spec.priority or 0
     definition.backoff, definition.unique, definition.keep = spec.backoff, spec.unique, spec.keep
 
-    local k = queue_keys(queue)
-    check_queue_types(k)
+    local k = checked_queue_keys(queue)
     local now = clock()
     local first = next_run(definition, now, now)
     if first == nil then
@@ -315,8 +309,7 @@ register('zrq_schedule', schedule, 'write-deny-oom')
 
 local function unschedule(keys, argv)
     local queue, schedule_name = queue_and_name(keys, argv, 'zrq.unschedule', 'name')
-    local k = queue_keys(queue)
-    check_queue_types(k)
+    local k = checked_queue_keys(queue)
     if not call('HGET', k.schedules, schedule_name) then
         return 0
     end
@@ -336,11 +329,7 @@ register('zrq_unschedule', unschedule, 'write')
 --------------------------------------------------------------------------------------------------
 
 local function schedules(keys, argv)
-    local args = arguments(keys, argv)
-    if #args ~= 1 then
-        arity_error('zrq.schedules')
-    end
-    require_one_key('zrq_schedules', keys)
+    local args = command_args(keys, argv, 'zrq.schedules', 1, true)
     local k = queue_keys(name('queue', args[1]))
     check_types({ { k.schedules, 'hash' }, { k.ticks, 'zset' } })
     local flat = call('HGETALL', k.schedules)
