@@ -553,12 +553,7 @@ fn fixture(server: &Server, backend: Backend) -> Zrq {
         &["SET", "zrq:{wd}:dead", "x"],
         &["RPUSH", "zrq:{wst}:stats", "x"],
     ];
-    for args in setup {
-        let _: redis::Value = redis::cmd(args[0])
-            .arg(&args[1..])
-            .query(&mut conn)
-            .expect("fixture");
-    }
+    support::run_commands(&mut conn, setup);
     zrq
 }
 

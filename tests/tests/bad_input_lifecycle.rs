@@ -634,12 +634,7 @@ fn fixture(server: &Server, backend: Backend) -> Zrq {
         &["RPUSH", "zrq:{wu}:unique", "x"],
         &["SADD", "zrq:{wc}:completed", "x"],
     ];
-    for args in setup {
-        let _: redis::Value = redis::cmd(args[0])
-            .arg(&args[1..])
-            .query(&mut conn)
-            .expect("fixture");
-    }
+    support::run_commands(&mut conn, setup);
     zrq
 }
 

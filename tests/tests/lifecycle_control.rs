@@ -1,14 +1,14 @@
 //! Leases, results and control: TOUCH, CANCEL, RESULT, UNIQUE, PRIORITY, PAUSE/RESUME, retention
 //! TTLs; visibility: INFO, QUEUES, LIST paging, and the per-queue Pub/Sub channel.
 
-#[path = "lifecycle_support.rs"]
-mod lifecycle_support;
+mod support;
 
 use std::time::Duration;
 
 use lifecycle_support::{
     field, info, info_int, int, list, list_all, ok, placement, show, show_jobs, wait_until,
 };
+use support::lifecycle as lifecycle_support;
 use zrq_tests::redis::{self, Value};
 use zrq_tests::{conformance, map, Backend, Server};
 

@@ -1,14 +1,14 @@
 //! Failures: FAIL with RETRYIN and with backoff (module configs and per-job BACKOFF), burial after
 //! the last attempt, RECLAIM as a failure, and the dead letters (DEAD, REQUEUE, DELETE, the cap).
 
-#[path = "lifecycle_support.rs"]
-mod lifecycle_support;
+mod support;
 
 use std::time::Duration;
 
 use lifecycle_support::{
     field, info, info_int, int, now_ms, ok, page, placement, set_config, show, wait_until,
 };
+use support::lifecycle as lifecycle_support;
 use zrq_tests::redis::{self, Value};
 use zrq_tests::{conformance, Backend, Options, Zrq};
 

@@ -5,14 +5,14 @@
 //!
 //! `Promote` (scheduled/retrying → pending) needs the server-side timer: see `timers.rs`.
 
-#[path = "lifecycle_support.rs"]
-mod lifecycle_support;
+mod support;
 
 use std::time::Duration;
 
 use lifecycle_support::{
     assert_placed, expected_placement, field, ok, placement, show, show_jobs, stable_snapshot,
 };
+use support::lifecycle as lifecycle_support;
 use zrq_tests::{conformance, Backend, Server, Zrq};
 
 /// How a job is brought into its source state.

@@ -2,13 +2,14 @@
 //! schedules, dead and finished jobs, the pause flag and UNIQUE keys survive a restart (SHUTDOWN)
 //! and a crash (SIGKILL), and the timer goes on firing afterwards.
 
-#[path = "lifecycle_support.rs"]
-mod lifecycle_support;
+mod support;
 
 use std::thread;
 use std::time::Duration;
 
 use lifecycle_support::{info_int, int, now_ms, ok, show, stable_snapshot, wait_until};
+use support::expire_times;
+use support::lifecycle as lifecycle_support;
 use zrq_tests::redis;
 use zrq_tests::{Backend, Options, Server};
 
@@ -19,21 +20,6 @@ fn aof_server() -> Server {
         appendonly: true,
         ..Options::default()
     })
-}
-
-fn expire_times(server: &Server) -> Vec<(String, i64)> {
-    let mut conn = server.conn();
-    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("KEYS");
-    keys.sort();
-    keys.into_iter()
-        .map(|key| {
-            let at: i64 = redis::cmd("PEXPIRETIME")
-                .arg(&key)
-                .query(&mut conn)
-                .expect("PEXPIRETIME");
-            (key, at)
-        })
-        .collect()
 }
 
 /// Sets up one of everything, restarts with `restart`, and checks that nothing was lost and the

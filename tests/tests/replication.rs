@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use support::{info_field, job_ids, record, stream_state, wait_replica_caught_up};
+use support::{info_field, job_ids, key_digests, record, stream_state, wait_replica_caught_up};
 use zrq_tests::redis::{self, Value};
 use zrq_tests::{conformance, jobs, Backend, Options, Server};
 
@@ -19,23 +19,6 @@ fn primary(backend: Backend) -> Server {
         config: vec![("repl-diskless-sync-delay".into(), "0".into())],
         ..Options::default()
     })
-}
-
-/// `DEBUG DIGEST-VALUE` of every key of `server`, to name the keys that differ.
-fn key_digests(server: &Server) -> Vec<(String, String)> {
-    let mut conn = server.conn();
-    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("KEYS");
-    keys.sort();
-    keys.into_iter()
-        .map(|key| {
-            let digest: Vec<String> = redis::cmd("DEBUG")
-                .arg("DIGEST-VALUE")
-                .arg(&key)
-                .query(&mut conn)
-                .expect("DEBUG DIGEST-VALUE");
-            (key, digest.join(""))
-        })
-        .collect()
 }
 
 fn assert_same_data(primary: &Server, replica: &Server) {

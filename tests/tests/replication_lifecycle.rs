@@ -2,14 +2,15 @@
 //! are done by the primary's timer and reach replicas as plain writes; a replica never promotes on
 //! its own, and takes over promotions when it becomes a primary.
 
-#[path = "lifecycle_support.rs"]
-mod lifecycle_support;
 mod support;
 
 use std::time::Duration;
 
 use lifecycle_support::{info_int, int, now_ms, ok, set_config, show, stable_snapshot, wait_until};
-use support::{info_field, job_ids, record, stream_state, wait_replica_caught_up};
+use support::lifecycle as lifecycle_support;
+use support::{
+    expire_times, info_field, job_ids, key_digests, record, stream_state, wait_replica_caught_up,
+};
 use zrq_tests::redis;
 use zrq_tests::{Backend, Options, Server, Zrq};
 
@@ -27,39 +28,6 @@ fn timer_passes(server: &Server) -> i64 {
         .expect("INFO zrq")
         .parse()
         .expect("integer")
-}
-
-/// Every key with its absolute expire time (PEXPIRETIME; -1 without one).
-fn expire_times(server: &Server) -> Vec<(String, i64)> {
-    let mut conn = server.conn();
-    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("KEYS");
-    keys.sort();
-    keys.into_iter()
-        .map(|key| {
-            let at: i64 = redis::cmd("PEXPIRETIME")
-                .arg(&key)
-                .query(&mut conn)
-                .expect("PEXPIRETIME");
-            (key, at)
-        })
-        .collect()
-}
-
-/// `DEBUG DIGEST-VALUE` of every key.
-fn key_digests(server: &Server) -> Vec<(String, String)> {
-    let mut conn = server.conn();
-    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("KEYS");
-    keys.sort();
-    keys.into_iter()
-        .map(|key| {
-            let digest: Vec<String> = redis::cmd("DEBUG")
-                .arg("DIGEST-VALUE")
-                .arg(&key)
-                .query(&mut conn)
-                .expect("DEBUG DIGEST-VALUE");
-            (key, digest.join(""))
-        })
-        .collect()
 }
 
 /// The replica has exactly the primary's data: digest, every key's value, the stream state with

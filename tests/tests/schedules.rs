@@ -5,8 +5,7 @@
 //! Definitions and listings are backend-independent (conformance); ticks need the server-side
 //! timer (module only). `* * * * *` ticks once a minute, so timing tests use EVERY.
 
-#[path = "lifecycle_support.rs"]
-mod lifecycle_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use lifecycle_support::{info_int, int, now_ms, ok, records, wait_until};
+use support::lifecycle as lifecycle_support;
 use zrq_tests::redis::{self, Value};
 use zrq_tests::{conformance, map, Backend, JobMap, Options, Server, Zrq};
 

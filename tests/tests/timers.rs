@@ -2,8 +2,6 @@
 //! on time with no client polling, a blocked worker woken by a promotion, RESULT BLOCK woken by
 //! the end of a job, PAUSE/RESUME with blocked workers, retention expiry, and `INFO zrq`.
 
-#[path = "lifecycle_support.rs"]
-mod lifecycle_support;
 mod support;
 
 use std::sync::mpsc;
@@ -14,6 +12,7 @@ use lifecycle_support::{
     field, info, info_int, int, now_ms, ok, placement, set_config, show, wait_until,
 };
 use support::info_field;
+use support::lifecycle as lifecycle_support;
 use zrq_tests::redis::{self, Value};
 use zrq_tests::{jobs, map, Backend, Server, Zrq};
 

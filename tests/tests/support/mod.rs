@@ -1,5 +1,8 @@
-//! Helpers shared by the guarantee tests (each test binary uses a subset).
+//! Helpers shared by the integration tests (each test binary uses a subset); those of the
+//! lifecycle tests are in `lifecycle`.
 #![allow(dead_code)]
+
+pub mod lifecycle;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,53 +68,13 @@ impl QueueView {
     pub fn read(conn: &mut Connection, queue: &str) -> QueueView {
         let stream_key = format!("zrq:{{{queue}}}:stream");
         let mut view = QueueView::default();
-        let entries: Vec<(String, Vec<(String, String)>)> = match redis::cmd("XRANGE")
-            .arg(&stream_key)
-            .arg("-")
-            .arg("+")
-            .query::<Value>(conn)
-            .expect("XRANGE")
-        {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|entry| {
-                    let Value::Array(parts) = entry else {
-                        panic!("stream entry {entry:?}")
-                    };
-                    let id = text(&parts[0]);
-                    let Value::Array(fields) = &parts[1] else {
-                        panic!("stream fields {parts:?}")
-                    };
-                    let fields = fields
-                        .chunks(2)
-                        .map(|p| (text(&p[0]), text(&p[1])))
-                        .collect();
-                    (id, fields)
-                })
-                .collect(),
-            other => panic!("XRANGE reply {other:?}"),
-        };
-        for (entry, fields) in entries {
+        for (entry, fields) in stream_entries(conn, &stream_key) {
             assert_eq!(fields.len(), 1, "a stream entry holds only the job id");
             assert_eq!(fields[0].0, "job");
             view.stream.insert(entry, fields[0].1.clone());
         }
-        let exists: i64 = redis::cmd("EXISTS")
-            .arg(&stream_key)
-            .query(conn)
-            .expect("EXISTS");
-        if exists == 1 {
-            let pending: Vec<(String, String, i64, i64)> = redis::cmd("XPENDING")
-                .arg(&stream_key)
-                .arg("zrq")
-                .arg("-")
-                .arg("+")
-                .arg(100_000)
-                .query(conn)
-                .expect("XPENDING");
-            for (entry, consumer, _, _) in pending {
-                view.pel.insert(entry, consumer);
-            }
+        for (entry, consumer, _, _) in pending_entries(conn, &stream_key) {
+            view.pel.insert(entry, consumer);
         }
         let zset = |conn: &mut Connection, key: String| -> BTreeSet<String> {
             redis::cmd("ZRANGE")
@@ -191,6 +154,101 @@ impl QueueView {
     }
 }
 
+/// A stream's entries: entry id and field/value pairs (none if the key does not exist).
+pub fn stream_entries(conn: &mut Connection, key: &str) -> Vec<(String, Vec<(String, String)>)> {
+    match redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query::<Value>(conn)
+        .expect("XRANGE")
+    {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|entry| {
+                let Value::Array(parts) = entry else {
+                    panic!("stream entry {entry:?}")
+                };
+                let id = text(&parts[0]);
+                let Value::Array(fields) = &parts[1] else {
+                    panic!("stream fields {parts:?}")
+                };
+                let fields = fields
+                    .chunks(2)
+                    .map(|p| (text(&p[0]), text(&p[1])))
+                    .collect();
+                (id, fields)
+            })
+            .collect(),
+        other => panic!("XRANGE reply {other:?}"),
+    }
+}
+
+/// The pending entries of a stream's `zrq` group: (entry, consumer, idle ms, deliveries); none if
+/// the stream does not exist.
+pub fn pending_entries(conn: &mut Connection, key: &str) -> Vec<(String, String, i64, i64)> {
+    let exists: i64 = redis::cmd("EXISTS").arg(key).query(conn).expect("EXISTS");
+    if exists == 0 {
+        return Vec::new();
+    }
+    redis::cmd("XPENDING")
+        .arg(key)
+        .arg("zrq")
+        .arg("-")
+        .arg("+")
+        .arg(100_000)
+        .query(conn)
+        .expect("XPENDING")
+}
+
+/// Every key of `server`, sorted, each with `value(conn, key)`.
+pub fn each_key<T>(
+    server: &Server,
+    mut value: impl FnMut(&mut Connection, &str) -> T,
+) -> Vec<(String, T)> {
+    let mut conn = server.conn();
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("KEYS");
+    keys.sort();
+    keys.into_iter()
+        .map(|key| {
+            let v = value(&mut conn, &key);
+            (key, v)
+        })
+        .collect()
+}
+
+/// `DEBUG DIGEST-VALUE` of every key, to name the keys that differ between two servers.
+pub fn key_digests(server: &Server) -> Vec<(String, String)> {
+    each_key(server, |conn, key| {
+        let digest: Vec<String> = redis::cmd("DEBUG")
+            .arg("DIGEST-VALUE")
+            .arg(key)
+            .query(conn)
+            .expect("DEBUG DIGEST-VALUE");
+        digest.join("")
+    })
+}
+
+/// Every key with its absolute expire time (PEXPIRETIME; -1 without one).
+pub fn expire_times(server: &Server) -> Vec<(String, i64)> {
+    each_key(server, |conn, key| {
+        redis::cmd("PEXPIRETIME")
+            .arg(key)
+            .query(conn)
+            .expect("PEXPIRETIME")
+    })
+}
+
+/// Runs raw commands (`[command, args…]`) that set up a fixture, ignoring their replies.
+pub fn run_commands(conn: &mut Connection, commands: &[&[&str]]) {
+    for args in commands {
+        let _: Value = redis::cmd(args[0])
+            .arg(&args[1..])
+            .query(conn)
+            .expect("fixture");
+    }
+}
+
 /// Waits until the replica has applied everything the primary sent.
 pub fn wait_replica_caught_up(primary: &Server, replica: &Server) {
     let mut p = primary.conn();
@@ -264,15 +322,7 @@ pub fn stream_state(conn: &mut Connection, queue: &str) -> Vec<String> {
         .query(conn)
         .expect("XRANGE");
     out.push(format!("XRANGE {entries:?}"));
-    let pending: Vec<(String, String, i64, i64)> = redis::cmd("XPENDING")
-        .arg(&key)
-        .arg("zrq")
-        .arg("-")
-        .arg("+")
-        .arg(100_000)
-        .query(conn)
-        .expect("XPENDING");
-    for (entry, consumer, _idle, deliveries) in pending {
+    for (entry, consumer, _idle, deliveries) in pending_entries(conn, &key) {
         out.push(format!("PEL {entry} {consumer} {deliveries}"));
     }
     for what in ["STREAM", "GROUPS", "CONSUMERS"] {

@@ -1,5 +1,4 @@
-//! Helpers shared by the lifecycle test files (included with `#[path]`; this file on its own is an
-//! empty test binary).
+//! Helpers shared by the lifecycle test files (they import it as `lifecycle_support`).
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -124,50 +123,24 @@ fn stream_keys(queue: &str) -> Vec<String> {
         .collect()
 }
 
+/// A stream's entries as (entry id, job id).
 fn stream_entries(conn: &mut Connection, key: &str) -> Vec<(String, String)> {
-    let value: Value = redis::cmd("XRANGE")
-        .arg(key)
-        .arg("-")
-        .arg("+")
-        .query(conn)
-        .expect("XRANGE");
-    let Value::Array(items) = value else {
-        return Vec::new();
-    };
-    items
+    super::stream_entries(conn, key)
         .into_iter()
-        .map(|entry| {
-            let Value::Array(parts) = entry else {
-                panic!("stream entry {entry:?}")
-            };
-            let id = show(&parts[0]);
-            let Value::Array(fields) = &parts[1] else {
-                panic!("stream fields {parts:?}")
-            };
+        .map(|(id, fields)| {
             let job = fields
-                .chunks(2)
-                .find(|p| show(&p[0]) == "job")
-                .map(|p| show(&p[1]))
+                .into_iter()
+                .find(|(f, _)| f == "job")
+                .map(|(_, v)| v)
                 .unwrap_or_default();
             (id, job)
         })
         .collect()
 }
 
+/// A stream's pending entries as (entry id, consumer, deliveries).
 fn pel(conn: &mut Connection, key: &str) -> Vec<(String, String, i64)> {
-    let exists: i64 = redis::cmd("EXISTS").arg(key).query(conn).expect("EXISTS");
-    if exists == 0 {
-        return Vec::new();
-    }
-    let pending: Vec<(String, String, i64, i64)> = redis::cmd("XPENDING")
-        .arg(key)
-        .arg("zrq")
-        .arg("-")
-        .arg("+")
-        .arg(100_000)
-        .query(conn)
-        .expect("XPENDING");
-    pending
+    super::pending_entries(conn, key)
         .into_iter()
         .map(|(entry, consumer, _, deliveries)| (entry, consumer, deliveries))
         .collect()
