@@ -667,18 +667,31 @@ local function parse_i64(text)
     return sign == '-' and -value or value
 end
 
+-- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
+-- UTF-8 (as the module's store reads hashes).
+local function utf8_hash(flat)
+    local out = {}
+    for n = 1, #flat, 2 do
+        if out[flat[n]] == nil and is_utf8(flat[n]) and is_utf8(flat[n + 1]) then
+            out[flat[n]] = flat[n + 1]
+        end
+    end
+    return out
+end
+
+-- Sets `map[prefix .. field]` to the integer value of each of `fields` in `hash` (0 when absent
+-- or not an integer), as INFO and BATCHINFO report counters.
+local function counters(map, hash, fields, prefix)
+    for _, field in ipairs(fields) do
+        map[prefix .. field] = (hash[field] and parse_i64(hash[field])) or 0
+    end
+end
+
 -- Reads a job record from HGETALL's flat reply (job.rs `Job::from_fields`); fields or values that
 -- are not UTF-8 are skipped, as the module's store does. Returns nil when nothing is left.
 local function decode_job(key, flat)
-    local raw, any = {}, false
-    for k = 1, #flat, 2 do
-        local field, value = flat[k], flat[k + 1]
-        if raw[field] == nil and is_utf8(field) and is_utf8(value) then
-            raw[field] = value
-            any = true
-        end
-    end
-    if not any then
+    local raw = utf8_hash(flat)
+    if next(raw) == nil then
         return nil
     end
     local function corrupt(detail)

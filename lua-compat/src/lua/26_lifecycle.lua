@@ -390,16 +390,8 @@ local function info(keys, argv)
     for _, state in ipairs({ 'waiting', 'scheduled', 'active', 'retrying', 'completed', 'dead', 'cancelled' }) do
         map[state] = call('ZCARD', k[state])
     end
-    local stats = {}
-    local flat = call('HGETALL', k.stats)
-    for n = 1, #flat, 2 do
-        if stats[flat[n]] == nil then
-            stats[flat[n]] = flat[n + 1]
-        end
-    end
-    for _, total in ipairs({ 'enqueued', 'completed', 'failed', 'dead', 'cancelled', 'dropped' }) do
-        map['total_' .. total] = (stats[total] and parse_i64(stats[total])) or 0
-    end
+    counters(map, utf8_hash(call('HGETALL', k.stats)),
+        { 'enqueued', 'completed', 'failed', 'dead', 'cancelled', 'dropped' }, 'total_')
     local age = 0
     if oldest and now > oldest then
         age = now - oldest
@@ -590,16 +582,9 @@ local function batchinfo(keys, argv)
     if #flat == 0 then
         return nil
     end
-    local record = {}
-    for n = 1, #flat, 2 do
-        if record[flat[n]] == nil and is_utf8(flat[n]) and is_utf8(flat[n + 1]) then
-            record[flat[n]] = flat[n + 1]
-        end
-    end
+    local record = utf8_hash(flat)
     local map = { id = id, callback_id = record.callback_id }
-    for _, field in ipairs({ 'total', 'done', 'succeeded', 'failed' }) do
-        map[field] = (record[field] and parse_i64(record[field])) or 0
-    end
+    counters(map, record, { 'total', 'done', 'succeeded', 'failed' }, '')
     return { map = map }
 end
 

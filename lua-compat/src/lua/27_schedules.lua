@@ -12,18 +12,10 @@ local function bad_cron(detail)
     fail('ERR', 'CRON expression is invalid: ' .. detail)
 end
 
--- Rust's u32 parse: optional '+', digits, at most 4294967295. Returns the number or nil.
+-- Rust's u32 parse: optional '+' (no '-'), digits, at most 4294967295. Returns the number or nil.
 local function parse_u32(text)
-    local digits = text:match('^%+?(%d+)$')
-    if not digits then
-        return nil
-    end
-    local significant = digits:gsub('^0+', '')
-    if #significant > 10 then
-        return nil
-    end
-    local value = tonumber(significant ~= '' and significant or '0')
-    if value > 4294967295 then
+    local value = sub(text, 1, 1) ~= '-' and parse_i64(text)
+    if not value or value > 4294967295 then
         return nil
     end
     return value
