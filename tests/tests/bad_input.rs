@@ -7,7 +7,7 @@ mod support;
 
 use support::error_text;
 use zrq_core::args::{MAX_COUNT, MAX_DURATION_MS, MAX_NAME_LEN, MAX_RETRIES};
-use zrq_core::{ErrorCode, ZrqError};
+use zrq_core::ZrqError;
 use zrq_tests::{conformance, redis, Backend, Server, Zrq};
 
 /// What the error reply must be.
@@ -558,41 +558,23 @@ fn fixture(server: &Server, backend: Backend) -> Zrq {
 }
 
 fn check(server: &Server, zrq: &mut Zrq, case: &Case) {
-    let before = server.snapshot();
-    let args: Vec<&[u8]> = case.args.iter().map(Vec::as_slice).collect();
-    let reply = zrq.call_raw(case.command, &args);
-    let err = match reply {
-        Ok(value) => panic!("{case:?}: expected an error, got {value:?}"),
-        Err(err) => err,
-    };
-    let text = error_text(&err);
-    let code = text.split(' ').next().unwrap_or("");
-    assert!(
-        ErrorCode::ALL.iter().any(|c| c.as_str() == code),
-        "{case:?}: error code '{code}' is not in the error table: {text}"
-    );
-    assert!(
-        text.len() > code.len() + 1,
-        "{case:?}: error without a message"
-    );
-    assert!(
-        !text.contains('\n') && !text.contains('\r'),
-        "{case:?}: error text spans lines: {text:?}"
-    );
-    match &case.want {
-        Want::Exact(want) => assert_eq!(&text, want, "{case:?}"),
-        Want::Names(want_code, fragment) => {
-            assert_eq!(code, *want_code, "{case:?}: {text}");
-            assert!(text.contains(fragment.as_str()), "{case:?}: {text}");
+    support::assert_refused(server, zrq, case, case.command, &case.args, |text, code| {
+        assert!(
+            text.len() > code.len() + 1,
+            "{case:?}: error without a message"
+        );
+        assert!(
+            !text.contains('\n') && !text.contains('\r'),
+            "{case:?}: error text spans lines: {text:?}"
+        );
+        match &case.want {
+            Want::Exact(want) => assert_eq!(text, want, "{case:?}"),
+            Want::Names(want_code, fragment) => {
+                assert_eq!(code, *want_code, "{case:?}: {text}");
+                assert!(text.contains(fragment.as_str()), "{case:?}: {text}");
+            }
         }
-    }
-    assert_eq!(
-        server.snapshot(),
-        before,
-        "{case:?} changed the keyspace although it replied {text}"
-    );
-    let pong: String = redis::cmd("PING").query(&mut zrq.conn).expect("PING");
-    assert_eq!(pong, "PONG");
+    });
 }
 
 fn every_bad_input_is_refused_and_changes_nothing(backend: Backend) {

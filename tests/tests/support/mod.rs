@@ -6,8 +6,9 @@ pub mod lifecycle;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use zrq_core::ErrorCode;
 use zrq_tests::redis::{self, Connection, Value};
-use zrq_tests::Server;
+use zrq_tests::{Server, Zrq};
 
 /// The full text of an error reply, as the server sent it: `CODE message`.
 pub fn error_text(err: &redis::RedisError) -> String {
@@ -16,6 +17,39 @@ pub fn error_text(err: &redis::RedisError) -> String {
         (Some(code), None) => code.to_string(),
         _ => format!("<not a server error: {err}>"),
     }
+}
+
+/// Runs ZRQ.<command> `args`, which must be refused (the bad-input tests; `case` names the call
+/// in messages): an error whose first word is a code of the error table, then the caller's own
+/// `check(text, code)`; the keyspace must be unchanged and the server must still answer.
+pub fn assert_refused(
+    server: &Server,
+    zrq: &mut Zrq,
+    case: &impl std::fmt::Debug,
+    command: &str,
+    args: &[Vec<u8>],
+    check: impl FnOnce(&str, &str),
+) {
+    let before = server.snapshot();
+    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    let err = match zrq.call_raw(command, &args) {
+        Ok(value) => panic!("{case:?}: expected an error, got {value:?}"),
+        Err(err) => err,
+    };
+    let text = error_text(&err);
+    let code = text.split(' ').next().unwrap_or("");
+    assert!(
+        ErrorCode::ALL.iter().any(|c| c.as_str() == code),
+        "{case:?}: error code '{code}' is not in the error table: {text}"
+    );
+    check(&text, code);
+    assert_eq!(
+        server.snapshot(),
+        before,
+        "{case:?} changed the keyspace although it replied {text}"
+    );
+    let pong: String = redis::cmd("PING").query(&mut zrq.conn).expect("PING");
+    assert_eq!(pong, "PONG");
 }
 
 /// A text value of a reply.
