@@ -57,11 +57,9 @@ async fn auto_without_the_module_loads_the_library_and_serves_jobs() {
     assert_eq!(client.backend(), ClientBackend::Lua);
     assert_eq!(libraries(&server), [zrq::lua::LIBRARY_NAME]);
     assert_eq!(library_version(&server).unwrap(), zrq::lua::VERSION);
-    let running = spawn(
-        Worker::new(client.clone(), &["auto"])
-            .block(Duration::from_millis(300))
-            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
-    );
+    let running = spawn(adder(
+        Worker::new(client.clone(), &["auto"]).block(Duration::from_millis(300)),
+    ));
     let job = client
         .queue("auto")
         .enqueue_task::<Add>(&AddArgs {
@@ -204,11 +202,9 @@ async fn a_library_that_vanishes_is_loaded_again() {
     assert_eq!(library_version(&server).unwrap(), zrq::lua::VERSION);
     let mut jobs = vec![first];
     jobs.extend(more.into_iter().map(Result::unwrap));
-    let running = spawn(
-        Worker::new(client.clone(), &["gone"])
-            .block(Duration::from_millis(200))
-            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
-    );
+    let running = spawn(adder(
+        Worker::new(client.clone(), &["gone"]).block(Duration::from_millis(200)),
+    ));
     for (job, want) in jobs.iter().zip([2, 3, 4]) {
         assert_eq!(
             job.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
@@ -222,11 +218,9 @@ async fn a_library_that_vanishes_is_loaded_again() {
 async fn a_worker_alone_loads_a_vanished_library_again() {
     let server = bare_server();
     let client = Client::connect(&server.url()).await.unwrap();
-    let running = spawn(
-        Worker::new(client.clone(), &["w"])
-            .block(Duration::from_millis(200))
-            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
-    );
+    let running = spawn(adder(
+        Worker::new(client.clone(), &["w"]).block(Duration::from_millis(200)),
+    ));
     let _: () = redis::cmd("FUNCTION")
         .arg("FLUSH")
         .query(&mut server.conn())

@@ -76,11 +76,9 @@ async fn cluster_without_the_module_gets_the_library_on_every_primary() {
         Some(zrq::lua::VERSION)
     );
     let queues = ["a", "b", "c", "d", "e", "f"];
-    let running = spawn(
-        Worker::new(client.clone(), &queues)
-            .block(Duration::from_millis(200))
-            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
-    );
+    let running = spawn(adder(
+        Worker::new(client.clone(), &queues).block(Duration::from_millis(200)),
+    ));
     let mut jobs = Vec::new();
     for (i, q) in queues.iter().enumerate() {
         let args = AddArgs {
@@ -108,11 +106,9 @@ async fn cluster_round_trip_across_slots() {
     assert_eq!(client.backend(), ClientBackend::Module);
     // Queues whose hash tags land on different nodes.
     let queues = ["a", "b", "c", "d", "e", "f"];
-    let running = spawn(
-        Worker::new(client.clone(), &queues)
-            .block(Duration::from_millis(200))
-            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
-    );
+    let running = spawn(adder(
+        Worker::new(client.clone(), &queues).block(Duration::from_millis(200)),
+    ));
     let mut jobs = Vec::new();
     for (i, q) in queues.iter().enumerate() {
         let args = AddArgs {

@@ -24,10 +24,7 @@ both_backends!(
 );
 
 fn fast(worker: Worker) -> Worker {
-    worker
-        .block(Duration::from_millis(200))
-        .reclaim_interval(Duration::from_millis(50))
-        .grace(Duration::from_secs(5))
+    fast_worker(worker, Duration::from_millis(50))
 }
 
 const WAIT: Duration = Duration::from_secs(20);

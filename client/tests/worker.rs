@@ -24,19 +24,13 @@ both_backends!(
 );
 
 fn fast(worker: Worker) -> Worker {
-    worker
-        .block(Duration::from_millis(200))
-        .reclaim_interval(Duration::from_millis(100))
-        .grace(Duration::from_secs(5))
+    fast_worker(worker, Duration::from_millis(100))
 }
 
 async fn typed_round_trip_stores_the_result(backend: Backend) {
     let (_server, client) = setup(backend).await;
     let queue = client.queue("math");
-    let running = spawn(
-        fast(Worker::new(client.clone(), &["math"]))
-            .handle::<Add, _, _>(|args, _ctx| async move { Ok(args.a + args.b) }),
-    );
+    let running = spawn(adder(fast(Worker::new(client.clone(), &["math"]))));
     let job = queue
         .enqueue_task::<Add>(&AddArgs {
             a: 2,
@@ -121,11 +115,9 @@ async fn bulk_enqueue_is_one_round_trip_with_per_job_results(backend: Backend) {
     let ids: std::collections::HashSet<_> = handles.iter().map(|h| h.id().to_string()).collect();
     assert_eq!(ids.len(), 200);
 
-    let running = spawn(
-        fast(Worker::new(client.clone(), &["bulk"]))
-            .concurrency(50)
-            .handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) }),
-    );
+    let running = spawn(adder(
+        fast(Worker::new(client.clone(), &["bulk"])).concurrency(50),
+    ));
     for (i, h) in handles.iter().enumerate() {
         let h = h.clone();
         eventually("every job completes", || {
@@ -144,14 +136,7 @@ async fn bulk_enqueue_is_one_round_trip_with_per_job_results(backend: Backend) {
 async fn concurrency_limit_is_honoured(backend: Backend) {
     let (_server, client) = setup(backend).await;
     let queue = client.queue("limit");
-    let jobs = (0..40).map(|i| {
-        NewJob::of::<Add>(&AddArgs {
-            a: i,
-            b: 0,
-            work_ms: 30,
-        })
-        .unwrap()
-    });
+    let jobs = add_jobs(40, 30);
     queue.enqueue_many(jobs).await.unwrap();
     let now = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
@@ -348,14 +333,7 @@ async fn worker_survives_a_redis_restart(backend: Backend) {
 async fn hundreds_of_jobs_in_flight_on_one_runtime(backend: Backend) {
     let (_server, client) = setup(backend).await;
     let queue = client.queue("wide");
-    let jobs = (0..600).map(|i| {
-        NewJob::of::<Add>(&AddArgs {
-            a: i,
-            b: 0,
-            work_ms: 400,
-        })
-        .unwrap()
-    });
+    let jobs = add_jobs(600, 400);
     queue.enqueue_many(jobs).await.unwrap();
     let now = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));

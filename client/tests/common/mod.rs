@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use zrq::{Client, Task, Worker, WorkerStats};
+use zrq::{Client, NewJob, Task, Worker, WorkerStats};
 #[allow(unused_imports)]
 pub use zrq_tests::{Backend, Options, Server};
 
@@ -27,6 +27,31 @@ impl Task for Add {
     const NAME: &'static str = "add";
     type Args = AddArgs;
     type Output = i64;
+}
+
+/// `n` jobs of [`Add`] (a = 0..n, b = 0), each meant to take `work_ms`.
+pub fn add_jobs(n: i64, work_ms: u64) -> impl Iterator<Item = NewJob> {
+    (0..n).map(move |i| {
+        NewJob::of::<Add>(&AddArgs {
+            a: i,
+            b: 0,
+            work_ms,
+        })
+        .unwrap()
+    })
+}
+
+/// `worker` with the plain [`Add`] handler: returns a + b at once.
+pub fn adder(worker: Worker) -> Worker {
+    worker.handle::<Add, _, _>(|args, _| async move { Ok(args.a + args.b) })
+}
+
+/// `worker` tuned for tests: 200 ms blocking fetches, a lease check every `reclaim`, 5 s grace.
+pub fn fast_worker(worker: Worker, reclaim: Duration) -> Worker {
+    worker
+        .block(Duration::from_millis(200))
+        .reclaim_interval(reclaim)
+        .grace(Duration::from_secs(5))
 }
 
 pub fn server() -> Server {
