@@ -1155,9 +1155,19 @@ end
 
 local enqueue_job -- defined in 20_enqueue.lua; batch callbacks enqueue a job
 
--- Records that one parent of the waiting `child` is done (with its result), and releases the
--- child when it was the last. (flow.rs parent_done)
-local function parent_done(k, child, parent, result, note)
+-- Why a child waiting on `parent` (id, state) is cancelled, or noted when it runs anyway.
+local function parent_ended(parent)
+    return 'parent ' .. parent.id .. ' ended ' .. parent.state
+end
+
+-- Records that `parent` (id, state, result) of the waiting `child` is done, with its result and,
+-- unless it completed, a note on the child; releases the child when it was the last.
+-- (flow.rs parent_done)
+local function parent_done(k, child, parent)
+    local result, note = parent.result, nil
+    if parent.state ~= 'completed' then
+        note = 'released although ' .. parent_ended(parent)
+    end
     local left = (child.waiting_on or 1) - 1
     if left < 0 then
         left = 0
@@ -1170,7 +1180,7 @@ local function parent_done(k, child, parent, result, note)
         if result ~= nil and json_detail(result) == nil and is_utf8(result) then
             value = compact_json(result)
         end
-        entries[#entries + 1] = { parent, value }
+        entries[#entries + 1] = { parent.id, value }
         child.parents = json_object(entries)
         fields[#fields + 1] = 'parents'
         fields[#fields + 1] = child.parents
@@ -1238,15 +1248,11 @@ local function settle(k, job, result, now)
             if child and child.state == 'waiting' then
                 local failed = done.state ~= 'completed'
                 if failed and child.on_parent_fail ~= 'run' then
-                    finish_one(k, child, 'cancelled', { 'error', 'parent ' .. done.id .. ' ended ' .. done.state }, now)
+                    finish_one(k, child, 'cancelled', { 'error', parent_ended(done) }, now)
                     work[#work + 1] = { id = child.id, state = child.state, children = id_list(child.children),
                         batch = child.batch }
                 else
-                    local note
-                    if failed then
-                        note = 'released although parent ' .. done.id .. ' ended ' .. done.state
-                    end
-                    parent_done(k, child, done.id, done.result, note)
+                    parent_done(k, child, done)
                 end
             end
         end

@@ -85,7 +85,7 @@ local function wait_for(k, spec, job, parents, now)
     if spec.on_parent_fail ~= 'run' then
         for _, parent in ipairs(parents) do
             if parent.state == 'dead' or parent.state == 'cancelled' then
-                finish(k, job, 'cancelled', { 'error', 'parent ' .. parent.id .. ' ended ' .. parent.state }, now)
+                finish(k, job, 'cancelled', { 'error', parent_ended(parent) }, now)
                 return
             end
         end
@@ -99,11 +99,7 @@ local function wait_for(k, spec, job, parents, now)
     end
     for _, parent in ipairs(parents) do
         if IS_FINAL[parent.state] then
-            local note
-            if parent.state ~= 'completed' then
-                note = 'released although parent ' .. parent.id .. ' ended ' .. parent.state
-            end
-            parent_done(k, job, parent.id, parent.result, note)
+            parent_done(k, job, parent)
         end
     end
 end
