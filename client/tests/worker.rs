@@ -27,6 +27,30 @@ fn fast(worker: Worker) -> Worker {
     fast_worker(worker, Duration::from_millis(100))
 }
 
+/// A handler's runs: how many run now, the most at once, how many have run.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+    ran: AtomicUsize,
+}
+
+/// `worker` with an [`Add`] handler that sleeps `work_ms`, returns `a`, and counts in `gauge`.
+fn counting_sleeper(worker: Worker, gauge: &Arc<Gauge>) -> Worker {
+    let gauge = gauge.clone();
+    worker.handle::<Add, _, _>(move |args, _| {
+        let g = gauge.clone();
+        async move {
+            let current = g.now.fetch_add(1, Ordering::SeqCst) + 1;
+            g.max.fetch_max(current, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(args.work_ms)).await;
+            g.now.fetch_sub(1, Ordering::SeqCst);
+            g.ran.fetch_add(1, Ordering::SeqCst);
+            Ok(args.a)
+        }
+    })
+}
+
 async fn typed_round_trip_stores_the_result(backend: Backend) {
     let (_server, client) = setup(backend).await;
     let queue = client.queue("math");
@@ -138,26 +162,14 @@ async fn concurrency_limit_is_honoured(backend: Backend) {
     let queue = client.queue("limit");
     let jobs = add_jobs(40, 30);
     queue.enqueue_many(jobs).await.unwrap();
-    let now = Arc::new(AtomicUsize::new(0));
-    let max = Arc::new(AtomicUsize::new(0));
-    let ran = Arc::new(AtomicUsize::new(0));
-    let (n, m, r) = (now.clone(), max.clone(), ran.clone());
-    let running = spawn(
+    let gauge = Arc::new(Gauge::default());
+    let (max, ran) = (&gauge.max, &gauge.ran);
+    let running = spawn(counting_sleeper(
         fast(Worker::new(client.clone(), &["limit"]))
             .concurrency(5)
-            .batch(3)
-            .handle::<Add, _, _>(move |args, _| {
-                let (n, m, r) = (n.clone(), m.clone(), r.clone());
-                async move {
-                    let current = n.fetch_add(1, Ordering::SeqCst) + 1;
-                    m.fetch_max(current, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(args.work_ms)).await;
-                    n.fetch_sub(1, Ordering::SeqCst);
-                    r.fetch_add(1, Ordering::SeqCst);
-                    Ok(args.a)
-                }
-            }),
-    );
+            .batch(3),
+        &gauge,
+    ));
     eventually("all 40 ran", || async { ran.load(Ordering::SeqCst) == 40 }).await;
     let stats = running.stop().await;
     assert_eq!(stats.completed, 40);
@@ -335,27 +347,15 @@ async fn hundreds_of_jobs_in_flight_on_one_runtime(backend: Backend) {
     let queue = client.queue("wide");
     let jobs = add_jobs(600, 400);
     queue.enqueue_many(jobs).await.unwrap();
-    let now = Arc::new(AtomicUsize::new(0));
-    let max = Arc::new(AtomicUsize::new(0));
-    let ran = Arc::new(AtomicUsize::new(0));
-    let (n, m, r) = (now.clone(), max.clone(), ran.clone());
+    let gauge = Arc::new(Gauge::default());
+    let (max, ran) = (&gauge.max, &gauge.ran);
     let started = std::time::Instant::now();
-    let running = spawn(
+    let running = spawn(counting_sleeper(
         fast(Worker::new(client.clone(), &["wide"]))
             .concurrency(300)
-            .batch(100)
-            .handle::<Add, _, _>(move |args, _| {
-                let (n, m, r) = (n.clone(), m.clone(), r.clone());
-                async move {
-                    let current = n.fetch_add(1, Ordering::SeqCst) + 1;
-                    m.fetch_max(current, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(args.work_ms)).await;
-                    n.fetch_sub(1, Ordering::SeqCst);
-                    r.fetch_add(1, Ordering::SeqCst);
-                    Ok(args.a)
-                }
-            }),
-    );
+            .batch(100),
+        &gauge,
+    ));
     eventually("all 600 ran", || async {
         ran.load(Ordering::SeqCst) == 600
     })
