@@ -29,6 +29,20 @@ fn fast(worker: Worker) -> Worker {
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// A `sum` job waiting on `one` and `two`, with their results.
+async fn enqueue_sum(q: &zrq::Queue, one: &zrq::JobHandle, two: &zrq::JobHandle) -> zrq::JobHandle {
+    q.enqueue_with(
+        "sum",
+        &(),
+        &EnqueueOptions::new()
+            .after(one.id())
+            .after(two.id())
+            .with_results(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn job_failed(result: zrq::Result<serde_json::Value>) -> (String, Option<String>) {
     match result {
         Err(Error::JobFailed { state, error, .. }) => (state, error),
@@ -435,17 +449,7 @@ async fn workflows_chain_with_results_and_batch_callback(backend: Backend) {
     q.pause().await.unwrap();
     let one = q.enqueue_task::<Add>(&args(1, 2)).await.unwrap();
     let two = q.enqueue_task::<Add>(&args(3, 4)).await.unwrap();
-    let child = q
-        .enqueue_with(
-            "sum",
-            &(),
-            &EnqueueOptions::new()
-                .after(one.id())
-                .after(two.id())
-                .with_results(),
-        )
-        .await
-        .unwrap();
+    let child = enqueue_sum(&q, &one, &two).await;
     assert_eq!(child.state().await.unwrap(), Some(JobState::Waiting));
     q.resume().await.unwrap();
     let sum = child.wait::<i64>(WAIT).await.unwrap();
@@ -507,17 +511,7 @@ async fn with_results_of_parents_completed_before_the_child() {
     one.wait::<i64>(WAIT).await.unwrap();
     two.wait::<i64>(WAIT).await.unwrap();
     running.stop().await;
-    let child = q
-        .enqueue_with(
-            "sum",
-            &(),
-            &EnqueueOptions::new()
-                .after(one.id())
-                .after(two.id())
-                .with_results(),
-        )
-        .await
-        .unwrap();
+    let child = enqueue_sum(&q, &one, &two).await;
     let parents = child.record().await.unwrap().parents().unwrap();
     assert_eq!(parents[one.id()], 3, "{parents:?}");
     assert_eq!(parents[two.id()], 7, "{parents:?}");
