@@ -46,6 +46,30 @@ fn start_cluster(module: bool) -> Vec<Server> {
     nodes
 }
 
+/// Serves `queues` with an add worker and sends one job to each (a = its index, `b`): every
+/// result comes back, and the worker completed them all.
+async fn add_on_every_queue(client: &Client, queues: &[&str], b: i64) {
+    let running = spawn(adder(
+        Worker::new(client.clone(), queues).block(Duration::from_millis(200)),
+    ));
+    let mut jobs = Vec::new();
+    for (i, q) in queues.iter().enumerate() {
+        let args = AddArgs {
+            a: i as i64,
+            b,
+            work_ms: 0,
+        };
+        jobs.push(client.queue(q).enqueue_task::<Add>(&args).await.unwrap());
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(
+            job.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
+            i as i64 + b
+        );
+    }
+    assert_eq!(running.stop().await.completed, queues.len() as u64);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_without_the_module_gets_the_library_on_every_primary() {
     let nodes = start_cluster(false);
@@ -76,25 +100,7 @@ async fn cluster_without_the_module_gets_the_library_on_every_primary() {
         Some(zrq::lua::VERSION)
     );
     let queues = ["a", "b", "c", "d", "e", "f"];
-    let running = spawn(adder(
-        Worker::new(client.clone(), &queues).block(Duration::from_millis(200)),
-    ));
-    let mut jobs = Vec::new();
-    for (i, q) in queues.iter().enumerate() {
-        let args = AddArgs {
-            a: i as i64,
-            b: 10,
-            work_ms: 0,
-        };
-        jobs.push(client.queue(q).enqueue_task::<Add>(&args).await.unwrap());
-    }
-    for (i, job) in jobs.iter().enumerate() {
-        assert_eq!(
-            job.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
-            i as i64 + 10
-        );
-    }
-    assert_eq!(running.stop().await.completed, queues.len() as u64);
+    add_on_every_queue(&client, &queues, 10).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,25 +112,7 @@ async fn cluster_round_trip_across_slots() {
     assert_eq!(client.backend(), ClientBackend::Module);
     // Queues whose hash tags land on different nodes.
     let queues = ["a", "b", "c", "d", "e", "f"];
-    let running = spawn(adder(
-        Worker::new(client.clone(), &queues).block(Duration::from_millis(200)),
-    ));
-    let mut jobs = Vec::new();
-    for (i, q) in queues.iter().enumerate() {
-        let args = AddArgs {
-            a: i as i64,
-            b: 100,
-            work_ms: 0,
-        };
-        jobs.push(client.queue(q).enqueue_task::<Add>(&args).await.unwrap());
-    }
-    for (i, job) in jobs.iter().enumerate() {
-        assert_eq!(
-            job.wait::<i64>(Duration::from_secs(20)).await.unwrap(),
-            i as i64 + 100
-        );
-    }
-    assert_eq!(running.stop().await.completed, queues.len() as u64);
+    add_on_every_queue(&client, &queues, 100).await;
     // QUEUES asks every primary.
     assert_eq!(client.queues().await.unwrap(), queues);
 }
