@@ -304,24 +304,24 @@ fn requeue_gives_dead_jobs_a_fresh_attempt_budget(backend: Backend) {
     }
 }
 
+/// Every state but `waiting` (a job needs a parent to wait).
+const STATES_BUT_WAITING: [&str; 7] = [
+    "pending",
+    "scheduled",
+    "active",
+    "retrying",
+    "completed",
+    "cancelled",
+    "dead",
+];
+
 fn delete_removes_a_job_in_any_state(backend: Backend) {
     let server = backend.server();
     let mut zrq = server.zrq(backend);
     let mut made = Vec::new();
     // pending, scheduled, active, retrying, completed, cancelled, dead — each with a UNIQUE key,
     // each in its own queue.
-    for (i, state) in [
-        "pending",
-        "scheduled",
-        "active",
-        "retrying",
-        "completed",
-        "cancelled",
-        "dead",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, state) in STATES_BUT_WAITING.iter().enumerate() {
         let (q, id, unique) = (format!("q{i}"), format!("x{i}"), format!("u{i}"));
         let retries = if *state == "dead" { "0" } else { "1" };
         let mut opts = vec!["ID", &id, "UNIQUE", &unique, "RETRIES", retries];
@@ -374,15 +374,7 @@ fn delete_removes_a_job_in_any_state(backend: Backend) {
         let result = zrq.call::<Value>("result", &[q, id]).expect_err("deleted");
         assert_eq!(result.code(), Some("NOJOB"), "{state}");
         let stats = info(&mut zrq, q);
-        for state in [
-            "pending",
-            "scheduled",
-            "active",
-            "retrying",
-            "completed",
-            "cancelled",
-            "dead",
-        ] {
+        for state in STATES_BUT_WAITING {
             assert_eq!(stats[state], "0", "{state}: {stats:?}");
         }
         assert!(zrq.fetch(q, "w", 10).is_empty());
