@@ -17,8 +17,8 @@
 //! one queue in call order, so the replication stream keeps the order of the writes.
 //!
 //! State-change events are published with `RedisModule_PublishMessage` to this server's
-//! subscribers only; they are not replicated (a `PUBLISH` through `RedisModule_Call` used to be
-//! forwarded to replicas' subscribers too).
+//! subscribers; they are not replicated (nor was the `PUBLISH` call this replaced: subscribers of
+//! a replica did not receive it either).
 
 use redis_module::{
     CallOptions, CallOptionsBuilder, CallResult, Context, KeyType as RedisKeyType, RedisValue,
