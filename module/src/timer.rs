@@ -10,7 +10,7 @@
 //! something. Replicas never promote: they receive the primary's promotions through replication.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use redis_module::{raw, Context, ContextFlags, RedisModuleTimerID};
@@ -36,12 +36,43 @@ type Target = (i32, String);
 
 #[derive(Default)]
 struct Plan {
-    /// (due unix ms, database, queue).
+    /// (due unix ms, database, queue): the earliest due time of each planned queue.
     due: BTreeSet<(i64, i32, String)>,
+    /// The same, by queue.
+    next: HashMap<Target, i64>,
     /// The armed timer and when it fires.
     armed: Option<(RedisModuleTimerID, i64)>,
     /// Whether the last pass ran on a primary with a complete plan.
     promoting: bool,
+}
+
+impl Plan {
+    /// Notes that `target` has something due at `due`. Only each queue's earliest due time is
+    /// kept: the pass at that time recomputes the queue's next one from its keys, so the plan
+    /// holds one entry per queue however many jobs are due.
+    fn note(&mut self, due: i64, target: Target) {
+        if let Some(&current) = self.next.get(&target) {
+            if current <= due {
+                return;
+            }
+            self.due.remove(&(current, target.0, target.1.clone()));
+        }
+        self.due.insert((due, target.0, target.1.clone()));
+        self.next.insert(target, due);
+    }
+
+    /// Removes and returns the queues due at or before `now`.
+    fn take_due(&mut self, now: i64) -> Vec<Target> {
+        let later = self.due.split_off(&(now + 1, i32::MIN, String::new()));
+        let due = std::mem::replace(&mut self.due, later);
+        due.into_iter()
+            .map(|(_, db, queue)| {
+                let target = (db, queue);
+                self.next.remove(&target);
+                target
+            })
+            .collect()
+    }
 }
 
 thread_local! {
@@ -52,22 +83,13 @@ thread_local! {
 /// Notes that `queue` has something due at `due`, arming the timer earlier if needed.
 pub fn wake_at(ctx: &Context, queue: &str, due: i64) {
     let db = selected_db(ctx);
-    PLAN.with(|plan| {
-        plan.borrow_mut().due.insert((due, db, queue.to_string()));
-    });
+    PLAN.with(|plan| plan.borrow_mut().note(due, (db, queue.to_string())));
     arm(ctx);
 }
 
 /// How many queues the plan holds (for INFO).
 pub fn planned_queues() -> usize {
-    PLAN.with(|plan| {
-        let plan = plan.borrow();
-        plan.due
-            .iter()
-            .map(|(_, db, q)| (db, q))
-            .collect::<BTreeSet<_>>()
-            .len()
-    })
+    PLAN.with(|plan| plan.borrow().next.len())
 }
 
 /// Arms the timer for the earliest due time, at most [`SWEEP_MS`] away. Called at load.
@@ -114,17 +136,13 @@ fn pass(ctx: &Context) {
         PLAN.with(|plan| {
             let mut plan = plan.borrow_mut();
             plan.promoting = true;
-            plan.due
-                .extend(targets.into_iter().map(|(db, q)| (i64::MIN, db, q)));
+            for target in targets {
+                plan.note(i64::MIN, target);
+            }
         });
     }
     let now = crate::clock::now_ms();
-    let due: BTreeSet<Target> = PLAN.with(|plan| {
-        let mut plan = plan.borrow_mut();
-        let later = plan.due.split_off(&(now + 1, i32::MIN, String::new()));
-        let due = std::mem::replace(&mut plan.due, later);
-        due.into_iter().map(|(_, db, q)| (db, q)).collect()
-    });
+    let due = PLAN.with(|plan| plan.borrow_mut().take_due(now));
     if due.is_empty() {
         return;
     }
@@ -135,9 +153,7 @@ fn pass(ctx: &Context) {
         }
         let mut store = RedisStore::new(ctx);
         match promote(&mut store, &queue, &mut zrq_core::job::new_id) {
-            Ok(Some(next)) => PLAN.with(|plan| {
-                plan.borrow_mut().due.insert((next, db, queue));
-            }),
+            Ok(Some(next)) => PLAN.with(|plan| plan.borrow_mut().note(next, (db, queue))),
             Ok(None) => {}
             Err(err) => ctx.log_warning(&format!(
                 "zrq: timer pass on queue '{queue}' (db {db}) failed: {err}"
@@ -215,5 +231,38 @@ fn queues_in_db(ctx: &Context) -> BTreeSet<String> {
         if cursor == "0" {
             return queues;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(queue: &str) -> Target {
+        (0, queue.to_string())
+    }
+
+    #[test]
+    fn the_plan_keeps_one_entry_per_queue_at_its_earliest_due_time() {
+        let mut plan = Plan::default();
+        for due in [500, 300, 900, 300, 700] {
+            plan.note(due, target("a"));
+        }
+        plan.note(400, target("b"));
+        plan.note(400, (3, "a".to_string()));
+        assert_eq!(plan.due.len(), 3, "one entry per queue and database");
+        assert_eq!(plan.next.get(&target("a")), Some(&300));
+        assert_eq!(plan.take_due(299), Vec::<Target>::new());
+        assert_eq!(
+            plan.take_due(400),
+            vec![target("a"), target("b"), (3, "a".to_string())]
+        );
+        assert!(plan.due.is_empty() && plan.next.is_empty());
+        plan.note(1000, target("a"));
+        assert_eq!(
+            plan.next.get(&target("a")),
+            Some(&1000),
+            "a taken queue can be planned again"
+        );
     }
 }
