@@ -7,6 +7,10 @@
 //! leaves its client blocked, so one new job wakes exactly one of several waiting workers; the
 //! others stay parked. When the timeout passes, the client gets the `on_timeout` reply.
 
+// Reading a `raw::RedisModule_*` function pointer is `unsafe` only because the pointers are
+// `static mut`: RedisModule_Init fills them once, before any command, timer or callback can run,
+// and nothing writes them afterwards, so every read below sees the final value.
+
 use std::ffi::c_void;
 use std::os::raw::c_int;
 

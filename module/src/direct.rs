@@ -7,6 +7,10 @@
 //! Writes here replicate nothing by themselves: the store replicates each effect with
 //! `RedisModule_Replicate` and explicit arguments (see `store.rs`).
 
+// Reading a `raw::RedisModule_*` function pointer is `unsafe` only because the pointers are
+// `static mut`: RedisModule_Init fills them once, before any command, timer or callback can run,
+// and nothing writes them afterwards, so every read below sees the final value.
+
 use std::ffi::c_void;
 use std::os::raw::c_int;
 use std::ptr;
