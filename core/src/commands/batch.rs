@@ -8,7 +8,7 @@
 //! "payload":<the ON-COMPLETE payload>}`. The options apply to the members.
 
 use super::enqueue::Enqueue;
-use super::{check_queue_types, check_types};
+use super::{check_queue_types, exists_as};
 use crate::args::{self, Options};
 use crate::keys::QueueKeys;
 use crate::store::{KeyType, Store};
@@ -92,8 +92,7 @@ impl<'a> Batch<'a> {
         let keys = QueueKeys::new(self.queue);
         let key = keys.batch(self.id);
         check_queue_types(store, &keys)?;
-        check_types(store, &[(&key, KeyType::Hash)])?;
-        if store.key_type(&key)? != KeyType::Missing {
+        if exists_as(store, &key, KeyType::Hash)? {
             return Err(ZrqError::batch_exists(self.queue, self.id));
         }
         let total = self.jobs.len().to_string();

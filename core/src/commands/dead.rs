@@ -1,9 +1,10 @@
 //! `ZRQ.DEAD <queue> [COUNT <n>] [CURSOR <c>]` → `[next-cursor, [job…]]`: dead jobs, oldest death
 //! first, each with its last error. Cursor `0` starts; a returned cursor `0` means the end.
 
-use super::{load_jobs, page, paging};
+use super::{check_types, load_jobs, page, paging};
 use crate::args::{self, Options};
 use crate::keys::QueueKeys;
+use crate::store::KeyType;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
@@ -36,7 +37,7 @@ impl<'a> Dead<'a> {
     /// One page of dead jobs.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
-        super::check_types(store, &[(&keys.dead(), crate::store::KeyType::ZSet)])?;
+        check_types(store, &[(&keys.dead(), KeyType::ZSet)])?;
         let ids = store.zrange(&keys.dead(), self.cursor, self.count)?;
         let total = store.zcard(&keys.dead())?;
         let next = self.cursor.saturating_add(self.count);

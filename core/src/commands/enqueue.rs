@@ -7,7 +7,7 @@
 //! before the child, so dependency cycles cannot be formed.
 
 use super::flow::{self, parent_done};
-use super::{announce, check_queue_types, check_types, finish, load_job, push_entry};
+use super::{announce, check_queue_types, exists_as, finish, load_job, push_entry};
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
 use crate::job::Job;
 use crate::keys::{QueueKeys, MAX_PRIORITY};
@@ -166,8 +166,7 @@ impl<'a> Enqueue<'a> {
         let id = self.id.map_or_else(new_id, str::to_string);
         let job_key = keys.job(&id);
         check_queue_types(store, &keys)?;
-        check_types(store, &[(&job_key, KeyType::Hash)])?;
-        if store.key_type(&job_key)? != KeyType::Missing {
+        if exists_as(store, &job_key, KeyType::Hash)? {
             return Ok(Reply::Bulk(id));
         }
         if let Some(unique) = self.unique {

@@ -53,13 +53,19 @@ pub(crate) fn queue_and_name<'a>(
     Ok((args::name("queue", queue)?, args::name(what, name)?))
 }
 
+/// Whether `key` exists, in one lookup; `WRONGTYPE` if it holds another type than `expected`.
+pub(crate) fn exists_as(store: &mut dyn Store, key: &str, expected: KeyType) -> Result<bool> {
+    match store.key_type(key)? {
+        KeyType::Missing => Ok(false),
+        found if found == expected => Ok(true),
+        found => Err(ZrqError::wrong_type(key, found.as_str(), expected.as_str())),
+    }
+}
+
 /// Fails with `WRONGTYPE` unless each key is missing or of its expected type.
 pub(crate) fn check_types(store: &mut dyn Store, keys: &[(&str, KeyType)]) -> Result<()> {
     for (key, expected) in keys {
-        let found = store.key_type(key)?;
-        if found != KeyType::Missing && found != *expected {
-            return Err(ZrqError::wrong_type(key, found.as_str(), expected.as_str()));
-        }
+        exists_as(store, key, *expected)?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `ZRQ.STATE <queue> <id>` → the job's state, or nil if unknown.
 
-use super::{check_types, queue_and_name};
+use super::{exists_as, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::state::State;
 use crate::store::{KeyType, Store};
@@ -26,12 +26,13 @@ impl<'a> StateOf<'a> {
     /// is `CORRUPT`, as for JOB.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let key = QueueKeys::new(self.queue).job(self.id);
-        check_types(store, &[(&key, KeyType::Hash)])?;
+        if !exists_as(store, &key, KeyType::Hash)? {
+            return Ok(Reply::Nil);
+        }
         match store.hget(&key, "state")? {
             Some(text) => State::parse(&text)
                 .map(|state| Reply::Bulk(state.as_str().to_string()))
                 .ok_or_else(|| ZrqError::corrupt(&key, &format!("unknown state '{text}'"))),
-            None if store.key_type(&key)? == KeyType::Missing => Ok(Reply::Nil),
             None => Err(ZrqError::corrupt(&key, "field 'state' is missing")),
         }
     }
