@@ -1,5 +1,5 @@
-//! The repository's `redis.conf` starts a server that loads the module with the settings zrq
-//! relies on (AOF on, noeviction, loopback only).
+//! `scripts/server` starts the repository's `redis.conf` with the module, with the settings zrq
+//! relies on (AOF on, noeviction, loopback only), from any directory.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -18,32 +18,29 @@ impl Drop for Running {
 }
 
 #[test]
-fn redis_conf_starts_a_server_with_the_module() {
+fn scripts_server_starts_redis_conf_with_the_module_from_any_directory() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let conf = root.join("redis.conf");
-    // redis.conf loads ./target/release/libzrq.so relative to where the server starts: start it in
-    // a temporary directory laid out like the repository root, holding the module under test.
+    let server = root.join("scripts/server").canonicalize().expect("scripts/server");
+    // Started from one directory with its data in another: the module is found by its absolute
+    // path whatever Redis' working directory is (a relative loadmodule would not be).
+    let cwd = tempfile::tempdir().expect("temp dir");
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir_all(dir.path().join("target/release")).expect("mkdir");
-    std::os::unix::fs::symlink(
-        zrq_tests::module_path()
-            .canonicalize()
-            .expect("module path"),
-        dir.path().join("target/release/libzrq.so"),
-    )
-    .expect("symlink the module");
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         listener.local_addr().expect("addr").port()
     };
-    let child = Command::new("redis-server")
-        .arg(&conf)
-        .args(["--port", &port.to_string(), "--logfile", "redis.log"])
-        .current_dir(dir.path())
+    let child = Command::new(server)
+        .args(["--port", &port.to_string(), "--logfile", "redis.log", "--dir"])
+        .arg(dir.path())
+        .env(
+            "ZRQ_MODULE",
+            zrq_tests::module_path().canonicalize().expect("module path"),
+        )
+        .current_dir(cwd.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("redis-server");
+        .expect("scripts/server");
     let _running = Running(child);
     let log = || std::fs::read_to_string(dir.path().join("redis.log")).unwrap_or_default();
 
