@@ -20,7 +20,10 @@ impl Drop for Running {
 #[test]
 fn scripts_server_starts_redis_conf_with_the_module_from_any_directory() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let server = root.join("scripts/server").canonicalize().expect("scripts/server");
+    let server = root
+        .join("scripts/server")
+        .canonicalize()
+        .expect("scripts/server");
     // Started from one directory with its data in another: the module is found by its absolute
     // path whatever Redis' working directory is (a relative loadmodule would not be).
     let cwd = tempfile::tempdir().expect("temp dir");
@@ -30,11 +33,19 @@ fn scripts_server_starts_redis_conf_with_the_module_from_any_directory() {
         listener.local_addr().expect("addr").port()
     };
     let child = Command::new(server)
-        .args(["--port", &port.to_string(), "--logfile", "redis.log", "--dir"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--logfile",
+            "redis.log",
+            "--dir",
+        ])
         .arg(dir.path())
         .env(
             "ZRQ_MODULE",
-            zrq_tests::module_path().canonicalize().expect("module path"),
+            zrq_tests::module_path()
+                .canonicalize()
+                .expect("module path"),
         )
         .current_dir(cwd.path())
         .stdout(Stdio::null())

@@ -58,9 +58,17 @@ fn libclang_check_matches_what_bindgen_loads() {
     for (files, found) in cases {
         let dir = fake_lib_dir(files);
         let (code, stdout) = run_check(&[dir.path()], "zrq_libclang_dir");
-        assert_eq!(code == 0, *found, "files {files:?}: exit {code}, stdout {stdout:?}");
+        assert_eq!(
+            code == 0,
+            *found,
+            "files {files:?}: exit {code}, stdout {stdout:?}"
+        );
         if *found {
-            assert_eq!(stdout.trim(), dir.path().display().to_string(), "files {files:?}");
+            assert_eq!(
+                stdout.trim(),
+                dir.path().display().to_string(),
+                "files {files:?}"
+            );
         }
     }
 }
