@@ -13,37 +13,7 @@ use zrq::{Backend as ClientBackend, Client, JobState, Worker};
 
 /// Three primaries (with the module or not) joined into a cluster whose state is ok.
 fn start_cluster(module: bool) -> Vec<Server> {
-    let nodes: Vec<Server> = (0..3)
-        .map(|_| {
-            Server::start(Options {
-                module,
-                config: vec![("cluster-enabled".into(), "yes".into())],
-                ..Options::default()
-            })
-        })
-        .collect();
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port()))
-        .collect();
-    let status = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("redis-cli --cluster create");
-    assert!(status.success());
-    for node in &nodes {
-        node.wait_for(|conn| {
-            let info: String = zrq_tests::redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query(conn)
-                .unwrap_or_default();
-            info.contains("cluster_state:ok")
-        });
-    }
-    nodes
+    zrq_tests::cluster::start_cluster(3, 0, module, &[])
 }
 
 /// Serves `queues` with an add worker and sends one job to each (a = its index, `b`): every

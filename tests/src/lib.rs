@@ -7,6 +7,10 @@
 //! Behaviour tests are written once against [`Zrq`], which speaks either backend, and instantiated
 //! for every backend by the [`conformance!`] macro.
 
+pub mod audit;
+pub mod cluster;
+pub mod proxy;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -29,6 +33,24 @@ impl Backend {
     /// server without the module.
     pub fn server(self) -> Server {
         self.server_with(Options::default())
+    }
+
+    /// The command `ZRQ.<name> args…` (module) or `FCALL zrq_<name> 1 args…` (Lua); `args[0]`
+    /// is the queue.
+    pub fn command(self, name: &str, args: &[&[u8]]) -> redis::Cmd {
+        let mut cmd = match self {
+            Backend::Module => redis::cmd(&format!("ZRQ.{}", name.to_uppercase())),
+            Backend::Lua => {
+                let mut cmd = redis::cmd("FCALL");
+                cmd.arg(format!("zrq_{}", name.to_lowercase()));
+                cmd.arg(if args.is_empty() { 0 } else { 1 });
+                cmd
+            }
+        };
+        for arg in args {
+            cmd.arg(*arg);
+        }
+        cmd
     }
 
     /// Like [`Backend::server`], with extra options.
@@ -286,7 +308,14 @@ impl Server {
             .collect()
     }
 
-    fn kill(&mut self) {
+    /// The process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the process with SIGKILL (no shutdown, nothing saved), as a crash; the server stays
+    /// down (its directory is kept until drop).
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -319,19 +348,7 @@ impl Zrq {
     /// The command `ZRQ.<name> args…` (module) or `FCALL zrq_<name> 1 args…` (Lua); `args[0]`
     /// is the queue.
     pub fn command(&self, name: &str, args: &[&[u8]]) -> redis::Cmd {
-        let mut cmd = match self.backend {
-            Backend::Module => redis::cmd(&format!("ZRQ.{}", name.to_uppercase())),
-            Backend::Lua => {
-                let mut cmd = redis::cmd("FCALL");
-                cmd.arg(format!("zrq_{}", name.to_lowercase()));
-                cmd.arg(if args.is_empty() { 0 } else { 1 });
-                cmd
-            }
-        };
-        for arg in args {
-            cmd.arg(*arg);
-        }
-        cmd
+        self.backend.command(name, args)
     }
 
     /// Runs a zrq command with text arguments and converts the reply.
@@ -429,4 +446,22 @@ macro_rules! conformance {
             )*
         }
     };
+}
+
+/// A small deterministic pseudo-random generator (xorshift), so failures reproduce.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
 }

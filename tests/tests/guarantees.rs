@@ -6,8 +6,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use support::{error_text, job_ids, Place, QueueView, Rng};
-use zrq_tests::{conformance, jobs, redis, Backend, JobMap, Server};
+use support::{error_text, job_ids, Place, QueueView};
+use zrq_tests::{conformance, jobs, redis, Backend, JobMap, Rng, Server};
 
 const Q: &str = "g";
 

@@ -315,24 +315,6 @@ pub fn record(conn: &mut Connection, queue: &str, id: &str) -> BTreeMap<String, 
         .expect("HGETALL")
 }
 
-/// A small deterministic pseudo-random generator (xorshift), so failures reproduce.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    /// A number in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// The queue stream's state as comparable text: entries, pending entries (id, consumer,
 /// deliveries), `XINFO STREAM`, `XINFO GROUPS` and `XINFO CONSUMERS`, leaving out what is relative
 /// to each server's clock (idle times) and the group's `entries-read` and `lag`.

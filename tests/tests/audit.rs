@@ -1,0 +1,195 @@
+//! The invariant audit itself: silent on a consistent queue holding jobs in every state, and
+//! reporting each kind of corruption when one index or record is damaged on purpose, so a chaos
+//! test that relies on it cannot pass by the audit seeing nothing.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use support::run_commands;
+use zrq_tests::audit::{assert_consistent, audit, State};
+use zrq_tests::{conformance, redis, Backend, Server, Zrq};
+
+const Q: &str = "au";
+
+/// The jobs of the fixture, one per situation, by role.
+struct Fixture {
+    server: Server,
+    ids: BTreeMap<&'static str, String>,
+}
+
+impl Fixture {
+    /// A queue with a pending, an active, a scheduled, a retrying, a completed and a dead job,
+    /// a job holding a UNIQUE key, and a schedule.
+    fn new(backend: Backend) -> Fixture {
+        let server = backend.server();
+        let mut zrq = server.zrq(backend);
+        let mut ids = BTreeMap::new();
+        let add = |zrq: &mut Zrq, ids: &mut BTreeMap<_, _>, role, options: &[&str]| {
+            ids.insert(role, zrq.enqueue(Q, "t", "{}", options));
+        };
+        // Fetched first, oldest first: completed, dead, retrying, active; pending stays.
+        add(&mut zrq, &mut ids, "completed", &[]);
+        add(&mut zrq, &mut ids, "dead", &["RETRIES", "0"]);
+        add(
+            &mut zrq,
+            &mut ids,
+            "retrying",
+            &["RETRIES", "3", "BACKOFF", "3600000"],
+        );
+        add(&mut zrq, &mut ids, "active", &[]);
+        let fetched = zrq.fetch(Q, "w1", 4);
+        assert_eq!(fetched.len(), 4);
+        let _: i64 = zrq.call("ack", &[Q, &ids["completed"]]).expect("ACK");
+        for role in ["dead", "retrying"] {
+            let _: String = zrq.call("fail", &[Q, &ids[role], "boom"]).expect("FAIL");
+        }
+        add(&mut zrq, &mut ids, "pending", &["UNIQUE", "u1"]);
+        add(&mut zrq, &mut ids, "scheduled", &["DELAY", "3600000"]);
+        let _: i64 = zrq
+            .call("schedule", &[Q, "hourly", "EVERY", "3600000", "t", "{}"])
+            .expect("SCHEDULE");
+        Fixture { server, ids }
+    }
+
+    fn expected(&self) -> BTreeSet<String> {
+        self.ids.values().cloned().collect()
+    }
+
+    /// The fixture's job in `role`.
+    fn id(&self, role: &str) -> &str {
+        &self.ids[role]
+    }
+
+    fn field(&self, role: &str, field: &str) -> String {
+        redis::cmd("HGET")
+            .arg(format!("zrq:{{{Q}}}:job:{}", self.id(role)))
+            .arg(field)
+            .query(&mut self.server.conn())
+            .expect("HGET")
+    }
+}
+
+fn audit_is_silent_on_a_consistent_queue(backend: Backend) {
+    let fixture = Fixture::new(backend);
+    let report = assert_consistent(
+        &mut fixture.server.conn(),
+        backend,
+        Q,
+        Some(&fixture.expected()),
+    );
+    for (role, id) in &fixture.ids {
+        let state = report.state(id).map(State::as_str);
+        assert_eq!(state, Some(*role), "job {id}");
+    }
+    assert_eq!(report.states.len(), fixture.ids.len());
+    assert_eq!(report.count(State::Pending), 1);
+    assert_eq!(report.info("total_enqueued"), 6);
+}
+
+/// One damage done by hand: the raw commands (`{role}` stands for the id of the fixture's job
+/// in that role, `{role.field}` for a field of its record) and words the audit must report.
+struct Damage {
+    commands: &'static [&'static [&'static str]],
+    reported: &'static str,
+}
+
+const DAMAGES: &[Damage] = &[
+    Damage {
+        commands: &[&["ZADD", "zrq:{au}:completed", "99999999999999", "bogus"]],
+        reported: "completed index holds bogus, which has no record",
+    },
+    Damage {
+        commands: &[&["HSET", "zrq:{au}:job:{pending}", "state", "completed"]],
+        reported: "is completed but not in the completed index",
+    },
+    Damage {
+        commands: &[&["ZREM", "zrq:{au}:active", "{active}"]],
+        reported: "is active but not in the active index",
+    },
+    Damage {
+        commands: &[&["XACK", "zrq:{au}:stream", "zrq", "{active.entry}"]],
+        reported: "no FETCH will ever see it",
+    },
+    Damage {
+        commands: &[&["XDEL", "zrq:{au}:stream", "{pending.entry}"]],
+        reported: "is pending but has no stream entry",
+    },
+    Damage {
+        commands: &[&["XADD", "zrq:{au}:stream", "*", "job", "{pending}"]],
+        reported: "has two stream entries",
+    },
+    Damage {
+        commands: &[&["HSET", "zrq:{au}:unique", "u2", "{completed}"]],
+        reported: "UNIQUE key u2 is held by",
+    },
+    Damage {
+        commands: &[&["HINCRBY", "zrq:{au}:stats", "completed", "-1"]],
+        reported: "completed now but total_completed is only 0",
+    },
+    Damage {
+        commands: &[&["HSET", "zrq:{au}:stats", "enqueued", "1"]],
+        reported: "job records, but INFO counts only 1 enqueued",
+    },
+    Damage {
+        commands: &[&["ZADD", "zrq:{au}:scheduled", "5", "{scheduled}"]],
+        reported: "scheduled index scores",
+    },
+    Damage {
+        commands: &[&["DEL", "zrq:{au}:job:{dead}"]],
+        reported: "was enqueued but has no record: lost",
+    },
+    Damage {
+        commands: &[&["HDEL", "zrq:{au}:schedules", "hourly"]],
+        reported: "schedule hourly is in ticks only",
+    },
+];
+
+fn audit_reports_each_damage(backend: Backend) {
+    for damage in DAMAGES {
+        let fixture = Fixture::new(backend);
+        let mut conn = fixture.server.conn();
+        let commands: Vec<Vec<String>> = damage
+            .commands
+            .iter()
+            .map(|args| args.iter().map(|a| fill(&fixture, a)).collect())
+            .collect();
+        let commands: Vec<Vec<&str>> = commands
+            .iter()
+            .map(|args| args.iter().map(String::as_str).collect())
+            .collect();
+        let commands: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
+        run_commands(&mut conn, &commands);
+        let report = audit(&mut conn, backend, Q, Some(&fixture.expected()));
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.contains(damage.reported)),
+            "{:?}: wanted a violation saying '{}', got {:#?}",
+            damage.commands,
+            damage.reported,
+            report.violations
+        );
+    }
+}
+
+/// `arg` with `{role}` replaced by the fixture's id in that role and `{role.field}` by that
+/// job's field (the queue's own `{au}` is left alone).
+fn fill(fixture: &Fixture, arg: &str) -> String {
+    let mut out = arg.to_string();
+    for role in fixture.ids.keys() {
+        if let Some(start) = out.find(&format!("{{{role}.")) {
+            let end = start + out[start..].find('}').expect("closing brace");
+            let field = out[start + role.len() + 2..end].to_string();
+            out.replace_range(start..=end, &fixture.field(role, &field));
+        }
+        out = out.replace(&format!("{{{role}}}"), fixture.id(role));
+    }
+    out
+}
+
+conformance!(
+    audit_is_silent_on_a_consistent_queue,
+    audit_reports_each_damage
+);
