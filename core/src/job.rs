@@ -3,6 +3,7 @@
 //! Every field is stored as text. [`FIELDS`] is the one definition of the field names and which of
 //! them are integers; replies return integer fields as integers and leave out absent fields.
 
+use crate::keys::MAX_PRIORITY;
 use crate::state::State;
 use crate::{Reply, Result, ZrqError};
 
@@ -114,10 +115,23 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-fn integer_field(key: &str, field: &str, value: &str) -> Result<i64> {
+/// A stored integer field; `CORRUPT` unless it is one.
+pub(crate) fn integer_field(key: &str, field: &str, value: &str) -> Result<i64> {
     value
         .parse()
         .map_err(|_| ZrqError::corrupt(key, &format!("field '{field}' is not an integer")))
+}
+
+/// A stored name (an id, a batch, a UNIQUE key, a task): `CORRUPT` unless it follows the naming
+/// rule. Stored names become parts of key names, so one the command would refuse is not used.
+pub(crate) fn name_field(key: &str, field: &str, value: Option<String>) -> Result<Option<String>> {
+    match value {
+        Some(v) if crate::args::name(field, v.as_bytes()).is_err() => Err(ZrqError::corrupt(
+            key,
+            &format!("field '{field}' is not a valid name"),
+        )),
+        other => Ok(other),
+    }
 }
 
 impl Job {
@@ -138,6 +152,11 @@ impl Job {
         let state_text = required(get("state"), "state")?;
         let state = State::parse(&state_text)
             .ok_or_else(|| ZrqError::corrupt(key, &format!("unknown state '{state_text}'")))?;
+        // The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
+        let priority = int(get("priority"), "priority")?.unwrap_or(0);
+        if !(0..=MAX_PRIORITY).contains(&priority) {
+            return Err(ZrqError::corrupt(key, "field 'priority' is out of range"));
+        }
         Ok(Job {
             id: required(get("id"), "id")?,
             queue: required(get("queue"), "queue")?,
@@ -148,16 +167,16 @@ impl Job {
             max_attempts: int(get("max_attempts"), "max_attempts")?
                 .ok_or_else(|| missing("max_attempts"))?,
             timeout: int(get("timeout"), "timeout")?.ok_or_else(|| missing("timeout"))?,
-            priority: int(get("priority"), "priority")?.unwrap_or(0),
+            priority,
             backoff: int(get("backoff"), "backoff")?,
             keep: int(get("keep"), "keep")?,
-            unique: get("unique"),
+            unique: name_field(key, "unique", get("unique"))?,
             parents: get("parents"),
             children: get("children"),
             waiting_on: int(get("waiting_on"), "waiting_on")?,
             with_results: int(get("with_results"), "with_results")?,
             on_parent_fail: get("on_parent_fail"),
-            batch: get("batch"),
+            batch: name_field(key, "batch", get("batch"))?,
             created_at: int(get("created_at"), "created_at")?
                 .ok_or_else(|| missing("created_at"))?,
             run_at: int(get("run_at"), "run_at")?,
@@ -303,7 +322,19 @@ mod tests {
             ("missing state", vec![("id", "j")]),
             ("bad state", sample_with("state", "weird")),
             ("bad attempt", sample_with("attempt", "x")),
+            ("priority beyond 9", sample_with("priority", "12")),
+            ("negative priority", sample_with("priority", "-1")),
+            ("batch not a name", sample_with("batch", "a b")),
+            ("unique not a name", sample_with("unique", "")),
         ];
+        let valid = sample_with("state", "pending")
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(
+            Job::from_fields("k", valid).is_ok(),
+            "the sample itself is valid"
+        );
         for (why, fields) in cases {
             let fields = fields
                 .into_iter()
@@ -325,6 +356,9 @@ mod tests {
             ("max_attempts", "1"),
             ("timeout", "1"),
             ("created_at", "1"),
+            ("priority", "0"),
+            ("batch", "b"),
+            ("unique", "u"),
         ];
         for entry in v.iter_mut() {
             if entry.0 == field {

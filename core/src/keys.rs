@@ -115,6 +115,14 @@ pub fn queue_of_marker(key: &str) -> Option<&str> {
     key.strip_prefix("zrq:{")?.strip_suffix("}:stats")
 }
 
+/// The queue and the suffix of a zrq key `zrq:{queue}:suffix`, if `key` is one and its queue is
+/// a valid queue name. The timer finds queues this way: from key names, never from stored data.
+pub fn split_key(key: &str) -> Option<(&str, &str)> {
+    let (queue, suffix) = key.strip_prefix("zrq:{")?.split_once("}:")?;
+    crate::args::name("queue", queue.as_bytes()).ok()?;
+    Some((queue, suffix))
+}
+
 /// The keys of one queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueKeys {
@@ -127,6 +135,15 @@ impl QueueKeys {
         QueueKeys {
             prefix: format!("zrq:{{{queue}}}:"),
         }
+    }
+
+    /// The queue these keys belong to: the command's queue, which every key and every plan entry
+    /// of a command derives from (never a queue name read from a record).
+    pub fn queue(&self) -> &str {
+        self.prefix
+            .strip_prefix("zrq:{")
+            .and_then(|rest| rest.strip_suffix("}:"))
+            .unwrap_or_default()
     }
 
     // Keys are built by concatenation, not `format!`: every command builds a couple of dozen
@@ -250,6 +267,24 @@ mod tests {
         assert_eq!(k.stream_at(0), "zrq:{emails}:stream");
         assert_eq!(k.stream_at(7), "zrq:{emails}:stream:7");
         assert_eq!(queue_of_marker(&k.stats()), Some("emails"));
+        assert_eq!(k.queue(), "emails");
+    }
+
+    #[test]
+    fn split_key_reads_only_well_formed_zrq_keys() {
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            ("zrq:{q}:ticks", Some(("q", "ticks"))),
+            ("zrq:{q}:job:a}:b", Some(("q", "job:a}:b"))),
+            ("zrq:{a{b}:ticks", None),
+            ("zrq:{}:ticks", None),
+            ("zrq:{q}ticks", None),
+            ("other:{q}:ticks", None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(split_key(key), *want, "{key}");
+        }
+        let long = format!("zrq:{{{}}}:ticks", "x".repeat(201));
+        assert_eq!(split_key(&long), None, "a queue name longer than allowed");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use redis_module::{raw, Context, ContextFlags, RedisModuleTimerID};
 use zrq_core::commands::promote::promote;
+use zrq_core::keys::split_key;
 
 use crate::guard;
 use crate::stats::TIMER_PASSES;
@@ -23,13 +24,7 @@ use crate::store::RedisStore;
 /// Longest time between two timer passes.
 const SWEEP_MS: i64 = 1_000;
 /// Key suffixes whose sorted sets hold due times.
-const TIMED_SUFFIXES: [&str; 5] = [
-    ":scheduled",
-    ":retrying",
-    ":ticks",
-    ":completed",
-    ":cancelled",
-];
+const TIMED_SUFFIXES: [&str; 5] = ["scheduled", "retrying", "ticks", "completed", "cancelled"];
 
 /// A queue in a logical database: zrq works in any database, and so does its timer.
 type Target = (i32, String);
@@ -217,13 +212,11 @@ fn queues_in_db(ctx: &Context) -> BTreeSet<String> {
         };
         if let Some(redis_module::RedisValue::Array(keys)) = parts.next() {
             for key in keys.into_iter().filter_map(|k| String::try_from(k).ok()) {
-                if TIMED_SUFFIXES.iter().any(|s| key.ends_with(s)) {
-                    if let Some(queue) = key
-                        .strip_prefix("zrq:{")
-                        .and_then(|rest| rest.split_once("}:"))
-                        .map(|(q, _)| q.to_string())
-                    {
-                        queues.insert(queue);
+                // Only exact `zrq:{<valid queue>}:<timed index>` names plan a queue: a job id
+                // ending in `:ticks` does not, nor does a name no command would accept.
+                if let Some((queue, suffix)) = split_key(&key) {
+                    if TIMED_SUFFIXES.contains(&suffix) {
+                        queues.insert(queue.to_string());
                     }
                 }
             }

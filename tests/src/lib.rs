@@ -216,6 +216,31 @@ impl Server {
         }
     }
 
+    /// Creates (or resets) ACL user `name` with password `name` and `rules` (`ACL SETUSER name
+    /// reset on >name <rules…>`), and returns a connection authenticated as that user.
+    pub fn user(&self, name: &str, rules: &[&str]) -> Connection {
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(name)
+            .arg("reset")
+            .arg("on")
+            .arg(format!(">{name}"))
+            .arg(rules)
+            .query(&mut self.conn())
+            .expect("ACL SETUSER");
+        redis::Client::open(format!("redis://{name}:{name}@127.0.0.1:{}", self.port))
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+            .expect("connect as the ACL user")
+    }
+
+    /// A zrq connection for `backend` authenticated as ACL user `name` (see [`Server::user`]).
+    pub fn zrq_as(&self, backend: Backend, name: &str, rules: &[&str]) -> Zrq {
+        Zrq {
+            conn: self.user(name, rules),
+            backend,
+        }
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()

@@ -1,7 +1,7 @@
 //! `ZRQ.ACK <queue> <id> [RESULT <json>]` → 1 if the job was active and is now completed, 0 if it
 //! was not active, -1 if its cancellation was requested meanwhile (it is now cancelled).
 
-use super::{check_queue_types, finish, load_job};
+use super::{check_queue_types, finish, load_job_to_finish};
 use crate::args::{self, Options};
 use crate::keys::QueueKeys;
 use crate::state::{Event, State};
@@ -41,7 +41,7 @@ impl<'a> Ack<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let Some(mut job) = load_job(store, &keys, self.id)? else {
+        let Some(mut job) = load_job_to_finish(store, &keys, self.id)? else {
             return Ok(Reply::Int(0));
         };
         if job.state != State::Active {

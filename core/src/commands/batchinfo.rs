@@ -1,9 +1,10 @@
 //! `ZRQ.BATCHINFO <queue> <batch-id>` → `{id, total, done, succeeded, failed, callback_id?}`, or
 //! nil if there is no such batch (or it expired after its retention).
 
-use super::{check_types, queue_and_name};
+use super::flow::load_batch;
+use super::queue_and_name;
 use crate::keys::QueueKeys;
-use crate::store::{KeyType, Store};
+use crate::store::Store;
 use crate::{Reply, Result};
 
 /// Parsed arguments of `ZRQ.BATCHINFO`.
@@ -24,24 +25,17 @@ impl<'a> BatchInfo<'a> {
 
     /// Reads the batch's progress.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
-        let key = QueueKeys::new(self.queue).batch(self.id);
-        check_types(store, &[(&key, KeyType::Hash)])?;
-        let record = store.hgetall(&key)?;
-        if record.is_empty() {
+        let Some(record) = load_batch(store, &QueueKeys::new(self.queue), self.id)? else {
             return Ok(Reply::Nil);
-        }
-        let get = |name: &str| {
-            record
-                .iter()
-                .find(|(f, _)| f == name)
-                .map(|(_, v)| v.clone())
         };
-        let mut info = vec![("id", Reply::Bulk(self.id.to_string()))];
-        for field in ["total", "done", "succeeded", "failed"] {
-            let n = get(field).and_then(|v| v.parse().ok()).unwrap_or(0);
-            info.push((field, Reply::Int(n)));
-        }
-        if let Some(callback) = get("callback_id") {
+        let mut info = vec![
+            ("id", Reply::Bulk(self.id.to_string())),
+            ("total", Reply::Int(record.total)),
+            ("done", Reply::Int(record.done)),
+            ("succeeded", Reply::Int(record.succeeded)),
+            ("failed", Reply::Int(record.failed)),
+        ];
+        if let Some(callback) = record.callback_id {
             info.push(("callback_id", Reply::Bulk(callback)));
         }
         Ok(Reply::Map(info))

@@ -2,7 +2,7 @@
 //! cancellation is requested (its worker learns it at its next TOUCH, ACK or FAIL), 0 if it cannot
 //! be cancelled (finished, or unknown).
 
-use super::{check_queue_types, finish, load_job, queue_and_name};
+use super::{check_queue_types, finish, load_job_to_finish, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::state::{Event, State};
 use crate::store::Store;
@@ -28,7 +28,7 @@ impl<'a> Cancel<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let Some(mut job) = load_job(store, &keys, self.id)? else {
+        let Some(mut job) = load_job_to_finish(store, &keys, self.id)? else {
             return Ok(Reply::Int(0));
         };
         if job.state == State::Active {

@@ -1,6 +1,6 @@
 //! `ZRQ.DELETE <queue> <id>` → 1 if the job existed and is now gone from every structure, else 0.
 
-use super::{check_queue_types, flow, load_job, queue_and_name, release_unique, unlink};
+use super::{check_queue_types, flow, load_job_to_finish, queue_and_name, release_unique, unlink};
 use crate::keys::QueueKeys;
 use crate::state::State;
 use crate::store::Store;
@@ -26,7 +26,7 @@ impl<'a> Delete<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let Some(mut job) = load_job(store, &keys, self.id)? else {
+        let Some(mut job) = load_job_to_finish(store, &keys, self.id)? else {
             return Ok(Reply::Int(0));
         };
         unlink(store, &keys, &mut job)?;

@@ -5,7 +5,7 @@
 //! exponential backoff with jitter from the job's `BACKOFF` (or `zrq.backoff-base-ms`), capped by
 //! `zrq.backoff-max-ms`. The server's timer then puts it back in its stream.
 
-use super::{announce, check_queue_types, finish, load_job, next_state, unlink};
+use super::{announce, check_queue_types, finish, load_job_to_finish, next_state, unlink};
 use crate::args::{self, Options, MAX_DURATION_MS};
 use crate::config::backoff_delay;
 use crate::keys::QueueKeys;
@@ -58,7 +58,7 @@ impl<'a> Fail<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let Some(mut job) = load_job(store, &keys, self.id)? else {
+        let Some(mut job) = load_job_to_finish(store, &keys, self.id)? else {
             return Ok(Reply::Nil);
         };
         if job.state != State::Active {

@@ -9,11 +9,12 @@
 use serde_json::Value;
 
 use super::enqueue::Enqueue;
-use super::{finish_one, load_job, make_pending};
-use crate::job::Job;
+use super::{check_types, finish_one, load_job, make_pending};
+use crate::args;
+use crate::job::{integer_field, name_field, Job};
 use crate::keys::QueueKeys;
 use crate::state::{Event, State};
-use crate::store::Store;
+use crate::store::{KeyType, Store};
 use crate::{Result, ZrqError};
 
 /// `ONPARENTFAIL` policies.
@@ -28,10 +29,14 @@ struct Finished {
     batch: Option<String>,
 }
 
-/// Reads a JSON array of ids (a job's `children`).
+/// Reads a JSON array of ids (a job's `children`), keeping only valid ids: a child is a record of
+/// the same queue, addressed by its id, and an id the commands would refuse names none.
 pub(crate) fn id_list(text: Option<&str>) -> Vec<String> {
-    text.and_then(|t| serde_json::from_str::<Vec<String>>(t).ok())
-        .unwrap_or_default()
+    let mut ids = text
+        .and_then(|t| serde_json::from_str::<Vec<String>>(t).ok())
+        .unwrap_or_default();
+    ids.retain(|id| args::name("id", id.as_bytes()).is_ok());
+    ids
 }
 
 /// Settles everything that depended on `job`, which has just finished with `result`.
@@ -135,18 +140,37 @@ pub(crate) fn parent_done(
     Ok(())
 }
 
-/// Counts a finished member of `batch`; when it was the last, enqueues the batch's callback
-/// (exactly once: this runs inside the atomic step that finished the member).
-fn count_in_batch(
+/// A batch record (`zrq:{queue}:batch:<id>`), read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BatchRecord {
+    /// Members in all.
+    pub total: i64,
+    /// Members finished so far.
+    pub done: i64,
+    /// Members that completed.
+    pub succeeded: i64,
+    /// Members that ended dead or cancelled.
+    pub failed: i64,
+    /// The callback's task and payload (`ON-COMPLETE`).
+    pub callback: Option<(String, String)>,
+    /// The callback job's id, once enqueued.
+    pub callback_id: Option<String>,
+}
+
+/// Loads batch `id` of the queue, or `None` if there is none. `WRONGTYPE` for a key of another
+/// type; `CORRUPT` for a record zrq did not write: its `queue` must be the queue it is stored in
+/// (the callback goes to the command's queue, never to a queue named by the record), its counts
+/// integers, its callback a valid task name and a JSON payload.
+pub(crate) fn load_batch(
     store: &mut dyn Store,
     keys: &QueueKeys,
-    batch: &str,
-    succeeded: bool,
-) -> Result<()> {
-    let key = keys.batch(batch);
+    id: &str,
+) -> Result<Option<BatchRecord>> {
+    let key = keys.batch(id);
+    check_types(store, &[(&key, KeyType::Hash)])?;
     let record = store.hgetall(&key)?;
     if record.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let get = |name: &str| {
         record
@@ -154,12 +178,53 @@ fn count_in_batch(
             .find(|(f, _)| f == name)
             .map(|(_, v)| v.clone())
     };
-    let number = |name: &str| get(name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    let done = number("done") + 1;
+    if get("queue").as_deref() != Some(keys.queue()) {
+        return Err(ZrqError::corrupt(
+            &key,
+            "field 'queue' does not name its queue",
+        ));
+    }
+    let number =
+        |name: &str| -> Result<i64> { get(name).map_or(Ok(0), |v| integer_field(&key, name, &v)) };
+    let task = name_field(&key, "callback_task", get("callback_task"))?;
+    let payload = get("callback_payload");
+    if payload
+        .as_deref()
+        .is_some_and(|p| args::json("callback_payload", p.as_bytes()).is_err())
+    {
+        return Err(ZrqError::corrupt(
+            &key,
+            "field 'callback_payload' is not JSON",
+        ));
+    }
+    Ok(Some(BatchRecord {
+        total: number("total")?,
+        done: number("done")?,
+        succeeded: number("succeeded")?,
+        failed: number("failed")?,
+        callback: task.zip(payload),
+        callback_id: get("callback_id"),
+    }))
+}
+
+/// Counts a finished member of `batch`; when it was the last, enqueues the batch's callback
+/// (exactly once: this runs inside the atomic step that finished the member) into the queue of
+/// the command. A batch record that cannot be read is left alone: not counted, not obeyed.
+fn count_in_batch(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    batch: &str,
+    succeeded: bool,
+) -> Result<()> {
+    let Ok(Some(record)) = load_batch(store, keys, batch) else {
+        return Ok(());
+    };
+    let key = keys.batch(batch);
+    let done = record.done + 1;
     let (ok, failed) = if succeeded {
-        (number("succeeded") + 1, number("failed"))
+        (record.succeeded + 1, record.failed)
     } else {
-        (number("succeeded"), number("failed") + 1)
+        (record.succeeded, record.failed + 1)
     };
     let (done_text, ok_text, failed_text) = (done.to_string(), ok.to_string(), failed.to_string());
     store.hset(
@@ -172,13 +237,12 @@ fn count_in_batch(
     )?;
     // `done` can pass `total` when a dead member is requeued and finishes again: the callback
     // has run by then and must not run twice.
-    if done < number("total") || get("callback_id").is_some() {
+    if done < record.total || record.callback_id.is_some() {
         return Ok(());
     }
-    if let (Some(task), Some(payload)) = (get("callback_task"), get("callback_payload")) {
-        let queue = get("queue").unwrap_or_default();
-        let body = callback_payload(batch, ok, failed, &payload);
-        let id = Enqueue::new(&queue, &task, &body).apply(store, crate::job::new_id)?;
+    if let Some((task, payload)) = &record.callback {
+        let body = callback_payload(batch, ok, failed, payload);
+        let id = Enqueue::new(keys.queue(), task, &body).apply(store, crate::job::new_id)?;
         if let crate::Reply::Bulk(id) = id {
             store.hset(&key, &[("callback_id", &id)])?;
         }

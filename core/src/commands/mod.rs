@@ -101,6 +101,10 @@ pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Resu
 }
 
 /// Loads job `id`, or `None` if there is no such record. A key of another type is `WRONGTYPE`.
+///
+/// A record whose `queue` or `id` differs from where it is stored is `CORRUPT`: module key access
+/// is not checked by ACLs, so a stored name must never choose which keys are written (every key
+/// comes from the command's queue and the record's own id, which must then agree).
 pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<Option<Job>> {
     let key = keys.job(id);
     check_types(store, &[(&key, KeyType::Hash)])?;
@@ -108,7 +112,32 @@ pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Res
     if fields.is_empty() {
         return Ok(None);
     }
-    Job::from_fields(&key, fields).map(Some)
+    let job = Job::from_fields(&key, fields)?;
+    if job.queue != keys.queue() {
+        return Err(ZrqError::corrupt(
+            &key,
+            "field 'queue' does not name its queue",
+        ));
+    }
+    if job.id != id {
+        return Err(ZrqError::corrupt(&key, "field 'id' does not match its key"));
+    }
+    Ok(Some(job))
+}
+
+/// Loads job `id` for a command that may finish it (ACK, FAIL, CANCEL, DELETE): also checks the
+/// record of the batch it belongs to, so a corrupt batch is refused before the first write rather
+/// than found half-way through.
+pub(crate) fn load_job_to_finish(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+) -> Result<Option<Job>> {
+    let job = load_job(store, keys, id)?;
+    if let Some(batch) = job.as_ref().and_then(|j| j.batch.as_deref()) {
+        flow::load_batch(store, keys, batch)?;
+    }
+    Ok(job)
 }
 
 /// The job's next state after `event`, or an internal error (callers check legality first).
@@ -269,7 +298,7 @@ pub(crate) fn finish_one(
             store.zadd(&index, now.saturating_add(keep), &job.id)?;
             store.pexpire(&job_key, keep)?;
             expire_finished(store, keys, now)?;
-            store.wake_at(&job.queue, now.saturating_add(keep));
+            store.wake_at(keys.queue(), now.saturating_add(keep));
         }
     }
     release_unique(store, keys, job)?;

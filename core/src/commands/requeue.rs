@@ -44,7 +44,14 @@ impl<'a> Requeue<'a> {
         };
         let mut requeued = 0;
         for id in ids {
-            let Some(mut job) = load_job(store, &keys, &id)? else {
+            // The one job named by the command is refused if unreadable, before any write; with
+            // ALL, an unreadable dead job is left alone so the others are still requeued (and an
+            // error never comes after a write).
+            let job = match self.id {
+                Some(_) => load_job(store, &keys, &id)?,
+                None => load_job(store, &keys, &id).ok().flatten(),
+            };
+            let Some(mut job) = job else {
                 continue;
             };
             if job.state != State::Dead {

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::check_queue_types;
 use super::enqueue::Enqueue;
-use crate::args::{self, Options, MAX_DURATION_MS};
+use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
 use crate::cron::Cron;
-use crate::keys::QueueKeys;
+use crate::keys::{QueueKeys, MAX_PRIORITY};
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
@@ -57,9 +57,47 @@ pub struct Definition {
 }
 
 impl Definition {
-    /// Reads a stored definition.
+    /// Reads a stored definition: `CORRUPT` unless it is JSON of this shape whose values pass the
+    /// checks `ZRQ.SCHEDULE` applies to its arguments (a stored priority names a stream key, a
+    /// stored task or UNIQUE key is written into jobs: values the command refuses are not used).
     pub fn from_json(key: &str, text: &str) -> Result<Definition> {
-        serde_json::from_str(text).map_err(|e| ZrqError::corrupt(key, &e.to_string()))
+        let definition: Definition =
+            serde_json::from_str(text).map_err(|e| ZrqError::corrupt(key, &e.to_string()))?;
+        match definition.invalid_field() {
+            Some(field) => Err(ZrqError::corrupt(
+                key,
+                &format!("invalid value for `{field}`"),
+            )),
+            None => Ok(definition),
+        }
+    }
+
+    /// The first field, in stored order, whose value `ZRQ.SCHEDULE` would refuse.
+    fn invalid_field(&self) -> Option<&'static str> {
+        let is_name = |v: &str| args::name("name", v.as_bytes()).is_ok();
+        let within = |v: i64, min: i64, max: i64| (min..=max).contains(&v);
+        let optional = |v: Option<i64>, min: i64| v.is_none_or(|v| within(v, min, MAX_DURATION_MS));
+        let checks = [
+            ("name", is_name(&self.name)),
+            ("every", optional(self.every, 1)),
+            (
+                "cron",
+                self.cron.as_deref().is_none_or(|c| Cron::parse(c).is_ok())
+                    && self.every.is_some() != self.cron.is_some(),
+            ),
+            ("task", is_name(&self.task)),
+            (
+                "payload",
+                args::json("payload", self.payload.as_bytes()).is_ok(),
+            ),
+            ("retries", within(self.retries, 0, MAX_RETRIES)),
+            ("timeout", within(self.timeout, 1, MAX_DURATION_MS)),
+            ("priority", within(self.priority, 0, MAX_PRIORITY)),
+            ("backoff", optional(self.backoff, 0)),
+            ("unique", self.unique.as_deref().is_none_or(is_name)),
+            ("keep", optional(self.keep, 1)),
+        ];
+        checks.iter().find(|(_, ok)| !ok).map(|(field, _)| *field)
     }
 
     /// The stored form.
@@ -198,5 +236,52 @@ impl<'a> Schedule<'a> {
         store.hincrby(&keys.stats(), "enqueued", 0)?;
         store.wake_at(self.queue, first);
         Ok(Reply::Int(first))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_definitions_are_checked_like_arguments() {
+        let valid = r#"{"name":"n","every":1000,"task":"t","payload":"{}","retries":3,"timeout":30000,"priority":0}"#;
+        assert!(Definition::from_json("k", valid).is_ok());
+        let cases: &[(&str, &str, &str)] = &[
+            ("\"priority\":0", "\"priority\":10", "priority"),
+            ("\"priority\":0", "\"priority\":-1", "priority"),
+            ("\"task\":\"t\"", "\"task\":\"a b\"", "task"),
+            ("\"payload\":\"{}\"", "\"payload\":\"{\"", "payload"),
+            ("\"every\":1000", "\"every\":0", "every"),
+            ("\"every\":1000", "\"cron\":\"* * *\"", "cron"),
+            (
+                "\"every\":1000",
+                "\"every\":1,\"cron\":\"* * * * *\"",
+                "cron",
+            ),
+            ("\"retries\":3", "\"retries\":1001", "retries"),
+            ("\"timeout\":30000", "\"timeout\":0", "timeout"),
+            ("\"name\":\"n\"", "\"name\":\"\"", "name"),
+            (
+                "\"priority\":0",
+                "\"priority\":0,\"unique\":\"u v\"",
+                "unique",
+            ),
+            ("\"priority\":0", "\"priority\":0,\"keep\":0", "keep"),
+            ("\"priority\":0", "\"priority\":0,\"backoff\":-5", "backoff"),
+        ];
+        for (from, to, field) in cases {
+            let text = valid.replace(from, to);
+            let err = Definition::from_json("k", &text)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                err,
+                Err(format!(
+                    "CORRUPT 'k' is not a zrq record: invalid value for `{field}`"
+                )),
+                "{text}"
+            );
+        }
     }
 }

@@ -74,13 +74,19 @@ local MAX_DURATION_MS = 315360000000
 local MAX_RETRIES = 1000
 local MAX_COUNT = 1000
 
--- A name: 1 to 200 bytes of printable ASCII without spaces (0x21-0x7E); a queue has no braces.
-local function name(what, raw)
+-- Whether `raw` is a name: 1 to 200 bytes of printable ASCII without spaces (0x21-0x7E); a
+-- queue (`what` == 'queue') has no braces.
+local function is_name(what, raw)
     local bad = #raw == 0 or #raw > MAX_NAME_LEN or find(raw, '[^!-~]')
     if what == 'queue' and find(raw, '[{}]') then
         bad = true
     end
-    if bad then
+    return not bad
+end
+
+-- A name (above), returned unchanged; ERR naming `what` otherwise.
+local function name(what, raw)
+    if not is_name(what, raw) then
         fail('ERR', format('%s must be 1 to %d printable ASCII characters without spaces%s, got \'%s\'',
             what, MAX_NAME_LEN, what == 'queue' and ' or braces' or '', show_arg(raw)))
     end
@@ -680,7 +686,7 @@ local function utf8_hash(flat)
 end
 
 -- Sets `map[prefix .. field]` to the integer value of each of `fields` in `hash` (0 when absent
--- or not an integer), as INFO and BATCHINFO report counters.
+-- or not an integer), as INFO reports counters.
 local function counters(map, hash, fields, prefix)
     for _, field in ipairs(fields) do
         map[prefix .. field] = (hash[field] and parse_i64(hash[field])) or 0
@@ -717,10 +723,23 @@ local function decode_job(key, flat)
         end
         return value
     end
+    -- A stored name that the commands would refuse is not used (job.rs name_field).
+    local function name_field(field)
+        local value = raw[field]
+        if value ~= nil and not is_name(field, value) then
+            corrupt("field '" .. field .. "' is not a valid name")
+        end
+        return value
+    end
     local job = {}
     local state = required('state')
     if not IS_STATE[state] then
         corrupt("unknown state '" .. state .. "'")
+    end
+    -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
+    job.priority = int('priority', false) or 0
+    if job.priority < 0 or job.priority > MAX_PRIORITY then
+        corrupt("field 'priority' is out of range")
     end
     job.id = required('id')
     job.queue = required('queue')
@@ -730,16 +749,15 @@ local function decode_job(key, flat)
     job.attempt = int('attempt', true)
     job.max_attempts = int('max_attempts', true)
     job.timeout = int('timeout', true)
-    job.priority = int('priority', false) or 0
     job.backoff = int('backoff', false)
     job.keep = int('keep', false)
-    job.unique = raw.unique
+    job.unique = name_field('unique')
     job.parents = raw.parents
     job.children = raw.children
     job.waiting_on = int('waiting_on', false)
     job.with_results = int('with_results', false)
     job.on_parent_fail = raw.on_parent_fail
-    job.batch = raw.batch
+    job.batch = name_field('batch')
     job.created_at = int('created_at', true)
     job.run_at = int('run_at', false)
     job.started_at = int('started_at', false)
@@ -753,12 +771,19 @@ local function decode_job(key, flat)
     return job
 end
 
--- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module.
--- (commands/mod.rs load_job)
+-- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module, including a
+-- record whose `queue` or `id` differs from where it is stored. (commands/mod.rs load_job)
 local function load_job(k, id)
     local key = k.job(id)
     check_types({ { key, 'hash' } })
-    return decode_job(key, call('HGETALL', key))
+    local job = decode_job(key, call('HGETALL', key))
+    if job and job.queue ~= k.queue then
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'queue' does not name its queue")
+    end
+    if job and job.id ~= id then
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'id' does not match its key")
+    end
+    return job
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
@@ -831,9 +856,9 @@ end
 
 -- The queue's keys (types checked) and job `id` if it is active, else nil for the job: what
 -- ACK, FAIL and TOUCH act on.
-local function active_job(queue, id)
+local function active_job(queue, id, loader)
     local k = checked_queue_keys(queue)
-    local job = load_job(k, id)
+    local job = (loader or load_job)(k, id)
     if not job or job.state ~= 'active' then
         return k, nil
     end
@@ -888,7 +913,7 @@ local function read_json_string(text, at)
     end
 end
 
--- A JSON array of strings (flow.rs id_list); anything else reads as empty.
+-- A JSON array of strings, keeping the valid ids (flow.rs id_list); anything else reads as empty.
 local function id_list(text)
     if text == nil then
         return {}
@@ -909,7 +934,10 @@ local function id_list(text)
         if not id then
             return {}
         end
-        ids[#ids + 1] = id
+        -- Only valid ids: a child is addressed by its id within the queue (flow.rs id_list).
+        if is_name('id', id) then
+            ids[#ids + 1] = id
+        end
         local _, e = find(text, '^%s*,%s*', after)
         if e then
             i = e + 1
@@ -1196,38 +1224,86 @@ local function parent_done(k, child, parent)
     end
 end
 
--- Counts a finished member of `batch`; the last one enqueues the batch's callback, once.
--- (flow.rs count_in_batch)
-local function count_in_batch(k, batch, succeeded, now)
-    local key = k.batch(batch)
+-- Loads batch `id`, or nil if there is none; WRONGTYPE, or CORRUPT for a record zrq did not
+-- write: its `queue` must be the queue it is stored in, its counts integers, its callback a valid
+-- task and JSON payload. (flow.rs load_batch)
+local function load_batch(k, id)
+    local key = k.batch(id)
+    check_types({ { key, 'hash' } })
     local flat = call('HGETALL', key)
     if #flat == 0 then
+        return nil
+    end
+    local record = utf8_hash(flat)
+    local function corrupt(detail)
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
+    end
+    if record.queue ~= k.queue then
+        corrupt("field 'queue' does not name its queue")
+    end
+    if record.callback_task ~= nil and not is_name('callback_task', record.callback_task) then
+        corrupt("field 'callback_task' is not a valid name")
+    end
+    if record.callback_payload ~= nil and json_detail(record.callback_payload) ~= nil then
+        corrupt("field 'callback_payload' is not JSON")
+    end
+    local batch = { callback_id = record.callback_id }
+    for _, field in ipairs({ 'total', 'done', 'succeeded', 'failed' }) do
+        local value = 0
+        if record[field] ~= nil then
+            value = parse_i64(record[field])
+            if value == nil then
+                corrupt("field '" .. field .. "' is not an integer")
+            end
+        end
+        batch[field] = value
+    end
+    if record.callback_task ~= nil and record.callback_payload ~= nil then
+        batch.callback = { task = record.callback_task, payload = record.callback_payload }
+    end
+    return batch
+end
+
+-- Like load_job, for a command that may finish the job (ACK, FAIL, CANCEL, DELETE): its batch
+-- record is checked too, so a corrupt batch is refused before the first write.
+-- (mod.rs load_job_to_finish)
+local function load_job_to_finish(k, id)
+    local job = load_job(k, id)
+    if job and job.batch ~= nil then
+        load_batch(k, job.batch)
+    end
+    return job
+end
+
+-- Counts a finished member of `batch`; the last one enqueues the batch's callback, once, into the
+-- command's queue. A batch record that cannot be read is left alone. (flow.rs count_in_batch)
+local function count_in_batch(k, batch, succeeded, now)
+    local ok, record = pcall(load_batch, k, batch)
+    if not ok then
+        if type(record) == 'table' and record.zrq_error then
+            return
+        end
+        error(record, 0)
+    end
+    if record == nil then
         return
     end
-    local record = {}
-    for n = 1, #flat, 2 do
-        if record[flat[n]] == nil then
-            record[flat[n]] = flat[n + 1]
-        end
-    end
-    local function number(name)
-        return (record[name] and parse_i64(record[name])) or 0
-    end
-    local done = number('done') + 1
-    local ok, failed = number('succeeded'), number('failed')
+    local key = k.batch(batch)
+    local done = record.done + 1
+    local succeeded_count, failed = record.succeeded, record.failed
     if succeeded then
-        ok = ok + 1
+        succeeded_count = succeeded_count + 1
     else
         failed = failed + 1
     end
-    call('HSET', key, 'done', itoa(done), 'succeeded', itoa(ok), 'failed', itoa(failed))
-    if done < number('total') or record.callback_id ~= nil then
+    call('HSET', key, 'done', itoa(done), 'succeeded', itoa(succeeded_count), 'failed', itoa(failed))
+    if done < record.total or record.callback_id ~= nil then
         return
     end
-    if record.callback_task ~= nil and record.callback_payload ~= nil then
+    if record.callback ~= nil then
         local body = format('{"batch":%s,"succeeded":%d,"failed":%d,"payload":%s}',
-            json_string(batch), ok, failed, record.callback_payload)
-        local id = enqueue_job(k, { task = record.callback_task, payload = body }, now)
+            json_string(batch), succeeded_count, failed, record.callback.payload)
+        local id = enqueue_job(k, { task = record.callback.task, payload = body }, now)
         call('HSET', key, 'callback_id', id)
     end
     call('PEXPIRE', key, itoa(KEEP_MS))

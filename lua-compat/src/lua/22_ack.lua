@@ -22,7 +22,7 @@ local function ack(keys, argv)
         result = json('RESULT', value)
     end
 
-    local k, job = active_job(queue, id)
+    local k, job = active_job(queue, id, load_job_to_finish)
     if not job then
         return 0
     end

@@ -132,7 +132,7 @@ local function fail_job(keys, argv)
         retry_in = integer('RETRYIN', value, 0, MAX_DURATION_MS)
     end
 
-    local k, job = active_job(queue, id)
+    local k, job = active_job(queue, id, load_job_to_finish)
     if not job then
         return nil
     end
@@ -228,7 +228,7 @@ local CANCELLABLE = { waiting = true, scheduled = true, pending = true, retrying
 local function cancel(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.cancel', 'id')
     local k = checked_queue_keys(queue)
-    local job = load_job(k, id)
+    local job = load_job_to_finish(k, id)
     if not job then
         return 0
     end
@@ -274,13 +274,15 @@ register('zrq_dead', dead_jobs, 'readonly')
 local function requeue(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.requeue', 'id')
     local k = checked_queue_keys(queue)
-    local ids = { id }
+    local ids, load = { id }, load_job
     if id:upper() == 'ALL' then
-        ids = zrange(k.dead, 0, call('ZCARD', k.dead))
+        -- With ALL an unreadable dead job is left alone, so an error never follows a write
+        -- (requeue.rs).
+        ids, load = zrange(k.dead, 0, call('ZCARD', k.dead)), try_load_job
     end
     local requeued = 0
     for _, dead_id in ipairs(ids) do
-        local job = load_job(k, dead_id)
+        local job = load(k, dead_id)
         if job and job.state == 'dead' then
             call('ZREM', k.dead, dead_id)
             call('HSET', k.job(dead_id), 'attempt', '0')
@@ -309,7 +311,7 @@ register('zrq_requeue', requeue, 'write-deny-oom')
 local function delete(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.delete', 'id')
     local k = checked_queue_keys(queue)
-    local job = load_job(k, id)
+    local job = load_job_to_finish(k, id)
     if not job then
         return 0
     end
@@ -571,21 +573,17 @@ register('zrq_batch', batch, 'write-deny-oom')
 -- zrq_batchinfo: ZRQ.BATCHINFO <queue> <batch>                  (no-writes; commands/batchinfo.rs)
 -- KEYS[1] the queue; ARGV batch id.
 -- Reply   a map: id, total, done, succeeded, failed, callback_id (once enqueued); nil if unknown.
--- Errors  ERR, WRONGTYPE, INTERNAL.
+-- Errors  ERR, WRONGTYPE, CORRUPT (a record zrq did not write), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function batchinfo(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.batchinfo', 'batch')
-    local key = queue_keys(queue).batch(id)
-    check_types({ { key, 'hash' } })
-    local flat = call('HGETALL', key)
-    if #flat == 0 then
+    local batch = load_batch(queue_keys(queue), id)
+    if batch == nil then
         return nil
     end
-    local record = utf8_hash(flat)
-    local map = { id = id, callback_id = record.callback_id }
-    counters(map, record, { 'total', 'done', 'succeeded', 'failed' }, '')
-    return { map = map }
+    return { map = { id = id, total = batch.total, done = batch.done, succeeded = batch.succeeded,
+        failed = batch.failed, callback_id = batch.callback_id } }
 end
 
 register('zrq_batchinfo', batchinfo, 'readonly')

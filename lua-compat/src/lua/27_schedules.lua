@@ -206,6 +206,29 @@ local function definition_from_json(key, text)
         end
         definition[f[1]] = value
     end
+    -- The values must pass the checks ZRQ.SCHEDULE applies to its arguments (schedule.rs
+    -- invalid_field): a stored priority names a stream key, a stored task is written into jobs.
+    local function within(v, min, max) return v >= min and v <= max end
+    local function optional(v, min) return v == nil or within(v, min, MAX_DURATION_MS) end
+    local d = definition
+    local checks = {
+        { 'name', is_name('name', d.name) },
+        { 'every', optional(d.every, 1) },
+        { 'cron', (d.cron == nil or pcall(cron_parse, d.cron)) and ((d.every ~= nil) ~= (d.cron ~= nil)) },
+        { 'task', is_name('task', d.task) },
+        { 'payload', is_utf8(d.payload) and json_detail(d.payload) == nil },
+        { 'retries', within(d.retries, 0, MAX_RETRIES) },
+        { 'timeout', within(d.timeout, 1, MAX_DURATION_MS) },
+        { 'priority', within(d.priority, 0, MAX_PRIORITY) },
+        { 'backoff', optional(d.backoff, 0) },
+        { 'unique', d.unique == nil or is_name('unique', d.unique) },
+        { 'keep', optional(d.keep, 1) },
+    }
+    for _, check in ipairs(checks) do
+        if not check[2] then
+            fail('CORRUPT', "'" .. key .. "' is not a zrq record: invalid value for `" .. check[1] .. '`')
+        end
+    end
     return definition
 end
 
