@@ -1,0 +1,2786 @@
+#!lua name=zrq
+--
+-- zrq as a Redis Functions library, for servers that cannot load the zrq module.
+--
+-- Install:   FUNCTION LOAD REPLACE "<this text>"
+-- Call:      ZRQ.<CMD> <queue> <args...>  ==  FCALL zrq_<cmd> 1 <queue> <args...>
+--
+-- The library implements the module's commands over the same keys, with the same replies and the
+-- same error texts; the Rust crate `zrq-core` is the specification (core/src/commands/*.rs) and
+-- the conformance suite (tests/) runs every behaviour test against both backends.
+--
+-- This text is assembled from lua-compat/src/lua/*.lua by lua-compat/src/lib.rs:
+--   00_header.lua    this header and the library version
+--   10_helpers.lua   error table, argument rules, JSON check, key schema, job record, replies
+--   20_enqueue.lua … 25_reclaim.lua   one file per command, each with its own header
+--   90_version.lua   zrq_version
+--
+-- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
+
+local VERSION = '0.1.0+1581b061'
+
+--------------------------------------------------------------------------------------------------
+-- Shared helpers: written once, used by every command.
+--
+-- Each section mirrors one file of zrq-core; keep them in step (tests/tests/spec_drift.rs checks
+-- the tables marked "checked").
+--------------------------------------------------------------------------------------------------
+
+-- While a library loads, Redis 7.0 gives it no globals but `redis`: the standard library is
+-- reached at call time through these wrappers, and top-level code only defines locals.
+local function byte(...) return string.byte(...) end
+local function sub(...) return string.sub(...) end
+local function find(...) return string.find(...) end
+local function format(...) return string.format(...) end
+local function floor(x) return math.floor(x) end
+
+-- Byte order, as Rust compares strings (Lua's `<` follows the server's collation locale).
+local function byte_less(a, b)
+    local n = math.min(#a, #b)
+    for i = 1, n do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then
+            return x < y
+        end
+    end
+    return #a < #b
+end
+
+--------------------------------------------------------------------------------------------------
+-- Errors (core/src/error.rs). Every error reply starts with one of these codes.
+-- A command raises `fail(code, message)`; `run` turns it into the error reply.
+--------------------------------------------------------------------------------------------------
+
+-- checked: zrq_core::ErrorCode::ALL
+local ERROR_CODES = { 'ERR', 'WRONGTYPE', 'BADJSON', 'NOJOB', 'CORRUPT', 'INTERNAL' }
+
+local KNOWN_CODE = { ERR = true, WRONGTYPE = true, BADJSON = true, NOJOB = true, CORRUPT = true, INTERNAL = true }
+
+-- Raises the error reply `<code> <message>`; caught by `run`.
+local function fail(code, message)
+    if not KNOWN_CODE[code] then
+        message = 'zrq bug, command aborted: unknown error code ' .. tostring(code)
+        code = 'INTERNAL'
+    end
+    error({ zrq_error = code .. ' ' .. message }, 0)
+end
+
+-- A user-supplied argument inside an error message: printable ASCII as is (but ' and \ escaped),
+-- anything else as \xNN, at most 64 bytes then "...".  (error.rs `show_arg`)
+local function show_arg(raw)
+    local limit = 64
+    local out = sub(raw, 1, limit):gsub('.', function(c)
+        local b = byte(c)
+        if b >= 0x20 and b <= 0x7e and b ~= 0x27 and b ~= 0x5c then
+            return c
+        end
+        return format('\\x%02x', b)
+    end)
+    if #raw > limit then
+        out = out .. '...'
+    end
+    return out
+end
+
+local function arity_error(command)
+    fail('ERR', "wrong number of arguments for '" .. command .. "' command")
+end
+
+--------------------------------------------------------------------------------------------------
+-- Argument rules (core/src/args.rs).
+--------------------------------------------------------------------------------------------------
+
+local MAX_NAME_LEN = 200
+local MAX_DURATION_MS = 315360000000
+local MAX_RETRIES = 1000
+local MAX_COUNT = 1000
+
+-- A name: 1 to 200 bytes of printable ASCII without spaces (0x21-0x7E); a queue has no braces.
+local function name(what, raw)
+    local bad = #raw == 0 or #raw > MAX_NAME_LEN or find(raw, '[^!-~]')
+    if what == 'queue' and find(raw, '[{}]') then
+        bad = true
+    end
+    if bad then
+        fail('ERR', format('%s must be 1 to %d printable ASCII characters without spaces%s, got \'%s\'',
+            what, MAX_NAME_LEN, what == 'queue' and ' or braces' or '', show_arg(raw)))
+    end
+    return raw
+end
+
+-- A decimal integer (optional leading '-', digits only) within min..max. Bounds up to 2^53 are
+-- exact as Lua numbers; for the one bound beyond (CURSOR, up to i64::MAX) pass `max_text`, the
+-- bound as text: larger values are then accepted as approximate numbers, which is harmless for a
+-- cursor (beyond any list either way).
+local function integer(what, raw, min, max, max_text)
+    local negative, digits = raw:match('^(%-?)(%d+)$')
+    local value
+    if digits then
+        local significant = digits:gsub('^0+', '')
+        if #significant <= 15 then
+            value = tonumber(significant ~= '' and significant or '0')
+            if negative == '-' then
+                value = -value
+            end
+        elseif max_text and negative == '' and (#significant < #max_text
+                or (#significant == #max_text and not byte_less(max_text, significant))) then
+            value = tonumber(significant)
+            if value > max then
+                value = max
+            end
+        end
+    end
+    if value == nil or value < min or value > max then
+        fail('ERR', format("%s must be an integer from %d to %s, got '%s'", what, min,
+            max_text or format('%d', max), show_arg(raw)))
+    end
+    return value
+end
+
+-- Whether `s` is valid UTF-8 (as Rust's str::from_utf8: no overlongs, surrogates or > U+10FFFF).
+local function is_utf8(s)
+    local i, n = 1, #s
+    while true do
+        i = find(s, '[\128-\255]', i)
+        if not i then
+            return true
+        end
+        local c = byte(s, i)
+        local need, lo, hi
+        if c >= 0xC2 and c <= 0xDF then
+            need, lo, hi = 1, 0x80, 0xBF
+        elseif c == 0xE0 then
+            need, lo, hi = 2, 0xA0, 0xBF
+        elseif (c >= 0xE1 and c <= 0xEC) or c == 0xEE or c == 0xEF then
+            need, lo, hi = 2, 0x80, 0xBF
+        elseif c == 0xED then
+            need, lo, hi = 2, 0x80, 0x9F
+        elseif c == 0xF0 then
+            need, lo, hi = 3, 0x90, 0xBF
+        elseif c >= 0xF1 and c <= 0xF3 then
+            need, lo, hi = 3, 0x80, 0xBF
+        elseif c == 0xF4 then
+            need, lo, hi = 3, 0x80, 0x8F
+        else
+            return false
+        end
+        if i + need > n then
+            return false
+        end
+        local c1 = byte(s, i + 1)
+        if c1 < lo or c1 > hi then
+            return false
+        end
+        for k = 2, need do
+            local ck = byte(s, i + k)
+            if ck < 0x80 or ck > 0xBF then
+                return false
+            end
+        end
+        i = i + need + 1
+    end
+end
+
+-- JSON check: a port of serde_json's `from_str::<IgnoredAny>` (Deserializer::ignore_value, then
+-- `end`), so the same documents are accepted and the error detail is the same text, with the same
+-- line and column. Returns nil when `s` is valid, else the detail.
+local json_detail
+do
+    local function position(s, i)
+        -- i = bytes consumed (serde_json's 0-based index); column counts bytes since the last '\n'.
+        local line, start, p = 1, 0, 1
+        while true do
+            local nl = find(s, '\n', p, true)
+            if not nl or nl > i then
+                break
+            end
+            line, start, p = line + 1, nl, nl + 1
+        end
+        return line, i - start
+    end
+
+    local SIMPLE_ESCAPE = { [34] = true, [92] = true, [47] = true, [98] = true, [102] = true,
+        [110] = true, [114] = true, [116] = true }
+
+    json_detail = function(s)
+        local n = #s
+        local i = 0 -- bytes consumed
+
+        -- error(): position of the last byte read; peek_error(): of the byte peeked.
+        local function err_at(reason, at)
+            local line, column = position(s, at)
+            error({ json = format('%s at line %d column %d', reason, line, column) }, 0)
+        end
+        local function err(reason) err_at(reason, i) end
+        local function peek_err(reason) err_at(reason, i + 1 <= n and i + 1 or n) end
+
+        local function peek() return byte(s, i + 1) end -- nil at the end
+        local function whitespace()
+            local _, e = find(s, '^[ \n\t\r]*', i + 1)
+            i = e
+            return byte(s, i + 1)
+        end
+        local function skip_digits()
+            local _, e = find(s, '^%d*', i + 1)
+            i = e
+        end
+        local function is_digit(c) return c ~= nil and c >= 48 and c <= 57 end
+
+        local function ident(rest)
+            for k = 1, #rest do
+                local c = peek()
+                if c == nil then
+                    err('EOF while parsing a value')
+                end
+                i = i + 1
+                if c ~= byte(rest, k) then
+                    err('expected ident')
+                end
+            end
+        end
+
+        local function exponent()
+            i = i + 1 -- e or E
+            local c = peek()
+            if c == 43 or c == 45 then
+                i = i + 1
+            end
+            c = peek()
+            if c ~= nil then
+                i = i + 1
+            end
+            if not is_digit(c) then
+                err('invalid number')
+            end
+            skip_digits()
+        end
+
+        local function number()
+            local c = peek()
+            if c ~= nil then
+                i = i + 1
+            end
+            if c == 48 then
+                if is_digit(peek()) then
+                    peek_err('invalid number')
+                end
+            elseif is_digit(c) then
+                skip_digits()
+            else
+                err('invalid number')
+            end
+            c = peek()
+            if c == 46 then -- '.'
+                i = i + 1
+                local before = i
+                skip_digits()
+                if i == before then
+                    peek_err('invalid number')
+                end
+                c = peek()
+                if c == 101 or c == 69 then
+                    exponent()
+                end
+            elseif c == 101 or c == 69 then
+                exponent()
+            end
+        end
+
+        local function str() -- after the opening quote
+            while true do
+                local at = find(s, '["\\%z\1-\31]', i + 1)
+                if not at then
+                    i = n
+                    err('EOF while parsing a string')
+                end
+                i = at - 1
+                local c = byte(s, at)
+                if c == 34 then
+                    i = at
+                    return
+                elseif c == 92 then
+                    i = at
+                    local e = peek()
+                    if e == nil then
+                        err('EOF while parsing a string')
+                    end
+                    i = i + 1
+                    if e == 117 then -- \u: four hex digits
+                        if i + 4 > n then
+                            i = n
+                            err('EOF while parsing a string')
+                        end
+                        i = i + 4
+                        if not find(sub(s, i - 3, i), '^%x%x%x%x$') then
+                            err('invalid escape')
+                        end
+                    elseif not SIMPLE_ESCAPE[e] then
+                        err('invalid escape')
+                    end
+                else
+                    err('control character (\\u0000-\\u001F) found while parsing a string')
+                end
+            end
+        end
+
+        local ok, detail = pcall(function()
+            local stack, enclosing = {}, nil
+            while true do
+                local c = whitespace()
+                if c == nil then
+                    peek_err('EOF while parsing a value')
+                end
+                local frame
+                if c == 110 then -- n
+                    i = i + 1
+                    ident('ull')
+                elseif c == 116 then -- t
+                    i = i + 1
+                    ident('rue')
+                elseif c == 102 then -- f
+                    i = i + 1
+                    ident('alse')
+                elseif c == 45 then -- '-'
+                    i = i + 1
+                    number()
+                elseif is_digit(c) then
+                    number()
+                elseif c == 34 then -- '"'
+                    i = i + 1
+                    str()
+                elseif c == 91 or c == 123 then -- '[' '{'
+                    if enclosing then
+                        stack[#stack + 1] = enclosing
+                        enclosing = nil
+                    end
+                    i = i + 1
+                    frame = c
+                else
+                    peek_err('expected value')
+                end
+
+                local accept_comma
+                if frame then
+                    accept_comma = false
+                elseif enclosing then
+                    frame, enclosing, accept_comma = enclosing, nil, true
+                else
+                    frame = table.remove(stack)
+                    if frame == nil then
+                        return
+                    end
+                    accept_comma = true
+                end
+
+                while true do
+                    c = whitespace()
+                    if c == 44 and accept_comma then -- ','
+                        i = i + 1
+                        break
+                    elseif (c == 93 and frame == 91) or (c == 125 and frame == 123) then
+                        -- closes the frame: eaten below
+                    elseif c ~= nil then
+                        if accept_comma then
+                            peek_err(frame == 91 and 'expected `,` or `]`' or 'expected `,` or `}`')
+                        end
+                        break
+                    else
+                        peek_err(frame == 91 and 'EOF while parsing a list' or 'EOF while parsing an object')
+                    end
+                    i = i + 1
+                    frame = table.remove(stack)
+                    if frame == nil then
+                        return
+                    end
+                    accept_comma = true
+                end
+
+                if frame == 123 then
+                    c = whitespace()
+                    if c == 34 then
+                        i = i + 1
+                    elseif c ~= nil then
+                        peek_err('key must be a string')
+                    else
+                        peek_err('EOF while parsing an object')
+                    end
+                    str()
+                    c = whitespace()
+                    if c == 58 then -- ':'
+                        i = i + 1
+                    elseif c ~= nil then
+                        peek_err('expected `:`')
+                    else
+                        peek_err('EOF while parsing an object')
+                    end
+                end
+                enclosing = frame
+            end
+        end)
+        if ok then
+            if whitespace() ~= nil then
+                ok, detail = pcall(peek_err, 'trailing characters')
+            else
+                return nil
+            end
+        end
+        if type(detail) == 'table' and detail.json then
+            return detail.json
+        end
+        error(detail, 0)
+    end
+end
+
+-- A JSON document, returned unchanged. (args.rs `json`)
+local function json(what, raw)
+    local detail
+    if not is_utf8(raw) then
+        detail = 'not UTF-8'
+    else
+        detail = json_detail(raw)
+    end
+    if detail then
+        fail('BADJSON', what .. ' is not valid JSON: ' .. detail)
+    end
+    return raw
+end
+
+-- Options that may be given several times, and options without a value (args.rs).
+local REPEATABLE = { AFTER = true, JOB = true }
+local FLAG_OPTIONS = { WITHRESULTS = true }
+
+-- Walks the `NAME value` options after the positional arguments (args.rs `Options`): names match
+-- case-insensitively and come back in their canonical spelling; each may be given once (except the
+-- repeatable ones); flags come back with the value ''. Returns an iterator of (OPTION, value).
+local function options(args, first, known)
+    local at, seen = first, {}
+    return function()
+        local word = args[at]
+        if word == nil then
+            return nil
+        end
+        local option
+        local upper = word:upper()
+        for _, k in ipairs(known) do
+            if k == upper then
+                option = k
+                break
+            end
+        end
+        if not option then
+            fail('ERR', "unknown option '" .. show_arg(word) .. "'")
+        end
+        if seen[option] and not REPEATABLE[option] then
+            fail('ERR', 'option ' .. option .. ' given more than once')
+        end
+        seen[option] = true
+        at = at + 1
+        if FLAG_OPTIONS[option] then
+            return option, ''
+        end
+        local value = args[at]
+        if value == nil then
+            fail('ERR', 'option ' .. option .. ' needs a value')
+        end
+        at = at + 1
+        return option, value
+    end
+end
+
+-- A word from a fixed list, matched case-insensitively (error.rs `not_one_of`).
+local function one_of(what, raw, accepted)
+    local lower = raw:lower()
+    for _, word in ipairs(accepted) do
+        if word == lower then
+            return word
+        end
+    end
+    fail('ERR', what .. ' must be one of ' .. table.concat(accepted, ', ') .. ", got '" .. show_arg(raw) .. "'")
+end
+
+-- The command's arguments as the module sees them: the queue (the one key) then ARGV. An FCALL
+-- that does not pass the queue as its only key is refused (after the arity check, so a call with
+-- no arguments at all gets the module's arity error).
+local function arguments(keys, argv)
+    local all = {}
+    for _, k in ipairs(keys) do
+        all[#all + 1] = k
+    end
+    for _, v in ipairs(argv) do
+        all[#all + 1] = v
+    end
+    return all
+end
+
+local function require_one_key(function_name, keys)
+    if #keys ~= 1 then
+        fail('ERR', function_name .. ' takes the queue as its one key: FCALL ' .. function_name .. ' 1 <queue> ...')
+    end
+end
+
+-- How every queue command starts: its arguments (above), at least `min` of them (exactly `min`
+-- when `exact`) else the arity error, then the queue must be the one key (function zrq_x for
+-- command zrq.x).
+local function command_args(keys, argv, command, min, exact)
+    local args = arguments(keys, argv)
+    if #args < min or (exact and #args ~= min) then
+        arity_error(command)
+    end
+    require_one_key((command:gsub('%.', '_')), keys)
+    return args
+end
+
+-- `<queue> <name> ...`: command_args, then the queue's name and the second argument as a `what`
+-- name, checked in that order. Exactly these two arguments, unless `min` (at least 2) allows more.
+-- Returns queue, name, args.
+local function queue_and_name(keys, argv, command, what, min)
+    local args = command_args(keys, argv, command, min or 2, min == nil)
+    local queue = name('queue', args[1])
+    return queue, name(what, args[2]), args
+end
+
+--------------------------------------------------------------------------------------------------
+-- Key schema (core/src/keys.rs).
+--------------------------------------------------------------------------------------------------
+
+local GROUP = 'zrq'
+local ENTRY_FIELD = 'job'
+local MAX_PRIORITY = 9
+
+-- checked: zrq_core::keys::KEYS (suffixes, in order)
+local KEY_KINDS = { 'stream', 'stream:', 'job:', 'active', 'waiting', 'batch:', 'scheduled', 'retrying',
+    'completed', 'cancelled', 'dead', 'unique', 'paused', 'schedules', 'ticks', 'stats' }
+-- Keys only the Lua library writes (the module blocks clients natively instead).
+local LUA_ONLY_KEY_KINDS = { 'wake' }
+
+-- How many wake-up tokens a queue keeps at most (see docs/LUA.md, "Blocking FETCH").
+local WAKE_CAP = 128
+
+-- The module's configs (zrq.keep-ms, zrq.dead-max) cannot be read from a script: the library
+-- uses their defaults (core/src/config.rs).
+local KEEP_MS = 86400000
+local DEAD_MAX = 10000
+
+local function queue_keys(queue)
+    local prefix = 'zrq:{' .. queue .. '}:'
+    local k = { queue = queue }
+    for _, name in ipairs({ 'stream', 'active', 'waiting', 'scheduled', 'retrying', 'completed', 'cancelled',
+        'dead', 'unique', 'paused', 'schedules', 'ticks', 'stats', 'events', 'wake' }) do
+        k[name] = prefix .. name
+    end
+    k.job = function(id) return prefix .. 'job:' .. id end
+    k.batch = function(id) return prefix .. 'batch:' .. id end
+    k.stream_at = function(priority)
+        if priority == 0 then
+            return k.stream
+        end
+        return prefix .. 'stream:' .. priority
+    end
+    return k
+end
+
+--------------------------------------------------------------------------------------------------
+-- Redis calls (module/src/store.rs). Reads and writes that fail unexpectedly become INTERNAL
+-- errors with the module's text: "<COMMAND> failed: <redis error>".
+--------------------------------------------------------------------------------------------------
+
+local function call(command, ...)
+    local reply = redis.pcall(command, ...)
+    if type(reply) == 'table' and reply.err then
+        fail('INTERNAL', command .. ' failed: ' .. reply.err)
+    end
+    return reply
+end
+
+local KNOWN_TYPES = { string = true, list = true, hash = true, set = true, zset = true, stream = true, none = true }
+
+-- The type of a key as TYPE prints it; a module type is 'module value' (store.rs KeyType).
+local function key_type(key)
+    local t = call('TYPE', key)
+    t = type(t) == 'table' and t.ok or t
+    if not KNOWN_TYPES[t] then
+        return 'module value'
+    end
+    return t
+end
+
+-- Fails with WRONGTYPE unless each key is missing or of its type. (commands/mod.rs check_types)
+-- `checks` = { {key, 'stream'}, ... }
+local function check_types(checks)
+    for _, check in ipairs(checks) do
+        local found = key_type(check[1])
+        if found ~= 'none' and found ~= check[2] then
+            fail('WRONGTYPE', "key '" .. check[1] .. "' holds a " .. found .. ', zrq expects a ' .. check[2])
+        end
+    end
+end
+
+-- The server clock once per command: unix ms, and the microseconds for ids.
+local function clock()
+    local t = redis.call('TIME')
+    local sec, usec = tonumber(t[1]), tonumber(t[2])
+    return sec * 1000 + floor(usec / 1000), sec, usec
+end
+
+local function itoa(n)
+    return format('%d', n)
+end
+
+--------------------------------------------------------------------------------------------------
+-- Job record (core/src/job.rs, core/src/state.rs).
+--------------------------------------------------------------------------------------------------
+
+-- checked: zrq_core::job::FIELDS (name and kind, in order)
+local FIELDS = {
+    { 'id', 'text' },
+    { 'queue', 'text' },
+    { 'task', 'text' },
+    { 'payload', 'text' },
+    { 'state', 'text' },
+    { 'attempt', 'integer' },
+    { 'max_attempts', 'integer' },
+    { 'timeout', 'integer' },
+    { 'priority', 'integer' },
+    { 'backoff', 'integer' },
+    { 'keep', 'integer' },
+    { 'unique', 'text' },
+    { 'parents', 'text' },
+    { 'children', 'text' },
+    { 'waiting_on', 'integer' },
+    { 'with_results', 'integer' },
+    { 'on_parent_fail', 'text' },
+    { 'batch', 'text' },
+    { 'created_at', 'integer' },
+    { 'run_at', 'integer' },
+    { 'started_at', 'integer' },
+    { 'finished_at', 'integer' },
+    { 'consumer', 'text' },
+    { 'progress', 'integer' },
+    { 'cancel_requested', 'integer' },
+    { 'entry', 'text' },
+    { 'result', 'text' },
+    { 'error', 'text' },
+}
+
+-- checked: zrq_core::state::State::ALL
+local STATES = { 'waiting', 'scheduled', 'pending', 'active', 'retrying', 'completed', 'dead', 'cancelled' }
+local IS_STATE = { waiting = true, scheduled = true, pending = true, active = true, retrying = true,
+    completed = true, dead = true, cancelled = true }
+local IS_FINAL = { completed = true, dead = true, cancelled = true }
+
+-- Rust's i64 parse: optional sign, digits, within i64. Returns the number or nil.
+local function parse_i64(text)
+    local sign, digits = text:match('^([+-]?)(%d+)$')
+    if not digits then
+        return nil
+    end
+    local significant = digits:gsub('^0+', '')
+    if #significant > 19 then
+        return nil
+    end
+    if #significant == 19 then
+        local limit = sign == '-' and '9223372036854775808' or '9223372036854775807'
+        if byte_less(limit, significant) then
+            return nil
+        end
+    end
+    local value = tonumber(significant ~= '' and significant or '0')
+    return sign == '-' and -value or value
+end
+
+-- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
+-- UTF-8 (as the module's store reads hashes).
+local function utf8_hash(flat)
+    local out = {}
+    for n = 1, #flat, 2 do
+        if out[flat[n]] == nil and is_utf8(flat[n]) and is_utf8(flat[n + 1]) then
+            out[flat[n]] = flat[n + 1]
+        end
+    end
+    return out
+end
+
+-- Sets `map[prefix .. field]` to the integer value of each of `fields` in `hash` (0 when absent
+-- or not an integer), as INFO and BATCHINFO report counters.
+local function counters(map, hash, fields, prefix)
+    for _, field in ipairs(fields) do
+        map[prefix .. field] = (hash[field] and parse_i64(hash[field])) or 0
+    end
+end
+
+-- Reads a job record from HGETALL's flat reply (job.rs `Job::from_fields`); fields or values that
+-- are not UTF-8 are skipped, as the module's store does. Returns nil when nothing is left.
+local function decode_job(key, flat)
+    local raw = utf8_hash(flat)
+    if next(raw) == nil then
+        return nil
+    end
+    local function corrupt(detail)
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
+    end
+    local function required(field)
+        if raw[field] == nil then
+            corrupt("field '" .. field .. "' is missing")
+        end
+        return raw[field]
+    end
+    local function int(field, needed)
+        local text = raw[field]
+        if text == nil then
+            if needed then
+                corrupt("field '" .. field .. "' is missing")
+            end
+            return nil
+        end
+        local value = parse_i64(text)
+        if value == nil then
+            corrupt("field '" .. field .. "' is not an integer")
+        end
+        return value
+    end
+    local job = {}
+    local state = required('state')
+    if not IS_STATE[state] then
+        corrupt("unknown state '" .. state .. "'")
+    end
+    job.id = required('id')
+    job.queue = required('queue')
+    job.task = required('task')
+    job.payload = required('payload')
+    job.state = state
+    job.attempt = int('attempt', true)
+    job.max_attempts = int('max_attempts', true)
+    job.timeout = int('timeout', true)
+    job.priority = int('priority', false) or 0
+    job.backoff = int('backoff', false)
+    job.keep = int('keep', false)
+    job.unique = raw.unique
+    job.parents = raw.parents
+    job.children = raw.children
+    job.waiting_on = int('waiting_on', false)
+    job.with_results = int('with_results', false)
+    job.on_parent_fail = raw.on_parent_fail
+    job.batch = raw.batch
+    job.created_at = int('created_at', true)
+    job.run_at = int('run_at', false)
+    job.started_at = int('started_at', false)
+    job.finished_at = int('finished_at', false)
+    job.consumer = raw.consumer
+    job.progress = int('progress', false)
+    job.cancel_requested = int('cancel_requested', false)
+    job.entry = raw.entry
+    job.result = raw.result
+    job.error = raw.error
+    return job
+end
+
+-- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module.
+-- (commands/mod.rs load_job)
+local function load_job(k, id)
+    local key = k.job(id)
+    check_types({ { key, 'hash' } })
+    return decode_job(key, call('HGETALL', key))
+end
+
+-- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
+local function try_load_job(k, id)
+    local ok, job = pcall(load_job, k, id)
+    if ok then
+        return job
+    end
+    if type(job) == 'table' and job.zrq_error then
+        return nil
+    end
+    error(job, 0)
+end
+
+-- Calls visit(field, kind, value) for each field the job has, in FIELDS order.
+local function each_present_field(job, visit)
+    for _, f in ipairs(FIELDS) do
+        local value = job[f[1]]
+        if value ~= nil then
+            visit(f[1], f[2], value)
+        end
+    end
+end
+
+-- The job's present fields as HSET arguments, in FIELDS order (job.rs `to_fields`).
+local function job_hset_args(job)
+    local out = {}
+    each_present_field(job, function(field, kind, value)
+        out[#out + 1] = field
+        out[#out + 1] = kind == 'integer' and itoa(value) or value
+    end)
+    return out
+end
+
+-- The job as a reply map: present fields only, integers as integers (job.rs `to_reply`).
+local function job_reply(job)
+    local map = {}
+    each_present_field(job, function(field, _, value)
+        map[field] = value
+    end)
+    return { map = map }
+end
+
+local function jobs_reply(jobs)
+    local out = {}
+    for n, job in ipairs(jobs) do
+        out[n] = job_reply(job)
+    end
+    return out
+end
+
+-- Fails with WRONGTYPE unless every fixed key of the queue has its type (mod.rs
+-- check_queue_types), then checks the Lua-only wake-up list.
+local function check_queue_types(k)
+    for priority = 0, MAX_PRIORITY do
+        check_types({ { k.stream_at(priority), 'stream' } })
+    end
+    check_types({ { k.active, 'zset' }, { k.waiting, 'zset' }, { k.scheduled, 'zset' }, { k.retrying, 'zset' },
+        { k.completed, 'zset' }, { k.cancelled, 'zset' }, { k.dead, 'zset' }, { k.ticks, 'zset' } })
+    check_types({ { k.unique, 'hash' }, { k.schedules, 'hash' }, { k.stats, 'hash' }, { k.paused, 'string' } })
+    check_types({ { k.wake, 'list' } })
+end
+
+-- The queue's keys, every fixed key's type checked first (as most commands start).
+local function checked_queue_keys(queue)
+    local k = queue_keys(queue)
+    check_queue_types(k)
+    return k
+end
+
+-- The queue's keys (types checked) and job `id` if it is active, else nil for the job: what
+-- ACK, FAIL and TOUCH act on.
+local function active_job(queue, id)
+    local k = checked_queue_keys(queue)
+    local job = load_job(k, id)
+    if not job or job.state ~= 'active' then
+        return k, nil
+    end
+    return k, job
+end
+
+--------------------------------------------------------------------------------------------------
+-- JSON text the records carry: id lists (`children`) and id maps (`parents`), written the way
+-- serde_json writes them (compact, keys sorted).
+--------------------------------------------------------------------------------------------------
+
+local function json_string(text)
+    return '"' .. text:gsub('[%c"\\]', function(c)
+        local named = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
+            ['\b'] = '\\b', ['\f'] = '\\f' }
+        if named[c] then
+            return named[c]
+        end
+        if byte(c) == 127 then
+            return c
+        end
+        return format('\\u%04x', byte(c))
+    end) .. '"'
+end
+
+-- Reads one JSON string starting at `at` (its opening quote); returns the text and the position
+-- after it, or nil.
+local function read_json_string(text, at)
+    local out, i = {}, at + 1
+    while true do
+        local c = sub(text, i, i)
+        if c == '' then
+            return nil
+        elseif c == '"' then
+            return table.concat(out), i + 1
+        elseif c == '\\' then
+            local e = sub(text, i + 1, i + 1)
+            local simple = { ['"'] = '"', ['\\'] = '\\', ['/'] = '/', b = '\b', f = '\f', n = '\n', r = '\r', t = '\t' }
+            if simple[e] then
+                out[#out + 1] = simple[e]
+                i = i + 2
+            elseif e == 'u' and find(sub(text, i + 2, i + 5), '^%x%x%x%x$') and tonumber(sub(text, i + 2, i + 5), 16) < 128 then
+                out[#out + 1] = string.char(tonumber(sub(text, i + 2, i + 5), 16))
+                i = i + 6
+            else
+                return nil
+            end
+        else
+            out[#out + 1] = c
+            i = i + 1
+        end
+    end
+end
+
+-- A JSON array of strings (flow.rs id_list); anything else reads as empty.
+local function id_list(text)
+    if text == nil then
+        return {}
+    end
+    local ids, i = {}, select(2, find(text, '^%s*%[%s*')) 
+    if not i then
+        return {}
+    end
+    i = i + 1
+    if find(text, '^%]%s*$', i) then
+        return ids
+    end
+    while true do
+        if sub(text, i, i) ~= '"' then
+            return {}
+        end
+        local id, after = read_json_string(text, i)
+        if not id then
+            return {}
+        end
+        ids[#ids + 1] = id
+        local _, e = find(text, '^%s*,%s*', after)
+        if e then
+            i = e + 1
+        elseif find(text, '^%s*%]%s*$', after) then
+            return ids
+        else
+            return {}
+        end
+    end
+end
+
+local function json_id_list(ids)
+    local parts = {}
+    for n, id in ipairs(ids) do
+        parts[n] = json_string(id)
+    end
+    return '[' .. table.concat(parts, ',') .. ']'
+end
+
+-- The entries of a JSON object written by json_object: { {key, value-text}, ... } or nil.
+local function object_entries(text)
+    if text == nil or not find(text, '^%s*{') then
+        return nil
+    end
+    local entries, i = {}, select(2, find(text, '^%s*{%s*')) + 1
+    if find(text, '^}%s*$', i) then
+        return entries
+    end
+    while true do
+        if sub(text, i, i) ~= '"' then
+            return nil
+        end
+        local key, after = read_json_string(text, i)
+        if not key then
+            return nil
+        end
+        local _, colon = find(text, '^%s*:%s*', after)
+        if not colon then
+            return nil
+        end
+        -- The value runs to the next ',' or '}' outside strings and brackets.
+        local depth, j, start = 0, colon + 1, colon + 1
+        while true do
+            local c = sub(text, j, j)
+            if c == '' then
+                return nil
+            elseif c == '"' then
+                local _, next_at = read_json_string(text, j)
+                if not next_at then
+                    return nil
+                end
+                j = next_at
+            else
+                if c == '[' or c == '{' then
+                    depth = depth + 1
+                elseif c == ']' or c == '}' then
+                    if depth == 0 then
+                        break
+                    end
+                    depth = depth - 1
+                elseif c == ',' and depth == 0 then
+                    break
+                end
+                j = j + 1
+            end
+        end
+        local value = sub(text, start, j - 1):gsub('%s+$', '')
+        entries[#entries + 1] = { key, value }
+        if sub(text, j, j) == '}' then
+            return entries
+        end
+        i = select(2, find(text, '^,%s*', j)) + 1
+    end
+end
+
+-- A JSON object from { {key, value-text}, ... }, keys sorted and unique (serde_json's map).
+local function json_object(entries)
+    local by_key, keys = {}, {}
+    for _, e in ipairs(entries) do
+        if by_key[e[1]] == nil then
+            keys[#keys + 1] = e[1]
+        end
+        by_key[e[1]] = e[2]
+    end
+    table.sort(keys, byte_less)
+    local parts = {}
+    for n, key in ipairs(keys) do
+        parts[n] = json_string(key) .. ':' .. by_key[key]
+    end
+    return '{' .. table.concat(parts, ',') .. '}'
+end
+
+-- A JSON document made compact: whitespace outside strings removed.
+local function compact_json(text)
+    local out, i = {}, 1
+    while i <= #text do
+        local s_at = find(text, '"', i, true)
+        local chunk = sub(text, i, (s_at or #text + 1) - 1):gsub('[ \t\r\n]', '')
+        out[#out + 1] = chunk
+        if not s_at then
+            break
+        end
+        local _, after = read_json_string(text, s_at)
+        if not after then
+            -- A string with an escape this reader does not decode: keep the rest as it is.
+            out[#out + 1] = sub(text, s_at)
+            break
+        end
+        out[#out + 1] = sub(text, s_at, after - 1)
+        i = after
+    end
+    return table.concat(out)
+end
+
+--------------------------------------------------------------------------------------------------
+-- Moving jobs between the queue's structures (core/src/commands/mod.rs): the only places where
+-- a job changes place, as in the module.
+--------------------------------------------------------------------------------------------------
+
+-- Announces a state change on the queue's channel: `<state> <id>`.
+local function announce(k, id, state)
+    call('PUBLISH', k.events, state .. ' ' .. id)
+end
+
+-- Appends job `id` to the stream of its priority (creating streams and groups as needed); returns
+-- the entry id. Lua only: pushes a wake-up token for clients blocked on zrq:{q}:wake.
+local function push_entry(k, id, priority)
+    for _, stream in ipairs({ k.stream, k.stream_at(priority) }) do
+        if key_type(stream) == 'none' then
+            call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+        end
+    end
+    local entry = call('XADD', k.stream_at(priority), '*', ENTRY_FIELD, id)
+    call('RPUSH', k.wake, '1')
+    call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
+    return entry
+end
+
+-- Moves a waiting, scheduled, retrying or dead job (already out of its index) into its stream.
+local function make_pending(k, job)
+    job.state = 'pending'
+    local entry = push_entry(k, job.id, job.priority)
+    call('HSET', k.job(job.id), 'state', 'pending', 'entry', entry)
+    call('HDEL', k.job(job.id), 'run_at')
+    job.entry = entry
+    job.run_at = nil
+    announce(k, job.id, job.state)
+end
+
+-- What the module's timer does for one queue (promote.rs): due scheduled and retrying jobs (at
+-- most 1000 of each) enter their streams, due recurring schedules enqueue their job, and finished
+-- jobs past their retention leave their indexes. The library runs it at
+-- the start of every FETCH and RECLAIM (docs/LUA.md).
+local PROMOTE_BATCH = 1000
+local fire_due_ticks -- defined in 27_schedules.lua
+local function promote_due(k, now)
+    for _, index in ipairs({ k.scheduled, k.retrying }) do
+        for _, id in ipairs(call('ZRANGE', index, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(PROMOTE_BATCH))) do
+            call('ZREM', index, id)
+            local job = is_utf8(id) and try_load_job(k, id)
+            if job and (job.state == 'scheduled' or job.state == 'retrying') then
+                make_pending(k, job)
+            end
+        end
+    end
+    fire_due_ticks(k, now)
+    for _, finished in ipairs({ k.completed, k.cancelled }) do
+        if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+            call('ZREMRANGEBYSCORE', finished, '-inf', itoa(now))
+        end
+    end
+end
+
+-- Starts a new attempt of `job` for `consumer`: active, attempt + 1, fresh lease.
+local function start_attempt(k, job, consumer, now)
+    job.state = 'active'
+    job.attempt = job.attempt + 1
+    job.consumer = consumer
+    job.started_at = now
+    call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
+        'consumer', consumer, 'started_at', itoa(now))
+    call('ZADD', k.active, itoa(now + job.timeout), job.id)
+    announce(k, job.id, job.state)
+end
+
+-- Takes the job out of every structure that holds unfinished jobs.
+local function unlink(k, job)
+    if job.entry ~= nil then
+        local entry = job.entry
+        job.entry = nil
+        call('XACK', k.stream_at(job.priority), GROUP, entry)
+        call('XDEL', k.stream_at(job.priority), entry)
+        call('HDEL', k.job(job.id), 'entry')
+    end
+    call('ZREM', k.active, job.id)
+    call('ZREM', k.waiting, job.id)
+    call('ZREM', k.scheduled, job.id)
+    call('ZREM', k.retrying, job.id)
+end
+
+-- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
+-- ({field, value, ...}): unlinked, filed in the state's index, retention TTL, UNIQUE key freed,
+-- counted, announced. (mod.rs finish_one)
+local function finish_one(k, job, state, fields, now)
+    unlink(k, job)
+    local job_key = k.job(job.id)
+    call('HSET', job_key, 'state', state, 'finished_at', itoa(now), unpack(fields))
+    for n = 1, #fields, 2 do
+        job[fields[n]] = fields[n + 1]
+    end
+    job.state = state
+    job.finished_at = now
+    if state == 'dead' then
+        call('ZADD', k.dead, itoa(now), job.id)
+        local excess = call('ZCARD', k.dead) - DEAD_MAX
+        if excess > 0 then
+            for _, victim in ipairs(call('ZRANGE', k.dead, '0', itoa(excess - 1))) do
+                call('ZREM', k.dead, victim)
+                call('DEL', k.job(victim))
+            end
+            call('HINCRBY', k.stats, 'dropped', itoa(excess))
+        end
+    else
+        local keep = job.keep or KEEP_MS
+        if keep < 1 then
+            keep = 1
+        end
+        local index = state == 'completed' and k.completed or k.cancelled
+        call('ZADD', index, itoa(now + keep), job.id)
+        call('PEXPIRE', job_key, itoa(keep))
+        for _, finished in ipairs({ k.completed, k.cancelled }) do
+            if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+                call('ZREMRANGEBYSCORE', finished, '-inf', itoa(now))
+            end
+        end
+    end
+    if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
+        call('HDEL', k.unique, job.unique)
+    end
+    call('HINCRBY', k.stats, state, '1')
+    announce(k, job.id, state)
+end
+
+local enqueue_job -- defined in 20_enqueue.lua; batch callbacks enqueue a job
+
+-- Why a child waiting on `parent` (id, state) is cancelled, or noted when it runs anyway.
+local function parent_ended(parent)
+    return 'parent ' .. parent.id .. ' ended ' .. parent.state
+end
+
+-- Records that `parent` (id, state, result) of the waiting `child` is done, with its result and,
+-- unless it completed, a note on the child; releases the child when it was the last.
+-- (flow.rs parent_done)
+local function parent_done(k, child, parent)
+    local result, note = parent.result, nil
+    if parent.state ~= 'completed' then
+        note = 'released although ' .. parent_ended(parent)
+    end
+    local left = (child.waiting_on or 1) - 1
+    if left < 0 then
+        left = 0
+    end
+    child.waiting_on = left
+    local fields = { 'waiting_on', itoa(left) }
+    if child.with_results == 1 then
+        local entries = object_entries(child.parents) or {}
+        local value = 'null'
+        if result ~= nil and json_detail(result) == nil and is_utf8(result) then
+            value = compact_json(result)
+        end
+        entries[#entries + 1] = { parent.id, value }
+        child.parents = json_object(entries)
+        fields[#fields + 1] = 'parents'
+        fields[#fields + 1] = child.parents
+    end
+    if note ~= nil then
+        fields[#fields + 1] = 'error'
+        fields[#fields + 1] = note
+    end
+    call('HSET', k.job(child.id), unpack(fields))
+    if left == 0 then
+        call('ZREM', k.waiting, child.id)
+        make_pending(k, child)
+    end
+end
+
+-- Counts a finished member of `batch`; the last one enqueues the batch's callback, once.
+-- (flow.rs count_in_batch)
+local function count_in_batch(k, batch, succeeded, now)
+    local key = k.batch(batch)
+    local flat = call('HGETALL', key)
+    if #flat == 0 then
+        return
+    end
+    local record = {}
+    for n = 1, #flat, 2 do
+        if record[flat[n]] == nil then
+            record[flat[n]] = flat[n + 1]
+        end
+    end
+    local function number(name)
+        return (record[name] and parse_i64(record[name])) or 0
+    end
+    local done = number('done') + 1
+    local ok, failed = number('succeeded'), number('failed')
+    if succeeded then
+        ok = ok + 1
+    else
+        failed = failed + 1
+    end
+    call('HSET', key, 'done', itoa(done), 'succeeded', itoa(ok), 'failed', itoa(failed))
+    if done < number('total') or record.callback_id ~= nil then
+        return
+    end
+    if record.callback_task ~= nil and record.callback_payload ~= nil then
+        local body = format('{"batch":%s,"succeeded":%d,"failed":%d,"payload":%s}',
+            json_string(batch), ok, failed, record.callback_payload)
+        local id = enqueue_job(k, { task = record.callback_task, payload = body }, now)
+        call('HSET', key, 'callback_id', id)
+    end
+    call('PEXPIRE', key, itoa(KEEP_MS))
+end
+
+-- Settles everything that depended on `job`, which has just finished with `result`: waiting
+-- children (released, or cancelled in cascade) and its batch. (flow.rs settle)
+local function settle(k, job, result, now)
+    local work = { { id = job.id, state = job.state, result = result or job.result,
+        children = id_list(job.children), batch = job.batch } }
+    while #work > 0 do
+        local done = table.remove(work)
+        if done.batch ~= nil then
+            count_in_batch(k, done.batch, done.state == 'completed', now)
+        end
+        for _, child_id in ipairs(done.children) do
+            local child = try_load_job(k, child_id)
+            if child and child.state == 'waiting' then
+                local failed = done.state ~= 'completed'
+                if failed and child.on_parent_fail ~= 'run' then
+                    finish_one(k, child, 'cancelled', { 'error', parent_ended(done) }, now)
+                    work[#work + 1] = { id = child.id, state = child.state, children = id_list(child.children),
+                        batch = child.batch }
+                else
+                    parent_done(k, child, done)
+                end
+            end
+        end
+    end
+end
+
+-- Ends `job` in `state` and settles what depended on it. (mod.rs finish)
+local function finish(k, job, state, fields, now)
+    finish_one(k, job, state, fields, now)
+    local result
+    for n = 1, #fields, 2 do
+        if fields[n] == 'result' then
+            result = fields[n + 1]
+        end
+    end
+    settle(k, job, result, now)
+end
+
+-- A failed attempt (FAIL, or a lease expired in RECLAIM), counted in the stats: the job ends
+-- cancelled if that was requested, else dead if it has no attempts left, either way with
+-- `error_text`, and this returns true; false means the caller retries it.
+local function failed_attempt(k, job, error_text, now)
+    call('HINCRBY', k.stats, 'failed', '1')
+    if job.cancel_requested ~= nil then
+        finish(k, job, 'cancelled', { 'error', error_text }, now)
+    elseif job.attempt >= job.max_attempts then
+        finish(k, job, 'dead', { 'error', error_text }, now)
+    else
+        return false
+    end
+    return true
+end
+
+--------------------------------------------------------------------------------------------------
+-- Job ids: UUIDv7 (RFC 9562), unique even for many ids in one millisecond.
+--
+-- 48 bits unix ms | version 7 | 12 bits sub-millisecond fraction (from TIME's microseconds) |
+-- variant 10 | 30 bits counter | 32 bits hash. The counter lives as long as the library is loaded,
+-- starts at a value derived from the clock, and advances on every id, so two ids of one server
+-- never collide even within one microsecond; ids sort by creation time. No randomness is needed
+-- (Redis' math.random is deterministic in scripts): the generated id reaches replicas and the AOF
+-- as part of the HSET/XADD effects, never recomputed.
+--------------------------------------------------------------------------------------------------
+
+local id_counter = nil
+
+local function new_id(queue, sec, usec)
+    local ms = sec * 1000 + floor(usec / 1000)
+    local seed = sec .. ':' .. usec .. ':' .. queue
+    if id_counter == nil then
+        id_counter = tonumber(sub(redis.sha1hex(seed), 1, 7), 16)
+    end
+    id_counter = (id_counter + 1) % 1073741824 -- 2^30
+    local fraction = floor((usec % 1000) * 4096 / 1000)
+    local hash = tonumber(sub(redis.sha1hex(seed .. ':' .. id_counter), 1, 8), 16)
+    return format('%08x-%04x-7%03x-%04x-%04x%08x',
+        floor(ms / 65536), ms % 65536, fraction,
+        0x8000 + floor(id_counter / 65536), id_counter % 65536, hash)
+end
+
+--------------------------------------------------------------------------------------------------
+-- Registration. `run` turns a raised zrq error into its reply, and any other Lua error into the
+-- module's INTERNAL text, so a bug never leaves a half-written reply.
+--------------------------------------------------------------------------------------------------
+
+local function run(handler, keys, argv)
+    local ok, result = pcall(handler, keys, argv)
+    if ok then
+        return result
+    end
+    if type(result) == 'table' and result.zrq_error then
+        return redis.error_reply(result.zrq_error)
+    end
+    local message = type(result) == 'table' and (result.err or 'unknown error') or tostring(result)
+    message = message:gsub('[\r\n]', ' ')
+    return redis.error_reply('INTERNAL zrq bug, command aborted: ' .. message)
+end
+
+-- Registers `handler` as FCALL function `function_name`. `readonly` functions are `no-writes`;
+-- write functions that the module does not flag `deny-oom` are `allow-oom`, as in the module.
+local function register(function_name, handler, kind)
+    local flags = {}
+    if kind == 'readonly' then
+        flags = { 'no-writes' }
+    elseif kind == 'write' then
+        flags = { 'allow-oom' }
+    end
+    redis.register_function({
+        function_name = function_name,
+        callback = function(keys, argv)
+            return run(handler, keys, argv)
+        end,
+        flags = flags,
+    })
+end
+
+--------------------------------------------------------------------------------------------------
+-- zrq_enqueue: ZRQ.ENQUEUE <queue> <task> <payload> [ID <id>] [RETRIES <n>] [TIMEOUT <ms>]
+--              [DELAY <ms> | AT <unix-ms>] [BACKOFF <ms>] [PRIORITY <0-9>] [UNIQUE <key>]
+--              [KEEP <ms>] [AFTER <id> ...] [WITHRESULTS] [ONPARENTFAIL cancel|run]
+--   (core/src/commands/enqueue.rs)
+--
+-- KEYS[1]  the queue
+-- ARGV     task, payload (JSON), then options: ID <id>; RETRIES <0..1000> (default 3);
+--          TIMEOUT <1..315360000000 ms> (default 30000); DELAY <ms> or AT <unix ms> (not with
+--          AFTER); BACKOFF <ms>; PRIORITY <0..9> (default 0); UNIQUE <key>; KEEP <1.. ms>;
+--          AFTER <parent id> (repeatable; parents of the same queue); WITHRESULTS;
+--          ONPARENTFAIL cancel|run
+-- Reply    the job id (bulk string): a new UUIDv7, or the given ID. An ID that exists returns that
+--          id and writes nothing; a UNIQUE key held by an unfinished job returns that job's id.
+-- Writes   pending: XADD zrq:{q}:stream[:<priority>] * job <id> (XGROUP CREATE … MKSTREAM first);
+--          scheduled (DELAY/AT in the future): ZADD zrq:{q}:scheduled <due> <id>;
+--          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each parent;
+--          HSET zrq:{q}:job:<id>, HSET zrq:{q}:unique <key> <id>, HINCRBY zrq:{q}:stats
+--          enqueued 1, PUBLISH zrq:{q}:events "<state> <id>"; Lua only: RPUSH zrq:{q}:wake 1
+--          (capped at 128 tokens) whenever a job enters a stream.
+-- Errors   ERR (arity, names, options, numbers, conflicting options, AFTER itself), BADJSON
+--          (payload), NOJOB (AFTER names a job that does not exist), WRONGTYPE, CORRUPT, INTERNAL.
+-- Not in Lua: the module's server-side timer promotes due scheduled jobs; with Lua the client
+-- does (see docs/LUA.md).
+--------------------------------------------------------------------------------------------------
+
+local DEFAULT_RETRIES = 3
+local DEFAULT_TIMEOUT_MS = 30000
+local MAX_AT_MS = 253402300799999
+local ENQUEUE_OPTIONS = { 'ID', 'RETRIES', 'TIMEOUT', 'DELAY', 'AT', 'BACKOFF', 'PRIORITY', 'UNIQUE', 'KEEP',
+    'AFTER', 'WITHRESULTS', 'ONPARENTFAIL' }
+local PARENT_FAIL_POLICIES = { 'cancel', 'run' }
+
+-- Reads one job option into `spec` (enqueue.rs set_option, same checks in the same order).
+local function set_enqueue_option(spec, option, value)
+    local function conflicting(first, second)
+        fail('ERR', 'options ' .. first .. ' and ' .. second .. ' cannot be combined')
+    end
+    local timed = spec.delay ~= nil or spec.at ~= nil
+    if option == 'ID' then
+        spec.id = name('ID', value)
+    elseif option == 'RETRIES' then
+        spec.retries = integer('RETRIES', value, 0, MAX_RETRIES)
+    elseif option == 'TIMEOUT' then
+        spec.timeout = integer('TIMEOUT', value, 1, MAX_DURATION_MS)
+    elseif (option == 'DELAY' or option == 'AT') and timed then
+        conflicting('DELAY', 'AT')
+    elseif (option == 'DELAY' or option == 'AT') and #spec.after > 0 then
+        conflicting(option, 'AFTER')
+    elseif option == 'AFTER' and timed then
+        conflicting(spec.delay ~= nil and 'DELAY' or 'AT', 'AFTER')
+    elseif option == 'AFTER' then
+        local parent = name('AFTER', value)
+        for _, p in ipairs(spec.after) do
+            if p == parent then
+                return
+            end
+        end
+        spec.after[#spec.after + 1] = parent
+    elseif option == 'WITHRESULTS' then
+        spec.with_results = true
+    elseif option == 'ONPARENTFAIL' then
+        spec.on_parent_fail = one_of('ONPARENTFAIL', value, PARENT_FAIL_POLICIES)
+    elseif option == 'DELAY' then
+        spec.delay = integer('DELAY', value, 0, MAX_DURATION_MS)
+    elseif option == 'AT' then
+        spec.at = integer('AT', value, 0, MAX_AT_MS)
+    elseif option == 'BACKOFF' then
+        spec.backoff = integer('BACKOFF', value, 0, MAX_DURATION_MS)
+    elseif option == 'PRIORITY' then
+        spec.priority = integer('PRIORITY', value, 0, MAX_PRIORITY)
+    elseif option == 'UNIQUE' then
+        spec.unique = name('UNIQUE', value)
+    elseif option == 'KEEP' then
+        spec.keep = integer('KEEP', value, 1, MAX_DURATION_MS)
+    else
+        fail('ERR', "unknown option '" .. show_arg(option) .. "'")
+    end
+end
+
+-- A waiting job's parents: a dead or cancelled one cancels it (unless ONPARENTFAIL run);
+-- unfinished ones list it among their children; finished ones count at once.
+-- (enqueue.rs wait_for)
+local function wait_for(k, spec, job, parents, now)
+    if spec.on_parent_fail ~= 'run' then
+        for _, parent in ipairs(parents) do
+            if parent.state == 'dead' or parent.state == 'cancelled' then
+                finish(k, job, 'cancelled', { 'error', parent_ended(parent) }, now)
+                return
+            end
+        end
+    end
+    for _, parent in ipairs(parents) do
+        if not IS_FINAL[parent.state] then
+            local children = id_list(parent.children)
+            children[#children + 1] = job.id
+            call('HSET', k.job(parent.id), 'children', json_id_list(children))
+        end
+    end
+    for _, parent in ipairs(parents) do
+        if IS_FINAL[parent.state] then
+            parent_done(k, job, parent)
+        end
+    end
+end
+
+-- Adds the job described by `spec` (task, payload and options) unless its id or UNIQUE key is
+-- taken; returns the job's id. (enqueue.rs apply)
+enqueue_job = function(k, spec, now, sec, usec)
+    spec.after = spec.after or {}
+    local id = spec.id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
+    local job_key = k.job(id)
+    check_queue_types(k)
+    check_types({ { job_key, 'hash' } })
+    if key_type(job_key) ~= 'none' then
+        return id
+    end
+    if spec.unique ~= nil then
+        local holder = call('HGET', k.unique, spec.unique)
+        if type(holder) == 'string' and is_utf8(holder) then
+            local held = try_load_job(k, holder)
+            if held and not IS_FINAL[held.state] then
+                return holder
+            end
+        end
+    end
+    local parents = {}
+    for _, parent in ipairs(spec.after) do
+        if parent == id then
+            fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
+        end
+        local job = load_job(k, parent)
+        if not job then
+            fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
+                .. "' (parents must be in the same queue)")
+        end
+        parents[#parents + 1] = job
+    end
+    local due = spec.at
+    if due == nil and spec.delay ~= nil then
+        due = now + spec.delay
+    end
+    local scheduled = due ~= nil and due > now
+    local job = {
+        id = id,
+        queue = k.queue,
+        task = spec.task,
+        payload = spec.payload,
+        state = (#parents > 0 and 'waiting') or (scheduled and 'scheduled') or 'pending',
+        attempt = 0,
+        max_attempts = (spec.retries or DEFAULT_RETRIES) + 1,
+        timeout = spec.timeout or DEFAULT_TIMEOUT_MS,
+        priority = spec.priority or 0,
+        backoff = spec.backoff,
+        keep = spec.keep,
+        unique = spec.unique,
+        with_results = spec.with_results and 1 or nil,
+        on_parent_fail = spec.on_parent_fail,
+        batch = spec.batch,
+        created_at = now,
+    }
+    if #parents > 0 then
+        local entries = {}
+        for n, parent in ipairs(parents) do
+            entries[n] = { parent.id, 'null' }
+        end
+        job.parents = json_object(entries)
+        job.waiting_on = #parents
+    end
+    if scheduled then
+        job.run_at = due
+    end
+    if job.state == 'waiting' then
+        call('ZADD', k.waiting, itoa(now), id)
+    elseif job.run_at ~= nil then
+        call('ZADD', k.scheduled, itoa(due), id)
+    else
+        job.entry = push_entry(k, id, job.priority)
+    end
+    call('HSET', job_key, unpack(job_hset_args(job)))
+    if spec.unique ~= nil then
+        call('HSET', k.unique, spec.unique, id)
+    end
+    call('HINCRBY', k.stats, 'enqueued', '1')
+    announce(k, id, job.state)
+    if #parents > 0 then
+        wait_for(k, spec, job, parents, now)
+    end
+    return id
+end
+
+local function enqueue(keys, argv)
+    local spec = { after = {} }
+    local queue, task, args = queue_and_name(keys, argv, 'zrq.enqueue', 'task', 3)
+    spec.task = task
+    spec.payload = json('payload', args[3])
+    for option, value in options(args, 4, ENQUEUE_OPTIONS) do
+        set_enqueue_option(spec, option, value)
+    end
+    local now, sec, usec = clock()
+    return enqueue_job(queue_keys(queue), spec, now, sec, usec)
+end
+
+register('zrq_enqueue', enqueue, 'write-deny-oom')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_fetch: ZRQ.FETCH <queue> <consumer> [COUNT <n>] [BLOCK <ms>]
+--   (core/src/commands/fetch.rs)
+--
+-- KEYS[1]  the queue
+-- ARGV     consumer, then options: COUNT <1..1000> (default 1), BLOCK <0..315360000000 ms>
+-- Reply    array of jobs (maps), oldest first, each now active, owned by the consumer, attempt
+--          incremented; empty when nothing is waiting (also on a queue that does not exist).
+--          BLOCK is validated exactly as the module does, but a script cannot block: the reply is
+--          immediate. The client blocks instead with BLPOP on zrq:{q}:wake (docs/LUA.md).
+--          Highest priority first (zrq:{q}:stream:9 … stream:1, then zrq:{q}:stream), oldest first
+--          within one; nothing while the queue is paused (zrq:{q}:paused exists).
+-- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> STREAMS <stream> >; per job HSET state,
+--          attempt, consumer, started_at, ZADD zrq:{q}:active <now + timeout> <id>, PUBLISH
+--          zrq:{q}:events "active <id>". An entry without a readable pending job behind it is
+--          XACKed and XDELed. Lua only: due scheduled and retrying jobs are first moved into their
+--          streams (the module's timer does that on its own), see docs/LUA.md.
+-- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function fetch(keys, argv)
+    local queue, consumer, args = queue_and_name(keys, argv, 'zrq.fetch', 'consumer', 2)
+    local count = 1
+    for option, value in options(args, 3, { 'COUNT', 'BLOCK' }) do
+        if option == 'COUNT' then
+            count = integer('COUNT', value, 1, MAX_COUNT)
+        else
+            integer('BLOCK', value, 0, MAX_DURATION_MS)
+        end
+    end
+
+    local k = checked_queue_keys(queue)
+    local now = clock()
+    promote_due(k, now)
+    if key_type(k.paused) ~= 'none' then
+        return {}
+    end
+    local jobs = {}
+    for priority = MAX_PRIORITY, 0, -1 do
+        local wanted = count - #jobs
+        local stream = k.stream_at(priority)
+        if wanted > 0 and key_type(stream) ~= 'none' then
+            local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(wanted), 'STREAMS', stream, '>')
+            local entries = (type(reply) == 'table' and reply[1] and reply[1][2]) or {}
+            for _, e in ipairs(entries) do
+                local entry, fields = e[1], e[2] or {}
+                local id
+                for f = 1, #fields, 2 do
+                    if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
+                        id = fields[f + 1]
+                        break
+                    end
+                end
+                local job = id and try_load_job(k, id)
+                if job and job.state == 'pending' then
+                    start_attempt(k, job, consumer, now)
+                    jobs[#jobs + 1] = job
+                else
+                    call('XACK', stream, GROUP, entry)
+                    call('XDEL', stream, entry)
+                end
+            end
+        end
+    end
+    return jobs_reply(jobs)
+end
+
+register('zrq_fetch', fetch, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_ack: ZRQ.ACK <queue> <id> [RESULT <json>]
+--   (core/src/commands/ack.rs)
+--
+-- KEYS[1]  the queue
+-- ARGV     job id, then option RESULT <json>
+-- Reply    1 if the job was active and is now completed (result stored); 0 if it was not active
+--          (unknown, pending, finished …); -1 if its cancellation was requested meanwhile (it is
+--          now cancelled, result stored).
+-- Writes   the job leaves its stream (XACK + XDEL, HDEL entry) and its lease (ZREM active);
+--          HSET state, finished_at [, result]; ZADD zrq:{q}:completed|cancelled <now + keep>;
+--          PEXPIRE on the record (its retention); UNIQUE key freed; HINCRBY zrq:{q}:stats
+--          completed|cancelled 1; PUBLISH zrq:{q}:events; waiting children released (or
+--          cancelled in cascade) and its batch counted, as in the module.
+-- Errors   ERR (arity, names, options), BADJSON (RESULT), WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function ack(keys, argv)
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.ack', 'id', 2)
+    local result
+    for _, value in options(args, 3, { 'RESULT' }) do
+        result = json('RESULT', value)
+    end
+
+    local k, job = active_job(queue, id)
+    if not job then
+        return 0
+    end
+    local now = clock()
+    local fields = {}
+    if result ~= nil then
+        fields = { 'result', result }
+    end
+    if job.cancel_requested ~= nil then
+        finish(k, job, 'cancelled', fields, now)
+        return -1
+    end
+    finish(k, job, 'completed', fields, now)
+    return 1
+end
+
+register('zrq_ack', ack, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_state: ZRQ.STATE <queue> <id>                     (no-writes)
+--   (core/src/commands/state.rs)
+--
+-- KEYS[1]  the queue
+-- ARGV     job id
+-- Reply    the job's state (waiting, scheduled, pending, active, retrying, completed, dead,
+--          cancelled), or nil if unknown.
+-- Errors   ERR (arity, names), WRONGTYPE (job record key), CORRUPT (no readable state), INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function state(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.state', 'id')
+    local key = queue_keys(queue).job(id)
+    check_types({ { key, 'hash' } })
+    local value = call('HGET', key, 'state')
+    if type(value) == 'string' and is_utf8(value) then
+        if not IS_STATE[value] then
+            fail('CORRUPT', "'" .. key .. "' is not a zrq record: unknown state '" .. value .. "'")
+        end
+        return value
+    end
+    if key_type(key) == 'none' then
+        return nil
+    end
+    fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' is missing")
+end
+
+register('zrq_state', state, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_job: ZRQ.JOB <queue> <id>                         (no-writes)
+--   (core/src/commands/job.rs)
+--
+-- KEYS[1]  the queue
+-- ARGV     job id
+-- Reply    the job as a map (RESP3 map, flat field/value array in RESP2): the present fields of
+--          the record, integer fields as integers; nil if unknown.
+-- Errors   ERR (arity, names), WRONGTYPE (job record key), CORRUPT (unreadable record), INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function job_of(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.job', 'id')
+    local job = load_job(queue_keys(queue), id)
+    if not job then
+        return nil
+    end
+    return job_reply(job)
+end
+
+register('zrq_job', job_of, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_reclaim: ZRQ.RECLAIM <queue> <consumer> [COUNT <n>]
+--   (core/src/commands/reclaim.rs)
+--
+-- KEYS[1]  the queue
+-- ARGV     consumer, then option COUNT <1..1000> (default 10): most expired leases handled
+-- Reply    array of jobs whose lease expired, oldest deadline first, now owned by the consumer
+--          with attempt incremented and `error` saying which lease expired. A job that had used
+--          all its attempts becomes dead instead and is not returned.
+-- Writes   every expired lease counts as a failed attempt (HINCRBY zrq:{q}:stats failed 1).
+--          Reclaimed: XCLAIM <stream of its priority> zrq <consumer> 0 <entry> JUSTID, HSET error,
+--          state, attempt, consumer, started_at, ZADD zrq:{q}:active, PUBLISH. Out of attempts:
+--          finished dead (ZADD zrq:{q}:dead, capped at 10000 like the module's default). With a
+--          cancellation requested: finished cancelled. A lease without an active job is dropped.
+--          Lua only: first does the module timer's work for the queue (due scheduled and retrying
+--          jobs, schedule ticks, retention), as FETCH does; the worker's periodic RECLAIM is the
+--          Lua backend's ticker (docs/LUA.md).
+--          Last, consumers idle for an hour with nothing pending leave the consumer groups.
+-- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local DEFAULT_RECLAIM_COUNT = 10
+-- Consumers idle this long with nothing pending leave the queue's groups (CONSUMER_IDLE_MS).
+local CONSUMER_IDLE_MS = 3600000
+
+-- Drops the consumers of a stream's group that have nothing pending and have been idle for more
+-- than CONSUMER_IDLE_MS, so worker names that never come back do not pile up.
+local function prune_consumers(stream)
+    for _, info in ipairs(call('XINFO', 'CONSUMERS', stream, GROUP)) do
+        local fields = {}
+        for i = 1, #info, 2 do
+            fields[info[i]] = info[i + 1]
+        end
+        if fields.pending == 0 and fields.idle > CONSUMER_IDLE_MS then
+            call('XGROUP', 'DELCONSUMER', stream, GROUP, fields.name)
+        end
+    end
+end
+
+local function reclaim(keys, argv)
+    local queue, consumer, args = queue_and_name(keys, argv, 'zrq.reclaim', 'consumer', 2)
+    local count = DEFAULT_RECLAIM_COUNT
+    for _, value in options(args, 3, { 'COUNT' }) do
+        count = integer('COUNT', value, 1, MAX_COUNT)
+    end
+
+    local k = checked_queue_keys(queue)
+    local now = clock()
+    promote_due(k, now)
+    local expired = call('ZRANGE', k.active, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(count))
+    local reclaimed = {}
+    for _, id in ipairs(expired) do
+        if is_utf8(id) then
+            local job = try_load_job(k, id)
+            if not job or job.state ~= 'active' then
+                call('ZREM', k.active, id)
+            else
+                local error_text = format('lease expired after %d ms (attempt %d of %d, consumer %s)',
+                    job.timeout, job.attempt, job.max_attempts, job.consumer or '?')
+                if not failed_attempt(k, job, error_text, now) then
+                    if job.entry ~= nil then
+                        call('XCLAIM', k.stream_at(job.priority), GROUP, consumer, '0', job.entry, 'JUSTID')
+                    end
+                    call('HSET', k.job(id), 'error', error_text)
+                    job.error = error_text
+                    start_attempt(k, job, consumer, now)
+                    reclaimed[#reclaimed + 1] = job
+                end
+            end
+        end
+    end
+    for priority = 0, MAX_PRIORITY do
+        local stream = k.stream_at(priority)
+        if key_type(stream) == 'stream' then
+            prune_consumers(stream)
+        end
+    end
+    return jobs_reply(reclaimed)
+end
+
+register('zrq_reclaim', reclaim, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- The lifecycle commands beyond the core six, one function each (core/src/commands/*.rs). Each
+-- header states KEYS, ARGV, reply and errors; the writes are those of the module's command.
+--------------------------------------------------------------------------------------------------
+
+-- Up to `count` members of a sorted set from rank `start` (store.rs zrange).
+local function zrange(key, start, count)
+    if count <= 0 then
+        return {}
+    end
+    local out = {}
+    for _, member in ipairs(call('ZRANGE', key, itoa(start), itoa(start + count - 1))) do
+        if is_utf8(member) then
+            out[#out + 1] = member
+        end
+    end
+    return out
+end
+
+-- COUNT (1..1000, default 10) and CURSOR (default 0) of paged commands (mod.rs paging).
+local function paging(args, first)
+    local count, cursor = 10, 0
+    for option, value in options(args, first, { 'COUNT', 'CURSOR' }) do
+        if option == 'COUNT' then
+            count = integer('COUNT', value, 1, MAX_COUNT)
+        else
+            cursor = integer('CURSOR', value, 0, 9223372036854775807, '9223372036854775807')
+        end
+    end
+    return count, cursor
+end
+
+-- `[next-cursor, jobs]`; cursor 0 means the end (mod.rs page).
+local function page(cursor, count, total, jobs)
+    local next_cursor = cursor + count
+    if next_cursor >= total then
+        next_cursor = 0
+    end
+    return { itoa(next_cursor), jobs }
+end
+
+-- The jobs behind `ids` as replies, skipping ids whose record is gone (mod.rs load_jobs).
+local function load_jobs(k, ids)
+    local out = {}
+    for _, id in ipairs(ids) do
+        local job = load_job(k, id)
+        if job then
+            out[#out + 1] = job_reply(job)
+        end
+    end
+    return out
+end
+
+-- Entries of a stream not yet delivered to the group: length, and a page of their job ids.
+local function undelivered_len(stream)
+    return call('XLEN', stream) - call('XPENDING', stream, GROUP)[1]
+end
+
+local function undelivered_ids(stream, skip, count)
+    local newest = call('XPENDING', stream, GROUP)[3]
+    local start = type(newest) == 'string' and ('(' .. newest) or '-'
+    local ids = {}
+    local entries = call('XRANGE', stream, start, '+', 'COUNT', itoa(skip + count))
+    for n = skip + 1, #entries do
+        local fields = entries[n][2] or {}
+        for f = 1, #fields, 2 do
+            if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
+                ids[#ids + 1] = fields[f + 1]
+                break
+            end
+        end
+    end
+    return ids
+end
+
+--------------------------------------------------------------------------------------------------
+-- zrq_fail: ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>]                     (commands/fail.rs)
+-- KEYS[1] the queue; ARGV id, error (UTF-8, at most 65536 bytes), option RETRYIN <0.. ms>.
+-- Reply   the job's new state: retrying (backoff: RETRYIN, else BACKOFF or 1000 ms doubled per
+--         attempt, capped at 1 h, with jitter in its upper half), dead (no attempts left),
+--         cancelled (its cancellation was requested); nil if the job is not active.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local MAX_ERROR_LEN = 65536
+local BACKOFF_BASE_MS = 1000
+local BACKOFF_MAX_MS = 3600000
+
+-- A number in 0..n from the clock and a counter (scripts have no useful randomness; the delay
+-- reaches replicas as the written run_at, never recomputed).
+local random_counter = 0
+local function random_upto(n, seed)
+    random_counter = random_counter + 1
+    local digest = redis.sha1hex(seed .. ':' .. random_counter)
+    return tonumber(sub(digest, 1, 12), 16) % (n + 1)
+end
+
+-- config.rs backoff_delay: half the exponential delay, plus jitter over the other half.
+local function backoff_delay(base, attempt, seed)
+    if attempt < 1 then
+        attempt = 1
+    end
+    local full = base
+    if full < 0 then
+        full = 0
+    end
+    for _ = 2, attempt do
+        full = full * 2
+        if full >= BACKOFF_MAX_MS then
+            break
+        end
+    end
+    if full > BACKOFF_MAX_MS then
+        full = BACKOFF_MAX_MS
+    end
+    local half = floor(full / 2)
+    local spread = full - half
+    if spread == 0 then
+        return half
+    end
+    return half + random_upto(spread, seed)
+end
+
+local function fail_job(keys, argv)
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.fail', 'id', 3)
+    local error_text = args[3]
+    if not is_utf8(error_text) or #error_text > MAX_ERROR_LEN then
+        fail('ERR', 'error must be UTF-8 text of at most ' .. MAX_ERROR_LEN .. ' bytes')
+    end
+    local retry_in
+    for _, value in options(args, 4, { 'RETRYIN' }) do
+        retry_in = integer('RETRYIN', value, 0, MAX_DURATION_MS)
+    end
+
+    local k, job = active_job(queue, id)
+    if not job then
+        return nil
+    end
+    local now, sec, usec = clock()
+    if not failed_attempt(k, job, error_text, now) then
+        local delay = retry_in or backoff_delay(job.backoff or BACKOFF_BASE_MS, job.attempt,
+            sec .. ':' .. usec .. ':' .. id)
+        local due = now + delay
+        job.state = 'retrying'
+        unlink(k, job)
+        call('HSET', k.job(id), 'state', 'retrying', 'error', error_text, 'run_at', itoa(due))
+        call('ZADD', k.retrying, itoa(due), id)
+        announce(k, id, 'retrying')
+    end
+    return job.state
+end
+
+register('zrq_fail', fail_job, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_touch: ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>]        (commands/touch.rs)
+-- KEYS[1] the queue; ARGV id, options TIMEOUT <1.. ms> (the new lease length), PROGRESS <0..100>.
+-- Reply   1 (lease extended from now), 0 (job not active), -1 (its cancellation was requested).
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function touch(keys, argv)
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.touch', 'id', 2)
+    local timeout, progress
+    for option, value in options(args, 3, { 'TIMEOUT', 'PROGRESS' }) do
+        if option == 'TIMEOUT' then
+            timeout = integer('TIMEOUT', value, 1, MAX_DURATION_MS)
+        else
+            progress = integer('PROGRESS', value, 0, 100)
+        end
+    end
+    local k, job = active_job(queue, id)
+    if not job then
+        return 0
+    end
+    if job.cancel_requested ~= nil then
+        return -1
+    end
+    timeout = timeout or job.timeout
+    local now = clock()
+    call('ZADD', k.active, itoa(now + timeout), id)
+    if progress ~= nil then
+        call('HSET', k.job(id), 'timeout', itoa(timeout), 'progress', itoa(progress))
+    else
+        call('HSET', k.job(id), 'timeout', itoa(timeout))
+    end
+    return 1
+end
+
+register('zrq_touch', touch, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_result: ZRQ.RESULT <queue> <id> [BLOCK <ms>]                  (no-writes; commands/result.rs)
+-- KEYS[1] the queue; ARGV id, option BLOCK <0.. ms> (validated; a script cannot block: the client
+--         waits for the job's final state on the zrq:{q}:events channel, see docs/LUA.md).
+-- Reply   nil while the job is unfinished; else a map: state, result, error, finished_at
+--         (present ones).
+-- Errors  ERR, NOJOB (no such job), WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function result_of(keys, argv)
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.result', 'id', 2)
+    for _, value in options(args, 3, { 'BLOCK' }) do
+        integer('BLOCK', value, 0, MAX_DURATION_MS)
+    end
+    local job = load_job(queue_keys(queue), id)
+    if not job then
+        fail('NOJOB', "no job '" .. id .. "' in queue '" .. queue .. "'")
+    end
+    if not IS_FINAL[job.state] then
+        return nil
+    end
+    return { map = { state = job.state, result = job.result, error = job.error, finished_at = job.finished_at } }
+end
+
+register('zrq_result', result_of, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_cancel: ZRQ.CANCEL <queue> <id>                                         (commands/cancel.rs)
+-- KEYS[1] the queue; ARGV id.
+-- Reply   1 (cancelled now), 2 (active: cancellation requested, the worker learns it from TOUCH or
+--         ACK), 0 (unknown or already finished).
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local CANCELLABLE = { waiting = true, scheduled = true, pending = true, retrying = true }
+
+local function cancel(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.cancel', 'id')
+    local k = checked_queue_keys(queue)
+    local job = load_job(k, id)
+    if not job then
+        return 0
+    end
+    if job.state == 'active' then
+        call('HSET', k.job(id), 'cancel_requested', '1')
+        return 2
+    end
+    if not CANCELLABLE[job.state] then
+        return 0
+    end
+    finish(k, job, 'cancelled', {}, clock())
+    return 1
+end
+
+register('zrq_cancel', cancel, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_dead: ZRQ.DEAD <queue> [COUNT <n>] [CURSOR <c>]                 (no-writes; commands/dead.rs)
+-- KEYS[1] the queue; ARGV options COUNT <1..1000> (default 10), CURSOR <0..> (default 0).
+-- Reply   [next-cursor, jobs]: dead jobs oldest first; next cursor 0 at the end.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function dead_jobs(keys, argv)
+    local args = command_args(keys, argv, 'zrq.dead', 1)
+    local queue = name('queue', args[1])
+    local count, cursor = paging(args, 2)
+    local k = queue_keys(queue)
+    check_types({ { k.dead, 'zset' } })
+    local ids = zrange(k.dead, cursor, count)
+    return page(cursor, count, call('ZCARD', k.dead), load_jobs(k, ids))
+end
+
+register('zrq_dead', dead_jobs, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_requeue: ZRQ.REQUEUE <queue> <id|ALL>                                  (commands/requeue.rs)
+-- KEYS[1] the queue; ARGV a dead job's id, or ALL.
+-- Reply   how many dead jobs are pending again, with a fresh attempt budget.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function requeue(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.requeue', 'id')
+    local k = checked_queue_keys(queue)
+    local ids = { id }
+    if id:upper() == 'ALL' then
+        ids = zrange(k.dead, 0, call('ZCARD', k.dead))
+    end
+    local requeued = 0
+    for _, dead_id in ipairs(ids) do
+        local job = load_job(k, dead_id)
+        if job and job.state == 'dead' then
+            call('ZREM', k.dead, dead_id)
+            call('HSET', k.job(dead_id), 'attempt', '0')
+            call('HDEL', k.job(dead_id), 'finished_at', 'cancel_requested')
+            job.attempt = 0
+            if job.unique ~= nil and not call('HGET', k.unique, job.unique) then
+                call('HSET', k.unique, job.unique, dead_id)
+            end
+            make_pending(k, job)
+            requeued = requeued + 1
+        end
+    end
+    return requeued
+end
+
+register('zrq_requeue', requeue, 'write-deny-oom')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_delete: ZRQ.DELETE <queue> <id>                                         (commands/delete.rs)
+-- KEYS[1] the queue; ARGV id.
+-- Reply   1 if a job was deleted (in any state), else 0. Its waiting children and its batch treat
+--         an unfinished deleted job as cancelled.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function delete(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.delete', 'id')
+    local k = checked_queue_keys(queue)
+    local job = load_job(k, id)
+    if not job then
+        return 0
+    end
+    unlink(k, job)
+    for _, index in ipairs({ k.dead, k.completed, k.cancelled, k.waiting }) do
+        call('ZREM', index, id)
+    end
+    if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
+        call('HDEL', k.unique, job.unique)
+    end
+    call('DEL', k.job(id))
+    if not IS_FINAL[job.state] then
+        job.state = 'cancelled'
+        settle(k, job, nil, clock())
+    end
+    return 1
+end
+
+register('zrq_delete', delete, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_pause / zrq_resume: ZRQ.PAUSE <queue>, ZRQ.RESUME <queue>                (commands/pause.rs)
+-- KEYS[1] the queue; ARGV none.
+-- Reply   OK. While zrq:{q}:paused exists FETCH delivers nothing; RESUME deletes it (and, Lua
+--         only, pushes a wake-up token so blocked clients look again).
+-- Errors  ERR, WRONGTYPE (paused key), INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function pause_or_resume(command, paused)
+    return function(keys, argv)
+        local args = command_args(keys, argv, command, 1, true)
+        local k = queue_keys(name('queue', args[1]))
+        check_types({ { k.paused, 'string' } })
+        if paused then
+            call('SET', k.paused, '1')
+        else
+            check_types({ { k.wake, 'list' } })
+            call('DEL', k.paused)
+            call('RPUSH', k.wake, '1')
+            call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
+        end
+        return redis.status_reply('OK')
+    end
+end
+
+register('zrq_pause', pause_or_resume('zrq.pause', true), 'write')
+register('zrq_resume', pause_or_resume('zrq.resume', false), 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_info: ZRQ.INFO <queue>                                          (no-writes; commands/info.rs)
+-- KEYS[1] the queue; ARGV none.
+-- Reply   a map: jobs per state now (pending, waiting, scheduled, active, retrying, completed,
+--         dead, cancelled), totals since the queue was created (total_enqueued, total_completed,
+--         total_failed, total_dead, total_cancelled, total_dropped), oldest_pending_age_ms, paused.
+-- Errors  ERR, WRONGTYPE, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function info(keys, argv)
+    local args = command_args(keys, argv, 'zrq.info', 1, true)
+    local k = checked_queue_keys(name('queue', args[1]))
+    local now = clock()
+    local pending, oldest = 0, nil
+    for priority = 0, MAX_PRIORITY do
+        local stream = k.stream_at(priority)
+        if key_type(stream) ~= 'none' then
+            pending = pending + undelivered_len(stream)
+            local first = undelivered_ids(stream, 0, 1)[1]
+            if first then
+                local at = call('HGET', k.job(first), 'created_at')
+                at = type(at) == 'string' and parse_i64(at)
+                if at and (oldest == nil or at < oldest) then
+                    oldest = at
+                end
+            end
+        end
+    end
+    local map = { pending = pending }
+    for _, state in ipairs({ 'waiting', 'scheduled', 'active', 'retrying', 'completed', 'dead', 'cancelled' }) do
+        map[state] = call('ZCARD', k[state])
+    end
+    counters(map, utf8_hash(call('HGETALL', k.stats)),
+        { 'enqueued', 'completed', 'failed', 'dead', 'cancelled', 'dropped' }, 'total_')
+    local age = 0
+    if oldest and now > oldest then
+        age = now - oldest
+    end
+    map.oldest_pending_age_ms = age
+    map.paused = key_type(k.paused) ~= 'none' and 1 or 0
+    return { map = map }
+end
+
+register('zrq_info', info, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_list: ZRQ.LIST <queue> <state> [COUNT <n>] [CURSOR <c>]         (no-writes; commands/list.rs)
+-- KEYS[1] the queue; ARGV a state name (any case), options COUNT, CURSOR as for DEAD.
+-- Reply   [next-cursor, jobs] of that state: pending in delivery order (highest priority first),
+--         the others in their index's order.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function list(keys, argv)
+    local args = command_args(keys, argv, 'zrq.list', 2)
+    local queue = name('queue', args[1])
+    local state = is_utf8(args[2]) and args[2]:lower()
+    if not IS_STATE[state] then
+        fail('ERR', 'state must be one of ' .. table.concat(STATES, ', ') .. ", got '" .. show_arg(args[2]) .. "'")
+    end
+    local count, cursor = paging(args, 3)
+    local k = checked_queue_keys(queue)
+    local ids, total = {}, 0
+    if state == 'pending' then
+        local skip = cursor
+        for priority = MAX_PRIORITY, 0, -1 do
+            local stream = k.stream_at(priority)
+            if key_type(stream) ~= 'none' then
+                local len = undelivered_len(stream)
+                total = total + len
+                local wanted = count - #ids
+                if skip >= len then
+                    skip = skip - len
+                else
+                    if wanted > 0 then
+                        for _, id in ipairs(undelivered_ids(stream, skip, wanted)) do
+                            ids[#ids + 1] = id
+                        end
+                    end
+                    skip = 0
+                end
+            end
+        end
+    else
+        ids = zrange(k[state], cursor, count)
+        total = call('ZCARD', k[state])
+    end
+    return page(cursor, count, total, load_jobs(k, ids))
+end
+
+register('zrq_list', list, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_queues: ZRQ.QUEUES                                            (no-writes; commands/queues.rs)
+-- KEYS    none (FCALL zrq_queues 0); ARGV none.
+-- Reply   every queue name (each queue has a zrq:{q}:stats key), sorted. Uses SCAN: on a cluster
+--         it lists the queues of the node it runs on.
+-- Errors  ERR (arity), INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function queues(keys, argv)
+    if #keys + #argv ~= 0 then
+        arity_error('zrq.queues')
+    end
+    local names, seen, cursor = {}, {}, '0'
+    repeat
+        local reply = call('SCAN', cursor, 'MATCH', 'zrq:{*}:stats', 'COUNT', '1000')
+        cursor = reply[1]
+        for _, key in ipairs(reply[2]) do
+            local queue = key:match('^zrq:{(.*)}:stats$')
+            if queue and is_utf8(key) and not seen[queue] then
+                seen[queue] = true
+                names[#names + 1] = queue
+            end
+        end
+    until cursor == '0'
+    table.sort(names, byte_less)
+    return names
+end
+
+register('zrq_queues', queues, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_batch: ZRQ.BATCH <queue> <batch> [ON-COMPLETE <task> <payload>] [RETRIES|TIMEOUT|BACKOFF|
+--            PRIORITY|KEEP <n>] JOB <task> <payload> [JOB <task> <payload> ...]  (commands/batch.rs)
+-- KEYS[1] the queue; ARGV batch id, options (job options apply to every member), JOB … (repeat).
+-- Reply   the members' ids, in order. When the last member finishes, the ON-COMPLETE job is
+--         enqueued once with payload {"batch","succeeded","failed","payload"}.
+-- Writes  HSET zrq:{q}:batch:<id> (queue, total, done, succeeded, failed, created_at, callback),
+--         then every member as ENQUEUE writes it (with `batch`).
+-- Errors  ERR (arity, no JOB, batch exists, options), BADJSON, WRONGTYPE, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local BATCH_OPTIONS = { 'ON-COMPLETE', 'RETRIES', 'TIMEOUT', 'BACKOFF', 'PRIORITY', 'KEEP', 'JOB' }
+
+local function batch(keys, argv)
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.batch', 'batch', 2)
+    local template = { after = {} }
+    local members, on_complete = {}, nil
+    -- JOB and ON-COMPLETE take two values: the iterator hands over the first, `extra` the second.
+    local at = 3
+    while args[at] ~= nil do
+        local word = args[at]
+        local option
+        for _, known in ipairs(BATCH_OPTIONS) do
+            if known == word:upper() then
+                option = known
+            end
+        end
+        if not option then
+            fail('ERR', "unknown option '" .. show_arg(word) .. "'")
+        end
+        if template['seen_' .. option] and not REPEATABLE[option] then
+            fail('ERR', 'option ' .. option .. ' given more than once')
+        end
+        template['seen_' .. option] = true
+        local value = args[at + 1]
+        if value == nil then
+            fail('ERR', 'option ' .. option .. ' needs a value')
+        end
+        at = at + 2
+        if option == 'ON-COMPLETE' or option == 'JOB' then
+            local task = name('task', value)
+            local payload = args[at]
+            if payload == nil then
+                fail('ERR', 'option ' .. option .. ' needs a value')
+            end
+            at = at + 1
+            payload = json('payload', payload)
+            if option == 'JOB' then
+                members[#members + 1] = { task, payload }
+            else
+                on_complete = { task, payload }
+            end
+        else
+            set_enqueue_option(template, option, value)
+        end
+    end
+    if #members == 0 then
+        arity_error('zrq.batch')
+    end
+    local k = checked_queue_keys(queue)
+    local key = k.batch(id)
+    check_types({ { key, 'hash' } })
+    if key_type(key) ~= 'none' then
+        fail('ERR', "batch '" .. id .. "' already exists in queue '" .. queue .. "'")
+    end
+    local now, sec, usec = clock()
+    local record = { 'queue', queue, 'total', itoa(#members), 'done', '0', 'succeeded', '0', 'failed', '0',
+        'created_at', itoa(now) }
+    if on_complete then
+        record[#record + 1] = 'callback_task'
+        record[#record + 1] = on_complete[1]
+        record[#record + 1] = 'callback_payload'
+        record[#record + 1] = on_complete[2]
+    end
+    call('HSET', key, unpack(record))
+    local ids = {}
+    for n, member in ipairs(members) do
+        local spec = { task = member[1], payload = member[2], batch = id, after = {},
+            retries = template.retries, timeout = template.timeout, backoff = template.backoff,
+            priority = template.priority, keep = template.keep }
+        ids[n] = enqueue_job(k, spec, now, sec, usec)
+    end
+    return ids
+end
+
+register('zrq_batch', batch, 'write-deny-oom')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_batchinfo: ZRQ.BATCHINFO <queue> <batch>                  (no-writes; commands/batchinfo.rs)
+-- KEYS[1] the queue; ARGV batch id.
+-- Reply   a map: id, total, done, succeeded, failed, callback_id (once enqueued); nil if unknown.
+-- Errors  ERR, WRONGTYPE, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function batchinfo(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.batchinfo', 'batch')
+    local key = queue_keys(queue).batch(id)
+    check_types({ { key, 'hash' } })
+    local flat = call('HGETALL', key)
+    if #flat == 0 then
+        return nil
+    end
+    local record = utf8_hash(flat)
+    local map = { id = id, callback_id = record.callback_id }
+    counters(map, record, { 'total', 'done', 'succeeded', 'failed' }, '')
+    return { map = map }
+end
+
+register('zrq_batchinfo', batchinfo, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- Recurring schedules (core/src/commands/schedule.rs, schedules.rs, unschedule.rs, core/src/cron.rs).
+-- A definition is JSON in zrq:{q}:schedules (name -> definition); its next run is its score in
+-- zrq:{q}:ticks. Due ticks fire inside FETCH (promote_due), so a tick fires exactly once however
+-- many workers fetch.
+--------------------------------------------------------------------------------------------------
+
+local MINUTE_MS = 60000
+local DAY_MS = 86400000
+
+local function bad_cron(detail)
+    fail('ERR', 'CRON expression is invalid: ' .. detail)
+end
+
+-- Rust's u32 parse: optional '+' (no '-'), digits, at most 4294967295. Returns the number or nil.
+local function parse_u32(text)
+    local value = sub(text, 1, 1) ~= '-' and parse_i64(text)
+    if not value or value > 4294967295 then
+        return nil
+    end
+    return value
+end
+
+-- One cron field: a set of allowed values, and whether it is restricted (not '*').
+local function cron_field(text, field_name, min, max)
+    local set = {}
+    for part in (text .. ','):gmatch('([^,]*),') do
+        local function bad()
+            bad_cron(field_name .. " field '" .. show_arg(part) .. "' must be within " .. min .. '-' .. max)
+        end
+        local range, step = part, 1
+        local slash = find(part, '/', 1, true)
+        if slash then
+            range = sub(part, 1, slash - 1)
+            step = parse_u32(sub(part, slash + 1))
+            if not step or step == 0 then
+                bad()
+            end
+        end
+        local low, high
+        if range == '*' then
+            low, high = min, max
+        else
+            local dash = find(range, '-', 1, true)
+            if dash then
+                low, high = parse_u32(sub(range, 1, dash - 1)), parse_u32(sub(range, dash + 1))
+                if not low or not high then
+                    bad()
+                end
+            else
+                low = parse_u32(range)
+                if not low then
+                    bad()
+                end
+                high = slash and max or low
+            end
+        end
+        if low < min or high > max or low > high then
+            bad()
+        end
+        local value = low
+        while value <= high do
+            set[value] = true
+            value = value + step
+        end
+    end
+    return set, text ~= '*'
+end
+
+local function cron_parse(text)
+    local fields = {}
+    for word in text:gmatch('[^ \t\n\f\r]+') do
+        fields[#fields + 1] = word
+    end
+    if #fields ~= 5 then
+        bad_cron('expected 5 fields (minute hour day-of-month month day-of-week), got ' .. #fields)
+    end
+    local cron = {}
+    cron.minutes = cron_field(fields[1], 'minute', 0, 59)
+    cron.hours = cron_field(fields[2], 'hour', 0, 23)
+    cron.days, cron.days_restricted = cron_field(fields[3], 'day-of-month', 1, 31)
+    cron.months = cron_field(fields[4], 'month', 1, 12)
+    cron.weekdays, cron.weekdays_restricted = cron_field(fields[5], 'day-of-week', 0, 7)
+    if cron.weekdays[7] then
+        cron.weekdays[0] = true
+    end
+    return cron
+end
+
+-- Days since 1970-01-01 <-> civil dates (Howard Hinnant's algorithms, as cron.rs).
+local function civil_from_days(days)
+    local z = days + 719468
+    local era = floor(z / 146097)
+    local doe = z - era * 146097
+    local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+    local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+    local mp = floor((5 * doy + 2) / 153)
+    local day = doy - floor((153 * mp + 2) / 5) + 1
+    local month = mp < 10 and mp + 3 or mp - 9
+    local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+    return year, month, day
+end
+
+local function days_from_civil(year, month, day)
+    if month <= 2 then
+        year = year - 1
+    end
+    local era = floor(year / 400)
+    local yoe = year - era * 400
+    local doy = floor((153 * (month > 2 and month - 3 or month + 9) + 2) / 5) + day - 1
+    local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+    return era * 146097 + doe - 719468
+end
+
+-- The first matching minute strictly after `after` (unix ms), or nil within ten years.
+local function cron_next_after(cron, after)
+    local t = floor(after / MINUTE_MS) * MINUTE_MS + MINUTE_MS
+    local limit = after + 10 * 366 * DAY_MS
+    while t <= limit do
+        local days = floor(t / DAY_MS)
+        local year, month, day = civil_from_days(days)
+        local weekday = (days + 4) % 7
+        local by_day, by_weekday = cron.days[day] == true, cron.weekdays[weekday] == true
+        local day_ok
+        if cron.days_restricted and cron.weekdays_restricted then
+            day_ok = by_day or by_weekday
+        elseif cron.days_restricted then
+            day_ok = by_day
+        elseif cron.weekdays_restricted then
+            day_ok = by_weekday
+        else
+            day_ok = true
+        end
+        local minute_of_day = floor((t - days * DAY_MS) / MINUTE_MS)
+        local hour, minute = floor(minute_of_day / 60), minute_of_day % 60
+        if not cron.months[month] then
+            if month == 12 then
+                t = days_from_civil(year + 1, 1, 1) * DAY_MS
+            else
+                t = days_from_civil(year, month + 1, 1) * DAY_MS
+            end
+        elseif not day_ok then
+            t = (days + 1) * DAY_MS
+        elseif not cron.hours[hour] then
+            t = days * DAY_MS + (hour + 1) * 60 * MINUTE_MS
+        elseif not cron.minutes[minute] then
+            t = t + MINUTE_MS
+        else
+            return t
+        end
+    end
+    return nil
+end
+
+-- A definition's next run after `due` when it is `now` (schedule.rs next_run).
+local function next_run(definition, due, now)
+    if definition.every ~= nil then
+        local behind = floor(math.max(now - due, 0) / definition.every)
+        return due + definition.every * (behind + 1)
+    elseif definition.cron ~= nil then
+        local ok, cron = pcall(cron_parse, definition.cron)
+        if not ok then
+            return nil
+        end
+        return cron_next_after(cron, now)
+    end
+    return nil
+end
+
+-- Definitions as serde_json writes them (schedule.rs Definition, field order kept).
+local DEFINITION_FIELDS = { { 'name', 'text' }, { 'every', 'integer', true }, { 'cron', 'text', true },
+    { 'task', 'text' }, { 'payload', 'text' }, { 'retries', 'integer' }, { 'timeout', 'integer' },
+    { 'priority', 'integer' }, { 'backoff', 'integer', true }, { 'unique', 'text', true },
+    { 'keep', 'integer', true }, { 'last_run', 'integer', true } }
+
+local function definition_json(definition)
+    local parts = {}
+    for _, f in ipairs(DEFINITION_FIELDS) do
+        local value = definition[f[1]]
+        if value ~= nil then
+            local text = f[2] == 'integer' and itoa(value) or json_string(value)
+            parts[#parts + 1] = json_string(f[1]) .. ':' .. text
+        end
+    end
+    return '{' .. table.concat(parts, ',') .. '}'
+end
+
+-- Reads a stored definition; an unreadable one is CORRUPT (the detail differs from serde's).
+local function definition_from_json(key, text)
+    local ok, decoded = pcall(cjson.decode, text)
+    if not ok or type(decoded) ~= 'table' then
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: not a schedule definition")
+    end
+    local definition = {}
+    for _, f in ipairs(DEFINITION_FIELDS) do
+        local value = decoded[f[1]]
+        if value == cjson.null then
+            value = nil
+        end
+        local wanted = f[2] == 'integer' and 'number' or 'string'
+        if value == nil and not f[3] then
+            fail('CORRUPT', "'" .. key .. "' is not a zrq record: missing field `" .. f[1] .. '`')
+        end
+        if value ~= nil and (type(value) ~= wanted or (wanted == 'number' and value ~= floor(value))) then
+            fail('CORRUPT', "'" .. key .. "' is not a zrq record: invalid type for `" .. f[1] .. '`')
+        end
+        definition[f[1]] = value
+    end
+    return definition
+end
+
+-- Fires every due tick of the queue (promote.rs): enqueues the definition's job, records its last
+-- run, and moves the tick to the next run (or drops it).
+fire_due_ticks = function(k, now)
+    local due_ticks = call('ZRANGE', k.ticks, '-inf', itoa(now), 'BYSCORE', 'WITHSCORES', 'LIMIT', '0',
+        itoa(PROMOTE_BATCH))
+    for n = 1, #due_ticks, 2 do
+        local schedule, due = due_ticks[n], tonumber(due_ticks[n + 1]) or now
+        local text = is_utf8(schedule) and call('HGET', k.schedules, schedule)
+        local ok, definition = false, nil
+        if type(text) == 'string' then
+            ok, definition = pcall(definition_from_json, k.schedules, text)
+        end
+        if not ok then
+            call('ZREM', k.ticks, schedule)
+        else
+            enqueue_job(k, { task = definition.task, payload = definition.payload, retries = definition.retries,
+                timeout = definition.timeout, priority = definition.priority, backoff = definition.backoff,
+                unique = definition.unique, keep = definition.keep, after = {} }, now)
+            definition.last_run = now
+            call('HSET', k.schedules, schedule, definition_json(definition))
+            local next_at = next_run(definition, due, now)
+            if next_at ~= nil then
+                call('ZADD', k.ticks, itoa(next_at), schedule)
+            else
+                call('ZREM', k.ticks, schedule)
+            end
+        end
+    end
+end
+
+--------------------------------------------------------------------------------------------------
+-- zrq_schedule: ZRQ.SCHEDULE <queue> <name> EVERY <ms> | CRON <expr> <task> <payload>
+--               [RETRIES|TIMEOUT|BACKOFF|PRIORITY|UNIQUE|KEEP <v>]          (commands/schedule.rs)
+-- KEYS[1] the queue; ARGV name, EVERY <1.. ms> or CRON "<min hour dom month dow>" (UTC), the
+--         job's task and payload, job options.
+-- Reply   the first run (unix ms). Redefining a name replaces it.
+-- Errors  ERR (arity, names, kind, EVERY, CRON, options), BADJSON, WRONGTYPE, INTERNAL.
+-- Not in Lua: the module's timer fires due ticks; with Lua, FETCH on the queue does.
+--------------------------------------------------------------------------------------------------
+
+local SCHEDULE_JOB_OPTIONS = { 'RETRIES', 'TIMEOUT', 'BACKOFF', 'PRIORITY', 'UNIQUE', 'KEEP' }
+
+local function schedule(keys, argv)
+    local queue, schedule_name, args = queue_and_name(keys, argv, 'zrq.schedule', 'name', 6)
+    local definition = { name = schedule_name }
+    local kind = args[3]:upper()
+    if kind == 'EVERY' then
+        definition.every = integer('EVERY', args[4], 1, MAX_DURATION_MS)
+    elseif kind == 'CRON' then
+        if not is_utf8(args[4]) then
+            bad_cron('not UTF-8')
+        end
+        cron_parse(args[4])
+        definition.cron = args[4]
+    else
+        fail('ERR', "schedule kind must be one of EVERY, CRON, got '" .. show_arg(args[3]) .. "'")
+    end
+    local spec = { after = {} }
+    spec.task = name('task', args[5])
+    spec.payload = json('payload', args[6])
+    for option, value in options(args, 7, SCHEDULE_JOB_OPTIONS) do
+        set_enqueue_option(spec, option, value)
+    end
+    definition.task, definition.payload = spec.task, spec.payload
+    definition.retries = spec.retries or DEFAULT_RETRIES
+    definition.timeout = spec.timeout or DEFAULT_TIMEOUT_MS
+    definition.priority = spec.priority or 0
+    definition.backoff, definition.unique, definition.keep = spec.backoff, spec.unique, spec.keep
+
+    local k = checked_queue_keys(queue)
+    local now = clock()
+    local first = next_run(definition, now, now)
+    if first == nil then
+        bad_cron('it never matches')
+    end
+    call('HSET', k.schedules, definition.name, definition_json(definition))
+    call('ZADD', k.ticks, itoa(first), definition.name)
+    call('HINCRBY', k.stats, 'enqueued', '0')
+    return first
+end
+
+register('zrq_schedule', schedule, 'write-deny-oom')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_unschedule: ZRQ.UNSCHEDULE <queue> <name>                           (commands/unschedule.rs)
+-- KEYS[1] the queue; ARGV the schedule's name.
+-- Reply   1 if it existed (now removed), else 0. Jobs it already enqueued are not touched.
+-- Errors  ERR, WRONGTYPE, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function unschedule(keys, argv)
+    local queue, schedule_name = queue_and_name(keys, argv, 'zrq.unschedule', 'name')
+    local k = checked_queue_keys(queue)
+    if not call('HGET', k.schedules, schedule_name) then
+        return 0
+    end
+    call('HDEL', k.schedules, schedule_name)
+    call('ZREM', k.ticks, schedule_name)
+    return 1
+end
+
+register('zrq_unschedule', unschedule, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_schedules: ZRQ.SCHEDULES <queue>                          (no-writes; commands/schedules.rs)
+-- KEYS[1] the queue; ARGV none.
+-- Reply   every definition as a map, by name: name, every or cron, task, payload, retries,
+--         timeout, priority, backoff, keep, last_run, next_run, unique (present ones).
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function schedules(keys, argv)
+    local args = command_args(keys, argv, 'zrq.schedules', 1, true)
+    local k = queue_keys(name('queue', args[1]))
+    check_types({ { k.schedules, 'hash' }, { k.ticks, 'zset' } })
+    local flat = call('HGETALL', k.schedules)
+    local entries = {}
+    for n = 1, #flat, 2 do
+        if is_utf8(flat[n]) and is_utf8(flat[n + 1]) then
+            entries[#entries + 1] = { flat[n], flat[n + 1] }
+        end
+    end
+    table.sort(entries, function(a, b)
+        if a[1] ~= b[1] then
+            return byte_less(a[1], b[1])
+        end
+        return byte_less(a[2], b[2])
+    end)
+    local out = {}
+    for n, entry in ipairs(entries) do
+        local definition = definition_from_json(k.schedules, entry[2])
+        local score = call('ZSCORE', k.ticks, entry[1])
+        local map = {}
+        for _, f in ipairs(DEFINITION_FIELDS) do
+            map[f[1]] = definition[f[1]]
+        end
+        map.next_run = score and tonumber(score) or nil
+        out[n] = { map = map }
+    end
+    return out
+end
+
+register('zrq_schedules', schedules, 'readonly')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_version                                           (no-writes)
+--
+-- KEYS     none (FCALL zrq_version 0)
+-- ARGV     none
+-- Reply    the library version (bulk string), zrq_lua::VERSION. A client compares it with the
+--          library it embeds and runs FUNCTION LOAD REPLACE when they differ.
+--------------------------------------------------------------------------------------------------
+
+redis.register_function({
+    function_name = 'zrq_version',
+    callback = function()
+        return VERSION
+    end,
+    flags = { 'no-writes' },
+})

@@ -1,0 +1,74 @@
+"""The worker as a process (`python -m zrq.worker`): serving, SIGTERM, `--processes`."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import sample_tasks
+from conftest import Server, worker_process
+
+from zrq import Queue, State
+
+
+async def test_the_worker_process_runs_jobs_and_stops_on_sigterm(
+    connected: Server, queue_name: str
+):
+    worker = worker_process(connected, "--queue", queue_name, "--concurrency", "4")
+    try:
+        job = await Queue(queue_name).enqueue(sample_tasks.multiply, 6, 7)
+        assert await job.result(timeout=20) == 42
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=20)
+    assert worker.returncode == 0, output
+    assert "worker stopped" in output
+
+
+async def test_sigterm_gives_back_what_is_still_running(connected: Server, queue_name: str):
+    worker = worker_process(connected, "--queue", queue_name, "--grace", "0.5")
+    try:
+        job = await Queue(queue_name).enqueue(sample_tasks.slow, 60)
+        for _ in range(200):
+            if await job.get_state() is State.ACTIVE:
+                break
+            time.sleep(0.05)
+        assert await job.get_state() is State.ACTIVE
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=20)
+    assert worker.returncode == 0, output
+    assert f"job {job.id} given back" in output
+    await job.refresh()
+    # Back where another worker takes it; RELEASE leaves the attempt unused where the server has
+    # it, the fallback (FAIL RETRYIN 0) retries it at once.
+    assert job.state in (State.PENDING, State.RETRYING)
+    sample = worker_process(connected, "--queue", queue_name, "--grace", "0.5")
+    try:
+        for _ in range(200):
+            if (await job.refresh()).state is State.ACTIVE:
+                break
+            time.sleep(0.05)
+        assert job.state is State.ACTIVE
+        await job.cancel()
+    finally:
+        sample.send_signal(signal.SIGTERM)
+        sample.communicate(timeout=20)
+
+
+async def test_processes_run_cpu_bound_tasks_in_parallel(connected: Server, queue_name: str):
+    queue = Queue(queue_name)
+    jobs = [await queue.enqueue(sample_tasks.spin, 1.0) for _ in range(2)]
+    worker = worker_process(
+        connected, "--queue", queue_name, "--processes", "2", "--concurrency", "1"
+    )
+    try:
+        consumers = set()
+        for job in jobs:
+            assert await job.result(timeout=30) == 1.0
+            consumers.add((await job.refresh()).record["consumer"])
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=20)
+    assert worker.returncode == 0, output
+    assert len(consumers) == 2  # each job ran in another process
