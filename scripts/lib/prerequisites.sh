@@ -36,10 +36,15 @@ zrq_libclang_dir() {
     return 1
 }
 
-# Prints the Debian packages that are missing, one per line.
+# Prints the Debian packages that are missing, one per line. With ZRQ_WITH_PYTHON set (scripts/test),
+# also Python 3 with venv, which the Python package's checks run in (clients/python/check).
 zrq_missing_packages() {
     command -v redis-server >/dev/null 2>&1 || echo redis-server
     zrq_libclang_dir >/dev/null || printf '%s\n' libclang-14-dev libclang-common-14-dev
+    if [ -n "${ZRQ_WITH_PYTHON:-}" ]; then
+        command -v python3 >/dev/null 2>&1 || echo python3
+        python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || echo python3-venv
+    fi
 }
 
 zrq_prerequisites() {

@@ -120,6 +120,22 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     started.stop()
 
 
+@pytest.fixture(params=["module", "lua"])
+def fresh_server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A server of the test's own, per backend, for tests that need an empty one."""
+    started = start_server(request.param)
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def fresh_plain_server() -> Iterator[Server]:
+    """A server of the test's own without the module."""
+    started = start_server("lua")
+    yield started
+    started.stop()
+
+
 @pytest.fixture
 def connected(server: Server) -> Server:
     """The server, with the package connected to it by the backend under test."""

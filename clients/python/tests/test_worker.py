@@ -156,7 +156,9 @@ async def test_concurrency_runs_async_tasks_together(connected: Server, queue_na
     started = asyncio.get_running_loop().time()
     for job in jobs:
         assert await job.result(timeout=10) == "done"
-    assert asyncio.get_running_loop().time() - started < 4  # 20 × 0.5 s one by one would be 10 s
+    assert (
+        asyncio.get_running_loop().time() - started < 4
+    )  # 20 times 0.5 s one by one would be 10 s
     running.stop()
     stats = await task
     assert stats.completed == 20

@@ -9,6 +9,7 @@ The package speaks docs/PROTOCOL.md to the zrq module, or to the Redis Functions
 server without it (loaded by the package when missing).
 """
 
+from . import sync
 from ._connection import Backend, connect, connection
 from .context import JobContext, current_job
 from .errors import (
@@ -27,8 +28,6 @@ from .errors import (
 from .job import Job, State
 from .queue import Batch, BatchInfo, Queue, QueueInfo
 from .task import Call, Options, Task, task
-
-from . import sync  # noqa: E402  (zrq.sync, the synchronous producer)
 
 __all__ = [
     "Backend",
@@ -56,5 +55,6 @@ __all__ = [
     "connect",
     "connection",
     "current_job",
+    "sync",
     "task",
 ]
