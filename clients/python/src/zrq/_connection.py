@@ -146,21 +146,23 @@ class Connection:
             await self.ensure_library()
         return chosen
 
-    async def _on_nodes(self, nodes: str, *args: Arg) -> Any:
-        """Runs a server command on the server, or on `nodes` of a cluster (a `RedisCluster`
-        node flag: every primary, or one random node)."""
-        if isinstance(self.client, RedisCluster):
-            return await self.client.execute_command(*args, target_nodes=nodes)
-        # Redis.execute_command has no annotations in redis-py.
-        return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
-
     async def _everywhere(self, *args: Arg) -> Any:
-        """Runs a server command on the server, or on every primary of a cluster."""
-        return await self._on_nodes(RedisCluster.PRIMARIES, *args)
+        """Runs a server command on the server, or on every primary of a cluster (then the
+        replies by node)."""
+        if isinstance(self.client, RedisCluster):
+            primaries = self.client.get_primaries()
+            replies = await asyncio.gather(
+                *(self.client.execute_command(*args, target_nodes=node) for node in primaries)
+            )
+            return {node.name: reply for node, reply in zip(primaries, replies, strict=True)}
+        return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def _anywhere(self, *args: Arg) -> Any:
         """Runs a server command on the server, or on one node of a cluster."""
-        return await self._on_nodes(RedisCluster.RANDOM, *args)
+        if isinstance(self.client, RedisCluster):
+            node = self.client.get_random_node()
+            return await self.client.execute_command(*args, target_nodes=node)
+        return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def has_module(self) -> bool:
         """Whether the server (in a cluster, a node) has the zrq module loaded."""
@@ -213,14 +215,23 @@ class Connection:
         client = self.blocking if blocks else self.client
         try:
             try:
-                return await client.execute_command(*command)
+                return await self._send(client, queue, command)
             except redis.exceptions.ResponseError as error:
                 if self.backend is Backend.LUA and _is_missing_function(error):
                     await self.ensure_library()
-                    return await client.execute_command(*command)
+                    return await self._send(client, queue, command)
                 raise
         except redis.exceptions.ResponseError as error:
             raise from_response_error(error) from None
+
+    @staticmethod
+    async def _send(client: Client, queue: str | None, command: list[Arg]) -> Any:
+        if isinstance(client, RedisCluster) and queue is not None:
+            # To the node of the queue's slot (the slot of `{queue}`, every key's hash tag):
+            # redis-py cannot always find the key of a module command by itself.
+            node = client.get_node_from_key(queue)
+            return await client.execute_command(*command, target_nodes=node)
+        return await client.execute_command(*command)
 
     async def pubsub(self, channel: str) -> PubSub:
         """A Pub/Sub connection subscribed to `channel`, on the node that owns its slot."""
