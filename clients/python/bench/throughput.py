@@ -1,0 +1,286 @@
+"""Python worker drain and Python enqueue: zrq (module and Functions library) against arq, RQ and
+Celery, each on a fresh redis-server of its own, in one run. Not part of CI.
+
+    pip install ./clients/python arq rq celery
+    python clients/python/bench/throughput.py --jobs 5000 --concurrency 50 \
+        --module target/release/libzrq.so
+
+Enqueue: N no-op jobs, one after the other, with each framework's own producer call. Drain: the N
+jobs are waiting, a worker starts, and the rate is counted from the first job done to the last
+(worker start-up left out). Every no-op task does one INCR, how completions are counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+HERE = Path(__file__).resolve().parent
+DONE = "bench:done"
+
+
+@dataclass
+class Figure:
+    framework: str
+    worker: str
+    enqueue_per_s: float
+    drain_per_s: float
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    def __init__(self, module: Path | None) -> None:
+        self.directory = tempfile.mkdtemp(prefix="zrq-bench-")
+        self.port = free_port()
+        command = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.directory,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        if module is not None:
+            command += ["--loadmodule", str(module.resolve())]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.client = redis.Redis(port=self.port)
+        for _ in range(200):
+            try:
+                self.client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def timed(enqueue_all: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    enqueue_all()
+    return time.perf_counter() - started
+
+
+def drain(server: Server, worker: list[str], jobs: int, concurrency: int) -> float:
+    """Starts `worker`, waits until `jobs` jobs are done; jobs per second from first to last."""
+    environment = {
+        **os.environ,
+        "BENCH_URL": server.url,
+        "ZRQ_URL": server.url,
+        "BENCH_CONCURRENCY": str(concurrency),
+        "PYTHONPATH": str(HERE),
+    }
+    process = subprocess.Popen(
+        worker, cwd=HERE, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        first = None
+        deadline = time.monotonic() + 600
+        while True:
+            done = int(server.client.get(DONE) or 0)
+            now = time.perf_counter()
+            if first is None and done > 0:
+                first, first_done = now, done
+            if done >= jobs:
+                assert first is not None
+                return (done - first_done) / max(now - first, 1e-9)
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{worker[:3]} stopped at {done}/{jobs} jobs")
+            time.sleep(0.005)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def bench_zrq(module: Path | None, jobs: int, concurrency: int) -> Figure:
+    import zrq
+
+    server = Server(module)
+    try:
+        zrq.connect(server.url)
+
+        async def enqueue_all() -> None:
+            import bench_tasks
+
+            for _ in range(jobs):
+                await bench_tasks.zrq_noop.enqueue()
+
+        seconds = timed(lambda: asyncio.run(enqueue_all()))
+        worker = [
+            sys.executable,
+            "-m",
+            "zrq.worker",
+            "bench_tasks",
+            "--queue",
+            "default",
+            "--concurrency",
+            str(concurrency),
+            "--log-level",
+            "WARNING",
+        ]
+        rate = drain(server, worker, jobs, concurrency)
+        backend = "module" if module else "Functions library"
+        return Figure(
+            f"zrq ({backend})",
+            f"zrq-worker, asyncio, --concurrency {concurrency}",
+            jobs / seconds,
+            rate,
+        )
+    finally:
+        server.stop()
+
+
+def bench_arq(jobs: int, concurrency: int) -> Figure:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    server = Server(None)
+    try:
+
+        async def enqueue_all() -> None:
+            pool = await create_pool(RedisSettings.from_dsn(server.url))
+            for _ in range(jobs):
+                await pool.enqueue_job("arq_noop")
+            await pool.aclose()
+
+        seconds = timed(lambda: asyncio.run(enqueue_all()))
+        worker = [sys.executable, "-m", "arq", "bench_tasks.ArqSettings"]
+        return Figure(
+            "arq",
+            f"arq worker, asyncio, max_jobs {concurrency}",
+            jobs / seconds,
+            drain(server, worker, jobs, concurrency),
+        )
+    finally:
+        server.stop()
+
+
+def bench_rq(jobs: int, processes: int) -> Figure:
+    import bench_tasks
+    from rq import Queue
+
+    server = Server(None)
+    try:
+        queue = Queue("bench", connection=server.client)
+        seconds = timed(lambda: [queue.enqueue(bench_tasks.rq_noop) for _ in range(jobs)] and None)
+        worker = [
+            sys.executable,
+            "-m",
+            "rq.cli",
+            "worker-pool",
+            "--url",
+            server.url,
+            "--num-workers",
+            str(processes),
+            "--worker-class",
+            "rq.worker.SimpleWorker",
+            "--quiet",
+            "bench",
+        ]
+        return Figure(
+            "RQ",
+            f"rq worker-pool, {processes} SimpleWorkers",
+            jobs / seconds,
+            drain(server, worker, jobs, processes),
+        )
+    finally:
+        server.stop()
+
+
+def bench_celery(jobs: int, processes: int) -> Figure:
+    server = Server(None)
+    try:
+        os.environ["BENCH_URL"] = server.url
+        sys.modules.pop("bench_tasks", None)
+        import bench_tasks
+
+        seconds = timed(lambda: [bench_tasks.celery_noop.delay() for _ in range(jobs)] and None)
+        worker = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench_tasks",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(processes),
+            "--loglevel",
+            "WARNING",
+        ]
+        return Figure(
+            "Celery",
+            f"celery worker, prefork, {processes} processes",
+            jobs / seconds,
+            drain(server, worker, jobs, processes),
+        )
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="worker processes for RQ and Celery (sync frameworks)",
+    )
+    parser.add_argument("--module", type=Path, default=None, help="libzrq.so (release build)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    arguments = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    figures = []
+    if arguments.module is not None:
+        figures.append(bench_zrq(arguments.module, arguments.jobs, arguments.concurrency))
+    figures.append(bench_zrq(None, arguments.jobs, arguments.concurrency))
+    figures.append(bench_arq(arguments.jobs, arguments.concurrency))
+    figures.append(bench_rq(arguments.jobs, arguments.processes))
+    figures.append(bench_celery(arguments.jobs, arguments.processes))
+    print(f"{arguments.jobs} no-op jobs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print("| framework | worker | enqueue (jobs/s) | drain (jobs/s) |")
+    print("|---|---|---:|---:|")
+    for figure in figures:
+        print(
+            f"| {figure.framework} | {figure.worker} | {figure.enqueue_per_s:,.0f} | "
+            f"{figure.drain_per_s:,.0f} |"
+        )
+    if arguments.json is not None:
+        arguments.json.write_text(json.dumps([figure.__dict__ for figure in figures], indent=2))
+
+
+if __name__ == "__main__":
+    main()
