@@ -122,131 +122,125 @@ def drain(server: Server, worker: list[str], jobs: int, concurrency: int) -> flo
             process.kill()
 
 
-def bench_zrq(module: Path | None, jobs: int, concurrency: int) -> Figure:
-    import zrq
+@dataclass
+class Framework:
+    """How to produce N no-op jobs with one framework and how to start its worker."""
 
-    server = Server(module)
+    name: str
+    worker: str
+    module: Path | None
+    enqueue: Callable[[Server, int], None]
+    worker_command: Callable[[Server, int], list[str]]
+    concurrency: int
+
+
+def measure(framework: Framework, jobs: int) -> Figure:
+    """Enqueue and drain rates of `framework`, on a fresh server of its own."""
+    server = Server(framework.module)
     try:
-        zrq.connect(server.url)
-
-        async def enqueue_all() -> None:
-            import bench_tasks
-
-            for _ in range(jobs):
-                await bench_tasks.zrq_noop.enqueue()
-
-        seconds = timed(lambda: asyncio.run(enqueue_all()))
-        worker = [
-            sys.executable,
-            "-m",
-            "zrq.worker",
-            "bench_tasks",
-            "--queue",
-            "default",
-            "--concurrency",
-            str(concurrency),
-            "--log-level",
-            "WARNING",
-        ]
-        rate = drain(server, worker, jobs, concurrency)
-        backend = "module" if module else "Functions library"
-        return Figure(
-            f"zrq ({backend})",
-            f"zrq-worker, asyncio, --concurrency {concurrency}",
-            jobs / seconds,
-            rate,
-        )
+        os.environ["BENCH_URL"] = server.url  # read by bench_tasks when imported
+        sys.modules.pop("bench_tasks", None)
+        seconds = timed(lambda: framework.enqueue(server, jobs))
+        command = framework.worker_command(server, framework.concurrency)
+        rate = drain(server, command, jobs, framework.concurrency)
+        return Figure(framework.name, framework.worker, jobs / seconds, rate)
     finally:
         server.stop()
 
 
-def bench_arq(jobs: int, concurrency: int) -> Figure:
+def enqueue_zrq(server: Server, jobs: int) -> None:
+    import zrq
+
+    zrq.connect(server.url)
+
+    async def enqueue_all() -> None:
+        import bench_tasks
+
+        for _ in range(jobs):
+            await bench_tasks.zrq_noop.enqueue()
+
+    asyncio.run(enqueue_all())
+
+
+def enqueue_arq(server: Server, jobs: int) -> None:
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    server = Server(None)
-    try:
+    async def enqueue_all() -> None:
+        pool = await create_pool(RedisSettings.from_dsn(server.url))
+        for _ in range(jobs):
+            await pool.enqueue_job("arq_noop")
+        await pool.aclose()
 
-        async def enqueue_all() -> None:
-            pool = await create_pool(RedisSettings.from_dsn(server.url))
-            for _ in range(jobs):
-                await pool.enqueue_job("arq_noop")
-            await pool.aclose()
-
-        seconds = timed(lambda: asyncio.run(enqueue_all()))
-        worker = [sys.executable, "-m", "arq", "bench_tasks.ArqSettings"]
-        return Figure(
-            "arq",
-            f"arq worker, asyncio, max_jobs {concurrency}",
-            jobs / seconds,
-            drain(server, worker, jobs, concurrency),
-        )
-    finally:
-        server.stop()
+    asyncio.run(enqueue_all())
 
 
-def bench_rq(jobs: int, processes: int) -> Figure:
+def enqueue_rq(server: Server, jobs: int) -> None:
     import bench_tasks
     from rq import Queue
 
-    server = Server(None)
-    try:
-        queue = Queue("bench", connection=server.client)
-        seconds = timed(lambda: [queue.enqueue(bench_tasks.rq_noop) for _ in range(jobs)] and None)
-        worker = [
-            sys.executable,
-            "-m",
-            "rq.cli",
-            "worker-pool",
-            "--url",
-            server.url,
-            "--num-workers",
-            str(processes),
-            "--worker-class",
-            "rq.worker.SimpleWorker",
-            "--quiet",
-            "bench",
-        ]
-        return Figure(
+    queue = Queue("bench", connection=server.client)
+    for _ in range(jobs):
+        queue.enqueue(bench_tasks.rq_noop)
+
+
+def enqueue_celery(server: Server, jobs: int) -> None:
+    import bench_tasks
+
+    for _ in range(jobs):
+        bench_tasks.celery_noop.delay()
+
+
+def frameworks(module: Path | None, concurrency: int, processes: int) -> list[Framework]:
+    python = sys.executable
+    zrq_worker = [python, "-m", "zrq.worker", "bench_tasks", "--log-level", "WARNING"]
+    zrq_backends = ([("module", module)] if module is not None else []) + [
+        ("Functions library", None)
+    ]
+    return [
+        *(
+            Framework(
+                f"zrq ({backend})",
+                f"zrq-worker, asyncio, --concurrency {concurrency}",
+                path,
+                enqueue_zrq,
+                lambda _server, n: [*zrq_worker, "--concurrency", str(n)],
+                concurrency,
+            )
+            for backend, path in zrq_backends
+        ),
+        Framework(
+            "arq",
+            f"arq worker, asyncio, max_jobs {concurrency}",
+            None,
+            enqueue_arq,
+            lambda _server, _n: [python, "-m", "arq", "bench_tasks.ArqSettings"],
+            concurrency,
+        ),
+        Framework(
             "RQ",
             f"rq worker-pool, {processes} SimpleWorkers",
-            jobs / seconds,
-            drain(server, worker, jobs, processes),
-        )
-    finally:
-        server.stop()
-
-
-def bench_celery(jobs: int, processes: int) -> Figure:
-    server = Server(None)
-    try:
-        os.environ["BENCH_URL"] = server.url
-        sys.modules.pop("bench_tasks", None)
-        import bench_tasks
-
-        seconds = timed(lambda: [bench_tasks.celery_noop.delay() for _ in range(jobs)] and None)
-        worker = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "bench_tasks",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            str(processes),
-            "--loglevel",
-            "WARNING",
-        ]
-        return Figure(
+            None,
+            enqueue_rq,
+            lambda server, n: [
+                *(python, "-m", "rq.cli", "worker-pool", "--url", server.url),
+                *("--num-workers", str(n), "--worker-class", "rq.worker.SimpleWorker"),
+                *("--quiet", "bench"),
+            ],
+            processes,
+        ),
+        Framework(
             "Celery",
             f"celery worker, prefork, {processes} processes",
-            jobs / seconds,
-            drain(server, worker, jobs, processes),
-        )
-    finally:
-        server.stop()
+            None,
+            enqueue_celery,
+            lambda _server, n: [
+                *(python, "-m", "celery", "-A", "bench_tasks", "worker", "--pool", "prefork"),
+                *("--concurrency", str(n), "--loglevel", "WARNING"),
+            ],
+            processes,
+        ),
+    ]
 
 
 def main() -> None:
@@ -263,13 +257,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     arguments = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    figures = []
-    if arguments.module is not None:
-        figures.append(bench_zrq(arguments.module, arguments.jobs, arguments.concurrency))
-    figures.append(bench_zrq(None, arguments.jobs, arguments.concurrency))
-    figures.append(bench_arq(arguments.jobs, arguments.concurrency))
-    figures.append(bench_rq(arguments.jobs, arguments.processes))
-    figures.append(bench_celery(arguments.jobs, arguments.processes))
+    figures = [
+        measure(framework, arguments.jobs)
+        for framework in frameworks(arguments.module, arguments.concurrency, arguments.processes)
+    ]
     print(f"{arguments.jobs} no-op jobs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print("| framework | worker | enqueue (jobs/s) | drain (jobs/s) |")
     print("|---|---|---:|---:|")

@@ -284,19 +284,18 @@ class Worker:
         record: dict[str, Any],
         pool: concurrent.futures.Executor,
     ) -> None:
-        job_id = str(record["id"])
-        lease: list[str | int] = ["LEASE", record["lease"]] if "lease" in record else []
+        held = _Held(conn, queue, record)
         work: asyncio.Task[Any] | None = None
         lost = False
 
         async def touch(percent: int | None) -> None:
             nonlocal lost
-            extra: list[str | int] = [] if percent is None else ["PROGRESS", percent]
-            reply = await conn.call("touch", queue, job_id, *extra, *lease)
+            progress: list[str | int] = [] if percent is None else ["PROGRESS", percent]
+            reply = await conn.call("touch", queue, held.id, *progress, *held.lease)
             if reply == 1:
                 return
             lost = reply != -1
-            log.info("job %s: %s", job_id, "lease lost" if lost else "cancellation requested")
+            log.info("job %s: %s", held.id, "lease lost" if lost else "cancellation requested")
             context.mark_cancelled()
             if work is not None:
                 work.cancel("cancelled")
@@ -320,23 +319,21 @@ class Worker:
             if lost:
                 return
             if context.cancelled:
-                await self._fail(conn, queue, record, "cancelled while running", lease)
+                await self._fail(held, "cancelled while running")
             else:
-                await self._give_back(conn, queue, record, lease)
+                await self._give_back(held)
             return
         except asyncio.TimeoutError:
             if work is not None:
                 work.cancel()
-            await self._fail(
-                conn, queue, record, f"timed out after {round(timeout * 1000)} ms", lease
-            )
+            await self._fail(held, f"timed out after {round(timeout * 1000)} ms")
             return
         except Exception:
-            await self._fail(conn, queue, record, traceback.format_exc(), lease)
+            await self._fail(held, traceback.format_exc())
             return
         finally:
             heartbeat.cancel()
-        await self._ack(conn, queue, record, encoded, lease)
+        await self._ack(held, encoded)
 
     @staticmethod
     async def _call(
@@ -358,63 +355,71 @@ class Worker:
             await asyncio.sleep(every)
             context.heartbeat()
 
-    async def _ack(
-        self,
-        conn: Connection,
-        queue: str,
-        record: dict[str, Any],
-        result: str,
-        lease: list[str | int],
-    ) -> None:
-        reply = await _report(conn, "ack", queue, record["id"], "RESULT", result, *lease)
+    async def _ack(self, held: _Held, result: str) -> None:
+        reply = await held.report("ack", "RESULT", result)
         if reply == 1:
             self.stats.completed += 1
-            log.debug("job %s completed", record["id"])
+            log.debug("job %s completed", held.id)
         elif reply == -1:
-            log.info("job %s was cancelled while it ran", record["id"])
+            log.info("job %s was cancelled while it ran", held.id)
         else:
-            log.warning("job %s finished, but its lease was lost: result dropped", record["id"])
+            log.warning("job %s finished, but its lease was lost: result dropped", held.id)
 
-    async def _fail(
-        self,
-        conn: Connection,
-        queue: str,
-        record: dict[str, Any],
-        error: str,
-        lease: list[str | int],
-    ) -> None:
+    async def _fail(self, held: _Held, error: str) -> None:
         self.stats.failed += 1
-        state = await _report(conn, "fail", queue, record["id"], _truncate(error), *lease)
+        state = await held.report("fail", _truncate(error))
+        last_line = error.strip().splitlines()[-1] if error.strip() else error
         log.warning(
             "job %s (%s, attempt %s) failed, now %s: %s",
-            record["id"],
-            record.get("task"),
-            record.get("attempt"),
+            held.id,
+            held.record.get("task"),
+            held.record.get("attempt"),
             state,
-            error.strip().splitlines()[-1] if error.strip() else error,
+            last_line,
         )
 
-    async def _give_back(
-        self, conn: Connection, queue: str, record: dict[str, Any], lease: list[str | int]
-    ) -> None:
+    async def _give_back(self, held: _Held) -> None:
         """Hands a job this stopping worker still holds back to the queue: `ZRQ.RELEASE` where
         the server has it (no attempt used), else a FAIL retried at once."""
         self.stats.released += 1
         try:
-            await _report(conn, "release", queue, record["id"], *lease)
-            log.info("job %s given back to %s", record["id"], queue)
+            await held.report("release")
+            log.info("job %s given back to %s", held.id, held.queue)
         except CommandError:
-            await _report(
-                conn,
-                "fail",
-                queue,
-                record["id"],
-                "the worker stopped before the job finished",
-                "RETRYIN",
-                0,
-                *lease,
-            )
-            log.info("job %s given back to %s (FAIL RETRYIN 0)", record["id"], queue)
+            await held.report("fail", "the worker stopped before the job finished", "RETRYIN", 0)
+            log.info("job %s given back to %s (FAIL RETRYIN 0)", held.id, held.queue)
+
+
+@dataclasses.dataclass
+class _Held:
+    """A job this worker holds: its queue, its record, and the lease that proves it is ours."""
+
+    conn: Connection
+    queue: str
+    record: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.record["id"])
+
+    @property
+    def lease(self) -> list[str | int]:
+        """`LEASE <token>` when the server hands out fenced leases (the job map has `lease`)."""
+        return ["LEASE", self.record["lease"]] if "lease" in self.record else []
+
+    async def report(self, command: str, *args: str | int) -> Any:
+        """Sends `command` about this job (with its lease), retrying through a lost connection
+        for up to a minute: a finished job's outcome must reach the server."""
+        pause = 0.1
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return await self.conn.call(command, self.queue, self.id, *args, *self.lease)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
 
 def _with_job(context: JobContext) -> contextvars.Context:
@@ -422,21 +427,6 @@ def _with_job(context: JobContext) -> contextvars.Context:
     copy = contextvars.copy_context()
     copy.run(_current.set, context)
     return copy
-
-
-async def _report(conn: Connection, command: str, queue: str, *args: str | int) -> Any:
-    """Sends an outcome, retrying through a lost connection (for up to a minute): a finished
-    job's outcome must reach the server."""
-    pause = 0.1
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return await conn.call(command, queue, *args)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            if time.monotonic() >= deadline:
-                raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 2.0)
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
