@@ -48,7 +48,7 @@ async def test_a_python_producers_jobs_run_on_the_rust_worker(connected: Server,
         add = sample_tasks.add_by_name.options(queue=queue_name)
         jobs = [await add.enqueue(a=index, b=100, work_ms=1) for index in range(5)]
         assert [await job.result(timeout=30) for job in jobs] == [100, 101, 102, 103, 104]
-        refused = await add.options(retries=0).enqueue(a=-1, b=1)
+        refused = await add.options(retries=0).enqueue(a=-1, b=1, work_ms=0)
         await refused.outcome(timeout=30)
         assert "refusing negative a = -1" in ((await refused.refresh()).error or "")
 
