@@ -17,7 +17,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+1581b061'
+local VERSION = '0.1.0+7b491b97'
 
 --------------------------------------------------------------------------------------------------
 -- Shared helpers: written once, used by every command.
@@ -95,13 +95,19 @@ local MAX_DURATION_MS = 315360000000
 local MAX_RETRIES = 1000
 local MAX_COUNT = 1000
 
--- A name: 1 to 200 bytes of printable ASCII without spaces (0x21-0x7E); a queue has no braces.
-local function name(what, raw)
+-- Whether `raw` is a name: 1 to 200 bytes of printable ASCII without spaces (0x21-0x7E); a
+-- queue (`what` == 'queue') has no braces.
+local function is_name(what, raw)
     local bad = #raw == 0 or #raw > MAX_NAME_LEN or find(raw, '[^!-~]')
     if what == 'queue' and find(raw, '[{}]') then
         bad = true
     end
-    if bad then
+    return not bad
+end
+
+-- A name (above), returned unchanged; ERR naming `what` otherwise.
+local function name(what, raw)
+    if not is_name(what, raw) then
         fail('ERR', format('%s must be 1 to %d printable ASCII characters without spaces%s, got \'%s\'',
             what, MAX_NAME_LEN, what == 'queue' and ' or braces' or '', show_arg(raw)))
     end
@@ -701,7 +707,7 @@ local function utf8_hash(flat)
 end
 
 -- Sets `map[prefix .. field]` to the integer value of each of `fields` in `hash` (0 when absent
--- or not an integer), as INFO and BATCHINFO report counters.
+-- or not an integer), as INFO reports counters.
 local function counters(map, hash, fields, prefix)
     for _, field in ipairs(fields) do
         map[prefix .. field] = (hash[field] and parse_i64(hash[field])) or 0
@@ -738,10 +744,23 @@ local function decode_job(key, flat)
         end
         return value
     end
+    -- A stored name that the commands would refuse is not used (job.rs name_field).
+    local function name_field(field)
+        local value = raw[field]
+        if value ~= nil and not is_name(field, value) then
+            corrupt("field '" .. field .. "' is not a valid name")
+        end
+        return value
+    end
     local job = {}
     local state = required('state')
     if not IS_STATE[state] then
         corrupt("unknown state '" .. state .. "'")
+    end
+    -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
+    job.priority = int('priority', false) or 0
+    if job.priority < 0 or job.priority > MAX_PRIORITY then
+        corrupt("field 'priority' is out of range")
     end
     job.id = required('id')
     job.queue = required('queue')
@@ -751,16 +770,15 @@ local function decode_job(key, flat)
     job.attempt = int('attempt', true)
     job.max_attempts = int('max_attempts', true)
     job.timeout = int('timeout', true)
-    job.priority = int('priority', false) or 0
     job.backoff = int('backoff', false)
     job.keep = int('keep', false)
-    job.unique = raw.unique
+    job.unique = name_field('unique')
     job.parents = raw.parents
     job.children = raw.children
     job.waiting_on = int('waiting_on', false)
     job.with_results = int('with_results', false)
     job.on_parent_fail = raw.on_parent_fail
-    job.batch = raw.batch
+    job.batch = name_field('batch')
     job.created_at = int('created_at', true)
     job.run_at = int('run_at', false)
     job.started_at = int('started_at', false)
@@ -774,12 +792,19 @@ local function decode_job(key, flat)
     return job
 end
 
--- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module.
--- (commands/mod.rs load_job)
+-- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module, including a
+-- record whose `queue` or `id` differs from where it is stored. (commands/mod.rs load_job)
 local function load_job(k, id)
     local key = k.job(id)
     check_types({ { key, 'hash' } })
-    return decode_job(key, call('HGETALL', key))
+    local job = decode_job(key, call('HGETALL', key))
+    if job and job.queue ~= k.queue then
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'queue' does not name its queue")
+    end
+    if job and job.id ~= id then
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'id' does not match its key")
+    end
+    return job
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
@@ -852,9 +877,9 @@ end
 
 -- The queue's keys (types checked) and job `id` if it is active, else nil for the job: what
 -- ACK, FAIL and TOUCH act on.
-local function active_job(queue, id)
+local function active_job(queue, id, loader)
     local k = checked_queue_keys(queue)
-    local job = load_job(k, id)
+    local job = (loader or load_job)(k, id)
     if not job or job.state ~= 'active' then
         return k, nil
     end
@@ -909,7 +934,7 @@ local function read_json_string(text, at)
     end
 end
 
--- A JSON array of strings (flow.rs id_list); anything else reads as empty.
+-- A JSON array of strings, keeping the valid ids (flow.rs id_list); anything else reads as empty.
 local function id_list(text)
     if text == nil then
         return {}
@@ -930,7 +955,10 @@ local function id_list(text)
         if not id then
             return {}
         end
-        ids[#ids + 1] = id
+        -- Only valid ids: a child is addressed by its id within the queue (flow.rs id_list).
+        if is_name('id', id) then
+            ids[#ids + 1] = id
+        end
         local _, e = find(text, '^%s*,%s*', after)
         if e then
             i = e + 1
@@ -1217,38 +1245,86 @@ local function parent_done(k, child, parent)
     end
 end
 
--- Counts a finished member of `batch`; the last one enqueues the batch's callback, once.
--- (flow.rs count_in_batch)
-local function count_in_batch(k, batch, succeeded, now)
-    local key = k.batch(batch)
+-- Loads batch `id`, or nil if there is none; WRONGTYPE, or CORRUPT for a record zrq did not
+-- write: its `queue` must be the queue it is stored in, its counts integers, its callback a valid
+-- task and JSON payload. (flow.rs load_batch)
+local function load_batch(k, id)
+    local key = k.batch(id)
+    check_types({ { key, 'hash' } })
     local flat = call('HGETALL', key)
     if #flat == 0 then
+        return nil
+    end
+    local record = utf8_hash(flat)
+    local function corrupt(detail)
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
+    end
+    if record.queue ~= k.queue then
+        corrupt("field 'queue' does not name its queue")
+    end
+    if record.callback_task ~= nil and not is_name('callback_task', record.callback_task) then
+        corrupt("field 'callback_task' is not a valid name")
+    end
+    if record.callback_payload ~= nil and json_detail(record.callback_payload) ~= nil then
+        corrupt("field 'callback_payload' is not JSON")
+    end
+    local batch = { callback_id = record.callback_id }
+    for _, field in ipairs({ 'total', 'done', 'succeeded', 'failed' }) do
+        local value = 0
+        if record[field] ~= nil then
+            value = parse_i64(record[field])
+            if value == nil then
+                corrupt("field '" .. field .. "' is not an integer")
+            end
+        end
+        batch[field] = value
+    end
+    if record.callback_task ~= nil and record.callback_payload ~= nil then
+        batch.callback = { task = record.callback_task, payload = record.callback_payload }
+    end
+    return batch
+end
+
+-- Like load_job, for a command that may finish the job (ACK, FAIL, CANCEL, DELETE): its batch
+-- record is checked too, so a corrupt batch is refused before the first write.
+-- (mod.rs load_job_to_finish)
+local function load_job_to_finish(k, id)
+    local job = load_job(k, id)
+    if job and job.batch ~= nil then
+        load_batch(k, job.batch)
+    end
+    return job
+end
+
+-- Counts a finished member of `batch`; the last one enqueues the batch's callback, once, into the
+-- command's queue. A batch record that cannot be read is left alone. (flow.rs count_in_batch)
+local function count_in_batch(k, batch, succeeded, now)
+    local ok, record = pcall(load_batch, k, batch)
+    if not ok then
+        if type(record) == 'table' and record.zrq_error then
+            return
+        end
+        error(record, 0)
+    end
+    if record == nil then
         return
     end
-    local record = {}
-    for n = 1, #flat, 2 do
-        if record[flat[n]] == nil then
-            record[flat[n]] = flat[n + 1]
-        end
-    end
-    local function number(name)
-        return (record[name] and parse_i64(record[name])) or 0
-    end
-    local done = number('done') + 1
-    local ok, failed = number('succeeded'), number('failed')
+    local key = k.batch(batch)
+    local done = record.done + 1
+    local succeeded_count, failed = record.succeeded, record.failed
     if succeeded then
-        ok = ok + 1
+        succeeded_count = succeeded_count + 1
     else
         failed = failed + 1
     end
-    call('HSET', key, 'done', itoa(done), 'succeeded', itoa(ok), 'failed', itoa(failed))
-    if done < number('total') or record.callback_id ~= nil then
+    call('HSET', key, 'done', itoa(done), 'succeeded', itoa(succeeded_count), 'failed', itoa(failed))
+    if done < record.total or record.callback_id ~= nil then
         return
     end
-    if record.callback_task ~= nil and record.callback_payload ~= nil then
+    if record.callback ~= nil then
         local body = format('{"batch":%s,"succeeded":%d,"failed":%d,"payload":%s}',
-            json_string(batch), ok, failed, record.callback_payload)
-        local id = enqueue_job(k, { task = record.callback_task, payload = body }, now)
+            json_string(batch), succeeded_count, failed, record.callback.payload)
+        local id = enqueue_job(k, { task = record.callback.task, payload = body }, now)
         call('HSET', key, 'callback_id', id)
     end
     call('PEXPIRE', key, itoa(KEEP_MS))
@@ -1668,7 +1744,7 @@ local function ack(keys, argv)
         result = json('RESULT', value)
     end
 
-    local k, job = active_job(queue, id)
+    local k, job = active_job(queue, id, load_job_to_finish)
     if not job then
         return 0
     end
@@ -1955,7 +2031,7 @@ local function fail_job(keys, argv)
         retry_in = integer('RETRYIN', value, 0, MAX_DURATION_MS)
     end
 
-    local k, job = active_job(queue, id)
+    local k, job = active_job(queue, id, load_job_to_finish)
     if not job then
         return nil
     end
@@ -2051,7 +2127,7 @@ local CANCELLABLE = { waiting = true, scheduled = true, pending = true, retrying
 local function cancel(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.cancel', 'id')
     local k = checked_queue_keys(queue)
-    local job = load_job(k, id)
+    local job = load_job_to_finish(k, id)
     if not job then
         return 0
     end
@@ -2097,13 +2173,15 @@ register('zrq_dead', dead_jobs, 'readonly')
 local function requeue(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.requeue', 'id')
     local k = checked_queue_keys(queue)
-    local ids = { id }
+    local ids, load = { id }, load_job
     if id:upper() == 'ALL' then
-        ids = zrange(k.dead, 0, call('ZCARD', k.dead))
+        -- With ALL an unreadable dead job is left alone, so an error never follows a write
+        -- (requeue.rs).
+        ids, load = zrange(k.dead, 0, call('ZCARD', k.dead)), try_load_job
     end
     local requeued = 0
     for _, dead_id in ipairs(ids) do
-        local job = load_job(k, dead_id)
+        local job = load(k, dead_id)
         if job and job.state == 'dead' then
             call('ZREM', k.dead, dead_id)
             call('HSET', k.job(dead_id), 'attempt', '0')
@@ -2132,7 +2210,7 @@ register('zrq_requeue', requeue, 'write-deny-oom')
 local function delete(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.delete', 'id')
     local k = checked_queue_keys(queue)
-    local job = load_job(k, id)
+    local job = load_job_to_finish(k, id)
     if not job then
         return 0
     end
@@ -2394,21 +2472,17 @@ register('zrq_batch', batch, 'write-deny-oom')
 -- zrq_batchinfo: ZRQ.BATCHINFO <queue> <batch>                  (no-writes; commands/batchinfo.rs)
 -- KEYS[1] the queue; ARGV batch id.
 -- Reply   a map: id, total, done, succeeded, failed, callback_id (once enqueued); nil if unknown.
--- Errors  ERR, WRONGTYPE, INTERNAL.
+-- Errors  ERR, WRONGTYPE, CORRUPT (a record zrq did not write), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function batchinfo(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.batchinfo', 'batch')
-    local key = queue_keys(queue).batch(id)
-    check_types({ { key, 'hash' } })
-    local flat = call('HGETALL', key)
-    if #flat == 0 then
+    local batch = load_batch(queue_keys(queue), id)
+    if batch == nil then
         return nil
     end
-    local record = utf8_hash(flat)
-    local map = { id = id, callback_id = record.callback_id }
-    counters(map, record, { 'total', 'done', 'succeeded', 'failed' }, '')
-    return { map = map }
+    return { map = { id = id, total = batch.total, done = batch.done, succeeded = batch.succeeded,
+        failed = batch.failed, callback_id = batch.callback_id } }
 end
 
 register('zrq_batchinfo', batchinfo, 'readonly')
@@ -2620,6 +2694,29 @@ local function definition_from_json(key, text)
             fail('CORRUPT', "'" .. key .. "' is not a zrq record: invalid type for `" .. f[1] .. '`')
         end
         definition[f[1]] = value
+    end
+    -- The values must pass the checks ZRQ.SCHEDULE applies to its arguments (schedule.rs
+    -- invalid_field): a stored priority names a stream key, a stored task is written into jobs.
+    local function within(v, min, max) return v >= min and v <= max end
+    local function optional(v, min) return v == nil or within(v, min, MAX_DURATION_MS) end
+    local d = definition
+    local checks = {
+        { 'name', is_name('name', d.name) },
+        { 'every', optional(d.every, 1) },
+        { 'cron', (d.cron == nil or pcall(cron_parse, d.cron)) and ((d.every ~= nil) ~= (d.cron ~= nil)) },
+        { 'task', is_name('task', d.task) },
+        { 'payload', is_utf8(d.payload) and json_detail(d.payload) == nil },
+        { 'retries', within(d.retries, 0, MAX_RETRIES) },
+        { 'timeout', within(d.timeout, 1, MAX_DURATION_MS) },
+        { 'priority', within(d.priority, 0, MAX_PRIORITY) },
+        { 'backoff', optional(d.backoff, 0) },
+        { 'unique', d.unique == nil or is_name('unique', d.unique) },
+        { 'keep', optional(d.keep, 1) },
+    }
+    for _, check in ipairs(checks) do
+        if not check[2] then
+            fail('CORRUPT', "'" .. key .. "' is not a zrq record: invalid value for `" .. check[1] .. '`')
+        end
     end
     return definition
 end
