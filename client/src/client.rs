@@ -149,7 +149,13 @@ impl Client {
             }
             BackendChoice::Lua => Backend::Lua,
             BackendChoice::Auto if self.has_module().await? => Backend::Module,
-            BackendChoice::Auto => Backend::Lua,
+            BackendChoice::Auto => {
+                tracing::info!(
+                    "the server has no zrq module (ZRQ.ENQUEUE is unknown): \
+                     using the zrq Functions library instead"
+                );
+                Backend::Lua
+            }
         };
         if self.backend == Backend::Lua && options.manages_library() {
             self.ensure_library().await?;

@@ -328,6 +328,17 @@ impl QueueInfo {
         self.fields.get(name).copied().unwrap_or(0)
     }
 
+    /// A total since the queue was created (`enqueued`, `completed`, `failed`, `dead`,
+    /// `cancelled`, `dropped`): the reply's `total_<name>` (or `<name>` inside a `totals` map), 0
+    /// if absent. These come from the queue's `stats` hash, so they survive restarts.
+    pub fn total(&self, name: &str) -> i64 {
+        self.fields
+            .get(&format!("total_{name}"))
+            .or_else(|| self.fields.get(&format!("totals.{name}")))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Whether the queue is paused.
     pub fn paused(&self) -> bool {
         self.get("paused") != 0

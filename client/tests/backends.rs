@@ -165,30 +165,3 @@ async fn functions_backend_round_trip_wakes_a_blocked_worker() {
     let stats = running.stop().await;
     assert_eq!((stats.completed, stats.failed), (3, 1));
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_speaks_the_functions_backend() {
-    let server = Backend::Lua.server();
-    let run = |args: &[&str]| {
-        let out = Command::new(cli())
-            .args(["--url", &server.url(), "--backend", "lua"])
-            .args(args)
-            .env_remove("ZRQ_URL")
-            .env_remove("ZRQ_BACKEND")
-            .output()
-            .expect("run zrq");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let id = run(&["enqueue", "lq", "t", r#"{"n":1}"#])
-        .trim()
-        .to_string();
-    let shown = run(&["--json", "job", &id, "-q", "lq"]);
-    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
-    assert_eq!(v["state"], "pending");
-    assert_eq!(v["payload"], r#"{"n":1}"#);
-}

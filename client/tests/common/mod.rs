@@ -130,11 +130,13 @@ pub async fn count_states(client: &Client, queue: &str, ids: &[String]) -> Vec<(
     counts.into_iter().collect()
 }
 
-/// The example worker binary (built by `cargo test`; built here if missing).
+/// The example worker binary (built by `cargo test`; built here if missing). It lives in the
+/// target directory of this test binary (`target/<profile>/deps/<test>` → `target/<profile>`).
 pub fn example_worker() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_zrq"));
-    let path = bin
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let path = test_binary
         .parent()
+        .and_then(|deps| deps.parent())
         .expect("target dir")
         .join("examples")
         .join("worker");
@@ -147,11 +149,6 @@ pub fn example_worker() -> PathBuf {
         assert!(status.success(), "building the example worker failed");
     }
     path
-}
-
-/// The `zrq` CLI binary.
-pub fn cli() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_zrq"))
 }
 
 /// A server of `backend` and a client speaking to it.

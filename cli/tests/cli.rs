@@ -2,11 +2,14 @@
 // Test code fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../client/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::time::Duration;
 
 use common::*;
+use support::cli;
 use zrq::{EnqueueOptions, Every, JobState, Worker};
 
 struct Run {
@@ -20,12 +23,19 @@ async fn zrq(server: &Server, args: &[&str]) -> Run {
 }
 
 async fn zrq_url(url: &str, args: &[&str]) -> Run {
+    zrq_env(url, args, &[]).await
+}
+
+/// Runs `zrq --url <url> <args>` with `env` set (and no ZRQ_* or RUST_LOG from outside).
+async fn zrq_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = tokio::process::Command::new(cli())
         .arg("--url")
         .arg(url)
         .args(args)
         .env_remove("ZRQ_URL")
         .env_remove("ZRQ_BACKEND")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("run zrq");
@@ -504,4 +514,71 @@ async fn batch_wait_follows_the_batch_to_its_end() {
         assert!(run.stdout.contains("succeeded"), "{}", run.stdout);
         assert!(run.stdout.contains("19"), "{}", run.stdout);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_speaks_the_functions_backend() {
+    let server = Backend::Lua.server();
+    let url = server.url();
+    let run = zrq_url(
+        &url,
+        &["--backend", "lua", "enqueue", "lq", "t", r#"{"n":1}"#],
+    )
+    .await;
+    ok(&run);
+    let id = run.stdout.trim().to_string();
+    let shown = zrq_url(
+        &url,
+        &["--backend", "lua", "--json", "job", &id, "-q", "lq"],
+    )
+    .await;
+    ok(&shown);
+    let v = json(&shown);
+    assert_eq!(v["state"], "pending");
+    assert_eq!(v["payload"], r#"{"n":1}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_commands_never_write_to_a_plain_redis() {
+    let bare = Server::start(Options {
+        module: false,
+        ..Options::default()
+    });
+    let libraries = || -> Vec<zrq_tests::redis::Value> {
+        zrq_tests::redis::cmd("FUNCTION")
+            .arg("LIST")
+            .query(&mut bare.conn())
+            .unwrap()
+    };
+    let read_only: [&[&str]; 8] = [
+        &["queues"],
+        &["info", "q"],
+        &["list", "q", "pending"],
+        &["dead", "q"],
+        &["job", "some-id", "-q", "q"],
+        &["schedules", "q"],
+        &["top", "--iterations", "1"],
+        &["wait", "some-id", "-q", "q", "--timeout", "10ms"],
+    ];
+    for args in read_only {
+        let line = failed(&zrq(&bare, args).await, 1);
+        assert!(
+            line.contains("neither the zrq module nor the zrq Functions library"),
+            "{args:?}: {line}"
+        );
+        assert!(libraries().is_empty(), "{args:?} loaded the library");
+    }
+    // A command that writes loads the library, and the client says (at info) why it uses it.
+    let run = zrq_env(&bare.url(), &["enqueue", "q", "t"], &[("RUST_LOG", "info")]).await;
+    ok(&run);
+    assert!(
+        run.stderr.contains("using the zrq Functions library"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(libraries().len(), 1);
+    // Now the read-only commands work on the library.
+    let run = zrq(&bare, &["--json", "queues"]).await;
+    ok(&run);
+    assert_eq!(json(&run)[0]["fields"]["pending"], 1, "{}", run.stdout);
 }

@@ -12,8 +12,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use zrq::{
-    BackendChoice, CancelOutcome, Client, ConnectOptions, EnqueueOptions, Error, JobHandle,
-    JobRecord, Outcome, QueueInfo,
+    Backend, BackendChoice, CancelOutcome, Client, ConnectOptions, EnqueueOptions, Error,
+    JobHandle, JobRecord, Outcome, QueueInfo,
 };
 
 #[derive(Parser)]
@@ -220,6 +220,31 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command only reads: then it never writes to the server, not even the
+    /// Functions library (a server without it gets a clear error instead).
+    fn is_read_only(&self) -> bool {
+        match self {
+            Command::Job { .. }
+            | Command::Wait { .. }
+            | Command::Queues
+            | Command::Info { .. }
+            | Command::Dead { .. }
+            | Command::List { .. }
+            | Command::Schedules { .. }
+            | Command::Batch { .. }
+            | Command::Top { .. } => true,
+            Command::Enqueue { .. }
+            | Command::Lua { .. }
+            | Command::Cancel { .. }
+            | Command::Requeue { .. }
+            | Command::Delete { .. }
+            | Command::Pause { .. }
+            | Command::Resume { .. } => false,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum LuaCommand {
     /// Print the library's text (for `redis-cli -x FUNCTION LOAD REPLACE < zrq.lua`).
@@ -286,6 +311,14 @@ fn duration(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Log lines (the client's, at the level RUST_LOG asks for) go to stderr, and only when asked:
+    // without RUST_LOG, stderr carries nothing but the one line of a failure.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -323,12 +356,26 @@ async fn run(cli: Cli) -> CliResult {
     if let Command::Lua { command } = &cli.command {
         return lua(&cli.url, &out, command).await;
     }
-    let options = ConnectOptions::new().backend(match cli.backend {
-        BackendArg::Auto => BackendChoice::Auto,
-        BackendArg::Module => BackendChoice::Module,
-        BackendArg::Lua => BackendChoice::Lua,
-    });
+    let read_only = cli.command.is_read_only();
+    let options = ConnectOptions::new()
+        .backend(match cli.backend {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Module => BackendChoice::Module,
+            BackendArg::Lua => BackendChoice::Lua,
+        })
+        .manage_library(!read_only);
     let client = connect(&cli.url, &options).await?;
+    if read_only && client.backend() == Backend::Lua && client.library_version().await?.is_none() {
+        let missing = match cli.backend {
+            BackendArg::Auto => "neither the zrq module nor the zrq Functions library",
+            _ => "no zrq Functions library",
+        };
+        return Err(fail(format!(
+            "{} has {missing}, and read-only commands never load it: load the module, or run \
+             `zrq lua load`",
+            cli.url
+        )));
+    }
     match cli.command {
         Command::Enqueue {
             queue,
@@ -966,16 +1013,6 @@ fn print_counts(infos: &[QueueInfo], rates: Option<&BTreeMap<String, (f64, f64, 
     table(&headers, rows);
 }
 
-/// A total counter of the info reply: `name` at top level, or inside a `totals` map.
-fn total(info: &QueueInfo, name: &str) -> i64 {
-    info.fields
-        .get(&format!("totals.{name}"))
-        .or_else(|| info.fields.get(&format!("total_{name}")))
-        .or_else(|| info.fields.get(name))
-        .copied()
-        .unwrap_or(0)
-}
-
 async fn top(client: &Client, out: &Out, interval: Duration, iterations: u64) -> CliResult {
     let mut previous: BTreeMap<String, (Instant, [i64; 3])> = BTreeMap::new();
     let tty = std::io::stdout().is_terminal();
@@ -990,9 +1027,9 @@ async fn top(client: &Client, out: &Out, interval: Duration, iterations: u64) ->
         let mut rates = BTreeMap::new();
         for info in &infos {
             let totals = [
-                total(info, "enqueued"),
-                total(info, "completed"),
-                total(info, "failed"),
+                info.total("enqueued"),
+                info.total("completed"),
+                info.total("failed"),
             ];
             if let Some((then, before)) = previous.get(&info.queue) {
                 let secs = now.duration_since(*then).as_secs_f64().max(1e-3);
