@@ -20,18 +20,23 @@ pub enum ErrorCode {
     NoJob,
     /// A stored record could not be read (written by something other than zrq).
     Corrupt,
+    /// The caller's ACL denies a Redis command the Lua library needs on the queue's keys (checked
+    /// before the first write). The module never replies it: Redis checks a module command's ACL
+    /// before it runs and refuses with its own `NOPERM` text.
+    NoPerm,
     /// zrq hit a bug; the command was aborted and the server stays up.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 7] = [
         ErrorCode::Err,
         ErrorCode::WrongType,
         ErrorCode::BadJson,
         ErrorCode::NoJob,
         ErrorCode::Corrupt,
+        ErrorCode::NoPerm,
         ErrorCode::Internal,
     ];
 
@@ -43,6 +48,7 @@ impl ErrorCode {
             ErrorCode::BadJson => "BADJSON",
             ErrorCode::NoJob => "NOJOB",
             ErrorCode::Corrupt => "CORRUPT",
+            ErrorCode::NoPerm => "NOPERM",
             ErrorCode::Internal => "INTERNAL",
         }
     }

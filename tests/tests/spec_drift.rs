@@ -194,3 +194,33 @@ fn job_fields_states_and_key_kinds_are_the_core_ones() {
     assert_eq!(extra, ["wake"]);
     assert!(!suffixes.contains(&extra[0]));
 }
+
+#[test]
+fn the_acl_check_covers_every_command_the_library_calls() {
+    // Functions check every command they may call before their first write (`acl_probes`), so a
+    // command missing from that list could be denied half-way through. PUBLISH is best-effort
+    // (checked where events are sent) and SCAN is only used by zrq_queues, which has no queue.
+    let source = zrq_lua::library();
+    let body_at = source
+        .find("local function acl_probes")
+        .expect("acl_probes in the library");
+    let body = &source[body_at..body_at + source[body_at..].find("\nend").expect("its end")];
+    let probed: std::collections::BTreeSet<&str> = body
+        .split("{ ")
+        .skip(1)
+        .filter_map(|entry| entry.split('\'').nth(1))
+        .collect();
+    let mut called: std::collections::BTreeSet<&str> = source
+        .split("call('")
+        .skip(1)
+        .filter_map(|rest| rest.split('\'').next())
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase()))
+        .collect();
+    called.retain(|c| !matches!(*c, "PUBLISH" | "SCAN"));
+    assert!(called.len() > 20, "found the library's calls: {called:?}");
+    let missing: Vec<&&str> = called.difference(&probed).collect();
+    assert!(
+        missing.is_empty(),
+        "called but not checked up front: {missing:?}"
+    );
+}
