@@ -83,12 +83,21 @@ async def test_progress_is_reported_and_cancel_reaches_the_task(worker: Worker, 
     assert job.id in sample_tasks.cancellations
 
 
-async def test_a_time_limit_fails_the_attempt(worker: Worker, queue_name: str):
-    slow = sample_tasks.slow.options(queue=queue_name, timeout=0.3, retries=0)
-    job = await slow.enqueue(30)
+async def test_a_time_limit_fails_the_attempt(connected: Server, queue_name: str):
+    job = await sample_tasks.slow.options(queue=queue_name, retries=0).enqueue(30)
+    limited = Worker([queue_name], time_limit=0.3, block=0.2)
+    running = asyncio.get_running_loop().create_task(limited.run())
     with pytest.raises(zrq.JobFailedError) as failure:
         await job.result(timeout=10)
-    assert "timed out after 300 ms" in str(failure.value)
+    limited.stop()
+    await running
+    assert "timed out after 0.3 s" in str(failure.value)
+
+
+async def test_heartbeats_keep_a_job_beyond_its_lease(worker: Worker, queue_name: str):
+    job = await sample_tasks.slow.options(queue=queue_name, timeout=0.6, retries=0).enqueue(1.5)
+    assert await job.result(timeout=10) == "done"
+    assert (await job.refresh()).attempt == 1
 
 
 async def test_a_chain_passes_each_result_on(worker: Worker, queue_name: str):

@@ -8,8 +8,9 @@ Functions library, `BLPOP` on the queue's wake-up list), but only as many as the
 has room for, so no fetched job waits locally while its lease runs. Before blocking on its own
 queue a fetcher takes what waits in the queues listed before it: earlier queues come first.
 
-Each job runs as an asyncio task (a sync function in a thread pool), limited to the job's
-`timeout`, with heartbeats (`ZRQ.TOUCH`) every third of it. The outcome goes back as `ZRQ.ACK …
+Each job runs as an asyncio task (a sync function in a thread pool), with heartbeats
+(`ZRQ.TOUCH`) every third of its lease (`timeout`) and at least every second, for as long as it
+runs (`--time-limit` bounds an attempt). The outcome goes back as `ZRQ.ACK …
 RESULT <json>`, or `ZRQ.FAIL <traceback>` so the server retries it with its backoff or buries it.
 A cancellation (`ZRQ.CANCEL`, learnt from TOUCH) interrupts an async task with
 `asyncio.CancelledError`. When the server hands out leases, every report carries `LEASE
@@ -150,6 +151,7 @@ class Worker:
         batch: int = 16,
         block: float = 1.0,
         grace: float = 30.0,
+        time_limit: float | None = None,
         threads: int | None = None,
         reclaim_interval: float | None = None,
         consumer: str | None = None,
@@ -161,6 +163,8 @@ class Worker:
         self.batch = max(1, batch)
         self.block = max(0.01, block)
         self.grace = grace
+        self.time_limit = time_limit
+        """Seconds one attempt may run, None for no limit (heartbeats keep the lease meanwhile)."""
         self.threads = threads or min(self.concurrency, 32)
         self.reclaim_interval = reclaim_interval
         self.consumer = consumer or consumer_name()
@@ -302,8 +306,12 @@ class Worker:
 
         context = JobContext(record, asyncio.get_running_loop(), touch)
         function = _handler(str(record["task"]))
-        timeout = int(record.get("timeout", 30000)) / 1000
-        heartbeat = asyncio.get_running_loop().create_task(self._heartbeats(context, timeout / 3))
+        lease_seconds = int(record.get("timeout", 30000)) / 1000
+        # Renewed well within the lease, and at least every second, so that a cancellation
+        # reaches the task quickly.
+        heartbeat = asyncio.get_running_loop().create_task(
+            self._heartbeats(context, min(lease_seconds / 3, 1.0))
+        )
         try:
             if function is None:
                 raise LookupError(f"unknown task '{record['task']}': no @task of that name here")
@@ -311,7 +319,7 @@ class Worker:
                 self._call(function, str(record.get("payload", "null")), pool),
                 context=_with_job(context),
             )
-            result = await asyncio.wait_for(asyncio.shield(work), timeout)
+            result = await asyncio.wait_for(asyncio.shield(work), self.time_limit)
             encoded = json.dumps(result, separators=(",", ":"))
         except asyncio.CancelledError:
             if work is not None and not work.done():
@@ -326,7 +334,7 @@ class Worker:
         except asyncio.TimeoutError:
             if work is not None:
                 work.cancel()
-            await self._fail(held, f"timed out after {round(timeout * 1000)} ms")
+            await self._fail(held, f"timed out after {self.time_limit} s (the worker's time limit)")
             return
         except Exception:
             await self._fail(held, traceback.format_exc())
@@ -475,6 +483,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds running jobs get to finish on SIGTERM before they are given back",
     )
     parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds one attempt may run before it fails (default: no limit)",
+    )
+    parser.add_argument(
         "--url",
         default=None,
         help="Redis URL (default: ZRQ_URL, else REDIS_URL, else redis://localhost:6379)",
@@ -505,6 +519,7 @@ async def _serve(arguments: argparse.Namespace) -> WorkerStats:
         concurrency=arguments.concurrency,
         batch=arguments.batch,
         grace=arguments.grace,
+        time_limit=arguments.time_limit,
         threads=arguments.threads,
     )
     loop = asyncio.get_running_loop()
