@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -253,24 +254,37 @@ def main() -> None:
         default=os.cpu_count() or 2,
         help="worker processes for RQ and Celery (sync frameworks)",
     )
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--module", type=Path, default=None, help="libzrq.so (release build)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     arguments = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    figures = [
-        measure(framework, arguments.jobs)
-        for framework in frameworks(arguments.module, arguments.concurrency, arguments.processes)
+    chosen = frameworks(arguments.module, arguments.concurrency, arguments.processes)
+    # Rounds, each measuring every framework once: load from other work on the machine shifts
+    # over minutes, so each framework's figures are spread over the whole run.
+    rounds = [
+        [measure(framework, arguments.jobs) for framework in chosen]
+        for _ in range(arguments.rounds)
     ]
-    print(f"{arguments.jobs} no-op jobs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(
+        f"{arguments.jobs} no-op jobs, {arguments.rounds} rounds, median (min-max), "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
     print("| framework | worker | enqueue (jobs/s) | drain (jobs/s) |")
     print("|---|---|---:|---:|")
-    for figure in figures:
-        print(
-            f"| {figure.framework} | {figure.worker} | {figure.enqueue_per_s:,.0f} | "
-            f"{figure.drain_per_s:,.0f} |"
-        )
+    for index, framework in enumerate(chosen):
+        measured = [figures[index] for figures in rounds]
+        enqueue = spread([figure.enqueue_per_s for figure in measured])
+        drained = spread([figure.drain_per_s for figure in measured])
+        print(f"| {framework.name} | {framework.worker} | {enqueue} | {drained} |")
     if arguments.json is not None:
-        arguments.json.write_text(json.dumps([figure.__dict__ for figure in figures], indent=2))
+        rows = [[figure.__dict__ for figure in figures] for figures in rounds]
+        arguments.json.write_text(json.dumps(rows, indent=2))
+
+
+def spread(values: list[float]) -> str:
+    """`median (min-max)` of per-second rates."""
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
 
 if __name__ == "__main__":
