@@ -9,10 +9,9 @@
 //! rather than stopping at the first, so a failing test shows the whole picture;
 //! [`assert_consistent`] panics with all of them.
 //!
-//! Everything is read in one MULTI/EXEC, so the audit sees one instant of the queue even while
-//! the server's timer or clients move jobs (it lists the records first, and reads again if a
-//! record appeared or vanished before the transaction ran). A queue of 10^4 jobs is audited in
-//! well under a second.
+//! Everything is read in one MULTI/EXEC (the records by a read-only script inside it), so the
+//! audit sees one instant of the queue even while the server's timer or clients move jobs. A
+//! queue of 10^4 jobs is audited in well under a second.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -426,83 +425,84 @@ struct Snapshot {
     problems: Vec<String>,
 }
 
-/// How often the snapshot is read again when records appear or vanish meanwhile.
-const SNAPSHOT_TRIES: usize = 50;
+/// Lists the job records matching `ARGV[1]` and reads them, in one atomic step: the name and the
+/// field/value array of each. `KEYS[1]` (the queue's stats key) names the queue's slot, so it runs
+/// on the node owning the queue in a cluster.
+const READ_RECORDS: &str = r#"#!lua flags=no-writes
+local out = {}
+for _, name in ipairs(redis.call('KEYS', ARGV[1])) do
+    out[#out + 1] = name
+    out[#out + 1] = redis.call('HGETALL', name)
+end
+return out
+"#;
 
 impl Snapshot {
     fn read(conn: &mut Connection, backend: Backend, queue: &str, keys: &QueueKeys) -> Snapshot {
         let pattern = format!("zrq:{{{}}}:job:*", glob_escape(queue));
-        for _ in 0..SNAPSHOT_TRIES {
-            let mut listed: Vec<String> = get(conn, redis::cmd("KEYS").arg(&pattern));
-            listed.sort();
-            let mut tx = redis::pipe();
-            tx.atomic().ignore_errors();
-            tx.cmd("TIME").cmd("KEYS").arg(&pattern);
-            for name in &listed {
-                tx.cmd("HGETALL").arg(name);
-            }
-            let states = zset_states(keys);
-            for (_, key) in &states {
-                tx.cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES");
-            }
-            for priority in 0..=MAX_PRIORITY {
-                let stream = keys.stream_at(priority);
-                tx.cmd("XINFO").arg("GROUPS").arg(&stream);
-                tx.cmd("XRANGE").arg(&stream).arg("-").arg("+");
-                tx.cmd("XPENDING")
-                    .arg(&stream)
-                    .arg(GROUP)
-                    .arg("-")
-                    .arg("+")
-                    .arg(i64::MAX);
-            }
-            tx.cmd("HGETALL").arg(keys.unique());
-            tx.cmd("HKEYS").arg(keys.schedules());
-            tx.cmd("ZRANGE").arg(keys.ticks()).arg(0).arg(-1);
-            tx.add_command(backend.command("info", &[queue.as_bytes()]));
-            let replies: Vec<Value> = tx
-                .query(conn)
-                .unwrap_or_else(|e| panic!("audit: reading queue {queue} failed: {e}"));
-            let mut replies = Replies(replies.into_iter());
-            let (secs, micros): (i64, i64) = replies.next();
-            let mut inside: Vec<String> = replies.next();
-            inside.sort();
-            if inside != listed {
-                continue;
-            }
-            let mut snapshot = Snapshot {
-                now: secs * 1000 + micros / 1000,
-                records: BTreeMap::new(),
-                indexes: Vec::new(),
-                streams: Streams::new(),
-                unique: BTreeMap::new(),
-                schedules: BTreeSet::new(),
-                ticks: BTreeSet::new(),
-                info: BTreeMap::new(),
-                problems: Vec::new(),
-            };
-            let prefix = keys.job("");
-            for name in &listed {
-                let record: Record = replies.next();
-                let id = name.strip_prefix(&prefix).unwrap_or(name);
-                snapshot.records.insert(id.to_string(), record);
-            }
-            for (state, _) in states {
-                let members: Vec<(String, f64)> = replies.next();
-                snapshot
-                    .indexes
-                    .push((state, members.into_iter().collect()));
-            }
-            for priority in 0..=MAX_PRIORITY {
-                snapshot.add_stream(keys, priority, &mut replies);
-            }
-            snapshot.unique = replies.next();
-            snapshot.schedules = replies.next();
-            snapshot.ticks = replies.next();
-            snapshot.info = info_numbers(replies.next());
-            return snapshot;
+        let mut tx = redis::pipe();
+        tx.atomic().ignore_errors();
+        tx.cmd("TIME");
+        tx.cmd("EVAL")
+            .arg(READ_RECORDS)
+            .arg(1)
+            .arg(keys.stats())
+            .arg(&pattern);
+        let states = zset_states(keys);
+        for (_, key) in &states {
+            tx.cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES");
         }
-        panic!("audit: the records of queue {queue} kept changing over {SNAPSHOT_TRIES} reads");
+        for priority in 0..=MAX_PRIORITY {
+            let stream = keys.stream_at(priority);
+            tx.cmd("XINFO").arg("GROUPS").arg(&stream);
+            tx.cmd("XRANGE").arg(&stream).arg("-").arg("+");
+            tx.cmd("XPENDING")
+                .arg(&stream)
+                .arg(GROUP)
+                .arg("-")
+                .arg("+")
+                .arg(i64::MAX);
+        }
+        tx.cmd("HGETALL").arg(keys.unique());
+        tx.cmd("HKEYS").arg(keys.schedules());
+        tx.cmd("ZRANGE").arg(keys.ticks()).arg(0).arg(-1);
+        tx.add_command(backend.command("info", &[queue.as_bytes()]));
+        let replies: Vec<Value> = tx
+            .query(conn)
+            .unwrap_or_else(|e| panic!("audit: reading queue {queue} failed: {e}"));
+        let mut replies = Replies(replies.into_iter());
+        let (secs, micros): (i64, i64) = replies.next();
+        let mut snapshot = Snapshot {
+            now: secs * 1000 + micros / 1000,
+            records: BTreeMap::new(),
+            indexes: Vec::new(),
+            streams: Streams::new(),
+            unique: BTreeMap::new(),
+            schedules: BTreeSet::new(),
+            ticks: BTreeSet::new(),
+            info: BTreeMap::new(),
+            problems: Vec::new(),
+        };
+        let prefix = keys.job("");
+        let records: Vec<(String, Record)> = replies.next();
+        for (name, record) in records {
+            let id = name.strip_prefix(&prefix).unwrap_or(&name);
+            snapshot.records.insert(id.to_string(), record);
+        }
+        for (state, _) in states {
+            let members: Vec<(String, f64)> = replies.next();
+            snapshot
+                .indexes
+                .push((state, members.into_iter().collect()));
+        }
+        for priority in 0..=MAX_PRIORITY {
+            snapshot.add_stream(keys, priority, &mut replies);
+        }
+        snapshot.unique = replies.next();
+        snapshot.schedules = replies.next();
+        snapshot.ticks = replies.next();
+        snapshot.info = info_numbers(replies.next());
+        snapshot
     }
 
     /// Reads the XINFO GROUPS, XRANGE and XPENDING replies of one priority's stream.
@@ -584,12 +584,6 @@ impl Replies {
                 .unwrap_or_else(|e| panic!("audit: unexpected reply shape: {e}")),
         )
     }
-}
-
-/// Runs `cmd` outside the snapshot.
-fn get<T: redis::FromRedisValue>(conn: &mut Connection, cmd: &redis::Cmd) -> T {
-    cmd.query(conn)
-        .unwrap_or_else(|e| panic!("audit: reading the queue failed: {e}"))
 }
 
 /// A glob pattern matching `text` literally.
