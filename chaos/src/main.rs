@@ -3,7 +3,7 @@
 //!
 //! Configured by the environment: `ZRQ_URL` (one server) or `ZRQ_CLUSTER` (comma-separated
 //! nodes), `ZRQ_QUEUES` (comma-separated), `ZRQ_CONSUMER` (its consumer name), `ZRQ_RUN_LOG`
-//! (the file each execution is appended to), `ZRQ_CONCURRENCY`, `ZRQ_RECLAIM_MS`,
+//! (the file each execution is appended to), `ZRQ_CONCURRENCY`, `ZRQ_BATCH`, `ZRQ_RECLAIM_MS`,
 //! `ZRQ_BLOCK_MS`.
 
 use std::fs::{File, OpenOptions};
@@ -48,6 +48,11 @@ async fn run(args: ChaosArgs, ctx: JobContext, log: Arc<Mutex<File>>) -> Handler
 }
 
 async fn main_result() -> Result<(), String> {
+    // The shutdown signal is caught before anything else, and the test told so by a line on
+    // stdout, so a SIGTERM sent right after the start is a graceful shutdown, not a kill.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
+    println!("ready");
     let client = match std::env::var("ZRQ_CLUSTER") {
         Ok(nodes) => {
             let nodes: Vec<&str> = nodes.split(',').collect();
@@ -68,14 +73,17 @@ async fn main_result() -> Result<(), String> {
     let stats = Worker::new(client, &queues)
         .consumer(env("ZRQ_CONSUMER")?)
         .concurrency(env_number("ZRQ_CONCURRENCY", 16)? as usize)
+        .batch(env_number("ZRQ_BATCH", 16)? as usize)
         .reclaim_interval(Duration::from_millis(env_number("ZRQ_RECLAIM_MS", 200)?))
         .block(Duration::from_millis(env_number("ZRQ_BLOCK_MS", 200)?))
         .grace(Duration::from_secs(5))
         .handle::<Chaos, _, _>(move |args, ctx| run(args, ctx, log.clone()))
-        .run()
+        .run_until(async move {
+            terminate.recv().await;
+        })
         .await
         .map_err(|e| format!("worker: {e}"))?;
-    println!(
+    eprintln!(
         "chaos worker stopped: {} completed, {} failed, {} abandoned",
         stats.completed, stats.failed, stats.abandoned
     );

@@ -98,7 +98,7 @@ fn primary_killed_replica_promoted_every_confirmed_job_completes() {
     let mut primary = Backend::Module.server();
     let replica = primary.start_replica();
     let proxy = Proxy::start(primary.port());
-    let mut workers = Workers::start(Target::Url(proxy.url()), &[Q], 2, 8);
+    let mut workers = Workers::start(Target::Url(proxy.url()), &[Q], 2, 8, 8);
     let confirmed = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let producer = {

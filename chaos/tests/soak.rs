@@ -78,7 +78,7 @@ fn soak_memory_stays_flat() {
         ..Options::default()
     });
     let mut conn = server.conn();
-    let mut workers = Workers::start(Target::Url(server.url()), &[Q], 2, 64);
+    let mut workers = Workers::start(Target::Url(server.url()), &[Q], 2, 64, 16);
     let mut rng = Rng::new(5);
     let started = Instant::now();
     let mut next_sample = started;

@@ -159,7 +159,7 @@ fn workers_killed_and_paused_at_random_every_job_completes_once() {
     let jobs = plan(&mut rng);
     enqueue_all(&mut conn, Q, &jobs);
     let started = Instant::now();
-    let mut workers = Workers::start(Target::Url(server.url()), &[Q], WORKERS, 16);
+    let mut workers = Workers::start(Target::Url(server.url()), &[Q], WORKERS, 16, 16);
     let mut interrupted = Interrupted::new();
     let (mut kills, mut pauses) = (0, 0);
     while finished(&mut conn, Q) < JOBS as i64 {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ pub struct Workers {
     target: Target,
     queues: Vec<String>,
     concurrency: usize,
+    batch: usize,
     dir: tempfile::TempDir,
     started: usize,
     /// The running processes with their consumer names.
@@ -34,12 +36,20 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` worker processes for `queues`, each running up to `concurrency` jobs.
-    pub fn start(target: Target, queues: &[&str], count: usize, concurrency: usize) -> Workers {
+    /// Starts `count` worker processes for `queues`, each running up to `concurrency` jobs and
+    /// fetching up to `batch` at a time.
+    pub fn start(
+        target: Target,
+        queues: &[&str],
+        count: usize,
+        concurrency: usize,
+        batch: usize,
+    ) -> Workers {
         let mut workers = Workers {
             target,
             queues: queues.iter().map(|q| q.to_string()).collect(),
             concurrency,
+            batch,
             dir: tempfile::tempdir().expect("run-log directory"),
             started: 0,
             running: Vec::new(),
@@ -50,7 +60,8 @@ impl Workers {
         workers
     }
 
-    /// Starts one more worker process; its consumer name is `chaos-<n>`.
+    /// Starts one more worker process, and waits until it handles SIGTERM; its consumer name is
+    /// `chaos-<n>`.
     pub fn spawn(&mut self) {
         let consumer = format!("chaos-{}", self.started);
         self.started += 1;
@@ -59,19 +70,26 @@ impl Workers {
             Target::Url(url) => cmd.env("ZRQ_URL", url),
             Target::Cluster(nodes) => cmd.env("ZRQ_CLUSTER", nodes.join(",")),
         };
-        let child = cmd
+        let mut child = cmd
             .env("ZRQ_QUEUES", self.queues.join(","))
             .env("ZRQ_CONSUMER", &consumer)
             .env("ZRQ_CONCURRENCY", self.concurrency.to_string())
+            .env("ZRQ_BATCH", self.batch.to_string())
             .env(
                 "ZRQ_RUN_LOG",
                 self.dir.path().join(format!("{consumer}.log")),
             )
             .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the chaos worker");
+        let stdout = child.stdout.take().expect("worker stdout");
+        let mut ready = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut ready)
+            .expect("read the worker's first line");
+        assert_eq!(ready.trim(), "ready", "worker {consumer} did not start");
         self.running.push((child, consumer));
     }
 
