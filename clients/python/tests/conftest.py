@@ -161,9 +161,10 @@ async def worker(connected: Server, queue_name: str) -> AsyncIterator[Worker]:
     await asyncio.wait_for(task, 20)
 
 
-def worker_process(server: Server, *args: str) -> subprocess.Popen[str]:
-    """`python -m zrq.worker sample_tasks …` against `server`, run from the tests directory."""
-    environment = {**os.environ, "ZRQ_URL": server.url, "PYTHONUNBUFFERED": "1"}
+def worker_process(server: Server, *args: str, url: str | None = None) -> subprocess.Popen[str]:
+    """`python -m zrq.worker sample_tasks …` against `server` (as the user in `url`, if given),
+    run from the tests directory."""
+    environment = {**os.environ, "ZRQ_URL": url or server.url, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "zrq.worker", "sample_tasks", "--backend", server.backend, *args],
         cwd=TESTS,

@@ -117,8 +117,13 @@ class Connection:
     async def open(cls, url: str, backend: str) -> Connection:
         """Connects to `url`, with cluster clients if the node is in cluster mode."""
         probe = aioredis.Redis.from_url(url, decode_responses=True)
-        clustered = bool((await probe.info("cluster")).get("cluster_enabled"))
-        await probe.aclose()
+        try:
+            clustered = bool((await probe.info("cluster")).get("cluster_enabled"))
+        except redis.exceptions.NoPermissionError:
+            # The roles of docs/ACL.md may not run INFO: taken as a single server.
+            clustered = False
+        finally:
+            await probe.aclose()
         client, blocking = (
             _client(url, clustered, timeout) for timeout in (RESPONSE_TIMEOUT, None)
         )

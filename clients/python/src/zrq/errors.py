@@ -51,6 +51,12 @@ class InternalError(ServerError):
     code = "INTERNAL"
 
 
+class NoPermissionError(ServerError):
+    """`NOPERM`: the Redis user may not run this command or touch this queue (docs/ACL.md)."""
+
+    code = "NOPERM"
+
+
 class BackendError(ZrqError):
     """Neither backend can be used: no module, and the Functions library cannot be loaded."""
 
@@ -77,9 +83,11 @@ _BY_CODE: dict[str, type[ServerError]] = {
 def from_response_error(error: redis.exceptions.ResponseError) -> ServerError:
     """The exception for a server error reply.
 
-    redis-py strips the leading `ERR ` from messages and keeps every other code, so a message that
-    starts with none of the other codes is an `ERR`.
+    redis-py strips the leading `ERR ` (and `NOPERM `, raising its own class) from messages and
+    keeps every other code, so a message that starts with none of the other codes is an `ERR`.
     """
     message = str(error)
+    if isinstance(error, redis.exceptions.NoPermissionError):
+        return NoPermissionError(message)
     code, _, _ = message.partition(" ")
     return _BY_CODE.get(code, CommandError)(message)
