@@ -17,7 +17,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+7b491b97'
+local VERSION = '0.1.0+25a8539a'
 
 --------------------------------------------------------------------------------------------------
 -- Shared helpers: written once, used by every command.
@@ -52,9 +52,10 @@ end
 --------------------------------------------------------------------------------------------------
 
 -- checked: zrq_core::ErrorCode::ALL
-local ERROR_CODES = { 'ERR', 'WRONGTYPE', 'BADJSON', 'NOJOB', 'CORRUPT', 'INTERNAL' }
+local ERROR_CODES = { 'ERR', 'WRONGTYPE', 'BADJSON', 'NOJOB', 'CORRUPT', 'NOPERM', 'INTERNAL' }
 
-local KNOWN_CODE = { ERR = true, WRONGTYPE = true, BADJSON = true, NOJOB = true, CORRUPT = true, INTERNAL = true }
+local KNOWN_CODE = { ERR = true, WRONGTYPE = true, BADJSON = true, NOJOB = true, CORRUPT = true, NOPERM = true,
+    INTERNAL = true }
 
 -- Raises the error reply `<code> <message>`; caught by `run`.
 local function fail(code, message)
@@ -593,6 +594,11 @@ end
 local function call(command, ...)
     local reply = redis.pcall(command, ...)
     if type(reply) == 'table' and reply.err then
+        -- A call the caller's ACL denies (writing functions check theirs up front, see check_acl;
+        -- this is for the keyless zrq_queues) is NOPERM, not a zrq bug.
+        if find(reply.err, "The user executing the script can't", 1, true) then
+            fail('NOPERM', command .. ' failed: ' .. reply.err)
+        end
         fail('INTERNAL', command .. ' failed: ' .. reply.err)
     end
     return reply
@@ -1078,9 +1084,16 @@ end
 -- a job changes place, as in the module.
 --------------------------------------------------------------------------------------------------
 
--- Announces a state change on the queue's channel: `<state> <id>`.
+-- Announces a state change on the queue's channel: `<state> <id>`. Events are best-effort, as
+-- Pub/Sub is: a caller whose ACL does not allow the channel publishes nothing (checked once per
+-- call), and the command goes on, so a denied PUBLISH can never fail a command after its writes.
 local function announce(k, id, state)
-    call('PUBLISH', k.events, state .. ' ' .. id)
+    if k.may_publish == nil then
+        k.may_publish = redis.acl_check_cmd('PUBLISH', k.events, 'x')
+    end
+    if k.may_publish then
+        call('PUBLISH', k.events, state .. ' ' .. id)
+    end
 end
 
 -- Appends job `id` to the stream of its priority (creating streams and groups as needed); returns
@@ -1415,6 +1428,57 @@ end
 -- module's INTERNAL text, so a bug never leaves a half-written reply.
 --------------------------------------------------------------------------------------------------
 
+-- Every Redis command the library calls (but PUBLISH, see `announce`), with the arguments of one
+-- call on queue keys `k`; `true` marks those that write. Before anything else a function checks
+-- them all with redis.acl_check_cmd (a read-only function the reads only), so an ACL that denies
+-- one refuses the call up front rather than half-way through: a script cannot undo its writes.
+-- checked: every call('<COMMAND>' of the library (tests/tests/spec_drift.rs)
+local function acl_probes(k)
+    return {
+        { false, 'TIME' },
+        { false, 'TYPE', k.stats },
+        { false, 'HGET', k.stats, 'f' },
+        { false, 'HGETALL', k.stats },
+        { false, 'XPENDING', k.stream, GROUP },
+        { false, 'XRANGE', k.stream, '-', '+' },
+        { false, 'XLEN', k.stream },
+        { false, 'XINFO', 'CONSUMERS', k.stream, GROUP },
+        { false, 'ZCARD', k.active },
+        { false, 'ZRANGE', k.active, '0', '0' },
+        { false, 'ZSCORE', k.active, 'm' },
+        { true, 'HSET', k.stats, 'f', 'v' },
+        { true, 'HDEL', k.stats, 'f' },
+        { true, 'HINCRBY', k.stats, 'f', '1' },
+        { true, 'DEL', k.paused },
+        { true, 'SET', k.paused, '1' },
+        { true, 'PEXPIRE', k.stats, '1' },
+        { true, 'RPUSH', k.wake, '1' },
+        { true, 'LTRIM', k.wake, '0', '1' },
+        { true, 'XGROUP', 'CREATE', k.stream, GROUP, '0', 'MKSTREAM' },
+        { true, 'XGROUP', 'DELCONSUMER', k.stream, GROUP, 'c' },
+        { true, 'XADD', k.stream, '*', 'f', 'v' },
+        { true, 'XACK', k.stream, GROUP, '0-1' },
+        { true, 'XDEL', k.stream, '0-1' },
+        { true, 'XREADGROUP', 'GROUP', GROUP, 'c', 'STREAMS', k.stream, '>' },
+        { true, 'XCLAIM', k.stream, GROUP, 'c', '0', '0-1' },
+        { true, 'ZADD', k.active, '0', 'm' },
+        { true, 'ZREM', k.active, 'm' },
+        { true, 'ZREMRANGEBYSCORE', k.active, '0', '0' },
+    }
+end
+
+-- Fails with NOPERM unless the caller may run every command `function_name` can call on the keys
+-- of `queue` (the reads only for a read-only function).
+local function check_acl(function_name, queue, readonly)
+    for _, probe in ipairs(acl_probes(queue_keys(queue))) do
+        if not (readonly and probe[1]) and not redis.acl_check_cmd(unpack(probe, 2)) then
+            local what = probe[2] == 'XGROUP' and ('XGROUP ' .. probe[3]) or probe[2]
+            fail('NOPERM', function_name .. " needs " .. what .. " on the keys of queue '" .. show_arg(queue)
+                .. "' (zrq:{" .. show_arg(queue) .. "}:*), which this user may not run; see docs/ACL.md")
+        end
+    end
+end
+
 local function run(handler, keys, argv)
     local ok, result = pcall(handler, keys, argv)
     if ok then
@@ -1437,10 +1501,16 @@ local function register(function_name, handler, kind)
     elseif kind == 'write' then
         flags = { 'allow-oom' }
     end
+    local checked = function(keys, argv)
+        if #keys == 1 then
+            check_acl(function_name, keys[1], kind == 'readonly')
+        end
+        return handler(keys, argv)
+    end
     redis.register_function({
         function_name = function_name,
         callback = function(keys, argv)
-            return run(handler, keys, argv)
+            return run(checked, keys, argv)
         end,
         flags = flags,
     })
