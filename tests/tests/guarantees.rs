@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use support::{error_text, job_ids, Place, QueueView};
+use zrq_tests::audit::{assert_consistent, audit};
 use zrq_tests::{conformance, jobs, redis, Backend, JobMap, Rng, Server};
 
 const Q: &str = "g";
@@ -146,6 +147,11 @@ fn random_run(backend: Backend, seed: u64, steps: usize) {
             }
         }
         let now = places(&server, &known);
+        // The whole-queue audit, now and then (it reads every structure at once).
+        if step.is_multiple_of(25) {
+            let report = audit(&mut server.conn(), backend, Q, Some(&known));
+            assert!(report.violations.is_empty(), "{ctx}: {:#?}", report.violations);
+        }
         for (id, want) in expect {
             assert_eq!(now[&id], want, "{ctx}: job {id} after the reply");
         }
@@ -178,6 +184,7 @@ fn random_run(backend: Backend, seed: u64, steps: usize) {
         zrq.fetch(Q, "drain", 1000);
     }
     let now = places(&server, &known);
+    assert_consistent(&mut server.conn(), backend, Q, Some(&known));
     let completed = now.values().filter(|p| **p == Place::Completed).count() as i64;
     let dead = now.values().filter(|p| **p == Place::Dead).count() as i64;
     assert_eq!(completed + dead, known.len() as i64);
