@@ -57,12 +57,19 @@ async def test_sigterm_gives_back_what_is_still_running(connected: Server, queue
 
 
 async def test_processes_run_cpu_bound_tasks_in_parallel(connected: Server, queue_name: str):
-    queue = Queue(queue_name)
-    jobs = [await queue.enqueue(sample_tasks.spin, 1.0) for _ in range(2)]
     worker = worker_process(
         connected, "--queue", queue_name, "--processes", "2", "--concurrency", "1"
     )
     try:
+        # Both processes must be serving before the jobs come, or the first would run both.
+        assert worker.stdout is not None
+        serving = 0
+        while serving < 2:
+            line = worker.stdout.readline()
+            assert line, "the worker processes exited before serving"
+            serving += " started: " in line
+        queue = Queue(queue_name)
+        jobs = [await queue.enqueue(sample_tasks.spin, 1.0) for _ in range(2)]
         consumers = set()
         for job in jobs:
             assert await job.result(timeout=30) == 1.0
