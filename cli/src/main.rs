@@ -8,6 +8,8 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod web;
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -218,6 +220,32 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         iterations: u64,
     },
+    /// Serve the web dashboard (and /metrics): read-only unless --actions and a password.
+    Dashboard {
+        #[command(flatten)]
+        web: WebArgs,
+        /// Allow actions from the pages (cancel, requeue, delete, pause/resume, enqueue); needs
+        /// --password.
+        #[arg(long)]
+        actions: bool,
+    },
+    /// Serve only /metrics (Prometheus text format), without the dashboard.
+    Metrics {
+        #[command(flatten)]
+        web: WebArgs,
+    },
+}
+
+/// Where and for whom `zrq dashboard` and `zrq metrics` serve.
+#[derive(clap::Args)]
+struct WebArgs {
+    /// The address to listen on (loopback by default; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Password to sign in with (also accepted as `Authorization: Bearer <password>`); without
+    /// one, anyone who reaches the listener may look.
+    #[arg(long, env = "ZRQ_DASHBOARD_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
 }
 
 impl Command {
@@ -233,7 +261,9 @@ impl Command {
             | Command::List { .. }
             | Command::Schedules { .. }
             | Command::Batch { .. }
-            | Command::Top { .. } => true,
+            | Command::Top { .. }
+            | Command::Dashboard { .. }
+            | Command::Metrics { .. } => true,
             Command::Enqueue { .. }
             | Command::Lua { .. }
             | Command::Cancel { .. }
@@ -312,8 +342,16 @@ fn duration(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Log lines (the client's, at the level RUST_LOG asks for) go to stderr, and only when asked:
-    // without RUST_LOG, stderr carries nothing but the one line of a failure.
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG") {
+    // without RUST_LOG, stderr carries nothing but the one line of a failure. The servers log at
+    // `info` unless told otherwise.
+    let server = matches!(
+        cli.command,
+        Command::Dashboard { .. } | Command::Metrics { .. }
+    );
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .ok()
+        .or_else(|| server.then(|| tracing_subscriber::EnvFilter::new("info")));
+    if let Some(filter) = filter {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
@@ -679,7 +717,36 @@ async fn run(cli: Cli) -> CliResult {
             interval,
             iterations,
         } => top(&client, &out, interval, iterations).await,
+        Command::Dashboard { web, actions } => {
+            serve(client, &cli.url, web, actions, web::Mode::Dashboard).await
+        }
+        Command::Metrics { web } => {
+            serve(client, &cli.url, web, false, web::Mode::MetricsOnly).await
+        }
     }
+}
+
+/// `zrq dashboard` and `zrq metrics`: serves until Ctrl-C.
+async fn serve(
+    client: Client,
+    url: &str,
+    args: WebArgs,
+    actions: bool,
+    mode: web::Mode,
+) -> CliResult {
+    let protected = args.password.is_some();
+    let auth = web::Auth::new(args.password, actions).map_err(fail)?;
+    if !protected && !args.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %args.listen,
+            "serving without a password on an address other hosts can reach"
+        );
+    }
+    // Events are followed on the first node given (in a cluster, PUBLISH reaches every node).
+    let events_url = url.split(',').next().unwrap_or(url).trim();
+    web::serve(client, auth, mode, args.listen, events_url)
+        .await
+        .map_err(fail)
 }
 
 /// `zrq lua print` and `zrq lua load`.

@@ -45,6 +45,12 @@ zrq_missing_packages() {
         command -v python3 >/dev/null 2>&1 || echo python3
         python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || echo python3-venv
     fi
+    # With ZRQ_WITH_BROWSER set (scripts/test), what the dashboard's browser tests run
+    # (cli/tests/browser.rs): the very binary they start, /usr/bin/chromium, and chromedriver.
+    if [ -n "${ZRQ_WITH_BROWSER:-}" ]; then
+        [ -x /usr/bin/chromium ] || echo chromium
+        command -v chromedriver >/dev/null 2>&1 || echo chromium-driver
+    fi
 }
 
 zrq_prerequisites() {

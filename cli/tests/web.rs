@@ -1,0 +1,303 @@
+//! `zrq dashboard` and `zrq metrics` over HTTP against a live server with the module: the
+//! metrics as a Prometheus parser reads them, and who may act.
+// Test code fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../client/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use support::WebServer;
+use zrq::{EnqueueOptions, Worker};
+
+/// The samples of a `/metrics` page, parsed by `prometheus-parse`: (metric, queue, state) → value
+/// and type.
+async fn scrape(base: &str) -> BTreeMap<(String, String, String), (f64, &'static str)> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    scrape
+        .samples
+        .into_iter()
+        .map(|s| {
+            let label = |name: &str| s.labels.get(name).unwrap_or("").to_string();
+            let (value, kind) = match s.value {
+                prometheus_parse::Value::Counter(v) => (v, "counter"),
+                prometheus_parse::Value::Gauge(v) => (v, "gauge"),
+                other => panic!("{}: unexpected {other:?}", s.metric),
+            };
+            ((s.metric, label("queue"), label("state")), (value, kind))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_match_the_queue_and_survive_restarts() {
+    let mut server = Backend::Module.server_with(Options {
+        appendonly: true,
+        ..Options::default()
+    });
+    let client = client(&server).await;
+    let queue = client.queue("mq");
+    // 3 complete, 1 dies (2 failed attempts), 2 stay pending, 1 is delayed.
+    let no_retry = EnqueueOptions::new().retries(0);
+    for n in 0..3 {
+        queue.enqueue_with("ok", &n, &no_retry).await.unwrap();
+    }
+    queue
+        .enqueue_with(
+            "bad",
+            &0,
+            &EnqueueOptions::new()
+                .retries(1)
+                .backoff(Duration::from_millis(1)),
+        )
+        .await
+        .unwrap();
+    let running = spawn(
+        fast_worker(
+            Worker::new(client.clone(), &["mq"]),
+            Duration::from_millis(100),
+        )
+        .consumer("metrics-worker")
+        .handle_raw("ok", |n: i64, _| async move { Ok(n) })
+        .handle_raw(
+            "bad",
+            |_: i64, _| async move { Err::<i64, _>("always".into()) },
+        ),
+    );
+    eventually("3 completed and 1 dead", || async {
+        let info = queue.info().await.unwrap();
+        info.get("completed") == 3 && info.get("dead") == 1
+    })
+    .await;
+    queue.pause().await.unwrap();
+    for n in 0..2 {
+        queue.enqueue("ok", &n).await.unwrap();
+    }
+    queue
+        .enqueue_with(
+            "ok",
+            &9,
+            &EnqueueOptions::new().delay(Duration::from_secs(600)),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let metrics = WebServer::start(&server.url(), &["metrics"]).await;
+    let samples = scrape(&metrics.base).await;
+    let get = |metric: &str, state: &str| {
+        samples
+            .get(&(metric.to_string(), "mq".to_string(), state.to_string()))
+            .copied()
+            .unwrap_or_else(|| panic!("no {metric}{{queue=mq,state={state}}} in {samples:?}"))
+    };
+    // (metric, state label, value, type)
+    let expected = [
+        ("zrq_jobs", "pending", 2.0, "gauge"),
+        ("zrq_jobs", "scheduled", 1.0, "gauge"),
+        ("zrq_jobs", "completed", 3.0, "gauge"),
+        ("zrq_jobs", "dead", 1.0, "gauge"),
+        ("zrq_jobs", "active", 0.0, "gauge"),
+        ("zrq_enqueued_total", "", 7.0, "counter"),
+        ("zrq_completed_total", "", 3.0, "counter"),
+        ("zrq_failed_total", "", 2.0, "counter"),
+        ("zrq_dead_total", "", 1.0, "counter"),
+        ("zrq_paused", "", 1.0, "gauge"),
+        ("zrq_active_workers", "", 1.0, "gauge"),
+    ];
+    for (metric, state, value, kind) in expected {
+        assert_eq!(get(metric, state), (value, kind), "{metric} {state}");
+    }
+    let (oldest, _) = get("zrq_oldest_pending_age_seconds", "");
+    assert!(oldest > 0.0 && oldest < 60.0, "oldest pending age {oldest}");
+    running.stop().await;
+    metrics.stop().await;
+
+    // The totals live in the queue's keys: a restarted Redis and a new `zrq metrics` agree.
+    server.restart();
+    let metrics = WebServer::start(&server.url(), &["metrics"]).await;
+    let again = scrape(&metrics.base).await;
+    for metric in [
+        "zrq_enqueued_total",
+        "zrq_completed_total",
+        "zrq_failed_total",
+        "zrq_dead_total",
+    ] {
+        let key = (metric.to_string(), "mq".to_string(), String::new());
+        assert_eq!(
+            again.get(&key),
+            samples.get(&key),
+            "{metric} after a restart"
+        );
+    }
+    // `zrq metrics` serves no dashboard.
+    let page = reqwest::get(format!("{}/api/overview", metrics.base))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+}
+
+/// POSTs an action with the given cookie / CSRF token / bearer password; the status.
+async fn act(
+    base: &str,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    bearer: Option<&str>,
+) -> StatusCode {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(&serde_json::json!({}));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_need_the_password_and_the_csrf_token() {
+    let server = server();
+    let client = client(&server).await;
+    let queue = client.queue("guarded");
+    queue.enqueue("t", &1).await.unwrap();
+    let paused = || async { queue.info().await.unwrap().paused() };
+
+    // Actions without a password are refused at start-up.
+    let run = tokio::process::Command::new(support::cli())
+        .args([
+            "--url",
+            &server.url(),
+            "dashboard",
+            "--actions",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("ZRQ_DASHBOARD_PASSWORD")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("actions need a password"));
+
+    // A read-only dashboard refuses every action, whoever asks.
+    let read_only = WebServer::start(&server.url(), &["dashboard"]).await;
+    let status = act(
+        &read_only.base,
+        "/api/queues/guarded/pause",
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let overview = reqwest::get(format!("{}/api/overview", read_only.base))
+        .await
+        .unwrap();
+    assert_eq!(overview.status(), StatusCode::OK);
+    read_only.stop().await;
+
+    let web = WebServer::start(
+        &server.url(),
+        &["dashboard", "--actions", "--password", "s3cret"],
+    )
+    .await;
+    let base = &web.base;
+    // Reading needs the password too.
+    let overview = reqwest::get(format!("{base}/api/overview")).await.unwrap();
+    assert_eq!(overview.status(), StatusCode::UNAUTHORIZED);
+    let http = reqwest::Client::new();
+    let login = |password: &str| {
+        http.post(format!("{base}/api/login"))
+            .json(&serde_json::json!({ "password": password }))
+            .send()
+    };
+    assert_eq!(
+        login("wrong").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let signed_in = login("s3cret").await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let set_cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let session: serde_json::Value = http
+        .get(format!("{base}/api/session"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = session["csrf"].as_str().unwrap().to_string();
+
+    let pause = "/api/queues/guarded/pause";
+    // (cookie, CSRF token, bearer password, expected status)
+    let refused = [
+        (None, None, None, StatusCode::UNAUTHORIZED),
+        (None, Some(csrf.as_str()), None, StatusCode::UNAUTHORIZED),
+        (Some(cookie.as_str()), None, None, StatusCode::FORBIDDEN),
+        (
+            Some(cookie.as_str()),
+            Some("forged"),
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some("zrq_session=forged"),
+            Some(csrf.as_str()),
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (None, None, Some("wrong"), StatusCode::UNAUTHORIZED),
+    ];
+    for (i, (cookie, csrf, bearer, want)) in refused.into_iter().enumerate() {
+        assert_eq!(
+            act(base, pause, cookie, csrf, bearer).await,
+            want,
+            "case {i}"
+        );
+        assert!(!paused().await, "case {i} paused the queue");
+    }
+    assert_eq!(
+        act(base, pause, Some(&cookie), Some(&csrf), None).await,
+        StatusCode::OK
+    );
+    assert!(paused().await);
+    assert_eq!(
+        act(
+            base,
+            "/api/queues/guarded/resume",
+            None,
+            None,
+            Some("s3cret")
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert!(!paused().await);
+    web.stop().await;
+}
