@@ -145,8 +145,9 @@ struct Entry {
     deliverable: bool,
 }
 
-/// Stream entry id → entry, over the queue's streams of every priority.
-type Streams = BTreeMap<String, Entry>;
+/// (priority, stream entry id) → entry, over the queue's streams of every priority (each stream
+/// numbers its entries by itself, so two streams can hold the same entry id).
+type Streams = BTreeMap<(i64, String), Entry>;
 
 /// The violations found so far.
 struct Found {
@@ -246,7 +247,7 @@ impl Found {
     /// Stream entries ↔ pending and active jobs; pending list ↔ active jobs and their consumer.
     fn check_streams(&mut self, records: &BTreeMap<String, Record>, streams: &Streams) {
         let mut entry_of: BTreeMap<&str, &str> = BTreeMap::new();
-        for (entry_id, entry) in streams {
+        for ((_, entry_id), entry) in streams {
             let id = entry.job.as_str();
             if let Some(other) = entry_of.insert(id, entry_id) {
                 self.note(format!(
@@ -541,7 +542,7 @@ impl Snapshot {
             let deliverable = stream_id(&entry_id) > last_delivered;
             let holder = holders.get(&entry_id).cloned();
             self.streams.insert(
-                entry_id,
+                (priority, entry_id),
                 Entry {
                     priority,
                     job,
@@ -551,7 +552,7 @@ impl Snapshot {
             );
         }
         for (entry_id, consumer) in &holders {
-            if !self.streams.contains_key(entry_id) {
+            if !self.streams.contains_key(&(priority, entry_id.clone())) {
                 self.problems.push(format!(
                     "stream {key}: pending entry {entry_id} (held by {consumer}) is not in the stream"
                 ));
