@@ -150,7 +150,11 @@ fn random_run(backend: Backend, seed: u64, steps: usize) {
         // The whole-queue audit, now and then (it reads every structure at once).
         if step.is_multiple_of(25) {
             let report = audit(&mut server.conn(), backend, Q, Some(&known));
-            assert!(report.violations.is_empty(), "{ctx}: {:#?}", report.violations);
+            assert!(
+                report.violations.is_empty(),
+                "{ctx}: {:#?}",
+                report.violations
+            );
         }
         for (id, want) in expect {
             assert_eq!(now[&id], want, "{ctx}: job {id} after the reply");
