@@ -28,13 +28,14 @@ pub extern "C" fn info_callback(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_re
 
 fn section(ctx: *mut raw::RedisModuleInfoCtx) {
     // The unnamed section takes the module's name: `# zrq`, fields prefixed `zrq_` by Redis.
+    // Names end in `_total` for counts since the server started, `_current` for values now.
     raw::add_info_section(ctx, None);
     for (state, counter) in State::ALL.iter().zip(&TRANSITIONS) {
         let value = i64::try_from(counter.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
-        raw::add_info_field_long_long(ctx, &format!("jobs_{}", state.as_str()), value);
+        raw::add_info_field_long_long(ctx, &format!("entered_{}_total", state.as_str()), value);
     }
     let passes = i64::try_from(TIMER_PASSES.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
-    raw::add_info_field_long_long(ctx, "timer_passes", passes);
+    raw::add_info_field_long_long(ctx, "timer_passes_total", passes);
     let queues = i64::try_from(crate::timer::planned_queues()).unwrap_or(i64::MAX);
-    raw::add_info_field_long_long(ctx, "timed_queues", queues);
+    raw::add_info_field_long_long(ctx, "timed_queues_current", queues);
 }

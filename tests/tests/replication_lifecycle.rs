@@ -24,7 +24,7 @@ fn primary() -> Server {
 }
 
 fn timer_passes(server: &Server) -> i64 {
-    info_field(&mut server.conn(), "zrq", "zrq_timer_passes")
+    info_field(&mut server.conn(), "zrq", "zrq_timer_passes_total")
         .expect("INFO zrq")
         .parse()
         .expect("integer")

@@ -595,9 +595,9 @@ fn ticks_missed_while_down_give_one_catch_up_job_then_the_schedule_goes_on() {
                 .expect("MULTI KEYS INFO");
             let passes: usize = section
                 .lines()
-                .find_map(|l| l.strip_prefix("zrq_timer_passes:"))
+                .find_map(|l| l.strip_prefix("zrq_timer_passes_total:"))
                 .and_then(|v| v.trim().parse().ok())
-                .expect("zrq_timer_passes");
+                .expect("zrq_timer_passes_total");
             seen = (keys.len() - kept, passes);
             seen.0 > 0
         },

@@ -451,7 +451,7 @@ fn a_huge_stored_queue_name_is_refused(backend: Backend) {
         assert_eq!(server.snapshot(), before, "the refused ACK wrote");
     }
     if backend == Backend::Module {
-        let planned = support::info_field(&mut operator.conn, "zrq", "zrq_timed_queues");
+        let planned = support::info_field(&mut operator.conn, "zrq", "zrq_timed_queues_current");
         assert!(
             matches!(planned.as_deref(), Some("0") | Some("1")),
             "the timer plans only real queues: {planned:?}"

@@ -123,7 +123,7 @@ fn delay_and_at_schedule_a_job_until_the_timer_promotes_it() {
     assert_eq!(zrq.state(Q, &id).as_deref(), Some("pending"));
     let id = zrq.enqueue(Q, "t", "{}", &["DELAY", "0"]);
     assert_eq!(zrq.state(Q, &id).as_deref(), Some("pending"));
-    let passes: i64 = info_field(&mut conn, "zrq", "zrq_timer_passes")
+    let passes: i64 = info_field(&mut conn, "zrq", "zrq_timer_passes_total")
         .expect("INFO zrq")
         .parse()
         .unwrap();
@@ -439,11 +439,15 @@ fn info_zrq_section_counts_transitions_and_timer_passes() {
         "dead",
         "cancelled",
     ] {
-        let value = info_field(&mut conn, "zrq", &format!("zrq_jobs_{state}"));
-        assert_eq!(value.as_deref(), Some("0"), "zrq_jobs_{state}: {section}");
+        let value = info_field(&mut conn, "zrq", &format!("zrq_entered_{state}_total"));
+        assert_eq!(
+            value.as_deref(),
+            Some("0"),
+            "zrq_entered_{state}_total: {section}"
+        );
     }
     assert_eq!(
-        info_field(&mut conn, "zrq", "zrq_timer_passes").as_deref(),
+        info_field(&mut conn, "zrq", "zrq_timer_passes_total").as_deref(),
         Some("0")
     );
     let everything: String = redis::cmd("INFO")
@@ -451,7 +455,7 @@ fn info_zrq_section_counts_transitions_and_timer_passes() {
         .query(&mut conn)
         .unwrap();
     assert!(
-        everything.contains("zrq_timer_passes:"),
+        everything.contains("zrq_timer_passes_total:"),
         "INFO everything includes zrq"
     );
     let mut zrq = zrq(&server);
@@ -468,16 +472,16 @@ fn info_zrq_section_counts_transitions_and_timer_passes() {
             .unwrap_or(-1)
     };
     for (f, want) in [
-        ("zrq_jobs_scheduled", 1),
-        ("zrq_jobs_pending", 1),
-        ("zrq_jobs_active", 1),
-        ("zrq_jobs_completed", 1),
-        ("zrq_jobs_dead", 0),
+        ("zrq_entered_scheduled_total", 1),
+        ("zrq_entered_pending_total", 1),
+        ("zrq_entered_active_total", 1),
+        ("zrq_entered_completed_total", 1),
+        ("zrq_entered_dead_total", 0),
     ] {
         assert_eq!(get(&mut conn, f), want, "{f}");
     }
-    assert!(get(&mut conn, "zrq_timer_passes") >= 1);
-    assert!(get(&mut conn, "zrq_timed_queues") >= 0);
+    assert!(get(&mut conn, "zrq_timer_passes_total") >= 1);
+    assert!(get(&mut conn, "zrq_timed_queues_current") >= 0);
 }
 
 #[test]
