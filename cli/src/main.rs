@@ -1035,6 +1035,8 @@ async fn requeue_all(queue: &zrq::Queue) -> Result<i64, Failure> {
     Ok(n)
 }
 
+/// The job states in the order of a job's life, as `ZRQ.INFO` counts them (also the metrics'
+/// `state` label values).
 const STATES: [&str; 8] = [
     "waiting",
     "pending",

@@ -12,18 +12,7 @@ use zrq::QueueInfo;
 
 use super::views::{consumers, queue_infos};
 use super::{ApiError, Shared};
-
-/// The job states, as `ZRQ.INFO` counts them.
-const STATES: [&str; 8] = [
-    "waiting",
-    "scheduled",
-    "pending",
-    "active",
-    "retrying",
-    "completed",
-    "dead",
-    "cancelled",
-];
+use crate::STATES;
 
 /// A worker counts as active if it fetched within this long, or holds jobs.
 const ACTIVE_WITHIN_MS: i64 = 60_000;
