@@ -624,7 +624,9 @@ fn more_due_jobs_than_one_pass_handles_are_all_promoted() {
     // A pass promotes at most 1000 jobs per index; the rest follow in the next passes.
     let server = server();
     let mut conn = server.conn();
-    let at = (now_ms() + 500).to_string();
+    // Far enough ahead that all 2500 are still scheduled when the pipeline returns, even on a
+    // loaded machine (at 500 ms the timer sometimes promoted the first ones before the count).
+    let at = (now_ms() + 5000).to_string();
     let n = 2500;
     let mut pipe = redis::pipe();
     for i in 0..n {
@@ -639,7 +641,7 @@ fn more_due_jobs_than_one_pass_handles_are_all_promoted() {
     let _: () = pipe.query(&mut conn).expect("pipelined ENQUEUE");
     let mut zrq = zrq(&server);
     assert_eq!(info_int(&mut zrq, Q, "scheduled"), n);
-    wait_until(Duration::from_secs(10), "all promoted", || {
+    wait_until(Duration::from_secs(20), "all promoted", || {
         info_int(&mut zrq, Q, "pending") == n
     });
     assert_eq!(info_int(&mut zrq, Q, "scheduled"), 0);
