@@ -20,6 +20,8 @@ fn main() {
         .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.sort();
+    // The config defaults are generated into the library text (src/lib.rs): they are part of it.
+    files.push(Path::new("../core/src/config.rs").to_path_buf());
     let mut hash = 0xcbf2_9ce4_8422_2325;
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

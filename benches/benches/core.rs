@@ -9,6 +9,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use zrq_core::commands::{ack::Ack, enqueue::Enqueue, fetch::Fetch};
+use zrq_core::config::Config;
 use zrq_core::cron::Cron;
 use zrq_core::job::Job;
 use zrq_core::keys::QueueKeys;
@@ -41,7 +42,7 @@ fn sample_fields() -> Vec<(String, String)> {
 fn parsing(c: &mut Criterion) {
     let enqueue: Vec<&[u8]> = vec![b"emails", b"send", PAYLOAD.as_bytes()];
     c.bench_function("parse/enqueue", |b| {
-        b.iter(|| Enqueue::parse(black_box(&enqueue)).map(|e| e.priority))
+        b.iter(|| Enqueue::parse(black_box(&enqueue), &Config::DEFAULT).map(|e| e.priority))
     });
     let enqueue_all: Vec<&[u8]> = vec![
         b"emails",
@@ -61,7 +62,7 @@ fn parsing(c: &mut Criterion) {
         b"1000",
     ];
     c.bench_function("parse/enqueue_all_options", |b| {
-        b.iter(|| Enqueue::parse(black_box(&enqueue_all)).map(|e| e.priority))
+        b.iter(|| Enqueue::parse(black_box(&enqueue_all), &Config::DEFAULT).map(|e| e.priority))
     });
     let fetch: Vec<&[u8]> = vec![b"emails", b"w1", b"COUNT", b"100", b"BLOCK", b"1000"];
     c.bench_function("parse/fetch", |b| {
@@ -69,7 +70,7 @@ fn parsing(c: &mut Criterion) {
     });
     let ack: Vec<&[u8]> = vec![b"emails", ID.as_bytes(), b"RESULT", b"{\"ok\":true}"];
     c.bench_function("parse/ack", |b| {
-        b.iter(|| Ack::parse(black_box(&ack)).map(|a| a.id.len()))
+        b.iter(|| Ack::parse(black_box(&ack), &Config::DEFAULT).map(|a| a.id.len()))
     });
 }
 

@@ -3,6 +3,7 @@
 //! The rules are deliberately narrow (decimal integers only, printable ASCII names) so the Lua
 //! backend can apply exactly the same ones and both backends accept and refuse the same input.
 
+use crate::config::{Setting, JSON_DEPTH_MAX};
 use crate::{Result, ZrqError};
 
 /// Longest queue, task, job id or consumer name, in bytes.
@@ -42,12 +43,61 @@ pub fn integer(what: &str, raw: &[u8], min: i64, max: i64) -> Result<i64> {
     Ok(value)
 }
 
-/// Reads a JSON document and returns it as text, unchanged.
-pub fn json<'a>(what: &str, raw: &'a [u8]) -> Result<&'a str> {
+/// Refuses a value of `bytes` bytes beyond `max` (the value of config `setting`) with `LIMIT`;
+/// checked before anything else about the value, so an oversized one costs nothing to refuse.
+pub fn within(subject: &str, bytes: usize, setting: &Setting, max: i64) -> Result<()> {
+    if i64::try_from(bytes).map_or(true, |n| n > max) {
+        return Err(ZrqError::limit(
+            &format!("{subject} is {bytes} bytes"),
+            setting,
+            max,
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a JSON document of at most `max_depth` nested arrays and objects (`zrq.json-depth-max`)
+/// and returns it as text, unchanged. Validity is checked first (`BADJSON`), then the depth
+/// (`LIMIT`).
+pub fn json<'a>(what: &str, raw: &'a [u8], max_depth: i64) -> Result<&'a str> {
     let text = std::str::from_utf8(raw).map_err(|_| ZrqError::bad_json(what, "not UTF-8"))?;
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map_err(|e| ZrqError::bad_json(what, &e.to_string()))?;
+    let depth = json_depth(raw);
+    if i64::try_from(depth).map_or(true, |d| d > max_depth) {
+        return Err(ZrqError::limit(
+            &format!("{what} nests {depth} levels deep"),
+            &JSON_DEPTH_MAX,
+            max_depth,
+        ));
+    }
     Ok(text)
+}
+
+/// How deeply arrays and objects nest in a valid JSON document (0 for a scalar), in one pass.
+fn json_depth(doc: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in doc {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Options that may be given several times (`AFTER a AFTER b`, `JOB … JOB …`).
@@ -163,13 +213,50 @@ mod tests {
 
     #[test]
     fn json_validation() {
-        assert!(json("payload", br#"{"a":[1,2,{"b":null}]}"#).is_ok());
-        assert!(json("payload", b"42").is_ok());
-        assert!(json("payload", b"\"x\"").is_ok());
-        for bad in [&b"{"[..], b"", b"{'a':1}", b"\xff", b"[1,]", b"{} {}"] {
-            let err = json("payload", bad).err().map(|e| e.code);
+        assert!(json("payload", br#"{"a":[1,2,{"b":null}]}"#, 3).is_ok());
+        assert!(json("payload", b"42", 1).is_ok());
+        assert!(json("payload", b"\"x\"", 1).is_ok());
+        for bad in [
+            &b"{"[..],
+            b"",
+            b"{'a':1}",
+            b"\xff",
+            b"[1,]",
+            b"{} {}",
+            b"[[[[[",
+        ] {
+            let err = json("payload", bad, 2).err().map(|e| e.code);
             assert_eq!(err, Some(crate::ErrorCode::BadJson), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn json_depth_counts_arrays_and_objects_outside_strings() {
+        let cases: &[(&[u8], usize)] = &[
+            (b"1", 0),
+            (b"[]", 1),
+            (br#"{"a":[1,{"b":[]}]}"#, 4),
+            (br#"["[[[[", "\\", "\"[["]"#, 1),
+            (br#"[[1],[2],[[3]]]"#, 3),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(json_depth(doc), *want, "{doc:?}");
+        }
+        let err = json("RESULT", b"[[[]]]", 2).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("LIMIT RESULT nests 3 levels deep: zrq.json-depth-max is 2")
+        );
+    }
+
+    #[test]
+    fn sizes_beyond_the_limit_are_refused() {
+        assert!(within("payload", 10, &JSON_DEPTH_MAX, 10).is_ok());
+        let err = within("payload", 11, &JSON_DEPTH_MAX, 10).err();
+        assert_eq!(
+            err.map(|e| e.to_string()).as_deref(),
+            Some("LIMIT payload is 11 bytes: zrq.json-depth-max is 10")
+        );
     }
 
     #[test]

@@ -1,4 +1,142 @@
 //! Server-wide settings (module configs `zrq.*`), and the retry backoff they shape.
+//!
+//! Each config is defined once, here: its name, default and accepted range ([`Setting`]). The
+//! module registers exactly these ([`SETTINGS`]); the Lua library, which cannot read module
+//! configs, gets their defaults generated into its text (`zrq_lua::library`), so both backends
+//! enforce the same limits out of the box.
+
+/// One module config: `zrq.<name>`, an integer with a default and an accepted range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The name after `zrq.` (`keep-ms`).
+    pub name: &'static str,
+    /// The value until an operator sets another.
+    pub default: i64,
+    /// The smallest value accepted.
+    pub min: i64,
+    /// The largest value accepted.
+    pub max: i64,
+    /// What it controls, one line (docs/PROTOCOL.md's config table says the same).
+    pub meaning: &'static str,
+}
+
+/// Largest duration a config accepts: ten years in ms (as `args::MAX_DURATION_MS`).
+const TEN_YEARS_MS: i64 = crate::args::MAX_DURATION_MS;
+
+/// `zrq.backoff-base-ms`.
+pub const BACKOFF_BASE_MS: Setting = Setting {
+    name: "backoff-base-ms",
+    default: 1_000,
+    min: 0,
+    max: TEN_YEARS_MS,
+    meaning: "first retry delay; doubles per attempt",
+};
+/// `zrq.backoff-max-ms`.
+pub const BACKOFF_MAX_MS: Setting = Setting {
+    name: "backoff-max-ms",
+    default: 3_600_000,
+    min: 0,
+    max: TEN_YEARS_MS,
+    meaning: "longest retry delay",
+};
+/// `zrq.keep-ms`.
+pub const KEEP_MS: Setting = Setting {
+    name: "keep-ms",
+    default: 86_400_000,
+    min: 1,
+    max: TEN_YEARS_MS,
+    meaning: "retention of completed and cancelled jobs",
+};
+/// `zrq.dead-max`.
+pub const DEAD_MAX: Setting = Setting {
+    name: "dead-max",
+    default: 10_000,
+    min: 0,
+    max: 1_000_000_000,
+    meaning: "dead jobs kept per queue",
+};
+/// `zrq.consumer-idle-ms`.
+pub const CONSUMER_IDLE_MS: Setting = Setting {
+    name: "consumer-idle-ms",
+    default: 3_600_000,
+    min: 0,
+    max: TEN_YEARS_MS,
+    meaning: "idle consumers holding no job are dropped by RECLAIM after this",
+};
+/// `zrq.payload-max-bytes`.
+pub const PAYLOAD_MAX_BYTES: Setting = Setting {
+    name: "payload-max-bytes",
+    default: 131_072,
+    min: 1,
+    max: 536_870_912,
+    meaning:
+        "largest payload of a job (ENQUEUE, SCHEDULE); for BATCH, of all its payloads together",
+};
+/// `zrq.result-max-bytes`.
+pub const RESULT_MAX_BYTES: Setting = Setting {
+    name: "result-max-bytes",
+    default: 131_072,
+    min: 1,
+    max: 536_870_912,
+    meaning: "largest RESULT of ACK",
+};
+/// `zrq.json-depth-max`.
+pub const JSON_DEPTH_MAX: Setting = Setting {
+    name: "json-depth-max",
+    default: 64,
+    min: 1,
+    // serde_json reads documents into values (WITHRESULTS) only up to 128 levels.
+    max: 128,
+    meaning: "deepest nesting of arrays and objects in a payload or RESULT",
+};
+/// `zrq.after-max`.
+pub const AFTER_MAX: Setting = Setting {
+    name: "after-max",
+    default: 100,
+    min: 1,
+    max: 1_000_000,
+    meaning: "`AFTER` options per ENQUEUE (parents of one job)",
+};
+/// `zrq.batch-max`.
+pub const BATCH_MAX: Setting = Setting {
+    name: "batch-max",
+    default: 500,
+    min: 1,
+    max: 1_000_000,
+    meaning: "`JOB` members per BATCH command",
+};
+/// `zrq.schedules-max`.
+pub const SCHEDULES_MAX: Setting = Setting {
+    name: "schedules-max",
+    default: 100,
+    min: 0,
+    max: 1_000_000,
+    meaning: "schedules per queue",
+};
+/// `zrq.every-min-ms`.
+pub const EVERY_MIN_MS: Setting = Setting {
+    name: "every-min-ms",
+    default: 1_000,
+    min: 1,
+    max: TEN_YEARS_MS,
+    meaning: "shortest `EVERY` period of a schedule",
+};
+
+/// Every config, in documentation order.
+pub const SETTINGS: [Setting; 12] = [
+    BACKOFF_BASE_MS,
+    BACKOFF_MAX_MS,
+    KEEP_MS,
+    DEAD_MAX,
+    CONSUMER_IDLE_MS,
+    PAYLOAD_MAX_BYTES,
+    RESULT_MAX_BYTES,
+    JSON_DEPTH_MAX,
+    AFTER_MAX,
+    BATCH_MAX,
+    SCHEDULES_MAX,
+    EVERY_MIN_MS,
+];
 
 /// Settings that apply to every queue unless a job overrides them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,17 +152,43 @@ pub struct Config {
     /// Consumers idle this long with nothing pending are dropped from a queue's consumer groups
     /// by RECLAIM, so worker names that never come back do not pile up (`zrq.consumer-idle-ms`).
     pub consumer_idle_ms: i64,
+    /// Largest payload in bytes; BATCH counts its payloads together (`zrq.payload-max-bytes`).
+    pub payload_max_bytes: i64,
+    /// Largest ACK `RESULT` in bytes (`zrq.result-max-bytes`).
+    pub result_max_bytes: i64,
+    /// Deepest nesting of a payload or result (`zrq.json-depth-max`).
+    pub json_depth_max: i64,
+    /// Most `AFTER` options of one ENQUEUE (`zrq.after-max`).
+    pub after_max: i64,
+    /// Most `JOB` members of one BATCH (`zrq.batch-max`).
+    pub batch_max: i64,
+    /// Most schedules of one queue (`zrq.schedules-max`).
+    pub schedules_max: i64,
+    /// Shortest `EVERY` of a schedule, in ms (`zrq.every-min-ms`).
+    pub every_min_ms: i64,
+}
+
+impl Config {
+    /// Every config at its default.
+    pub const DEFAULT: Config = Config {
+        backoff_base_ms: BACKOFF_BASE_MS.default,
+        backoff_max_ms: BACKOFF_MAX_MS.default,
+        keep_ms: KEEP_MS.default,
+        dead_max: DEAD_MAX.default,
+        consumer_idle_ms: CONSUMER_IDLE_MS.default,
+        payload_max_bytes: PAYLOAD_MAX_BYTES.default,
+        result_max_bytes: RESULT_MAX_BYTES.default,
+        json_depth_max: JSON_DEPTH_MAX.default,
+        after_max: AFTER_MAX.default,
+        batch_max: BATCH_MAX.default,
+        schedules_max: SCHEDULES_MAX.default,
+        every_min_ms: EVERY_MIN_MS.default,
+    };
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            backoff_base_ms: 1_000,
-            backoff_max_ms: 3_600_000,
-            keep_ms: 86_400_000,
-            dead_max: 10_000,
-            consumer_idle_ms: 3_600_000,
-        }
+        Config::DEFAULT
     }
 }
 
@@ -51,6 +215,22 @@ pub fn backoff_delay(base: i64, max: i64, attempt: i64, random: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_have_distinct_names_and_defaults_in_range() {
+        for (n, setting) in SETTINGS.iter().enumerate() {
+            assert!(
+                (setting.min..=setting.max).contains(&setting.default),
+                "{}",
+                setting.name
+            );
+            assert!(
+                SETTINGS[..n].iter().all(|s| s.name != setting.name),
+                "{}",
+                setting.name
+            );
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -53,10 +53,11 @@ fn field(text: &str, name: &str, min: u32, max: u32) -> Result<(u64, bool)> {
         if low < min || high > max || low > high {
             return Err(bad());
         }
-        let mut value = low;
-        while value <= high {
-            bits |= 1 << value;
-            value += step;
+        // Stepping past u32::MAX ends the field (a huge step means "only `low`"), never wraps.
+        let mut value = Some(low);
+        while let Some(v) = value.filter(|v| *v <= high) {
+            bits |= 1 << v;
+            value = v.checked_add(step);
         }
     }
     Ok((bits, restricted))
@@ -201,6 +202,11 @@ mod tests {
             ("0 0 29 2 *", at(2028, 2, 29, 0, 0)),
             ("5,10 20 * * *", at(2026, 11, 22, 20, 5)),
             ("0 0 13 * 5", at(2026, 11, 27, 0, 0)),
+            // Steps that would pass u32::MAX stop there: only the first value matches.
+            ("59/4294967295 * * * *", at(2026, 11, 22, 19, 59)),
+            ("0-59/4294967295 20 * * *", at(2026, 11, 22, 20, 0)),
+            ("*/4294967295 20 * * *", at(2026, 11, 22, 20, 0)),
+            ("0 0 1-31/4294967294 * *", at(2026, 12, 1, 0, 0)),
         ];
         for (expr, want) in cases {
             let cron = Cron::parse(expr).unwrap();
@@ -222,6 +228,9 @@ mod tests {
             "a * * * *",
             "5-1 * * * *",
             "* * * * 8",
+            "*/4294967296 * * * *",
+            "4294967296 * * * *",
+            "0-4294967296 * * * *",
         ] {
             let err = Cron::parse(expr)
                 .err()

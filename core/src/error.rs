@@ -24,19 +24,22 @@ pub enum ErrorCode {
     /// before the first write). The module never replies it: Redis checks a module command's ACL
     /// before it runs and refuses with its own `NOPERM` text.
     NoPerm,
+    /// The command is well-formed but goes beyond a limit set by a module config (`zrq.*`).
+    Limit,
     /// zrq hit a bug; the command was aborted and the server stays up.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::Err,
         ErrorCode::WrongType,
         ErrorCode::BadJson,
         ErrorCode::NoJob,
         ErrorCode::Corrupt,
         ErrorCode::NoPerm,
+        ErrorCode::Limit,
         ErrorCode::Internal,
     ];
 
@@ -49,6 +52,7 @@ impl ErrorCode {
             ErrorCode::NoJob => "NOJOB",
             ErrorCode::Corrupt => "CORRUPT",
             ErrorCode::NoPerm => "NOPERM",
+            ErrorCode::Limit => "LIMIT",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -183,6 +187,14 @@ impl ZrqError {
         )
     }
 
+    /// A `CURSOR` that is not one this listing gave out (`expected` says what it accepts).
+    pub fn invalid_cursor(raw: &[u8], expected: &str) -> Self {
+        Self::new(
+            ErrorCode::Err,
+            format!("CURSOR must be {expected}, got '{}'", show_arg(raw)),
+        )
+    }
+
     /// A malformed cron expression.
     pub fn bad_cron(detail: &str) -> Self {
         Self::new(
@@ -228,6 +240,14 @@ impl ZrqError {
         Self::new(
             ErrorCode::WrongType,
             format!("key '{key}' holds a {found}, zrq expects a {expected}"),
+        )
+    }
+
+    /// Something beyond a limit: `subject` says what and how much, then the config and its value.
+    pub fn limit(subject: &str, setting: &crate::config::Setting, max: i64) -> Self {
+        Self::new(
+            ErrorCode::Limit,
+            format!("{subject}: zrq.{} is {max}", setting.name),
         )
     }
 

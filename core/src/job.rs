@@ -3,6 +3,8 @@
 //! Every field is stored as text. [`FIELDS`] is the one definition of the field names and which of
 //! them are integers; replies return integer fields as integers and leave out absent fields.
 
+use std::borrow::Cow;
+
 use crate::keys::MAX_PRIORITY;
 use crate::state::State;
 use crate::{Reply, Result, ZrqError};
@@ -137,12 +139,13 @@ pub(crate) fn name_field(key: &str, field: &str, value: Option<String>) -> Resul
 impl Job {
     /// Reads a record from its hash fields (as HGETALL returns them). Unknown fields are ignored
     /// so that a newer zrq's records stay readable.
-    pub fn from_fields(key: &str, fields: Vec<(String, String)>) -> Result<Job> {
-        let get = |name: &str| {
+    pub fn from_fields(key: &str, mut fields: Vec<(String, String)>) -> Result<Job> {
+        // Values are moved out, not copied: a payload may be large.
+        let mut get = |name: &str| {
             fields
-                .iter()
-                .position(|(f, _)| f == name)
-                .map(|i| fields[i].1.clone())
+                .iter_mut()
+                .find(|(f, _)| f == name)
+                .map(|(_, value)| std::mem::take(value))
         };
         let missing = |name: &str| ZrqError::corrupt(key, &format!("field '{name}' is missing"));
         let required = |value: Option<String>, name: &str| value.ok_or_else(|| missing(name));
@@ -196,20 +199,23 @@ impl Job {
         self.with_results == Some(1)
     }
 
-    /// All present fields as (name, text) pairs, in [`FIELDS`] order, for HSET.
-    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
-        let text = |v: &Option<String>| v.clone();
-        let int = |v: Option<i64>| v.map(|n| n.to_string());
+    /// All present fields as (name, text) pairs, in [`FIELDS`] order, for HSET. Text fields are
+    /// borrowed, not copied.
+    pub fn to_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        fn text(v: &Option<String>) -> Option<Cow<'_, str>> {
+            v.as_deref().map(Cow::Borrowed)
+        }
+        let int = |v: Option<i64>| v.map(|n| Cow::Owned(n.to_string()));
         let values = [
-            Some(self.id.clone()),
-            Some(self.queue.clone()),
-            Some(self.task.clone()),
-            Some(self.payload.clone()),
-            Some(self.state.as_str().to_string()),
-            Some(self.attempt.to_string()),
-            Some(self.max_attempts.to_string()),
-            Some(self.timeout.to_string()),
-            Some(self.priority.to_string()),
+            Some(Cow::Borrowed(self.id.as_str())),
+            Some(Cow::Borrowed(self.queue.as_str())),
+            Some(Cow::Borrowed(self.task.as_str())),
+            Some(Cow::Borrowed(self.payload.as_str())),
+            Some(Cow::Borrowed(self.state.as_str())),
+            int(Some(self.attempt)),
+            int(Some(self.max_attempts)),
+            int(Some(self.timeout)),
+            int(Some(self.priority)),
             int(self.backoff),
             int(self.keep),
             text(&self.unique),
@@ -219,7 +225,7 @@ impl Job {
             int(self.with_results),
             text(&self.on_parent_fail),
             text(&self.batch),
-            Some(self.created_at.to_string()),
+            int(Some(self.created_at)),
             int(self.run_at),
             int(self.started_at),
             int(self.finished_at),
@@ -237,18 +243,23 @@ impl Job {
             .collect()
     }
 
-    /// The job as a reply map: present fields only, integers as integers.
+    /// The job as a reply map: present fields only, integers as integers. Each text is copied
+    /// once, into the reply.
     pub fn to_reply(&self) -> Reply {
         let entries = self
             .to_fields()
             .into_iter()
             .map(|(name, value)| {
                 let kind = FIELDS.iter().find(|(f, _)| *f == name).map(|(_, k)| *k);
-                let reply = match (kind, value.parse::<i64>()) {
-                    (Some(FieldKind::Integer), Ok(n)) => Reply::Int(n),
-                    _ => Reply::Bulk(value),
+                let number = match kind {
+                    // Only integer fields are parsed: a payload may be large.
+                    Some(FieldKind::Integer) => value.parse::<i64>().ok(),
+                    _ => None,
                 };
-                (name, reply)
+                (
+                    name,
+                    number.map_or_else(|| Reply::Bulk(value.into_owned()), Reply::Int),
+                )
             })
             .collect();
         Reply::Map(entries)
@@ -292,10 +303,10 @@ mod tests {
         }
     }
 
-    fn owned(fields: Vec<(&'static str, String)>) -> Vec<(String, String)> {
+    fn owned(fields: Vec<(&'static str, Cow<'_, str>)>) -> Vec<(String, String)> {
         fields
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
+            .map(|(k, v)| (k.to_string(), v.into_owned()))
             .collect()
     }
 
@@ -314,6 +325,26 @@ mod tests {
         assert!(entries.contains(&("attempt", Reply::Int(1))));
         assert!(entries.contains(&("id", Reply::Bulk("j1".into()))));
         assert!(!entries.iter().any(|(k, _)| *k == "finished_at"));
+    }
+
+    #[test]
+    fn reply_has_the_fields_of_the_record_with_their_kinds() {
+        let job = sample();
+        let fields = job.to_fields();
+        let Reply::Map(entries) = job.to_reply() else {
+            unreachable!("to_reply returns a map")
+        };
+        let names: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
+        let want: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, want);
+        for ((name, text), (_, reply)) in fields.iter().zip(&entries) {
+            let kind = FIELDS.iter().find(|(f, _)| f == name).map(|(_, k)| *k);
+            let expected = match kind {
+                Some(FieldKind::Integer) => Reply::Int(text.parse().unwrap_or(i64::MIN)),
+                _ => Reply::Bulk(text.to_string()),
+            };
+            assert_eq!(reply, &expected, "{name}");
+        }
     }
 
     #[test]

@@ -48,6 +48,18 @@ impl KeyType {
 /// A stream entry: its id and fields.
 pub type StreamEntry = (String, Vec<(String, String)>);
 
+/// A stream entry id `<ms>-<seq>` as numbers, to compare ids in their stream's order.
+pub fn entry_id(text: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = text.split_once('-')?;
+    let number = |part: &str| {
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    Some((number(ms)?, number(seq)?))
+}
+
 /// Redis operations used by the command logic, plus the environment a command runs in (clock,
 /// randomness, settings). Keys are full key names; every value is text.
 pub trait Store {
@@ -57,6 +69,12 @@ pub trait Store {
     fn random(&mut self) -> u64;
     /// The server-wide settings.
     fn config(&self) -> Config;
+    /// Whether the server is at its `maxmemory` (never without one). Commands flagged `deny-oom`
+    /// are refused by Redis then; the timer, whose writes Redis does not refuse, asks before it
+    /// creates data.
+    fn memory_full(&mut self) -> bool;
+    /// Counts a schedule tick the timer skipped because the memory was full.
+    fn count_skipped_tick(&mut self);
     /// The type of `key`.
     fn key_type(&mut self, key: &str) -> Result<KeyType>;
     /// Deletes a key.
@@ -79,6 +97,8 @@ pub trait Store {
     fn scan(&mut self, pattern: &str) -> Result<Vec<String>>;
     /// Every field of a hash (empty when the key does not exist).
     fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>>;
+    /// Number of fields of a hash (0 when the key does not exist).
+    fn hlen(&mut self, key: &str) -> Result<i64>;
     /// One field of a hash.
     fn hget(&mut self, key: &str, field: &str) -> Result<Option<String>>;
     /// Sets fields of a hash.
@@ -101,12 +121,13 @@ pub trait Store {
         consumer: &str,
         count: i64,
     ) -> Result<Vec<StreamEntry>>;
-    /// Up to `count` entries not yet delivered to `group`, oldest first, skipping `skip`.
+    /// Up to `count` entries not yet delivered to `group`, oldest first, starting after entry
+    /// `after` when given (a position a previous page ended at).
     fn undelivered(
         &mut self,
         stream: &str,
         group: &str,
-        skip: i64,
+        after: Option<&str>,
         count: i64,
     ) -> Result<Vec<StreamEntry>>;
     /// Number of entries in `stream` not yet delivered to `group`.

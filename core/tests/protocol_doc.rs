@@ -1,7 +1,9 @@
 //! docs/PROTOCOL.md is the contract for clients in other languages: it must name every command,
 //! error code, key, job field and state that the code defines.
 
-use zrq_core::{error::ErrorCode, job::FIELDS, keys::KEYS, spec::COMMANDS, state::State};
+use zrq_core::{
+    config::SETTINGS, error::ErrorCode, job::FIELDS, keys::KEYS, spec::COMMANDS, state::State,
+};
 
 fn protocol() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md");
@@ -53,5 +55,17 @@ fn documents_every_key_field_and_state() {
             doc.contains(&format!("| `{}` |", state.as_str())),
             "state {state}"
         );
+    }
+}
+
+#[test]
+fn documents_every_config_with_its_default_and_meaning() {
+    let doc = protocol();
+    for setting in SETTINGS {
+        let row = format!(
+            "| `zrq.{}` | {} | {}",
+            setting.name, setting.default, setting.meaning
+        );
+        assert!(doc.contains(&row), "config row: {row}");
     }
 }

@@ -13,9 +13,9 @@ use zrq_core::commands::{
 use zrq_core::Reply;
 
 use crate::blocking::{block_on_keys, can_block, forward};
-use crate::guard;
 use crate::reply::{error, jobs, value};
 use crate::store::RedisStore;
+use crate::{guard, settings};
 
 /// Runs a handler over the raw arguments (without the command name), catching panics.
 fn run(
@@ -45,11 +45,11 @@ macro_rules! handler {
 
 handler!(
     /// `ZRQ.ENQUEUE`.
-    enqueue: Enqueue::parse => |c: &Enqueue, s: &mut RedisStore| c.apply(s, zrq_core::job::new_id).map(value)
+    enqueue: |a| Enqueue::parse(a, &settings::current()) => |c: &Enqueue, s: &mut RedisStore| c.apply(s, zrq_core::job::new_id).map(value)
 );
 handler!(
     /// `ZRQ.ACK`.
-    ack: Ack::parse => |c: &Ack, s: &mut RedisStore| c.apply(s).map(value)
+    ack: |a| Ack::parse(a, &settings::current()) => |c: &Ack, s: &mut RedisStore| c.apply(s).map(value)
 );
 handler!(
     /// `ZRQ.FAIL`.
@@ -97,7 +97,7 @@ handler!(
 );
 handler!(
     /// `ZRQ.SCHEDULE`.
-    schedule: Schedule::parse => |c: &Schedule, s: &mut RedisStore| c.apply(s).map(value)
+    schedule: |a| Schedule::parse(a, &settings::current()) => |c: &Schedule, s: &mut RedisStore| c.apply(s).map(value)
 );
 handler!(
     /// `ZRQ.UNSCHEDULE`.
@@ -109,7 +109,7 @@ handler!(
 );
 handler!(
     /// `ZRQ.BATCH`.
-    batch: Batch::parse => |c: &Batch, s: &mut RedisStore| c.apply(s, &mut zrq_core::job::new_id).map(value)
+    batch: |a| Batch::parse(a, &settings::current()) => |c: &Batch, s: &mut RedisStore| c.apply(s, &mut zrq_core::job::new_id).map(value)
 );
 handler!(
     /// `ZRQ.BATCHINFO`.

@@ -230,3 +230,14 @@ pub fn publish(ctx: &Context, channel: &str, message: &str) {
 pub fn replicate(ctx: &Context, command: &str, args: &[&[u8]]) {
     ctx.replicate(command, args);
 }
+
+/// Whether Redis is at or over `maxmemory` (false when none is set): the state in which it
+/// refuses `deny-oom` commands. Module writes are never refused, so the timer asks first.
+pub fn memory_full() -> bool {
+    // SAFETY: the pointer is read as described at the top of this file.
+    let Some(ratio) = (unsafe { raw::RedisModule_GetUsedMemoryRatio }) else {
+        return false;
+    };
+    // SAFETY: it takes no argument and reads the server's memory counters on the main thread.
+    (unsafe { ratio() }) >= 1.0
+}

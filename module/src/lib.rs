@@ -50,6 +50,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
 mod registration {
     use super::{commands, init, redis_module, settings};
     use redis_module::configuration::ConfigurationFlags;
+    use zrq_core::config;
 
     redis_module! {
         name: "zrq",
@@ -88,12 +89,20 @@ mod registration {
             ["zrq.queues", commands::queues, "readonly", 0, 0, 0, ""],
         ],
         configurations: [
+            // One entry per zrq_core::config::SETTINGS (a test checks that none is missing).
             i64: [
-                ["backoff-base-ms", &settings::BACKOFF_BASE_MS, 1_000, 0, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
-                ["backoff-max-ms", &settings::BACKOFF_MAX_MS, 3_600_000, 0, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
-                ["keep-ms", &settings::KEEP_MS, 86_400_000, 1, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
-                ["dead-max", &settings::DEAD_MAX, 10_000, 0, 1_000_000_000, ConfigurationFlags::DEFAULT, None],
-                ["consumer-idle-ms", &settings::CONSUMER_IDLE_MS, 3_600_000, 0, 315_360_000_000, ConfigurationFlags::DEFAULT, None],
+                [config::BACKOFF_BASE_MS.name, &settings::BACKOFF_BASE_MS, config::BACKOFF_BASE_MS.default, config::BACKOFF_BASE_MS.min, config::BACKOFF_BASE_MS.max, ConfigurationFlags::DEFAULT, None],
+                [config::BACKOFF_MAX_MS.name, &settings::BACKOFF_MAX_MS, config::BACKOFF_MAX_MS.default, config::BACKOFF_MAX_MS.min, config::BACKOFF_MAX_MS.max, ConfigurationFlags::DEFAULT, None],
+                [config::KEEP_MS.name, &settings::KEEP_MS, config::KEEP_MS.default, config::KEEP_MS.min, config::KEEP_MS.max, ConfigurationFlags::DEFAULT, None],
+                [config::DEAD_MAX.name, &settings::DEAD_MAX, config::DEAD_MAX.default, config::DEAD_MAX.min, config::DEAD_MAX.max, ConfigurationFlags::DEFAULT, None],
+                [config::CONSUMER_IDLE_MS.name, &settings::CONSUMER_IDLE_MS, config::CONSUMER_IDLE_MS.default, config::CONSUMER_IDLE_MS.min, config::CONSUMER_IDLE_MS.max, ConfigurationFlags::DEFAULT, None],
+                [config::PAYLOAD_MAX_BYTES.name, &settings::PAYLOAD_MAX_BYTES, config::PAYLOAD_MAX_BYTES.default, config::PAYLOAD_MAX_BYTES.min, config::PAYLOAD_MAX_BYTES.max, ConfigurationFlags::DEFAULT, None],
+                [config::RESULT_MAX_BYTES.name, &settings::RESULT_MAX_BYTES, config::RESULT_MAX_BYTES.default, config::RESULT_MAX_BYTES.min, config::RESULT_MAX_BYTES.max, ConfigurationFlags::DEFAULT, None],
+                [config::JSON_DEPTH_MAX.name, &settings::JSON_DEPTH_MAX, config::JSON_DEPTH_MAX.default, config::JSON_DEPTH_MAX.min, config::JSON_DEPTH_MAX.max, ConfigurationFlags::DEFAULT, None],
+                [config::AFTER_MAX.name, &settings::AFTER_MAX, config::AFTER_MAX.default, config::AFTER_MAX.min, config::AFTER_MAX.max, ConfigurationFlags::DEFAULT, None],
+                [config::BATCH_MAX.name, &settings::BATCH_MAX, config::BATCH_MAX.default, config::BATCH_MAX.min, config::BATCH_MAX.max, ConfigurationFlags::DEFAULT, None],
+                [config::SCHEDULES_MAX.name, &settings::SCHEDULES_MAX, config::SCHEDULES_MAX.default, config::SCHEDULES_MAX.min, config::SCHEDULES_MAX.max, ConfigurationFlags::DEFAULT, None],
+                [config::EVERY_MIN_MS.name, &settings::EVERY_MIN_MS, config::EVERY_MIN_MS.default, config::EVERY_MIN_MS.min, config::EVERY_MIN_MS.max, ConfigurationFlags::DEFAULT, None],
             ],
             string: [],
             bool: [],

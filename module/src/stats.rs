@@ -12,6 +12,8 @@ use zrq_core::state::State;
 static TRANSITIONS: [AtomicU64; State::ALL.len()] = [const { AtomicU64::new(0) }; State::ALL.len()];
 /// Timer passes that promoted due work.
 pub static TIMER_PASSES: AtomicU64 = AtomicU64::new(0);
+/// Schedule ticks the timer skipped because the server was at `maxmemory`.
+pub static SKIPPED_TICKS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts a job entering `state`.
 pub fn count(state: State) {
@@ -36,6 +38,8 @@ fn section(ctx: *mut raw::RedisModuleInfoCtx) {
     }
     let passes = i64::try_from(TIMER_PASSES.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
     raw::add_info_field_long_long(ctx, "timer_passes_total", passes);
+    let skipped = i64::try_from(SKIPPED_TICKS.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+    raw::add_info_field_long_long(ctx, "ticks_skipped_oom_total", skipped);
     let queues = i64::try_from(crate::timer::planned_queues()).unwrap_or(i64::MAX);
     raw::add_info_field_long_long(ctx, "timed_queues_current", queues);
 }

@@ -25,7 +25,7 @@ use redis_module::{
 };
 use zrq_core::config::Config;
 use zrq_core::state::State;
-use zrq_core::store::{KeyType, Store, StreamEntry};
+use zrq_core::store::{entry_id, KeyType, Store, StreamEntry};
 use zrq_core::{Result, ZrqError};
 
 use crate::direct::{self, Key};
@@ -154,6 +154,14 @@ impl Store for RedisStore<'_> {
         self.config
     }
 
+    fn memory_full(&mut self) -> bool {
+        direct::memory_full()
+    }
+
+    fn count_skipped_tick(&mut self) {
+        stats::SKIPPED_TICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn del(&mut self, key: &str) -> Result<()> {
         self.write("DEL", &[key.as_bytes()]).map(drop)
     }
@@ -246,6 +254,10 @@ impl Store for RedisStore<'_> {
         Ok(pairs(array(self.read("HGETALL", &[key.as_bytes()])?)))
     }
 
+    fn hlen(&mut self, key: &str) -> Result<i64> {
+        Ok(integer(self.read("HLEN", &[key.as_bytes()])?).unwrap_or(0))
+    }
+
     fn hget(&mut self, key: &str, field: &str) -> Result<Option<String>> {
         let handle = self.open(key, false)?;
         match handle.kind() {
@@ -309,27 +321,28 @@ impl Store for RedisStore<'_> {
         &mut self,
         stream: &str,
         group: &str,
-        skip: i64,
+        after: Option<&str>,
         count: i64,
     ) -> Result<Vec<StreamEntry>> {
         // Delivered entries are either acknowledged (and deleted) or in the pending list, and
         // they are older than every undelivered one: what follows the newest pending entry is
-        // exactly the undelivered part.
-        let start = match self.newest_pending(stream, group)? {
-            Some(id) => format!("({id}"),
-            None => "-".to_string(),
-        };
-        let wanted = skip.saturating_add(count).to_string();
+        // exactly the undelivered part. A page resumes after the later of that and `after`.
+        let newest = self.newest_pending(stream, group)?;
+        let start = [newest.as_deref(), after]
+            .into_iter()
+            .flatten()
+            .max_by_key(|id| entry_id(id));
+        let start = start.map_or_else(|| "-".to_string(), |id| format!("({id}"));
+        let count = count.to_string();
         let args: [&[u8]; 5] = [
             stream.as_bytes(),
             start.as_bytes(),
             b"+",
             b"COUNT",
-            wanted.as_bytes(),
+            count.as_bytes(),
         ];
         let entries = array(self.read("XRANGE", &args)?)
             .into_iter()
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
             .filter_map(|entry| {
                 let mut parts = array(entry).into_iter();
                 let id = text(parts.next()?)?;

@@ -77,6 +77,16 @@ pub struct Options {
     pub config: Vec<(String, String)>,
 }
 
+impl Options {
+    /// Lets schedules tick every few milliseconds (module config `zrq.every-min-ms` 1, below its
+    /// default), so tests of the timer wait milliseconds rather than seconds. Module servers only.
+    pub fn fast_schedules(mut self) -> Self {
+        self.config
+            .push(("zrq.every-min-ms".to_string(), "1".to_string()));
+        self
+    }
+}
+
 /// A running `redis-server`, killed on drop.
 pub struct Server {
     child: Option<Child>,

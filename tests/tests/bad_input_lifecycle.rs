@@ -59,7 +59,8 @@ const VALID: &[(&str, &[&str])] = &[
     ("unschedule", &["q", "s1"]),
     ("schedules", &["q"]),
     ("info", &["q"]),
-    ("list", &["q", "pending"]),
+    // A state kept in a sorted set, whose cursor is a rank (pending has its own, see limits.rs).
+    ("list", &["q", "scheduled"]),
 ];
 
 fn valid(command: &str) -> Vec<Vec<u8>> {
@@ -409,7 +410,7 @@ fn generated_cases() -> Vec<Case> {
         ));
         cases.push(case(
             "schedule",
-            &[b"q", b"s", b"EVERY", b"10", b"t", b"{}", b"UNIQUE", raw],
+            &[b"q", b"s", b"EVERY", b"1000", b"t", b"{}", b"UNIQUE", raw],
             ZrqError::invalid_name("UNIQUE", raw).to_string(),
         ));
     }
@@ -522,7 +523,7 @@ fn generated_cases() -> Vec<Case> {
         };
         cases.push(case(
             "schedule",
-            &[b"q", b"s", b"EVERY", b"10", b"t", raw],
+            &[b"q", b"s", b"EVERY", b"1000", b"t", raw],
             want,
         ));
     }
@@ -550,7 +551,7 @@ fn generated_cases() -> Vec<Case> {
         ("cancel", &[b"wr", b"a1"]),
         ("requeue", &[b"wr", b"ALL"]),
         ("delete", &[b"wr", b"a1"]),
-        ("schedule", &[b"wr", b"s", b"EVERY", b"10", b"t", b"{}"]),
+        ("schedule", &[b"wr", b"s", b"EVERY", b"1000", b"t", b"{}"]),
         ("unschedule", &[b"wr", b"s"]),
         ("info", &[b"wr"]),
         ("list", &[b"wr", b"retrying"]),

@@ -10,7 +10,7 @@ use lifecycle_support::{
 };
 use support::lifecycle as lifecycle_support;
 use zrq_tests::redis::{self, Value};
-use zrq_tests::{conformance, map, Backend, Server};
+use zrq_tests::{conformance, map, Backend, Server, Zrq};
 
 const Q: &str = "cq";
 
@@ -408,14 +408,20 @@ fn list_pages_through_every_state(backend: Backend) {
     let (c1, p1) = list(&mut zrq, Q, "pending", &["COUNT", "10"]);
     let (c2, p2) = list(&mut zrq, Q, "pending", &["COUNT", "10", "CURSOR", &c1]);
     let (c3, p3) = list(&mut zrq, Q, "pending", &["CURSOR", &c2, "COUNT", "10"]);
-    assert_eq!((c1.as_str(), c2.as_str(), c3.as_str()), ("10", "20", "0"));
+    // A pending page ends at its last job's place in its stream: `<priority>:<entry-id>`.
+    let entry = |zrq: &mut Zrq, id: &str| zrq.job(Q, id).expect("job")["entry"].clone();
+    let (after_10, after_20) = (entry(&mut zrq, &ids[9]), entry(&mut zrq, &ids[19]));
+    assert_eq!(
+        (c1.as_str(), c2.as_str(), c3.as_str()),
+        (&*format!("0:{after_10}"), &*format!("0:{after_20}"), "0")
+    );
     assert_eq!((p1.len(), p2.len(), p3.len()), (10, 10, 5));
     let all: Vec<String> = p1.into_iter().chain(p2).chain(p3).collect();
     assert_eq!(all, ids, "oldest first, each once");
     let (c, default) = list(&mut zrq, Q, "PENDING", &[]);
     assert_eq!(
-        (c.as_str(), default.len()),
-        ("10", 10),
+        (c, default.len()),
+        (format!("0:{after_10}"), 10),
         "default COUNT 10; state any case"
     );
     assert_eq!(list_all(&mut zrq, Q, "pending", 7), ids);
@@ -460,7 +466,7 @@ fn list_pages_through_every_state(backend: Backend) {
     assert_eq!(list_all(&mut zrq, Q, "pending", 3).len(), 20);
     let (cursor, none) = list(&mut zrq, "nothing", "pending", &[]);
     assert_eq!((cursor.as_str(), none.len()), ("0", 0));
-    let (cursor, past) = list(&mut zrq, Q, "pending", &["CURSOR", "1000"]);
+    let (cursor, past) = list(&mut zrq, Q, "pending", &["CURSOR", "0:99999999999999-0"]);
     assert_eq!(
         (cursor.as_str(), past.len()),
         ("0", 0),

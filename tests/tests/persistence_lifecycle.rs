@@ -236,7 +236,7 @@ fn retention_still_trims_the_indexes_after_a_restart() {
 
 #[test]
 fn debug_reload_and_flushall_leave_the_timer_working() {
-    let server = Backend::Module.server();
+    let server = Backend::Module.server_with(Options::default().fast_schedules());
     let mut zrq = server.zrq(Backend::Module);
     let delayed = zrq.enqueue(Q, "t", "{}", &["DELAY", "400"]);
     int(

@@ -17,10 +17,13 @@ use zrq_tests::{Backend, Options, Server, Zrq};
 const Q: &str = "rlq";
 
 fn primary() -> Server {
-    Backend::Module.server_with(Options {
-        config: vec![("repl-diskless-sync-delay".into(), "0".into())],
-        ..Options::default()
-    })
+    Backend::Module.server_with(
+        Options {
+            config: vec![("repl-diskless-sync-delay".into(), "0".into())],
+            ..Options::default()
+        }
+        .fast_schedules(),
+    )
 }
 
 fn timer_passes(server: &Server) -> i64 {

@@ -317,7 +317,7 @@ conformance!(
 // Ticks: module only (the server-side timer enqueues).
 
 fn module() -> Server {
-    Backend::Module.server()
+    Backend::Module.server_with(Options::default().fast_schedules())
 }
 
 /// Jobs of the queue's records created by schedule task `task`, by creation time.
@@ -531,7 +531,8 @@ fn shutdown_and_start_from_aof_after(server: Server, down: Duration) -> (Server,
         module: true,
         appendonly: true,
         ..Options::default()
-    };
+    }
+    .fast_schedules();
     let mut fresh = Server::start(options);
     // Replace the fresh server's (empty) AOF with the old one and restart it.
     let _: redis::RedisResult<()> = redis::cmd("CONFIG")
@@ -558,10 +559,13 @@ fn shutdown_and_start_from_aof_after(server: Server, down: Duration) -> (Server,
 
 #[test]
 fn ticks_missed_while_down_give_one_catch_up_job_then_the_schedule_goes_on() {
-    let server = Backend::Module.server_with(Options {
-        appendonly: true,
-        ..Options::default()
-    });
+    let server = Backend::Module.server_with(
+        Options {
+            appendonly: true,
+            ..Options::default()
+        }
+        .fast_schedules(),
+    );
     let mut zrq = server.zrq(Backend::Module);
     let period = 200;
     let (first, _, _) = schedule(&mut zrq, &[Q, "s", "EVERY", &period.to_string(), "t", "{}"]);

@@ -313,7 +313,11 @@ conformance!(
 /// acknowledge concurrently.
 #[test]
 fn fan_out_and_fan_in_with_concurrent_workers() {
-    let server = Backend::Module.server();
+    // 1,000 members: beyond the default zrq.batch-max, so the test raises it.
+    let server = Backend::Module.server_with(Options {
+        config: vec![("zrq.batch-max".into(), "1000".into())],
+        ..Options::default()
+    });
     let mut zrq = server.zrq(Backend::Module);
     let mut args: Vec<String> = vec![
         Q.into(),

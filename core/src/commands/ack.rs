@@ -3,6 +3,7 @@
 
 use super::{check_queue_types, finish, load_job_to_finish};
 use crate::args::{self, Options};
+use crate::config::{Config, RESULT_MAX_BYTES};
 use crate::keys::QueueKeys;
 use crate::state::{Event, State};
 use crate::store::Store;
@@ -20,8 +21,8 @@ pub struct Ack<'a> {
 }
 
 impl<'a> Ack<'a> {
-    /// Parses the arguments after the command name.
-    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+    /// Parses the arguments after the command name; `RESULT` within the limits of `config`.
+    pub fn parse(args: &'a [&'a [u8]], config: &Config) -> Result<Self> {
         let [queue, id, rest @ ..] = args else {
             return Err(ZrqError::arity("zrq.ack"));
         };
@@ -32,7 +33,13 @@ impl<'a> Ack<'a> {
         };
         let mut options = Options::new(rest);
         while let Some((_, value)) = options.next(&["RESULT"])? {
-            cmd.result = Some(args::json("RESULT", value)?);
+            args::within(
+                "RESULT",
+                value.len(),
+                &RESULT_MAX_BYTES,
+                config.result_max_bytes,
+            )?;
+            cmd.result = Some(args::json("RESULT", value, config.json_depth_max)?);
         }
         Ok(cmd)
     }

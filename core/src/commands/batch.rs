@@ -10,6 +10,7 @@
 use super::enqueue::Enqueue;
 use super::{check_queue_types, exists_as};
 use crate::args::{self, Options};
+use crate::config::{Config, BATCH_MAX, PAYLOAD_MAX_BYTES};
 use crate::keys::QueueKeys;
 use crate::store::{KeyType, Store};
 use crate::{Reply, Result, ZrqError};
@@ -39,8 +40,10 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// Parses the arguments after the command name.
-    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+    /// Parses the arguments after the command name, within the limits of `config`: at most
+    /// `zrq.batch-max` members, and all payloads (the callback's too) together at most
+    /// `zrq.payload-max-bytes`.
+    pub fn parse(args: &'a [&'a [u8]], config: &Config) -> Result<Self> {
         let [queue, id, rest @ ..] = args else {
             return Err(ZrqError::arity("zrq.batch"));
         };
@@ -50,17 +53,33 @@ impl<'a> Batch<'a> {
         let mut members: Vec<(&'a str, &'a str)> = Vec::new();
         let mut on_complete = None;
         let mut options = Options::new(rest);
+        let mut payload_bytes = 0;
         while let Some((option, value)) = options.next(&OPTIONS)? {
             match option {
-                "ON-COMPLETE" => {
+                "ON-COMPLETE" | "JOB" => {
+                    if option == "JOB"
+                        && i64::try_from(members.len()).unwrap_or(i64::MAX) >= config.batch_max
+                    {
+                        let subject = format!("more than {} JOB members", config.batch_max);
+                        return Err(ZrqError::limit(&subject, &BATCH_MAX, config.batch_max));
+                    }
                     let task = args::name("task", value)?;
-                    on_complete = Some((task, args::json("payload", options.value(option)?)?));
+                    let raw = options.value(option)?;
+                    payload_bytes += raw.len();
+                    args::within(
+                        "the batch's payloads together",
+                        payload_bytes,
+                        &PAYLOAD_MAX_BYTES,
+                        config.payload_max_bytes,
+                    )?;
+                    let payload = args::json("payload", raw, config.json_depth_max)?;
+                    if option == "JOB" {
+                        members.push((task, payload));
+                    } else {
+                        on_complete = Some((task, payload));
+                    }
                 }
-                "JOB" => {
-                    let task = args::name("task", value)?;
-                    members.push((task, args::json("payload", options.value(option)?)?));
-                }
-                _ => template.set_option(option, value)?,
+                _ => template.set_option(option, value, config)?,
             }
         }
         if members.is_empty() {

@@ -1,7 +1,7 @@
 //! `ZRQ.DEAD <queue> [COUNT <n>] [CURSOR <c>]` → `[next-cursor, [job…]]`: dead jobs, oldest death
 //! first, each with its last error. Cursor `0` starts; a returned cursor `0` means the end.
 
-use super::{check_types, load_jobs, page, paging};
+use super::{check_types, load_jobs, next_rank, page, paging, rank_cursor};
 use crate::args::{self, Options};
 use crate::keys::QueueKeys;
 use crate::store::KeyType;
@@ -15,7 +15,7 @@ pub struct Dead<'a> {
     pub queue: &'a str,
     /// Page size.
     pub count: i64,
-    /// Position to continue from.
+    /// Rank in the dead set to continue from (reached in O(log n), however deep).
     pub cursor: i64,
 }
 
@@ -26,7 +26,7 @@ impl<'a> Dead<'a> {
             return Err(ZrqError::arity("zrq.dead"));
         };
         let queue = args::name("queue", queue)?;
-        let (count, cursor) = paging(&mut Options::new(rest))?;
+        let (count, cursor) = paging(&mut Options::new(rest), 0, rank_cursor)?;
         Ok(Dead {
             queue,
             count,
@@ -40,8 +40,7 @@ impl<'a> Dead<'a> {
         check_types(store, &[(&keys.dead(), KeyType::ZSet)])?;
         let ids = store.zrange(&keys.dead(), self.cursor, self.count)?;
         let total = store.zcard(&keys.dead())?;
-        let next = self.cursor.saturating_add(self.count);
-        let next = if next < total { next } else { 0 };
+        let next = next_rank(self.cursor, self.count, total);
         Ok(page(next, load_jobs(store, &keys, &ids)?))
     }
 }

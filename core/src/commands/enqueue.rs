@@ -8,7 +8,10 @@
 
 use super::flow::{self, parent_done};
 use super::{announce, check_queue_types, exists_as, finish, load_job, push_entry};
+use std::collections::HashSet;
+
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
+use crate::config::{Config, AFTER_MAX, PAYLOAD_MAX_BYTES};
 use crate::job::Job;
 use crate::keys::{QueueKeys, MAX_PRIORITY};
 use crate::state::State;
@@ -21,6 +24,18 @@ pub const DEFAULT_RETRIES: i64 = 3;
 pub const DEFAULT_TIMEOUT_MS: i64 = 30_000;
 /// Latest accepted `AT`: year 9999 in unix ms, far beyond any real schedule.
 pub const MAX_AT_MS: i64 = 253_402_300_799_999;
+
+/// Reads a job's payload: at most `zrq.payload-max-bytes`, then valid JSON of at most
+/// `zrq.json-depth-max` levels.
+pub fn payload_arg<'a>(raw: &'a [u8], config: &Config) -> Result<&'a str> {
+    args::within(
+        "payload",
+        raw.len(),
+        &PAYLOAD_MAX_BYTES,
+        config.payload_max_bytes,
+    )?;
+    args::json("payload", raw, config.json_depth_max)
+}
 
 /// Parsed arguments of `ZRQ.ENQUEUE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +64,12 @@ pub struct Enqueue<'a> {
     pub unique: Option<&'a str>,
     /// Retention in ms once finished (else the module config).
     pub keep: Option<i64>,
-    /// Parents that must complete first.
+    /// Parents that must complete first, each once, in the order first given.
     pub after: Vec<&'a str>,
+    /// The `AFTER` options read so far (repeats included): at most `zrq.after-max`.
+    pub(crate) after_given: i64,
+    /// The same parents as `after`, to find repeats without a quadratic search.
+    pub(crate) after_seen: HashSet<&'a str>,
     /// Copy the parents' results into the job.
     pub with_results: bool,
     /// What happens if a parent ends dead or cancelled: `cancel` (default) or `run`.
@@ -92,23 +111,25 @@ impl<'a> Enqueue<'a> {
             unique: None,
             keep: None,
             after: Vec::new(),
+            after_given: 0,
+            after_seen: HashSet::new(),
             with_results: false,
             on_parent_fail: None,
             batch: None,
         }
     }
 
-    /// Parses the arguments after the command name.
-    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+    /// Parses the arguments after the command name, within the limits of `config`.
+    pub fn parse(args: &'a [&'a [u8]], config: &Config) -> Result<Self> {
         let [queue, task, payload, rest @ ..] = args else {
             return Err(ZrqError::arity("zrq.enqueue"));
         };
         let mut cmd = Enqueue::new(
             args::name("queue", queue)?,
             args::name("task", task)?,
-            args::json("payload", payload)?,
+            payload_arg(payload, config)?,
         );
-        cmd.parse_options(&mut Options::new(rest), &OPTIONS)?;
+        cmd.parse_options(&mut Options::new(rest), &OPTIONS, config)?;
         Ok(cmd)
     }
 
@@ -117,15 +138,21 @@ impl<'a> Enqueue<'a> {
         &mut self,
         options: &mut Options<'a>,
         allowed: &[&'static str],
+        config: &Config,
     ) -> Result<()> {
         while let Some((option, value)) = options.next(allowed)? {
-            self.set_option(option, value)?;
+            self.set_option(option, value, config)?;
         }
         Ok(())
     }
 
     /// Applies one job option (its canonical name, from [`OPTIONS`]) and its value.
-    pub fn set_option(&mut self, option: &'static str, value: &'a [u8]) -> Result<()> {
+    pub fn set_option(
+        &mut self,
+        option: &'static str,
+        value: &'a [u8],
+        config: &Config,
+    ) -> Result<()> {
         match option {
             "ID" => self.id = Some(args::name("ID", value)?),
             "RETRIES" => self.retries = args::integer("RETRIES", value, 0, MAX_RETRIES)?,
@@ -142,7 +169,12 @@ impl<'a> Enqueue<'a> {
             }
             "AFTER" => {
                 let parent = args::name("AFTER", value)?;
-                if !self.after.contains(&parent) {
+                self.after_given += 1;
+                if self.after_given > config.after_max {
+                    let subject = format!("more than {} AFTER options", config.after_max);
+                    return Err(ZrqError::limit(&subject, &AFTER_MAX, config.after_max));
+                }
+                if self.after_seen.insert(parent) {
                     self.after.push(parent);
                 }
             }
@@ -244,7 +276,7 @@ impl<'a> Enqueue<'a> {
             _ => job.entry = Some(push_entry(store, &keys, &id, job.priority)?),
         }
         let fields = job.to_fields();
-        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         store.hset(&job_key, &pairs)?;
         if let Some(unique) = self.unique {
             store.hset(&keys.unique(), &[(unique, &id)])?;
@@ -314,7 +346,7 @@ mod tests {
 
     fn parse(args: &[&str]) -> std::result::Result<Parsed, String> {
         let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        Enqueue::parse(&bytes)
+        Enqueue::parse(&bytes, &Config::DEFAULT)
             .map(|c| {
                 (
                     c.retries,

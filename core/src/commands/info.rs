@@ -47,7 +47,7 @@ impl<'a> Info<'a> {
                 continue;
             }
             pending += store.undelivered_len(&stream, GROUP)?;
-            let first = store.undelivered(&stream, GROUP, 0, 1)?;
+            let first = store.undelivered(&stream, GROUP, None, 1)?;
             let created = first
                 .first()
                 .and_then(|(_, fields)| fields.iter().find(|(f, _)| f == ENTRY_FIELD))

@@ -1,13 +1,52 @@
 //! `ZRQ.LIST <queue> <state> [COUNT <n>] [CURSOR <c>]` → `[next-cursor, [job…]]`: the jobs in a
 //! state, in the order they will be (or were) handled; active jobs carry their consumer and start
 //! time. Cursor `0` starts; a returned cursor `0` means the end.
+//!
+//! A page costs what it returns, however deep the cursor: for the states kept in a sorted set the
+//! cursor is a rank (reached in O(log n)); for `pending`, kept in the priority streams, it is the
+//! position of the last job listed, `<priority>:<entry-id>`, and the next page reads on from there.
 
-use super::{check_queue_types, load_jobs, page, paging};
+use super::{check_queue_types, load_jobs, next_rank, page, paging, rank_cursor};
 use crate::args::{self, Options};
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
 use crate::state::State;
-use crate::store::{KeyType, Store};
+use crate::store::{entry_id, KeyType, Store};
 use crate::{Reply, Result, ZrqError};
+
+/// Where a page of `LIST` starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor<'a> {
+    /// A rank in the state's sorted set (0 = the first page).
+    Rank(i64),
+    /// For `pending`: after this entry of the stream of this priority (`None` = the first page).
+    After(Option<(i64, &'a str)>),
+}
+
+/// Reads a `pending` cursor: `0`, or `<priority>:<ms>-<seq>` as a previous page returned it.
+fn pending_cursor(raw: &[u8]) -> Result<Cursor<'_>> {
+    let bad = || {
+        ZrqError::invalid_cursor(
+            raw,
+            "0 or <priority>:<entry-id> as returned by ZRQ.LIST pending",
+        )
+    };
+    if raw == b"0" {
+        return Ok(Cursor::After(None));
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| bad())?;
+    let (priority, entry) = text.split_once(':').ok_or_else(bad)?;
+    let priority = match priority.as_bytes() {
+        [digit] if digit.is_ascii_digit() => i64::from(digit - b'0'),
+        _ => return Err(bad()),
+    };
+    let (ms, seq) = entry.split_once('-').ok_or_else(bad)?;
+    // At most 19 digits each: always a valid stream id (below 2^64), for Redis and for Lua.
+    let digits = |part: &str| (1..=19).contains(&part.len());
+    if priority > MAX_PRIORITY || !digits(ms) || !digits(seq) || entry_id(entry).is_none() {
+        return Err(bad());
+    }
+    Ok(Cursor::After(Some((priority, entry))))
+}
 
 /// Parsed arguments of `ZRQ.LIST`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +58,7 @@ pub struct List<'a> {
     /// Page size.
     pub count: i64,
     /// Position to continue from.
-    pub cursor: i64,
+    pub cursor: Cursor<'a>,
 }
 
 impl<'a> List<'a> {
@@ -34,7 +73,14 @@ impl<'a> List<'a> {
             .ok()
             .and_then(|s| State::parse(&s.to_ascii_lowercase()))
             .ok_or_else(|| ZrqError::not_one_of("state", state, &names))?;
-        let (count, cursor) = paging(&mut Options::new(rest))?;
+        let mut options = Options::new(rest);
+        let (count, cursor) = if state == State::Pending {
+            paging(&mut options, Cursor::After(None), pending_cursor)?
+        } else {
+            paging(&mut options, Cursor::Rank(0), |raw| {
+                rank_cursor(raw).map(Cursor::Rank)
+            })?
+        };
         Ok(List {
             queue,
             state,
@@ -47,9 +93,9 @@ impl<'a> List<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let (ids, total) = match self.state {
-            State::Pending => self.pending_ids(store, &keys)?,
-            state => {
+        let (ids, next) = match (&self.cursor, self.state) {
+            (Cursor::After(after), _) => self.pending_page(store, &keys, *after)?,
+            (Cursor::Rank(rank), state) => {
                 let index = match state {
                     State::Waiting => keys.waiting(),
                     State::Scheduled => keys.scheduled(),
@@ -59,43 +105,78 @@ impl<'a> List<'a> {
                     State::Cancelled => keys.cancelled(),
                     _ => keys.dead(),
                 };
-                (
-                    store.zrange(&index, self.cursor, self.count)?,
-                    store.zcard(&index)?,
-                )
+                let ids = store.zrange(&index, *rank, self.count)?;
+                (ids, next_rank(*rank, self.count, store.zcard(&index)?))
             }
         };
-        let next = self.cursor.saturating_add(self.count);
-        let next = if next < total { next } else { 0 };
         Ok(page(next, load_jobs(store, &keys, &ids)?))
     }
 
-    /// Pending job ids in delivery order (priority 9 first), and how many there are.
-    fn pending_ids(&self, store: &mut dyn Store, keys: &QueueKeys) -> Result<(Vec<String>, i64)> {
-        let (mut ids, mut total, mut skip) = (Vec::new(), 0, self.cursor);
+    /// A page of pending job ids in delivery order (priority 9 first, oldest first), starting
+    /// after `after`, and the cursor of the next page. It reads one entry beyond the page to know
+    /// whether there is a next one.
+    fn pending_page(
+        &self,
+        store: &mut dyn Store,
+        keys: &QueueKeys,
+        after: Option<(i64, &str)>,
+    ) -> Result<(Vec<String>, String)> {
+        let wanted = usize::try_from(self.count).unwrap_or(0) + 1;
+        let mut found: Vec<(i64, String, String)> = Vec::new();
         for priority in (0..=MAX_PRIORITY).rev() {
+            let resume = match after {
+                Some((listed, _)) if listed < priority => continue,
+                Some((listed, entry)) if listed == priority => Some(entry),
+                _ => None,
+            };
             let stream = keys.stream_at(priority);
-            if store.key_type(&stream)? == KeyType::Missing {
+            if found.len() >= wanted || store.key_type(&stream)? == KeyType::Missing {
                 continue;
             }
-            let len = store.undelivered_len(&stream, GROUP)?;
-            total += len;
-            let wanted = self.count - i64::try_from(ids.len()).unwrap_or(i64::MAX);
-            if skip >= len {
-                skip -= len;
-                continue;
+            let left = i64::try_from(wanted - found.len()).unwrap_or(i64::MAX);
+            for (entry, fields) in store.undelivered(&stream, GROUP, resume, left)? {
+                if let Some((_, id)) = fields.into_iter().find(|(f, _)| f == ENTRY_FIELD) {
+                    found.push((priority, entry, id));
+                }
             }
-            if wanted > 0 {
-                let entries = store.undelivered(&stream, GROUP, skip, wanted)?;
-                ids.extend(entries.into_iter().filter_map(|(_, fields)| {
-                    fields
-                        .into_iter()
-                        .find(|(f, _)| f == ENTRY_FIELD)
-                        .map(|(_, v)| v)
-                }));
-            }
-            skip = 0;
         }
-        Ok((ids, total))
+        let next = if found.len() >= wanted {
+            found.truncate(wanted - 1);
+            found
+                .last()
+                .map_or_else(|| "0".to_string(), |(p, entry, _)| format!("{p}:{entry}"))
+        } else {
+            "0".to_string()
+        };
+        Ok((found.into_iter().map(|(_, _, id)| id).collect(), next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_cursors() {
+        let cases: &[(&[u8], Option<Cursor>)] = &[
+            (b"0", Some(Cursor::After(None))),
+            (b"9:1-0", Some(Cursor::After(Some((9, "1-0"))))),
+            (
+                b"0:1732900000000-12",
+                Some(Cursor::After(Some((0, "1732900000000-12")))),
+            ),
+            (b"10:1-0", None),
+            (b"a:1-0", None),
+            (b"5", None),
+            (b"5:1", None),
+            (b"5:1-", None),
+            (b"5:-1-0", None),
+            (b"5:+1-0", None),
+            (b"5:12345678901234567890-0", None),
+            (b"00", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(pending_cursor(raw).ok(), *want, "{raw:?}");
+        }
     }
 }

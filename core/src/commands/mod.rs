@@ -326,20 +326,37 @@ pub(crate) fn release_unique(store: &mut dyn Store, keys: &QueueKeys, job: &Job)
 }
 
 /// A page of results: `[next-cursor, items]`, where cursor `0` means the end.
-pub(crate) fn page(next: i64, items: Vec<Reply>) -> Reply {
-    Reply::Array(vec![Reply::Bulk(next.to_string()), Reply::Array(items)])
+pub(crate) fn page(next: String, items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![Reply::Bulk(next), Reply::Array(items)])
 }
 
-/// `COUNT` and `CURSOR` options of paged commands.
-pub(crate) fn paging(options: &mut args::Options<'_>) -> Result<(i64, i64)> {
-    let (mut count, mut cursor) = (10, 0);
+/// The next cursor of a page of a sorted set listed by rank: the rank after it, `0` at the end.
+/// A rank costs O(log n) to reach in a sorted set, so such a cursor is cheap however deep.
+pub(crate) fn next_rank(cursor: i64, count: i64, total: i64) -> String {
+    let next = cursor.saturating_add(count);
+    if next < total { next } else { 0 }.to_string()
+}
+
+/// A cursor that is a rank in a sorted set: an integer from 0.
+pub(crate) fn rank_cursor(raw: &[u8]) -> Result<i64> {
+    args::integer("CURSOR", raw, 0, i64::MAX)
+}
+
+/// `COUNT` and `CURSOR` options of paged commands; `cursor` reads the cursor (its kind depends on
+/// what is listed), `start` is the cursor of the first page.
+pub(crate) fn paging<'a, C>(
+    options: &mut args::Options<'a>,
+    start: C,
+    cursor: impl Fn(&'a [u8]) -> Result<C>,
+) -> Result<(i64, C)> {
+    let (mut count, mut at) = (10, start);
     while let Some((option, value)) = options.next(&["COUNT", "CURSOR"])? {
         match option {
             "COUNT" => count = args::integer("COUNT", value, 1, MAX_COUNT)?,
-            _ => cursor = args::integer("CURSOR", value, 0, i64::MAX)?,
+            _ => at = cursor(value)?,
         }
     }
-    Ok((count, cursor))
+    Ok((count, at))
 }
 
 /// Loads the jobs behind `ids`, skipping ids whose record is gone.

@@ -1,6 +1,10 @@
 //! The timer's work on one queue (no command): due scheduled and retrying jobs go to their
 //! streams, due schedules enqueue their job, and expired finished jobs leave their indexes.
 //! Runs on the primary only; its writes replicate like a command's.
+//!
+//! Redis refuses no write of the timer, even past `maxmemory`: a schedule tick, which creates a
+//! job, is skipped while the memory is full. Promotions only move existing jobs (a stream entry
+//! each) and retention frees memory, so they go on: workers can drain the queue.
 
 use super::schedule::Definition;
 use super::{check_queue_types, expire_finished, load_job, make_pending};
@@ -34,7 +38,9 @@ pub fn promote(
             }
         }
     }
-    for name in store.zrange_upto(&keys.ticks(), now, BATCH)? {
+    let due_ticks = store.zrange_upto(&keys.ticks(), now, BATCH)?;
+    let memory_full = !due_ticks.is_empty() && store.memory_full();
+    for name in due_ticks {
         let Some(text) = store.hget(&keys.schedules(), &name)? else {
             store.zrem(&keys.ticks(), &name)?;
             continue;
@@ -44,9 +50,15 @@ pub fn promote(
             store.zrem(&keys.ticks(), &name)?;
             continue;
         };
-        definition.job(queue).apply(store, &mut *new_id)?;
-        definition.last_run = Some(now);
-        store.hset(&keys.schedules(), &[(&name, &definition.to_json())])?;
+        // A tick creates a job: at maxmemory it is skipped (and counted) rather than forced past
+        // the limit, and the schedule goes on with its next run.
+        if memory_full {
+            store.count_skipped_tick();
+        } else {
+            definition.job(queue).apply(store, &mut *new_id)?;
+            definition.last_run = Some(now);
+            store.hset(&keys.schedules(), &[(&name, &definition.to_json())])?;
+        }
         match definition.next_run(due, now) {
             Some(next) => store.zadd(&keys.ticks(), next, &name)?,
             None => store.zrem(&keys.ticks(), &name)?,

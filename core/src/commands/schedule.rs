@@ -9,8 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::check_queue_types;
-use super::enqueue::Enqueue;
+use super::enqueue::{payload_arg, Enqueue};
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
+use crate::config::{Config, EVERY_MIN_MS, SCHEDULES_MAX};
 use crate::cron::Cron;
 use crate::keys::{QueueKeys, MAX_PRIORITY};
 use crate::store::Store;
@@ -88,7 +89,8 @@ impl Definition {
             ("task", is_name(&self.task)),
             (
                 "payload",
-                args::json("payload", self.payload.as_bytes()).is_ok(),
+                // Stored: only its validity matters, not today's depth limit.
+                args::json("payload", self.payload.as_bytes(), i64::MAX).is_ok(),
             ),
             ("retries", within(self.retries, 0, MAX_RETRIES)),
             ("timeout", within(self.timeout, 1, MAX_DURATION_MS)),
@@ -109,8 +111,11 @@ impl Definition {
     /// `now` for a new schedule). `None` when a cron expression never matches again.
     pub fn next_run(&self, due: i64, now: i64) -> Option<i64> {
         match (self.every, &self.cron) {
+            // A stored period below 1 (not written by zrq) never runs again, rather than dividing
+            // by zero.
+            (Some(every), _) if every < 1 => None,
             (Some(every), _) => {
-                let behind = (now - due).max(0) / every;
+                let behind = now.saturating_sub(due).max(0) / every;
                 Some(due.saturating_add(every.saturating_mul(behind + 1)))
             }
             (None, Some(expr)) => Cron::parse(expr).ok()?.next_after(now),
@@ -173,18 +178,24 @@ pub struct Schedule<'a> {
 }
 
 impl<'a> Schedule<'a> {
-    /// Parses the arguments after the command name.
-    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self> {
+    /// Parses the arguments after the command name, within the limits of `config`.
+    pub fn parse(args: &'a [&'a [u8]], config: &Config) -> Result<Self> {
         let [queue, name, kind, spec, task, payload, rest @ ..] = args else {
             return Err(ZrqError::arity("zrq.schedule"));
         };
         let queue = args::name("queue", queue)?;
         let name = args::name("name", name)?;
         let (every, cron) = if kind.eq_ignore_ascii_case(b"EVERY") {
-            (
-                Some(args::integer("EVERY", spec, 1, MAX_DURATION_MS)?),
-                None,
-            )
+            let every = args::integer("EVERY", spec, 1, MAX_DURATION_MS)?;
+            if every < config.every_min_ms {
+                let subject = format!("EVERY {every} is shorter than {}", config.every_min_ms);
+                return Err(ZrqError::limit(
+                    &subject,
+                    &EVERY_MIN_MS,
+                    config.every_min_ms,
+                ));
+            }
+            (Some(every), None)
         } else if kind.eq_ignore_ascii_case(b"CRON") {
             let expr = std::str::from_utf8(spec).map_err(|_| ZrqError::bad_cron("not UTF-8"))?;
             Cron::parse(expr)?;
@@ -199,9 +210,9 @@ impl<'a> Schedule<'a> {
         let mut job = Enqueue::new(
             queue,
             args::name("task", task)?,
-            args::json("payload", payload)?,
+            payload_arg(payload, config)?,
         );
-        job.parse_options(&mut Options::new(rest), &JOB_OPTIONS)?;
+        job.parse_options(&mut Options::new(rest), &JOB_OPTIONS, config)?;
         Ok(Schedule {
             queue,
             definition: Definition {
@@ -230,6 +241,11 @@ impl<'a> Schedule<'a> {
             return Err(ZrqError::bad_cron("it never matches"));
         };
         let name = &self.definition.name;
+        let max = store.config().schedules_max;
+        if store.hget(&keys.schedules(), name)?.is_none() && store.hlen(&keys.schedules())? >= max {
+            let subject = format!("queue '{}' has {max} schedules already", self.queue);
+            return Err(ZrqError::limit(&subject, &SCHEDULES_MAX, max));
+        }
         store.hset(&keys.schedules(), &[(name, &self.definition.to_json())])?;
         store.zadd(&keys.ticks(), first, name)?;
         // Creates the stats hash (if new) so the queue is listed by ZRQ.QUEUES.

@@ -31,9 +31,10 @@ end
 --------------------------------------------------------------------------------------------------
 
 -- checked: zrq_core::ErrorCode::ALL
-local ERROR_CODES = { 'ERR', 'WRONGTYPE', 'BADJSON', 'NOJOB', 'CORRUPT', 'NOPERM', 'INTERNAL' }
+local ERROR_CODES = { 'ERR', 'WRONGTYPE', 'BADJSON', 'NOJOB', 'CORRUPT', 'NOPERM', 'LIMIT', 'INTERNAL' }
 
 local KNOWN_CODE = { ERR = true, WRONGTYPE = true, BADJSON = true, NOJOB = true, CORRUPT = true, NOPERM = true,
+    LIMIT = true,
     INTERNAL = true }
 
 -- Raises the error reply `<code> <message>`; caught by `run`.
@@ -60,6 +61,20 @@ local function show_arg(raw)
         out = out .. '...'
     end
     return out
+end
+
+-- Something beyond a limit: `subject` says what and how much, then the config (its name after
+-- `zrq.`) and its value. (error.rs `limit`)
+local function limit(subject, setting, max)
+    fail('LIMIT', subject .. ': zrq.' .. setting .. ' is ' .. format('%d', max))
+end
+
+-- Refuses a value of `bytes` bytes beyond `max` (config `setting`), before anything else about
+-- the value is checked. (args.rs `within`)
+local function within(subject, bytes, setting, max)
+    if bytes > max then
+        limit(subject .. ' is ' .. format('%d', bytes) .. ' bytes', setting, max)
+    end
 end
 
 local function arity_error(command)
@@ -169,7 +184,8 @@ end
 
 -- JSON check: a port of serde_json's `from_str::<IgnoredAny>` (Deserializer::ignore_value, then
 -- `end`), so the same documents are accepted and the error detail is the same text, with the same
--- line and column. Returns nil when `s` is valid, else the detail.
+-- line and column. Returns nil when `s` is valid, else the detail; and how deeply arrays and
+-- objects nest in it (args.rs `json_depth`).
 local json_detail
 do
     local function position(s, i)
@@ -189,6 +205,9 @@ do
         [110] = true, [114] = true, [116] = true }
 
     json_detail = function(s)
+        -- The string functions themselves, not the load-time wrappers: this loop is the hot path
+        -- of every payload check (at call time the standard library is there).
+        local find, byte = string.find, string.byte
         local n = #s
         local i = 0 -- bytes consumed
 
@@ -202,6 +221,10 @@ do
 
         local function peek() return byte(s, i + 1) end -- nil at the end
         local function whitespace()
+            local c = byte(s, i + 1)
+            if c ~= 32 and c ~= 10 and c ~= 9 and c ~= 13 then
+                return c -- compact JSON: no search needed
+            end
             local _, e = find(s, '^[ \n\t\r]*', i + 1)
             i = e
             return byte(s, i + 1)
@@ -242,6 +265,18 @@ do
         end
 
         local function number()
+            -- Fast path: a plain integer (0, or no leading zero) without fraction or exponent.
+            local _, e = find(s, '^[1-9]%d*', i + 1)
+            if not e and byte(s, i + 1) == 48 then
+                e = i + 1
+            end
+            if e then
+                local after = byte(s, e + 1)
+                if after ~= 46 and after ~= 101 and after ~= 69 and (after == nil or after < 48 or after > 57) then
+                    i = e
+                    return
+                end
+            end
             local c = peek()
             if c ~= nil then
                 i = i + 1
@@ -309,6 +344,7 @@ do
             end
         end
 
+        local deepest = 0
         local ok, detail = pcall(function()
             local stack, enclosing = {}, nil
             while true do
@@ -341,6 +377,9 @@ do
                     end
                     i = i + 1
                     frame = c
+                    if #stack + 1 > deepest then
+                        deepest = #stack + 1
+                    end
                 else
                     peek_err('expected value')
                 end
@@ -407,7 +446,7 @@ do
             if whitespace() ~= nil then
                 ok, detail = pcall(peek_err, 'trailing characters')
             else
-                return nil
+                return nil, deepest
             end
         end
         if type(detail) == 'table' and detail.json then
@@ -417,18 +456,28 @@ do
     end
 end
 
--- A JSON document, returned unchanged. (args.rs `json`)
+-- A JSON document of at most zrq.json-depth-max nested arrays and objects, returned unchanged:
+-- validity first (BADJSON), then the depth (LIMIT). (args.rs `json`)
 local function json(what, raw)
-    local detail
+    local detail, depth
     if not is_utf8(raw) then
         detail = 'not UTF-8'
     else
-        detail = json_detail(raw)
+        detail, depth = json_detail(raw)
     end
     if detail then
         fail('BADJSON', what .. ' is not valid JSON: ' .. detail)
     end
+    if depth > CONFIG.json_depth_max then
+        limit(what .. ' nests ' .. format('%d', depth) .. ' levels deep', 'json-depth-max', CONFIG.json_depth_max)
+    end
     return raw
+end
+
+-- A job's payload: at most zrq.payload-max-bytes, then JSON. (enqueue.rs `payload_arg`)
+local function payload_arg(raw)
+    within('payload', #raw, 'payload-max-bytes', CONFIG.payload_max_bytes)
+    return json('payload', raw)
 end
 
 -- Options that may be given several times, and options without a value (args.rs).
@@ -542,10 +591,10 @@ local LUA_ONLY_KEY_KINDS = { 'wake' }
 -- How many wake-up tokens a queue keeps at most (see docs/LUA.md, "Blocking FETCH").
 local WAKE_CAP = 128
 
--- The module's configs (zrq.keep-ms, zrq.dead-max) cannot be read from a script: the library
--- uses their defaults (core/src/config.rs).
-local KEEP_MS = 86400000
-local DEAD_MAX = 10000
+-- The module's configs cannot be read from a script: the library uses their defaults (CONFIG,
+-- generated from core/src/config.rs).
+local KEEP_MS = CONFIG.keep_ms
+local DEAD_MAX = CONFIG.dead_max
 
 local function queue_keys(queue)
     local prefix = 'zrq:{' .. queue .. '}:'

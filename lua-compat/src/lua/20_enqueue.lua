@@ -51,12 +51,16 @@ local function set_enqueue_option(spec, option, value)
         conflicting(spec.delay ~= nil and 'DELAY' or 'AT', 'AFTER')
     elseif option == 'AFTER' then
         local parent = name('AFTER', value)
-        for _, p in ipairs(spec.after) do
-            if p == parent then
-                return
-            end
+        spec.after_given = (spec.after_given or 0) + 1
+        if spec.after_given > CONFIG.after_max then
+            limit('more than ' .. itoa(CONFIG.after_max) .. ' AFTER options', 'after-max', CONFIG.after_max)
         end
-        spec.after[#spec.after + 1] = parent
+        -- Each parent once, in the order first given; a set finds repeats in constant time.
+        spec.after_seen = spec.after_seen or {}
+        if not spec.after_seen[parent] then
+            spec.after_seen[parent] = true
+            spec.after[#spec.after + 1] = parent
+        end
     elseif option == 'WITHRESULTS' then
         spec.with_results = true
     elseif option == 'ONPARENTFAIL' then
@@ -110,7 +114,9 @@ enqueue_job = function(k, spec, now, sec, usec)
     spec.after = spec.after or {}
     local id = spec.id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
     local job_key = k.job(id)
-    check_queue_types(k)
+    if not spec.queue_checked then -- BATCH checks the queue's keys once for all its members
+        check_queue_types(k)
+    end
     check_types({ { job_key, 'hash' } })
     if key_type(job_key) ~= 'none' then
         return id
@@ -193,7 +199,7 @@ local function enqueue(keys, argv)
     local spec = { after = {} }
     local queue, task, args = queue_and_name(keys, argv, 'zrq.enqueue', 'task', 3)
     spec.task = task
-    spec.payload = json('payload', args[3])
+    spec.payload = payload_arg(args[3])
     for option, value in options(args, 4, ENQUEUE_OPTIONS) do
         set_enqueue_option(spec, option, value)
     end

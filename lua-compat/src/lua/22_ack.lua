@@ -19,6 +19,7 @@ local function ack(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.ack', 'id', 2)
     local result
     for _, value in options(args, 3, { 'RESULT' }) do
+        within('RESULT', #value, 'result-max-bytes', CONFIG.result_max_bytes)
         result = json('RESULT', value)
     end
 

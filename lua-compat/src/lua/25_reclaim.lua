@@ -21,7 +21,7 @@
 
 local DEFAULT_RECLAIM_COUNT = 10
 -- Consumers idle this long with nothing pending leave the queue's groups (CONSUMER_IDLE_MS).
-local CONSUMER_IDLE_MS = 3600000
+local CONSUMER_IDLE_MS = CONFIG.consumer_idle_ms
 
 -- Drops the consumers of a stream's group that have nothing pending and have been idle for more
 -- than CONSUMER_IDLE_MS, so worker names that never come back do not pile up.

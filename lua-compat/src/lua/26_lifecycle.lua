@@ -17,26 +17,46 @@ local function zrange(key, start, count)
     return out
 end
 
--- COUNT (1..1000, default 10) and CURSOR (default 0) of paged commands (mod.rs paging).
-local function paging(args, first)
-    local count, cursor = 10, 0
+-- A cursor that is a rank in a sorted set: an integer from 0 (mod.rs rank_cursor).
+local function rank_cursor(raw)
+    return integer('CURSOR', raw, 0, 9223372036854775807, '9223372036854775807')
+end
+
+-- A `pending` cursor: '0', or '<priority>:<ms>-<seq>' (at most 19 digits each) as a previous
+-- page returned it; returns nil (start) or { priority, entry }. (list.rs pending_cursor)
+local function pending_cursor(raw)
+    if raw == '0' then
+        return nil
+    end
+    local priority, ms, seq = raw:match('^(%d):(%d+)%-(%d+)$')
+    if not priority or #ms > 19 or #seq > 19 or tonumber(priority) > MAX_PRIORITY then
+        fail('ERR', "CURSOR must be 0 or <priority>:<entry-id> as returned by ZRQ.LIST pending, got '"
+            .. show_arg(raw) .. "'")
+    end
+    return { tonumber(priority), ms .. '-' .. seq }
+end
+
+-- COUNT (1..1000, default 10) and CURSOR (read by `read_cursor`, `start` when not given) of
+-- paged commands (mod.rs paging).
+local function paging(args, first, start, read_cursor)
+    local count, cursor = 10, start
     for option, value in options(args, first, { 'COUNT', 'CURSOR' }) do
         if option == 'COUNT' then
             count = integer('COUNT', value, 1, MAX_COUNT)
         else
-            cursor = integer('CURSOR', value, 0, 9223372036854775807, '9223372036854775807')
+            cursor = read_cursor(value)
         end
     end
     return count, cursor
 end
 
--- `[next-cursor, jobs]`; cursor 0 means the end (mod.rs page).
-local function page(cursor, count, total, jobs)
+-- The next cursor of a page of a sorted set listed by rank: '0' at the end (mod.rs next_rank).
+local function next_rank(cursor, count, total)
     local next_cursor = cursor + count
     if next_cursor >= total then
         next_cursor = 0
     end
-    return { itoa(next_cursor), jobs }
+    return itoa(next_cursor)
 end
 
 -- The jobs behind `ids` as replies, skipping ids whose record is gone (mod.rs load_jobs).
@@ -56,21 +76,42 @@ local function undelivered_len(stream)
     return call('XLEN', stream) - call('XPENDING', stream, GROUP)[1]
 end
 
-local function undelivered_ids(stream, skip, count)
-    local newest = call('XPENDING', stream, GROUP)[3]
-    local start = type(newest) == 'string' and ('(' .. newest) or '-'
-    local ids = {}
-    local entries = call('XRANGE', stream, start, '+', 'COUNT', itoa(skip + count))
-    for n = skip + 1, #entries do
-        local fields = entries[n][2] or {}
+-- Whether stream entry id `a` comes before `b` (`<ms>-<seq>`, compared as numbers of any size).
+local function entry_before(a, b)
+    local function number_less(x, y)
+        x, y = x:gsub('^0+', ''), y:gsub('^0+', '')
+        if #x ~= #y then
+            return #x < #y
+        end
+        return byte_less(x, y)
+    end
+    local a_ms, a_seq = a:match('^(%d+)%-(%d+)$')
+    local b_ms, b_seq = b:match('^(%d+)%-(%d+)$')
+    if a_ms ~= b_ms and (number_less(a_ms, b_ms) or number_less(b_ms, a_ms)) then
+        return number_less(a_ms, b_ms)
+    end
+    return number_less(a_seq, b_seq)
+end
+
+-- Up to `count` entries not delivered to the group, after entry `after` if given: a list of
+-- { entry id, job id }. (store.rs undelivered)
+local function undelivered_entries(stream, after, count)
+    local start = call('XPENDING', stream, GROUP)[3]
+    if type(start) ~= 'string' or (after and entry_before(start, after)) then
+        start = after
+    end
+    local out = {}
+    local entries = call('XRANGE', stream, start and ('(' .. start) or '-', '+', 'COUNT', itoa(count))
+    for _, entry in ipairs(entries) do
+        local fields = entry[2] or {}
         for f = 1, #fields, 2 do
             if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
-                ids[#ids + 1] = fields[f + 1]
+                out[#out + 1] = { entry[1], fields[f + 1] }
                 break
             end
         end
     end
-    return ids
+    return out
 end
 
 --------------------------------------------------------------------------------------------------
@@ -83,8 +124,8 @@ end
 --------------------------------------------------------------------------------------------------
 
 local MAX_ERROR_LEN = 65536
-local BACKOFF_BASE_MS = 1000
-local BACKOFF_MAX_MS = 3600000
+local BACKOFF_BASE_MS = CONFIG.backoff_base_ms
+local BACKOFF_MAX_MS = CONFIG.backoff_max_ms
 
 -- A number in 0..n from the clock and a counter (scripts have no useful randomness; the delay
 -- reaches replicas as the written run_at, never recomputed).
@@ -255,11 +296,11 @@ register('zrq_cancel', cancel, 'write')
 local function dead_jobs(keys, argv)
     local args = command_args(keys, argv, 'zrq.dead', 1)
     local queue = name('queue', args[1])
-    local count, cursor = paging(args, 2)
+    local count, cursor = paging(args, 2, 0, rank_cursor)
     local k = queue_keys(queue)
     check_types({ { k.dead, 'zset' } })
     local ids = zrange(k.dead, cursor, count)
-    return page(cursor, count, call('ZCARD', k.dead), load_jobs(k, ids))
+    return { next_rank(cursor, count, call('ZCARD', k.dead)), load_jobs(k, ids) }
 end
 
 register('zrq_dead', dead_jobs, 'readonly')
@@ -378,9 +419,9 @@ local function info(keys, argv)
         local stream = k.stream_at(priority)
         if key_type(stream) ~= 'none' then
             pending = pending + undelivered_len(stream)
-            local first = undelivered_ids(stream, 0, 1)[1]
+            local first = undelivered_entries(stream, nil, 1)[1]
             if first then
-                local at = call('HGET', k.job(first), 'created_at')
+                local at = call('HGET', k.job(first[2]), 'created_at')
                 at = type(at) == 'string' and parse_i64(at)
                 if at and (oldest == nil or at < oldest) then
                     oldest = at
@@ -420,34 +461,41 @@ local function list(keys, argv)
     if not IS_STATE[state] then
         fail('ERR', 'state must be one of ' .. table.concat(STATES, ', ') .. ", got '" .. show_arg(args[2]) .. "'")
     end
-    local count, cursor = paging(args, 3)
-    local k = checked_queue_keys(queue)
-    local ids, total = {}, 0
+    local count, cursor
     if state == 'pending' then
-        local skip = cursor
+        count, cursor = paging(args, 3, nil, pending_cursor)
+    else
+        count, cursor = paging(args, 3, 0, rank_cursor)
+    end
+    local k = checked_queue_keys(queue)
+    local ids, next_cursor = {}, '0'
+    if state == 'pending' then
+        -- Reads one entry beyond the page to know whether there is a next one (list.rs pending_page).
+        local found, wanted = {}, count + 1
         for priority = MAX_PRIORITY, 0, -1 do
+            local resume
+            if cursor and cursor[1] == priority then
+                resume = cursor[2]
+            end
             local stream = k.stream_at(priority)
-            if key_type(stream) ~= 'none' then
-                local len = undelivered_len(stream)
-                total = total + len
-                local wanted = count - #ids
-                if skip >= len then
-                    skip = skip - len
-                else
-                    if wanted > 0 then
-                        for _, id in ipairs(undelivered_ids(stream, skip, wanted)) do
-                            ids[#ids + 1] = id
-                        end
-                    end
-                    skip = 0
+            if (cursor == nil or cursor[1] >= priority) and #found < wanted and key_type(stream) ~= 'none' then
+                for _, entry in ipairs(undelivered_entries(stream, resume, wanted - #found)) do
+                    found[#found + 1] = { priority, entry[1], entry[2] }
                 end
             end
         end
+        if #found >= wanted then
+            local last = found[count]
+            next_cursor = last[1] .. ':' .. last[2]
+        end
+        for n = 1, math.min(count, #found) do
+            ids[n] = found[n][3]
+        end
     else
         ids = zrange(k[state], cursor, count)
-        total = call('ZCARD', k[state])
+        next_cursor = next_rank(cursor, count, call('ZCARD', k[state]))
     end
-    return page(cursor, count, total, load_jobs(k, ids))
+    return { next_cursor, load_jobs(k, ids) }
 end
 
 register('zrq_list', list, 'readonly')
@@ -501,6 +549,7 @@ local function batch(keys, argv)
     local members, on_complete = {}, nil
     -- JOB and ON-COMPLETE take two values: the iterator hands over the first, `extra` the second.
     local at = 3
+    local payload_bytes = 0
     while args[at] ~= nil do
         local word = args[at]
         local option
@@ -522,12 +571,17 @@ local function batch(keys, argv)
         end
         at = at + 2
         if option == 'ON-COMPLETE' or option == 'JOB' then
+            if option == 'JOB' and #members >= CONFIG.batch_max then
+                limit('more than ' .. itoa(CONFIG.batch_max) .. ' JOB members', 'batch-max', CONFIG.batch_max)
+            end
             local task = name('task', value)
             local payload = args[at]
             if payload == nil then
                 fail('ERR', 'option ' .. option .. ' needs a value')
             end
             at = at + 1
+            payload_bytes = payload_bytes + #payload
+            within("the batch's payloads together", payload_bytes, 'payload-max-bytes', CONFIG.payload_max_bytes)
             payload = json('payload', payload)
             if option == 'JOB' then
                 members[#members + 1] = { task, payload }
@@ -559,7 +613,7 @@ local function batch(keys, argv)
     call('HSET', key, unpack(record))
     local ids = {}
     for n, member in ipairs(members) do
-        local spec = { task = member[1], payload = member[2], batch = id, after = {},
+        local spec = { task = member[1], payload = member[2], batch = id, after = {}, queue_checked = true,
             retries = template.retries, timeout = template.timeout, backoff = template.backoff,
             priority = template.priority, keep = template.keep }
         ids[n] = enqueue_job(k, spec, now, sec, usec)

@@ -155,6 +155,9 @@ end
 -- A definition's next run after `due` when it is `now` (schedule.rs next_run).
 local function next_run(definition, due, now)
     if definition.every ~= nil then
+        if definition.every < 1 then
+            return nil -- a stored period below 1 (not written by zrq) never runs again
+        end
         local behind = floor(math.max(now - due, 0) / definition.every)
         return due + definition.every * (behind + 1)
     elseif definition.cron ~= nil then
@@ -232,11 +235,23 @@ local function definition_from_json(key, text)
     return definition
 end
 
+-- Whether the server is at its maxmemory (never without one), read from INFO memory: the
+-- library's functions run `allow-oom` (FETCH, RECLAIM), so Redis would not stop their writes.
+-- (store.rs memory_full; Redis' own check also leaves replication buffers out of used_memory.)
+local function memory_full()
+    local text = call('INFO', 'memory')
+    local used = tonumber(text:match('\nused_memory:(%d+)'))
+    local max = tonumber(text:match('\nmaxmemory:(%d+)'))
+    return max ~= nil and max > 0 and used ~= nil and used >= max
+end
+
 -- Fires every due tick of the queue (promote.rs): enqueues the definition's job, records its last
--- run, and moves the tick to the next run (or drops it).
+-- run, and moves the tick to the next run (or drops it). At maxmemory a tick is skipped instead
+-- (the module also counts it in INFO zrq; the library has no INFO section).
 fire_due_ticks = function(k, now)
     local due_ticks = call('ZRANGE', k.ticks, '-inf', itoa(now), 'BYSCORE', 'WITHSCORES', 'LIMIT', '0',
         itoa(PROMOTE_BATCH))
+    local full = #due_ticks > 0 and memory_full()
     for n = 1, #due_ticks, 2 do
         local schedule, due = due_ticks[n], tonumber(due_ticks[n + 1]) or now
         local text = is_utf8(schedule) and call('HGET', k.schedules, schedule)
@@ -247,11 +262,14 @@ fire_due_ticks = function(k, now)
         if not ok then
             call('ZREM', k.ticks, schedule)
         else
-            enqueue_job(k, { task = definition.task, payload = definition.payload, retries = definition.retries,
-                timeout = definition.timeout, priority = definition.priority, backoff = definition.backoff,
-                unique = definition.unique, keep = definition.keep, after = {} }, now)
-            definition.last_run = now
-            call('HSET', k.schedules, schedule, definition_json(definition))
+            if not full then
+                enqueue_job(k, { task = definition.task, payload = definition.payload,
+                    retries = definition.retries, timeout = definition.timeout, priority = definition.priority,
+                    backoff = definition.backoff, unique = definition.unique, keep = definition.keep, after = {} },
+                    now)
+                definition.last_run = now
+                call('HSET', k.schedules, schedule, definition_json(definition))
+            end
             local next_at = next_run(definition, due, now)
             if next_at ~= nil then
                 call('ZADD', k.ticks, itoa(next_at), schedule)
@@ -280,6 +298,10 @@ local function schedule(keys, argv)
     local kind = args[3]:upper()
     if kind == 'EVERY' then
         definition.every = integer('EVERY', args[4], 1, MAX_DURATION_MS)
+        if definition.every < CONFIG.every_min_ms then
+            limit('EVERY ' .. itoa(definition.every) .. ' is shorter than ' .. itoa(CONFIG.every_min_ms),
+                'every-min-ms', CONFIG.every_min_ms)
+        end
     elseif kind == 'CRON' then
         if not is_utf8(args[4]) then
             bad_cron('not UTF-8')
@@ -291,7 +313,7 @@ local function schedule(keys, argv)
     end
     local spec = { after = {} }
     spec.task = name('task', args[5])
-    spec.payload = json('payload', args[6])
+    spec.payload = payload_arg(args[6])
     for option, value in options(args, 7, SCHEDULE_JOB_OPTIONS) do
         set_enqueue_option(spec, option, value)
     end
@@ -306,6 +328,10 @@ local function schedule(keys, argv)
     local first = next_run(definition, now, now)
     if first == nil then
         bad_cron('it never matches')
+    end
+    if call('HEXISTS', k.schedules, definition.name) == 0 and call('HLEN', k.schedules) >= CONFIG.schedules_max then
+        limit("queue '" .. queue .. "' has " .. itoa(CONFIG.schedules_max) .. ' schedules already', 'schedules-max',
+            CONFIG.schedules_max)
     end
     call('HSET', k.schedules, definition.name, definition_json(definition))
     call('ZADD', k.ticks, itoa(first), definition.name)

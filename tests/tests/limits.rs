@@ -1,0 +1,487 @@
+//! Limits (module configs `zrq.*` with safe defaults, the same in the Lua library): a command
+//! beyond one is refused with `LIMIT` — the same text from both backends — and writes nothing;
+//! a command at the limit works. Also: LIST cursors that resume at a position, cron steps that
+//! would overflow, and schedule ticks skipped while the server is at `maxmemory`.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{assert_refused, error_text, info_field};
+use zrq_core::config::{
+    Config, AFTER_MAX, BATCH_MAX, EVERY_MIN_MS, JSON_DEPTH_MAX, PAYLOAD_MAX_BYTES,
+    RESULT_MAX_BYTES, SCHEDULES_MAX, SETTINGS,
+};
+use zrq_tests::redis::{self, Value};
+use zrq_tests::{conformance, Backend};
+
+const DEFAULTS: Config = Config::DEFAULT;
+
+/// A JSON string document of exactly `bytes` bytes.
+fn json_of_size(bytes: i64) -> Vec<u8> {
+    let inner = usize::try_from(bytes - 2).expect("at least 2 bytes");
+    let mut doc = vec![b'"'];
+    doc.extend(std::iter::repeat_n(b'a', inner));
+    doc.push(b'"');
+    doc
+}
+
+/// Arrays nested `depth` deep: `[[…]]`.
+fn nested(depth: i64) -> Vec<u8> {
+    let depth = usize::try_from(depth).expect("depth");
+    [vec![b'['; depth], vec![b']'; depth]].concat()
+}
+
+fn args(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.to_vec()).collect()
+}
+
+/// `AFTER p` `times` times.
+fn after_options(times: i64) -> Vec<Vec<u8>> {
+    (0..times)
+        .flat_map(|_| [b"AFTER".to_vec(), b"p".to_vec()])
+        .collect()
+}
+
+/// `JOB t <payload>` for each payload.
+fn job_options(payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    payloads
+        .iter()
+        .flat_map(|p| [b"JOB".to_vec(), b"t".to_vec(), p.clone()])
+        .collect()
+}
+
+/// One refused case: the command, its arguments, the exact error.
+struct Case {
+    command: &'static str,
+    args: Vec<Vec<u8>>,
+    want: String,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| zrq_core::error::show_arg(a))
+            .collect();
+        write!(f, "{} {:?} ({} args)", self.command, shown, self.args.len())
+    }
+}
+
+fn refused_cases() -> Vec<Case> {
+    let max_payload = DEFAULTS.payload_max_bytes;
+    let half = json_of_size(max_payload / 2 + 1);
+    let case = |command, args, want: &str| Case {
+        command,
+        args,
+        want: want.to_string(),
+    };
+    vec![
+        case(
+            "enqueue",
+            args(&[b"q", b"t", &json_of_size(max_payload + 1)]),
+            &format!(
+                "LIMIT payload is {} bytes: zrq.{} is {max_payload}",
+                max_payload + 1,
+                PAYLOAD_MAX_BYTES.name
+            ),
+        ),
+        case(
+            "enqueue",
+            args(&[b"q", b"t", &nested(DEFAULTS.json_depth_max + 1)]),
+            &format!(
+                "LIMIT payload nests {} levels deep: zrq.{} is {}",
+                DEFAULTS.json_depth_max + 1,
+                JSON_DEPTH_MAX.name,
+                DEFAULTS.json_depth_max
+            ),
+        ),
+        // Validity comes before depth: too deep and unterminated is BADJSON.
+        case(
+            "enqueue",
+            args(&[b"q", b"t", &[b'['; 200]]),
+            "BADJSON payload is not valid JSON: EOF while parsing a list at line 1 column 200",
+        ),
+        case(
+            "enqueue",
+            [
+                args(&[b"q", b"t", b"{}"]),
+                after_options(DEFAULTS.after_max + 1),
+            ]
+            .concat(),
+            &format!(
+                "LIMIT more than {0} AFTER options: zrq.{1} is {0}",
+                DEFAULTS.after_max, AFTER_MAX.name
+            ),
+        ),
+        case(
+            "ack",
+            args(&[
+                b"q",
+                b"a1",
+                b"RESULT",
+                &json_of_size(DEFAULTS.result_max_bytes + 1),
+            ]),
+            &format!(
+                "LIMIT RESULT is {} bytes: zrq.{} is {}",
+                DEFAULTS.result_max_bytes + 1,
+                RESULT_MAX_BYTES.name,
+                DEFAULTS.result_max_bytes
+            ),
+        ),
+        case(
+            "ack",
+            args(&[b"q", b"a1", b"RESULT", &nested(DEFAULTS.json_depth_max + 1)]),
+            &format!(
+                "LIMIT RESULT nests {} levels deep: zrq.{} is {}",
+                DEFAULTS.json_depth_max + 1,
+                JSON_DEPTH_MAX.name,
+                DEFAULTS.json_depth_max
+            ),
+        ),
+        case(
+            "batch",
+            [
+                args(&[b"q", b"b"]),
+                job_options(&vec![
+                    b"{}".to_vec();
+                    usize::try_from(DEFAULTS.batch_max + 1).unwrap_or(0)
+                ]),
+            ]
+            .concat(),
+            &format!(
+                "LIMIT more than {0} JOB members: zrq.{1} is {0}",
+                DEFAULTS.batch_max, BATCH_MAX.name
+            ),
+        ),
+        case(
+            "batch",
+            [
+                args(&[b"q", b"b"]),
+                job_options(&[half.clone(), half.clone()]),
+            ]
+            .concat(),
+            &format!(
+                "LIMIT the batch's payloads together is {} bytes: zrq.{} is {max_payload}",
+                2 * half.len(),
+                PAYLOAD_MAX_BYTES.name
+            ),
+        ),
+        case(
+            "batch",
+            [
+                args(&[b"q", b"b", b"ON-COMPLETE", b"t", &half]),
+                job_options(std::slice::from_ref(&half)),
+            ]
+            .concat(),
+            &format!(
+                "LIMIT the batch's payloads together is {} bytes: zrq.{} is {max_payload}",
+                2 * half.len(),
+                PAYLOAD_MAX_BYTES.name
+            ),
+        ),
+        case(
+            "schedule",
+            args(&[b"q", b"s", b"EVERY", b"999", b"t", b"{}"]),
+            &format!(
+                "LIMIT EVERY 999 is shorter than {0}: zrq.{1} is {0}",
+                DEFAULTS.every_min_ms, EVERY_MIN_MS.name
+            ),
+        ),
+        case(
+            "schedule",
+            args(&[
+                b"q",
+                b"s",
+                b"CRON",
+                b"* * * * *",
+                b"t",
+                &json_of_size(max_payload + 1),
+            ]),
+            &format!(
+                "LIMIT payload is {} bytes: zrq.{} is {max_payload}",
+                max_payload + 1,
+                PAYLOAD_MAX_BYTES.name
+            ),
+        ),
+    ]
+}
+
+fn limits_refuse_with_limit_and_write_nothing(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    zrq.enqueue("q", "t", "{}", &["ID", "p"]);
+    for case in refused_cases() {
+        assert_refused(
+            &server,
+            &mut zrq,
+            &case,
+            case.command,
+            &case.args,
+            |text, _| {
+                assert_eq!(text, case.want, "{case:?}");
+            },
+        );
+    }
+}
+
+fn commands_at_the_limits_work(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let payload = json_of_size(DEFAULTS.payload_max_bytes);
+    let deep = nested(DEFAULTS.json_depth_max);
+    for doc in [&payload, &deep] {
+        zrq.call_raw("enqueue", &[b"q", b"t", doc])
+            .expect("a payload at the limit");
+    }
+    let parent = zrq.enqueue("q", "t", "{}", &["ID", "p"]);
+    // AFTER counts options: the same parent named after-max times is one parent.
+    let child_args = [
+        args(&[b"q", b"t", b"{}"]),
+        after_options(DEFAULTS.after_max),
+    ]
+    .concat();
+    let child_args: Vec<&[u8]> = child_args.iter().map(Vec::as_slice).collect();
+    let child: String = zrq
+        .command("enqueue", &child_args)
+        .query(&mut zrq.conn)
+        .expect("after-max AFTER options");
+    let record = zrq.job("q", &child).expect("child");
+    assert_eq!(record["waiting_on"], "1");
+    assert_eq!(record["parents"], format!("{{\"{parent}\":null}}"));
+
+    let members = usize::try_from(DEFAULTS.batch_max).expect("batch-max");
+    let batch = [
+        args(&[b"q", b"b"]),
+        job_options(&vec![b"{}".to_vec(); members]),
+    ]
+    .concat();
+    let batch: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+    let ids: Vec<String> = zrq
+        .command("batch", &batch)
+        .query(&mut zrq.conn)
+        .expect("batch-max members");
+    assert_eq!(ids.len(), members);
+
+    let every = DEFAULTS.every_min_ms.to_string();
+    for n in 0..DEFAULTS.schedules_max {
+        let name = format!("s{n}");
+        let _: i64 = zrq
+            .call("schedule", &["q", &name, "EVERY", &every, "t", "{}"])
+            .expect("schedules up to schedules-max");
+    }
+    // Redefining one is allowed at the limit; a new name is not.
+    let _: i64 = zrq
+        .call("schedule", &["q", "s0", "EVERY", &every, "t", "[]"])
+        .expect("redefine at the limit");
+    let case = "one schedule more than schedules-max";
+    let new = args(&[b"q", b"new", b"EVERY", every.as_bytes(), b"t", b"{}"]);
+    assert_refused(&server, &mut zrq, &case, "schedule", &new, |text, _| {
+        assert_eq!(
+            text,
+            format!(
+                "LIMIT queue 'q' has {0} schedules already: zrq.{1} is {0}",
+                DEFAULTS.schedules_max, SCHEDULES_MAX.name
+            )
+        );
+    });
+}
+
+/// The module registers every config of core's table, with its default; `CONFIG SET` moves the
+/// limit (the Lua library has the defaults only, checked by the tests above).
+#[test]
+fn module_configs_are_the_core_settings_and_move_the_limits() {
+    let server = Backend::Module.server();
+    let mut conn = server.conn();
+    for setting in SETTINGS {
+        let got: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(format!("zrq.{}", setting.name))
+            .query(&mut conn)
+            .expect("CONFIG GET");
+        assert_eq!(
+            got,
+            [format!("zrq.{}", setting.name), setting.default.to_string()],
+            "{}",
+            setting.name
+        );
+    }
+    let mut zrq = server.zrq(Backend::Module);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("zrq.payload-max-bytes")
+        .arg("10")
+        .query(&mut conn)
+        .expect("CONFIG SET");
+    let err = zrq
+        .call::<String>("enqueue", &["q", "t", "\"0123456789\""])
+        .expect_err("beyond the lowered limit");
+    assert_eq!(
+        error_text(&err),
+        "LIMIT payload is 12 bytes: zrq.payload-max-bytes is 10"
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("zrq.every-min-ms")
+        .arg("1")
+        .query(&mut conn)
+        .expect("CONFIG SET");
+    let _: i64 = zrq
+        .call("schedule", &["q", "s", "EVERY", "1", "t", "1"])
+        .expect("EVERY 1 once allowed");
+}
+
+/// Pages of `LIST pending` resume after the last job listed: together they are the whole list in
+/// delivery order, and jobs fetched between two pages do not shift the next one.
+fn list_pending_pages_resume_at_a_position(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut expected = Vec::new();
+    for priority in [9, 5, 0] {
+        for n in 0..4 {
+            let id = format!("p{priority}-{n}");
+            let p = priority.to_string();
+            zrq.enqueue("q", "t", "{}", &["ID", &id, "PRIORITY", &p]);
+            expected.push(id);
+        }
+    }
+    let page = |zrq: &mut zrq_tests::Zrq, cursor: &str| -> (String, Vec<String>) {
+        let reply: (String, Value) = zrq
+            .call("list", &["q", "pending", "COUNT", "3", "CURSOR", cursor])
+            .expect("LIST");
+        let ids = zrq_tests::jobs(reply.1)
+            .into_iter()
+            .map(|j| j["id"].clone())
+            .collect();
+        (reply.0, ids)
+    };
+    let (mut cursor, mut listed) = ("0".to_string(), Vec::new());
+    loop {
+        let (next, ids) = page(&mut zrq, &cursor);
+        listed.extend(ids);
+        if next == "0" {
+            break;
+        }
+        assert!(listed.len() < 100, "paging does not end");
+        cursor = next;
+    }
+    assert_eq!(listed, expected);
+
+    // Fetching the first page's jobs does not make the second page skip any.
+    let (cursor, first) = page(&mut zrq, "0");
+    assert_eq!(first, expected[..3]);
+    assert_eq!(cursor, format!("9:{}", entry_of(&mut zrq, "p9-2")));
+    zrq.fetch("q", "w", 3);
+    let (_, second) = page(&mut zrq, &cursor);
+    assert_eq!(second, expected[3..6]);
+
+    for bad in ["5", "10:1-0", "9:1", "x"] {
+        let err = zrq
+            .call::<Value>("list", &["q", "pending", "CURSOR", bad])
+            .expect_err("a bad cursor");
+        assert_eq!(
+            error_text(&err),
+            format!("ERR CURSOR must be 0 or <priority>:<entry-id> as returned by ZRQ.LIST pending, got '{bad}'")
+        );
+    }
+}
+
+fn entry_of(zrq: &mut zrq_tests::Zrq, id: &str) -> String {
+    zrq.job("q", id).expect("job")["entry"].clone()
+}
+
+/// Cron steps that would pass u32::MAX end the field instead of wrapping (which made
+/// `59/4294967295` match every minute); numbers beyond u32 are refused. Both backends agree.
+fn cron_steps_do_not_overflow(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    // (expression, the minute and hour (None: any) of every run)
+    let fires: &[(&str, u32, Option<u32>)] = &[
+        ("59/4294967295 * * * *", 59, None),
+        ("0-59/4294967295 3 * * *", 0, Some(3)),
+        ("*/4294967295 4 * * *", 0, Some(4)),
+        ("7 0-23/4294967295 * * *", 7, Some(0)),
+    ];
+    for (n, (expr, minute, hour)) in fires.iter().enumerate() {
+        let name = format!("c{n}");
+        let first: i64 = zrq
+            .call("schedule", &["q", &name, "CRON", expr, "t", "{}"])
+            .expect(expr);
+        let minutes_of_day = (first / 60_000) % 1440;
+        assert_eq!(first % 60_000, 0, "{expr}");
+        assert_eq!(minutes_of_day % 60, i64::from(*minute), "{expr}: {first}");
+        if let Some(hour) = hour {
+            assert_eq!(minutes_of_day / 60, i64::from(*hour), "{expr}: {first}");
+        }
+    }
+    for expr in [
+        "*/4294967296 * * * *",
+        "0-4294967296 * * * *",
+        "4294967296 * * * *",
+    ] {
+        let err = zrq
+            .call::<i64>("schedule", &["q", "bad", "CRON", expr, "t", "{}"])
+            .expect_err(expr);
+        let field = expr.split(' ').next().unwrap_or_default();
+        assert_eq!(
+            error_text(&err),
+            format!("ERR CRON expression is invalid: minute field '{field}' must be within 0-59")
+        );
+    }
+}
+
+/// While the server is at `maxmemory`, a due schedule tick is skipped (counted by the module's
+/// `INFO zrq`), not forced past the limit; once memory is back the schedule fires again.
+fn ticks_are_skipped_at_maxmemory(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let every = DEFAULTS.every_min_ms.to_string();
+    let _: i64 = zrq
+        .call("schedule", &["q", "s", "EVERY", &every, "t", "{}"])
+        .expect("SCHEDULE");
+    let set_maxmemory = |conn: &mut redis::Connection, bytes: &str| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory")
+            .arg(bytes)
+            .query(conn)
+            .expect("CONFIG SET maxmemory");
+    };
+    let enqueued = |conn: &mut redis::Connection| -> String {
+        redis::cmd("HGET")
+            .arg("zrq:{q}:stats")
+            .arg("enqueued")
+            .query(conn)
+            .expect("stats")
+    };
+    set_maxmemory(&mut conn, "1");
+    // Two periods: at least one tick falls due (the module's timer fires it; with Lua, FETCH).
+    std::thread::sleep(Duration::from_millis(
+        2 * DEFAULTS.every_min_ms.unsigned_abs() + 200,
+    ));
+    assert!(
+        zrq.fetch("q", "w", 1).is_empty(),
+        "a tick fired at maxmemory"
+    );
+    assert_eq!(enqueued(&mut conn), "0");
+    if backend == Backend::Module {
+        let skipped = info_field(&mut conn, "zrq", "zrq_ticks_skipped_oom_total").unwrap_or_default();
+        assert!(
+            skipped.parse::<i64>().unwrap_or(0) >= 1,
+            "skipped: {skipped}"
+        );
+    }
+    set_maxmemory(&mut conn, "0");
+    server.wait_for(|_| !zrq.fetch("q", "w", 1).is_empty());
+    assert_eq!(enqueued(&mut conn), "1");
+}
+
+conformance!(
+    limits_refuse_with_limit_and_write_nothing,
+    commands_at_the_limits_work,
+    list_pending_pages_resume_at_a_position,
+    cron_steps_do_not_overflow,
+    ticks_are_skipped_at_maxmemory,
+);
