@@ -45,6 +45,12 @@ class CorruptError(ServerError):
     code = "CORRUPT"
 
 
+class LimitError(ServerError):
+    """`LIMIT`: the command goes beyond a limit set by a module config (`zrq.payload-max-bytes`…)."""
+
+    code = "LIMIT"
+
+
 class InternalError(ServerError):
     """`INTERNAL`: the server caught a zrq bug; the command was aborted."""
 
@@ -76,7 +82,14 @@ class JobFailedError(ZrqError):
 
 
 _BY_CODE: dict[str, type[ServerError]] = {
-    cls.code: cls for cls in (WrongTypeError, BadJsonError, NoJobError, CorruptError, InternalError)
+    cls.code: cls for cls in (
+        WrongTypeError,
+        BadJsonError,
+        NoJobError,
+        CorruptError,
+        LimitError,
+        InternalError,
+    )
 }
 
 
