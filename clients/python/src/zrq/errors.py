@@ -46,7 +46,7 @@ class CorruptError(ServerError):
 
 
 class LimitError(ServerError):
-    """`LIMIT`: the command goes beyond a limit set by a module config (`zrq.payload-max-bytes`…)."""
+    """`LIMIT`: the command goes beyond a limit set by a module config (`zrq.batch-max`…)."""
 
     code = "LIMIT"
 
@@ -82,7 +82,8 @@ class JobFailedError(ZrqError):
 
 
 _BY_CODE: dict[str, type[ServerError]] = {
-    cls.code: cls for cls in (
+    cls.code: cls
+    for cls in (
         WrongTypeError,
         BadJsonError,
         NoJobError,
