@@ -238,8 +238,12 @@ end
 -- Whether the server is at its maxmemory (never without one), read from INFO memory: the
 -- library's functions run `allow-oom` (FETCH, RECLAIM), so Redis would not stop their writes.
 -- (store.rs memory_full; Redis' own check also leaves replication buffers out of used_memory.)
+-- A caller whose ACL denies INFO (a tenant, `-@dangerous`) cannot tell: then ticks fire.
 local function memory_full()
-    local text = call('INFO', 'memory')
+    local text = redis.pcall('INFO', 'memory')
+    if type(text) ~= 'string' then
+        return false
+    end
     local used = tonumber(text:match('\nused_memory:(%d+)'))
     local max = tonumber(text:match('\nmaxmemory:(%d+)'))
     return max ~= nil and max > 0 and used ~= nil and used >= max
