@@ -1467,6 +1467,7 @@ local function acl_probes(k)
         { false, 'TYPE', k.stats },
         { false, 'HGET', k.stats, 'f' },
         { false, 'HGETALL', k.stats },
+        { false, 'HLEN', k.stats },
         { false, 'XPENDING', k.stream, GROUP },
         { false, 'XRANGE', k.stream, '-', '+' },
         { false, 'XLEN', k.stream },

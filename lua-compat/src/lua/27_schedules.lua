@@ -333,7 +333,7 @@ local function schedule(keys, argv)
     if first == nil then
         bad_cron('it never matches')
     end
-    if call('HEXISTS', k.schedules, definition.name) == 0 and call('HLEN', k.schedules) >= CONFIG.schedules_max then
+    if not call('HGET', k.schedules, definition.name) and call('HLEN', k.schedules) >= CONFIG.schedules_max then
         limit("queue '" .. queue .. "' has " .. itoa(CONFIG.schedules_max) .. ' schedules already', 'schedules-max',
             CONFIG.schedules_max)
     end
