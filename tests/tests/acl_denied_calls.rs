@@ -121,9 +121,10 @@ const SCENARIOS: &[Scenario] = &[
         name: "fetch promoting a due job and firing a due schedule",
         setup: &[
             ("enqueue", &["tenantA", "t", "{}", "ID", "d", "DELAY", "1"]),
-            ("schedule", &["tenantA", "s", "EVERY", "1", "t", "{}"]),
+            // The shortest period allowed (zrq.every-min-ms); the sleep makes its first tick due.
+            ("schedule", &["tenantA", "s", "EVERY", "1000", "t", "{}"]),
         ],
-        sleep_ms: 5,
+        sleep_ms: 1005,
         run: ("fetch", &["tenantA", "w", "COUNT", "10"]),
     },
     Scenario {
