@@ -467,7 +467,8 @@ fn ticks_are_skipped_at_maxmemory(backend: Backend) {
     );
     assert_eq!(enqueued(&mut conn), "0");
     if backend == Backend::Module {
-        let skipped = info_field(&mut conn, "zrq", "zrq_ticks_skipped_oom_total").unwrap_or_default();
+        let skipped =
+            info_field(&mut conn, "zrq", "zrq_ticks_skipped_oom_total").unwrap_or_default();
         assert!(
             skipped.parse::<i64>().unwrap_or(0) >= 1,
             "skipped: {skipped}"
