@@ -106,6 +106,9 @@ pub struct JobRecord {
     pub finished_at: Option<i64>,
     /// The worker that holds or last held it.
     pub consumer: Option<String>,
+    /// The lease token of its current (or last) delivery: sent back with `LEASE` by the worker
+    /// so that a lost lease cannot complete, fail or extend someone else's attempt.
+    pub lease: Option<String>,
     /// The result JSON given on ACK.
     pub result: Option<String>,
     /// The last error.
@@ -200,6 +203,7 @@ impl JobRecord {
         let payload = take_text("payload").unwrap_or_else(|| "null".into());
         let state = JobState::parse(&take_text("state").unwrap_or_default());
         let consumer = take_text("consumer");
+        let lease = take_text("lease");
         let result = take_text("result");
         let error = take_text("error");
         let mut take_int = |name: &str| m.remove(name).as_ref().and_then(int);
@@ -216,6 +220,7 @@ impl JobRecord {
             started_at: take_int("started_at"),
             finished_at: take_int("finished_at"),
             consumer,
+            lease,
             result,
             error,
             extra: m

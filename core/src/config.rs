@@ -166,6 +166,9 @@ pub struct Config {
     pub schedules_max: i64,
     /// Shortest `EVERY` of a schedule, in ms (`zrq.every-min-ms`).
     pub every_min_ms: i64,
+    /// Whether the server's timer handles expired leases itself (`zrq.expire-leases`); when off
+    /// they wait for a `ZRQ.RECLAIM`, as on the Lua backend.
+    pub expire_leases: bool,
 }
 
 impl Config {
@@ -183,6 +186,7 @@ impl Config {
         batch_max: BATCH_MAX.default,
         schedules_max: SCHEDULES_MAX.default,
         every_min_ms: EVERY_MIN_MS.default,
+        expire_leases: true,
     };
 }
 

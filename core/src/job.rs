@@ -43,6 +43,7 @@ pub const FIELDS: &[(&str, FieldKind)] = &[
     ("started_at", FieldKind::Integer),
     ("finished_at", FieldKind::Integer),
     ("consumer", FieldKind::Text),
+    ("lease", FieldKind::Text),
     ("progress", FieldKind::Integer),
     ("cancel_requested", FieldKind::Integer),
     ("entry", FieldKind::Text),
@@ -100,6 +101,9 @@ pub struct Job {
     pub finished_at: Option<i64>,
     /// The worker that holds or last held it.
     pub consumer: Option<String>,
+    /// The lease token of the current (or last) delivery: workers send it back with `LEASE` so
+    /// that a worker whose lease was taken over cannot act on the job any more.
+    pub lease: Option<String>,
     /// Progress reported by its worker, 0 to 100.
     pub progress: Option<i64>,
     /// 1 when a cancellation was requested while it ran.
@@ -186,6 +190,7 @@ impl Job {
             started_at: int(get("started_at"), "started_at")?,
             finished_at: int(get("finished_at"), "finished_at")?,
             consumer: get("consumer"),
+            lease: get("lease"),
             progress: int(get("progress"), "progress")?,
             cancel_requested: int(get("cancel_requested"), "cancel_requested")?,
             entry: get("entry"),
@@ -230,6 +235,7 @@ impl Job {
             int(self.started_at),
             int(self.finished_at),
             text(&self.consumer),
+            text(&self.lease),
             int(self.progress),
             int(self.cancel_requested),
             text(&self.entry),
@@ -295,6 +301,7 @@ mod tests {
             started_at: Some(20),
             finished_at: None,
             consumer: Some("w1".into()),
+            lease: Some("1-0:1".into()),
             progress: Some(50),
             cancel_requested: None,
             entry: Some("1-0".into()),

@@ -42,19 +42,25 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "zrq.ack",
         flags: "write",
         readonly: false,
-        syntax: "ZRQ.ACK <queue> <id> [RESULT <json>]",
+        syntax: "ZRQ.ACK <queue> <id> [RESULT <json>] [LEASE <token>]",
     },
     CommandSpec {
         name: "zrq.fail",
         flags: "write",
         readonly: false,
-        syntax: "ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>]",
+        syntax: "ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>] [LEASE <token>]",
     },
     CommandSpec {
         name: "zrq.touch",
         flags: "write fast",
         readonly: false,
-        syntax: "ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>]",
+        syntax: "ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>] [LEASE <token>]",
+    },
+    CommandSpec {
+        name: "zrq.release",
+        flags: "write",
+        readonly: false,
+        syntax: "ZRQ.RELEASE <queue> <id> [LEASE <token>]",
     },
     CommandSpec {
         name: "zrq.reclaim",

@@ -42,6 +42,11 @@ pub enum Event {
     Reclaim,
     /// Its lease expired with no attempts left.
     Exhaust,
+    /// Its lease expired with attempts left and the server's timer put it back in its stream.
+    Expire,
+    /// Its worker gave it back unfinished (`ZRQ.RELEASE`, at shutdown): it waits for a worker
+    /// again, without having used up an attempt.
+    GiveBack,
     /// A cancellation of a job that is not running.
     Cancel,
     /// A running job whose cancellation was requested reported back (ACK or FAIL).
@@ -94,6 +99,7 @@ impl State {
             (Active, Retry) => Some(Retrying),
             (Active, Bury | Exhaust) => Some(Dead),
             (Active, Reclaim) => Some(Active),
+            (Active, Expire | GiveBack) => Some(Pending),
             (Active, Abandon) => Some(Cancelled),
             (Waiting | Scheduled | Pending | Retrying, Cancel) => Some(Cancelled),
             (Dead, Requeue) => Some(Pending),
@@ -132,6 +138,8 @@ mod tests {
             (Active, Bury, Dead),
             (Active, Reclaim, Active),
             (Active, Exhaust, Dead),
+            (Active, Expire, Pending),
+            (Active, GiveBack, Pending),
             (Active, Abandon, Cancelled),
             (Scheduled, Cancel, Cancelled),
             (Pending, Cancel, Cancelled),
@@ -139,7 +147,8 @@ mod tests {
             (Dead, Requeue, Pending),
         ];
         let events = [
-            Release, Promote, Fetch, Ack, Retry, Bury, Reclaim, Exhaust, Cancel, Abandon, Requeue,
+            Release, Promote, Fetch, Ack, Retry, Bury, Reclaim, Exhaust, Expire, GiveBack, Cancel,
+            Abandon, Requeue,
         ];
         for state in State::ALL {
             for event in events {

@@ -7,8 +7,8 @@ use redis_module::{
 use zrq_core::commands::{
     ack::Ack, batch::Batch, batchinfo::BatchInfo, cancel::Cancel, dead::Dead, delete::Delete,
     enqueue::Enqueue, fail::Fail, fetch::Fetch, info::Info, job::JobOf, list::List, pause::Pause,
-    queues::Queues, reclaim::Reclaim, requeue::Requeue, result::ResultOf, schedule::Schedule,
-    schedules::Schedules, state::StateOf, touch::Touch, unschedule::Unschedule,
+    queues::Queues, reclaim::Reclaim, release::Release, requeue::Requeue, result::ResultOf,
+    schedule::Schedule, schedules::Schedules, state::StateOf, touch::Touch, unschedule::Unschedule,
 };
 use zrq_core::Reply;
 
@@ -58,6 +58,10 @@ handler!(
 handler!(
     /// `ZRQ.TOUCH`.
     touch: Touch::parse => |c: &Touch, s: &mut RedisStore| c.apply(s).map(value)
+);
+handler!(
+    /// `ZRQ.RELEASE`.
+    release: Release::parse => |c: &Release, s: &mut RedisStore| c.apply(s).map(value)
 );
 handler!(
     /// `ZRQ.RECLAIM`.

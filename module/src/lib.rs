@@ -69,6 +69,7 @@ mod registration {
             ["zrq.ack", commands::ack, "write", 1, 1, 1, ""],
             ["zrq.fail", commands::fail, "write", 1, 1, 1, ""],
             ["zrq.touch", commands::touch, "write fast", 1, 1, 1, ""],
+            ["zrq.release", commands::release, "write", 1, 1, 1, ""],
             ["zrq.reclaim", commands::reclaim, "write", 1, 1, 1, ""],
             ["zrq.state", commands::state, "readonly fast", 1, 1, 1, ""],
             ["zrq.job", commands::job, "readonly", 1, 1, 1, ""],
@@ -105,7 +106,9 @@ mod registration {
                 [config::EVERY_MIN_MS.name, &settings::EVERY_MIN_MS, config::EVERY_MIN_MS.default, config::EVERY_MIN_MS.min, config::EVERY_MIN_MS.max, ConfigurationFlags::DEFAULT, None],
             ],
             string: [],
-            bool: [],
+            bool: [
+                ["expire-leases", &settings::EXPIRE_LEASES, true, ConfigurationFlags::DEFAULT, None],
+            ],
             enum: [],
             module_args_as_configuration: true,
         ]

@@ -2,7 +2,7 @@
 //! value per [`zrq_core::config::SETTINGS`] entry, registered in `lib.rs` with the name, default
 //! and range written there.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use zrq_core::config::{self, Config};
 
@@ -31,6 +31,9 @@ pub static SCHEDULES_MAX: AtomicI64 = AtomicI64::new(config::SCHEDULES_MAX.defau
 /// `zrq.every-min-ms`.
 pub static EVERY_MIN_MS: AtomicI64 = AtomicI64::new(config::EVERY_MIN_MS.default);
 
+/// `zrq.expire-leases`: the timer handles expired leases itself (else they wait for RECLAIM).
+pub static EXPIRE_LEASES: AtomicBool = AtomicBool::new(true);
+
 /// The settings now in force.
 pub fn current() -> Config {
     let get = |value: &AtomicI64| value.load(Ordering::Relaxed);
@@ -47,5 +50,6 @@ pub fn current() -> Config {
         batch_max: get(&BATCH_MAX),
         schedules_max: get(&SCHEDULES_MAX),
         every_min_ms: get(&EVERY_MIN_MS),
+        expire_leases: EXPIRE_LEASES.load(Ordering::Relaxed),
     }
 }

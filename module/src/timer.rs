@@ -1,8 +1,9 @@
-//! The server-side timer: promotes delayed jobs and retries when they are due, fires recurring
-//! schedules, and expires finished jobs from their indexes — with no client polling.
+//! The server-side timer: handles expired leases, promotes delayed jobs and retries when they are
+//! due, fires recurring schedules, and expires finished jobs from their indexes — with no client
+//! polling.
 //!
-//! What is due lives in each queue's sorted sets (`scheduled`, `retrying`, `ticks`, `completed`,
-//! `cancelled`). This module keeps only a plan derived from them: which queue has something due
+//! What is due lives in each queue's sorted sets (`active`, `scheduled`, `retrying`, `ticks`,
+//! `completed`, `cancelled`). This module keeps only a plan derived from them: which queue has something due
 //! when, so a single Redis timer can be armed for the earliest due time. Commands add to the plan
 //! as they write (`Store::wake_at`). The plan is rebuilt from the keyspace whenever this server
 //! becomes the one that promotes (after start-up loading, or a replica promoted to primary), so a
@@ -24,7 +25,14 @@ use crate::store::RedisStore;
 /// Longest time between two timer passes.
 const SWEEP_MS: i64 = 1_000;
 /// Key suffixes whose sorted sets hold due times.
-const TIMED_SUFFIXES: [&str; 5] = ["scheduled", "retrying", "ticks", "completed", "cancelled"];
+const TIMED_SUFFIXES: [&str; 6] = [
+    "active",
+    "scheduled",
+    "retrying",
+    "ticks",
+    "completed",
+    "cancelled",
+];
 
 /// A queue in a logical database: zrq works in any database, and so does its timer.
 type Target = (i32, String);

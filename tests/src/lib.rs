@@ -305,6 +305,20 @@ impl Server {
         replica
     }
 
+    /// Leaves expired leases to `ZRQ.RECLAIM`, as on the Lua backend: turns off the module's
+    /// timer expiry (`zrq.expire-leases no`). For tests of RECLAIM itself, which would otherwise
+    /// race the timer; a server without the module has nothing to turn off.
+    pub fn leave_leases_to_reclaim(&self) {
+        if self.options.module {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("zrq.expire-leases")
+                .arg("no")
+                .query(&mut self.conn())
+                .expect("CONFIG SET zrq.expire-leases no");
+        }
+    }
+
     /// Waits up to 10 s for `check` to hold.
     pub fn wait_for(&self, mut check: impl FnMut(&mut Connection) -> bool) {
         let mut conn = self.conn();

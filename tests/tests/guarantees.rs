@@ -55,6 +55,9 @@ fn random_operations_keep_every_job_in_exactly_one_place(backend: Backend) {
 
 fn random_run(backend: Backend, seed: u64, steps: usize) {
     let server = backend.server();
+    // Each step's expectation is checked against the keyspace right after it: expired leases
+    // wait for this run's RECLAIM steps rather than for the module's timer.
+    server.leave_leases_to_reclaim();
     let mut zrq = server.zrq(backend);
     let mut rng = Rng::new(seed);
     let mut known: BTreeSet<String> = BTreeSet::new();
@@ -217,6 +220,8 @@ fn random_run(backend: Backend, seed: u64, steps: usize) {
 
 fn jobs_of_a_dead_worker_are_reclaimed_and_complete_once(backend: Backend) {
     let server = backend.server();
+    // RECLAIM's way, on both backends (the module's timer would put the jobs back to pending).
+    server.leave_leases_to_reclaim();
     let mut producer = server.zrq(backend);
     let n = 10;
     let enqueued: BTreeSet<String> = (0..n)

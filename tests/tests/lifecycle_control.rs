@@ -24,6 +24,7 @@ fn lease_deadline(server: &Server, queue: &str, id: &str) -> Option<i64> {
 
 fn touch_extends_the_lease_and_records_progress(backend: Backend) {
     let server = backend.server();
+    server.leave_leases_to_reclaim();
     let mut zrq = server.zrq(backend);
     let id = zrq.enqueue(Q, "t", "{}", &["TIMEOUT", "400"]);
     assert_eq!(zrq.fetch(Q, "w1", 1).len(), 1);

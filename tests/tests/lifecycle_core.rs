@@ -118,6 +118,7 @@ fn ack_of_a_pending_job_is_refused(backend: Backend) {
 
 fn reclaim_takes_over_expired_leases_then_kills(backend: Backend) {
     let server = backend.server();
+    server.leave_leases_to_reclaim();
     let mut zrq = server.zrq(backend);
     let id = zrq.enqueue("q", "t", "{}", &["RETRIES", "1", "TIMEOUT", "50"]);
     assert_eq!(zrq.fetch("q", "dead-worker", 1).len(), 1);

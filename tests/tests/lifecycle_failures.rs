@@ -155,6 +155,7 @@ fn a_job_fails_through_all_its_attempts(backend: Backend) {
 
 fn reclaim_counts_as_a_failed_attempt(backend: Backend) {
     let server = backend.server();
+    server.leave_leases_to_reclaim();
     let mut zrq = server.zrq(backend);
     let id = zrq.enqueue("q", "t", "{}", &["RETRIES", "1", "TIMEOUT", "1"]);
     fetch_one(&mut zrq, "q", "w1", &id);

@@ -328,6 +328,8 @@ const ILLEGAL: &[Illegal] = &[
 
 fn every_legal_transition_moves_the_job(backend: Backend) {
     let server = backend.server();
+    // Expired leases stay active until the action under test (RECLAIM) meets them.
+    server.leave_leases_to_reclaim();
     let mut zrq = server.zrq(backend);
     let mut conn = server.conn();
     for (n, row) in LEGAL.iter().enumerate() {
@@ -387,6 +389,8 @@ fn every_legal_transition_moves_the_job(backend: Backend) {
 
 fn every_illegal_event_is_refused_and_changes_nothing(backend: Backend) {
     let server = backend.server();
+    // Expired leases stay active until the action under test (RECLAIM) meets them.
+    server.leave_leases_to_reclaim();
     let mut zrq = server.zrq(backend);
     let mut n = 0;
     for row in ILLEGAL {

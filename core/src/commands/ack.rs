@@ -1,11 +1,12 @@
-//! `ZRQ.ACK <queue> <id> [RESULT <json>]` → 1 if the job was active and is now completed, 0 if it
-//! was not active, -1 if its cancellation was requested meanwhile (it is now cancelled).
+//! `ZRQ.ACK <queue> <id> [RESULT <json>] [LEASE <token>]` → 1 if the job was active and is now
+//! completed, 0 if it was not active (or not under that lease), -1 if its cancellation was
+//! requested meanwhile (it is now cancelled).
 
-use super::{check_queue_types, finish, load_job_to_finish};
+use super::{check_queue_types, finish, held, lease_token, load_job_to_finish};
 use crate::args::{self, Options};
 use crate::config::{Config, RESULT_MAX_BYTES};
 use crate::keys::QueueKeys;
-use crate::state::{Event, State};
+use crate::state::Event;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
@@ -18,6 +19,8 @@ pub struct Ack<'a> {
     pub id: &'a str,
     /// The result JSON to store.
     pub result: Option<&'a str>,
+    /// The lease token of the delivery being acknowledged.
+    pub lease: Option<&'a str>,
 }
 
 impl<'a> Ack<'a> {
@@ -30,9 +33,14 @@ impl<'a> Ack<'a> {
             queue: args::name("queue", queue)?,
             id: args::name("id", id)?,
             result: None,
+            lease: None,
         };
         let mut options = Options::new(rest);
-        while let Some((_, value)) = options.next(&["RESULT"])? {
+        while let Some((option, value)) = options.next(&["RESULT", "LEASE"])? {
+            if option == "LEASE" {
+                cmd.lease = Some(lease_token(value)?);
+                continue;
+            }
             args::within(
                 "RESULT",
                 value.len(),
@@ -48,12 +56,9 @@ impl<'a> Ack<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let Some(mut job) = load_job_to_finish(store, &keys, self.id)? else {
+        let Some(mut job) = held(load_job_to_finish(store, &keys, self.id)?, self.lease) else {
             return Ok(Reply::Int(0));
         };
-        if job.state != State::Active {
-            return Ok(Reply::Int(0));
-        }
         let result: Vec<(&str, &str)> = self.result.map(|r| ("result", r)).into_iter().collect();
         if job.cancel_requested.is_some() {
             finish(store, &keys, &mut job, Event::Abandon, &result)?;

@@ -261,6 +261,7 @@ impl<'a> Enqueue<'a> {
             started_at: None,
             finished_at: None,
             consumer: None,
+            lease: None,
             progress: None,
             cancel_requested: None,
             entry: None,

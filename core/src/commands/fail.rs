@@ -1,15 +1,17 @@
-//! `ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>]` → the job's new state (`retrying`, `dead` or
-//! `cancelled`), or nil if the job was not active.
+//! `ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>] [LEASE <token>]` → the job's new state
+//! (`retrying`, `dead` or `cancelled`), or nil if the job was not active (or not under that lease).
 //!
 //! With attempts left the job waits in `retrying` until its retry time: `RETRYIN` exactly, else an
 //! exponential backoff with jitter from the job's `BACKOFF` (or `zrq.backoff-base-ms`), capped by
 //! `zrq.backoff-max-ms`. The server's timer then puts it back in its stream.
 
-use super::{announce, check_queue_types, finish, load_job_to_finish, next_state, unlink};
+use super::{
+    announce, check_queue_types, finish, held, lease_token, load_job_to_finish, next_state, unlink,
+};
 use crate::args::{self, Options, MAX_DURATION_MS};
 use crate::config::backoff_delay;
 use crate::keys::QueueKeys;
-use crate::state::{Event, State};
+use crate::state::Event;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
@@ -27,6 +29,8 @@ pub struct Fail<'a> {
     pub error: &'a str,
     /// Retry after exactly this many ms instead of the backoff.
     pub retry_in: Option<i64>,
+    /// The lease token of the delivery that failed.
+    pub lease: Option<&'a str>,
 }
 
 impl<'a> Fail<'a> {
@@ -46,10 +50,16 @@ impl<'a> Fail<'a> {
             id,
             error,
             retry_in: None,
+            lease: None,
         };
         let mut options = Options::new(rest);
-        while let Some((_, value)) = options.next(&["RETRYIN"])? {
-            cmd.retry_in = Some(args::integer("RETRYIN", value, 0, MAX_DURATION_MS)?);
+        while let Some((option, value)) = options.next(&["RETRYIN", "LEASE"])? {
+            match option {
+                "RETRYIN" => {
+                    cmd.retry_in = Some(args::integer("RETRYIN", value, 0, MAX_DURATION_MS)?)
+                }
+                _ => cmd.lease = Some(lease_token(value)?),
+            }
         }
         Ok(cmd)
     }
@@ -58,12 +68,9 @@ impl<'a> Fail<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let Some(mut job) = load_job_to_finish(store, &keys, self.id)? else {
+        let Some(mut job) = held(load_job_to_finish(store, &keys, self.id)?, self.lease) else {
             return Ok(Reply::Nil);
         };
-        if job.state != State::Active {
-            return Ok(Reply::Nil);
-        }
         store.hincrby(&keys.stats(), "failed", 1)?;
         let error = [("error", self.error)];
         if job.cancel_requested.is_some() {

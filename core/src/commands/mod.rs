@@ -25,6 +25,7 @@ pub mod pause;
 pub mod promote;
 pub mod queues;
 pub mod reclaim;
+pub mod release;
 pub mod requeue;
 pub mod result;
 pub mod schedule;
@@ -140,6 +141,35 @@ pub(crate) fn load_job_to_finish(
     Ok(job)
 }
 
+/// Reads the value of a `LEASE` option: a lease token as FETCH or RECLAIM handed it out.
+pub(crate) fn lease_token(value: &[u8]) -> Result<&str> {
+    args::name("LEASE", value)
+}
+
+/// The loaded `job` if it is active and, when the caller gave a lease token, still held under that
+/// token; `None` otherwise. What ACK, FAIL, TOUCH and RELEASE act on: a worker whose lease was
+/// taken over learns it from the "not active" reply, and nothing changes. Without a token the
+/// command acts on any active job (an operator's override).
+pub(crate) fn held(job: Option<Job>, lease: Option<&str>) -> Option<Job> {
+    job.filter(|job| {
+        job.state == State::Active && lease.is_none_or(|token| job.lease.as_deref() == Some(token))
+    })
+}
+
+/// The lease token of a delivery: `<stream entry>:<attempt>`. Entry ids never repeat within a
+/// stream, and within one entry each delivery has a higher attempt (a job that goes back to
+/// pending for any reason gets a new entry), so a token never repeats for a job. It is computed
+/// from the record, on the primary, and reaches replicas as the HSET that stores it.
+fn new_lease(job: &Job) -> String {
+    let entry = job.entry.as_deref().unwrap_or("0-0");
+    let attempt = job.attempt.to_string();
+    let mut token = String::with_capacity(entry.len() + 1 + attempt.len());
+    token.push_str(entry);
+    token.push(':');
+    token.push_str(&attempt);
+    token
+}
+
 /// The job's next state after `event`, or an internal error (callers check legality first).
 pub(crate) fn next_state(job: &Job, event: Event) -> Result<State> {
     job.state.after(event).ok_or_else(|| {
@@ -178,7 +208,8 @@ pub(crate) fn push_entry(
     Ok(entry)
 }
 
-/// Moves a scheduled, retrying or dead job (already out of its index) into its stream.
+/// Moves a job (already out of its index, or unlinked) into its stream: a scheduled, retrying or
+/// dead job, or an active one given back or whose lease expired.
 pub(crate) fn make_pending(
     store: &mut dyn Store,
     keys: &QueueKeys,
@@ -210,6 +241,7 @@ pub(crate) fn start_attempt(
     job.attempt += 1;
     job.consumer = Some(consumer.to_string());
     job.started_at = Some(now);
+    let lease = new_lease(job);
     let attempt = job.attempt.to_string();
     let started = now.to_string();
     store.hset(
@@ -218,11 +250,51 @@ pub(crate) fn start_attempt(
             ("state", job.state.as_str()),
             ("attempt", &attempt),
             ("consumer", consumer),
+            ("lease", &lease),
             ("started_at", &started),
         ],
     )?;
-    store.zadd(&keys.active(), now.saturating_add(job.timeout), &job.id)?;
+    job.lease = Some(lease);
+    let deadline = now.saturating_add(job.timeout);
+    store.zadd(&keys.active(), deadline, &job.id)?;
+    store.wake_at(&job.queue, deadline);
     announce(store, keys, &job.id, job.state)
+}
+
+/// What an expired lease does to job `id` (RECLAIM, and the timer): it counts as a failed
+/// attempt, with an error saying so. A job whose cancellation was requested ends `cancelled`; one
+/// without attempts left ends `dead`. Returns the job when it has attempts left and is still
+/// active: the caller starts its next attempt or puts it back in its stream. A lease without an
+/// active job behind it (a record deleted by hand) is dropped.
+pub(crate) fn expire_lease(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+) -> Result<Option<Job>> {
+    let job = load_job(store, keys, id).ok().flatten();
+    let Some(mut job) = job.filter(|j| j.state == State::Active) else {
+        store.zrem(&keys.active(), id)?;
+        return Ok(None);
+    };
+    let error = format!(
+        "lease expired after {} ms (attempt {} of {}, consumer {})",
+        job.timeout,
+        job.attempt,
+        job.max_attempts,
+        job.consumer.as_deref().unwrap_or("?")
+    );
+    store.hincrby(&keys.stats(), "failed", 1)?;
+    let ending = if job.cancel_requested.is_some() {
+        Event::Abandon
+    } else if job.attempt >= job.max_attempts {
+        Event::Exhaust
+    } else {
+        store.hset(&keys.job(id), &[("error", &error)])?;
+        job.error = Some(error);
+        return Ok(Some(job));
+    };
+    finish(store, keys, &mut job, ending, &[("error", &error)])?;
+    Ok(None)
 }
 
 /// Takes `job` out of every structure that holds unfinished jobs: its stream entry (acknowledged

@@ -1,13 +1,14 @@
-//! The timer's work on one queue (no command): due scheduled and retrying jobs go to their
-//! streams, due schedules enqueue their job, and expired finished jobs leave their indexes.
-//! Runs on the primary only; its writes replicate like a command's.
+//! The timer's work on one queue (no command): expired leases are handled (with
+//! `zrq.expire-leases`), due scheduled and retrying jobs go to their streams, due schedules enqueue
+//! their job, and expired finished jobs leave their indexes. Runs on the primary only; its writes
+//! replicate like a command's.
 //!
 //! Redis refuses no write of the timer, even past `maxmemory`: a schedule tick, which creates a
 //! job, is skipped while the memory is full. Promotions only move existing jobs (a stream entry
 //! each) and retention frees memory, so they go on: workers can drain the queue.
 
 use super::schedule::Definition;
-use super::{check_queue_types, expire_finished, load_job, make_pending};
+use super::{check_queue_types, expire_finished, expire_lease, load_job, make_pending, unlink};
 use crate::keys::QueueKeys;
 use crate::state::{Event, State};
 use crate::store::Store;
@@ -27,6 +28,12 @@ pub fn promote(
     let keys = QueueKeys::new(queue);
     check_queue_types(store, &keys)?;
     let now = store.now_ms();
+    let expire_leases = store.config().expire_leases;
+    if expire_leases {
+        for id in store.zrange_upto(&keys.active(), now, BATCH)? {
+            expire(store, &keys, &id)?;
+        }
+    }
     for index in [keys.scheduled(), keys.retrying()] {
         for id in store.zrange_upto(&index, now, BATCH)? {
             store.zrem(&index, &id)?;
@@ -73,10 +80,23 @@ pub fn promote(
         keys.completed(),
         keys.cancelled(),
     ];
-    for index in timed {
+    let leases = expire_leases.then(|| keys.active());
+    for index in timed.into_iter().chain(leases) {
         if let Some(due) = store.zfirst_score(&index)? {
             next = Some(next.map_or(due, |n| n.min(due)));
         }
     }
     Ok(next)
+}
+
+/// Handles the expired lease of job `id` (see [`expire_lease`]); with attempts left the job goes
+/// back to its stream, where any worker may fetch it (blocked workers wake).
+fn expire(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<()> {
+    match expire_lease(store, keys, id)? {
+        Some(mut job) => {
+            unlink(store, keys, &mut job)?;
+            make_pending(store, keys, &mut job, Event::Expire)
+        }
+        None => Ok(()),
+    }
 }

@@ -6,11 +6,11 @@
 //! `dead` and is not returned. RECLAIM also drops consumers idle for `zrq.consumer-idle-ms` (an hour)
 //! with nothing pending; workers call it periodically, so it is the queue's janitor.
 
-use super::{check_queue_types, finish, load_job, start_attempt};
+use super::{check_queue_types, expire_lease, start_attempt};
 use crate::args::{self, Options, MAX_COUNT};
 use crate::job::Job;
 use crate::keys::{QueueKeys, GROUP, MAX_PRIORITY};
-use crate::state::{Event, State};
+use crate::state::Event;
 use crate::store::{KeyType, Store};
 use crate::{Result, ZrqError};
 
@@ -54,33 +54,12 @@ impl<'a> Reclaim<'a> {
         let expired = store.zrange_upto(&keys.active(), now, self.count)?;
         let mut reclaimed = Vec::new();
         for id in expired {
-            let job = load_job(store, &keys, &id).ok().flatten();
-            let Some(mut job) = job.filter(|j| j.state == State::Active) else {
-                // A lease without an active job behind it (deleted by hand): drop the lease.
-                store.zrem(&keys.active(), &id)?;
+            let Some(mut job) = expire_lease(store, &keys, &id)? else {
                 continue;
             };
-            let error = format!(
-                "lease expired after {} ms (attempt {} of {}, consumer {})",
-                job.timeout,
-                job.attempt,
-                job.max_attempts,
-                job.consumer.as_deref().unwrap_or("?")
-            );
-            store.hincrby(&keys.stats(), "failed", 1)?;
-            if job.cancel_requested.is_some() {
-                finish(store, &keys, &mut job, Event::Abandon, &[("error", &error)])?;
-                continue;
-            }
-            if job.attempt >= job.max_attempts {
-                finish(store, &keys, &mut job, Event::Exhaust, &[("error", &error)])?;
-                continue;
-            }
             if let Some(entry) = &job.entry {
                 store.xclaim(&keys.stream_at(job.priority), GROUP, self.consumer, entry)?;
             }
-            store.hset(&keys.job(&id), &[("error", &error)])?;
-            job.error = Some(error);
             start_attempt(store, &keys, &mut job, self.consumer, Event::Reclaim)?;
             reclaimed.push(job);
         }

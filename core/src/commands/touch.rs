@@ -1,13 +1,13 @@
-//! `ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>]` → 1 when the lease was extended, 0
-//! when the job is not active (its lease is lost), -1 when its cancellation was requested.
+//! `ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>] [LEASE <token>]` → 1 when the lease
+//! was extended, 0 when the job is not active or not under that lease (the lease is lost), -1 when
+//! its cancellation was requested.
 //!
 //! The heartbeat of long jobs: the lease restarts from now, for `TIMEOUT` ms if given (which also
 //! becomes the job's timeout) or the job's own timeout.
 
-use super::{check_queue_types, load_job};
+use super::{check_queue_types, held, lease_token, load_job};
 use crate::args::{self, Options, MAX_DURATION_MS};
 use crate::keys::QueueKeys;
-use crate::state::State;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
@@ -22,6 +22,8 @@ pub struct Touch<'a> {
     pub timeout: Option<i64>,
     /// Progress to record, 0 to 100.
     pub progress: Option<i64>,
+    /// The lease token of the delivery being extended.
+    pub lease: Option<&'a str>,
 }
 
 impl<'a> Touch<'a> {
@@ -35,14 +37,16 @@ impl<'a> Touch<'a> {
             id: args::name("id", id)?,
             timeout: None,
             progress: None,
+            lease: None,
         };
         let mut options = Options::new(rest);
-        while let Some((option, value)) = options.next(&["TIMEOUT", "PROGRESS"])? {
+        while let Some((option, value)) = options.next(&["TIMEOUT", "PROGRESS", "LEASE"])? {
             match option {
                 "TIMEOUT" => {
                     cmd.timeout = Some(args::integer("TIMEOUT", value, 1, MAX_DURATION_MS)?)
                 }
-                _ => cmd.progress = Some(args::integer("PROGRESS", value, 0, 100)?),
+                "PROGRESS" => cmd.progress = Some(args::integer("PROGRESS", value, 0, 100)?),
+                _ => cmd.lease = Some(lease_token(value)?),
             }
         }
         Ok(cmd)
@@ -52,18 +56,16 @@ impl<'a> Touch<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let Some(job) = load_job(store, &keys, self.id)? else {
+        let Some(job) = held(load_job(store, &keys, self.id)?, self.lease) else {
             return Ok(Reply::Int(0));
         };
-        if job.state != State::Active {
-            return Ok(Reply::Int(0));
-        }
         if job.cancel_requested.is_some() {
             return Ok(Reply::Int(-1));
         }
         let timeout = self.timeout.unwrap_or(job.timeout);
         let deadline = store.now_ms().saturating_add(timeout);
         store.zadd(&keys.active(), deadline, self.id)?;
+        store.wake_at(self.queue, deadline);
         let (timeout_text, progress_text) =
             (timeout.to_string(), self.progress.map(|p| p.to_string()));
         let mut fields = vec![("timeout", timeout_text.as_str())];

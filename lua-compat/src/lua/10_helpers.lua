@@ -695,6 +695,7 @@ local FIELDS = {
     { 'started_at', 'integer' },
     { 'finished_at', 'integer' },
     { 'consumer', 'text' },
+    { 'lease', 'text' },
     { 'progress', 'integer' },
     { 'cancel_requested', 'integer' },
     { 'entry', 'text' },
@@ -909,12 +910,20 @@ local function checked_queue_keys(queue)
     return k
 end
 
--- The queue's keys (types checked) and job `id` if it is active, else nil for the job: what
--- ACK, FAIL and TOUCH act on.
-local function active_job(queue, id, loader)
+-- The value of a LEASE option: a lease token as FETCH or RECLAIM handed it out (mod.rs
+-- lease_token).
+local function lease_token(raw)
+    return name('LEASE', raw)
+end
+
+-- The queue's keys (types checked) and job `id` if it is active and, when `lease` is given, still
+-- held under that token; else nil for the job: what ACK, FAIL, TOUCH and RELEASE act on. Loaded
+-- with `loader` (load_job_to_finish for the commands that may finish it), else load_job.
+-- (mod.rs held)
+local function held_job(queue, id, lease, loader)
     local k = checked_queue_keys(queue)
     local job = (loader or load_job)(k, id)
-    if not job or job.state ~= 'active' then
+    if not job or job.state ~= 'active' or (lease ~= nil and job.lease ~= lease) then
         return k, nil
     end
     return k, job
@@ -1173,14 +1182,16 @@ local function promote_due(k, now)
     end
 end
 
--- Starts a new attempt of `job` for `consumer`: active, attempt + 1, fresh lease.
+-- Starts a new attempt of `job` for `consumer`: active, attempt + 1, fresh lease and its token
+-- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job).
 local function start_attempt(k, job, consumer, now)
     job.state = 'active'
     job.attempt = job.attempt + 1
     job.consumer = consumer
     job.started_at = now
+    job.lease = (job.entry or '0-0') .. ':' .. itoa(job.attempt)
     call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
-        'consumer', consumer, 'started_at', itoa(now))
+        'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
     call('ZADD', k.active, itoa(now + job.timeout), job.id)
     announce(k, job.id, job.state)
 end

@@ -11,8 +11,8 @@
 --          Highest priority first (zrq:{q}:stream:9 … stream:1, then zrq:{q}:stream), oldest first
 --          within one; nothing while the queue is paused (zrq:{q}:paused exists).
 -- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> STREAMS <stream> >; per job HSET state,
---          attempt, consumer, started_at, ZADD zrq:{q}:active <now + timeout> <id>, PUBLISH
---          zrq:{q}:events "active <id>". An entry without a readable pending job behind it is
+--          attempt, consumer, lease (the delivery's token `<entry>:<attempt>`), started_at,
+--          ZADD zrq:{q}:active <now + timeout> <id>, PUBLISH zrq:{q}:events "active <id>". An entry without a readable pending job behind it is
 --          XACKed and XDELed. Lua only: due scheduled and retrying jobs are first moved into their
 --          streams (the module's timer does that on its own), see docs/LUA.md.
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.

@@ -1,11 +1,11 @@
 --------------------------------------------------------------------------------------------------
--- zrq_ack: ZRQ.ACK <queue> <id> [RESULT <json>]
+-- zrq_ack: ZRQ.ACK <queue> <id> [RESULT <json>] [LEASE <token>]
 --   (core/src/commands/ack.rs)
 --
 -- KEYS[1]  the queue
--- ARGV     job id, then option RESULT <json>
+-- ARGV     job id, then options RESULT <json>, LEASE <token>
 -- Reply    1 if the job was active and is now completed (result stored); 0 if it was not active
---          (unknown, pending, finished …); -1 if its cancellation was requested meanwhile (it is
+--          (unknown, pending, finished …) or, with LEASE, not under that lease; -1 if its cancellation was requested meanwhile (it is
 --          now cancelled, result stored).
 -- Writes   the job leaves its stream (XACK + XDEL, HDEL entry) and its lease (ZREM active);
 --          HSET state, finished_at [, result]; ZADD zrq:{q}:completed|cancelled <now + keep>;
@@ -17,13 +17,17 @@
 
 local function ack(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.ack', 'id', 2)
-    local result
-    for _, value in options(args, 3, { 'RESULT' }) do
-        within('RESULT', #value, 'result-max-bytes', CONFIG.result_max_bytes)
-        result = json('RESULT', value)
+    local result, lease
+    for option, value in options(args, 3, { 'RESULT', 'LEASE' }) do
+        if option == 'RESULT' then
+            within('RESULT', #value, 'result-max-bytes', CONFIG.result_max_bytes)
+            result = json('RESULT', value)
+        else
+            lease = lease_token(value)
+        end
     end
 
-    local k, job = active_job(queue, id, load_job_to_finish)
+    local k, job = held_job(queue, id, lease, load_job_to_finish)
     if not job then
         return 0
     end

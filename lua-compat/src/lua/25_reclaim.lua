@@ -5,12 +5,12 @@
 -- KEYS[1]  the queue
 -- ARGV     consumer, then option COUNT <1..1000> (default 10): most expired leases handled
 -- Reply    array of jobs whose lease expired, oldest deadline first, now owned by the consumer
---          with attempt incremented and `error` saying which lease expired. A job that had used
---          all its attempts becomes dead instead and is not returned.
+--          with attempt incremented, a new lease token and `error` saying which lease expired. A
+--          job that had used all its attempts becomes dead instead and is not returned.
 -- Writes   every expired lease counts as a failed attempt (HINCRBY zrq:{q}:stats failed 1).
 --          Reclaimed: XCLAIM <stream of its priority> zrq <consumer> 0 <entry> JUSTID, HSET error,
---          state, attempt, consumer, started_at, ZADD zrq:{q}:active, PUBLISH. Out of attempts:
---          finished dead (ZADD zrq:{q}:dead, capped at 10000 like the module's default). With a
+--          state, attempt, consumer, lease, started_at, ZADD zrq:{q}:active, PUBLISH. Out of
+--          attempts: finished dead (ZADD zrq:{q}:dead, capped at 10000 like the module's default). With a
 --          cancellation requested: finished cancelled. A lease without an active job is dropped.
 --          Lua only: first does the module timer's work for the queue (due scheduled and retrying
 --          jobs, schedule ticks, retention), as FETCH does; the worker's periodic RECLAIM is the

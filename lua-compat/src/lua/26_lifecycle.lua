@@ -115,11 +115,13 @@ local function undelivered_entries(stream, after, count)
 end
 
 --------------------------------------------------------------------------------------------------
--- zrq_fail: ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>]                     (commands/fail.rs)
--- KEYS[1] the queue; ARGV id, error (UTF-8, at most 65536 bytes), option RETRYIN <0.. ms>.
+-- zrq_fail: ZRQ.FAIL <queue> <id> <error> [RETRYIN <ms>] [LEASE <token>]     (commands/fail.rs)
+-- KEYS[1] the queue; ARGV id, error (UTF-8, at most 65536 bytes), options RETRYIN <0.. ms>,
+--         LEASE <token>.
 -- Reply   the job's new state: retrying (backoff: RETRYIN, else BACKOFF or 1000 ms doubled per
 --         attempt, capped at 1 h, with jitter in its upper half), dead (no attempts left),
---         cancelled (its cancellation was requested); nil if the job is not active.
+--         cancelled (its cancellation was requested); nil if the job is not active (or, with
+--         LEASE, not under that lease).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -168,12 +170,16 @@ local function fail_job(keys, argv)
     if not is_utf8(error_text) or #error_text > MAX_ERROR_LEN then
         fail('ERR', 'error must be UTF-8 text of at most ' .. MAX_ERROR_LEN .. ' bytes')
     end
-    local retry_in
-    for _, value in options(args, 4, { 'RETRYIN' }) do
-        retry_in = integer('RETRYIN', value, 0, MAX_DURATION_MS)
+    local retry_in, lease
+    for option, value in options(args, 4, { 'RETRYIN', 'LEASE' }) do
+        if option == 'RETRYIN' then
+            retry_in = integer('RETRYIN', value, 0, MAX_DURATION_MS)
+        else
+            lease = lease_token(value)
+        end
     end
 
-    local k, job = active_job(queue, id, load_job_to_finish)
+    local k, job = held_job(queue, id, lease, load_job_to_finish)
     if not job then
         return nil
     end
@@ -194,23 +200,28 @@ end
 register('zrq_fail', fail_job, 'write')
 
 --------------------------------------------------------------------------------------------------
--- zrq_touch: ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>]        (commands/touch.rs)
--- KEYS[1] the queue; ARGV id, options TIMEOUT <1.. ms> (the new lease length), PROGRESS <0..100>.
--- Reply   1 (lease extended from now), 0 (job not active), -1 (its cancellation was requested).
+-- zrq_touch: ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>] [LEASE <token>]
+--   (commands/touch.rs)
+-- KEYS[1] the queue; ARGV id, options TIMEOUT <1.. ms> (the new lease length), PROGRESS <0..100>,
+--         LEASE <token>.
+-- Reply   1 (lease extended from now), 0 (job not active, or not under that lease), -1 (its
+--         cancellation was requested).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function touch(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.touch', 'id', 2)
-    local timeout, progress
-    for option, value in options(args, 3, { 'TIMEOUT', 'PROGRESS' }) do
+    local timeout, progress, lease
+    for option, value in options(args, 3, { 'TIMEOUT', 'PROGRESS', 'LEASE' }) do
         if option == 'TIMEOUT' then
             timeout = integer('TIMEOUT', value, 1, MAX_DURATION_MS)
-        else
+        elseif option == 'PROGRESS' then
             progress = integer('PROGRESS', value, 0, 100)
+        else
+            lease = lease_token(value)
         end
     end
-    local k, job = active_job(queue, id)
+    local k, job = held_job(queue, id, lease)
     if not job then
         return 0
     end
@@ -229,6 +240,42 @@ local function touch(keys, argv)
 end
 
 register('zrq_touch', touch, 'write')
+
+--------------------------------------------------------------------------------------------------
+-- zrq_release: ZRQ.RELEASE <queue> <id> [LEASE <token>]                    (commands/release.rs)
+-- KEYS[1] the queue; ARGV id, option LEASE <token>.
+-- Reply   1 (back to pending at once, attempt decremented: the attempt does not count), 0 (job
+--         not active, or not under that lease), -1 (its cancellation was requested: now cancelled).
+-- Writes  XACK + XDEL of its entry, ZREM active, HSET attempt, then as a job entering its stream
+--         (XADD, HSET state entry, PUBLISH "pending <id>", a wake-up token).
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function release(keys, argv)
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.release', 'id', 2)
+    local lease
+    for _, value in options(args, 3, { 'LEASE' }) do
+        lease = lease_token(value)
+    end
+    local k, job = held_job(queue, id, lease, load_job_to_finish)
+    if not job then
+        return 0
+    end
+    if job.cancel_requested ~= nil then
+        finish(k, job, 'cancelled', {}, clock())
+        return -1
+    end
+    unlink(k, job)
+    job.attempt = job.attempt - 1
+    if job.attempt < 0 then
+        job.attempt = 0
+    end
+    call('HSET', k.job(id), 'attempt', itoa(job.attempt))
+    make_pending(k, job)
+    return 1
+end
+
+register('zrq_release', release, 'write')
 
 --------------------------------------------------------------------------------------------------
 -- zrq_result: ZRQ.RESULT <queue> <id> [BLOCK <ms>]                  (no-writes; commands/result.rs)
