@@ -12,7 +12,8 @@ use shared::{Add, AddArgs};
 use zrq::{Client, JobContext, Worker};
 
 /// The handler: typed arguments in, typed result out. Returning `Err` fails the attempt (the
-/// server retries it later); a panic or running past the job's timeout does too.
+/// server retries it later); a panic does too. A cancellation (`zrq cancel`) reaches it through
+/// `ctx.cancelled()` within about a second.
 async fn add(args: AddArgs, ctx: JobContext) -> zrq::HandlerResult<i64> {
     tokio::select! {
         () = tokio::time::sleep(Duration::from_millis(args.work_ms)) => {}
@@ -45,7 +46,7 @@ async fn main() -> zrq::Result<()> {
         .run()
         .await?;
     println!(
-        "worker stopped: {} completed, {} failed, {} left to be reclaimed",
+        "worker stopped: {} completed, {} failed, {} given back unfinished",
         stats.completed, stats.failed, stats.abandoned
     );
     Ok(())

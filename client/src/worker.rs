@@ -4,16 +4,21 @@
 //! connection of its own, but only as many as the concurrency limit has room for: a job is
 //! fetched only when a permit of the worker's semaphore is held for it, so nothing waits locally
 //! while its lease runs. Before blocking on its own queue, a fetcher takes what is waiting in the
-//! queues listed before it: earlier queues have priority. Each job runs in its own task, under its
-//! own time limit (the job's `timeout`), with heartbeats (`ZRQ.TOUCH`) every third of it; the
-//! outcome is acknowledged (`ZRQ.ACK … RESULT`) or reported (`ZRQ.FAIL`) on the shared
-//! multiplexed connection, where concurrent replies are pipelined. Expired leases of dead
-//! workers are reclaimed (`ZRQ.RECLAIM`) periodically by each fetcher, before it fetches, with
-//! the permits it holds.
+//! queues listed before it: earlier queues have priority. Each job runs in its own task, with
+//! heartbeats (`ZRQ.TOUCH`) every third of its lease and at least every second, so a cancellation
+//! reaches the handler within about a second; the lease is not a time limit: a handler runs as
+//! long as it needs unless the worker was given a [`TimeLimit`]. The outcome is acknowledged
+//! (`ZRQ.ACK … RESULT`) or reported (`ZRQ.FAIL`) on the shared multiplexed connection, where
+//! concurrent replies are pipelined. Every command about a job carries its lease token (`LEASE`),
+//! so a worker that lost a job's lease cannot complete or fail another worker's attempt. Expired
+//! leases of dead workers are reclaimed (`ZRQ.RECLAIM`) periodically by each fetcher, before it
+//! fetches, with the permits it holds (with the module, the server's timer usually got there
+//! first).
 //!
 //! On shutdown the fetchers stop (a blocking fetch in progress finishes first, at most the block
 //! time), jobs in flight get the grace period to finish, and whatever is still running then is
-//! abandoned unacknowledged: its lease expires and another worker reclaims it.
+//! stopped and given back (`ZRQ.RELEASE`): it is pending again at once, for another worker, and
+//! the attempt it was on does not count.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -126,7 +131,8 @@ impl JobContext {
         self.touch(Some(percent.min(100))).await
     }
 
-    /// Extends the lease now (the worker also does so on its own every third of the timeout).
+    /// Extends the lease now (the worker also does so on its own every third of the timeout, and
+    /// at least every second).
     pub async fn heartbeat(&self) -> Result<()> {
         self.touch(None).await
     }
@@ -138,6 +144,9 @@ impl JobContext {
         let mut args = vec![self.inner.job.id.clone()];
         if let Some(p) = progress {
             args.extend(["PROGRESS".to_string(), p.to_string()]);
+        }
+        if let Some(lease) = &self.inner.job.lease {
+            args.extend(["LEASE".to_string(), lease.clone()]);
         }
         match self.inner.queue.call("touch", &args).await {
             Ok(reply) => {
@@ -178,16 +187,18 @@ impl JobContext {
 }
 
 /// How long one attempt of a job may run before the worker stops it and reports
-/// `timed out after … ms` with `ZRQ.FAIL`.
+/// `timed out after … ms` with `ZRQ.FAIL`. The lease (the job's `timeout`) is not a time limit:
+/// heartbeats keep it alive for as long as the handler runs, unless a limit is set here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimeLimit {
-    /// The job's own `timeout` (its lease) — the default.
+    /// No limit — the default; heartbeats keep the lease alive for as long as the handler runs.
     #[default]
-    JobTimeout,
+    Unlimited,
     /// This long, for every job; heartbeats keep the lease alive meanwhile.
     Fixed(Duration),
-    /// No limit; heartbeats keep the lease alive for as long as the handler runs.
-    Unlimited,
+    /// The job's own `timeout` (its lease length), for handlers that should never outlive one
+    /// lease.
+    JobTimeout,
 }
 
 impl TimeLimit {
@@ -207,7 +218,8 @@ pub struct WorkerStats {
     pub completed: u64,
     /// Jobs reported failed (errors, panics, timeouts, unknown tasks).
     pub failed: u64,
-    /// Jobs still running when the grace period ended, left to be reclaimed.
+    /// Jobs still running (or fetched but not started) when the grace period ended: stopped and
+    /// given back to their queue (`ZRQ.RELEASE`), pending again without having used an attempt.
     pub abandoned: u64,
 }
 
@@ -278,7 +290,7 @@ impl Worker {
             block: Duration::from_secs(1),
             reclaim_interval: Duration::from_secs(5),
             grace: Duration::from_secs(30),
-            time_limit: TimeLimit::JobTimeout,
+            time_limit: TimeLimit::Unlimited,
             consumer: consumer_name(),
         }
     }
@@ -307,13 +319,13 @@ impl Worker {
         self
     }
 
-    /// How long shutdown waits for jobs in flight before abandoning them to be reclaimed.
+    /// How long shutdown waits for jobs in flight before stopping them and giving them back.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
     }
 
-    /// How long one attempt may run (default: the job's own timeout).
+    /// How long one attempt may run (default: no limit; the lease is kept alive by heartbeats).
     pub fn time_limit(mut self, limit: TimeLimit) -> Self {
         self.time_limit = limit;
         self
@@ -391,6 +403,7 @@ impl Worker {
             consumer: self.consumer.clone(),
             time_limit: self.time_limit,
             counters: Counters::default(),
+            held: std::sync::Mutex::new(HashMap::new()),
         });
         let semaphore = Arc::new(Semaphore::new(self.concurrency));
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -422,9 +435,7 @@ impl Worker {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                Some(dispatch) = job_rx.recv() => {
-                    running.spawn(run_job(shared.clone(), dispatch));
-                }
+                Some(dispatch) = job_rx.recv() => start(&mut running, &shared, dispatch),
                 Some(_) = running.join_next(), if !running.is_empty() => {}
             }
         }
@@ -440,21 +451,25 @@ impl Worker {
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => break,
                 message = job_rx.recv(), if channel_open => match message {
-                    Some(dispatch) => { running.spawn(run_job(shared.clone(), dispatch)); }
+                    Some(dispatch) => start(&mut running, &shared, dispatch),
                     None => channel_open = false,
                 },
                 Some(_) = running.join_next(), if !running.is_empty() => {}
             }
         }
-        let abandoned = running.len() as u64;
+        running.shutdown().await;
+        fetchers.shutdown().await;
+        // Jobs fetched but never started are held too.
+        while let Ok(dispatch) = job_rx.try_recv() {
+            shared.hold(&dispatch.queue, &dispatch.job);
+        }
+        let abandoned = give_back(&shared).await;
         if abandoned > 0 {
             tracing::warn!(
                 abandoned,
-                "grace period over: unfinished jobs left unacknowledged, to be reclaimed"
+                "grace period over: unfinished jobs stopped and given back to their queues"
             );
         }
-        running.shutdown().await;
-        fetchers.shutdown().await;
         let stats = WorkerStats {
             completed: shared.counters.completed.load(Ordering::Relaxed),
             failed: shared.counters.failed.load(Ordering::Relaxed),
@@ -494,6 +509,46 @@ struct Shared {
     consumer: String,
     time_limit: TimeLimit,
     counters: Counters,
+    /// The jobs this worker holds and has not reported on: (queue, id) → lease token.
+    held: std::sync::Mutex<HashMap<(String, String), Option<String>>>,
+}
+
+impl Shared {
+    /// Notes that this worker holds `job` of `queue` until [`Shared::drop_hold`].
+    fn hold(&self, queue: &str, job: &JobRecord) {
+        if let Ok(mut held) = self.held.lock() {
+            held.insert((queue.to_string(), job.id.clone()), job.lease.clone());
+        }
+    }
+
+    /// Forgets a job once its outcome was reported.
+    fn drop_hold(&self, queue: &str, id: &str) {
+        if let Ok(mut held) = self.held.lock() {
+            held.remove(&(queue.to_string(), id.to_string()));
+        }
+    }
+}
+
+/// Gives back every job still held (`ZRQ.RELEASE … LEASE`), once their tasks are stopped: each is
+/// pending again at once and its attempt does not count. A job reported on meanwhile (its lease
+/// over) is left alone by the server. Returns how many were held.
+async fn give_back(shared: &Shared) -> u64 {
+    let held: Vec<((String, String), Option<String>)> = match shared.held.lock() {
+        Ok(mut held) => held.drain().collect(),
+        Err(_) => Vec::new(),
+    };
+    for ((queue, id), lease) in &held {
+        let mut args = vec![id.as_str()];
+        if let Some(lease) = lease {
+            args.extend(["LEASE", lease.as_str()]);
+        }
+        let queue = shared.client.queue(queue);
+        match finish(&queue, "release", &args, Duration::from_secs(5)).await {
+            Ok(reply) => tracing::info!(queue = %queue.name(), id = %id, released = ?record::int(&reply), "job given back"),
+            Err(e) => tracing::warn!(queue = %queue.name(), id = %id, error = %e, "RELEASE failed: the job waits for its lease to expire"),
+        }
+    }
+    held.len() as u64
 }
 
 /// A fetched job and the concurrency permit it runs under.
@@ -697,6 +752,16 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Longest time between two heartbeats: a cancellation (learned from TOUCH) reaches the handler
+/// within about this long, whatever the lease.
+const HEARTBEAT_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a job with this lease sends heartbeats: three times per lease, and at least every
+/// second.
+fn heartbeat_interval(lease: Duration) -> Duration {
+    (lease / 3).clamp(Duration::from_millis(10), HEARTBEAT_AT_LEAST_EVERY)
+}
+
 /// Heartbeats every `every` until dropped (never returns).
 async fn heartbeats(ctx: JobContext, every: Duration) {
     let mut tick = tokio::time::interval_at(Instant::now() + every, every);
@@ -708,16 +773,57 @@ async fn heartbeats(ctx: JobContext, every: Duration) {
     }
 }
 
+/// The delivery a job runs under: what ACK and FAIL report about.
+struct Delivery {
+    id: String,
+    task: String,
+    attempt: i64,
+    lease: Option<String>,
+}
+
+impl Delivery {
+    fn of(job: &JobRecord) -> Delivery {
+        Delivery {
+            id: job.id.clone(),
+            task: job.task.clone(),
+            attempt: job.attempt,
+            lease: job.lease.clone(),
+        }
+    }
+
+    /// The job id, `rest`, then the lease token (`LEASE <token>`) when the server gave one: a
+    /// worker whose lease was taken over gets "not active" instead of acting on another attempt.
+    fn args<'a>(&'a self, rest: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![self.id.as_str()];
+        args.extend_from_slice(rest);
+        if let Some(lease) = &self.lease {
+            args.extend(["LEASE", lease.as_str()]);
+        }
+        args
+    }
+}
+
+/// Starts a fetched job in a task of its own; the worker holds it until its outcome is reported.
+fn start(running: &mut JoinSet<()>, shared: &Arc<Shared>, dispatch: Dispatch) {
+    shared.hold(&dispatch.queue, &dispatch.job);
+    running.spawn(run_job(shared.clone(), dispatch));
+}
+
 async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
     let Dispatch { queue, job, permit } = dispatch;
     let _permit = permit;
     let queue = shared.client.queue(&queue);
-    let id = job.id.clone();
-    let task = job.task.clone();
-    let attempt = job.attempt;
+    let delivery = Delivery::of(&job);
+    report(&shared, &queue, &delivery, job).await;
+    shared.drop_hold(queue.name(), &delivery.id);
+}
+
+/// Runs the job's handler and reports its outcome (ACK or FAIL).
+async fn report(shared: &Arc<Shared>, queue: &Queue, delivery: &Delivery, job: JobRecord) {
+    let Delivery { id, task, .. } = delivery;
     let lease = Duration::from_millis(job.timeout.max(1) as u64);
     let limit = shared.time_limit.for_job(lease);
-    let Some(handler) = shared.handlers.get(&task).cloned() else {
+    let Some(handler) = shared.handlers.get(task).cloned() else {
         let mut known: Vec<&str> = shared.handlers.keys().map(String::as_str).collect();
         known.sort_unstable();
         let error = format!(
@@ -728,7 +834,7 @@ async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
                 known.join(", ")
             }
         );
-        report_failure(&shared, &queue, &task, &id, attempt, &error).await;
+        report_failure(shared, queue, delivery, &error).await;
         return;
     };
     let ctx = JobContext::new(job.clone(), queue.clone());
@@ -741,11 +847,12 @@ async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
     };
     let outcome = tokio::select! {
         outcome = limited => outcome,
-        () = heartbeats(ctx.clone(), (lease / 3).max(Duration::from_millis(10))) => return,
+        () = heartbeats(ctx.clone(), heartbeat_interval(lease)) => return,
     };
     match outcome {
         Ok(Ok(Ok(result))) => {
-            let reply = finish(&queue, "ack", &[id.as_str(), "RESULT", &result], lease).await;
+            let args = delivery.args(&["RESULT", &result]);
+            let reply = finish(queue, "ack", &args, lease).await;
             match reply.as_ref().map(record::int) {
                 Ok(Some(1)) => {
                     shared.counters.completed.fetch_add(1, Ordering::Relaxed);
@@ -763,38 +870,32 @@ async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
             }
         }
         Ok(Ok(Err(error))) => {
-            report_failure(&shared, &queue, &task, &id, attempt, &error.to_string()).await
+            report_failure(shared, queue, delivery, &error.to_string()).await
         }
         Ok(Err(panic)) => {
             let error = format!("panicked: {}", panic_message(panic.as_ref()));
-            report_failure(&shared, &queue, &task, &id, attempt, &error).await
+            report_failure(shared, queue, delivery, &error).await
         }
         Err(limit) => {
             let error = format!("timed out after {} ms", limit.as_millis());
-            report_failure(&shared, &queue, &task, &id, attempt, &error).await
+            report_failure(shared, queue, delivery, &error).await
         }
     }
 }
 
-async fn report_failure(
-    shared: &Shared,
-    queue: &Queue,
-    task: &str,
-    id: &str,
-    attempt: i64,
-    error: &str,
-) {
+async fn report_failure(shared: &Shared, queue: &Queue, delivery: &Delivery, error: &str) {
     shared.counters.failed.fetch_add(1, Ordering::Relaxed);
-    let reply = finish(queue, "fail", &[id, error], Duration::from_secs(30)).await;
+    let args = delivery.args(&[error]);
+    let reply = finish(queue, "fail", &args, Duration::from_secs(30)).await;
     let next = match &reply {
         Ok(v) => record::text(v).unwrap_or_else(|| "not active".into()),
         Err(e) => format!("unreported ({e})"),
     };
     tracing::warn!(
         queue = %queue.name(),
-        task = %task,
-        id = %id,
-        attempt,
+        task = %delivery.task,
+        id = %delivery.id,
+        attempt = delivery.attempt,
         error = %error,
         next = %next,
         "job failed"

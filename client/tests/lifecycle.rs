@@ -19,6 +19,7 @@ both_backends!(
     wait_returns_typed_results_and_times_out,
     cancellation_reaches_a_running_handler_and_pending_jobs_never_run,
     heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded,
+    a_cancellation_reaches_the_handler_within_a_second_whatever_the_lease,
     delay_priority_unique_and_keep_reach_the_worker,
     workflows_chain_with_results_and_batch_callback,
 );
@@ -104,8 +105,10 @@ async fn handler_errors_are_retried_then_dead_and_wait_reports_it(backend: Backe
 async fn panics_timeouts_and_unknown_tasks_fail_with_clear_errors(backend: Backend) {
     let (_server, client) = setup(backend).await;
     let q = client.queue("bad");
+    // The lease is not a time limit: the worker is given one.
     let running = spawn(
         fast(Worker::new(client.clone(), &["bad"]))
+            .time_limit(TimeLimit::Fixed(Duration::from_millis(300)))
             .handle_raw("boom", |_: (), _| async move {
                 if true {
                     panic!("boom at {}", 42);
@@ -240,12 +243,12 @@ async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded(ba
     let release = Arc::new(Notify::new());
     let runs = Arc::new(AtomicUsize::new(0));
     let (r, n) = (release.clone(), runs.clone());
-    // Lease 1 s, work 3 s: only the heartbeats keep another worker (which reclaims every 50 ms)
-    // from taking the job over.
+    // Lease 1 s, work 3 s, no time limit set (the default): the lease is not a time limit, and
+    // only the heartbeats keep the server (or another worker, which reclaims every 50 ms) from
+    // taking the job back.
     let make = |client: zrq::Client| {
         let (r, n) = (r.clone(), n.clone());
         fast(Worker::new(client, &["long"]))
-            .time_limit(TimeLimit::Unlimited)
             .handle_raw("work", move |_: (), ctx| {
                 let (r, n) = (r.clone(), n.clone());
                 async move {
@@ -283,6 +286,44 @@ async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded(ba
     assert_eq!(job.record().await.unwrap().attempt, 1);
     first.stop().await;
     second.stop().await;
+}
+
+async fn a_cancellation_reaches_the_handler_within_a_second_whatever_the_lease(backend: Backend) {
+    let (_server, client) = setup(backend).await;
+    let q = client.queue("cancel2");
+    let started = Arc::new(Notify::new());
+    let s = started.clone();
+    let running = spawn(fast(Worker::new(client.clone(), &["cancel2"])).handle_raw(
+        "wait",
+        move |_: (), ctx| {
+            let s = s.clone();
+            async move {
+                s.notify_one();
+                ctx.cancelled().await;
+                Err::<(), _>("stopped: cancelled".into())
+            }
+        },
+    ));
+    // A one-minute lease: a heartbeat every third of it would learn of the cancellation 20 s late.
+    let job = q
+        .enqueue_with(
+            "wait",
+            &(),
+            &EnqueueOptions::new().timeout(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    started.notified().await;
+    let asked = std::time::Instant::now();
+    assert_eq!(job.cancel().await.unwrap(), CancelOutcome::Requested);
+    let (state, _) = job_failed(job.wait(WAIT).await).await;
+    let took = asked.elapsed();
+    assert_eq!(state, "cancelled");
+    assert!(
+        took < Duration::from_millis(2500),
+        "the handler learned of the cancellation after {took:?}"
+    );
+    running.stop().await;
 }
 
 async fn delay_priority_unique_and_keep_reach_the_worker(backend: Backend) {

@@ -130,12 +130,32 @@ async fn sigterm_lets_jobs_in_flight_finish_and_leaves_the_rest_pending() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_past_the_grace_period_never_acknowledges_unfinished_jobs() {
+async fn sigterm_past_the_grace_period_gives_unfinished_jobs_back_without_using_an_attempt() {
     let server = server();
     let client = client(&server).await;
-    // Jobs take 60 s; the grace period is 200 ms: the worker must leave them unacknowledged.
-    // (The lease, 3 s, is also the worker's time limit: SIGTERM comes well before it.)
-    let ids = enqueue_work(&client, "grace", 10, 60_000, 3_000).await;
+    // Jobs without retries take 60 s; the grace period is 200 ms. The worker must give the
+    // unfinished ones back (never acknowledge them, never let them die), and at once: their
+    // 30 s leases have not expired when it exits.
+    let options = EnqueueOptions::new()
+        .timeout(Duration::from_secs(30))
+        .retries(0);
+    let jobs = (0..10).map(|i| {
+        NewJob::of::<Add>(&AddArgs {
+            a: i,
+            b: 1,
+            work_ms: 60_000,
+        })
+        .unwrap()
+        .options(options.clone())
+    });
+    let ids: Vec<String> = client
+        .queue("grace")
+        .enqueue_many(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap().id().to_string())
+        .collect();
     let child = start_worker(&server, "grace", 4, 200);
     eventually("4 jobs are running in the worker", || async {
         active_count(&client, "grace", &ids).await == 4
@@ -144,14 +164,17 @@ async fn sigterm_past_the_grace_period_never_acknowledges_unfinished_jobs() {
     sigterm(&child);
     let status = wait_exit(child).await;
     assert!(status.success(), "worker exit: {status:?}");
-    let counts = count_states(&client, "grace", &ids).await;
     assert_eq!(
-        counts,
-        vec![("active".to_string(), 4), ("pending".to_string(), 6)],
-        "unfinished jobs stay active (not acknowledged), the rest pending"
+        count_states(&client, "grace", &ids).await,
+        vec![("pending".to_string(), 10)],
+        "the 4 unfinished jobs are pending again as soon as the worker is gone"
     );
+    for id in &ids {
+        let record = client.queue("grace").job(id).record().await.unwrap();
+        assert_eq!(record.attempt, 0, "a given-back attempt does not count");
+    }
     let (running, runs) = counting_worker(&client, "grace");
-    eventually("every job completes after the leases expire", || async {
+    eventually("every job completes on the next worker", || async {
         count_states(&client, "grace", &ids).await == vec![("completed".to_string(), 10)]
     })
     .await;
@@ -162,24 +185,10 @@ async fn sigterm_past_the_grace_period_never_acknowledges_unfinished_jobs() {
         runs.values().all(|&n| n == 1),
         "each ran exactly once more: {runs:?}"
     );
-    let mut reclaimed = 0;
     for id in &ids {
-        if client
-            .queue("grace")
-            .job(id)
-            .record()
-            .await
-            .unwrap()
-            .attempt
-            == 2
-        {
-            reclaimed += 1;
-        }
+        let record = client.queue("grace").job(id).record().await.unwrap();
+        assert_eq!(record.attempt, 1, "{id}: one attempt in all");
     }
-    assert_eq!(
-        reclaimed, 4,
-        "the 4 abandoned jobs were reclaimed (second attempt)"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
