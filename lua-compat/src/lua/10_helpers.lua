@@ -819,6 +819,7 @@ local function decode_job(key, flat)
     job.started_at = int('started_at', false)
     job.finished_at = int('finished_at', false)
     job.consumer = raw.consumer
+    job.lease = raw.lease
     job.progress = int('progress', false)
     job.cancel_requested = int('cancel_requested', false)
     job.entry = raw.entry
