@@ -544,8 +544,12 @@ async fn give_back(shared: &Shared) -> u64 {
         }
         let queue = shared.client.queue(queue);
         match finish(&queue, "release", &args, Duration::from_secs(5)).await {
-            Ok(reply) => tracing::info!(queue = %queue.name(), id = %id, released = ?record::int(&reply), "job given back"),
-            Err(e) => tracing::warn!(queue = %queue.name(), id = %id, error = %e, "RELEASE failed: the job waits for its lease to expire"),
+            Ok(reply) => {
+                tracing::info!(queue = %queue.name(), id = %id, released = ?record::int(&reply), "job given back")
+            }
+            Err(e) => {
+                tracing::warn!(queue = %queue.name(), id = %id, error = %e, "RELEASE failed: the job waits for its lease to expire")
+            }
         }
     }
     held.len() as u64
@@ -869,9 +873,7 @@ async fn report(shared: &Arc<Shared>, queue: &Queue, delivery: &Delivery, job: J
                 }
             }
         }
-        Ok(Ok(Err(error))) => {
-            report_failure(shared, queue, delivery, &error.to_string()).await
-        }
+        Ok(Ok(Err(error))) => report_failure(shared, queue, delivery, &error.to_string()).await,
         Ok(Err(panic)) => {
             let error = format!("panicked: {}", panic_message(panic.as_ref()));
             report_failure(shared, queue, delivery, &error).await

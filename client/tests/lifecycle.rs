@@ -248,16 +248,15 @@ async fn heartbeats_keep_a_long_job_beyond_its_lease_and_progress_is_recorded(ba
     // taking the job back.
     let make = |client: zrq::Client| {
         let (r, n) = (r.clone(), n.clone());
-        fast(Worker::new(client, &["long"]))
-            .handle_raw("work", move |_: (), ctx| {
-                let (r, n) = (r.clone(), n.clone());
-                async move {
-                    n.fetch_add(1, Ordering::SeqCst);
-                    ctx.progress(50).await?;
-                    r.notified().await;
-                    Ok("done")
-                }
-            })
+        fast(Worker::new(client, &["long"])).handle_raw("work", move |_: (), ctx| {
+            let (r, n) = (r.clone(), n.clone());
+            async move {
+                n.fetch_add(1, Ordering::SeqCst);
+                ctx.progress(50).await?;
+                r.notified().await;
+                Ok("done")
+            }
+        })
     };
     let first = spawn(make(client.clone()));
     let job = q

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use zrq::{EnqueueOptions, JobState, NewJob, Worker};
+use zrq::{EnqueueOptions, JobState, NewJob, TimeLimit, Worker};
 
 both_backends!(
     typed_round_trip_stores_the_result,
@@ -18,7 +18,7 @@ both_backends!(
     bulk_enqueue_is_one_round_trip_with_per_job_results,
     concurrency_limit_is_honoured,
     multiple_queues_are_served_in_priority_order,
-    timeout_is_enforced_by_dropping_the_handler,
+    a_time_limit_is_enforced_by_dropping_the_handler,
     worker_survives_a_redis_restart,
     hundreds_of_jobs_in_flight_on_one_runtime,
 );
@@ -213,7 +213,7 @@ async fn multiple_queues_are_served_in_priority_order(backend: Backend) {
     );
 }
 
-async fn timeout_is_enforced_by_dropping_the_handler(backend: Backend) {
+async fn a_time_limit_is_enforced_by_dropping_the_handler(backend: Backend) {
     let (_server, client) = setup(backend).await;
     let queue = client.queue("slow");
     struct Guard(Arc<AtomicUsize>);
@@ -225,29 +225,31 @@ async fn timeout_is_enforced_by_dropping_the_handler(backend: Backend) {
     let dropped = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicUsize::new(0));
     let (d, f) = (dropped.clone(), finished.clone());
-    let running = spawn(fast(Worker::new(client.clone(), &["slow"])).handle_raw(
-        "sleep",
-        move |_: (), _| {
-            let (d, f) = (d.clone(), f.clone());
-            async move {
-                let _guard = Guard(d);
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                f.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }
-        },
-    ));
+    // The lease is not a time limit: the worker is given one.
+    let running = spawn(
+        fast(Worker::new(client.clone(), &["slow"]))
+            .time_limit(TimeLimit::Fixed(Duration::from_millis(300)))
+            .handle_raw("sleep", move |_: (), _| {
+                let (d, f) = (d.clone(), f.clone());
+                async move {
+                    let _guard = Guard(d);
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    f.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            }),
+    );
     let job = queue
         .enqueue_with(
             "sleep",
             &(),
             &EnqueueOptions::new()
-                .timeout(Duration::from_millis(300))
+                .timeout(Duration::from_secs(30))
                 .retries(0),
         )
         .await
         .unwrap();
-    eventually("the handler is stopped at its timeout", || async {
+    eventually("the handler is stopped at its time limit", || async {
         dropped.load(Ordering::SeqCst) == 1
     })
     .await;

@@ -158,7 +158,7 @@ fn lease_tokens_never_repeat_for_a_job(backend: Backend) {
     let mut zrq = server.zrq(backend);
     let id = zrq.enqueue(Q, "t", "{}", &["RETRIES", "1", "TIMEOUT", "100"]);
     let mut tokens = Vec::new();
-    let mut deliver = |zrq: &mut Zrq, tokens: &mut Vec<String>| -> JobMap {
+    let deliver = |zrq: &mut Zrq, tokens: &mut Vec<String>| -> JobMap {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(job) = zrq.fetch(Q, "w", 1).pop() {

@@ -69,9 +69,12 @@ impl<'a> Release<'a> {
 mod tests {
     use super::*;
 
+    /// Arguments, and the lease token parsed or the error.
+    type Case<'a> = (&'a [&'a str], std::result::Result<Option<&'a str>, &'a str>);
+
     #[test]
     fn table() {
-        let cases: &[(&[&str], std::result::Result<Option<&str>, &str>)] = &[
+        let cases: &[Case] = &[
             (&["q", "j"], Ok(None)),
             (&["q", "j", "lease", "1-0:1"], Ok(Some("1-0:1"))),
             (
