@@ -361,6 +361,8 @@ fn substitute(args: &[&str], id: &str) -> Vec<String> {
 fn stored_data_never_steers_the_command(backend: Backend) {
     for case in CASES {
         let server = backend.server();
+        // The batch members' 1 ms leases wait for the cases' own ACK or RECLAIM.
+        server.leave_leases_to_reclaim();
         let mut operator = server.zrq(backend);
         // Tenant B's queue, which a tampered record in A would reach.
         operator.enqueue("tenantB", "t", "{}", &["ID", "b"]);
