@@ -61,12 +61,13 @@ fn user_conn(server: &Server, role: &str) -> Connection {
 /// Every per-queue command, with arguments that are valid on queue `q` (whose job `j` and batch
 /// `b` exist).
 fn commands(q: &str) -> Vec<(&'static str, Vec<String>)> {
-    let list: [(&str, &[&str]); 22] = [
+    let list: [(&str, &[&str]); 23] = [
         ("enqueue", &["t", "{}"]),
         ("fetch", &["w"]),
         ("ack", &["none"]),
         ("fail", &["none", "boom"]),
         ("touch", &["none"]),
+        ("release", &["none"]),
         ("reclaim", &["w"]),
         ("state", &["j"]),
         ("job", &["j"]),
@@ -103,7 +104,7 @@ fn allowed(role: &str, command: &str) -> bool {
         ),
         "worker" => matches!(
             command,
-            "fetch" | "ack" | "fail" | "touch" | "reclaim" | "state" | "job" | "result"
+            "fetch" | "ack" | "fail" | "touch" | "release" | "reclaim" | "state" | "job" | "result"
         ),
         _ => true,
     }
