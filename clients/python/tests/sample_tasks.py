@@ -77,3 +77,15 @@ async def add_by_name(a: int, b: int, work_ms: int = 0) -> int:
     if a < 0:
         raise ValueError(f"refusing negative a = {a}")
     return a + b
+
+
+@task
+async def stall_first_attempt(stall: float, then: float) -> int:
+    """Attempt 1 blocks its worker's event loop (no heartbeats: the lease runs out); later
+    attempts take `then` seconds. Returns the attempt that produced the result."""
+    attempt = current_job().attempt
+    if attempt == 1:
+        time.sleep(stall)
+    else:
+        await asyncio.sleep(then)
+    return attempt

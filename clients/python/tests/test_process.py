@@ -38,11 +38,9 @@ async def test_sigterm_gives_back_what_is_still_running(connected: Server, queue
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=20)
     assert worker.returncode == 0, output
-    assert f"job {job.id} given back" in output
-    await job.refresh()
-    # Back where another worker takes it; RELEASE leaves the attempt unused where the server has
-    # it, the fallback (FAIL RETRYIN 0) retries it at once.
-    assert job.state in (State.PENDING, State.RETRYING)
+    # ZRQ.RELEASE: back to pending at once, for another worker, without using an attempt.
+    assert f"job {job.id} given back to {queue_name}\n" in output, output
+    assert (await job.refresh()).state is State.PENDING
     sample = worker_process(connected, "--queue", queue_name, "--grace", "0.5")
     try:
         for _ in range(200):
@@ -79,3 +77,29 @@ async def test_processes_run_cpu_bound_tasks_in_parallel(connected: Server, queu
         output, _ = worker.communicate(timeout=20)
     assert worker.returncode == 0, output
     assert len(consumers) == 2  # each job ran in another process
+
+
+async def test_a_worker_that_lost_its_lease_cannot_finish_the_job(
+    connected: Server, queue_name: str
+):
+    """Fenced leases: the first worker stalls past its lease and the job is handed out again; the
+    stalled worker's late ACK carries a stale token and is refused, so the stored result is the
+    one of the last delivery (the job's last attempt), never the stalled first attempt's."""
+    stalled = worker_process(connected, "--queue", queue_name)
+    job = await sample_tasks.stall_first_attempt.options(queue=queue_name, timeout=0.5).enqueue(
+        stall=3, then=4
+    )
+    for _ in range(200):
+        if (await job.refresh()).state is State.ACTIVE:
+            break
+        time.sleep(0.05)
+    second = worker_process(connected, "--queue", queue_name)
+    try:
+        result = await job.result(timeout=30)
+        assert result >= 2
+        assert result == (await job.refresh()).attempt
+    finally:
+        for worker in (stalled, second):
+            worker.send_signal(signal.SIGTERM)
+        outputs = [worker.communicate(timeout=20)[0] for worker in (stalled, second)]
+    assert "its lease was lost: result dropped" in outputs[0], outputs[0]
