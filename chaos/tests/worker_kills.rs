@@ -45,7 +45,9 @@ fn plan(rng: &mut Rng) -> Vec<Planned> {
                 id: format!("k{i}"),
                 args: ChaosArgs {
                     fail_first,
-                    work_ms: rng.below(8),
+                    // Long enough that a worker paused mid-job still holds it when its lease
+                    // expires and another takes over: the stale report must then be fenced off.
+                    work_ms: rng.below(40),
                 },
                 options,
             }
@@ -123,6 +125,14 @@ fn unexplained(
         if last <= planned {
             problems.push(format!(
                 "{id}: completed on attempt {last}, which was planned to fail"
+            ));
+        }
+        // The chaos task returns its attempt: the record must hold the last attempt's result,
+        // never a stale worker's (fenced leases, issue #11 section 1).
+        if outcome.result.as_deref() != Some(last.to_string().as_str()) {
+            problems.push(format!(
+                "{id}: completed with the result {:?}, its last attempt is {last}",
+                outcome.result
             ));
         }
         let ran = attempts_run.get(id).cloned().unwrap_or_default();
