@@ -14,18 +14,9 @@
 
 mod support;
 
-use support::error_text;
+use support::{error_text, TENANT_A};
 use zrq_tests::redis::{self, Value};
 use zrq_tests::{conformance, Backend, Server, Zrq};
-
-/// Tenant A's rules (docs/ACL.md), to which each variant adds one restriction.
-const TENANT_A: &[&str] = &[
-    "~tenantA",
-    "~zrq:{tenantA}:*",
-    "&zrq:{tenantA}:*",
-    "+@all",
-    "-@dangerous",
-];
 
 /// Every Redis command the Lua library calls (what `acl_probes` lists, and PUBLISH).
 const LIBRARY_CALLS: &[&str] = &[

@@ -9,18 +9,9 @@
 
 mod support;
 
-use support::{error_text, text};
+use support::{error_text, text, TENANT_A};
 use zrq_tests::redis::{self, Value};
 use zrq_tests::{conformance, Backend, Server, Zrq};
-
-/// The rules of tenant A's user, as docs/ACL.md gives them.
-const TENANT_A: &[&str] = &[
-    "~tenantA",
-    "~zrq:{tenantA}:*",
-    "&zrq:{tenantA}:*",
-    "+@all",
-    "-@dangerous",
-];
 
 /// What the command must reply.
 #[derive(Debug)]

@@ -14,6 +14,7 @@
 //! the size, the time bound and the seed; every failure message names the seed and the step, so
 //! `ZRQ_STORM_SEED=<seed>` reproduces it.
 
+use zrq_core::state::State;
 use zrq_core::ErrorCode;
 use zrq_tests::audit::audit;
 use zrq_tests::redis::{self, Value};
@@ -171,17 +172,13 @@ impl Gen {
             ],
             "dead" => vec![q, "COUNT".to_string(), "5".to_string()],
             "list" => {
-                let state = self.pick(&[
-                    "waiting",
-                    "scheduled",
-                    "pending",
-                    "active",
-                    "retrying",
-                    "completed",
-                    "dead",
-                    "cancelled",
-                ]);
-                vec![q, state.to_string(), "COUNT".to_string(), "5".to_string()]
+                let state = State::ALL[self.rng.below(State::ALL.len() as u64) as usize];
+                vec![
+                    q,
+                    state.as_str().to_string(),
+                    "COUNT".to_string(),
+                    "5".to_string(),
+                ]
             }
             "schedule" => {
                 let name = format!("s{}", self.rng.below(3));

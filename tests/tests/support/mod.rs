@@ -10,6 +10,15 @@ use zrq_core::ErrorCode;
 use zrq_tests::redis::{self, Connection, Value};
 use zrq_tests::{Server, Zrq};
 
+/// The rules of tenant A's user, as docs/ACL.md gives them (tests add restrictions to them).
+pub const TENANT_A: &[&str] = &[
+    "~tenantA",
+    "~zrq:{tenantA}:*",
+    "&zrq:{tenantA}:*",
+    "+@all",
+    "-@dangerous",
+];
+
 /// The full text of an error reply, as the server sent it: `CODE message`.
 pub fn error_text(err: &redis::RedisError) -> String {
     match (err.code(), err.detail()) {
