@@ -94,11 +94,10 @@ fn cluster_primary_killed_workers_carry_on_across_queues() {
         }
     }
     let names: Vec<&str> = queues.iter().map(String::as_str).collect();
-    // Each queue's fetcher holds up to `batch` concurrency permits while its blocking FETCH
-    // waits, even on an empty queue: with the defaults (concurrency 16, batch 16) the first
-    // queues' idle fetchers hold every permit and the last queues crawl (found by this test; see
-    // docs/RELIABILITY.md). Enough permits for every fetcher avoids it.
-    let mut workers = Workers::start(Target::Cluster(urls), &names, 2, 4 * QUEUES, 2);
+    // The worker's defaults (concurrency 16, batch 16) for twelve queues: idle queues' fetchers
+    // wait without holding permits, so no queue crawls (this test once found that they did; see
+    // docs/RELIABILITY.md).
+    let mut workers = Workers::start(Target::Cluster(urls), &names, 2, 16, 16);
     let total = (QUEUES * (BEFORE + AFTER)) as i64;
     {
         let mut any = nodes[0].conn();

@@ -1,10 +1,13 @@
 //! Consuming: [`Worker`] runs async handlers for the jobs of one or several queues.
 //!
-//! One fetcher per queue takes jobs in batches with a blocking `ZRQ.FETCH … COUNT n BLOCK ms` on a
-//! connection of its own, but only as many as the concurrency limit has room for: a job is
-//! fetched only when a permit of the worker's semaphore is held for it, so nothing waits locally
-//! while its lease runs. Before blocking on its own queue, a fetcher takes what is waiting in the
-//! queues listed before it: earlier queues have priority. Each job runs in its own task, with
+//! One fetcher per queue takes what is waiting in batches (`ZRQ.FETCH … COUNT n`), but only as
+//! many jobs as the concurrency limit has room for: it holds a permit of the worker's semaphore
+//! for each. It takes from the queues listed before its own first: earlier queues have priority.
+//! When nothing is waiting it gives its permits back and waits for its queue on a connection of
+//! its own (`ZRQ.FETCH … COUNT 1 BLOCK ms`), so fetchers of idle queues never keep slots from the
+//! queues that have work. A job that blocking fetch returns takes a free slot; its lease is kept
+//! alive while it waits for one, and if every slot stays busy for the block time it is given back
+//! (`ZRQ.RELEASE`) for another worker, its attempt not counted. Each job runs in its own task, with
 //! heartbeats (`ZRQ.TOUCH`) every third of its lease and at least every second, so a cancellation
 //! reaches the handler within about a second; the lease is not a time limit: a handler runs as
 //! long as it needs unless the worker was given a [`TimeLimit`]. The outcome is acknowledged
@@ -307,7 +310,8 @@ impl Worker {
         self
     }
 
-    /// How long one blocking fetch waits inside Redis (bounds how long shutdown waits for it).
+    /// How long one blocking fetch waits inside Redis (bounds how long shutdown waits for it), and
+    /// how long the job it returns waits for a free slot before it is given back.
     pub fn block(mut self, block: Duration) -> Self {
         self.block = block.max(Duration::from_millis(10));
         self
@@ -397,15 +401,17 @@ impl Worker {
         if self.queues.is_empty() {
             return Err(Error::Config("a worker needs at least one queue".into()));
         }
+        let semaphore = Arc::new(Semaphore::new(self.concurrency));
         let shared = Arc::new(Shared {
             client: self.client.clone(),
             handlers: self.handlers,
             consumer: self.consumer.clone(),
             time_limit: self.time_limit,
             counters: Counters::default(),
+            slots: semaphore.clone(),
+            slot_patience: self.block,
             held: std::sync::Mutex::new(HashMap::new()),
         });
-        let semaphore = Arc::new(Semaphore::new(self.concurrency));
         let (stop_tx, stop_rx) = watch::channel(false);
         let (job_tx, mut job_rx) = mpsc::unbounded_channel::<Dispatch>();
         let mut fetchers = JoinSet::new();
@@ -509,6 +515,10 @@ struct Shared {
     consumer: String,
     time_limit: TimeLimit,
     counters: Counters,
+    /// One permit per job that may run at once (the worker's concurrency).
+    slots: Arc<Semaphore>,
+    /// How long a job returned by a blocking fetch waits for a free slot before it is given back.
+    slot_patience: Duration,
     /// The jobs this worker holds and has not reported on: (queue, id) → lease token.
     held: std::sync::Mutex<HashMap<(String, String), Option<String>>>,
 }
@@ -529,37 +539,42 @@ impl Shared {
     }
 }
 
-/// Gives back every job still held (`ZRQ.RELEASE … LEASE`), once their tasks are stopped: each is
-/// pending again at once and its attempt does not count. A job reported on meanwhile (its lease
-/// over) is left alone by the server. Returns how many were held.
+/// Gives back every job still held, once their tasks are stopped (see [`release`]). Returns how
+/// many were held.
 async fn give_back(shared: &Shared) -> u64 {
     let held: Vec<((String, String), Option<String>)> = match shared.held.lock() {
         Ok(mut held) => held.drain().collect(),
         Err(_) => Vec::new(),
     };
     for ((queue, id), lease) in &held {
-        let mut args = vec![id.as_str()];
-        if let Some(lease) = lease {
-            args.extend(["LEASE", lease.as_str()]);
-        }
-        let queue = shared.client.queue(queue);
-        match finish(&queue, "release", &args, Duration::from_secs(5)).await {
-            Ok(reply) => {
-                tracing::info!(queue = %queue.name(), id = %id, released = ?record::int(&reply), "job given back")
-            }
-            Err(e) => {
-                tracing::warn!(queue = %queue.name(), id = %id, error = %e, "RELEASE failed: the job waits for its lease to expire")
-            }
-        }
+        release(&shared.client.queue(queue), id, lease.as_deref()).await;
     }
     held.len() as u64
 }
 
-/// A fetched job and the concurrency permit it runs under.
+/// Gives a job back (`ZRQ.RELEASE … LEASE`): it is pending again at once and its attempt does not
+/// count. A job reported on meanwhile (its lease over) is left alone by the server.
+async fn release(queue: &Queue, id: &str, lease: Option<&str>) {
+    let mut args = vec![id];
+    if let Some(lease) = lease {
+        args.extend(["LEASE", lease]);
+    }
+    match finish(queue, "release", &args, Duration::from_secs(5)).await {
+        Ok(reply) => {
+            tracing::info!(queue = %queue.name(), id = %id, released = ?record::int(&reply), "job given back")
+        }
+        Err(e) => {
+            tracing::warn!(queue = %queue.name(), id = %id, error = %e, "RELEASE failed: the job waits for its lease to expire")
+        }
+    }
+}
+
+/// A fetched job and the concurrency permit it runs under: none yet for a job that a blocking
+/// fetch returned, which takes a slot when one is free.
 struct Dispatch {
     queue: String,
     job: JobRecord,
-    permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 struct FetchLoop {
@@ -629,27 +644,49 @@ async fn fetcher(mut f: FetchLoop) {
             return;
         };
         let room = permits.num_permits();
-        let result = if Instant::now() >= next_reclaim {
+        let taken = if Instant::now() >= next_reclaim {
             next_reclaim = Instant::now() + f.reclaim_interval;
             match reclaim(&f, &own, room).await {
-                Ok(jobs) if jobs.is_empty() => fetch_round(&f, &own, &mut conn, room).await,
+                Ok(jobs) if jobs.is_empty() => take_waiting(&f, &own, room).await,
                 other => other,
             }
         } else {
-            fetch_round(&f, &own, &mut conn, room).await
+            take_waiting(&f, &own, room).await
         };
-        match result {
-            Ok(batch) => {
-                backoff.reset();
+        let result = match taken {
+            Ok(batch) if !batch.is_empty() => {
                 for (queue, job) in batch {
                     let Some(permit) = permits.split(1) else {
                         break;
                     };
-                    let _ = f.jobs.send(Dispatch { queue, job, permit });
+                    let _ = f.jobs.send(Dispatch {
+                        queue,
+                        job,
+                        permit: Some(permit),
+                    });
                 }
+                Ok(())
             }
-            Err(e) => {
+            Ok(_) => {
+                // Nothing is waiting: block on our own queue holding no permit, so the fetchers of
+                // idle queues leave every slot to the queues that have work. A job that arrives
+                // meanwhile takes a slot when one is free (see `run_job`).
                 drop(permits);
+                wait_own(&f, &own, &mut conn).await.map(|jobs| {
+                    for (queue, job) in jobs {
+                        let _ = f.jobs.send(Dispatch {
+                            queue,
+                            job,
+                            permit: None,
+                        });
+                    }
+                })
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => backoff.reset(),
+            Err(e) => {
                 if e.is_connection() {
                     conn = None;
                 }
@@ -664,16 +701,12 @@ async fn fetcher(mut f: FetchLoop) {
     }
 }
 
-/// One fetch: waiting jobs of higher-priority queues first, then a blocking fetch of our own.
-async fn fetch_round(
-    f: &FetchLoop,
-    own: &str,
-    conn: &mut Option<Conn>,
-    room: usize,
-) -> Result<Vec<(String, JobRecord)>> {
+/// Takes what is waiting, without blocking, up to `room` jobs: from the queues listed before ours
+/// first (they have priority), then from our own.
+async fn take_waiting(f: &FetchLoop, own: &str, room: usize) -> Result<Vec<(String, JobRecord)>> {
     let client = &f.shared.client;
     let mut got = Vec::new();
-    for queue in &f.queues[..f.index] {
+    for queue in f.queues[..f.index].iter().map(String::as_str).chain([own]) {
         if got.len() >= room {
             break;
         }
@@ -688,43 +721,46 @@ async fn fetch_round(
         got.extend(
             JobRecord::list(reply)?
                 .into_iter()
-                .map(|j| (queue.clone(), j)),
+                .map(|j| (queue.to_string(), j)),
         );
     }
-    if !got.is_empty() {
-        return Ok(got);
-    }
+    Ok(got)
+}
+
+/// Waits up to the block time for our own queue, on the fetcher's own connection. With the
+/// module, a blocking `FETCH … COUNT 1` that returns the job it waited for; with the Functions
+/// library, which cannot block, a `BLPOP` on the queue's wake key, after which the caller fetches.
+async fn wait_own(
+    f: &FetchLoop,
+    own: &str,
+    conn: &mut Option<Conn>,
+) -> Result<Vec<(String, JobRecord)>> {
+    let client = &f.shared.client;
     let conn = match conn {
         Some(conn) => conn,
         None => conn.insert(client.dedicated(f.block).await?),
     };
-    let count = room.to_string();
-    let consumer = f.shared.consumer.as_str();
     let backend = client.backend();
-    let jobs = if backend.blocks_server_side() {
-        let block = f.block.as_millis().to_string();
-        let cmd = backend.command(
-            "fetch",
-            Some(own),
-            &[consumer, "COUNT", &count, "BLOCK", &block],
-        );
-        let reply: Value = cmd.query_async(conn).await.map_err(Error::from_redis)?;
-        JobRecord::list(reply)?
-    } else {
-        let cmd = backend.command("fetch", Some(own), &[consumer, "COUNT", &count]);
-        let reply: Value = cmd.query_async(conn).await.map_err(Error::from_redis)?;
-        let jobs = JobRecord::list(reply)?;
-        if jobs.is_empty() {
-            let _: Value = redis::cmd("BLPOP")
-                .arg(backend.wake_key(own))
-                .arg(f.block.as_secs_f64())
-                .query_async(conn)
-                .await
-                .map_err(Error::from_redis)?;
-        }
-        jobs
-    };
-    Ok(jobs.into_iter().map(|j| (own.to_string(), j)).collect())
+    if !backend.blocks_server_side() {
+        let _: Value = redis::cmd("BLPOP")
+            .arg(backend.wake_key(own))
+            .arg(f.block.as_secs_f64())
+            .query_async(conn)
+            .await
+            .map_err(Error::from_redis)?;
+        return Ok(Vec::new());
+    }
+    let block = f.block.as_millis().to_string();
+    let cmd = backend.command(
+        "fetch",
+        Some(own),
+        &[f.shared.consumer.as_str(), "COUNT", "1", "BLOCK", &block],
+    );
+    let reply: Value = cmd.query_async(conn).await.map_err(Error::from_redis)?;
+    Ok(JobRecord::list(reply)?
+        .into_iter()
+        .map(|j| (own.to_string(), j))
+        .collect())
 }
 
 /// Takes over jobs of `queue` whose lease expired (their worker died), as many as `room`.
@@ -815,11 +851,34 @@ fn start(running: &mut JoinSet<()>, shared: &Arc<Shared>, dispatch: Dispatch) {
 
 async fn run_job(shared: Arc<Shared>, dispatch: Dispatch) {
     let Dispatch { queue, job, permit } = dispatch;
-    let _permit = permit;
     let queue = shared.client.queue(&queue);
     let delivery = Delivery::of(&job);
-    report(&shared, &queue, &delivery, job).await;
+    let permit = match permit {
+        Some(permit) => Some(permit),
+        None => wait_for_slot(&shared, &queue, &job).await,
+    };
+    match permit {
+        Some(_permit) => report(&shared, &queue, &delivery, job).await,
+        // Every slot stayed busy: another worker may run it now.
+        None => release(&queue, &delivery.id, delivery.lease.as_deref()).await,
+    }
     shared.drop_hold(queue.name(), &delivery.id);
+}
+
+/// A free slot for `job`, which a blocking fetch returned, within the worker's patience (its block
+/// time); its lease is kept alive meanwhile. None when every slot stayed busy.
+async fn wait_for_slot(
+    shared: &Shared,
+    queue: &Queue,
+    job: &JobRecord,
+) -> Option<OwnedSemaphorePermit> {
+    let lease = Duration::from_millis(job.timeout.max(1) as u64);
+    let ctx = JobContext::new(job.clone(), queue.clone());
+    tokio::select! {
+        permit = shared.slots.clone().acquire_owned() => permit.ok(),
+        () = tokio::time::sleep(shared.slot_patience) => None,
+        () = heartbeats(ctx, heartbeat_interval(lease)) => None,
+    }
 }
 
 /// Runs the job's handler and reports its outcome (ACK or FAIL).

@@ -18,6 +18,8 @@ both_backends!(
     bulk_enqueue_is_one_round_trip_with_per_job_results,
     concurrency_limit_is_honoured,
     multiple_queues_are_served_in_priority_order,
+    idle_queues_leave_every_slot_to_a_busy_one,
+    jobs_arriving_on_many_idle_queues_respect_the_concurrency,
     a_time_limit_is_enforced_by_dropping_the_handler,
     worker_survives_a_redis_restart,
     hundreds_of_jobs_in_flight_on_one_runtime,
@@ -211,6 +213,72 @@ async fn multiple_queues_are_served_in_priority_order(backend: Backend) {
         order[..5].iter().all(|n| n.starts_with("high")),
         "high first: {order:?}"
     );
+}
+
+/// Twelve queues, the first eleven empty: the empty queues' fetchers wait without holding slots,
+/// so the last queue's jobs run four at a time at once. (When fetchers held their slots while
+/// blocked, the last queue got a few slots per block period: 40 jobs took about 50 s here.)
+async fn idle_queues_leave_every_slot_to_a_busy_one(backend: Backend) {
+    let (_server, client) = setup(backend).await;
+    let names: Vec<String> = (0..12).map(|i| format!("q{i}")).collect();
+    let queues: Vec<&str> = names.iter().map(String::as_str).collect();
+    let gauge = Arc::new(Gauge::default());
+    let (max, ran) = (&gauge.max, &gauge.ran);
+    let running = spawn(counting_sleeper(
+        Worker::new(client.clone(), &queues)
+            .concurrency(4)
+            .batch(16)
+            .block(Duration::from_secs(5)),
+        &gauge,
+    ));
+    // The worker is idle first: every fetcher is waiting on its empty queue.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client
+        .queue("q11")
+        .enqueue_many(add_jobs(40, 50))
+        .await
+        .unwrap();
+    eventually("all 40 ran", || async { ran.load(Ordering::SeqCst) == 40 }).await;
+    let stats = running.stop().await;
+    assert_eq!(stats.completed, 40);
+    assert_eq!(max.load(Ordering::SeqCst), 4, "four at once, and no more");
+}
+
+/// Jobs that blocking fetches return on many queues at once wait for a free slot: never more
+/// than the concurrency run at once, and every job runs once, on its first attempt.
+async fn jobs_arriving_on_many_idle_queues_respect_the_concurrency(backend: Backend) {
+    let (_server, client) = setup(backend).await;
+    let names: Vec<String> = (0..8).map(|i| format!("q{i}")).collect();
+    let queues: Vec<&str> = names.iter().map(String::as_str).collect();
+    let gauge = Arc::new(Gauge::default());
+    let (max, ran) = (&gauge.max, &gauge.ran);
+    let running = spawn(counting_sleeper(
+        fast(Worker::new(client.clone(), &queues))
+            .concurrency(2)
+            .batch(4),
+        &gauge,
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut jobs = Vec::new();
+    for name in &names {
+        jobs.extend(
+            client
+                .queue(name)
+                .enqueue_many(add_jobs(3, 100))
+                .await
+                .unwrap(),
+        );
+    }
+    eventually("all 24 ran", || async { ran.load(Ordering::SeqCst) == 24 }).await;
+    let stats = running.stop().await;
+    assert_eq!(stats.completed, 24);
+    assert_eq!(max.load(Ordering::SeqCst), 2, "two at once, and no more");
+    for job in jobs {
+        let job = job.unwrap();
+        let record = job.record().await.unwrap();
+        assert_eq!(record.state, JobState::Completed, "{}", record.id);
+        assert_eq!(record.attempt, 1, "{}: given back, not failed", record.id);
+    }
 }
 
 async fn a_time_limit_is_enforced_by_dropping_the_handler(backend: Backend) {
