@@ -185,3 +185,36 @@ async def test_earlier_queues_come_first(connected: Server, queue_name: str):
     await task
     finished = [int((await job.refresh()).record["finished_at"]) for job in high + low]
     assert max(finished[:5]) <= min(finished[5:])
+
+
+async def test_idle_queues_leave_every_slot_to_a_busy_one(connected: Server, queue_name: str):
+    # Eleven empty queues before a busy one: their fetchers wait holding no slot, so the busy
+    # queue's 40 jobs of 0.1 s run four at a time (when idle fetchers held their slots through a
+    # 5 s block, the busy queue got a few jobs per block period: about 50 s).
+    idle = [f"{queue_name}-{index}" for index in range(11)]
+    running = Worker([*idle, queue_name], concurrency=4, batch=16, block=5)
+    task = asyncio.get_running_loop().create_task(running.run())
+    await asyncio.sleep(0.3)  # every fetcher is waiting on its empty queue
+    queue = Queue(queue_name)
+    jobs = [await queue.enqueue(sample_tasks.slow, 0.1) for _ in range(40)]
+    for job in jobs:
+        assert await job.result(timeout=30) == "done"
+    running.stop()
+    assert (await task).completed == 40
+
+
+async def test_jobs_arriving_on_idle_queues_wait_for_a_slot(connected: Server, queue_name: str):
+    # Jobs that blocking fetches return on eight queues at once run two at a time (the
+    # concurrency); those that find no free slot within the block time are given back, so each
+    # still completes on its first attempt.
+    names = [f"{queue_name}-{index}" for index in range(8)]
+    running = Worker(names, concurrency=2, batch=4, block=0.2)
+    task = asyncio.get_running_loop().create_task(running.run())
+    await asyncio.sleep(0.3)
+    jobs = [await Queue(name).enqueue(sample_tasks.slow, 0.1) for name in names for _ in range(3)]
+    for job in jobs:
+        assert await job.result(timeout=30) == "done"
+    running.stop()
+    assert (await task).completed == 24
+    for job in jobs:
+        assert (await job.refresh()).attempt == 1

@@ -3,10 +3,13 @@
     zrq-worker myapp.tasks --queue default --queue low --concurrency 100
     python -m zrq.worker myapp.tasks --queue default
 
-One fetcher per queue takes jobs in batches (`ZRQ.FETCH … COUNT n BLOCK ms`, inside Redis; on the
-Functions library, `BLPOP` on the queue's wake-up list), but only as many as the concurrency limit
-has room for, so no fetched job waits locally while its lease runs. Before blocking on its own
-queue a fetcher takes what waits in the queues listed before it: earlier queues come first.
+One fetcher per queue takes what waits in batches (`ZRQ.FETCH … COUNT n`), but only as many jobs
+as the concurrency limit has room for, from the queues listed before its own first: earlier queues
+come first. When nothing waits it gives its slots back and waits for its queue (`ZRQ.FETCH …
+COUNT 1 BLOCK ms` inside Redis; on the Functions library, `BLPOP` on the queue's wake-up list), so
+the fetchers of idle queues never keep slots from the queues that have work. A job that blocking
+fetch returns takes a free slot, its lease kept alive meanwhile; if every slot stays busy for the
+block time it is given back (`ZRQ.RELEASE`) for another worker, without using an attempt.
 
 Each job runs as an asyncio task (a sync function in a thread pool), with heartbeats
 (`ZRQ.TOUCH`) every third of its lease (`timeout`) and at least every second, for as long as it
@@ -229,9 +232,14 @@ class Worker:
                     next_reclaim = time.monotonic() + reclaim_every
                     jobs = await self._reclaim(conn, queue, room)
                     if not jobs:
-                        jobs = await self._fetch_round(conn, index, room)
+                        jobs = await self._take_waiting(conn, index, room)
                 else:
-                    jobs = await self._fetch_round(conn, index, room)
+                    jobs = await self._take_waiting(conn, index, room)
+                if not jobs:
+                    # Nothing waits: block holding no slot, leaving them to queues with work.
+                    slots.give(room)
+                    room = 0
+                    jobs = await self._wait_own(conn, queue)
                 pause = 0.05
             except (redis.exceptions.RedisError, OSError, CommandError) as error:
                 slots.give(room)
@@ -239,13 +247,20 @@ class Worker:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)
                 continue
-            slots.give(room - len(jobs))
-            for job_queue, record in jobs:
-                running = asyncio.get_running_loop().create_task(
-                    self._run_job(conn, job_queue, record, pool)
-                )
-                self._running[running] = (job_queue, record)
-                running.add_done_callback(lambda done: self._finished(done, slots))
+            loop = asyncio.get_running_loop()
+            if room:
+                slots.give(room - len(jobs))
+                for job_queue, record in jobs:
+                    running = loop.create_task(self._run_job(conn, job_queue, record, pool))
+                    self._running[running] = (job_queue, record)
+                    running.add_done_callback(lambda done: self._finished(done, slots))
+            else:
+                for job_queue, record in jobs:
+                    running = loop.create_task(
+                        self._run_when_free(conn, job_queue, record, pool, slots)
+                    )
+                    self._running[running] = (job_queue, record)
+                    running.add_done_callback(self._running.pop)
 
     def _finished(self, done: asyncio.Task[None], slots: Slots) -> None:
         del self._running[done]
@@ -257,29 +272,70 @@ class Worker:
             log.info("reclaimed an expired lease: %s", as_map(record).get("id"))
         return [(queue, as_map(record)) for record in reply]
 
-    async def _fetch_round(self, conn: Connection, index: int, room: int) -> list[tuple[str, Any]]:
-        """Jobs waiting in the queues before this fetcher's own, else its own queue's, blocking
-        for up to `block` seconds inside Redis."""
+    async def _take_waiting(self, conn: Connection, index: int, room: int) -> list[tuple[str, Any]]:
+        """Up to `room` jobs waiting in the queues before this fetcher's own, then in its own,
+        without blocking."""
         got: list[tuple[str, Any]] = []
-        for earlier in self.queues[:index]:
+        for queue in self.queues[: index + 1]:
             if len(got) >= room:
-                return got
-            reply = await conn.call("fetch", earlier, self.consumer, "COUNT", room - len(got))
-            got += [(earlier, as_map(record)) for record in reply]
-        if got:
-            return got
-        own = self.queues[index]
+                break
+            reply = await conn.call("fetch", queue, self.consumer, "COUNT", room - len(got))
+            got += [(queue, as_map(record)) for record in reply]
+        return got
+
+    async def _wait_own(self, conn: Connection, own: str) -> list[tuple[str, Any]]:
+        """Waits up to `block` seconds for this fetcher's queue: a blocking `FETCH … COUNT 1`
+        inside Redis, or on the Functions library (which cannot block) a `BLPOP` on the queue's
+        wake-up list, after which the fetcher takes what waits."""
         if conn.backend is Backend.MODULE:
             block_ms = round(self.block * 1000)
             reply = await conn.call(
-                "fetch", own, self.consumer, "COUNT", room, "BLOCK", block_ms, blocks=True
+                "fetch", own, self.consumer, "COUNT", 1, "BLOCK", block_ms, blocks=True
             )
-        else:
-            reply = await conn.call("fetch", own, self.consumer, "COUNT", room)
-            if not reply:
-                # Fetch first, then wait for a token: a job enqueued in between left one.
-                await conn.blocking.execute_command("BLPOP", f"zrq:{{{own}}}:wake", self.block)
-        return [(own, as_map(record)) for record in reply]
+            return [(own, as_map(record)) for record in reply]
+        # A job enqueued since the fetch that found nothing left a token: no wake-up is lost.
+        await conn.blocking.execute_command("BLPOP", f"zrq:{{{own}}}:wake", self.block)
+        return []
+
+    async def _run_when_free(
+        self,
+        conn: Connection,
+        queue: str,
+        record: dict[str, Any],
+        pool: concurrent.futures.Executor,
+        slots: Slots,
+    ) -> None:
+        """Runs a job a blocking fetch returned once a slot is free, its lease kept alive
+        meanwhile; gives it back (`ZRQ.RELEASE`, no attempt used) when every slot stays busy for
+        the block time or the worker stops first."""
+        held = _Held(conn, queue, record)
+        lease_seconds = int(record.get("timeout", 30000)) / 1000
+        keep_alive = asyncio.get_running_loop().create_task(
+            self._touches(held, min(lease_seconds / 3, 1.0))
+        )
+        try:
+            taken = await asyncio.wait_for(slots.take(1), self.block)
+        except asyncio.TimeoutError:
+            taken = 0
+        except asyncio.CancelledError:
+            await held.report("release")
+            raise
+        finally:
+            keep_alive.cancel()
+        if not taken:
+            await held.report("release")
+            log.info("job %s given back to %s: no free slot", held.id, queue)
+            return
+        try:
+            await self._run_job(conn, queue, record, pool)
+        finally:
+            slots.give(1)
+
+    @staticmethod
+    async def _touches(held: _Held, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await held.report("touch")
 
     async def _run_job(
         self,
