@@ -86,6 +86,46 @@ mod tests {
         assert!(library().contains(&format!("local VERSION = '{VERSION}'")));
     }
 
+    /// The names a line of the library declares at top level (column 0): `local function f` one,
+    /// `local a, b = …` two. Nested code is indented, so column 0 is the main chunk.
+    fn top_level_locals(line: &str) -> usize {
+        if line.starts_with("local function ") {
+            1
+        } else if let Some(rest) = line.strip_prefix("local ") {
+            let names = rest.split('=').next().unwrap_or_default();
+            names.split(',').filter(|n| !n.trim().is_empty()).count()
+        } else {
+            0
+        }
+    }
+
+    #[test]
+    fn top_level_locals_are_counted_by_name() {
+        let cases = [
+            ("local function f(a, b)", 1),
+            ("local a, b, c = 1, 2, 3", 3),
+            ("local x", 1),
+            ("    local nested = 1", 0),
+            ("-- local commented", 0),
+        ];
+        for (line, want) in cases {
+            assert_eq!(top_level_locals(line), want, "{line}");
+        }
+    }
+
+    /// Lua allows 200 locals in one function, the library's main chunk included: past that the
+    /// library no longer loads (`too many local variables`). The limit here keeps room to grow.
+    #[test]
+    fn top_level_locals_stay_well_below_luas_limit() {
+        const MOST: usize = 180;
+        let count: usize = library().lines().map(top_level_locals).sum();
+        assert!(
+            count <= MOST,
+            "{count} top-level locals (Lua's limit is 200): split helpers into tables"
+        );
+        assert!(count > 100, "{count}: the count missed the declarations");
+    }
+
     #[test]
     fn library_carries_every_config_default() {
         for setting in zrq_core::config::SETTINGS {
