@@ -11,7 +11,8 @@
 //! 1. enqueue throughput with 1, 16 and 128 commands in flight on one connection, for
 //!    `ZRQ.ENQUEUE`, `FCALL zrq_enqueue` and raw `XADD`;
 //! 2. end-to-end drain of N no-op jobs by the Rust worker (crate `zrq`) and by a raw
-//!    fetch + pipelined ack loop, per backend;
+//!    fetch + pipelined ack loop, per backend, against plain streams drained the same way
+//!    (`XREADGROUP` + `XACK` + a periodic `XTRIM MINID`, no zrq);
 //! 3. latency from enqueue to handler start with an idle worker blocked in FETCH;
 //! 4. Redis memory per queued job and per finished job kept;
 //! 5. drain throughput with 1, 2 and 4 worker processes, and command throughput at queue depths
@@ -264,9 +265,96 @@ impl Run {
         }
     }
 
+    /// The floor zrq's drain is measured against: plain Redis streams, no zrq. Each round trip
+    /// carries one `XACK` of the last batch and the next `XREADGROUP … COUNT <count>`; every
+    /// `TRIM_EVERY` entries an `XTRIM MINID` drops what was acknowledged (whole nodes, no per-entry
+    /// `XDEL`). Drains the stream `queue`, filled with `XADD`; returns how many were acked.
+    fn raw_stream_drain(&self, queue: &str, count: usize) -> Res<u64> {
+        /// Entries acknowledged between two trims.
+        const TRIM_EVERY: u64 = 1_024;
+        let mut conn = self.server.conn()?;
+        conn.cmd(&["XGROUP", "CREATE", queue, "g", "0"])?;
+        let count = count.to_string();
+        let read = [
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "bench",
+            "COUNT",
+            &count,
+            "STREAMS",
+            queue,
+            ">",
+        ];
+        let (mut acked, mut since_trim) = (0u64, 0u64);
+        let mut ids: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let mut out = Vec::new();
+            let mut replies = 0;
+            if let Some(last) = ids.last() {
+                let mut xack: Vec<&[u8]> = vec![b"XACK", queue.as_bytes(), b"g"];
+                xack.extend(ids.iter().map(Vec::as_slice));
+                encode(&mut out, &xack);
+                replies += 1;
+                acked += ids.len() as u64;
+                since_trim += ids.len() as u64;
+                if since_trim >= TRIM_EVERY {
+                    // Everything up to `last` is acknowledged: entries from `last` on are kept.
+                    encode(&mut out, &[b"XTRIM", queue.as_bytes(), b"MINID", last]);
+                    replies += 1;
+                    since_trim = 0;
+                }
+            }
+            let args: Vec<&[u8]> = read.iter().map(|a| a.as_bytes()).collect();
+            encode(&mut out, &args);
+            conn.send(&out)?;
+            conn.skip(replies)?;
+            ids.clear();
+            // [[stream, [[id, fields]…]]], or nil when nothing is left.
+            let Value::Array(streams) = conn.read()? else {
+                return Ok(acked);
+            };
+            let entries = match streams.into_iter().next() {
+                Some(Value::Array(mut stream)) if stream.len() == 2 => stream.swap_remove(1),
+                _ => return Err("XREADGROUP replied in an unexpected shape".into()),
+            };
+            let Value::Array(entries) = entries else {
+                return Err("XREADGROUP replied without entries".into());
+            };
+            for entry in entries {
+                if let Value::Array(entry) = entry {
+                    if let Some(Value::Str(id)) = entry.into_iter().next() {
+                        ids.push(id);
+                    }
+                }
+            }
+            if ids.is_empty() {
+                return Ok(acked);
+            }
+        }
+    }
+
     fn drain_bench(&mut self) -> Res<()> {
         let n = self.settings.n(100_000, 10_000);
         eprintln!("end-to-end drain of {n} no-op jobs");
+        self.flush()?;
+        self.fill(Backend::Xadd, "d", n, "{}")?;
+        let start = Instant::now();
+        let acked = self.raw_stream_drain("d", 128)?;
+        let secs = start.elapsed().as_secs_f64();
+        if acked != n {
+            return Err(format!("the raw stream drain acknowledged {acked} of {n}").into());
+        }
+        self.record(Measure {
+            bench: "drain_raw".into(),
+            backend: Backend::Xadd.name().into(),
+            param: 1,
+            n: acked,
+            seconds: secs,
+            value: acked as f64 / secs,
+            unit: "jobs/s".into(),
+            note: "plain streams, no zrq: XREADGROUP COUNT 128 + XACK in one round trip, XTRIM MINID every 1,024".into(),
+        });
         for backend in [Backend::Module, Backend::Lua] {
             self.flush()?;
             self.fill(backend, "d", n, "{}")?;
@@ -596,6 +684,10 @@ impl Run {
         for bench in ["drain", "drain_raw"] {
             if let (Some(m), Some(l)) = (v(bench, "module", 1), v(bench, "lua", 1)) {
                 out.push((format!("{bench} module/lua"), m / l));
+            }
+            // Against plain streams drained by a raw loop (issue 15's goal: the worker ≥ 0.5×).
+            if let (Some(m), Some(x)) = (v(bench, "module", 1), v("drain_raw", "xadd", 1)) {
+                out.push((format!("{bench} module/raw streams"), m / x));
             }
         }
         for (bench, backend) in [
