@@ -168,7 +168,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "zrq.queues",
         flags: "readonly",
         readonly: true,
-        syntax: "ZRQ.QUEUES",
+        syntax: "ZRQ.QUEUES [CURSOR <c>] [COUNT <n>]",
     },
 ];
 

@@ -93,8 +93,12 @@ pub trait Store {
     /// Announces that job `id` entered `state`: publishes `<state> <id>` on `channel` (the
     /// queue's events channel) and counts the transition.
     fn announce(&mut self, channel: &str, id: &str, state: State) -> Result<()>;
-    /// The names of keys matching a glob pattern (whole keyspace scan; operator commands only).
-    fn scan(&mut self, pattern: &str) -> Result<Vec<String>>;
+    /// One step of a keyspace scan (SCAN `cursor` MATCH `pattern` COUNT `count`): the next cursor
+    /// (0 at the end) and the names found, from about `count` keys examined.
+    fn scan_page(&mut self, cursor: i64, pattern: &str, count: i64) -> Result<(i64, Vec<String>)>;
+    /// The keys among `keys` that the user running the command may read (its ACL key
+    /// permissions; Redis does not check a module's own key access).
+    fn readable(&mut self, keys: Vec<String>) -> Vec<String>;
     /// Every field of a hash (empty when the key does not exist).
     fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>>;
     /// Number of fields of a hash (0 when the key does not exist).

@@ -241,3 +241,41 @@ pub fn memory_full() -> bool {
     // SAFETY: it takes no argument and reads the server's memory counters on the main thread.
     (unsafe { ratio() }) >= 1.0
 }
+
+/// The keys among `keys` that the user of the running command may read, by its ACL key
+/// permissions (Redis checks a command's declared keys, never a module's own key access). With
+/// no user to check (no client), none.
+pub fn readable_by_current_user(ctx: &Context, keys: Vec<String>) -> Vec<String> {
+    // SAFETY: a live context; the user name string and the user are released below, exactly once,
+    // and the key strings outlive each check.
+    unsafe {
+        let (Some(user_name), Some(user_of), Some(check), Some(free_user), Some(free_string)) = (
+            raw::RedisModule_GetCurrentUserName,
+            raw::RedisModule_GetModuleUserFromUserName,
+            raw::RedisModule_ACLCheckKeyPermissions,
+            raw::RedisModule_FreeModuleUser,
+            raw::RedisModule_FreeString,
+        ) else {
+            return Vec::new();
+        };
+        let name = user_name(ctx.ctx);
+        if name.is_null() {
+            return Vec::new();
+        }
+        let user = user_of(name);
+        free_string(ctx.ctx, name);
+        if user.is_null() {
+            return Vec::new();
+        }
+        let access = raw::REDISMODULE_CMD_KEY_ACCESS as c_int;
+        let readable = keys
+            .into_iter()
+            .filter(|key| {
+                let key_name = string(ctx, key.as_bytes());
+                check(user, key_name.inner, access) == raw::REDISMODULE_OK as c_int
+            })
+            .collect();
+        free_user(user);
+        readable
+    }
+}

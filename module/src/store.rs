@@ -196,34 +196,33 @@ impl Store for RedisStore<'_> {
         Ok(())
     }
 
-    fn scan(&mut self, pattern: &str) -> Result<Vec<String>> {
-        let mut cursor = "0".to_string();
-        let mut keys = Vec::new();
-        loop {
-            let args: [&[u8]; 5] = [
-                cursor.as_bytes(),
-                b"MATCH",
-                pattern.as_bytes(),
-                b"COUNT",
-                b"1000",
-            ];
-            let mut reply = array(self.read("SCAN", &args)?).into_iter();
-            cursor = reply
-                .next()
-                .and_then(text)
-                .unwrap_or_else(|| "0".to_string());
-            keys.extend(
-                reply
-                    .next()
-                    .map(array)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(text),
-            );
-            if cursor == "0" {
-                return Ok(keys);
-            }
-        }
+    fn scan_page(&mut self, cursor: i64, pattern: &str, count: i64) -> Result<(i64, Vec<String>)> {
+        let (cursor, count) = (cursor.to_string(), count.to_string());
+        let args: [&[u8]; 5] = [
+            cursor.as_bytes(),
+            b"MATCH",
+            pattern.as_bytes(),
+            b"COUNT",
+            count.as_bytes(),
+        ];
+        let mut reply = array(self.read("SCAN", &args)?).into_iter();
+        let next = reply
+            .next()
+            .and_then(text)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| ZrqError::internal("SCAN returned no cursor"))?;
+        let keys = reply
+            .next()
+            .map(array)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(text)
+            .collect();
+        Ok((next, keys))
+    }
+
+    fn readable(&mut self, keys: Vec<String>) -> Vec<String> {
+        direct::readable_by_current_user(self.ctx, keys)
     }
 
     fn key_type(&mut self, key: &str) -> Result<KeyType> {

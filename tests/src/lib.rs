@@ -43,7 +43,13 @@ impl Backend {
             Backend::Lua => {
                 let mut cmd = redis::cmd("FCALL");
                 cmd.arg(format!("zrq_{}", name.to_lowercase()));
-                cmd.arg(if args.is_empty() { 0 } else { 1 });
+                // QUEUES declares no key: its arguments are all ARGV (a tenant's ACL would refuse
+                // `CURSOR` as a key name).
+                cmd.arg(if args.is_empty() || name == "queues" {
+                    0
+                } else {
+                    1
+                });
                 cmd
             }
         };
@@ -424,6 +430,22 @@ impl Zrq {
         self.call("fetch", &[queue, consumer, "COUNT", &count])
             .map(jobs)
             .expect("FETCH")
+    }
+
+    /// Every queue `QUEUES` lists, paging with its cursor until the end (sorted, each once).
+    pub fn queues(&mut self) -> Vec<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let (next, page): (String, Vec<String>) = self
+                .call("queues", &["CURSOR", &cursor, "COUNT", "250"])
+                .expect("QUEUES");
+            names.extend(page);
+            if next == "0" {
+                return names.into_iter().collect();
+            }
+            cursor = next;
+        }
     }
 
     /// The state of a job, or None.

@@ -199,10 +199,11 @@ fn literal_cases() -> Vec<Case> {
             &[b"q", b"p1", b"now"],
             "ERR wrong number of arguments for 'zrq.cancel' command",
         ),
+        case("queues", &[b"extra"], "ERR unknown option 'extra'"),
         case(
             "queues",
-            &[b"extra"],
-            "ERR wrong number of arguments for 'zrq.queues' command",
+            &[b"CURSOR", b"-1"],
+            "ERR CURSOR must be an integer from 0 to 9223372036854775807, got '-1'",
         ),
         case(
             "enqueue",
@@ -379,8 +380,8 @@ fn generated_cases() -> Vec<Case> {
     }
     cases.push(case(
         "queues",
-        &[b"q"],
-        ZrqError::arity("zrq.queues").to_string(),
+        &[b"COUNT", b"251"],
+        ZrqError::integer_out_of_range("COUNT", b"251", 1, 250).to_string(),
     ));
 
     // Bad names.

@@ -389,8 +389,7 @@ fn info_counts_jobs_by_state_with_totals(backend: Backend) {
 fn queues_lists_every_queue_sorted(backend: Backend) {
     let server = backend.server();
     let mut zrq = server.zrq(backend);
-    let none: Vec<String> = zrq.call("queues", &[]).expect("QUEUES");
-    assert!(none.is_empty());
+    assert!(zrq.queues().is_empty());
     zrq.enqueue("zeta", "t", "{}", &[]);
     zrq.enqueue("alpha", "t", "{}", &["DELAY", "600000"]);
     zrq.enqueue("mid:dle", "t", "{}", &[]);
@@ -398,8 +397,7 @@ fn queues_lists_every_queue_sorted(backend: Backend) {
     // Reading does not create a queue.
     info(&mut zrq, "ghost");
     zrq.fetch("ghost2", "w", 1);
-    let queues: Vec<String> = zrq.call("queues", &[]).expect("QUEUES");
-    assert_eq!(queues, ["alpha", "mid:dle", "zeta"]);
+    assert_eq!(zrq.queues(), ["alpha", "mid:dle", "zeta"]);
 }
 
 fn list_pages_through_every_state(backend: Backend) {

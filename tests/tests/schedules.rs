@@ -125,8 +125,7 @@ fn schedule_definitions_are_listed(backend: Backend) {
     // Nothing is enqueued by defining a schedule; the queue is known.
     assert_eq!(info_int(&mut zrq, Q, "pending"), 0);
     assert_eq!(info_int(&mut zrq, Q, "total_enqueued"), 0);
-    let queues: Vec<String> = zrq.call("queues", &[]).expect("QUEUES");
-    assert_eq!(queues, [Q]);
+    assert_eq!(zrq.queues(), [Q]);
 
     // Redefining replaces the definition and replans.
     let (again, _, _) = schedule(&mut zrq, &[Q, "report", "EVERY", "1000000", "other", "[]"]);
