@@ -249,6 +249,11 @@ impl JobRecord {
         self.extra.get("batch").map(String::as_str)
     }
 
+    /// The name of the recurring schedule whose tick enqueued the job, if one did.
+    pub fn schedule(&self) -> Option<&str> {
+        self.extra.get("schedule").map(String::as_str)
+    }
+
     /// The stored result, deserialized (`None` if there is none).
     pub fn result_as<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>> {
         self.result

@@ -456,6 +456,39 @@ async fn administration_info_queues_list_pause_schedules() {
     assert!(q.schedules().await.unwrap().is_empty());
 }
 
+/// A tick's job names its schedule: in a listing's records and in the job's own record. (Both
+/// backends store it alike: tests/tests/schedules.rs; here the client's reading of it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticks_job_record_names_its_schedule() {
+    let (_server, client) = setup(Backend::Module).await;
+    let q = client.queue("ticked");
+    let plain = q.enqueue("t", &0).await.unwrap();
+    q.schedule(
+        "every-second",
+        &Every::Interval(Duration::from_secs(1)),
+        "t",
+        &"tick",
+        &EnqueueOptions::new(),
+    )
+    .await
+    .unwrap();
+    let mut ticked = None;
+    for _ in 0..100 {
+        let page = q.list("pending", 10, "0").await.unwrap();
+        ticked = page.jobs.into_iter().find(|j| j.id != plain.id());
+        if ticked.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ticked = ticked.expect("the first tick's job within 10 s");
+    assert_eq!(ticked.schedule(), Some("every-second"));
+    let record = q.job(&ticked.id).record().await.unwrap();
+    assert_eq!(record.schedule(), Some("every-second"));
+    assert_eq!(plain.record().await.unwrap().schedule(), None);
+    assert!(q.unschedule("every-second").await.unwrap());
+}
+
 async fn workflows_chain_with_results_and_batch_callback(backend: Backend) {
     let (_server, client) = setup(backend).await;
     let q = client.queue("flow");

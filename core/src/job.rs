@@ -38,6 +38,7 @@ pub const FIELDS: &[(&str, FieldKind)] = &[
     ("with_results", FieldKind::Integer),
     ("on_parent_fail", FieldKind::Text),
     ("batch", FieldKind::Text),
+    ("schedule", FieldKind::Text),
     ("created_at", FieldKind::Integer),
     ("run_at", FieldKind::Integer),
     ("started_at", FieldKind::Integer),
@@ -91,6 +92,8 @@ pub struct Job {
     pub on_parent_fail: Option<String>,
     /// The batch it belongs to.
     pub batch: Option<String>,
+    /// The recurring schedule whose tick enqueued it (`ZRQ.SCHEDULE`'s name).
+    pub schedule: Option<String>,
     /// When it was enqueued (unix ms).
     pub created_at: i64,
     /// When it is due, while scheduled or retrying (unix ms).
@@ -184,6 +187,7 @@ impl Job {
             with_results: int(get("with_results"), "with_results")?,
             on_parent_fail: get("on_parent_fail"),
             batch: name_field(key, "batch", get("batch"))?,
+            schedule: get("schedule"),
             created_at: int(get("created_at"), "created_at")?
                 .ok_or_else(|| missing("created_at"))?,
             run_at: int(get("run_at"), "run_at")?,
@@ -230,6 +234,7 @@ impl Job {
             int(self.with_results),
             text(&self.on_parent_fail),
             text(&self.batch),
+            text(&self.schedule),
             int(Some(self.created_at)),
             int(self.run_at),
             int(self.started_at),
@@ -296,6 +301,7 @@ mod tests {
             with_results: None,
             on_parent_fail: None,
             batch: Some("b".into()),
+            schedule: Some("nightly".into()),
             created_at: 10,
             run_at: None,
             started_at: Some(20),

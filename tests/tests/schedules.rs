@@ -2,8 +2,9 @@
 //! however many workers fetch; ticks missed while the server was down (one catch-up job, then the
 //! schedule continues on its grid).
 //!
-//! Definitions and listings are backend-independent (conformance); ticks need the server-side
-//! timer (module only). `* * * * *` ticks once a minute, so timing tests use EVERY.
+//! Definitions, listings and a tick's job record are backend-independent (conformance); the timing
+//! of ticks needs the server-side timer (module only). `* * * * *` ticks once a minute, so timing
+//! tests use EVERY.
 
 mod support;
 
@@ -307,10 +308,47 @@ fn cron_with_calendar_fields_matches_a_calendar_walk(backend: Backend) {
     }
 }
 
+/// A tick's job names its schedule in its record (`schedule`), which `ZRQ.JOB` returns; a job
+/// enqueued otherwise has no such field. The module's timer fires the tick; the library fires it
+/// from the next FETCH after it is due.
+fn a_ticks_job_names_its_schedule(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let plain = zrq.enqueue(Q, "plain", "{}", &[]);
+    assert_eq!(zrq.fetch(Q, "w", 1)[0]["id"], plain);
+    // 1000 ms: the shortest period the library allows (zrq.every-min-ms at its default).
+    schedule(
+        &mut zrq,
+        &[Q, "hourly-report", "EVERY", "1000", "report", "{}"],
+    );
+    let mut fetched = Vec::new();
+    wait_until(Duration::from_secs(10), "the first tick's job", || {
+        fetched = zrq.fetch(Q, "w", 1);
+        !fetched.is_empty()
+    });
+    let id = fetched[0]["id"].clone();
+    assert_eq!(fetched[0]["task"], "report");
+    assert_eq!(
+        fetched[0].get("schedule").map(String::as_str),
+        Some("hourly-report"),
+        "FETCH returns the record: {:?}",
+        fetched[0]
+    );
+    let job = zrq.job(Q, &id).expect("the tick's job");
+    assert_eq!(
+        job.get("schedule").map(String::as_str),
+        Some("hourly-report")
+    );
+    let plain = zrq.job(Q, &plain).expect("the plain job");
+    assert_eq!(plain.get("schedule"), None, "{plain:?}");
+    assert_eq!(int(&mut zrq, "unschedule", &[Q, "hourly-report"]), 1);
+}
+
 conformance!(
     schedule_definitions_are_listed,
     cron_next_run_is_correct,
     cron_with_calendar_fields_matches_a_calendar_walk,
+    a_ticks_job_names_its_schedule,
 );
 
 // Ticks: module only (the server-side timer enqueues).

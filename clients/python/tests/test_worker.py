@@ -145,6 +145,10 @@ async def test_a_schedule_enqueues_on_time(worker: Worker, queue_name: str):
         await asyncio.sleep(0.1)
     assert (await queue.info()).totals["completed"] >= 2
     await queue.unschedule("often")
+    completed = await queue.jobs(State.COMPLETED)
+    assert len(completed) >= 2
+    assert {job.schedule for job in completed} == {"often"}  # each job names its schedule
+    assert (await (await queue.enqueue(sample_tasks.add, 1, 1)).refresh()).schedule is None
 
 
 async def test_paused_queues_deliver_nothing(worker: Worker, queue_name: str):

@@ -76,6 +76,8 @@ pub struct Enqueue<'a> {
     pub on_parent_fail: Option<&'static str>,
     /// The batch the job belongs to (set by `ZRQ.BATCH`).
     pub batch: Option<&'a str>,
+    /// The schedule whose tick enqueues the job (set by the timer, never by an argument).
+    pub schedule: Option<&'a str>,
 }
 
 /// Every option of ENQUEUE (also accepted by SCHEDULE for the jobs it creates, minus some).
@@ -116,6 +118,7 @@ impl<'a> Enqueue<'a> {
             with_results: false,
             on_parent_fail: None,
             batch: None,
+            schedule: None,
         }
     }
 
@@ -256,6 +259,7 @@ impl<'a> Enqueue<'a> {
             with_results: self.with_results.then_some(1),
             on_parent_fail: self.on_parent_fail.map(str::to_string),
             batch: self.batch.map(str::to_string),
+            schedule: self.schedule.map(str::to_string),
             created_at: now,
             run_at: due.filter(|_| scheduled),
             started_at: None,

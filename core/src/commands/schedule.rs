@@ -123,7 +123,7 @@ impl Definition {
         }
     }
 
-    /// The ENQUEUE of one tick's job.
+    /// The ENQUEUE of one tick's job, which records the schedule's name.
     pub fn job<'a>(&'a self, queue: &'a str) -> Enqueue<'a> {
         Enqueue {
             retries: self.retries,
@@ -132,6 +132,7 @@ impl Definition {
             backoff: self.backoff,
             unique: self.unique.as_deref(),
             keep: self.keep,
+            schedule: Some(&self.name),
             ..Enqueue::new(queue, &self.task, &self.payload)
         }
     }

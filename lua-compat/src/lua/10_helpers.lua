@@ -690,6 +690,7 @@ local FIELDS = {
     { 'with_results', 'integer' },
     { 'on_parent_fail', 'text' },
     { 'batch', 'text' },
+    { 'schedule', 'text' },
     { 'created_at', 'integer' },
     { 'run_at', 'integer' },
     { 'started_at', 'integer' },
@@ -814,6 +815,7 @@ local function decode_job(key, flat)
     job.with_results = int('with_results', false)
     job.on_parent_fail = raw.on_parent_fail
     job.batch = name_field('batch')
+    job.schedule = raw.schedule
     job.created_at = int('created_at', true)
     job.run_at = int('run_at', false)
     job.started_at = int('started_at', false)

@@ -163,6 +163,7 @@ enqueue_job = function(k, spec, now, sec, usec)
         with_results = spec.with_results and 1 or nil,
         on_parent_fail = spec.on_parent_fail,
         batch = spec.batch,
+        schedule = spec.schedule,
         created_at = now,
     }
     if #parents > 0 then

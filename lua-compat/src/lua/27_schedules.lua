@@ -249,9 +249,10 @@ local function memory_full()
     return max ~= nil and max > 0 and used ~= nil and used >= max
 end
 
--- Fires every due tick of the queue (promote.rs): enqueues the definition's job, records its last
--- run, and moves the tick to the next run (or drops it). At maxmemory a tick is skipped instead
--- (the module also counts it in INFO zrq; the library has no INFO section).
+-- Fires every due tick of the queue (promote.rs): enqueues the definition's job (its record names
+-- the schedule in `schedule`), records its last run, and moves the tick to the next run (or drops
+-- it). At maxmemory a tick is skipped instead (the module also counts it in INFO zrq; the library
+-- has no INFO section).
 fire_due_ticks = function(k, now)
     local due_ticks = call('ZRANGE', k.ticks, '-inf', itoa(now), 'BYSCORE', 'WITHSCORES', 'LIMIT', '0',
         itoa(PROMOTE_BATCH))
@@ -269,7 +270,8 @@ fire_due_ticks = function(k, now)
             if not full then
                 enqueue_job(k, { task = definition.task, payload = definition.payload,
                     retries = definition.retries, timeout = definition.timeout, priority = definition.priority,
-                    backoff = definition.backoff, unique = definition.unique, keep = definition.keep, after = {} },
+                    backoff = definition.backoff, unique = definition.unique, keep = definition.keep, after = {},
+                    schedule = definition.name },
                     now)
                 definition.last_run = now
                 call('HSET', k.schedules, schedule, definition_json(definition))

@@ -104,6 +104,12 @@ class Job:
         """The task name."""
         return str(self._snapshot()["task"])
 
+    @property
+    def schedule(self) -> str | None:
+        """The name of the schedule whose tick enqueued the job, None if no schedule did."""
+        schedule = self._snapshot().get("schedule")
+        return None if schedule is None else str(schedule)
+
     async def get_state(self) -> State:
         """The job's current state (`ZRQ.STATE`), without touching the snapshot."""
         reply = await (await connection()).call("state", self.queue, self.id)
