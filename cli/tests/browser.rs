@@ -282,7 +282,40 @@ async fn the_dashboard_in_a_browser() {
     )
     .await;
     page.screenshot("dashboard-workers").await;
-    page.goto(&format!("{base}/#/schedules")).await;
+
+    // A job a schedule enqueued names the schedule on its page, linked to the schedules view,
+    // which marks it.
+    let ticked = client.queue("ticked");
+    ticked
+        .schedule(
+            "every-second",
+            &Every::Interval(Duration::from_secs(1)),
+            "tick",
+            &0,
+            &EnqueueOptions::new(),
+        )
+        .await
+        .unwrap();
+    let mut tick_job = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tick_job.is_none() && Instant::now() < deadline {
+        tick_job = ticked.list("pending", 1, "0").await.unwrap().jobs.pop();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tick_job = tick_job.expect("the first tick's job within 10 s");
+    page.goto(&format!("{base}/#/job/ticked/{}", tick_job.id))
+        .await;
+    page.until("#job-schedule", Duration::from_secs(5), |t| {
+        t == "every-second"
+    })
+    .await;
+    page.click("#job-schedule").await;
+    page.until(
+        r#"tr.selected[data-schedule="every-second"]"#,
+        Duration::from_secs(5),
+        |t| t.contains("every 1.0s"),
+    )
+    .await;
     page.until(
         r#"tr[data-schedule="nightly-report"]"#,
         Duration::from_secs(5),
@@ -290,6 +323,7 @@ async fn the_dashboard_in_a_browser() {
     )
     .await;
     page.screenshot("dashboard-schedules").await;
+    assert!(ticked.unschedule("every-second").await.unwrap());
 
     // An action without the CSRF token is refused, even from the signed-in page.
     let status = page

@@ -301,3 +301,78 @@ async fn actions_need_the_password_and_the_csrf_token() {
     assert!(!paused().await);
     web.stop().await;
 }
+
+/// `GET <base><path>` as JSON.
+async fn get_json(base: &str, path: &str) -> serde_json::Value {
+    reqwest::get(format!("{base}{path}"))
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The ids of a jobs page and how many jobs it read.
+fn ids_and_read(page: &serde_json::Value) -> (Vec<String>, u64, String) {
+    let ids = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    let cursor = page["cursor"].as_str().unwrap().to_string();
+    (ids, page["read"].as_u64().unwrap(), cursor)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_job_list_reads_on_within_its_bound() {
+    let server = server();
+    let client = client(&server).await;
+    let queue = client.queue("many");
+    // 700 pending jobs; the 3rd, the 250th and the 650th are of task `rare`.
+    let mut rare = Vec::new();
+    for n in 0..700 {
+        let task = if [2, 249, 649].contains(&n) {
+            "rare"
+        } else {
+            "common"
+        };
+        let job = queue.enqueue(task, &n).await.unwrap();
+        if task == "rare" {
+            rare.push(job.id().to_string());
+        }
+    }
+    let web = WebServer::start(&server.url(), &["dashboard"]).await;
+    let jobs = "/api/queues/many/jobs?state=pending&count=20";
+
+    // Unfiltered: one page of 20.
+    let (ids, read, _) = ids_and_read(&get_json(&web.base, jobs).await);
+    assert_eq!((ids.len(), read), (20, 20));
+
+    // Filtered: the page reads on past the first 20 jobs, but stops after 500 (of 700).
+    let page = get_json(&web.base, &format!("{jobs}&task=rare")).await;
+    assert_eq!(page["scan_limit"], 500);
+    let (ids, read, cursor) = ids_and_read(&page);
+    assert_eq!(ids, rare[..2].to_vec());
+    assert_eq!(read, 500);
+    assert_ne!(cursor, "0");
+    // The next page goes on from there to the end.
+    let page = get_json(&web.base, &format!("{jobs}&task=rare&cursor={cursor}")).await;
+    let (ids, read, cursor) = ids_and_read(&page);
+    assert_eq!(ids, rare[2..].to_vec());
+    assert_eq!((read, cursor.as_str()), (200, "0"));
+
+    // Enough matches end the page early: 20 `common` jobs are in the first page read.
+    let (ids, read, _) = ids_and_read(&get_json(&web.base, &format!("{jobs}&task=common")).await);
+    assert!(
+        ids.len() >= 20 && read == 100,
+        "{} matches, {read} read",
+        ids.len()
+    );
+    // A worker filter: no pending job has a worker.
+    let (ids, read, _) = ids_and_read(&get_json(&web.base, &format!("{jobs}&worker=w1")).await);
+    assert_eq!((ids.len(), read), (0, 500));
+    web.stop().await;
+}

@@ -15,6 +15,9 @@ use super::{ApiError, ApiResult, Shared};
 
 /// Most jobs one list page may show (the page asks for fewer by default).
 const MAX_PAGE: usize = 100;
+/// Most jobs one filtered page reads looking for matches (by task name or worker, which no index
+/// serves): up to five `ZRQ.LIST` pages of [`MAX_PAGE`], however large the queue.
+pub const FILTER_SCAN: usize = 500;
 /// Running jobs shown per queue on the workers page.
 const HELD_SHOWN: usize = 200;
 /// Priorities 1–9 each have a stream of their own (priority 0 is the plain `stream`).
@@ -42,12 +45,30 @@ pub struct JobsQuery {
     state: Option<String>,
     /// The page cursor (default `0`, the first page).
     cursor: Option<String>,
-    /// Jobs read for this page (default 20, at most [`MAX_PAGE`]).
+    /// Jobs shown per page (default 20, at most [`MAX_PAGE`]).
     count: Option<usize>,
-    /// Show only the jobs of this task (among the page read).
+    /// Show only the jobs of this task.
     task: Option<String>,
-    /// Show only the jobs this worker holds or last held (among the page read).
+    /// Show only the jobs this worker holds or last held.
     worker: Option<String>,
+}
+
+/// A filter's value; `None` when absent or empty (which passes everything).
+fn given(filter: &Option<String>) -> Option<&str> {
+    filter.as_deref().filter(|v| !v.is_empty())
+}
+
+impl JobsQuery {
+    /// Whether `job` passes the filters.
+    fn wanted(&self, job: &JobRecord) -> bool {
+        given(&self.task).map_or(true, |t| job.task == t)
+            && given(&self.worker).map_or(true, |w| job.consumer.as_deref() == Some(w))
+    }
+
+    /// Whether a filter is set.
+    fn filtering(&self) -> bool {
+        given(&self.task).is_some() || given(&self.worker).is_some()
+    }
 }
 
 /// One page of a job list.
@@ -57,13 +78,19 @@ pub struct JobsPage {
     cursor: String,
     /// How many jobs were read for this page (the filters apply to these).
     read: usize,
-    /// The jobs of the page that pass the filters.
+    /// The most a filtered page reads ([`FILTER_SCAN`]), for the page to say so.
+    scan_limit: usize,
+    /// The jobs read that pass the filters.
     jobs: Vec<JobRecord>,
 }
 
 /// `GET /api/queues/{queue}/jobs?state=&cursor=&count=&task=&worker=`: one page of `ZRQ.LIST`.
-/// The task and worker filters apply to the page read, so a filtered page costs the same as an
-/// unfiltered one (it may show fewer jobs; the next page goes on).
+///
+/// No index serves the task and worker filters, so a filtered page reads on through the list,
+/// `ZRQ.LIST` page after page, until it has `count` matches, reaches the end, or has read
+/// [`FILTER_SCAN`] jobs: its cost is bounded whatever the queue's size. It may show fewer
+/// matches than asked (the next page goes on from where it stopped) or more (the matches of the
+/// last page read, at most [`MAX_PAGE`]: a page cannot be resumed half-way).
 pub async fn jobs(
     State(app): State<Shared>,
     headers: HeaderMap,
@@ -73,23 +100,35 @@ pub async fn jobs(
     app.auth.check_read(&headers)?;
     let state = query.state.as_deref().unwrap_or("pending");
     let count = query.count.unwrap_or(20).clamp(1, MAX_PAGE);
-    let cursor = query.cursor.as_deref().unwrap_or("0");
-    let page = app.client.queue(&queue).list(state, count, cursor).await?;
-    let read = page.jobs.len();
-    let wanted = |job: &JobRecord| {
-        query
-            .task
-            .as_deref()
-            .map_or(true, |t| t.is_empty() || job.task == t)
-            && query
-                .worker
-                .as_deref()
-                .map_or(true, |w| w.is_empty() || job.consumer.as_deref() == Some(w))
-    };
+    let queue = app.client.queue(&queue);
+    let mut cursor = query.cursor.clone().unwrap_or_else(|| "0".into());
+    if !query.filtering() {
+        let page = queue.list(state, count, &cursor).await?;
+        return Ok(Json(JobsPage {
+            cursor: page.cursor,
+            read: page.jobs.len(),
+            scan_limit: FILTER_SCAN,
+            jobs: page.jobs,
+        }));
+    }
+    let (mut read, mut jobs) = (0, Vec::new());
+    // At most FILTER_SCAN / MAX_PAGE reads, even if a page came back short.
+    for _ in 0..FILTER_SCAN.div_ceil(MAX_PAGE) {
+        let page = queue
+            .list(state, MAX_PAGE.min(FILTER_SCAN - read), &cursor)
+            .await?;
+        read += page.jobs.len();
+        jobs.extend(page.jobs.into_iter().filter(|j| query.wanted(j)));
+        cursor = page.cursor;
+        if cursor == "0" || jobs.len() >= count || read >= FILTER_SCAN {
+            break;
+        }
+    }
     Ok(Json(JobsPage {
-        cursor: page.cursor,
+        cursor,
         read,
-        jobs: page.jobs.into_iter().filter(wanted).collect(),
+        scan_limit: FILTER_SCAN,
+        jobs,
     }))
 }
 

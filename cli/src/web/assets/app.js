@@ -111,7 +111,7 @@ async function refresh() {
     else if (parts[0] === "queue") view = await queueView(parts[1], parts[2] || "pending", query);
     else if (parts[0] === "job") view = await jobView(parts[1], parts[2]);
     else if (parts[0] === "workers") view = await workersView();
-    else if (parts[0] === "schedules") view = await schedulesView();
+    else if (parts[0] === "schedules") view = await schedulesView(query);
     else view = await overviewView();
     const main = document.getElementById("view");
     // Keep what the visitor is typing: forms are drawn once per page, not on every refresh.
@@ -209,6 +209,7 @@ async function queueView(queue, state, query) {
     const s = p.toString();
     return s ? "?" + s : "";
   };
+  const filtered = Boolean(query.get("task") || query.get("worker"));
   const withError = state === "dead" || state === "retrying" || state === "cancelled";
   const rows = page.jobs.map((j) => h("tr", { "data-job": j.id },
     h("td", {}, h("a", { href: "#/job/" + enc(queue) + "/" + enc(j.id) }, h("code", {}, j.id))),
@@ -230,10 +231,14 @@ async function queueView(queue, state, query) {
       if (workerInput.value) p.set("worker", workerInput.value);
       location.hash = base + state + (p.toString() ? "?" + p : "");
     } }, "Only", taskInput, workerInput, h("button", { type: "submit" }, "Filter"),
-      h("span", { class: "muted" }, "(filters apply to each page of 20 read)")),
+      h("span", { id: "filter-scope", class: "muted" }, filtered
+        ? "(no index by task or worker: this page read " + page.read + " jobs, at most " + page.scan_limit + ", looking for 20 matches)"
+        : "(the filters read at most " + page.scan_limit + " jobs per page)")),
     h("section", {}, h("table", { id: "jobs" },
       h("thead", {}, h("tr", {}, ["id", "task", "state", "attempt", "worker", withError ? "error" : "created", ""].map((t) => h("th", {}, t)))),
-      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7, class: "muted" }, "no " + state + " jobs on this page")))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 7, class: "muted" }, filtered && page.cursor !== "0"
+        ? "no matching " + state + " jobs among the " + page.read + " read: the next page goes on"
+        : "no " + state + " jobs on this page")))),
       h("p", {}, page.cursor !== "0"
         ? h("a", { id: "next-page", href: base + state + filters(page.cursor) }, "next page →")
         : h("span", { class: "muted" }, "end of the list"))));
@@ -285,7 +290,7 @@ async function jobView(queue, id) {
     ["children", x.children ? ids(x.children).map((c) => [link(c), " "]) : null],
     ["batch", batch ? batch.id + ": " + batch.done + "/" + batch.total + " done (" + batch.succeeded + " ok, " + batch.failed + " failed)" : x.batch],
     ["unique key", x.unique],
-    ["schedule", x.schedule || null],
+    ["schedule", x.schedule ? h("a", { id: "job-schedule", href: "#/schedules?" + new URLSearchParams({ queue, name: x.schedule }) }, x.schedule) : null],
   ].filter(([, v]) => v !== null && v !== undefined);
   const known = new Set(["progress", "run_at", "priority", "parents", "children", "batch", "unique", "schedule"]);
   const others = Object.entries(x).filter(([k]) => !known.has(k));
@@ -321,15 +326,20 @@ async function workersView() {
       : h("p", { class: "muted" }, "no queues yet"));
 }
 
-async function schedulesView() {
+async function schedulesView(query) {
   const queues = await api("/api/schedules");
+  // Linked from a job's page: that job's schedule is marked.
+  const mark = (q, s) => q.queue === query.get("queue") && s.name === query.get("name");
   const withSchedules = queues.filter((q) => q.schedules.length);
+  const gone = query.get("name") && !queues.some((q) => q.schedules.some((s) => mark(q, s)));
   return h("div", {}, h("h1", {}, "Schedules"),
+    gone ? h("p", { id: "schedule-gone", class: "muted" },
+      "Schedule " + query.get("name") + " of queue " + query.get("queue") + " no longer exists.") : null,
     withSchedules.length ? withSchedules.map((q) => h("section", { "data-queue": q.queue },
       h("h2", {}, q.queue),
       h("table", {},
         h("thead", {}, h("tr", {}, ["name", "when", "task", "next run", "last run", "definition"].map((t) => h("th", {}, t)))),
-        h("tbody", {}, q.schedules.map((s) => h("tr", { "data-schedule": s.name },
+        h("tbody", {}, q.schedules.map((s) => h("tr", { "data-schedule": s.name, class: mark(q, s) ? "selected" : null },
           h("td", {}, s.name),
           h("td", {}, s.every ? "every " + age(Number(s.every)) : "cron " + s.cron),
           h("td", {}, s.task),
