@@ -114,16 +114,25 @@ impl Session {
         }
     }
 
+    /// Clicks the first element matching `css`. The page redraws whenever its queues had
+    /// events, which may replace the element between finding and clicking it: then it is found
+    /// again (up to 10 s).
     async fn click(&self, css: &str) {
-        self.browser
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no '{css}': {e}"))
-            .click()
-            .await
-            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let element = self
+                .browser
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no '{css}': {e}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {}
+                Err(e) => panic!("cannot click '{css}': {e}"),
+            }
+        }
     }
 
     async fn goto(&self, url: &str) {
