@@ -14,8 +14,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use zrq::{
-    Backend, BackendChoice, CancelOutcome, Client, ConnectOptions, EnqueueOptions, Error,
-    JobHandle, JobRecord, Outcome, QueueInfo,
+    Backend, BackendChoice, CancelOutcome, Client, ConnectOptions, DirectoryOptions,
+    EnqueueOptions, Error, JobHandle, JobRecord, Outcome, QueueDirectory, QueueInfo, QueueScan,
 };
 
 #[derive(Parser)]
@@ -815,20 +815,31 @@ async fn locate(client: &Client, id: &str, queue: Option<&str>) -> Result<JobHan
     if let Some(queue) = queue {
         return Ok(client.queue(queue).job(id));
     }
-    let names = client.queues().await.map_err(|e| {
-        if e.is_unknown_command() {
-            fail("this server cannot list its queues: give the queue with --queue")
-        } else {
-            Failure::from(e)
-        }
-    })?;
-    for name in names {
-        let job = client.queue(&name).job(id);
-        if job.state().await?.is_some() {
-            return Ok(job);
+    // Page by page (each a bounded ZRQ.QUEUES step), asking each queue found: it stops at the
+    // job's queue instead of listing every queue of a large server first.
+    let mut scan = QueueScan::new(client.clone());
+    let mut asked = std::collections::BTreeSet::new();
+    loop {
+        let page = scan.next_page().await.map_err(|e| {
+            if e.is_unknown_command() {
+                fail("this server cannot list its queues: give the queue with --queue")
+            } else {
+                Failure::from(e)
+            }
+        })?;
+        let Some(page) = page else {
+            return Err(fail(format!("no job '{id}' in any queue")));
+        };
+        for name in page {
+            if !asked.insert(name.clone()) {
+                continue;
+            }
+            let job = client.queue(&name).job(id);
+            if job.state().await?.is_some() {
+                return Ok(job);
+            }
         }
     }
-    Err(fail(format!("no job '{id}' in any queue")))
 }
 
 fn now_ms() -> i64 {
@@ -1086,8 +1097,19 @@ async fn top(client: &Client, out: &Out, interval: Duration, iterations: u64) ->
     let mut previous: BTreeMap<String, (Instant, [i64; 3])> = BTreeMap::new();
     let tty = std::io::stdout().is_terminal();
     let mut round = 0;
+    // The queue list is kept by a background listing, one bounded ZRQ.QUEUES step at a time: on a
+    // server with millions of keys a full listing takes thousands of steps, which a refresh must
+    // not wait for (nor repeat every second). A small server is listed afresh at every refresh.
+    // Steps 1 ms apart: the first listing of a 10^6-key server takes some 6 s, each step 0.4 ms.
+    let options = DirectoryOptions {
+        pause: Duration::from_millis(1),
+        ..DirectoryOptions::default()
+    };
+    let directory = QueueDirectory::start(client.clone(), options);
+    directory.ready(interval.max(Duration::from_secs(2))).await;
     loop {
-        let names = client.queues().await?;
+        let names = directory.fresh().await?;
+        let listing = directory.listing();
         let mut infos = Vec::new();
         for name in &names {
             infos.push(client.queue(name).info().await?);
@@ -1127,8 +1149,13 @@ async fn top(client: &Client, out: &Out, interval: Duration, iterations: u64) ->
                 print!("\x1b[H\x1b[2J");
             }
             println!(
-                "zrq top — {} queue(s) — every {}ms — Ctrl-C to quit",
+                "zrq top — {} queue(s){} — every {}ms — Ctrl-C to quit",
                 infos.len(),
+                if listing.passes == 0 {
+                    " (still listing the server's queues)"
+                } else {
+                    ""
+                },
                 interval.as_millis()
             );
             if infos.is_empty() {

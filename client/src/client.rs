@@ -11,7 +11,7 @@ use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Value};
 use crate::backend::{Backend, BackendChoice, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::queue::Queue;
-use crate::record::{self, text};
+use crate::record::text;
 
 /// How long an ordinary (non-blocking) command may take before it fails.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,8 +71,8 @@ impl ConnectionLike for Conn {
 #[derive(Clone)]
 pub struct Client {
     target: Target,
-    conn: Conn,
-    backend: Backend,
+    pub(crate) conn: Conn,
+    pub(crate) backend: Backend,
     /// Whether the client loads the Functions library (at connect, and again if it vanishes).
     manage_library: bool,
 }
@@ -271,66 +271,17 @@ impl Client {
 
     /// The names of the queues on the server that this connection's user may read
     /// (`ZRQ.QUEUES`, paged with its cursor to the end: each call's work inside Redis is bounded,
-    /// however large the keyspace); in a cluster, of every primary. Sorted, each once.
+    /// however large the keyspace); in a cluster, of every primary. Sorted, each once. On a server
+    /// with millions of keys this takes thousands of short round trips: to list repeatedly, keep
+    /// a [`QueueDirectory`](crate::QueueDirectory); to stop early, walk a
+    /// [`QueueScan`](crate::QueueScan).
     pub async fn queues(&self) -> Result<Vec<String>> {
         let mut names = std::collections::BTreeSet::new();
-        match &self.conn {
-            Conn::Cluster(conn) => {
-                for (host, port) in self.primaries(conn).await? {
-                    use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                        host: host.clone(),
-                        port,
-                    });
-                    let mut cursor = "0".to_string();
-                    loop {
-                        let cmd = self.backend.command("queues", None, &queues_page(&cursor));
-                        let reply = conn
-                            .clone()
-                            .route_command(cmd, route.clone())
-                            .await
-                            .map_err(Error::from_redis)?;
-                        cursor = add_page(&mut names, reply)?;
-                        if cursor == "0" {
-                            break;
-                        }
-                    }
-                }
-            }
-            Conn::Single(_) => {
-                let mut cursor = "0".to_string();
-                loop {
-                    let reply = self.call("queues", None, &queues_page(&cursor)).await?;
-                    cursor = add_page(&mut names, reply)?;
-                    if cursor == "0" {
-                        break;
-                    }
-                }
-            }
+        let mut scan = crate::QueueScan::new(self.clone());
+        while let Some(page) = scan.next_page().await? {
+            names.extend(page);
         }
         Ok(names.into_iter().collect())
-    }
-
-    /// The addresses of the cluster's primaries (`CLUSTER NODES`, failed nodes left out).
-    async fn primaries(&self, conn: &ClusterConnection) -> Result<Vec<(String, u16)>> {
-        let nodes: String = redis::cmd("CLUSTER")
-            .arg("NODES")
-            .query_async(&mut conn.clone())
-            .await
-            .map_err(Error::from_redis)?;
-        Ok(nodes
-            .lines()
-            .filter_map(|line| {
-                let fields: Vec<&str> = line.split(' ').collect();
-                let flags = fields.get(2)?;
-                if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
-                    return None;
-                }
-                let address = fields.get(1)?.split(['@', ',']).next()?;
-                let (host, port) = address.rsplit_once(':')?;
-                Some((host.to_string(), port.parse().ok()?))
-            })
-            .collect())
     }
 
     /// Runs the zrq command `name` with `args` and returns the raw reply. On the Lua backend, a
@@ -455,27 +406,4 @@ async fn cluster(nodes: &[String], timeout: Duration) -> Result<ClusterConnectio
         .build()
         .map_err(|e| Error::Config(format!("cluster nodes: {e}")))?;
     client.get_async_connection().await.map_err(Error::Redis)
-}
-
-/// How many keys one `ZRQ.QUEUES` step examines: the most it allows, so a whole listing takes as
-/// few round trips as a bounded step can.
-const QUEUES_STEP: &str = "250";
-
-/// The arguments of one `ZRQ.QUEUES` step from `cursor`.
-fn queues_page(cursor: &str) -> [&str; 4] {
-    ["CURSOR", cursor, "COUNT", QUEUES_STEP]
-}
-
-/// Adds the names of a `[next-cursor, [name…]]` page to `names`; returns the next cursor.
-fn add_page(names: &mut std::collections::BTreeSet<String>, reply: Value) -> Result<String> {
-    let mut parts = record::array(reply)?.into_iter();
-    let cursor = parts
-        .next()
-        .as_ref()
-        .and_then(text)
-        .ok_or_else(|| Error::Protocol("QUEUES replied without a cursor".into()))?;
-    if let Some(page) = parts.next() {
-        names.extend(record::array(page)?.iter().filter_map(text));
-    }
-    Ok(cursor)
 }

@@ -15,6 +15,7 @@
 
 pub mod backend;
 pub mod client;
+pub mod directory;
 pub mod error;
 pub mod job;
 pub mod queue;
@@ -28,6 +29,7 @@ pub use zrq_lua as lua;
 
 pub use backend::{Backend, BackendChoice, ConnectOptions};
 pub use client::Client;
+pub use directory::{DirectoryOptions, Listing, QueueDirectory, QueueScan};
 pub use error::{Error, Result};
 pub use job::{wait_all, CancelOutcome, IntoJobId, JobHandle, Outcome};
 pub use queue::{

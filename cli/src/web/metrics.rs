@@ -64,7 +64,7 @@ struct QueueFigures {
 pub async fn metrics(State(app): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
     app.auth.check_read(&headers)?;
     let mut queues = Vec::new();
-    for info in queue_infos(&app.client).await? {
+    for info in queue_infos(&app).await? {
         let workers = consumers(&app.client, &info.queue).await?;
         let active_workers = workers
             .iter()

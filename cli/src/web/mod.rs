@@ -20,7 +20,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use zrq::Client;
+use zrq::{Client, DirectoryOptions, QueueDirectory};
 
 pub use auth::Auth;
 
@@ -36,6 +36,9 @@ pub enum Mode {
 /// Shared by every request.
 struct App {
     client: Client,
+    /// The queue list, kept by a background listing (bounded `ZRQ.QUEUES` steps, paced): a view
+    /// never lists a large server's queues itself.
+    queues: QueueDirectory,
     auth: Auth,
     /// The live feed (the dashboard only).
     live: Option<live::Live>,
@@ -99,7 +102,13 @@ pub async fn serve(
         ),
         Mode::MetricsOnly => (Router::new(), None),
     };
-    let app = Arc::new(App { client, auth, live });
+    let queues = QueueDirectory::start(client.clone(), DirectoryOptions::default());
+    let app = Arc::new(App {
+        client,
+        queues,
+        auth,
+        live,
+    });
     let router = router
         .route("/metrics", get(metrics::metrics))
         .with_state(app);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use zrq::record::{int, map, text};
 use zrq::{BatchInfo, Client, JobRecord, QueueInfo};
 
-use super::{ApiError, ApiResult, Shared};
+use super::{ApiError, ApiResult, App, Shared};
 
 /// Most jobs one list page may show (the page asks for fewer by default).
 const MAX_PAGE: usize = 100;
@@ -26,14 +26,14 @@ const PRIORITIES: std::ops::RangeInclusive<u8> = 1..=9;
 /// `GET /api/overview`: every queue's counts, totals, oldest pending age and paused flag.
 pub async fn overview(State(app): State<Shared>, headers: HeaderMap) -> ApiResult<Vec<QueueInfo>> {
     app.auth.check_read(&headers)?;
-    Ok(Json(queue_infos(&app.client).await?))
+    Ok(Json(queue_infos(&app).await?))
 }
 
 /// `ZRQ.INFO` of every queue (shared with `/metrics`).
-pub async fn queue_infos(client: &Client) -> Result<Vec<QueueInfo>, zrq::Error> {
+pub(super) async fn queue_infos(app: &App) -> Result<Vec<QueueInfo>, zrq::Error> {
     let mut infos = Vec::new();
-    for name in client.queues().await? {
-        infos.push(client.queue(&name).info().await?);
+    for name in app.queues.fresh().await? {
+        infos.push(app.client.queue(&name).info().await?);
     }
     Ok(infos)
 }
@@ -170,7 +170,7 @@ pub async fn find(
     Path(id): Path<String>,
 ) -> ApiResult<serde_json::Value> {
     app.auth.check_read(&headers)?;
-    for name in app.client.queues().await? {
+    for name in app.queues.fresh().await? {
         if app.client.queue(&name).job(&id).state().await?.is_some() {
             return Ok(Json(serde_json::json!({ "queue": name, "id": id })));
         }
@@ -225,7 +225,7 @@ pub async fn workers(
 ) -> ApiResult<Vec<QueueWorkers>> {
     app.auth.check_read(&headers)?;
     let mut all = Vec::new();
-    for name in app.client.queues().await? {
+    for name in app.queues.fresh().await? {
         all.push(queue_workers(&app.client, &name).await?);
     }
     Ok(Json(all))
@@ -334,7 +334,7 @@ pub async fn schedules(
 ) -> ApiResult<Vec<QueueSchedules>> {
     app.auth.check_read(&headers)?;
     let mut all = Vec::new();
-    for name in app.client.queues().await? {
+    for name in app.queues.fresh().await? {
         let schedules = app.client.queue(&name).schedules().await?;
         all.push(QueueSchedules {
             queue: name,
