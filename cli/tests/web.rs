@@ -376,3 +376,71 @@ async fn a_filtered_job_list_reads_on_within_its_bound() {
     assert_eq!((ids.len(), read), (0, 500));
     web.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_queues_of_every_primary_of_a_cluster() {
+    let nodes = zrq_tests::cluster::start_cluster(3, 0, true, &[]);
+    let urls: Vec<String> = nodes.iter().map(Server::url).collect();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let client = zrq::Client::connect_cluster(&seeds).await.unwrap();
+    // One queue per primary (names tried in turn until each primary owns one), and n + 1 jobs
+    // in the n-th.
+    let mut conn = nodes[0].conn();
+    let mut by_port: BTreeMap<u16, String> = BTreeMap::new();
+    for i in 0..1000 {
+        let name = format!("cq{i}");
+        let port = zrq_tests::cluster::owner_port(&mut conn, &format!("zrq:{{{name}}}:stats"));
+        by_port.entry(port).or_insert(name);
+        if by_port.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(by_port.len(), 3, "a queue on each primary");
+    let queues: Vec<String> = by_port.into_values().collect();
+    let mut ids = Vec::new();
+    for (n, name) in queues.iter().enumerate() {
+        for job in 0..=n {
+            ids.push(client.queue(name).enqueue("t", &job).await.unwrap());
+        }
+    }
+    let web = WebServer::start(&urls.join(","), &["dashboard"]).await;
+
+    // The overview lists the queues of all three primaries, with their counts.
+    let overview = get_json(&web.base, "/api/overview").await;
+    let listed: BTreeMap<String, i64> = overview
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|info| {
+            let pending = info["fields"]["pending"].as_i64().unwrap();
+            (info["queue"].as_str().unwrap().to_string(), pending)
+        })
+        .collect();
+    let expected: BTreeMap<String, i64> = queues
+        .iter()
+        .enumerate()
+        .map(|(n, name)| (name.clone(), n as i64 + 1))
+        .collect();
+    assert_eq!(listed, expected);
+    // A job list and a job's page are read from the queue's own primary; search by id asks
+    // every queue.
+    let last = &queues[2];
+    let page = get_json(&web.base, &format!("/api/queues/{last}/jobs?state=pending")).await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 3);
+    let id = ids.last().unwrap().id();
+    let job = get_json(&web.base, &format!("/api/queues/{last}/jobs/{id}")).await;
+    assert_eq!(job["job"]["id"], id);
+    let found = get_json(&web.base, &format!("/api/find/{id}")).await;
+    assert_eq!(found["queue"], last.as_str());
+    // /metrics covers them too.
+    let samples = scrape(&web.base).await;
+    for (name, pending) in &expected {
+        let key = ("zrq_jobs".to_string(), name.clone(), "pending".to_string());
+        assert_eq!(
+            samples.get(&key),
+            Some(&(*pending as f64, "gauge")),
+            "{name}"
+        );
+    }
+    web.stop().await;
+}
