@@ -101,6 +101,20 @@ pub trait Store {
     fn readable(&mut self, keys: Vec<String>) -> Vec<String>;
     /// Every field of a hash (empty when the key does not exist).
     fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>>;
+    /// A record: every field of the hash at `key`, `None` when the key does not exist, `WRONGTYPE`
+    /// when it holds another type. Backends that can answer both from one lookup of the key
+    /// override it (a job record is read by most commands, so the second lookup is measurable).
+    fn record(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>> {
+        match self.key_type(key)? {
+            KeyType::Missing => Ok(None),
+            KeyType::Hash => Ok(Some(self.hgetall(key)?)),
+            found => Err(crate::ZrqError::wrong_type(
+                key,
+                found.as_str(),
+                KeyType::Hash.as_str(),
+            )),
+        }
+    }
     /// Number of fields of a hash (0 when the key does not exist).
     fn hlen(&mut self, key: &str) -> Result<i64>;
     /// One field of a hash.

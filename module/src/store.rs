@@ -253,6 +253,24 @@ impl Store for RedisStore<'_> {
         Ok(pairs(array(self.read("HGETALL", &[key.as_bytes()])?)))
     }
 
+    fn record(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>> {
+        // One lookup of the key for its type and its fields (the trait's default takes two).
+        let handle = self.open(key, false)?;
+        match handle.kind() {
+            direct::EMPTY => Ok(None),
+            direct::HASH => Ok(Some(handle.hash_all())),
+            _ => {
+                drop(handle);
+                let found = self.key_type(key)?;
+                Err(ZrqError::wrong_type(
+                    key,
+                    found.as_str(),
+                    KeyType::Hash.as_str(),
+                ))
+            }
+        }
+    }
+
     fn hlen(&mut self, key: &str) -> Result<i64> {
         Ok(integer(self.read("HLEN", &[key.as_bytes()])?).unwrap_or(0))
     }

@@ -544,13 +544,23 @@ fn fixture(server: &Server, backend: Backend) -> Zrq {
     assert_eq!(zrq.state("q", "d1").as_deref(), Some("dead"));
     zrq.enqueue("q", "t", r#"{"n":4}"#, &["ID", "p1"]);
 
+    // ACK checks only the keys the ending of the job it acknowledges writes (an ACK of a job
+    // that is not active touches nothing and replies 0), so the wrong-type keys of these queues
+    // sit under a job j1 that is active: it is fetched first, then its key is replaced.
+    for queue in ["ws", "wa", "wst"] {
+        zrq.enqueue(queue, "t", "{}", &["ID", "j1"]);
+        assert_eq!(zrq.fetch(queue, "w", 1).len(), 1, "{queue}");
+    }
     let mut conn = server.conn();
     let setup: &[&[&str]] = &[
+        &["DEL", "zrq:{ws}:stream"],
         &["SET", "zrq:{ws}:stream", "x"],
         &["SET", "zrq:{wj}:job:j1", "x"],
         &["SADD", "zrq:{wj}:job:j2", "x"],
+        &["DEL", "zrq:{wa}:active"],
         &["LPUSH", "zrq:{wa}:active", "x"],
         &["SET", "zrq:{wd}:dead", "x"],
+        &["DEL", "zrq:{wst}:stats"],
         &["RPUSH", "zrq:{wst}:stats", "x"],
     ];
     support::run_commands(&mut conn, setup);

@@ -544,10 +544,16 @@ fn generated_cases() -> Vec<Case> {
     let wrong = |key: &str, found: &str, expected: &str| {
         ZrqError::wrong_type(key, found, expected).to_string()
     };
+    // ENQUEUE checks only the keys its path writes: a delayed job goes into `scheduled` (and
+    // never into `retrying`, so a wrong `retrying` key does not concern it).
+    cases.push(case(
+        "enqueue",
+        &[b"wsd", b"t", b"{}", b"DELAY", b"10"],
+        wrong("zrq:{wsd}:scheduled", "list", "zset"),
+    ));
     let retrying = wrong("zrq:{wr}:retrying", "list", "zset");
     for (command, args) in [
-        ("enqueue", &[&b"wr"[..], b"t", b"{}", b"DELAY", b"10"][..]),
-        ("fail", &[b"wr", b"a1", b"e"]),
+        ("fail", &[&b"wr"[..], b"a1", b"e"][..]),
         ("touch", &[b"wr", b"a1"]),
         ("cancel", &[b"wr", b"a1"]),
         ("requeue", &[b"wr", b"ALL"]),
@@ -628,6 +634,7 @@ fn fixture(server: &Server, backend: Backend) -> Zrq {
     let setup: &[&[&str]] = &[
         &["SET", "zrq:{wj}:job:j1", "x"],
         &["RPUSH", "zrq:{wr}:retrying", "x"],
+        &["RPUSH", "zrq:{wsd}:scheduled", "x"],
         &["SET", "zrq:{wd}:dead", "x"],
         &["HSET", "zrq:{wp}:paused", "x", "1"],
         &["SET", "zrq:{wsch}:schedules", "x"],

@@ -2,7 +2,7 @@
 //! completed, 0 if it was not active (or not under that lease), -1 if its cancellation was
 //! requested meanwhile (it is now cancelled).
 
-use super::{check_queue_types, finish, held, lease_token, load_job_to_finish};
+use super::{check_finish_types, finish, held, lease_token, load_job_to_finish, next_state};
 use crate::args::{self, Options};
 use crate::config::{Config, RESULT_MAX_BYTES};
 use crate::keys::QueueKeys;
@@ -55,16 +55,18 @@ impl<'a> Ack<'a> {
     /// Completes the job if it is active.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
-        check_queue_types(store, &keys)?;
         let Some(mut job) = held(load_job_to_finish(store, &keys, self.id)?, self.lease) else {
             return Ok(Reply::Int(0));
         };
         let result: Vec<(&str, &str)> = self.result.map(|r| ("result", r)).into_iter().collect();
-        if job.cancel_requested.is_some() {
-            finish(store, &keys, &mut job, Event::Abandon, &result)?;
-            return Ok(Reply::Int(-1));
-        }
-        finish(store, &keys, &mut job, Event::Ack, &result)?;
-        Ok(Reply::Int(1))
+        let (event, reply) = if job.cancel_requested.is_some() {
+            (Event::Abandon, -1)
+        } else {
+            (Event::Ack, 1)
+        };
+        // Only the keys this job's ending writes (a job that is not held changed nothing).
+        check_finish_types(store, &keys, &job, next_state(&job, event)?)?;
+        finish(store, &keys, &mut job, event, &result)?;
+        Ok(Reply::Int(reply))
     }
 }

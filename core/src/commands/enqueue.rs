@@ -7,7 +7,7 @@
 //! before the child, so dependency cycles cannot be formed.
 
 use super::flow::{self, parent_done};
-use super::{announce, check_queue_types, exists_as, finish, load_job, push_entry};
+use super::{announce, check_queue_types, check_types, exists_as, finish, load_job, push_entry};
 use std::collections::HashSet;
 
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
@@ -200,11 +200,11 @@ impl<'a> Enqueue<'a> {
         let keys = QueueKeys::new(self.queue);
         let id = self.id.map_or_else(new_id, str::to_string);
         let job_key = keys.job(&id);
-        check_queue_types(store, &keys)?;
         if exists_as(store, &job_key, KeyType::Hash)? {
             return Ok(Reply::Bulk(id));
         }
         if let Some(unique) = self.unique {
+            check_types(store, &[(&keys.unique(), KeyType::Hash)])?;
             if let Some(holder) = store.hget(&keys.unique(), unique)? {
                 let unfinished = load_job(store, &keys, &holder)
                     .ok()
@@ -228,6 +228,19 @@ impl<'a> Enqueue<'a> {
         let now = store.now_ms();
         let due = self.at.or(self.delay.map(|d| now.saturating_add(d)));
         let scheduled = due.is_some_and(|due| due > now);
+        // Before the first write, the types of the keys this job's path writes. A job with
+        // parents may be cancelled or released at once, which can reach any key of the queue.
+        if !parents.is_empty() {
+            check_queue_types(store, &keys)?;
+        } else if scheduled {
+            check_types(store, &[(&keys.scheduled(), KeyType::ZSet)])?;
+        } else {
+            check_types(store, &[(&keys.stream(), KeyType::Stream)])?;
+            if self.priority != 0 {
+                check_types(store, &[(&keys.stream_at(self.priority), KeyType::Stream)])?;
+            }
+        }
+        check_types(store, &[(&keys.stats(), KeyType::Hash)])?;
         let mut job = Job {
             id: id.clone(),
             queue: self.queue.to_string(),

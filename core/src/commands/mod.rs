@@ -1,7 +1,9 @@
 //! One file per command: parse the arguments, apply the change through a [`Store`], build the reply.
 //!
 //! Every command checks all its arguments and the types of all the keys it may write before its
-//! first write, so a command that replies with an error has changed nothing. Arguments are checked
+//! first write, so a command that replies with an error has changed nothing. The hot commands
+//! (ENQUEUE, FETCH, ACK) check only the keys their path touches (one key lookup each, and a queue
+//! has 22 fixed keys); the others check every fixed key of the queue ([`check_queue_types`]). Arguments are checked
 //! left to right (positional arguments, then options in the order given), which fixes which error
 //! is reported when several are wrong; the Lua backend follows the same order.
 //!
@@ -101,6 +103,50 @@ pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Resu
     )
 }
 
+/// Checks the types of the fixed keys [`finish`] writes when `job` ends in `state`: its stream
+/// (if it has an entry), the lease and scheduling indexes it leaves, the index of its final state
+/// (completed and cancelled: both, whose expired members it drops), its UNIQUE key's hash, the
+/// stats. A job with children or a batch may set off a cascade that reaches any key of the queue
+/// (children released into their streams or cancelled, a batch callback enqueued): then every
+/// fixed key is checked. Called before the first write, as [`check_queue_types`] is.
+pub(crate) fn check_finish_types(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    job: &Job,
+    state: State,
+) -> Result<()> {
+    if job.children.is_some() || job.batch.is_some() {
+        return check_queue_types(store, keys);
+    }
+    if job.entry.is_some() {
+        check_types(store, &[(&keys.stream_at(job.priority), KeyType::Stream)])?;
+    }
+    let indexes = [
+        keys.active(),
+        keys.waiting(),
+        keys.scheduled(),
+        keys.retrying(),
+    ];
+    for key in &indexes {
+        check_types(store, &[(key, KeyType::ZSet)])?;
+    }
+    if state == State::Dead {
+        check_types(store, &[(&keys.dead(), KeyType::ZSet)])?;
+    } else {
+        check_types(
+            store,
+            &[
+                (&keys.completed(), KeyType::ZSet),
+                (&keys.cancelled(), KeyType::ZSet),
+            ],
+        )?;
+    }
+    if job.unique.is_some() {
+        check_types(store, &[(&keys.unique(), KeyType::Hash)])?;
+    }
+    check_types(store, &[(&keys.stats(), KeyType::Hash)])
+}
+
 /// Loads job `id`, or `None` if there is no such record. A key of another type is `WRONGTYPE`.
 ///
 /// A record whose `queue` or `id` differs from where it is stored is `CORRUPT`: module key access
@@ -108,8 +154,9 @@ pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Resu
 /// comes from the command's queue and the record's own id, which must then agree).
 pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<Option<Job>> {
     let key = keys.job(id);
-    check_types(store, &[(&key, KeyType::Hash)])?;
-    let fields = store.hgetall(&key)?;
+    let Some(fields) = store.record(&key)? else {
+        return Ok(None);
+    };
     if fields.is_empty() {
         return Ok(None);
     }

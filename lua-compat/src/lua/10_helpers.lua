@@ -834,8 +834,14 @@ end
 -- record whose `queue` or `id` differs from where it is stored. (commands/mod.rs load_job)
 local function load_job(k, id)
     local key = k.job(id)
-    check_types({ { key, 'hash' } })
-    local job = decode_job(key, call('HGETALL', key))
+    -- One command for the type and the fields (mod.rs Store::record); the type is asked only
+    -- when HGETALL refuses the key, for the WRONGTYPE text.
+    local fields = redis.pcall('HGETALL', key)
+    if type(fields) == 'table' and fields.err then
+        check_types({ { key, 'hash' } })
+        fields = call('HGETALL', key)
+    end
+    local job = decode_job(key, fields)
     if job and job.queue ~= k.queue then
         fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'queue' does not name its queue")
     end
@@ -904,6 +910,34 @@ local function check_queue_types(k)
         { k.completed, 'zset' }, { k.cancelled, 'zset' }, { k.dead, 'zset' }, { k.ticks, 'zset' } })
     check_types({ { k.unique, 'hash' }, { k.schedules, 'hash' }, { k.stats, 'hash' }, { k.paused, 'string' } })
     check_types({ { k.wake, 'list' } })
+end
+
+-- Checks the types of the fixed keys finish() writes when `job` ends in `state`; every fixed key
+-- when the job has children or a batch (a cascade may reach any of them). (mod.rs
+-- check_finish_types)
+local function check_finish_types(k, job, state)
+    if job.children ~= nil or job.batch ~= nil then
+        check_queue_types(k)
+        return
+    end
+    local checks = {}
+    if job.entry ~= nil then
+        checks[#checks + 1] = { k.stream_at(job.priority), 'stream' }
+    end
+    for _, key in ipairs({ k.active, k.waiting, k.scheduled, k.retrying }) do
+        checks[#checks + 1] = { key, 'zset' }
+    end
+    if state == 'dead' then
+        checks[#checks + 1] = { k.dead, 'zset' }
+    else
+        checks[#checks + 1] = { k.completed, 'zset' }
+        checks[#checks + 1] = { k.cancelled, 'zset' }
+    end
+    if job.unique ~= nil then
+        checks[#checks + 1] = { k.unique, 'hash' }
+    end
+    checks[#checks + 1] = { k.stats, 'hash' }
+    check_types(checks)
 end
 
 -- The queue's keys, every fixed key's type checked first (as most commands start).

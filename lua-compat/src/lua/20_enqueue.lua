@@ -114,14 +114,15 @@ enqueue_job = function(k, spec, now, sec, usec)
     spec.after = spec.after or {}
     local id = spec.id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
     local job_key = k.job(id)
-    if not spec.queue_checked then -- BATCH checks the queue's keys once for all its members
-        check_queue_types(k)
-    end
-    check_types({ { job_key, 'hash' } })
+    -- BATCH checks the queue's keys once for all its members (spec.queue_checked).
     if key_type(job_key) ~= 'none' then
+        check_types({ { job_key, 'hash' } })
         return id
     end
     if spec.unique ~= nil then
+        if not spec.queue_checked then
+            check_types({ { k.unique, 'hash' } })
+        end
         local holder = call('HGET', k.unique, spec.unique)
         if type(holder) == 'string' and is_utf8(holder) then
             local held = try_load_job(k, holder)
@@ -147,6 +148,23 @@ enqueue_job = function(k, spec, now, sec, usec)
         due = now + spec.delay
     end
     local scheduled = due ~= nil and due > now
+    -- Before the first write, the types of the keys this job's path writes; with parents, it may
+    -- be cancelled or released at once, which can reach any key of the queue. (enqueue.rs apply)
+    if spec.queue_checked then
+        -- checked by BATCH
+    elseif #parents > 0 then
+        check_queue_types(k)
+    elseif scheduled then
+        check_types({ { k.scheduled, 'zset' }, { k.stats, 'hash' } })
+    else
+        local checks = { { k.stream, 'stream' } }
+        if (spec.priority or 0) ~= 0 then
+            checks[#checks + 1] = { k.stream_at(spec.priority), 'stream' }
+        end
+        checks[#checks + 1] = { k.stats, 'hash' }
+        checks[#checks + 1] = { k.wake, 'list' }
+        check_types(checks)
+    end
     local job = {
         id = id,
         queue = k.queue,

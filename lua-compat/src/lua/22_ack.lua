@@ -27,8 +27,9 @@ local function ack(keys, argv)
         end
     end
 
-    local k, job = held_job(queue, id, lease, load_job_to_finish)
-    if not job then
+    local k = queue_keys(queue)
+    local job = load_job_to_finish(k, id)
+    if not job or job.state ~= 'active' or (lease ~= nil and job.lease ~= lease) then
         return 0
     end
     local now = clock()
@@ -36,12 +37,14 @@ local function ack(keys, argv)
     if result ~= nil then
         fields = { 'result', result }
     end
+    local state, reply = 'completed', 1
     if job.cancel_requested ~= nil then
-        finish(k, job, 'cancelled', fields, now)
-        return -1
+        state, reply = 'cancelled', -1
     end
-    finish(k, job, 'completed', fields, now)
-    return 1
+    -- Only the keys this job's ending writes (a job that is not held changed nothing).
+    check_finish_types(k, job, state)
+    finish(k, job, state, fields, now)
+    return reply
 end
 
 register('zrq_ack', ack, 'write')
