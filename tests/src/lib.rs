@@ -190,12 +190,36 @@ impl Server {
             if let Ok(mut conn) = self.try_conn() {
                 let loading: redis::RedisResult<String> = redis::cmd("PING").query(&mut conn);
                 if loading.is_ok() {
-                    return true;
+                    // The port may have been taken, between `free_port` and the bind, by a
+                    // server of another test process (then ours fails to bind and exits): only
+                    // our own process counts, or two tests would share one server.
+                    if self.is_own_process(&mut conn) {
+                        return true;
+                    }
+                    if let Some(child) = self.child.as_mut() {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
+                    return false;
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         false
+    }
+
+    /// Whether the server behind `conn` is this `Server`'s process (`INFO server`'s
+    /// `process_id`).
+    fn is_own_process(&self, conn: &mut Connection) -> bool {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query(conn)
+            .unwrap_or_default();
+        let pid = info
+            .lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse::<u32>().ok());
+        pid.is_some() && pid == self.child.as_ref().map(Child::id)
     }
 
     fn try_conn(&self) -> redis::RedisResult<Connection> {
@@ -534,5 +558,33 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0 % n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port taken by another server between `free_port` and the bind (by a test of another
+    /// process, say) is not mistaken for ours: the other server answers PING, but it is not our
+    /// process, so the start is retried elsewhere.
+    #[test]
+    fn a_server_already_on_the_port_is_not_taken_for_ours() {
+        let first = Server::start(Options::default());
+        let mut second = Server {
+            child: None,
+            port: first.port(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            options: Options::default(),
+        };
+        assert!(
+            !second.spawn(),
+            "another process's server was taken for ours"
+        );
+        second.child = None;
+        second.port = 0;
+        second.spawn_on_free_port();
+        assert_ne!(second.port(), first.port());
+        assert!(second.is_own_process(&mut second.conn()));
     }
 }
