@@ -61,8 +61,8 @@ fn given(filter: &Option<String>) -> Option<&str> {
 impl JobsQuery {
     /// Whether `job` passes the filters.
     fn wanted(&self, job: &JobRecord) -> bool {
-        given(&self.task).map_or(true, |t| job.task == t)
-            && given(&self.worker).map_or(true, |w| job.consumer.as_deref() == Some(w))
+        given(&self.task).is_none_or(|t| job.task == t)
+            && given(&self.worker).is_none_or(|w| job.consumer.as_deref() == Some(w))
     }
 
     /// Whether a filter is set.
