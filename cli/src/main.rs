@@ -1024,23 +1024,21 @@ fn print_outcomes(out: &Out, jobs: &[JobHandle], outcomes: &[Option<Outcome>]) -
     Ok(())
 }
 
-/// Requeues every dead job page by page, with a progress bar.
+/// Requeues every dead job page by page (`ZRQ.REQUEUE … ALL`, each page bounded by the server's
+/// `zrq.requeue-max`), with a progress bar. Stops at the end of the dead set, or once as many
+/// jobs were requeued as were dead at the start (jobs that die again meanwhile are not chased).
 async fn requeue_all(queue: &zrq::Queue) -> Result<i64, Failure> {
     let total = queue.info().await.map(|i| i.get("dead")).unwrap_or(0);
     let bar = progress(total.max(0) as u64, "requeueing");
-    let mut n = 0;
+    let (mut cursor, mut n) = ("0".to_string(), 0);
     loop {
-        let page = queue.dead(500, "0").await?;
-        let ids: Vec<String> = page.jobs.into_iter().map(|j| j.id).collect();
-        if ids.is_empty() {
-            break;
-        }
-        let done = queue.requeue_many(&ids).await?;
-        bar.inc(ids.len() as u64);
+        let (next, done) = queue.requeue_all_page(None, &cursor).await?;
+        bar.inc(done.max(0) as u64);
         n += done;
-        if done == 0 {
+        if next == "0" || n >= total {
             break;
         }
+        cursor = next;
     }
     bar.finish_and_clear();
     Ok(n)

@@ -757,9 +757,43 @@ impl Queue {
         Ok(total)
     }
 
-    /// Requeues every dead job at once; how many.
+    /// Requeues one page of dead jobs (`ZRQ.REQUEUE … ALL`), oldest death first: at most `count`
+    /// of them (`None`: the server's `zrq.requeue-max`) from `cursor` (start with `"0"`). Replies
+    /// with the next cursor (`"0"` at the end) and how many were requeued.
+    pub async fn requeue_all_page(
+        &self,
+        count: Option<usize>,
+        cursor: &str,
+    ) -> Result<(String, Count)> {
+        let mut args = vec!["ALL".to_string(), "CURSOR".into(), cursor.into()];
+        if let Some(count) = count {
+            args.extend(["COUNT".into(), count.to_string()]);
+        }
+        let mut items = record::array(self.call("requeue", &args).await?)?.into_iter();
+        match (items.next(), items.next().as_ref().and_then(int)) {
+            (Some(next), Some(requeued)) => {
+                Ok((text(&next).unwrap_or_else(|| "0".into()), requeued))
+            }
+            _ => Err(Error::Protocol("expected [cursor, requeued]".into())),
+        }
+    }
+
+    /// Requeues every dead job, a page per call (each bounded by the server's
+    /// `zrq.requeue-max`, so no call holds it long); how many. It stops at the end of the dead
+    /// set, or once it has requeued as many jobs as were dead when it started: a job that dies
+    /// again meanwhile (its worker still failing it) joins the end of the set and is not chased
+    /// forever.
     pub async fn requeue_all(&self) -> Result<Count> {
-        count(self.call("requeue", &["ALL"]).await?)
+        let budget = self.info().await?.get("dead");
+        let (mut cursor, mut total) = ("0".to_string(), 0);
+        loop {
+            let (next, requeued) = self.requeue_all_page(None, &cursor).await?;
+            total += requeued;
+            if next == "0" || total >= budget {
+                return Ok(total);
+            }
+            cursor = next;
+        }
     }
 
     /// Deletes job `id`; whether it existed.

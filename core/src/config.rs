@@ -122,8 +122,29 @@ pub const EVERY_MIN_MS: Setting = Setting {
     meaning: "shortest `EVERY` period of a schedule",
 };
 
+/// `zrq.children-max`.
+pub const CHILDREN_MAX: Setting = Setting {
+    name: "children-max",
+    // ENQUEUE reads the list of each of its after-max parents: 100 × 200 ids stay well within
+    // 250 ms on both backends (tests/tests/stalls.rs).
+    default: 200,
+    min: 1,
+    max: 1_000_000,
+    meaning: "jobs waiting `AFTER` one parent (children registered while it is unfinished)",
+};
+/// `zrq.requeue-max`.
+pub const REQUEUE_MAX: Setting = Setting {
+    name: "requeue-max",
+    // A page loads each job's whole record: on Lua a payload-max record costs about 4 ms
+    // (measured by tests/tests/stalls.rs), so a page stays well within 250 ms.
+    default: 20,
+    min: 1,
+    max: 1_000_000,
+    meaning: "dead jobs one REQUEUE ALL handles (its COUNT's default and largest value)",
+};
+
 /// Every config, in documentation order.
-pub const SETTINGS: [Setting; 12] = [
+pub const SETTINGS: [Setting; 14] = [
     BACKOFF_BASE_MS,
     BACKOFF_MAX_MS,
     KEEP_MS,
@@ -136,6 +157,8 @@ pub const SETTINGS: [Setting; 12] = [
     BATCH_MAX,
     SCHEDULES_MAX,
     EVERY_MIN_MS,
+    CHILDREN_MAX,
+    REQUEUE_MAX,
 ];
 
 /// Settings that apply to every queue unless a job overrides them.
@@ -166,6 +189,10 @@ pub struct Config {
     pub schedules_max: i64,
     /// Shortest `EVERY` of a schedule, in ms (`zrq.every-min-ms`).
     pub every_min_ms: i64,
+    /// Most children registered with one unfinished parent (`zrq.children-max`).
+    pub children_max: i64,
+    /// Most dead jobs handled by one `REQUEUE … ALL` (`zrq.requeue-max`).
+    pub requeue_max: i64,
     /// Whether the server's timer handles expired leases itself (`zrq.expire-leases`); when off
     /// they wait for a `ZRQ.RECLAIM`, as on the Lua backend.
     pub expire_leases: bool,
@@ -186,6 +213,8 @@ impl Config {
         batch_max: BATCH_MAX.default,
         schedules_max: SCHEDULES_MAX.default,
         every_min_ms: EVERY_MIN_MS.default,
+        children_max: CHILDREN_MAX.default,
+        requeue_max: REQUEUE_MAX.default,
         expire_leases: true,
     };
 }

@@ -35,6 +35,7 @@ pub const FIELDS: &[(&str, FieldKind)] = &[
     ("parents", FieldKind::Text),
     ("children", FieldKind::Text),
     ("waiting_on", FieldKind::Integer),
+    ("parents_done", FieldKind::Text),
     ("with_results", FieldKind::Integer),
     ("on_parent_fail", FieldKind::Text),
     ("batch", FieldKind::Text),
@@ -86,6 +87,9 @@ pub struct Job {
     pub children: Option<String>,
     /// How many parents have not finished yet (while `waiting`).
     pub waiting_on: Option<i64>,
+    /// The parents already counted, a JSON array of ids: each parent counts once, even if it
+    /// is requeued and finishes again.
+    pub parents_done: Option<String>,
     /// 1 when enqueued `WITHRESULTS`: parents' results are copied into `parents`.
     pub with_results: Option<i64>,
     /// What happens when a parent ends dead or cancelled: `cancel` (default) or `run`.
@@ -184,6 +188,7 @@ impl Job {
             parents: get("parents"),
             children: get("children"),
             waiting_on: int(get("waiting_on"), "waiting_on")?,
+            parents_done: get("parents_done"),
             with_results: int(get("with_results"), "with_results")?,
             on_parent_fail: get("on_parent_fail"),
             batch: name_field(key, "batch", get("batch"))?,
@@ -231,6 +236,7 @@ impl Job {
             text(&self.parents),
             text(&self.children),
             int(self.waiting_on),
+            text(&self.parents_done),
             int(self.with_results),
             text(&self.on_parent_fail),
             text(&self.batch),
@@ -298,6 +304,7 @@ mod tests {
             parents: None,
             children: Some("[\"c\"]".into()),
             waiting_on: None,
+            parents_done: None,
             with_results: None,
             on_parent_fail: None,
             batch: Some("b".into()),

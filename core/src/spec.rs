@@ -102,7 +102,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "zrq.requeue",
         flags: "write deny-oom",
         readonly: false,
-        syntax: "ZRQ.REQUEUE <queue> <id>|ALL",
+        syntax: "ZRQ.REQUEUE <queue> <id> | ALL [COUNT <n>] [CURSOR <c>]",
     },
     CommandSpec {
         name: "zrq.delete",

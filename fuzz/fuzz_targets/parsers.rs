@@ -27,6 +27,7 @@ const TINY: Config = Config {
     after_max: 2,
     batch_max: 2,
     every_min_ms: 1000,
+    requeue_max: 2,
     ..Config::DEFAULT
 };
 
@@ -49,7 +50,7 @@ fn commands(selector: u8, argv: &[&[u8]], config: &Config) {
         10 => ResultOf::parse(argv).map(drop),
         11 => Cancel::parse(argv).map(drop),
         12 => Dead::parse(argv).map(drop),
-        13 => Requeue::parse(argv).map(drop),
+        13 => Requeue::parse(argv, config).map(drop),
         14 => Delete::parse(argv).map(drop),
         15 => Pause::parse(argv, true).map(drop),
         16 => Unschedule::parse(argv).map(drop),

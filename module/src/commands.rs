@@ -85,7 +85,7 @@ handler!(
 );
 handler!(
     /// `ZRQ.REQUEUE`.
-    requeue: Requeue::parse => |c: &Requeue, s: &mut RedisStore| c.apply(s).map(value)
+    requeue: |a| Requeue::parse(a, &settings::current()) => |c: &Requeue, s: &mut RedisStore| c.apply(s).map(value)
 );
 handler!(
     /// `ZRQ.DELETE`.

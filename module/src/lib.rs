@@ -104,6 +104,8 @@ mod registration {
                 [config::BATCH_MAX.name, &settings::BATCH_MAX, config::BATCH_MAX.default, config::BATCH_MAX.min, config::BATCH_MAX.max, ConfigurationFlags::DEFAULT, None],
                 [config::SCHEDULES_MAX.name, &settings::SCHEDULES_MAX, config::SCHEDULES_MAX.default, config::SCHEDULES_MAX.min, config::SCHEDULES_MAX.max, ConfigurationFlags::DEFAULT, None],
                 [config::EVERY_MIN_MS.name, &settings::EVERY_MIN_MS, config::EVERY_MIN_MS.default, config::EVERY_MIN_MS.min, config::EVERY_MIN_MS.max, ConfigurationFlags::DEFAULT, None],
+                [config::CHILDREN_MAX.name, &settings::CHILDREN_MAX, config::CHILDREN_MAX.default, config::CHILDREN_MAX.min, config::CHILDREN_MAX.max, ConfigurationFlags::DEFAULT, None],
+                [config::REQUEUE_MAX.name, &settings::REQUEUE_MAX, config::REQUEUE_MAX.default, config::REQUEUE_MAX.min, config::REQUEUE_MAX.max, ConfigurationFlags::DEFAULT, None],
             ],
             string: [],
             bool: [

@@ -31,6 +31,11 @@ pub static SCHEDULES_MAX: AtomicI64 = AtomicI64::new(config::SCHEDULES_MAX.defau
 /// `zrq.every-min-ms`.
 pub static EVERY_MIN_MS: AtomicI64 = AtomicI64::new(config::EVERY_MIN_MS.default);
 
+/// `zrq.children-max`.
+pub static CHILDREN_MAX: AtomicI64 = AtomicI64::new(config::CHILDREN_MAX.default);
+/// `zrq.requeue-max`.
+pub static REQUEUE_MAX: AtomicI64 = AtomicI64::new(config::REQUEUE_MAX.default);
+
 /// `zrq.expire-leases`: the timer handles expired leases itself (else they wait for RECLAIM).
 pub static EXPIRE_LEASES: AtomicBool = AtomicBool::new(true);
 
@@ -50,6 +55,8 @@ pub fn current() -> Config {
         batch_max: get(&BATCH_MAX),
         schedules_max: get(&SCHEDULES_MAX),
         every_min_ms: get(&EVERY_MIN_MS),
+        children_max: get(&CHILDREN_MAX),
+        requeue_max: get(&REQUEUE_MAX),
         expire_leases: EXPIRE_LEASES.load(Ordering::Relaxed),
     }
 }

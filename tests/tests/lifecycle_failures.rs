@@ -236,6 +236,83 @@ fn dead_lists_oldest_first_in_pages(backend: Backend) {
     assert_eq!((next.as_str(), none.len()), ("0", 0));
 }
 
+/// `REQUEUE … ALL` with `args`: the next cursor and how many were requeued.
+fn requeue_page(zrq: &mut Zrq, args: &[&str]) -> (String, i64) {
+    match ok(zrq, "requeue", args) {
+        Value::Array(items) => match items.as_slice() {
+            [Value::BulkString(next), Value::Int(n)] => {
+                (String::from_utf8_lossy(next).into_owned(), *n)
+            }
+            other => panic!("REQUEUE ALL reply: {other:?}"),
+        },
+        other => panic!("REQUEUE ALL reply: {other:?}"),
+    }
+}
+
+/// `REQUEUE <queue> ALL` works in bounded pages: COUNT jobs at most, oldest death first, and a
+/// cursor that steps over what a page left in place (an unreadable record) — never over a dead
+/// job — until `0`. COUNT beyond `zrq.requeue-max` is refused (limits.rs); an id takes no options.
+fn requeue_all_goes_page_by_page(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let ids = kill(&mut zrq, "q", 7, "d");
+    // The third dead job's record is unreadable: it stays dead, in place, and is stepped over.
+    let _: () = redis::cmd("HSET")
+        .arg("zrq:{q}:job:d2")
+        .arg("state")
+        .arg("weird")
+        .query(&mut zrq.conn)
+        .expect("HSET");
+    let mut pages = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, requeued) =
+            requeue_page(&mut zrq, &["q", "ALL", "COUNT", "2", "CURSOR", &cursor]);
+        let pending: Vec<String> = ids
+            .iter()
+            .filter(|id| *id != "d2" && zrq.state("q", id).as_deref() == Some("pending"))
+            .cloned()
+            .collect();
+        pages.push((next.clone(), requeued, pending.len()));
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    // d0 d1 | d2 (left) d3 | d4 d5 | d6: cursors are the next page's rank plus one.
+    assert_eq!(
+        pages,
+        [
+            ("1".to_string(), 2, 2),
+            ("2".to_string(), 1, 3),
+            ("2".to_string(), 2, 5),
+            ("0".to_string(), 1, 6),
+        ]
+    );
+    let left: i64 = redis::cmd("ZCARD")
+        .arg("zrq:{q}:dead")
+        .query(&mut zrq.conn)
+        .expect("ZCARD");
+    assert_eq!(left, 1, "the unreadable one stays in place");
+    // Without COUNT a page is zrq.requeue-max jobs; a page past the end is empty.
+    for id in ids.iter().filter(|id| *id != "d2") {
+        assert_eq!(int(&mut zrq, "delete", &["q", id]), 1);
+    }
+    kill(&mut zrq, "q", 3, "e");
+    assert_eq!(requeue_page(&mut zrq, &["q", "ALL"]), ("0".to_string(), 3));
+    assert_eq!(
+        requeue_page(&mut zrq, &["q", "ALL", "CURSOR", "99"]),
+        ("0".to_string(), 0)
+    );
+    let err = zrq
+        .call::<Value>("requeue", &["q", "e0", "COUNT", "2"])
+        .expect_err("an id takes no options");
+    assert_eq!(
+        support::error_text(&err),
+        "ERR wrong number of arguments for 'zrq.requeue' command"
+    );
+}
+
 fn requeue_gives_dead_jobs_a_fresh_attempt_budget(backend: Backend) {
     let server = backend.server();
     let mut zrq = server.zrq(backend);
@@ -274,8 +351,12 @@ fn requeue_gives_dead_jobs_a_fresh_attempt_budget(backend: Backend) {
         0,
         "no longer dead"
     );
-    assert_eq!(int(&mut zrq, "requeue", &["q", "all"]), 2, "ALL, any case");
-    assert_eq!(int(&mut zrq, "requeue", &["q", "ALL"]), 0);
+    assert_eq!(
+        requeue_page(&mut zrq, &["q", "all"]),
+        ("0".to_string(), 2),
+        "ALL, any case"
+    );
+    assert_eq!(requeue_page(&mut zrq, &["q", "ALL"]), ("0".to_string(), 0));
     let stats = info(&mut zrq, "q");
     assert_eq!(
         (stats["dead"].as_str(), stats["pending"].as_str()),
@@ -393,6 +474,7 @@ conformance!(
     reclaim_counts_as_a_failed_attempt,
     dead_lists_oldest_first_in_pages,
     requeue_gives_dead_jobs_a_fresh_attempt_budget,
+    requeue_all_goes_page_by_page,
     delete_removes_a_job_in_any_state,
 );
 

@@ -210,7 +210,8 @@ const LEGAL: &[Legal] = &[
     ),
     // Requeue
     legal(Source::Dead, Action::Requeue, "1", "pending"),
-    legal(Source::Dead, Action::RequeueAll, "1", "pending"),
+    // ALL replies with a page: [next-cursor, requeued].
+    legal(Source::Dead, Action::RequeueAll, "[0,1]", "pending"),
     // TOUCH keeps an active job active.
     legal(Source::Active, Action::Touch, "1", "active"),
 ];
@@ -285,7 +286,7 @@ const ILLEGAL: &[Illegal] = &[
     },
     Illegal {
         action: Action::RequeueAll,
-        reply: "0",
+        reply: "[0,0]",
         sources: &[
             Source::Scheduled,
             Source::Pending,

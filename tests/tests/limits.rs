@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use support::{assert_refused, error_text, info_field};
 use zrq_core::config::{
-    Config, AFTER_MAX, BATCH_MAX, EVERY_MIN_MS, JSON_DEPTH_MAX, PAYLOAD_MAX_BYTES,
+    Config, AFTER_MAX, BATCH_MAX, EVERY_MIN_MS, JSON_DEPTH_MAX, PAYLOAD_MAX_BYTES, REQUEUE_MAX,
     RESULT_MAX_BYTES, SCHEDULES_MAX, SETTINGS,
 };
 use zrq_tests::redis::{self, Value};
@@ -203,6 +203,19 @@ fn refused_cases() -> Vec<Case> {
                 "LIMIT payload is {} bytes: zrq.{} is {max_payload}",
                 max_payload + 1,
                 PAYLOAD_MAX_BYTES.name
+            ),
+        ),
+        case(
+            "requeue",
+            args(&[
+                b"q",
+                b"all",
+                b"COUNT",
+                (DEFAULTS.requeue_max + 1).to_string().as_bytes(),
+            ]),
+            &format!(
+                "LIMIT COUNT asks for more than {0} jobs: zrq.{1} is {0}",
+                DEFAULTS.requeue_max, REQUEUE_MAX.name
             ),
         ),
     ]
@@ -486,3 +499,52 @@ conformance!(
     cron_steps_do_not_overflow,
     ticks_are_skipped_at_maxmemory,
 );
+
+/// A schedule stored with an `EVERY` below today's `zrq.every-min-ms` (the config was lower
+/// when it was defined) runs at the minimum from its next tick on; its stored period is kept.
+/// Module only: the Lua library cannot change the minimum.
+#[test]
+fn a_period_below_the_minimum_runs_at_the_minimum() {
+    let server = Backend::Module.server();
+    let mut conn = server.conn();
+    let mut zrq = server.zrq(Backend::Module);
+    let set = |conn: &mut redis::Connection, value: &str| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("zrq.every-min-ms")
+            .arg(value)
+            .query(conn)
+            .expect("CONFIG SET");
+    };
+    set(&mut conn, "100");
+    let first: i64 = zrq
+        .call("schedule", &["q", "s", "EVERY", "100", "t", "{}"])
+        .expect("SCHEDULE");
+    set(&mut conn, "5000");
+    let enqueued = |conn: &mut redis::Connection| -> i64 {
+        redis::cmd("HGET")
+            .arg("zrq:{q}:stats")
+            .arg("enqueued")
+            .query::<Option<i64>>(conn)
+            .expect("stats")
+            .unwrap_or(0)
+    };
+    server.wait_for(|conn| enqueued(conn) >= 1);
+    // At a 100 ms period about ten more would fire within the second.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(enqueued(&mut conn), 1, "the period is the minimum now");
+    let next: i64 = redis::cmd("ZSCORE")
+        .arg("zrq:{q}:ticks")
+        .arg("s")
+        .query(&mut conn)
+        .expect("ZSCORE");
+    assert!(
+        next > first && (next - first) % 5000 == 0,
+        "next run {next} is on the 5000 ms grid from {first}"
+    );
+    let schedules: Value = zrq.call("schedules", &["q"]).expect("SCHEDULES");
+    assert!(
+        format!("{schedules:?}").contains("int(100)"),
+        "the stored period is kept: {schedules:?}"
+    );
+}

@@ -11,7 +11,7 @@ use support::lifecycle as lifecycle_support;
 use support::{
     expire_times, info_field, job_ids, key_digests, record, stream_state, wait_replica_caught_up,
 };
-use zrq_tests::redis;
+use zrq_tests::redis::{self, Value};
 use zrq_tests::{Backend, Options, Server, Zrq};
 
 const Q: &str = "rlq";
@@ -152,7 +152,11 @@ fn replicas_match_the_primary_after_timers_retries_schedules_and_expiry() {
     work_until_idle(&mut zrq);
     let dead = info_int(&mut zrq, Q, "dead");
     assert_eq!(dead, 10, "the fail-always jobs died after 3 attempts");
-    assert_eq!(int(&mut zrq, "requeue", &[Q, "ALL"]), 10);
+    let requeued = ok(&mut zrq, "requeue", &[Q, "ALL"]);
+    assert_eq!(
+        requeued,
+        Value::Array(vec![Value::BulkString(b"0".to_vec()), Value::Int(10)])
+    );
     // Requeued jobs still fail; let them die again, then delete one.
     work_until_idle(&mut zrq);
     let (_, dead_jobs) = lifecycle_support::page(ok(&mut zrq, "dead", &[Q, "COUNT", "100"]));

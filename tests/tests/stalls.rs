@@ -154,6 +154,68 @@ fn deep_pending_cursor(zrq: &mut Zrq) -> Args {
     bytes(&["q", "pending", "COUNT", "10", "CURSOR", &cursor])
 }
 
+/// Kills `n` jobs with `payload` (RETRIES 0: enqueued, fetched and failed, pipelined).
+fn kill_many(zrq: &mut Zrq, n: usize, payload: &[u8]) {
+    let mut pipe = redis::pipe();
+    for _ in 0..n {
+        pipe.add_command(zrq.command("enqueue", &[b"q", b"t", payload, b"RETRIES", b"0"]))
+            .ignore();
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("enqueue");
+    let mut killed = 0;
+    while killed < n {
+        let jobs = zrq.fetch("q", "w", 1000);
+        assert!(!jobs.is_empty(), "fetched {killed} of {n}");
+        let mut pipe = redis::pipe();
+        for job in &jobs {
+            pipe.add_command(zrq.command("fail", &[b"q", job["id"].as_bytes(), b"boom"]))
+                .ignore();
+        }
+        let _: () = pipe.query(&mut zrq.conn).expect("fail");
+        killed += jobs.len();
+    }
+}
+
+/// A dead set larger than one page (jobs with payload-max payloads), then `REQUEUE ALL`: one
+/// page of zrq.requeue-max jobs.
+fn requeue_all_of_a_big_dead_set(zrq: &mut Zrq) -> Args {
+    let payload = dense_array(DEFAULTS.payload_max_bytes - 1);
+    let n = usize::try_from(DEFAULTS.requeue_max).expect("requeue-max") + 200;
+    kill_many(zrq, n, &payload);
+    bytes(&["q", "ALL"])
+}
+
+/// A parent with children-max waiting children, then its ACK (which releases them all).
+fn parent_of_children_max(zrq: &mut Zrq) -> Args {
+    zrq.enqueue("q", "t", "{}", &["ID", "p"]);
+    let mut pipe = redis::pipe();
+    for _ in 0..DEFAULTS.children_max {
+        pipe.add_command(zrq.command("enqueue", &[b"q", b"t", b"{}", b"AFTER", b"p"]))
+            .ignore();
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("children");
+    assert_eq!(zrq.fetch("q", "w", 1).len(), 1, "the parent");
+    bytes(&["q", "p"])
+}
+
+/// after-max parents, each listing children-max - 1 children (written directly: ids of jobs
+/// that are gone, as a deleted child leaves), then an ENQUEUE after all of them.
+fn after_max_parents_with_children(zrq: &mut Zrq) -> Args {
+    let listed = usize::try_from(DEFAULTS.children_max - 1).expect("children-max");
+    let children: Vec<String> = (0..listed).map(|n| format!("gone-child-{n}")).collect();
+    let children = serde_json::to_string(&children).expect("JSON");
+    let args = after_max_parents(zrq);
+    for n in 0..DEFAULTS.after_max {
+        let _: () = redis::cmd("HSET")
+            .arg(format!("zrq:{{q}}:job:p{n}"))
+            .arg("children")
+            .arg(&children)
+            .query(&mut zrq.conn)
+            .expect("HSET children");
+    }
+    args
+}
+
 fn cases() -> Vec<Case> {
     let none = Duration::ZERO;
     vec![
@@ -194,6 +256,24 @@ fn cases() -> Vec<Case> {
             setup: schedules_max_due,
             wait: Duration::from_millis(DEFAULTS.every_min_ms.unsigned_abs() + 100),
             command: "fetch",
+        },
+        Case {
+            name: "REQUEUE ALL of requeue-max + 200 dead jobs with payload-max payloads",
+            setup: requeue_all_of_a_big_dead_set,
+            wait: none,
+            command: "requeue",
+        },
+        Case {
+            name: "ACK of a parent with children-max waiting children",
+            setup: parent_of_children_max,
+            wait: none,
+            command: "ack",
+        },
+        Case {
+            name: "ENQUEUE after after-max parents listing children-max - 1 children each",
+            setup: after_max_parents_with_children,
+            wait: none,
+            command: "enqueue",
         },
         Case {
             name: "LIST pending with a cursor deep in 20,000 jobs",

@@ -162,14 +162,18 @@ impl Gen {
             }
             "touch" => vec![q, self.id(), "PROGRESS".to_string(), self.number(101)],
             "state" | "job" | "result" | "cancel" | "delete" => vec![q, self.id()],
-            "requeue" => vec![
-                q,
+            "requeue" if self.chance(30) => {
+                // A page of the dead set: small pages, and cursors in and past it.
+                let mut a = vec![q, "ALL".to_string()];
+                if self.chance(50) {
+                    a.extend(["COUNT".to_string(), self.number(4)]);
+                }
                 if self.chance(30) {
-                    "ALL".to_string()
-                } else {
-                    self.id()
-                },
-            ],
+                    a.extend(["CURSOR".to_string(), self.number(4)]);
+                }
+                a
+            }
+            "requeue" => vec![q, self.id()],
             "dead" => vec![q, "COUNT".to_string(), "5".to_string()],
             "list" => {
                 let state = State::ALL[self.rng.below(State::ALL.len() as u64) as usize];

@@ -295,7 +295,128 @@ fn batch_errors(backend: Backend) {
     assert_eq!(missing, Value::Nil);
 }
 
+/// Each parent counts once per child: a parent that died (counted, the child running anyway)
+/// and is requeued and completes does not count again, and a `children` entry left by a deleted
+/// child does not count for a new job that took its id with other parents.
+fn a_parent_counts_once_for_each_of_its_children(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let p1 = zrq.enqueue(Q, "p", "1", &["ID", "p1", "RETRIES", "0"]);
+    let p2 = zrq.enqueue(Q, "p", "2", &["ID", "p2"]);
+    let child = zrq.enqueue(
+        Q,
+        "c",
+        "{}",
+        &["AFTER", &p1, "AFTER", &p2, "ONPARENTFAIL", "run"],
+    );
+    assert_eq!(fetch_one(&mut zrq, "w")["id"], p1);
+    let state: String = zrq.call("fail", &[Q, &p1, "boom"]).unwrap();
+    assert_eq!(state, "dead");
+    let record = zrq.job(Q, &child).unwrap();
+    assert_eq!(
+        (record["state"].as_str(), record["waiting_on"].as_str()),
+        ("waiting", "1")
+    );
+    assert_eq!(record["parents_done"], format!("[\"{p1}\"]"));
+    // Requeued, p1 runs again and completes: the child still waits for p2.
+    assert_eq!(zrq.call::<i64>("requeue", &[Q, &p1]).unwrap(), 1);
+    assert_eq!(fetch_one(&mut zrq, "w")["id"], p2, "p2 was first in line");
+    assert_eq!(fetch_one(&mut zrq, "w")["id"], p1);
+    ack(&mut zrq, &p1, "1");
+    let record = zrq.job(Q, &child).unwrap();
+    assert_eq!(
+        (record["state"].as_str(), record["waiting_on"].as_str()),
+        ("waiting", "1"),
+        "p1 counted twice"
+    );
+    ack(&mut zrq, &p2, "2");
+    assert_eq!(zrq.state(Q, &child).as_deref(), Some("pending"));
+    assert_eq!(
+        zrq.job(Q, &child).unwrap()["parents_done"],
+        format!("[\"{p1}\",\"{p2}\"]")
+    );
+    assert_eq!(fetch_one(&mut zrq, "w")["id"], child);
+
+    // A deleted child's id taken again: listed once by a parent, counted only by its parents.
+    let a = zrq.enqueue(Q, "p", "{}", &["ID", "a"]);
+    let b = zrq.enqueue(Q, "p", "{}", &["ID", "b"]);
+    zrq.enqueue(Q, "c", "{}", &["ID", "c", "AFTER", &a, "AFTER", &b]);
+    assert_eq!(zrq.call::<i64>("delete", &[Q, "c"]).unwrap(), 1);
+    zrq.enqueue(Q, "c", "{}", &["ID", "c", "AFTER", &a, "AFTER", &b]);
+    assert_eq!(zrq.job(Q, &a).unwrap()["children"], "[\"c\"]");
+    assert_eq!(zrq.call::<i64>("delete", &[Q, "c"]).unwrap(), 1);
+    zrq.enqueue(Q, "c", "{}", &["ID", "c", "AFTER", &b]);
+    let both = zrq.fetch(Q, "w", 10);
+    assert_eq!(both.len(), 2);
+    ack(&mut zrq, &a, "null");
+    assert_eq!(
+        zrq.state(Q, "c").as_deref(),
+        Some("waiting"),
+        "a is not a parent of the new c"
+    );
+    ack(&mut zrq, &b, "null");
+    assert_eq!(zrq.state(Q, "c").as_deref(), Some("pending"));
+}
+
+/// A parent's `children` are bounded by `zrq.children-max`: one more is refused with `LIMIT`,
+/// writing nothing; a parent that has finished takes any number (it keeps no list).
+fn children_per_parent_are_bounded(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let parent = zrq.enqueue(Q, "p", "{}", &["ID", "p"]);
+    let max = zrq_core::config::Config::DEFAULT.children_max;
+    let mut pipe = redis::pipe();
+    for n in 0..max {
+        let id = format!("c{n}");
+        pipe.add_command(zrq.command(
+            "enqueue",
+            &[
+                Q.as_bytes(),
+                b"c",
+                b"{}",
+                b"ID",
+                id.as_bytes(),
+                b"AFTER",
+                b"p",
+            ],
+        ))
+        .ignore();
+    }
+    let _: () = pipe
+        .query(&mut zrq.conn)
+        .expect("children up to children-max");
+    let other = zrq.enqueue(Q, "p", "{}", &["ID", "other"]);
+    let before = server.snapshot();
+    let err = zrq
+        .call::<Value>(
+            "enqueue",
+            &[Q, "c", "{}", "AFTER", &other, "AFTER", &parent],
+        )
+        .expect_err("one child too many");
+    assert_eq!(
+        error_text(&err),
+        format!("LIMIT parent 'p' has {max} children already: zrq.children-max is {max}")
+    );
+    assert_eq!(
+        server.snapshot(),
+        before,
+        "the refused ENQUEUE wrote something"
+    );
+    // A child already listed may be enqueued again under its id once deleted (listed once).
+    assert_eq!(zrq.call::<i64>("delete", &[Q, "c0"]).unwrap(), 1);
+    zrq.enqueue(Q, "c", "{}", &["ID", "c0", "AFTER", &parent]);
+    // Finished, the parent counts at once for any new child.
+    assert_eq!(fetch_one(&mut zrq, "w")["id"], parent);
+    ack(&mut zrq, &parent, "null");
+    let late = zrq.enqueue(Q, "c", "{}", &["AFTER", &parent]);
+    assert_eq!(zrq.state(Q, &late).as_deref(), Some("pending"));
+    let last = format!("c{}", max - 1);
+    assert_eq!(zrq.state(Q, &last).as_deref(), Some("pending"));
+}
+
 conformance!(
+    a_parent_counts_once_for_each_of_its_children,
+    children_per_parent_are_bounded,
     a_chain_of_three_passes_each_result_on,
     a_child_waits_for_every_parent,
     a_completed_parent_counts_at_once,

@@ -21,7 +21,7 @@ pub struct NewJob {
 }
 
 /// `POST /api/queues/{queue}/{action}`: `pause` (`ZRQ.PAUSE`), `resume` (`ZRQ.RESUME`),
-/// `requeue-dead` (`ZRQ.REQUEUE <queue> ALL`), `enqueue` (`ZRQ.ENQUEUE`, body [`NewJob`]).
+/// `requeue-dead` (`ZRQ.REQUEUE <queue> ALL`, page by page to the end), `enqueue` (`ZRQ.ENQUEUE`, body [`NewJob`]).
 pub async fn queue_action(
     State(app): State<Shared>,
     headers: HeaderMap,

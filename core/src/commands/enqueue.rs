@@ -11,7 +11,7 @@ use super::{announce, check_queue_types, check_types, exists_as, finish, load_jo
 use std::collections::HashSet;
 
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
-use crate::config::{Config, AFTER_MAX, PAYLOAD_MAX_BYTES};
+use crate::config::{Config, AFTER_MAX, CHILDREN_MAX, PAYLOAD_MAX_BYTES};
 use crate::job::Job;
 use crate::keys::{QueueKeys, MAX_PRIORITY};
 use crate::state::State;
@@ -216,12 +216,16 @@ impl<'a> Enqueue<'a> {
             }
         }
         let mut parents = Vec::with_capacity(self.after.len());
+        let mut children = Vec::with_capacity(self.after.len());
         for parent in &self.after {
             if *parent == id {
                 return Err(ZrqError::self_dependency(&id));
             }
             match load_job(store, &keys, parent)? {
-                Some(job) => parents.push(job),
+                Some(job) => {
+                    children.push(check_children(store, &job, &id)?);
+                    parents.push(job);
+                }
                 None => return Err(ZrqError::no_parent(self.queue, parent)),
             }
         }
@@ -269,6 +273,7 @@ impl<'a> Enqueue<'a> {
             children: None,
             waiting_on: (!parents.is_empty())
                 .then_some(i64::try_from(parents.len()).unwrap_or(i64::MAX)),
+            parents_done: None,
             with_results: self.with_results.then_some(1),
             on_parent_fail: self.on_parent_fail.map(str::to_string),
             batch: self.batch.map(str::to_string),
@@ -302,19 +307,21 @@ impl<'a> Enqueue<'a> {
         store.hincrby(&keys.stats(), "enqueued", 1)?;
         announce(store, &keys, &id, job.state)?;
         if !parents.is_empty() {
-            self.wait_for(store, &keys, &mut job, &parents)?;
+            self.wait_for(store, &keys, &mut job, &parents, children)?;
         }
         Ok(Reply::Bulk(id))
     }
 
-    /// Links a new waiting `job` to its parents: registers it with the unfinished ones, and counts
-    /// the finished ones at once (which may release or, by policy, cancel it).
+    /// Links a new waiting `job` to its parents: registers it with the unfinished ones (whose
+    /// lists of children, read by [`check_children`], come in `children`), and counts the finished
+    /// ones at once (which may release or, by policy, cancel it).
     fn wait_for(
         &self,
         store: &mut dyn Store,
         keys: &QueueKeys,
         job: &mut Job,
         parents: &[Job],
+        children: Vec<Vec<String>>,
     ) -> Result<()> {
         let cancels = self.on_parent_fail != Some("run");
         let failed = parents
@@ -330,11 +337,13 @@ impl<'a> Enqueue<'a> {
                 &[("error", &reason)],
             );
         }
-        for parent in parents.iter().filter(|p| !p.state.is_final()) {
-            let mut children = flow::id_list(parent.children.as_deref());
-            children.push(job.id.clone());
-            let text = serde_json::Value::from(children).to_string();
-            store.hset(&keys.job(&parent.id), &[("children", &text)])?;
+        for (parent, mut children) in parents.iter().zip(children) {
+            // Listed once: the id of a deleted child can be taken again by a new one.
+            if !parent.state.is_final() && !children.contains(&job.id) {
+                children.push(job.id.clone());
+                let text = flow::id_list_json(&children);
+                store.hset(&keys.job(&parent.id), &[("children", &text)])?;
+            }
         }
         for parent in parents.iter().filter(|p| p.state.is_final()) {
             let note = (parent.state != State::Completed).then(|| {
@@ -354,6 +363,23 @@ impl<'a> Enqueue<'a> {
         }
         Ok(())
     }
+}
+
+/// Refuses a child that would take an unfinished `parent`'s list of children beyond
+/// `zrq.children-max` (a parent's finish settles each child in the same step, so the list bounds
+/// that step's work); returns the list. A finished parent is counted at once and keeps no list.
+fn check_children(store: &mut dyn Store, parent: &Job, child: &str) -> Result<Vec<String>> {
+    if parent.state.is_final() {
+        return Ok(Vec::new());
+    }
+    let max = store.config().children_max;
+    let children = flow::id_list(parent.children.as_deref());
+    let listed = i64::try_from(children.len()).unwrap_or(i64::MAX);
+    if listed >= max && !children.iter().any(|c| c == child) {
+        let subject = format!("parent '{}' has {listed} children already", parent.id);
+        return Err(ZrqError::limit(&subject, &CHILDREN_MAX, max));
+    }
+    Ok(children)
 }
 
 #[cfg(test)]

@@ -32,11 +32,57 @@ struct Finished {
 /// Reads a JSON array of ids (a job's `children`), keeping only valid ids: a child is a record of
 /// the same queue, addressed by its id, and an id the commands would refuse names none.
 pub(crate) fn id_list(text: Option<&str>) -> Vec<String> {
-    let mut ids = text
-        .and_then(|t| serde_json::from_str::<Vec<String>>(t).ok())
-        .unwrap_or_default();
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    // The compact lists zrq writes (no escapes) are split directly: a parent's `children` is
+    // read for every child enqueued after it, so this must stay cheap however long it is.
+    if let Some(ids) = plain_id_list(text) {
+        return ids;
+    }
+    let mut ids = serde_json::from_str::<Vec<String>>(text).unwrap_or_default();
     ids.retain(|id| args::name("id", id.as_bytes()).is_ok());
     ids
+}
+
+/// `["a","b"]` without backslashes, as serde_json reads it; `None` for anything else.
+fn plain_id_list(text: &str) -> Option<Vec<String>> {
+    if text.contains('\\') {
+        return None;
+    }
+    if text == "[]" {
+        return Some(Vec::new());
+    }
+    let inner = text.strip_prefix("[\"")?.strip_suffix("\"]")?;
+    let mut ids = Vec::new();
+    for id in inner.split("\",\"") {
+        if id.contains('"') || args::name("id", id.as_bytes()).is_err() {
+            return None;
+        }
+        ids.push(id.to_string());
+    }
+    Some(ids)
+}
+
+/// A list of ids as compact JSON (as serde_json writes it), built without a serializer pass
+/// over plain ids: a parent's `children` is written for every child enqueued after it.
+pub(crate) fn id_list_json(ids: &[String]) -> String {
+    let mut text = String::with_capacity(ids.iter().map(|id| id.len() + 3).sum::<usize>() + 2);
+    text.push('[');
+    for (n, id) in ids.iter().enumerate() {
+        if n > 0 {
+            text.push(',');
+        }
+        if id.contains(['"', '\\']) {
+            text.push_str(&Value::from(id.as_str()).to_string());
+        } else {
+            text.push('"');
+            text.push_str(id);
+            text.push('"');
+        }
+    }
+    text.push(']');
+    text
 }
 
 /// Settles everything that depended on `job`, which has just finished with `result`.
@@ -61,7 +107,7 @@ pub(crate) fn settle(
             let Some(mut child) = load_job(store, keys, child_id).ok().flatten() else {
                 continue;
             };
-            if child.state != State::Waiting {
+            if child.state != State::Waiting || !awaits(&child, &done.id) {
                 continue;
             }
             let failed = done.state != State::Completed;
@@ -99,8 +145,25 @@ pub(crate) fn settle(
     Ok(())
 }
 
+/// Whether the waiting `child` still waits for `parent`: `parent` is one of its parents (a
+/// `children` entry can outlive its child, whose id may be taken again by a job with other
+/// parents) and has not been counted yet (a parent requeued after it died, or after it was
+/// cancelled, finishes a second time). So each parent counts once, and only for its own children.
+pub(crate) fn awaits(child: &Job, parent: &str) -> bool {
+    let listed = child
+        .parents
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<serde_json::Map<String, Value>>(p).ok())
+        // A record whose parents cannot be read keeps waiting on whatever names it.
+        .is_none_or(|map| map.contains_key(parent));
+    listed
+        && !id_list(child.parents_done.as_deref())
+            .iter()
+            .any(|p| p == parent)
+}
+
 /// Records that one parent of the waiting `child` is done (with its result), and releases the
-/// child when it was the last.
+/// child when it was the last. The caller checked that the child [`awaits`] this parent.
 pub(crate) fn parent_done(
     store: &mut dyn Store,
     keys: &QueueKeys,
@@ -111,6 +174,10 @@ pub(crate) fn parent_done(
 ) -> Result<()> {
     let left = child.waiting_on.unwrap_or(1).saturating_sub(1).max(0);
     child.waiting_on = Some(left);
+    let mut done = id_list(child.parents_done.as_deref());
+    done.push(parent.to_string());
+    // Kept on `child` too: several parents may be counted in one step (at enqueue).
+    child.parents_done = Some(Value::from(done).to_string());
     if child.with_results() {
         let mut map: serde_json::Map<String, Value> = child
             .parents
@@ -121,11 +188,13 @@ pub(crate) fn parent_done(
             .and_then(|r| serde_json::from_str(r).ok())
             .unwrap_or(Value::Null);
         map.insert(parent.to_string(), value);
-        // Kept on `child` too: several parents may be counted in one step (at enqueue).
         child.parents = Some(Value::Object(map).to_string());
     }
     let left_text = left.to_string();
     let mut fields = vec![("waiting_on", left_text.as_str())];
+    if let Some(done) = child.parents_done.as_deref() {
+        fields.push(("parents_done", done));
+    }
     if let (true, Some(parents)) = (child.with_results(), child.parents.as_deref()) {
         fields.push(("parents", parents));
     }

@@ -66,7 +66,7 @@ pub fn promote(
             definition.last_run = Some(now);
             store.hset(&keys.schedules(), &[(&name, &definition.to_json())])?;
         }
-        match definition.next_run(due, now) {
+        match definition.next_run(due, now, store.config().every_min_ms) {
             Some(next) => store.zadd(&keys.ticks(), next, &name)?,
             None => store.zrem(&keys.ticks(), &name)?,
         }

@@ -109,12 +109,16 @@ impl Definition {
 
     /// The first tick strictly after `now`, given that `due` was the last planned tick (or
     /// `now` for a new schedule). `None` when a cron expression never matches again.
-    pub fn next_run(&self, due: i64, now: i64) -> Option<i64> {
+    ///
+    /// An `EVERY` period is at least `every_min` (`zrq.every-min-ms` now): a schedule stored
+    /// while the minimum was lower runs at the current minimum, its stored period unchanged.
+    pub fn next_run(&self, due: i64, now: i64, every_min: i64) -> Option<i64> {
         match (self.every, &self.cron) {
             // A stored period below 1 (not written by zrq) never runs again, rather than dividing
             // by zero.
             (Some(every), _) if every < 1 => None,
             (Some(every), _) => {
+                let every = every.max(every_min);
                 let behind = now.saturating_sub(due).max(0) / every;
                 Some(due.saturating_add(every.saturating_mul(behind + 1)))
             }
@@ -238,7 +242,10 @@ impl<'a> Schedule<'a> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
         let now = store.now_ms();
-        let Some(first) = self.definition.next_run(now, now) else {
+        let Some(first) = self
+            .definition
+            .next_run(now, now, store.config().every_min_ms)
+        else {
             return Err(ZrqError::bad_cron("it never matches"));
         };
         let name = &self.definition.name;

@@ -687,6 +687,7 @@ local FIELDS = {
     { 'parents', 'text' },
     { 'children', 'text' },
     { 'waiting_on', 'integer' },
+    { 'parents_done', 'text' },
     { 'with_results', 'integer' },
     { 'on_parent_fail', 'text' },
     { 'batch', 'text' },
@@ -812,6 +813,7 @@ local function decode_job(key, flat)
     job.parents = raw.parents
     job.children = raw.children
     job.waiting_on = int('waiting_on', false)
+    job.parents_done = raw.parents_done
     job.with_results = int('with_results', false)
     job.on_parent_fail = raw.on_parent_fail
     job.batch = name_field('batch')
@@ -1014,10 +1016,42 @@ local function read_json_string(text, at)
     end
 end
 
+-- `["a","b"]` without backslashes, every element a valid id, split directly (C-level string
+-- functions, not a character loop): a parent's `children` is read for every child enqueued after
+-- it. nil for anything else. (flow.rs plain_id_list)
+local function plain_id_list(text)
+    if find(text, '\\', 1, true) then
+        return nil
+    end
+    if text == '[]' then
+        return {}
+    end
+    if sub(text, 1, 2) ~= '["' or sub(text, -2) ~= '"]' or #text < 4 then
+        return nil
+    end
+    local inner, ids, at = sub(text, 3, -3), {}, 1
+    while true do
+        local stop = find(inner, '","', at, true)
+        local id = sub(inner, at, (stop or #inner + 1) - 1)
+        if find(id, '"', 1, true) or not is_name('id', id) then
+            return nil
+        end
+        ids[#ids + 1] = id
+        if not stop then
+            return ids
+        end
+        at = stop + 3
+    end
+end
+
 -- A JSON array of strings, keeping the valid ids (flow.rs id_list); anything else reads as empty.
 local function id_list(text)
     if text == nil then
         return {}
+    end
+    local plain = plain_id_list(text)
+    if plain then
+        return plain
     end
     local ids, i = {}, select(2, find(text, '^%s*%[%s*')) 
     if not i then
@@ -1298,9 +1332,39 @@ local function parent_ended(parent)
     return 'parent ' .. parent.id .. ' ended ' .. parent.state
 end
 
+-- Whether `list` (an array) holds `value`.
+local function contains(list, value)
+    for _, item in ipairs(list) do
+        if item == value then
+            return true
+        end
+    end
+    return false
+end
+
+-- Whether the waiting `child` still waits for `parent_id`: one of its parents (a `children` entry
+-- can outlive its child, whose id may be taken again by a job with other parents), not counted
+-- yet (a parent requeued after it died or was cancelled finishes a second time). (flow.rs awaits)
+local function awaits(child, parent_id)
+    local entries = object_entries(child.parents)
+    if entries ~= nil then
+        local listed = false
+        for _, entry in ipairs(entries) do
+            if entry[1] == parent_id then
+                listed = true
+                break
+            end
+        end
+        if not listed then
+            return false
+        end
+    end
+    return not contains(id_list(child.parents_done), parent_id)
+end
+
 -- Records that `parent` (id, state, result) of the waiting `child` is done, with its result and,
--- unless it completed, a note on the child; releases the child when it was the last.
--- (flow.rs parent_done)
+-- unless it completed, a note on the child; releases the child when it was the last. The caller
+-- checked that the child awaits this parent. (flow.rs parent_done)
 local function parent_done(k, child, parent)
     local result, note = parent.result, nil
     if parent.state ~= 'completed' then
@@ -1311,7 +1375,10 @@ local function parent_done(k, child, parent)
         left = 0
     end
     child.waiting_on = left
-    local fields = { 'waiting_on', itoa(left) }
+    local done = id_list(child.parents_done)
+    done[#done + 1] = parent.id
+    child.parents_done = json_id_list(done)
+    local fields = { 'waiting_on', itoa(left), 'parents_done', child.parents_done }
     if child.with_results == 1 then
         local entries = object_entries(child.parents) or {}
         local value = 'null'
@@ -1431,7 +1498,7 @@ local function settle(k, job, result, now)
         end
         for _, child_id in ipairs(done.children) do
             local child = try_load_job(k, child_id)
-            if child and child.state == 'waiting' then
+            if child and child.state == 'waiting' and awaits(child, done.id) then
                 local failed = done.state ~= 'completed'
                 if failed and child.on_parent_fail ~= 'run' then
                     finish_one(k, child, 'cancelled', { 'error', parent_ended(done) }, now)

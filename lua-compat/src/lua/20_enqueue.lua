@@ -19,7 +19,8 @@
 --          enqueued 1, PUBLISH zrq:{q}:events "<state> <id>"; Lua only: RPUSH zrq:{q}:wake 1
 --          (capped at 128 tokens) whenever a job enters a stream.
 -- Errors   ERR (arity, names, options, numbers, conflicting options, AFTER itself), BADJSON
---          (payload), NOJOB (AFTER names a job that does not exist), WRONGTYPE, CORRUPT, INTERNAL.
+--          (payload), NOJOB (AFTER names a job that does not exist), LIMIT (sizes, AFTER count, a
+--          parent's children), WRONGTYPE, CORRUPT, INTERNAL.
 -- Not in Lua: the module's server-side timer promotes due scheduled jobs; with Lua the client
 -- does (see docs/LUA.md).
 --------------------------------------------------------------------------------------------------
@@ -82,6 +83,22 @@ local function set_enqueue_option(spec, option, value)
     end
 end
 
+-- Refuses a child that would take an unfinished `parent`'s list of children beyond
+-- zrq.children-max (a parent's finish settles each child in the same step, so the list bounds
+-- that step's work). A finished parent is counted at once and keeps no list.
+-- (enqueue.rs check_children)
+local function check_children(parent, child)
+    if IS_FINAL[parent.state] then
+        return
+    end
+    local children = id_list(parent.children)
+    parent.children_list = children -- read once: wait_for appends to it
+    if #children >= CONFIG.children_max and not contains(children, child) then
+        limit("parent '" .. parent.id .. "' has " .. itoa(#children) .. ' children already', 'children-max',
+            CONFIG.children_max)
+    end
+end
+
 -- A waiting job's parents: a dead or cancelled one cancels it (unless ONPARENTFAIL run);
 -- unfinished ones list it among their children; finished ones count at once.
 -- (enqueue.rs wait_for)
@@ -96,9 +113,12 @@ local function wait_for(k, spec, job, parents, now)
     end
     for _, parent in ipairs(parents) do
         if not IS_FINAL[parent.state] then
-            local children = id_list(parent.children)
-            children[#children + 1] = job.id
-            call('HSET', k.job(parent.id), 'children', json_id_list(children))
+            local children = parent.children_list or id_list(parent.children)
+            -- Listed once: the id of a deleted child can be taken again by a new one.
+            if not contains(children, job.id) then
+                children[#children + 1] = job.id
+                call('HSET', k.job(parent.id), 'children', json_id_list(children))
+            end
         end
     end
     for _, parent in ipairs(parents) do
@@ -141,6 +161,7 @@ enqueue_job = function(k, spec, now, sec, usec)
             fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
                 .. "' (parents must be in the same queue)")
         end
+        check_children(job, id)
         parents[#parents + 1] = job
     end
     local due = spec.at

@@ -152,14 +152,17 @@ local function cron_next_after(cron, after)
     return nil
 end
 
--- A definition's next run after `due` when it is `now` (schedule.rs next_run).
+-- A definition's next run after `due` when it is `now` (schedule.rs next_run). An EVERY period
+-- is at least zrq.every-min-ms: a schedule stored with a shorter one (by the module, its config
+-- lowered then) runs at the minimum, its stored period unchanged.
 local function next_run(definition, due, now)
     if definition.every ~= nil then
         if definition.every < 1 then
             return nil -- a stored period below 1 (not written by zrq) never runs again
         end
-        local behind = floor(math.max(now - due, 0) / definition.every)
-        return due + definition.every * (behind + 1)
+        local every = math.max(definition.every, CONFIG.every_min_ms)
+        local behind = floor(math.max(now - due, 0) / every)
+        return due + every * (behind + 1)
     elseif definition.cron ~= nil then
         local ok, cron = pcall(cron_parse, definition.cron)
         if not ok then

@@ -133,8 +133,17 @@ class Queue:
         return int(await self._call("requeue", job if isinstance(job, str) else job.id)) == 1
 
     async def requeue_all(self) -> int:
-        """Requeues every dead job; how many."""
-        return int(await self._call("requeue", "ALL"))
+        """Requeues every dead job; how many. Works page by page (each call bounded by the
+        server's `zrq.requeue-max`, so none holds it long), to the end of the dead set or until
+        as many jobs were requeued as were dead at the start: a job that dies again meanwhile
+        joins the end of the set and is not chased forever."""
+        budget = (await self.info()).counts[State.DEAD]
+        cursor, total = "0", 0
+        while True:
+            reply = await self._call("requeue", "ALL", "CURSOR", cursor)
+            cursor, total = str(reply[0]), total + int(reply[1])
+            if cursor == "0" or total >= budget:
+                return total
 
     async def delete(self, job: Job | str) -> bool:
         """Removes a job in any state; whether it existed."""
