@@ -91,7 +91,7 @@ fn records(selector: u8, argv: &[&[u8]], data: &[u8]) {
         }
         1 => {
             if let Ok(definition) = Definition::from_json("k", &text) {
-                let _ = definition.next_run(NOW, NOW);
+                let _ = definition.next_run(NOW, NOW, TINY.every_min_ms);
                 let _ = definition.to_reply(None);
             }
         }
