@@ -360,6 +360,13 @@ async fn queues_info_pause_requeue_all_schedules_and_top() {
         .unwrap()
         .starts_with("more: --cursor "));
 
+    // Pages of two (zrq.requeue-max lowered): `requeue --all` goes on to the end of the set.
+    let _: () = zrq_tests::redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("zrq.requeue-max")
+        .arg("2")
+        .query(&mut server.conn())
+        .unwrap();
     let run = zrq(&server, &["requeue", "graveyard", "--all"]).await;
     ok(&run);
     assert_eq!(run.stdout.trim(), "requeued 3 job(s)");
