@@ -2,8 +2,9 @@
 //!
 //! For servers that cannot load the zrq module: every `ZRQ.<CMD> <queue> <args…>` is
 //! `FCALL zrq_<cmd> 1 <queue> <args…>`, over the same keys, with the same replies and error texts.
-//! The sources live in `src/lua/` (a header, the shared helpers, one file per command); this crate
-//! concatenates them at compile time into the one library text. See `docs/LUA.md`.
+//! The sources live in `src/lua/` (a header, shared helpers mirroring zrq-core's files, one file per
+//! command); this crate concatenates them in name order at compile time into the one library text.
+//! See `docs/LUA.md`.
 
 use std::sync::OnceLock;
 
@@ -23,17 +24,49 @@ pub const VERSION: &str = version!();
 /// The library name given in its `#!lua name=` line (`FUNCTION DELETE zrq` removes it).
 pub const LIBRARY_NAME: &str = "zrq";
 
-/// The Lua sources, in library order; the config table is generated between the first two.
-const SOURCES: [&str; 10] = [
-    include_str!("lua/10_helpers.lua"),
-    include_str!("lua/20_enqueue.lua"),
-    include_str!("lua/21_fetch.lua"),
-    include_str!("lua/22_ack.lua"),
-    include_str!("lua/23_state.lua"),
-    include_str!("lua/24_job.lua"),
-    include_str!("lua/25_reclaim.lua"),
-    include_str!("lua/26_lifecycle.lua"),
-    include_str!("lua/27_schedules.lua"),
+/// The Lua sources after the header, in name order (= library order: a file may use what the files
+/// before it define); the config table is generated between the header and the first of them.
+const SOURCES: [&str; 41] = [
+    include_str!("lua/10_lua.lua"),
+    include_str!("lua/11_error.lua"),
+    include_str!("lua/12_json.lua"),
+    include_str!("lua/13_args.lua"),
+    include_str!("lua/14_keys.lua"),
+    include_str!("lua/15_store.lua"),
+    include_str!("lua/16_state.lua"),
+    include_str!("lua/17_job.lua"),
+    include_str!("lua/18_json_text.lua"),
+    include_str!("lua/19_mod.lua"),
+    include_str!("lua/20_flow.lua"),
+    include_str!("lua/21_finish.lua"),
+    include_str!("lua/22_acl.lua"),
+    include_str!("lua/23_register.lua"),
+    include_str!("lua/24_paging.lua"),
+    include_str!("lua/30_enqueue.lua"),
+    include_str!("lua/31_fetch.lua"),
+    include_str!("lua/32_ack.lua"),
+    include_str!("lua/33_state.lua"),
+    include_str!("lua/34_job.lua"),
+    include_str!("lua/35_reclaim.lua"),
+    include_str!("lua/36_fail.lua"),
+    include_str!("lua/37_touch.lua"),
+    include_str!("lua/38_release.lua"),
+    include_str!("lua/39_result.lua"),
+    include_str!("lua/40_cancel.lua"),
+    include_str!("lua/41_dead.lua"),
+    include_str!("lua/42_requeue.lua"),
+    include_str!("lua/43_delete.lua"),
+    include_str!("lua/44_pause.lua"),
+    include_str!("lua/45_info.lua"),
+    include_str!("lua/46_list.lua"),
+    include_str!("lua/47_queues.lua"),
+    include_str!("lua/48_batch.lua"),
+    include_str!("lua/49_batchinfo.lua"),
+    include_str!("lua/50_cron.lua"),
+    include_str!("lua/51_schedule.lua"),
+    include_str!("lua/52_ticks.lua"),
+    include_str!("lua/53_unschedule.lua"),
+    include_str!("lua/54_schedules.lua"),
     include_str!("lua/90_version.lua"),
 ];
 
@@ -124,6 +157,24 @@ mod tests {
             "{count} top-level locals (Lua's limit is 200): split helpers into tables"
         );
         assert!(count > 100, "{count}: the count missed the declarations");
+    }
+
+    /// Every file of src/lua is part of the library, in name order (build.rs fingerprints the
+    /// whole directory, so a file left out of SOURCES would change the version but not the text).
+    #[test]
+    fn sources_are_every_lua_file_in_name_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lua");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "00_header.lua")
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), SOURCES.len(), "{names:?}");
+        for (name, source) in names.iter().zip(SOURCES) {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            assert_eq!(text, source, "{name} is not SOURCES' entry at its place");
+        }
     }
 
     #[test]

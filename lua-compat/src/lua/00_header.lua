@@ -10,9 +10,12 @@
 -- the conformance suite (tests/) runs every behaviour test against both backends.
 --
 -- This text is assembled from lua-compat/src/lua/*.lua by lua-compat/src/lib.rs:
---   00_header.lua    this header and the library version
---   10_helpers.lua   error table, argument rules, JSON check, key schema, job record, replies
---   20_enqueue.lua … 25_reclaim.lua   one file per command, each with its own header
+--   00_header.lua    this header and the library version (then the generated CONFIG table)
+--   10_lua.lua … 24_paging.lua   shared helpers, each mirroring one file of zrq-core or the
+--                    module: errors, arguments, JSON, keys, store calls, states, the job record,
+--                    what commands share, workflows, ACL checks, registration, paging
+--   30_enqueue.lua … 54_schedules.lua   one file per command (core/src/commands/<cmd>.rs), each
+--                    with its own header
 --   90_version.lua   zrq_version
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.

@@ -1,0 +1,218 @@
+--------------------------------------------------------------------------------------------------
+-- Argument rules (core/src/args.rs).
+--------------------------------------------------------------------------------------------------
+
+local MAX_NAME_LEN = 200
+local MAX_DURATION_MS = 315360000000
+local MAX_RETRIES = 1000
+local MAX_COUNT = 1000
+
+-- Whether `raw` is a name: 1 to 200 bytes of printable ASCII without spaces (0x21-0x7E); a
+-- queue (`what` == 'queue') has no braces.
+local function is_name(what, raw)
+    local bad = #raw == 0 or #raw > MAX_NAME_LEN or find(raw, '[^!-~]')
+    if what == 'queue' and find(raw, '[{}]') then
+        bad = true
+    end
+    return not bad
+end
+
+-- A name (above), returned unchanged; ERR naming `what` otherwise.
+local function name(what, raw)
+    if not is_name(what, raw) then
+        fail('ERR', format('%s must be 1 to %d printable ASCII characters without spaces%s, got \'%s\'',
+            what, MAX_NAME_LEN, what == 'queue' and ' or braces' or '', show_arg(raw)))
+    end
+    return raw
+end
+
+-- A decimal integer (optional leading '-', digits only) within min..max. Bounds up to 2^53 are
+-- exact as Lua numbers; for the one bound beyond (CURSOR, up to i64::MAX) pass `max_text`, the
+-- bound as text: larger values are then accepted as approximate numbers, which is harmless for a
+-- cursor (beyond any list either way).
+local function integer(what, raw, min, max, max_text)
+    local negative, digits = raw:match('^(%-?)(%d+)$')
+    local value
+    if digits then
+        local significant = digits:gsub('^0+', '')
+        if #significant <= 15 then
+            value = tonumber(significant ~= '' and significant or '0')
+            if negative == '-' then
+                value = -value
+            end
+        elseif max_text and negative == '' and (#significant < #max_text
+                or (#significant == #max_text and not byte_less(max_text, significant))) then
+            value = tonumber(significant)
+            if value > max then
+                value = max
+            end
+        end
+    end
+    if value == nil or value < min or value > max then
+        fail('ERR', format("%s must be an integer from %d to %s, got '%s'", what, min,
+            max_text or format('%d', max), show_arg(raw)))
+    end
+    return value
+end
+
+-- Whether `s` is valid UTF-8 (as Rust's str::from_utf8: no overlongs, surrogates or > U+10FFFF).
+local function is_utf8(s)
+    local i, n = 1, #s
+    while true do
+        i = find(s, '[\128-\255]', i)
+        if not i then
+            return true
+        end
+        local c = byte(s, i)
+        local need, lo, hi
+        if c >= 0xC2 and c <= 0xDF then
+            need, lo, hi = 1, 0x80, 0xBF
+        elseif c == 0xE0 then
+            need, lo, hi = 2, 0xA0, 0xBF
+        elseif (c >= 0xE1 and c <= 0xEC) or c == 0xEE or c == 0xEF then
+            need, lo, hi = 2, 0x80, 0xBF
+        elseif c == 0xED then
+            need, lo, hi = 2, 0x80, 0x9F
+        elseif c == 0xF0 then
+            need, lo, hi = 3, 0x90, 0xBF
+        elseif c >= 0xF1 and c <= 0xF3 then
+            need, lo, hi = 3, 0x80, 0xBF
+        elseif c == 0xF4 then
+            need, lo, hi = 3, 0x80, 0x8F
+        else
+            return false
+        end
+        if i + need > n then
+            return false
+        end
+        local c1 = byte(s, i + 1)
+        if c1 < lo or c1 > hi then
+            return false
+        end
+        for k = 2, need do
+            local ck = byte(s, i + k)
+            if ck < 0x80 or ck > 0xBF then
+                return false
+            end
+        end
+        i = i + need + 1
+    end
+end
+
+-- A JSON document of at most zrq.json-depth-max nested arrays and objects, returned unchanged:
+-- validity first (BADJSON), then the depth (LIMIT). (args.rs `json`)
+local function json(what, raw)
+    local detail, depth
+    if not is_utf8(raw) then
+        detail = 'not UTF-8'
+    else
+        detail, depth = json_detail(raw)
+    end
+    if detail then
+        fail('BADJSON', what .. ' is not valid JSON: ' .. detail)
+    end
+    if depth > CONFIG.json_depth_max then
+        limit(what .. ' nests ' .. format('%d', depth) .. ' levels deep', 'json-depth-max', CONFIG.json_depth_max)
+    end
+    return raw
+end
+
+-- A job's payload: at most zrq.payload-max-bytes, then JSON. (enqueue.rs `payload_arg`)
+local function payload_arg(raw)
+    within('payload', #raw, 'payload-max-bytes', CONFIG.payload_max_bytes)
+    return json('payload', raw)
+end
+
+-- Options that may be given several times, and options without a value (args.rs).
+local REPEATABLE = { AFTER = true, JOB = true }
+local FLAG_OPTIONS = { WITHRESULTS = true }
+
+-- Walks the `NAME value` options after the positional arguments (args.rs `Options`): names match
+-- case-insensitively and come back in their canonical spelling; each may be given once (except the
+-- repeatable ones); flags come back with the value ''. Returns an iterator of (OPTION, value).
+local function options(args, first, known)
+    local at, seen = first, {}
+    return function()
+        local word = args[at]
+        if word == nil then
+            return nil
+        end
+        local option
+        local upper = word:upper()
+        for _, k in ipairs(known) do
+            if k == upper then
+                option = k
+                break
+            end
+        end
+        if not option then
+            fail('ERR', "unknown option '" .. show_arg(word) .. "'")
+        end
+        if seen[option] and not REPEATABLE[option] then
+            fail('ERR', 'option ' .. option .. ' given more than once')
+        end
+        seen[option] = true
+        at = at + 1
+        if FLAG_OPTIONS[option] then
+            return option, ''
+        end
+        local value = args[at]
+        if value == nil then
+            fail('ERR', 'option ' .. option .. ' needs a value')
+        end
+        at = at + 1
+        return option, value
+    end
+end
+
+-- A word from a fixed list, matched case-insensitively (error.rs `not_one_of`).
+local function one_of(what, raw, accepted)
+    local lower = raw:lower()
+    for _, word in ipairs(accepted) do
+        if word == lower then
+            return word
+        end
+    end
+    fail('ERR', what .. ' must be one of ' .. table.concat(accepted, ', ') .. ", got '" .. show_arg(raw) .. "'")
+end
+
+-- The command's arguments as the module sees them: the queue (the one key) then ARGV. An FCALL
+-- that does not pass the queue as its only key is refused (after the arity check, so a call with
+-- no arguments at all gets the module's arity error).
+local function arguments(keys, argv)
+    local all = {}
+    for _, k in ipairs(keys) do
+        all[#all + 1] = k
+    end
+    for _, v in ipairs(argv) do
+        all[#all + 1] = v
+    end
+    return all
+end
+
+local function require_one_key(function_name, keys)
+    if #keys ~= 1 then
+        fail('ERR', function_name .. ' takes the queue as its one key: FCALL ' .. function_name .. ' 1 <queue> ...')
+    end
+end
+
+-- How every queue command starts: its arguments (above), at least `min` of them (exactly `min`
+-- when `exact`) else the arity error, then the queue must be the one key (function zrq_x for
+-- command zrq.x).
+local function command_args(keys, argv, command, min, exact)
+    local args = arguments(keys, argv)
+    if #args < min or (exact and #args ~= min) then
+        arity_error(command)
+    end
+    require_one_key((command:gsub('%.', '_')), keys)
+    return args
+end
+
+-- `<queue> <name> ...`: command_args, then the queue's name and the second argument as a `what`
+-- name, checked in that order. Exactly these two arguments, unless `min` (at least 2) allows more.
+-- Returns queue, name, args.
+local function queue_and_name(keys, argv, command, what, min)
+    local args = command_args(keys, argv, command, min or 2, min == nil)
+    local queue = name('queue', args[1])
+    return queue, name(what, args[2]), args
+end

@@ -1,0 +1,51 @@
+--------------------------------------------------------------------------------------------------
+-- Redis calls (module/src/store.rs). Reads and writes that fail unexpectedly become INTERNAL
+-- errors with the module's text: "<COMMAND> failed: <redis error>".
+--------------------------------------------------------------------------------------------------
+
+local function call(command, ...)
+    local reply = redis.pcall(command, ...)
+    if type(reply) == 'table' and reply.err then
+        -- A call the caller's ACL denies (writing functions check theirs up front, see check_acl;
+        -- this is for the keyless zrq_queues) is NOPERM, not a zrq bug.
+        if find(reply.err, "The user executing the script can't", 1, true) then
+            fail('NOPERM', command .. ' failed: ' .. reply.err)
+        end
+        fail('INTERNAL', command .. ' failed: ' .. reply.err)
+    end
+    return reply
+end
+
+local KNOWN_TYPES = { string = true, list = true, hash = true, set = true, zset = true, stream = true, none = true }
+
+-- The type of a key as TYPE prints it; a module type is 'module value' (store.rs KeyType).
+local function key_type(key)
+    local t = call('TYPE', key)
+    t = type(t) == 'table' and t.ok or t
+    if not KNOWN_TYPES[t] then
+        return 'module value'
+    end
+    return t
+end
+
+-- Fails with WRONGTYPE unless each key is missing or of its type. (commands/mod.rs check_types)
+-- `checks` = { {key, 'stream'}, ... }
+local function check_types(checks)
+    for _, check in ipairs(checks) do
+        local found = key_type(check[1])
+        if found ~= 'none' and found ~= check[2] then
+            fail('WRONGTYPE', "key '" .. check[1] .. "' holds a " .. found .. ', zrq expects a ' .. check[2])
+        end
+    end
+end
+
+-- The server clock once per command: unix ms, and the microseconds for ids.
+local function clock()
+    local t = redis.call('TIME')
+    local sec, usec = tonumber(t[1]), tonumber(t[2])
+    return sec * 1000 + floor(usec / 1000), sec, usec
+end
+
+local function itoa(n)
+    return format('%d', n)
+end

@@ -1,0 +1,256 @@
+--------------------------------------------------------------------------------------------------
+-- Job record (core/src/job.rs).
+--------------------------------------------------------------------------------------------------
+
+-- checked: zrq_core::job::FIELDS (name and kind, in order)
+local FIELDS = {
+    { 'id', 'text' },
+    { 'queue', 'text' },
+    { 'task', 'text' },
+    { 'payload', 'text' },
+    { 'state', 'text' },
+    { 'attempt', 'integer' },
+    { 'max_attempts', 'integer' },
+    { 'timeout', 'integer' },
+    { 'priority', 'integer' },
+    { 'backoff', 'integer' },
+    { 'keep', 'integer' },
+    { 'unique', 'text' },
+    { 'parents', 'text' },
+    { 'children', 'text' },
+    { 'waiting_on', 'integer' },
+    { 'parents_done', 'text' },
+    { 'with_results', 'integer' },
+    { 'on_parent_fail', 'text' },
+    { 'batch', 'text' },
+    { 'schedule', 'text' },
+    { 'created_at', 'integer' },
+    { 'run_at', 'integer' },
+    { 'started_at', 'integer' },
+    { 'finished_at', 'integer' },
+    { 'consumer', 'text' },
+    { 'lease', 'text' },
+    { 'progress', 'integer' },
+    { 'cancel_requested', 'integer' },
+    { 'entry', 'text' },
+    { 'result', 'text' },
+    { 'error', 'text' },
+}
+
+-- Rust's i64 parse: optional sign, digits, within i64. Returns the number or nil.
+local function parse_i64(text)
+    local sign, digits = text:match('^([+-]?)(%d+)$')
+    if not digits then
+        return nil
+    end
+    local significant = digits:gsub('^0+', '')
+    if #significant > 19 then
+        return nil
+    end
+    if #significant == 19 then
+        local limit = sign == '-' and '9223372036854775808' or '9223372036854775807'
+        if byte_less(limit, significant) then
+            return nil
+        end
+    end
+    local value = tonumber(significant ~= '' and significant or '0')
+    return sign == '-' and -value or value
+end
+
+-- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
+-- UTF-8 (as the module's store reads hashes).
+local function utf8_hash(flat)
+    local out = {}
+    for n = 1, #flat, 2 do
+        if out[flat[n]] == nil and is_utf8(flat[n]) and is_utf8(flat[n + 1]) then
+            out[flat[n]] = flat[n + 1]
+        end
+    end
+    return out
+end
+
+-- Sets `map[prefix .. field]` to the integer value of each of `fields` in `hash` (0 when absent
+-- or not an integer), as INFO reports counters.
+local function counters(map, hash, fields, prefix)
+    for _, field in ipairs(fields) do
+        map[prefix .. field] = (hash[field] and parse_i64(hash[field])) or 0
+    end
+end
+
+-- Reads a job record from HGETALL's flat reply (job.rs `Job::from_fields`); fields or values that
+-- are not UTF-8 are skipped, as the module's store does. Returns nil when nothing is left.
+local function decode_job(key, flat)
+    local raw = utf8_hash(flat)
+    if next(raw) == nil then
+        return nil
+    end
+    local function corrupt(detail)
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
+    end
+    local function required(field)
+        if raw[field] == nil then
+            corrupt("field '" .. field .. "' is missing")
+        end
+        return raw[field]
+    end
+    local function int(field, needed)
+        local text = raw[field]
+        if text == nil then
+            if needed then
+                corrupt("field '" .. field .. "' is missing")
+            end
+            return nil
+        end
+        local value = parse_i64(text)
+        if value == nil then
+            corrupt("field '" .. field .. "' is not an integer")
+        end
+        return value
+    end
+    -- A stored name that the commands would refuse is not used (job.rs name_field).
+    local function name_field(field)
+        local value = raw[field]
+        if value ~= nil and not is_name(field, value) then
+            corrupt("field '" .. field .. "' is not a valid name")
+        end
+        return value
+    end
+    local job = {}
+    local state = required('state')
+    if not IS_STATE[state] then
+        corrupt("unknown state '" .. state .. "'")
+    end
+    -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
+    job.priority = int('priority', false) or 0
+    if job.priority < 0 or job.priority > MAX_PRIORITY then
+        corrupt("field 'priority' is out of range")
+    end
+    job.id = required('id')
+    job.queue = required('queue')
+    job.task = required('task')
+    job.payload = required('payload')
+    job.state = state
+    job.attempt = int('attempt', true)
+    job.max_attempts = int('max_attempts', true)
+    job.timeout = int('timeout', true)
+    job.backoff = int('backoff', false)
+    job.keep = int('keep', false)
+    job.unique = name_field('unique')
+    job.parents = raw.parents
+    job.children = raw.children
+    job.waiting_on = int('waiting_on', false)
+    job.parents_done = raw.parents_done
+    job.with_results = int('with_results', false)
+    job.on_parent_fail = raw.on_parent_fail
+    job.batch = name_field('batch')
+    job.schedule = raw.schedule
+    job.created_at = int('created_at', true)
+    job.run_at = int('run_at', false)
+    job.started_at = int('started_at', false)
+    job.finished_at = int('finished_at', false)
+    job.consumer = raw.consumer
+    job.lease = raw.lease
+    job.progress = int('progress', false)
+    job.cancel_requested = int('cancel_requested', false)
+    job.entry = raw.entry
+    job.result = raw.result
+    job.error = raw.error
+    return job
+end
+
+-- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module, including a
+-- record whose `queue` or `id` differs from where it is stored. (commands/mod.rs load_job)
+local function load_job(k, id)
+    local key = k.job(id)
+    -- One command for the type and the fields (mod.rs Store::record); the type is asked only
+    -- when HGETALL refuses the key, for the WRONGTYPE text.
+    local fields = redis.pcall('HGETALL', key)
+    if type(fields) == 'table' and fields.err then
+        check_types({ { key, 'hash' } })
+        fields = call('HGETALL', key)
+    end
+    local job = decode_job(key, fields)
+    if job and job.queue ~= k.queue then
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'queue' does not name its queue")
+    end
+    if job and job.id ~= id then
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'id' does not match its key")
+    end
+    return job
+end
+
+-- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
+local function try_load_job(k, id)
+    local ok, job = pcall(load_job, k, id)
+    if ok then
+        return job
+    end
+    if type(job) == 'table' and job.zrq_error then
+        return nil
+    end
+    error(job, 0)
+end
+
+-- Calls visit(field, kind, value) for each field the job has, in FIELDS order.
+local function each_present_field(job, visit)
+    for _, f in ipairs(FIELDS) do
+        local value = job[f[1]]
+        if value ~= nil then
+            visit(f[1], f[2], value)
+        end
+    end
+end
+
+-- The job's present fields as HSET arguments, in FIELDS order (job.rs `to_fields`).
+local function job_hset_args(job)
+    local out = {}
+    each_present_field(job, function(field, kind, value)
+        out[#out + 1] = field
+        out[#out + 1] = kind == 'integer' and itoa(value) or value
+    end)
+    return out
+end
+
+-- The job as a reply map: present fields only, integers as integers (job.rs `to_reply`).
+local function job_reply(job)
+    local map = {}
+    each_present_field(job, function(field, _, value)
+        map[field] = value
+    end)
+    return { map = map }
+end
+
+local function jobs_reply(jobs)
+    local out = {}
+    for n, job in ipairs(jobs) do
+        out[n] = job_reply(job)
+    end
+    return out
+end
+
+--------------------------------------------------------------------------------------------------
+-- Job ids: UUIDv7 (RFC 9562), unique even for many ids in one millisecond.
+--
+-- 48 bits unix ms | version 7 | 12 bits sub-millisecond fraction (from TIME's microseconds) |
+-- variant 10 | 30 bits counter | 32 bits hash. The counter lives as long as the library is loaded,
+-- starts at a value derived from the clock, and advances on every id, so two ids of one server
+-- never collide even within one microsecond; ids sort by creation time. No randomness is needed
+-- (Redis' math.random is deterministic in scripts): the generated id reaches replicas and the AOF
+-- as part of the HSET/XADD effects, never recomputed.
+--------------------------------------------------------------------------------------------------
+
+local id_counter = nil
+
+local function new_id(queue, sec, usec)
+    local ms = sec * 1000 + floor(usec / 1000)
+    local seed = sec .. ':' .. usec .. ':' .. queue
+    if id_counter == nil then
+        id_counter = tonumber(sub(redis.sha1hex(seed), 1, 7), 16)
+    end
+    id_counter = (id_counter + 1) % 1073741824 -- 2^30
+    local fraction = floor((usec % 1000) * 4096 / 1000)
+    local hash = tonumber(sub(redis.sha1hex(seed .. ':' .. id_counter), 1, 8), 16)
+    return format('%08x-%04x-7%03x-%04x-%04x%08x',
+        floor(ms / 65536), ms % 65536, fraction,
+        0x8000 + floor(id_counter / 65536), id_counter % 65536, hash)
+end

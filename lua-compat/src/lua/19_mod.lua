@@ -1,0 +1,205 @@
+--------------------------------------------------------------------------------------------------
+-- What commands share (core/src/commands/mod.rs): checks, then moving jobs between the
+-- queue's structures, the only places where a job changes place, as in the module.
+--------------------------------------------------------------------------------------------------
+
+-- Fails with WRONGTYPE unless every fixed key of the queue has its type (mod.rs
+-- check_queue_types), then checks the Lua-only wake-up list.
+local function check_queue_types(k)
+    for priority = 0, MAX_PRIORITY do
+        check_types({ { k.stream_at(priority), 'stream' } })
+    end
+    check_types({ { k.active, 'zset' }, { k.waiting, 'zset' }, { k.scheduled, 'zset' }, { k.retrying, 'zset' },
+        { k.completed, 'zset' }, { k.cancelled, 'zset' }, { k.dead, 'zset' }, { k.ticks, 'zset' } })
+    check_types({ { k.unique, 'hash' }, { k.schedules, 'hash' }, { k.stats, 'hash' }, { k.paused, 'string' } })
+    check_types({ { k.wake, 'list' } })
+end
+
+-- Checks the types of the fixed keys finish() writes when `job` ends in `state`; every fixed key
+-- when the job has children or a batch (a cascade may reach any of them). (mod.rs
+-- check_finish_types)
+local function check_finish_types(k, job, state)
+    if job.children ~= nil or job.batch ~= nil then
+        check_queue_types(k)
+        return
+    end
+    local checks = {}
+    if job.entry ~= nil then
+        checks[#checks + 1] = { k.stream_at(job.priority), 'stream' }
+    end
+    for _, key in ipairs({ k.active, k.waiting, k.scheduled, k.retrying }) do
+        checks[#checks + 1] = { key, 'zset' }
+    end
+    if state == 'dead' then
+        checks[#checks + 1] = { k.dead, 'zset' }
+    else
+        checks[#checks + 1] = { k.completed, 'zset' }
+        checks[#checks + 1] = { k.cancelled, 'zset' }
+    end
+    if job.unique ~= nil then
+        checks[#checks + 1] = { k.unique, 'hash' }
+    end
+    checks[#checks + 1] = { k.stats, 'hash' }
+    check_types(checks)
+end
+
+-- The queue's keys, every fixed key's type checked first (as most commands start).
+local function checked_queue_keys(queue)
+    local k = queue_keys(queue)
+    check_queue_types(k)
+    return k
+end
+
+-- The value of a LEASE option: a lease token as FETCH or RECLAIM handed it out (mod.rs
+-- lease_token).
+local function lease_token(raw)
+    return name('LEASE', raw)
+end
+
+-- The queue's keys (types checked) and job `id` if it is active and, when `lease` is given, still
+-- held under that token; else nil for the job: what ACK, FAIL, TOUCH and RELEASE act on. Loaded
+-- with `loader` (load_job_to_finish for the commands that may finish it), else load_job.
+-- (mod.rs held)
+local function held_job(queue, id, lease, loader)
+    local k = checked_queue_keys(queue)
+    local job = (loader or load_job)(k, id)
+    if not job or job.state ~= 'active' or (lease ~= nil and job.lease ~= lease) then
+        return k, nil
+    end
+    return k, job
+end
+
+-- Announces a state change on the queue's channel: `<state> <id>`. Events are best-effort, as
+-- Pub/Sub is: a caller whose ACL does not allow the channel publishes nothing (checked once per
+-- call), and the command goes on, so a denied PUBLISH can never fail a command after its writes.
+local function announce(k, id, state)
+    if k.may_publish == nil then
+        k.may_publish = redis.acl_check_cmd('PUBLISH', k.events, 'x')
+    end
+    if k.may_publish then
+        call('PUBLISH', k.events, state .. ' ' .. id)
+    end
+end
+
+-- Appends job `id` to the stream of its priority (creating streams and groups as needed); returns
+-- the entry id. Lua only: pushes a wake-up token for clients blocked on zrq:{q}:wake.
+local function push_entry(k, id, priority)
+    for _, stream in ipairs({ k.stream, k.stream_at(priority) }) do
+        if key_type(stream) == 'none' then
+            call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+        end
+    end
+    local entry = call('XADD', k.stream_at(priority), '*', ENTRY_FIELD, id)
+    call('RPUSH', k.wake, '1')
+    call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
+    return entry
+end
+
+-- Moves a waiting, scheduled, retrying or dead job (already out of its index) into its stream.
+local function make_pending(k, job)
+    job.state = 'pending'
+    local entry = push_entry(k, job.id, job.priority)
+    call('HSET', k.job(job.id), 'state', 'pending', 'entry', entry)
+    call('HDEL', k.job(job.id), 'run_at')
+    job.entry = entry
+    job.run_at = nil
+    announce(k, job.id, job.state)
+end
+
+-- What the module's timer does for one queue (promote.rs): due scheduled and retrying jobs (at
+-- most 1000 of each) enter their streams, due recurring schedules enqueue their job, and finished
+-- jobs past their retention leave their indexes. The library runs it at
+-- the start of every FETCH and RECLAIM (docs/LUA.md).
+local PROMOTE_BATCH = 1000
+local fire_due_ticks -- defined in 52_ticks.lua
+local function promote_due(k, now)
+    for _, index in ipairs({ k.scheduled, k.retrying }) do
+        for _, id in ipairs(call('ZRANGE', index, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(PROMOTE_BATCH))) do
+            call('ZREM', index, id)
+            local job = is_utf8(id) and try_load_job(k, id)
+            if job and (job.state == 'scheduled' or job.state == 'retrying') then
+                make_pending(k, job)
+            end
+        end
+    end
+    fire_due_ticks(k, now)
+    for _, finished in ipairs({ k.completed, k.cancelled }) do
+        if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+            call('ZREMRANGEBYSCORE', finished, '-inf', itoa(now))
+        end
+    end
+end
+
+-- Starts a new attempt of `job` for `consumer`: active, attempt + 1, fresh lease and its token
+-- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job).
+local function start_attempt(k, job, consumer, now)
+    job.state = 'active'
+    job.attempt = job.attempt + 1
+    job.consumer = consumer
+    job.started_at = now
+    job.lease = (job.entry or '0-0') .. ':' .. itoa(job.attempt)
+    call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
+        'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
+    call('ZADD', k.active, itoa(now + job.timeout), job.id)
+    announce(k, job.id, job.state)
+end
+
+-- Takes the job out of every structure that holds unfinished jobs.
+local function unlink(k, job)
+    if job.entry ~= nil then
+        local entry = job.entry
+        job.entry = nil
+        call('XACK', k.stream_at(job.priority), GROUP, entry)
+        call('XDEL', k.stream_at(job.priority), entry)
+        call('HDEL', k.job(job.id), 'entry')
+    end
+    call('ZREM', k.active, job.id)
+    call('ZREM', k.waiting, job.id)
+    call('ZREM', k.scheduled, job.id)
+    call('ZREM', k.retrying, job.id)
+end
+
+-- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
+-- ({field, value, ...}): unlinked, filed in the state's index, retention TTL, UNIQUE key freed,
+-- counted, announced. (mod.rs finish_one)
+local function finish_one(k, job, state, fields, now)
+    unlink(k, job)
+    local job_key = k.job(job.id)
+    call('HSET', job_key, 'state', state, 'finished_at', itoa(now), unpack(fields))
+    for n = 1, #fields, 2 do
+        job[fields[n]] = fields[n + 1]
+    end
+    job.state = state
+    job.finished_at = now
+    if state == 'dead' then
+        call('ZADD', k.dead, itoa(now), job.id)
+        local excess = call('ZCARD', k.dead) - DEAD_MAX
+        if excess > 0 then
+            for _, victim in ipairs(call('ZRANGE', k.dead, '0', itoa(excess - 1))) do
+                call('ZREM', k.dead, victim)
+                call('DEL', k.job(victim))
+            end
+            call('HINCRBY', k.stats, 'dropped', itoa(excess))
+        end
+    else
+        local keep = job.keep or KEEP_MS
+        if keep < 1 then
+            keep = 1
+        end
+        local index = state == 'completed' and k.completed or k.cancelled
+        call('ZADD', index, itoa(now + keep), job.id)
+        call('PEXPIRE', job_key, itoa(keep))
+        for _, finished in ipairs({ k.completed, k.cancelled }) do
+            if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+                call('ZREMRANGEBYSCORE', finished, '-inf', itoa(now))
+            end
+        end
+    end
+    if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
+        call('HDEL', k.unique, job.unique)
+    end
+    call('HINCRBY', k.stats, state, '1')
+    announce(k, job.id, state)
+end
+
+local enqueue_job -- defined in 30_enqueue.lua; batch callbacks enqueue a job

@@ -1,0 +1,55 @@
+--------------------------------------------------------------------------------------------------
+-- ACL checks up front (the module checks its keys natively; docs/ACL.md).
+--------------------------------------------------------------------------------------------------
+
+-- Every Redis command the library calls (but PUBLISH, see `announce`), with the arguments of one
+-- call on queue keys `k`; `true` marks those that write. Before anything else a function checks
+-- them all with redis.acl_check_cmd (a read-only function the reads only), so an ACL that denies
+-- one refuses the call up front rather than half-way through: a script cannot undo its writes.
+-- checked: every call('<COMMAND>' of the library (tests/tests/spec_drift.rs)
+local function acl_probes(k)
+    return {
+        { false, 'TIME' },
+        { false, 'TYPE', k.stats },
+        { false, 'HGET', k.stats, 'f' },
+        { false, 'HGETALL', k.stats },
+        { false, 'HLEN', k.stats },
+        { false, 'XPENDING', k.stream, GROUP },
+        { false, 'XRANGE', k.stream, '-', '+' },
+        { false, 'XLEN', k.stream },
+        { false, 'XINFO', 'CONSUMERS', k.stream, GROUP },
+        { false, 'ZCARD', k.active },
+        { false, 'ZRANGE', k.active, '0', '0' },
+        { false, 'ZSCORE', k.active, 'm' },
+        { true, 'HSET', k.stats, 'f', 'v' },
+        { true, 'HDEL', k.stats, 'f' },
+        { true, 'HINCRBY', k.stats, 'f', '1' },
+        { true, 'DEL', k.paused },
+        { true, 'SET', k.paused, '1' },
+        { true, 'PEXPIRE', k.stats, '1' },
+        { true, 'RPUSH', k.wake, '1' },
+        { true, 'LTRIM', k.wake, '0', '1' },
+        { true, 'XGROUP', 'CREATE', k.stream, GROUP, '0', 'MKSTREAM' },
+        { true, 'XGROUP', 'DELCONSUMER', k.stream, GROUP, 'c' },
+        { true, 'XADD', k.stream, '*', 'f', 'v' },
+        { true, 'XACK', k.stream, GROUP, '0-1' },
+        { true, 'XDEL', k.stream, '0-1' },
+        { true, 'XREADGROUP', 'GROUP', GROUP, 'c', 'STREAMS', k.stream, '>' },
+        { true, 'XCLAIM', k.stream, GROUP, 'c', '0', '0-1' },
+        { true, 'ZADD', k.active, '0', 'm' },
+        { true, 'ZREM', k.active, 'm' },
+        { true, 'ZREMRANGEBYSCORE', k.active, '0', '0' },
+    }
+end
+
+-- Fails with NOPERM unless the caller may run every command `function_name` can call on the keys
+-- of `queue` (the reads only for a read-only function).
+local function check_acl(function_name, queue, readonly)
+    for _, probe in ipairs(acl_probes(queue_keys(queue))) do
+        if not (readonly and probe[1]) and not redis.acl_check_cmd(unpack(probe, 2)) then
+            local what = probe[2] == 'XGROUP' and ('XGROUP ' .. probe[3]) or probe[2]
+            fail('NOPERM', function_name .. " needs " .. what .. " on the keys of queue '" .. show_arg(queue)
+                .. "' (zrq:{" .. show_arg(queue) .. "}:*), which this user may not run; see docs/ACL.md")
+        end
+    end
+end

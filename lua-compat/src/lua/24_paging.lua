@@ -1,0 +1,115 @@
+--------------------------------------------------------------------------------------------------
+-- Paged reads (core/src/commands/mod.rs paging, core/src/store.rs): cursors, sorted set
+-- ranges, undelivered stream entries.
+--------------------------------------------------------------------------------------------------
+
+-- Up to `count` members of a sorted set from rank `start` (store.rs zrange).
+local function zrange(key, start, count)
+    if count <= 0 then
+        return {}
+    end
+    local out = {}
+    for _, member in ipairs(call('ZRANGE', key, itoa(start), itoa(start + count - 1))) do
+        if is_utf8(member) then
+            out[#out + 1] = member
+        end
+    end
+    return out
+end
+
+-- A cursor that is a rank in a sorted set: an integer from 0 (mod.rs rank_cursor).
+local function rank_cursor(raw)
+    return integer('CURSOR', raw, 0, 9223372036854775807, '9223372036854775807')
+end
+
+-- A `pending` cursor: '0', or '<priority>:<ms>-<seq>' (at most 19 digits each) as a previous
+-- page returned it; returns nil (start) or { priority, entry }. (list.rs pending_cursor)
+local function pending_cursor(raw)
+    if raw == '0' then
+        return nil
+    end
+    local priority, ms, seq = raw:match('^(%d):(%d+)%-(%d+)$')
+    if not priority or #ms > 19 or #seq > 19 or tonumber(priority) > MAX_PRIORITY then
+        fail('ERR', "CURSOR must be 0 or <priority>:<entry-id> as returned by ZRQ.LIST pending, got '"
+            .. show_arg(raw) .. "'")
+    end
+    return { tonumber(priority), ms .. '-' .. seq }
+end
+
+-- COUNT (1..1000, default 10) and CURSOR (read by `read_cursor`, `start` when not given) of
+-- paged commands (mod.rs paging).
+local function paging(args, first, start, read_cursor)
+    local count, cursor = 10, start
+    for option, value in options(args, first, { 'COUNT', 'CURSOR' }) do
+        if option == 'COUNT' then
+            count = integer('COUNT', value, 1, MAX_COUNT)
+        else
+            cursor = read_cursor(value)
+        end
+    end
+    return count, cursor
+end
+
+-- The next cursor of a page of a sorted set listed by rank: '0' at the end (mod.rs next_rank).
+local function next_rank(cursor, count, total)
+    local next_cursor = cursor + count
+    if next_cursor >= total then
+        next_cursor = 0
+    end
+    return itoa(next_cursor)
+end
+
+-- The jobs behind `ids` as replies, skipping ids whose record is gone (mod.rs load_jobs).
+local function load_jobs(k, ids)
+    local out = {}
+    for _, id in ipairs(ids) do
+        local job = load_job(k, id)
+        if job then
+            out[#out + 1] = job_reply(job)
+        end
+    end
+    return out
+end
+
+-- Entries of a stream not yet delivered to the group: length, and a page of their job ids.
+local function undelivered_len(stream)
+    return call('XLEN', stream) - call('XPENDING', stream, GROUP)[1]
+end
+
+-- Whether stream entry id `a` comes before `b` (`<ms>-<seq>`, compared as numbers of any size).
+local function entry_before(a, b)
+    local function number_less(x, y)
+        x, y = x:gsub('^0+', ''), y:gsub('^0+', '')
+        if #x ~= #y then
+            return #x < #y
+        end
+        return byte_less(x, y)
+    end
+    local a_ms, a_seq = a:match('^(%d+)%-(%d+)$')
+    local b_ms, b_seq = b:match('^(%d+)%-(%d+)$')
+    if a_ms ~= b_ms and (number_less(a_ms, b_ms) or number_less(b_ms, a_ms)) then
+        return number_less(a_ms, b_ms)
+    end
+    return number_less(a_seq, b_seq)
+end
+
+-- Up to `count` entries not delivered to the group, after entry `after` if given: a list of
+-- { entry id, job id }. (store.rs undelivered)
+local function undelivered_entries(stream, after, count)
+    local start = call('XPENDING', stream, GROUP)[3]
+    if type(start) ~= 'string' or (after and entry_before(start, after)) then
+        start = after
+    end
+    local out = {}
+    local entries = call('XRANGE', stream, start and ('(' .. start) or '-', '+', 'COUNT', itoa(count))
+    for _, entry in ipairs(entries) do
+        local fields = entry[2] or {}
+        for f = 1, #fields, 2 do
+            if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
+                out[#out + 1] = { entry[1], fields[f + 1] }
+                break
+            end
+        end
+    end
+    return out
+end

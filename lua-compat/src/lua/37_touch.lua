@@ -1,0 +1,41 @@
+--------------------------------------------------------------------------------------------------
+-- zrq_touch: ZRQ.TOUCH <queue> <id> [TIMEOUT <ms>] [PROGRESS <0-100>] [LEASE <token>]
+--   (commands/touch.rs)
+-- KEYS[1] the queue; ARGV id, options TIMEOUT <1.. ms> (the new lease length), PROGRESS <0..100>,
+--         LEASE <token>.
+-- Reply   1 (lease extended from now), 0 (job not active, or not under that lease), -1 (its
+--         cancellation was requested).
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function touch(keys, argv)
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.touch', 'id', 2)
+    local timeout, progress, lease
+    for option, value in options(args, 3, { 'TIMEOUT', 'PROGRESS', 'LEASE' }) do
+        if option == 'TIMEOUT' then
+            timeout = integer('TIMEOUT', value, 1, MAX_DURATION_MS)
+        elseif option == 'PROGRESS' then
+            progress = integer('PROGRESS', value, 0, 100)
+        else
+            lease = lease_token(value)
+        end
+    end
+    local k, job = held_job(queue, id, lease)
+    if not job then
+        return 0
+    end
+    if job.cancel_requested ~= nil then
+        return -1
+    end
+    timeout = timeout or job.timeout
+    local now = clock()
+    call('ZADD', k.active, itoa(now + timeout), id)
+    if progress ~= nil then
+        call('HSET', k.job(id), 'timeout', itoa(timeout), 'progress', itoa(progress))
+    else
+        call('HSET', k.job(id), 'timeout', itoa(timeout))
+    end
+    return 1
+end
+
+register('zrq_touch', touch, 'write')

@@ -1,0 +1,34 @@
+-- zrq_release: ZRQ.RELEASE <queue> <id> [LEASE <token>]                    (commands/release.rs)
+-- KEYS[1] the queue; ARGV id, option LEASE <token>.
+-- Reply   1 (back to pending at once, attempt decremented: the attempt does not count), 0 (job
+--         not active, or not under that lease), -1 (its cancellation was requested: now cancelled).
+-- Writes  XACK + XDEL of its entry, ZREM active, HSET attempt, then as a job entering its stream
+--         (XADD, HSET state entry, PUBLISH "pending <id>", a wake-up token).
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function release(keys, argv)
+    local queue, id, args = queue_and_name(keys, argv, 'zrq.release', 'id', 2)
+    local lease
+    for _, value in options(args, 3, { 'LEASE' }) do
+        lease = lease_token(value)
+    end
+    local k, job = held_job(queue, id, lease, load_job_to_finish)
+    if not job then
+        return 0
+    end
+    if job.cancel_requested ~= nil then
+        finish(k, job, 'cancelled', {}, clock())
+        return -1
+    end
+    unlink(k, job)
+    job.attempt = job.attempt - 1
+    if job.attempt < 0 then
+        job.attempt = 0
+    end
+    call('HSET', k.job(id), 'attempt', itoa(job.attempt))
+    make_pending(k, job)
+    return 1
+end
+
+register('zrq_release', release, 'write')

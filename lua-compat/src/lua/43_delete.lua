@@ -1,0 +1,31 @@
+--------------------------------------------------------------------------------------------------
+-- zrq_delete: ZRQ.DELETE <queue> <id>                                         (commands/delete.rs)
+-- KEYS[1] the queue; ARGV id.
+-- Reply   1 if a job was deleted (in any state), else 0. Its waiting children and its batch treat
+--         an unfinished deleted job as cancelled.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function delete(keys, argv)
+    local queue, id = queue_and_name(keys, argv, 'zrq.delete', 'id')
+    local k = checked_queue_keys(queue)
+    local job = load_job_to_finish(k, id)
+    if not job then
+        return 0
+    end
+    unlink(k, job)
+    for _, index in ipairs({ k.dead, k.completed, k.cancelled, k.waiting }) do
+        call('ZREM', index, id)
+    end
+    if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
+        call('HDEL', k.unique, job.unique)
+    end
+    call('DEL', k.job(id))
+    if not IS_FINAL[job.state] then
+        job.state = 'cancelled'
+        settle(k, job, nil, clock())
+    end
+    return 1
+end
+
+register('zrq_delete', delete, 'write')

@@ -1,0 +1,44 @@
+--------------------------------------------------------------------------------------------------
+-- zrq_info: ZRQ.INFO <queue>                                          (no-writes; commands/info.rs)
+-- KEYS[1] the queue; ARGV none.
+-- Reply   a map: jobs per state now (pending, waiting, scheduled, active, retrying, completed,
+--         dead, cancelled), totals since the queue was created (total_enqueued, total_completed,
+--         total_failed, total_dead, total_cancelled, total_dropped), oldest_pending_age_ms, paused.
+-- Errors  ERR, WRONGTYPE, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function info(keys, argv)
+    local args = command_args(keys, argv, 'zrq.info', 1, true)
+    local k = checked_queue_keys(name('queue', args[1]))
+    local now = clock()
+    local pending, oldest = 0, nil
+    for priority = 0, MAX_PRIORITY do
+        local stream = k.stream_at(priority)
+        if key_type(stream) ~= 'none' then
+            pending = pending + undelivered_len(stream)
+            local first = undelivered_entries(stream, nil, 1)[1]
+            if first then
+                local at = call('HGET', k.job(first[2]), 'created_at')
+                at = type(at) == 'string' and parse_i64(at)
+                if at and (oldest == nil or at < oldest) then
+                    oldest = at
+                end
+            end
+        end
+    end
+    local map = { pending = pending }
+    for _, state in ipairs({ 'waiting', 'scheduled', 'active', 'retrying', 'completed', 'dead', 'cancelled' }) do
+        map[state] = call('ZCARD', k[state])
+    end
+    counters(map, utf8_hash(call('HGETALL', k.stats)),
+        { 'enqueued', 'completed', 'failed', 'dead', 'cancelled', 'dropped' }, 'total_')
+    local age = 0
+    if oldest and now > oldest then
+        age = now - oldest
+    end
+    map.oldest_pending_age_ms = age
+    map.paused = key_type(k.paused) ~= 'none' and 1 or 0
+    return { map = map }
+end
+
+register('zrq_info', info, 'readonly')

@@ -1,0 +1,53 @@
+--------------------------------------------------------------------------------------------------
+-- zrq_list: ZRQ.LIST <queue> <state> [COUNT <n>] [CURSOR <c>]         (no-writes; commands/list.rs)
+-- KEYS[1] the queue; ARGV a state name (any case), options COUNT, CURSOR as for DEAD.
+-- Reply   [next-cursor, jobs] of that state: pending in delivery order (highest priority first),
+--         the others in their index's order.
+-- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
+--------------------------------------------------------------------------------------------------
+
+local function list(keys, argv)
+    local args = command_args(keys, argv, 'zrq.list', 2)
+    local queue = name('queue', args[1])
+    local state = is_utf8(args[2]) and args[2]:lower()
+    if not IS_STATE[state] then
+        fail('ERR', 'state must be one of ' .. table.concat(STATES, ', ') .. ", got '" .. show_arg(args[2]) .. "'")
+    end
+    local count, cursor
+    if state == 'pending' then
+        count, cursor = paging(args, 3, nil, pending_cursor)
+    else
+        count, cursor = paging(args, 3, 0, rank_cursor)
+    end
+    local k = checked_queue_keys(queue)
+    local ids, next_cursor = {}, '0'
+    if state == 'pending' then
+        -- Reads one entry beyond the page to know whether there is a next one (list.rs pending_page).
+        local found, wanted = {}, count + 1
+        for priority = MAX_PRIORITY, 0, -1 do
+            local resume
+            if cursor and cursor[1] == priority then
+                resume = cursor[2]
+            end
+            local stream = k.stream_at(priority)
+            if (cursor == nil or cursor[1] >= priority) and #found < wanted and key_type(stream) ~= 'none' then
+                for _, entry in ipairs(undelivered_entries(stream, resume, wanted - #found)) do
+                    found[#found + 1] = { priority, entry[1], entry[2] }
+                end
+            end
+        end
+        if #found >= wanted then
+            local last = found[count]
+            next_cursor = last[1] .. ':' .. last[2]
+        end
+        for n = 1, math.min(count, #found) do
+            ids[n] = found[n][3]
+        end
+    else
+        ids = zrange(k[state], cursor, count)
+        next_cursor = next_rank(cursor, count, call('ZCARD', k[state]))
+    end
+    return { next_cursor, load_jobs(k, ids) }
+end
+
+register('zrq_list', list, 'readonly')
