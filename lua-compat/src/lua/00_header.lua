@@ -11,11 +11,13 @@
 --
 -- This text is assembled from lua-compat/src/lua/*.lua by lua-compat/src/lib.rs:
 --   00_header.lua    this header and the library version (then the generated CONFIG table)
---   10_lua.lua … 24_paging.lua   shared helpers, each mirroring one file of zrq-core or the
+--   10_lua.lua … 27_definition.lua   shared helpers, each mirroring one file of zrq-core or the
 --                    module: errors, arguments, JSON, keys, store calls, states, the job record,
---                    what commands share, workflows, ACL checks, registration, paging
+--                    what commands share, workflows, ACL checks, registration, paging, job
+--                    options, cron, schedule definitions
 --   30_enqueue.lua … 54_schedules.lua   one file per command (core/src/commands/<cmd>.rs), each
---                    with its own header
+--                    with its own header, each in a `do … end` block of its own (its locals are
+--                    private: what several files use belongs in the shared helpers)
 --   90_version.lua   zrq_version
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.

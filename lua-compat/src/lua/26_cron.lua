@@ -1,5 +1,5 @@
 --------------------------------------------------------------------------------------------------
--- Cron expressions (core/src/cron.rs), for recurring schedules (51_schedule.lua).
+-- Cron expressions (core/src/cron.rs), for recurring schedules (27_definition.lua).
 --------------------------------------------------------------------------------------------------
 
 local MINUTE_MS = 60000
