@@ -36,6 +36,9 @@ pub mod state;
 pub mod touch;
 pub mod unschedule;
 
+/// The values of ENQUEUE's ONPARENTFAIL option (the Lua library's table is generated from it).
+pub use flow::POLICIES as PARENT_FAIL_POLICIES;
+
 use crate::args::{self, MAX_COUNT};
 use crate::job::Job;
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};

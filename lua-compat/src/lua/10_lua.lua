@@ -1,6 +1,7 @@
 --------------------------------------------------------------------------------------------------
 -- Shared helpers, files 10_ to 29_: each mirrors one file of zrq-core (or of the module), named
--- in its header; keep them in step (tests/tests/spec_drift.rs checks the tables marked "checked").
+-- in its header; keep them in step. Their constants are generated from zrq-core (above this
+-- file in the library text; lua-compat/src/generate.rs), never copied by hand.
 -- Commands follow, one file each (30_ to 59_), as core/src/commands/<command>.rs.
 --
 -- This file: the standard library as top-level code may use it.

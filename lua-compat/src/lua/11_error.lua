@@ -3,13 +3,6 @@
 -- A command raises `fail(code, message)`; `run` turns it into the error reply.
 --------------------------------------------------------------------------------------------------
 
--- checked: zrq_core::ErrorCode::ALL
-local ERROR_CODES = { 'ERR', 'WRONGTYPE', 'BADJSON', 'NOJOB', 'CORRUPT', 'NOPERM', 'LIMIT', 'INTERNAL' }
-
-local KNOWN_CODE = { ERR = true, WRONGTYPE = true, BADJSON = true, NOJOB = true, CORRUPT = true, NOPERM = true,
-    LIMIT = true,
-    INTERNAL = true }
-
 -- Raises the error reply `<code> <message>`; caught by `run`.
 local function fail(code, message)
     if not KNOWN_CODE[code] then

@@ -2,11 +2,6 @@
 -- Argument rules (core/src/args.rs).
 --------------------------------------------------------------------------------------------------
 
-local MAX_NAME_LEN = 200
-local MAX_DURATION_MS = 315360000000
-local MAX_RETRIES = 1000
-local MAX_COUNT = 1000
-
 -- Whether `raw` is a name: 1 to 200 bytes of printable ASCII without spaces (0x21-0x7E); a
 -- queue (`what` == 'queue') has no braces.
 local function is_name(what, raw)
@@ -122,10 +117,6 @@ local function payload_arg(raw)
     within('payload', #raw, 'payload-max-bytes', CONFIG.payload_max_bytes)
     return json('payload', raw)
 end
-
--- Options that may be given several times, and options without a value (args.rs).
-local REPEATABLE = { AFTER = true, JOB = true }
-local FLAG_OPTIONS = { WITHRESULTS = true }
 
 -- Walks the `NAME value` options after the positional arguments (args.rs `Options`): names match
 -- case-insensitively and come back in their canonical spelling; each may be given once (except the

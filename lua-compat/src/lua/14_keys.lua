@@ -2,13 +2,8 @@
 -- Key schema (core/src/keys.rs).
 --------------------------------------------------------------------------------------------------
 
-local GROUP = 'zrq'
-local ENTRY_FIELD = 'job'
-local MAX_PRIORITY = 9
+-- GROUP, ENTRY_FIELD, MAX_PRIORITY and KEY_KINDS are generated from core/src/keys.rs.
 
--- checked: zrq_core::keys::KEYS (suffixes, in order)
-local KEY_KINDS = { 'stream', 'stream:', 'job:', 'active', 'waiting', 'batch:', 'scheduled', 'retrying',
-    'completed', 'cancelled', 'dead', 'unique', 'paused', 'schedules', 'ticks', 'stats' }
 -- Keys only the Lua library writes (the module blocks clients natively instead).
 local LUA_ONLY_KEY_KINDS = { 'wake' }
 
@@ -20,11 +15,17 @@ local WAKE_CAP = 128
 local KEEP_MS = CONFIG.keep_ms
 local DEAD_MAX = CONFIG.dead_max
 
+-- The keys of `queue`: k.<kind> for every fixed key kind (KEY_KINDS without the `job:`-like
+-- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p).
 local function queue_keys(queue)
     local prefix = 'zrq:{' .. queue .. '}:'
-    local k = { queue = queue }
-    for _, name in ipairs({ 'stream', 'active', 'waiting', 'scheduled', 'retrying', 'completed', 'cancelled',
-        'dead', 'unique', 'paused', 'schedules', 'ticks', 'stats', 'events', 'wake' }) do
+    local k = { queue = queue, events = prefix .. 'events' }
+    for _, name in ipairs(KEY_KINDS) do
+        if sub(name, -1) ~= ':' then
+            k[name] = prefix .. name
+        end
+    end
+    for _, name in ipairs(LUA_ONLY_KEY_KINDS) do
         k[name] = prefix .. name
     end
     k.job = function(id) return prefix .. 'job:' .. id end

@@ -110,11 +110,10 @@ end
 -- most 1000 of each) enter their streams, due recurring schedules enqueue their job, and finished
 -- jobs past their retention leave their indexes. The library runs it at
 -- the start of every FETCH and RECLAIM (docs/LUA.md).
-local PROMOTE_BATCH = 1000
 local fire_due_ticks -- defined in 52_ticks.lua
 local function promote_due(k, now)
     for _, index in ipairs({ k.scheduled, k.retrying }) do
-        for _, id in ipairs(call('ZRANGE', index, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(PROMOTE_BATCH))) do
+        for _, id in ipairs(call('ZRANGE', index, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(CORE.promote.BATCH))) do
             call('ZREM', index, id)
             local job = is_utf8(id) and try_load_job(k, id)
             if job and (job.state == 'scheduled' or job.state == 'retrying') then

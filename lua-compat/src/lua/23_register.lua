@@ -16,18 +16,21 @@ local function run(handler, keys, argv)
     return redis.error_reply('INTERNAL zrq bug, command aborted: ' .. message)
 end
 
--- Registers `handler` as FCALL function `function_name`. `readonly` functions are `no-writes`;
--- write functions that the module does not flag `deny-oom` are `allow-oom`, as in the module.
-local function register(function_name, handler, kind)
+-- Registers `handler` as FCALL function `function_name`, flagged as the command table says
+-- (COMMANDS, generated from core/src/spec.rs): read-only commands are `no-writes`; write commands
+-- that the module does not flag `deny-oom` are `allow-oom`, as in the module. A function missing
+-- from the table fails the library's load (indexing nil).
+local function register(function_name, handler)
+    local command = COMMANDS[function_name]
     local flags = {}
-    if kind == 'readonly' then
+    if command.readonly then
         flags = { 'no-writes' }
-    elseif kind == 'write' then
+    elseif not command.deny_oom then
         flags = { 'allow-oom' }
     end
     local checked = function(keys, argv)
         if #keys == 1 then
-            check_acl(function_name, keys[1], kind == 'readonly')
+            check_acl(function_name, keys[1], command.readonly)
         end
         return handler(keys, argv)
     end

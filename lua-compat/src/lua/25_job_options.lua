@@ -3,11 +3,6 @@
 -- ENQUEUE, BATCH and SCHEDULE.
 --------------------------------------------------------------------------------------------------
 
-local DEFAULT_RETRIES = 3
-local DEFAULT_TIMEOUT_MS = 30000
-local MAX_AT_MS = 253402300799999
-local PARENT_FAIL_POLICIES = { 'cancel', 'run' }
-
 -- Reads one job option into `spec` (enqueue.rs set_option, same checks in the same order).
 local function set_enqueue_option(spec, option, value)
     local function conflicting(first, second)
@@ -41,11 +36,11 @@ local function set_enqueue_option(spec, option, value)
     elseif option == 'WITHRESULTS' then
         spec.with_results = true
     elseif option == 'ONPARENTFAIL' then
-        spec.on_parent_fail = one_of('ONPARENTFAIL', value, PARENT_FAIL_POLICIES)
+        spec.on_parent_fail = one_of('ONPARENTFAIL', value, CORE.enqueue.PARENT_FAIL_POLICIES)
     elseif option == 'DELAY' then
         spec.delay = integer('DELAY', value, 0, MAX_DURATION_MS)
     elseif option == 'AT' then
-        spec.at = integer('AT', value, 0, MAX_AT_MS)
+        spec.at = integer('AT', value, 0, CORE.enqueue.MAX_AT_MS)
     elseif option == 'BACKOFF' then
         spec.backoff = integer('BACKOFF', value, 0, MAX_DURATION_MS)
     elseif option == 'PRIORITY' then

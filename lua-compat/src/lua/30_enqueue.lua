@@ -25,9 +25,6 @@
 -- does (see docs/LUA.md).
 --------------------------------------------------------------------------------------------------
 
-local ENQUEUE_OPTIONS = { 'ID', 'RETRIES', 'TIMEOUT', 'DELAY', 'AT', 'BACKOFF', 'PRIORITY', 'UNIQUE', 'KEEP',
-    'AFTER', 'WITHRESULTS', 'ONPARENTFAIL' }
-
 -- Refuses a child that would take an unfinished `parent`'s list of children beyond
 -- zrq.children-max (a parent's finish settles each child in the same step, so the list bounds
 -- that step's work). A finished parent is counted at once and keeps no list.
@@ -138,8 +135,8 @@ enqueue_job = function(k, spec, now, sec, usec)
         payload = spec.payload,
         state = (#parents > 0 and 'waiting') or (scheduled and 'scheduled') or 'pending',
         attempt = 0,
-        max_attempts = (spec.retries or DEFAULT_RETRIES) + 1,
-        timeout = spec.timeout or DEFAULT_TIMEOUT_MS,
+        max_attempts = (spec.retries or CORE.enqueue.DEFAULT_RETRIES) + 1,
+        timeout = spec.timeout or CORE.enqueue.DEFAULT_TIMEOUT_MS,
         priority = spec.priority or 0,
         backoff = spec.backoff,
         keep = spec.keep,
@@ -185,11 +182,11 @@ local function enqueue(keys, argv)
     local queue, task, args = queue_and_name(keys, argv, 'zrq.enqueue', 'task', 3)
     spec.task = task
     spec.payload = payload_arg(args[3])
-    for option, value in options(args, 4, ENQUEUE_OPTIONS) do
+    for option, value in options(args, 4, CORE.enqueue.OPTIONS) do
         set_enqueue_option(spec, option, value)
     end
     local now, sec, usec = clock()
     return enqueue_job(queue_keys(queue), spec, now, sec, usec)
 end
 
-register('zrq_enqueue', enqueue, 'write-deny-oom')
+register('zrq_enqueue', enqueue)

@@ -65,4 +65,4 @@ local function fetch(keys, argv)
     return jobs_reply(jobs)
 end
 
-register('zrq_fetch', fetch, 'write')
+register('zrq_fetch', fetch)

@@ -47,4 +47,4 @@ local function ack(keys, argv)
     return reply
 end
 
-register('zrq_ack', ack, 'write')
+register('zrq_ack', ack)

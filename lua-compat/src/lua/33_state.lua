@@ -26,4 +26,4 @@ local function state(keys, argv)
     fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' is missing")
 end
 
-register('zrq_state', state, 'readonly')
+register('zrq_state', state)

@@ -18,4 +18,4 @@ local function job_of(keys, argv)
     return job_reply(job)
 end
 
-register('zrq_job', job_of, 'readonly')
+register('zrq_job', job_of)

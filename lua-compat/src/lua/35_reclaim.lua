@@ -19,7 +19,6 @@
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
-local DEFAULT_RECLAIM_COUNT = 10
 -- Consumers idle this long with nothing pending leave the queue's groups (CONSUMER_IDLE_MS).
 local CONSUMER_IDLE_MS = CONFIG.consumer_idle_ms
 
@@ -39,7 +38,7 @@ end
 
 local function reclaim(keys, argv)
     local queue, consumer, args = queue_and_name(keys, argv, 'zrq.reclaim', 'consumer', 2)
-    local count = DEFAULT_RECLAIM_COUNT
+    local count = CORE.reclaim.DEFAULT_COUNT
     for _, value in options(args, 3, { 'COUNT' }) do
         count = integer('COUNT', value, 1, MAX_COUNT)
     end
@@ -78,4 +77,4 @@ local function reclaim(keys, argv)
     return jobs_reply(reclaimed)
 end
 
-register('zrq_reclaim', reclaim, 'write')
+register('zrq_reclaim', reclaim)

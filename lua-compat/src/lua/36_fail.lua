@@ -9,7 +9,6 @@
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
-local MAX_ERROR_LEN = 65536
 local BACKOFF_BASE_MS = CONFIG.backoff_base_ms
 local BACKOFF_MAX_MS = CONFIG.backoff_max_ms
 
@@ -51,8 +50,8 @@ end
 local function fail_job(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.fail', 'id', 3)
     local error_text = args[3]
-    if not is_utf8(error_text) or #error_text > MAX_ERROR_LEN then
-        fail('ERR', 'error must be UTF-8 text of at most ' .. MAX_ERROR_LEN .. ' bytes')
+    if not is_utf8(error_text) or #error_text > CORE.fail.MAX_ERROR_LEN then
+        fail('ERR', 'error must be UTF-8 text of at most ' .. CORE.fail.MAX_ERROR_LEN .. ' bytes')
     end
     local retry_in, lease
     for option, value in options(args, 4, { 'RETRYIN', 'LEASE' }) do
@@ -81,4 +80,4 @@ local function fail_job(keys, argv)
     return job.state
 end
 
-register('zrq_fail', fail_job, 'write')
+register('zrq_fail', fail_job)

@@ -38,4 +38,4 @@ local function touch(keys, argv)
     return 1
 end
 
-register('zrq_touch', touch, 'write')
+register('zrq_touch', touch)

@@ -31,4 +31,4 @@ local function release(keys, argv)
     return 1
 end
 
-register('zrq_release', release, 'write')
+register('zrq_release', release)

@@ -21,4 +21,4 @@ local function result_of(keys, argv)
     return { map = { state = job.state, result = job.result, error = job.error, finished_at = job.finished_at } }
 end
 
-register('zrq_result', result_of, 'readonly')
+register('zrq_result', result_of)

@@ -26,4 +26,4 @@ local function cancel(keys, argv)
     return 1
 end
 
-register('zrq_cancel', cancel, 'write')
+register('zrq_cancel', cancel)

@@ -15,4 +15,4 @@ local function dead_jobs(keys, argv)
     return { next_rank(cursor, count, call('ZCARD', k.dead)), load_jobs(k, ids) }
 end
 
-register('zrq_dead', dead_jobs, 'readonly')
+register('zrq_dead', dead_jobs)

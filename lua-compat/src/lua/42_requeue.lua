@@ -74,4 +74,4 @@ local function requeue(keys, argv)
     return { itoa(next_rank_at + 1), requeued }
 end
 
-register('zrq_requeue', requeue, 'write-deny-oom')
+register('zrq_requeue', requeue)

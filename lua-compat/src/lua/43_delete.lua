@@ -28,4 +28,4 @@ local function delete(keys, argv)
     return 1
 end
 
-register('zrq_delete', delete, 'write')
+register('zrq_delete', delete)

@@ -23,5 +23,5 @@ local function pause_or_resume(command, paused)
     end
 end
 
-register('zrq_pause', pause_or_resume('zrq.pause', true), 'write')
-register('zrq_resume', pause_or_resume('zrq.resume', false), 'write')
+register('zrq_pause', pause_or_resume('zrq.pause', true))
+register('zrq_resume', pause_or_resume('zrq.resume', false))

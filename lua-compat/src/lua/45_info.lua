@@ -41,4 +41,4 @@ local function info(keys, argv)
     return { map = map }
 end
 
-register('zrq_info', info, 'readonly')
+register('zrq_info', info)

@@ -50,4 +50,4 @@ local function list(keys, argv)
     return { next_cursor, load_jobs(k, ids) }
 end
 
-register('zrq_list', list, 'readonly')
+register('zrq_list', list)

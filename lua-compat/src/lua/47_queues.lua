@@ -10,7 +10,6 @@
 -- Errors  ERR (options), NOPERM (the caller may not run SCAN, checked first), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
-local QUEUES_DEFAULT_COUNT, QUEUES_MAX_COUNT = 100, 250
 
 -- Whether the caller may read `queue`: the ACL check of an FCALL that would name it as its key
 -- (FCALL_RO needs read permission on the key; FCALL, for a caller without FCALL_RO, read-write).
@@ -23,10 +22,10 @@ local function queues(keys, argv)
     local args = arguments(keys, argv)
     -- The cursor goes to SCAN as the digits given (without leading zeros): a Lua number would
     -- lose the low digits of a cursor beyond 2^53.
-    local count, cursor = QUEUES_DEFAULT_COUNT, '0'
+    local count, cursor = CORE.queues.DEFAULT_COUNT, '0'
     for option, value in options(args, 1, { 'COUNT', 'CURSOR' }) do
         if option == 'COUNT' then
-            count = integer('COUNT', value, 1, QUEUES_MAX_COUNT)
+            count = integer('COUNT', value, 1, CORE.queues.MAX_COUNT)
         else
             rank_cursor(value)
             cursor = value:gsub('^0+', '')
@@ -52,4 +51,4 @@ local function queues(keys, argv)
     return { reply[1], names }
 end
 
-register('zrq_queues', queues, 'readonly')
+register('zrq_queues', queues)

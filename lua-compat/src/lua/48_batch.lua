@@ -9,7 +9,6 @@
 -- Errors  ERR (arity, no JOB, batch exists, options), BADJSON, WRONGTYPE, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
-local BATCH_OPTIONS = { 'ON-COMPLETE', 'RETRIES', 'TIMEOUT', 'BACKOFF', 'PRIORITY', 'KEEP', 'JOB' }
 
 local function batch(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.batch', 'batch', 2)
@@ -21,7 +20,7 @@ local function batch(keys, argv)
     while args[at] ~= nil do
         local word = args[at]
         local option
-        for _, known in ipairs(BATCH_OPTIONS) do
+        for _, known in ipairs(CORE.batch.OPTIONS) do
             if known == word:upper() then
                 option = known
             end
@@ -89,4 +88,4 @@ local function batch(keys, argv)
     return ids
 end
 
-register('zrq_batch', batch, 'write-deny-oom')
+register('zrq_batch', batch)

@@ -15,4 +15,4 @@ local function batchinfo(keys, argv)
         failed = batch.failed, callback_id = batch.callback_id } }
 end
 
-register('zrq_batchinfo', batchinfo, 'readonly')
+register('zrq_batchinfo', batchinfo)

@@ -8,8 +8,6 @@
 -- Not in Lua: the module's timer fires due ticks; with Lua, FETCH on the queue does.
 --------------------------------------------------------------------------------------------------
 
-local SCHEDULE_JOB_OPTIONS = { 'RETRIES', 'TIMEOUT', 'BACKOFF', 'PRIORITY', 'UNIQUE', 'KEEP' }
-
 local function schedule(keys, argv)
     local queue, schedule_name, args = queue_and_name(keys, argv, 'zrq.schedule', 'name', 6)
     local definition = { name = schedule_name }
@@ -32,12 +30,12 @@ local function schedule(keys, argv)
     local spec = { after = {} }
     spec.task = name('task', args[5])
     spec.payload = payload_arg(args[6])
-    for option, value in options(args, 7, SCHEDULE_JOB_OPTIONS) do
+    for option, value in options(args, 7, CORE.schedule.JOB_OPTIONS) do
         set_enqueue_option(spec, option, value)
     end
     definition.task, definition.payload = spec.task, spec.payload
-    definition.retries = spec.retries or DEFAULT_RETRIES
-    definition.timeout = spec.timeout or DEFAULT_TIMEOUT_MS
+    definition.retries = spec.retries or CORE.enqueue.DEFAULT_RETRIES
+    definition.timeout = spec.timeout or CORE.enqueue.DEFAULT_TIMEOUT_MS
     definition.priority = spec.priority or 0
     definition.backoff, definition.unique, definition.keep = spec.backoff, spec.unique, spec.keep
 
@@ -57,4 +55,4 @@ local function schedule(keys, argv)
     return first
 end
 
-register('zrq_schedule', schedule, 'write-deny-oom')
+register('zrq_schedule', schedule)

@@ -22,7 +22,7 @@ end
 -- has no INFO section).
 fire_due_ticks = function(k, now)
     local due_ticks = call('ZRANGE', k.ticks, '-inf', itoa(now), 'BYSCORE', 'WITHSCORES', 'LIMIT', '0',
-        itoa(PROMOTE_BATCH))
+        itoa(CORE.promote.BATCH))
     local full = #due_ticks > 0 and memory_full()
     for n = 1, #due_ticks, 2 do
         local schedule, due = due_ticks[n], tonumber(due_ticks[n + 1]) or now

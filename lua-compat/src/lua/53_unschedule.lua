@@ -16,4 +16,4 @@ local function unschedule(keys, argv)
     return 1
 end
 
-register('zrq_unschedule', unschedule, 'write')
+register('zrq_unschedule', unschedule)

@@ -37,4 +37,4 @@ local function schedules(keys, argv)
     return out
 end
 
-register('zrq_schedules', schedules, 'readonly')
+register('zrq_schedules', schedules)
