@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use redis::Value;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use zrq_core::keys::QueueKeys;
+use zrq_core::reply::code;
 
 use crate::error::{Error, Result};
 use crate::queue::Queue;
@@ -173,7 +175,7 @@ impl JobHandle {
         let Some(mut pubsub) = self.queue.client().pubsub().await? else {
             return self.poll_outcome(timeout).await;
         };
-        let channel = format!("zrq:{{{}}}:events", self.queue.name());
+        let channel = QueueKeys::new(self.queue.name()).events();
         pubsub.subscribe(&channel).await.map_err(Error::Redis)?;
         // Subscribed first, checked second: a finish in between is not missed.
         if let Some(outcome) = self.outcome().await? {
@@ -232,9 +234,9 @@ impl JobHandle {
     pub async fn cancel(&self) -> Result<CancelOutcome> {
         let reply = self.queue.call("cancel", &[&self.id]).await?;
         match record::int(&reply) {
-            Some(1) => Ok(CancelOutcome::Cancelled),
-            Some(2) => Ok(CancelOutcome::Requested),
-            Some(0) => Ok(CancelOutcome::NotCancellable),
+            Some(code::DONE) => Ok(CancelOutcome::Cancelled),
+            Some(code::CANCEL_REQUESTED) => Ok(CancelOutcome::Requested),
+            Some(code::NOTHING) => Ok(CancelOutcome::NotCancellable),
             _ => Err(Error::Protocol(format!("CANCEL replied {reply:?}"))),
         }
     }

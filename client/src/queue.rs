@@ -632,7 +632,7 @@ impl Queue {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut messages = match self.client.pubsub().await? {
             Some(mut pubsub) => {
-                let channel = format!("zrq:{{{}}}:events", self.name);
+                let channel = zrq_core::keys::QueueKeys::new(&self.name).events();
                 pubsub.subscribe(&channel).await.map_err(Error::Redis)?;
                 Some(pubsub.into_on_message())
             }

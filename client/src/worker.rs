@@ -38,6 +38,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use zrq_core::reply::code;
 
 use crate::client::{Client, Conn};
 use crate::error::{Error, Result};
@@ -154,8 +155,8 @@ impl JobContext {
         match self.inner.queue.call("touch", &args).await {
             Ok(reply) => {
                 match record::int(&reply) {
-                    Some(1) => {}
-                    Some(-1) => {
+                    Some(code::DONE) => {}
+                    Some(code::CANCELLED) => {
                         tracing::info!(id = %self.id(), "cancellation requested");
                         self.inner.cancel.send_replace(true);
                     }
@@ -917,11 +918,11 @@ async fn report(shared: &Arc<Shared>, queue: &Queue, delivery: &Delivery, job: J
             let args = delivery.args(&["RESULT", &result]);
             let reply = finish(queue, "ack", &args, lease).await;
             match reply.as_ref().map(record::int) {
-                Ok(Some(1)) => {
+                Ok(Some(code::DONE)) => {
                     shared.counters.completed.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(queue = %queue.name(), task = %task, id = %id, "job completed");
                 }
-                Ok(Some(-1)) => {
+                Ok(Some(code::CANCELLED)) => {
                     tracing::info!(queue = %queue.name(), task = %task, id = %id, "job finished after its cancellation: cancelled")
                 }
                 Ok(_) => {

@@ -6,6 +6,7 @@ use zrq_core::commands::{
     batch, enqueue, fail, promote, queues, reclaim, schedule, PARENT_FAIL_POLICIES,
 };
 use zrq_core::job::{FieldKind, FIELDS};
+use zrq_core::reply::code;
 use zrq_core::spec::COMMANDS;
 use zrq_core::state::State;
 use zrq_core::{args, config, keys, ErrorCode};
@@ -150,6 +151,15 @@ pub fn core_lua() -> String {
         line(format!("    {{ {}, {} }},", string(name), string(kind)));
     }
     line("}\n".into());
+
+    line("-- The integers with which commands say what they did (zrq_core::reply::code).".into());
+    line(format!(
+        "local REPLY = {{ DONE = {}, NOTHING = {}, CANCELLED = {}, CANCEL_REQUESTED = {} }}\n",
+        code::DONE,
+        code::NOTHING,
+        code::CANCELLED,
+        code::CANCEL_REQUESTED
+    ));
 
     line("-- Constants of single commands, by their Rust module: CORE.<module>.<NAME> is".into());
     line("-- zrq_core::commands::<module>::<NAME>.".into());

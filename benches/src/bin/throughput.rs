@@ -198,7 +198,7 @@ impl Run {
     }
 
     fn completed(&self, conn: &mut Conn, queue: &str) -> Res<u64> {
-        let key = format!("zrq:{{{queue}}}:stats");
+        let key = zrq_core::keys::QueueKeys::new(queue).stats();
         Ok(conn
             .cmd(&["HGET", &key, "completed"])?
             .int()

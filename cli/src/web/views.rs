@@ -10,6 +10,7 @@ use redis::Value;
 use serde::{Deserialize, Serialize};
 use zrq::record::{int, map, text};
 use zrq::{BatchInfo, Client, JobRecord, QueueInfo};
+use zrq_core::keys::{self, QueueKeys};
 
 use super::{ApiError, ApiResult, App, Shared};
 
@@ -20,8 +21,6 @@ const MAX_PAGE: usize = 100;
 pub const FILTER_SCAN: usize = 500;
 /// Running jobs shown per queue on the workers page.
 const HELD_SHOWN: usize = 200;
-/// Priorities 1–9 each have a stream of their own (priority 0 is the plain `stream`).
-const PRIORITIES: std::ops::RangeInclusive<u8> = 1..=9;
 
 /// `GET /api/overview`: every queue's counts, totals, oldest pending age and paused flag.
 pub async fn overview(State(app): State<Shared>, headers: HeaderMap) -> ApiResult<Vec<QueueInfo>> {
@@ -267,12 +266,12 @@ async fn queue_workers(client: &Client, queue: &str) -> Result<QueueWorkers, zrq
 /// The consumers of `queue`'s group, merged over its streams (a worker appears on each stream it
 /// fetched from). Ten `XINFO CONSUMERS`, whatever the queue's size.
 pub async fn consumers(client: &Client, queue: &str) -> Result<Vec<WorkerView>, zrq::Error> {
-    let streams = std::iter::once(format!("zrq:{{{queue}}}:stream"))
-        .chain(PRIORITIES.map(|p| format!("zrq:{{{queue}}}:stream:{p}")));
+    let queue_keys = QueueKeys::new(queue);
+    let streams = (0..=keys::MAX_PRIORITY).map(|p| queue_keys.stream_at(p));
     let mut merged: BTreeMap<String, WorkerView> = BTreeMap::new();
     for stream in streams {
         let mut cmd = redis::cmd("XINFO");
-        cmd.arg("CONSUMERS").arg(&stream).arg("zrq");
+        cmd.arg("CONSUMERS").arg(&stream).arg(keys::GROUP);
         let reply: Value = match client.query(&cmd).await {
             Ok(reply) => reply,
             // No such stream (no job of that priority yet), or no group on it.
@@ -310,7 +309,7 @@ async fn lease_deadlines(
         return Ok(Vec::new());
     }
     let mut cmd = redis::cmd("ZMSCORE");
-    cmd.arg(format!("zrq:{{{queue}}}:active"));
+    cmd.arg(QueueKeys::new(queue).active());
     for job in jobs {
         cmd.arg(&job.id);
     }

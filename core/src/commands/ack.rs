@@ -6,6 +6,7 @@ use super::{check_finish_types, finish, held, lease_token, load_job_to_finish, n
 use crate::args::{self, Options};
 use crate::config::{Config, RESULT_MAX_BYTES};
 use crate::keys::QueueKeys;
+use crate::reply::code;
 use crate::state::Event;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
@@ -56,13 +57,13 @@ impl<'a> Ack<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         let Some(mut job) = held(load_job_to_finish(store, &keys, self.id)?, self.lease) else {
-            return Ok(Reply::Int(0));
+            return Ok(Reply::Int(code::NOTHING));
         };
         let result: Vec<(&str, &str)> = self.result.map(|r| ("result", r)).into_iter().collect();
         let (event, reply) = if job.cancel_requested.is_some() {
-            (Event::Abandon, -1)
+            (Event::Abandon, code::CANCELLED)
         } else {
-            (Event::Ack, 1)
+            (Event::Ack, code::DONE)
         };
         // Only the keys this job's ending writes (a job that is not held changed nothing).
         check_finish_types(store, &keys, &job, next_state(&job, event)?)?;

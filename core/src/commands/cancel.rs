@@ -4,6 +4,7 @@
 
 use super::{check_queue_types, finish, load_job_to_finish, queue_and_name};
 use crate::keys::QueueKeys;
+use crate::reply::code;
 use crate::state::{Event, State};
 use crate::store::Store;
 use crate::{Reply, Result};
@@ -29,16 +30,16 @@ impl<'a> Cancel<'a> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
         let Some(mut job) = load_job_to_finish(store, &keys, self.id)? else {
-            return Ok(Reply::Int(0));
+            return Ok(Reply::Int(code::NOTHING));
         };
         if job.state == State::Active {
             store.hset(&keys.job(self.id), &[("cancel_requested", "1")])?;
-            return Ok(Reply::Int(2));
+            return Ok(Reply::Int(code::CANCEL_REQUESTED));
         }
         if job.state.after(Event::Cancel).is_none() {
-            return Ok(Reply::Int(0));
+            return Ok(Reply::Int(code::NOTHING));
         }
         finish(store, &keys, &mut job, Event::Cancel, &[])?;
-        Ok(Reply::Int(1))
+        Ok(Reply::Int(code::DONE))
     }
 }

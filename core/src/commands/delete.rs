@@ -2,6 +2,7 @@
 
 use super::{check_queue_types, flow, load_job_to_finish, queue_and_name, release_unique, unlink};
 use crate::keys::QueueKeys;
+use crate::reply::code;
 use crate::state::State;
 use crate::store::Store;
 use crate::{Reply, Result};
@@ -27,7 +28,7 @@ impl<'a> Delete<'a> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
         let Some(mut job) = load_job_to_finish(store, &keys, self.id)? else {
-            return Ok(Reply::Int(0));
+            return Ok(Reply::Int(code::NOTHING));
         };
         unlink(store, &keys, &mut job)?;
         for index in [
@@ -48,6 +49,6 @@ impl<'a> Delete<'a> {
             job.state = State::Cancelled;
             flow::settle(store, &keys, &job, None)?;
         }
-        Ok(Reply::Int(1))
+        Ok(Reply::Int(code::DONE))
     }
 }

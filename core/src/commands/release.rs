@@ -12,6 +12,7 @@ use super::{
 };
 use crate::args::{self, Options};
 use crate::keys::QueueKeys;
+use crate::reply::code;
 use crate::state::Event;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
@@ -50,18 +51,18 @@ impl<'a> Release<'a> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
         let Some(mut job) = held(load_job_to_finish(store, &keys, self.id)?, self.lease) else {
-            return Ok(Reply::Int(0));
+            return Ok(Reply::Int(code::NOTHING));
         };
         if job.cancel_requested.is_some() {
             finish(store, &keys, &mut job, Event::Abandon, &[])?;
-            return Ok(Reply::Int(-1));
+            return Ok(Reply::Int(code::CANCELLED));
         }
         unlink(store, &keys, &mut job)?;
         job.attempt = (job.attempt - 1).max(0);
         let attempt = job.attempt.to_string();
         store.hset(&keys.job(self.id), &[("attempt", &attempt)])?;
         make_pending(store, &keys, &mut job, Event::GiveBack)?;
-        Ok(Reply::Int(1))
+        Ok(Reply::Int(code::DONE))
     }
 }
 

@@ -13,6 +13,7 @@ use super::{check_queue_types, load_job, make_pending, rank_cursor};
 use crate::args::{self, Options};
 use crate::config::{Config, REQUEUE_MAX};
 use crate::keys::QueueKeys;
+use crate::reply::code;
 use crate::state::{Event, State};
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
@@ -91,7 +92,11 @@ impl<'a> Requeue<'a> {
                     Some(job) => requeue(store, &keys, job)?,
                     None => false,
                 };
-                Ok(Reply::Int(i64::from(requeued)))
+                Ok(Reply::Int(if requeued {
+                    code::DONE
+                } else {
+                    code::NOTHING
+                }))
             }
             Target::All { count, rank } => {
                 // The page is the dead set's ranks [rank, rank + count) as they are now.

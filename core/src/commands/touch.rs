@@ -8,6 +8,7 @@
 use super::{check_queue_types, held, lease_token, load_job};
 use crate::args::{self, Options, MAX_DURATION_MS};
 use crate::keys::QueueKeys;
+use crate::reply::code;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
@@ -57,10 +58,10 @@ impl<'a> Touch<'a> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
         let Some(job) = held(load_job(store, &keys, self.id)?, self.lease) else {
-            return Ok(Reply::Int(0));
+            return Ok(Reply::Int(code::NOTHING));
         };
         if job.cancel_requested.is_some() {
-            return Ok(Reply::Int(-1));
+            return Ok(Reply::Int(code::CANCELLED));
         }
         let timeout = self.timeout.unwrap_or(job.timeout);
         let deadline = store.now_ms().saturating_add(timeout);
@@ -73,6 +74,6 @@ impl<'a> Touch<'a> {
             fields.push(("progress", progress));
         }
         store.hset(&keys.job(self.id), &fields)?;
-        Ok(Reply::Int(1))
+        Ok(Reply::Int(code::DONE))
     }
 }

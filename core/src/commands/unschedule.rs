@@ -3,6 +3,7 @@
 
 use super::{check_queue_types, queue_and_name};
 use crate::keys::QueueKeys;
+use crate::reply::code;
 use crate::store::Store;
 use crate::{Reply, Result};
 
@@ -27,10 +28,10 @@ impl<'a> Unschedule<'a> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
         if store.hget(&keys.schedules(), self.name)?.is_none() {
-            return Ok(Reply::Int(0));
+            return Ok(Reply::Int(code::NOTHING));
         }
         store.hdel(&keys.schedules(), &[self.name])?;
         store.zrem(&keys.ticks(), self.name)?;
-        Ok(Reply::Int(1))
+        Ok(Reply::Int(code::DONE))
     }
 }

@@ -12,7 +12,7 @@
 -- This text is assembled from lua-compat/src/lua/*.lua by lua-compat/src/lib.rs:
 --   00_header.lua    this header and the library version
 --   (generated)      zrq-core's definitions (config defaults, error codes, argument rules, key
---                    schema, states, job fields, command constants, the command table), written
+--                    schema, states, job fields, reply codes, command constants, the command table), written
 --                    by lua-compat/build.rs from the Rust ones
 --   10_lua.lua … 27_definition.lua   shared helpers, each mirroring one file of zrq-core or the
 --                    module: errors, arguments, JSON, keys, store calls, states, the job record,

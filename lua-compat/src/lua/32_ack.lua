@@ -30,16 +30,16 @@ local function ack(keys, argv)
     local k = queue_keys(queue)
     local job = load_job_to_finish(k, id)
     if not job or job.state ~= 'active' or (lease ~= nil and job.lease ~= lease) then
-        return 0
+        return REPLY.NOTHING
     end
     local now = clock()
     local fields = {}
     if result ~= nil then
         fields = { 'result', result }
     end
-    local state, reply = 'completed', 1
+    local state, reply = 'completed', REPLY.DONE
     if job.cancel_requested ~= nil then
-        state, reply = 'cancelled', -1
+        state, reply = 'cancelled', REPLY.CANCELLED
     end
     -- Only the keys this job's ending writes (a job that is not held changed nothing).
     check_finish_types(k, job, state)

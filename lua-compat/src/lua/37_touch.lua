@@ -22,10 +22,10 @@ local function touch(keys, argv)
     end
     local k, job = held_job(queue, id, lease)
     if not job then
-        return 0
+        return REPLY.NOTHING
     end
     if job.cancel_requested ~= nil then
-        return -1
+        return REPLY.CANCELLED
     end
     timeout = timeout or job.timeout
     local now = clock()
@@ -35,7 +35,7 @@ local function touch(keys, argv)
     else
         call('HSET', k.job(id), 'timeout', itoa(timeout))
     end
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_touch', touch)

@@ -15,11 +15,11 @@ local function release(keys, argv)
     end
     local k, job = held_job(queue, id, lease, load_job_to_finish)
     if not job then
-        return 0
+        return REPLY.NOTHING
     end
     if job.cancel_requested ~= nil then
         finish(k, job, 'cancelled', {}, clock())
-        return -1
+        return REPLY.CANCELLED
     end
     unlink(k, job)
     job.attempt = job.attempt - 1
@@ -28,7 +28,7 @@ local function release(keys, argv)
     end
     call('HSET', k.job(id), 'attempt', itoa(job.attempt))
     make_pending(k, job)
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_release', release)

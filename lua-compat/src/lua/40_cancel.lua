@@ -13,17 +13,17 @@ local function cancel(keys, argv)
     local k = checked_queue_keys(queue)
     local job = load_job_to_finish(k, id)
     if not job then
-        return 0
+        return REPLY.NOTHING
     end
     if job.state == 'active' then
         call('HSET', k.job(id), 'cancel_requested', '1')
-        return 2
+        return REPLY.CANCEL_REQUESTED
     end
     if not CANCELLABLE[job.state] then
-        return 0
+        return REPLY.NOTHING
     end
     finish(k, job, 'cancelled', {}, clock())
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_cancel', cancel)

@@ -37,9 +37,9 @@ local function requeue(keys, argv)
         -- The one job named by the command is refused if unreadable, before any write.
         local job = load_job(k, id)
         if job and requeue_dead(k, job) then
-            return 1
+            return REPLY.DONE
         end
-        return 0
+        return REPLY.NOTHING
     end
     local count, cursor = CONFIG.requeue_max, 0
     for option, value in options(args, 3, { 'COUNT', 'CURSOR' }) do

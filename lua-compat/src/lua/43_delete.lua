@@ -11,7 +11,7 @@ local function delete(keys, argv)
     local k = checked_queue_keys(queue)
     local job = load_job_to_finish(k, id)
     if not job then
-        return 0
+        return REPLY.NOTHING
     end
     unlink(k, job)
     for _, index in ipairs({ k.dead, k.completed, k.cancelled, k.waiting }) do
@@ -25,7 +25,7 @@ local function delete(keys, argv)
         job.state = 'cancelled'
         settle(k, job, nil, clock())
     end
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_delete', delete)

@@ -9,11 +9,11 @@ local function unschedule(keys, argv)
     local queue, schedule_name = queue_and_name(keys, argv, 'zrq.unschedule', 'name')
     local k = checked_queue_keys(queue)
     if not call('HGET', k.schedules, schedule_name) then
-        return 0
+        return REPLY.NOTHING
     end
     call('HDEL', k.schedules, schedule_name)
     call('ZREM', k.ticks, schedule_name)
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_unschedule', unschedule)

@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+from . import _protocol
 from ._connection import Backend, Connection, as_map, connection
 from ._runner import run_sync
 from .errors import JobFailedError, JobTimeoutError, NoJobError
@@ -121,7 +122,7 @@ class Job:
         """Cancels the job: at once if it is not running, else its worker is told (the task sees
         `asyncio.CancelledError`). False if it had already finished."""
         reply = await (await connection()).call("cancel", self.queue, self.id)
-        return int(reply) != 0
+        return int(reply) != _protocol.NOTHING
 
     async def outcome(self, timeout: float | None = None) -> dict[str, Any] | None:
         """Waits up to `timeout` seconds (None: forever) for the job to finish, inside Redis;

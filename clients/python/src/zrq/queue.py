@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import _protocol
 from ._connection import as_map, connection
 from ._runner import run_sync
 from .job import DEFAULT_QUEUE, Job, State
@@ -130,7 +131,10 @@ class Queue:
 
     async def requeue(self, job: Job | str) -> bool:
         """Puts a dead job back to pending with a fresh budget of attempts."""
-        return int(await self._call("requeue", job if isinstance(job, str) else job.id)) == 1
+        return (
+            int(await self._call("requeue", job if isinstance(job, str) else job.id))
+            == _protocol.DONE
+        )
 
     async def requeue_all(self) -> int:
         """Requeues every dead job; how many. Works page by page (each call bounded by the
@@ -147,7 +151,10 @@ class Queue:
 
     async def delete(self, job: Job | str) -> bool:
         """Removes a job in any state; whether it existed."""
-        return int(await self._call("delete", job if isinstance(job, str) else job.id)) == 1
+        return (
+            int(await self._call("delete", job if isinstance(job, str) else job.id))
+            == _protocol.DONE
+        )
 
     async def schedule(
         self, name: str, call: Call, *, every: Seconds | None = None, cron: str | None = None
@@ -169,7 +176,7 @@ class Queue:
 
     async def unschedule(self, name: str) -> bool:
         """Removes a schedule; whether it existed."""
-        return int(await self._call("unschedule", name)) == 1
+        return int(await self._call("unschedule", name)) == _protocol.DONE
 
     async def schedules(self) -> list[dict[str, Any]]:
         """The queue's schedules (`name`, `every` or `cron`, `task`, `payload`, `next_run`…)."""

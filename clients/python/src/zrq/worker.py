@@ -49,6 +49,7 @@ from typing import Any
 
 import redis.exceptions
 
+from . import _protocol
 from ._connection import Backend, Connection, as_map, connect, connection
 from .context import JobContext, _current
 from .errors import CommandError
@@ -352,9 +353,9 @@ class Worker:
             nonlocal lost
             progress: list[str | int] = [] if percent is None else ["PROGRESS", percent]
             reply = await conn.call("touch", queue, held.id, *progress, *held.lease)
-            if reply == 1:
+            if reply == _protocol.DONE:
                 return
-            lost = reply != -1
+            lost = reply != _protocol.CANCELLED
             log.info("job %s: %s", held.id, "lease lost" if lost else "cancellation requested")
             context.mark_cancelled()
             if work is not None:
@@ -421,10 +422,10 @@ class Worker:
 
     async def _ack(self, held: _Held, result: str) -> None:
         reply = await held.report("ack", "RESULT", result)
-        if reply == 1:
+        if reply == _protocol.DONE:
             self.stats.completed += 1
             log.debug("job %s completed", held.id)
-        elif reply == -1:
+        elif reply == _protocol.CANCELLED:
             log.info("job %s was cancelled while it ran", held.id)
         else:
             log.warning("job %s finished, but its lease was lost: result dropped", held.id)

@@ -12,7 +12,7 @@
 -- This text is assembled from lua-compat/src/lua/*.lua by lua-compat/src/lib.rs:
 --   00_header.lua    this header and the library version
 --   (generated)      zrq-core's definitions (config defaults, error codes, argument rules, key
---                    schema, states, job fields, command constants, the command table), written
+--                    schema, states, job fields, reply codes, command constants, the command table), written
 --                    by lua-compat/build.rs from the Rust ones
 --   10_lua.lua … 27_definition.lua   shared helpers, each mirroring one file of zrq-core or the
 --                    module: errors, arguments, JSON, keys, store calls, states, the job record,
@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+b6bcd275'
+local VERSION = '0.1.0+93bd4ea4'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -103,6 +103,9 @@ local FIELDS = {
     { 'result', 'text' },
     { 'error', 'text' },
 }
+
+-- The integers with which commands say what they did (zrq_core::reply::code).
+local REPLY = { DONE = 1, NOTHING = 0, CANCELLED = -1, CANCEL_REQUESTED = 2 }
 
 -- Constants of single commands, by their Rust module: CORE.<module>.<NAME> is
 -- zrq_core::commands::<module>::<NAME>.
@@ -2500,16 +2503,16 @@ local function ack(keys, argv)
     local k = queue_keys(queue)
     local job = load_job_to_finish(k, id)
     if not job or job.state ~= 'active' or (lease ~= nil and job.lease ~= lease) then
-        return 0
+        return REPLY.NOTHING
     end
     local now = clock()
     local fields = {}
     if result ~= nil then
         fields = { 'result', result }
     end
-    local state, reply = 'completed', 1
+    local state, reply = 'completed', REPLY.DONE
     if job.cancel_requested ~= nil then
-        state, reply = 'cancelled', -1
+        state, reply = 'cancelled', REPLY.CANCELLED
     end
     -- Only the keys this job's ending writes (a job that is not held changed nothing).
     check_finish_types(k, job, state)
@@ -2770,10 +2773,10 @@ local function touch(keys, argv)
     end
     local k, job = held_job(queue, id, lease)
     if not job then
-        return 0
+        return REPLY.NOTHING
     end
     if job.cancel_requested ~= nil then
-        return -1
+        return REPLY.CANCELLED
     end
     timeout = timeout or job.timeout
     local now = clock()
@@ -2783,7 +2786,7 @@ local function touch(keys, argv)
     else
         call('HSET', k.job(id), 'timeout', itoa(timeout))
     end
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_touch', touch)
@@ -2807,11 +2810,11 @@ local function release(keys, argv)
     end
     local k, job = held_job(queue, id, lease, load_job_to_finish)
     if not job then
-        return 0
+        return REPLY.NOTHING
     end
     if job.cancel_requested ~= nil then
         finish(k, job, 'cancelled', {}, clock())
-        return -1
+        return REPLY.CANCELLED
     end
     unlink(k, job)
     job.attempt = job.attempt - 1
@@ -2820,7 +2823,7 @@ local function release(keys, argv)
     end
     call('HSET', k.job(id), 'attempt', itoa(job.attempt))
     make_pending(k, job)
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_release', release)
@@ -2869,17 +2872,17 @@ local function cancel(keys, argv)
     local k = checked_queue_keys(queue)
     local job = load_job_to_finish(k, id)
     if not job then
-        return 0
+        return REPLY.NOTHING
     end
     if job.state == 'active' then
         call('HSET', k.job(id), 'cancel_requested', '1')
-        return 2
+        return REPLY.CANCEL_REQUESTED
     end
     if not CANCELLABLE[job.state] then
-        return 0
+        return REPLY.NOTHING
     end
     finish(k, job, 'cancelled', {}, clock())
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_cancel', cancel)
@@ -2946,9 +2949,9 @@ local function requeue(keys, argv)
         -- The one job named by the command is refused if unreadable, before any write.
         local job = load_job(k, id)
         if job and requeue_dead(k, job) then
-            return 1
+            return REPLY.DONE
         end
-        return 0
+        return REPLY.NOTHING
     end
     local count, cursor = CONFIG.requeue_max, 0
     for option, value in options(args, 3, { 'COUNT', 'CURSOR' }) do
@@ -3000,7 +3003,7 @@ local function delete(keys, argv)
     local k = checked_queue_keys(queue)
     local job = load_job_to_finish(k, id)
     if not job then
-        return 0
+        return REPLY.NOTHING
     end
     unlink(k, job)
     for _, index in ipairs({ k.dead, k.completed, k.cancelled, k.waiting }) do
@@ -3014,7 +3017,7 @@ local function delete(keys, argv)
         job.state = 'cancelled'
         settle(k, job, nil, clock())
     end
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_delete', delete)
@@ -3455,11 +3458,11 @@ local function unschedule(keys, argv)
     local queue, schedule_name = queue_and_name(keys, argv, 'zrq.unschedule', 'name')
     local k = checked_queue_keys(queue)
     if not call('HGET', k.schedules, schedule_name) then
-        return 0
+        return REPLY.NOTHING
     end
     call('HDEL', k.schedules, schedule_name)
     call('ZREM', k.ticks, schedule_name)
-    return 1
+    return REPLY.DONE
 end
 
 register('zrq_unschedule', unschedule)
