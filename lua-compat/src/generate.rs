@@ -3,7 +3,8 @@
 //! (spliced into the library after its header) and folds it into the library version.
 
 use zrq_core::commands::{
-    batch, enqueue, fail, promote, queues, reclaim, schedule, PARENT_FAIL_POLICIES,
+    ack, batch, enqueue, fail, fetch, promote, queues, reclaim, release, requeue, result, schedule,
+    touch, PAGE_DEFAULT_COUNT, PAGE_OPTIONS, PARENT_FAIL_POLICIES,
 };
 use zrq_core::job::{FieldKind, FIELDS};
 use zrq_core::reply::code;
@@ -173,6 +174,43 @@ pub fn core_lua() -> String {
         list(PARENT_FAIL_POLICIES)
     ));
     line(format!(
+        "    fetch = {{ OPTIONS = {} }},",
+        list(fetch::OPTIONS)
+    ));
+    line(format!("    ack = {{ OPTIONS = {} }},", list(ack::OPTIONS)));
+    line(format!(
+        "    fail = {{ OPTIONS = {}, MAX_ERROR_LEN = {} }},",
+        list(fail::OPTIONS),
+        fail::MAX_ERROR_LEN
+    ));
+    line(format!(
+        "    touch = {{ OPTIONS = {} }},",
+        list(touch::OPTIONS)
+    ));
+    line(format!(
+        "    release = {{ OPTIONS = {} }},",
+        list(release::OPTIONS)
+    ));
+    line(format!(
+        "    reclaim = {{ OPTIONS = {}, DEFAULT_COUNT = {} }},",
+        list(reclaim::OPTIONS),
+        reclaim::DEFAULT_COUNT
+    ));
+    line(format!(
+        "    result = {{ OPTIONS = {} }},",
+        list(result::OPTIONS)
+    ));
+    line(format!(
+        "    requeue = {{ OPTIONS = {} }},",
+        list(requeue::OPTIONS)
+    ));
+    line(format!(
+        "    queues = {{ OPTIONS = {}, DEFAULT_COUNT = {}, MAX_COUNT = {} }},",
+        list(queues::OPTIONS),
+        queues::DEFAULT_COUNT,
+        queues::MAX_COUNT
+    ));
+    line(format!(
         "    batch = {{ OPTIONS = {} }},",
         list(batch::OPTIONS)
     ));
@@ -180,19 +218,11 @@ pub fn core_lua() -> String {
         "    schedule = {{ JOB_OPTIONS = {} }},",
         list(schedule::JOB_OPTIONS)
     ));
-    line(format!(
-        "    reclaim = {{ DEFAULT_COUNT = {} }},",
-        reclaim::DEFAULT_COUNT
-    ));
-    line(format!(
-        "    queues = {{ DEFAULT_COUNT = {}, MAX_COUNT = {} }},",
-        queues::DEFAULT_COUNT,
-        queues::MAX_COUNT
-    ));
     line(format!("    promote = {{ BATCH = {} }},", promote::BATCH));
     line(format!(
-        "    fail = {{ MAX_ERROR_LEN = {} }},",
-        fail::MAX_ERROR_LEN
+        "    paging = {{ OPTIONS = {}, DEFAULT_COUNT = {} }}, -- PAGE_OPTIONS, PAGE_DEFAULT_COUNT",
+        list(PAGE_OPTIONS),
+        PAGE_DEFAULT_COUNT
     ));
     line("}\n".into());
 

@@ -11,6 +11,9 @@ use crate::state::Event;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
+/// Options of `ZRQ.ACK` (the Lua library's table is generated from it).
+pub const OPTIONS: [&str; 2] = ["RESULT", "LEASE"];
+
 /// Parsed arguments of `ZRQ.ACK`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack<'a> {
@@ -37,7 +40,7 @@ impl<'a> Ack<'a> {
             lease: None,
         };
         let mut options = Options::new(rest);
-        while let Some((option, value)) = options.next(&["RESULT", "LEASE"])? {
+        while let Some((option, value)) = options.next(&OPTIONS)? {
             if option == "LEASE" {
                 cmd.lease = Some(lease_token(value)?);
                 continue;

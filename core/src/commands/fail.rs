@@ -18,6 +18,9 @@ use crate::{Reply, Result, ZrqError};
 /// Longest error text stored, in bytes.
 pub const MAX_ERROR_LEN: usize = 65_536;
 
+/// Options of `ZRQ.FAIL` (the Lua library's table is generated from it).
+pub const OPTIONS: [&str; 2] = ["RETRYIN", "LEASE"];
+
 /// Parsed arguments of `ZRQ.FAIL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fail<'a> {
@@ -53,7 +56,7 @@ impl<'a> Fail<'a> {
             lease: None,
         };
         let mut options = Options::new(rest);
-        while let Some((option, value)) = options.next(&["RETRYIN", "LEASE"])? {
+        while let Some((option, value)) = options.next(&OPTIONS)? {
             match option {
                 "RETRYIN" => {
                     cmd.retry_in = Some(args::integer("RETRYIN", value, 0, MAX_DURATION_MS)?)

@@ -12,6 +12,9 @@ use crate::state::{Event, State};
 use crate::store::{KeyType, Store};
 use crate::{Result, ZrqError};
 
+/// Options of `ZRQ.FETCH` (the Lua library's table is generated from it).
+pub const OPTIONS: [&str; 2] = ["COUNT", "BLOCK"];
+
 /// Parsed arguments of `ZRQ.FETCH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetch {
@@ -38,7 +41,7 @@ impl Fetch {
             block: None,
         };
         let mut options = Options::new(rest);
-        while let Some((option, value)) = options.next(&["COUNT", "BLOCK"])? {
+        while let Some((option, value)) = options.next(&OPTIONS)? {
             match option {
                 "COUNT" => cmd.count = args::integer("COUNT", value, 1, MAX_COUNT)?,
                 _ => cmd.block = Some(args::integer("BLOCK", value, 0, MAX_DURATION_MS)?),

@@ -36,6 +36,11 @@ pub mod state;
 pub mod touch;
 pub mod unschedule;
 
+/// Options of the paged commands (DEAD, LIST): a page's size and where it starts.
+pub const PAGE_OPTIONS: [&str; 2] = ["COUNT", "CURSOR"];
+/// A page's size when COUNT is not given (DEAD, LIST).
+pub const PAGE_DEFAULT_COUNT: i64 = 10;
+
 /// The values of ENQUEUE's ONPARENTFAIL option (the Lua library's table is generated from it).
 pub use flow::POLICIES as PARENT_FAIL_POLICIES;
 
@@ -471,8 +476,8 @@ pub(crate) fn paging<'a, C>(
     start: C,
     cursor: impl Fn(&'a [u8]) -> Result<C>,
 ) -> Result<(i64, C)> {
-    let (mut count, mut at) = (10, start);
-    while let Some((option, value)) = options.next(&["COUNT", "CURSOR"])? {
+    let (mut count, mut at) = (PAGE_DEFAULT_COUNT, start);
+    while let Some((option, value)) = options.next(&PAGE_OPTIONS)? {
         match option {
             "COUNT" => count = args::integer("COUNT", value, 1, MAX_COUNT)?,
             _ => at = cursor(value)?,

@@ -23,6 +23,9 @@ pub const DEFAULT_COUNT: i64 = 100;
 /// paging through a large keyspace never holds the server for long.
 pub const MAX_COUNT: i64 = 250;
 
+/// Options of `ZRQ.QUEUES` (the Lua library's table is generated from it).
+pub const OPTIONS: [&str; 2] = ["COUNT", "CURSOR"];
+
 /// Parsed arguments of `ZRQ.QUEUES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Queues {
@@ -40,7 +43,7 @@ impl Queues {
             cursor: 0,
             count: DEFAULT_COUNT,
         };
-        while let Some((option, value)) = options.next(&["COUNT", "CURSOR"])? {
+        while let Some((option, value)) = options.next(&OPTIONS)? {
             match option {
                 "COUNT" => queues.count = args::integer("COUNT", value, 1, MAX_COUNT)?,
                 _ => queues.cursor = rank_cursor(value)?,

@@ -17,6 +17,9 @@ use crate::{Result, ZrqError};
 /// Jobs examined when `COUNT` is not given.
 pub const DEFAULT_COUNT: i64 = 10;
 
+/// Options of `ZRQ.RECLAIM` (the Lua library's table is generated from it).
+pub const OPTIONS: [&str; 1] = ["COUNT"];
+
 /// Parsed arguments of `ZRQ.RECLAIM`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reclaim<'a> {
@@ -40,7 +43,7 @@ impl<'a> Reclaim<'a> {
             count: DEFAULT_COUNT,
         };
         let mut options = Options::new(rest);
-        while let Some((_, value)) = options.next(&["COUNT"])? {
+        while let Some((_, value)) = options.next(&OPTIONS)? {
             cmd.count = args::integer("COUNT", value, 1, MAX_COUNT)?;
         }
         Ok(cmd)

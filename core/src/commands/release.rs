@@ -17,6 +17,9 @@ use crate::state::Event;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
+/// Options of `ZRQ.RELEASE` (the Lua library's table is generated from it).
+pub const OPTIONS: [&str; 1] = ["LEASE"];
+
 /// Parsed arguments of `ZRQ.RELEASE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release<'a> {
@@ -40,7 +43,7 @@ impl<'a> Release<'a> {
             lease: None,
         };
         let mut options = Options::new(rest);
-        while let Some((_, value)) = options.next(&["LEASE"])? {
+        while let Some((_, value)) = options.next(&OPTIONS)? {
             cmd.lease = Some(lease_token(value)?);
         }
         Ok(cmd)

@@ -18,6 +18,9 @@ use crate::state::{Event, State};
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
+/// Options of `ZRQ.REQUEUE` (the Lua library's table is generated from it).
+pub const OPTIONS: [&str; 2] = ["COUNT", "CURSOR"];
+
 /// What a REQUEUE names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target<'a> {
@@ -61,7 +64,7 @@ impl<'a> Requeue<'a> {
         }
         let (mut count, mut cursor) = (config.requeue_max, 0);
         let mut options = Options::new(rest);
-        while let Some((option, value)) = options.next(&["COUNT", "CURSOR"])? {
+        while let Some((option, value)) = options.next(&OPTIONS)? {
             if option == "COUNT" {
                 count = args::integer("COUNT", value, 1, i64::MAX)?;
                 if count > config.requeue_max {

@@ -9,6 +9,9 @@ use crate::keys::QueueKeys;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
+/// Options of `ZRQ.RESULT` (the Lua library's table is generated from it).
+pub const OPTIONS: [&str; 1] = ["BLOCK"];
+
 /// Parsed arguments of `ZRQ.RESULT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultOf {
@@ -32,7 +35,7 @@ impl ResultOf {
             block: None,
         };
         let mut options = Options::new(rest);
-        while let Some((_, value)) = options.next(&["BLOCK"])? {
+        while let Some((_, value)) = options.next(&OPTIONS)? {
             cmd.block = Some(args::integer("BLOCK", value, 0, MAX_DURATION_MS)?);
         }
         Ok(cmd)

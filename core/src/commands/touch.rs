@@ -12,6 +12,9 @@ use crate::reply::code;
 use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
+/// Options of `ZRQ.TOUCH` (the Lua library's table is generated from it).
+pub const OPTIONS: [&str; 3] = ["TIMEOUT", "PROGRESS", "LEASE"];
+
 /// Parsed arguments of `ZRQ.TOUCH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Touch<'a> {
@@ -41,7 +44,7 @@ impl<'a> Touch<'a> {
             lease: None,
         };
         let mut options = Options::new(rest);
-        while let Some((option, value)) = options.next(&["TIMEOUT", "PROGRESS", "LEASE"])? {
+        while let Some((option, value)) = options.next(&OPTIONS)? {
             match option {
                 "TIMEOUT" => {
                     cmd.timeout = Some(args::integer("TIMEOUT", value, 1, MAX_DURATION_MS)?)

@@ -39,8 +39,8 @@ end
 -- COUNT (1..1000, default 10) and CURSOR (read by `read_cursor`, `start` when not given) of
 -- paged commands (mod.rs paging).
 local function paging(args, first, start, read_cursor)
-    local count, cursor = 10, start
-    for option, value in options(args, first, { 'COUNT', 'CURSOR' }) do
+    local count, cursor = CORE.paging.DEFAULT_COUNT, start
+    for option, value in options(args, first, CORE.paging.OPTIONS) do
         if option == 'COUNT' then
             count = integer('COUNT', value, 1, MAX_COUNT)
         else

@@ -21,7 +21,7 @@
 local function fetch(keys, argv)
     local queue, consumer, args = queue_and_name(keys, argv, 'zrq.fetch', 'consumer', 2)
     local count = 1
-    for option, value in options(args, 3, { 'COUNT', 'BLOCK' }) do
+    for option, value in options(args, 3, CORE.fetch.OPTIONS) do
         if option == 'COUNT' then
             count = integer('COUNT', value, 1, MAX_COUNT)
         else

@@ -18,7 +18,7 @@
 local function ack(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.ack', 'id', 2)
     local result, lease
-    for option, value in options(args, 3, { 'RESULT', 'LEASE' }) do
+    for option, value in options(args, 3, CORE.ack.OPTIONS) do
         if option == 'RESULT' then
             within('RESULT', #value, 'result-max-bytes', CONFIG.result_max_bytes)
             result = json('RESULT', value)

@@ -39,7 +39,7 @@ end
 local function reclaim(keys, argv)
     local queue, consumer, args = queue_and_name(keys, argv, 'zrq.reclaim', 'consumer', 2)
     local count = CORE.reclaim.DEFAULT_COUNT
-    for _, value in options(args, 3, { 'COUNT' }) do
+    for _, value in options(args, 3, CORE.reclaim.OPTIONS) do
         count = integer('COUNT', value, 1, MAX_COUNT)
     end
 

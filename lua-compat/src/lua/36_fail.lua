@@ -54,7 +54,7 @@ local function fail_job(keys, argv)
         fail('ERR', 'error must be UTF-8 text of at most ' .. CORE.fail.MAX_ERROR_LEN .. ' bytes')
     end
     local retry_in, lease
-    for option, value in options(args, 4, { 'RETRYIN', 'LEASE' }) do
+    for option, value in options(args, 4, CORE.fail.OPTIONS) do
         if option == 'RETRYIN' then
             retry_in = integer('RETRYIN', value, 0, MAX_DURATION_MS)
         else

@@ -11,7 +11,7 @@
 local function touch(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.touch', 'id', 2)
     local timeout, progress, lease
-    for option, value in options(args, 3, { 'TIMEOUT', 'PROGRESS', 'LEASE' }) do
+    for option, value in options(args, 3, CORE.touch.OPTIONS) do
         if option == 'TIMEOUT' then
             timeout = integer('TIMEOUT', value, 1, MAX_DURATION_MS)
         elseif option == 'PROGRESS' then

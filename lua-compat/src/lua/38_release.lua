@@ -10,7 +10,7 @@
 local function release(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.release', 'id', 2)
     local lease
-    for _, value in options(args, 3, { 'LEASE' }) do
+    for _, value in options(args, 3, CORE.release.OPTIONS) do
         lease = lease_token(value)
     end
     local k, job = held_job(queue, id, lease, load_job_to_finish)

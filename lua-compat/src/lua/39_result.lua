@@ -8,7 +8,7 @@
 
 local function result_of(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.result', 'id', 2)
-    for _, value in options(args, 3, { 'BLOCK' }) do
+    for _, value in options(args, 3, CORE.result.OPTIONS) do
         integer('BLOCK', value, 0, MAX_DURATION_MS)
     end
     local job = load_job(queue_keys(queue), id)

@@ -42,7 +42,7 @@ local function requeue(keys, argv)
         return REPLY.NOTHING
     end
     local count, cursor = CONFIG.requeue_max, 0
-    for option, value in options(args, 3, { 'COUNT', 'CURSOR' }) do
+    for option, value in options(args, 3, CORE.requeue.OPTIONS) do
         if option == 'COUNT' then
             count = integer('COUNT', value, 1, 9223372036854775807, '9223372036854775807')
             if count > CONFIG.requeue_max then

@@ -23,7 +23,7 @@ local function queues(keys, argv)
     -- The cursor goes to SCAN as the digits given (without leading zeros): a Lua number would
     -- lose the low digits of a cursor beyond 2^53.
     local count, cursor = CORE.queues.DEFAULT_COUNT, '0'
-    for option, value in options(args, 1, { 'COUNT', 'CURSOR' }) do
+    for option, value in options(args, 1, CORE.queues.OPTIONS) do
         if option == 'COUNT' then
             count = integer('COUNT', value, 1, CORE.queues.MAX_COUNT)
         else

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+512de3e9'
+local VERSION = '0.1.0+6635fcf6'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -113,12 +113,19 @@ local CORE = {
     enqueue = { DEFAULT_RETRIES = 3, DEFAULT_TIMEOUT_MS = 30000, MAX_AT_MS = 253402300799999,
         OPTIONS = { 'ID', 'RETRIES', 'TIMEOUT', 'DELAY', 'AT', 'BACKOFF', 'PRIORITY', 'UNIQUE', 'KEEP', 'AFTER', 'WITHRESULTS', 'ONPARENTFAIL' },
         PARENT_FAIL_POLICIES = { 'cancel', 'run' } },
+    fetch = { OPTIONS = { 'COUNT', 'BLOCK' } },
+    ack = { OPTIONS = { 'RESULT', 'LEASE' } },
+    fail = { OPTIONS = { 'RETRYIN', 'LEASE' }, MAX_ERROR_LEN = 65536 },
+    touch = { OPTIONS = { 'TIMEOUT', 'PROGRESS', 'LEASE' } },
+    release = { OPTIONS = { 'LEASE' } },
+    reclaim = { OPTIONS = { 'COUNT' }, DEFAULT_COUNT = 10 },
+    result = { OPTIONS = { 'BLOCK' } },
+    requeue = { OPTIONS = { 'COUNT', 'CURSOR' } },
+    queues = { OPTIONS = { 'COUNT', 'CURSOR' }, DEFAULT_COUNT = 100, MAX_COUNT = 250 },
     batch = { OPTIONS = { 'ON-COMPLETE', 'RETRIES', 'TIMEOUT', 'BACKOFF', 'PRIORITY', 'KEEP', 'JOB' } },
     schedule = { JOB_OPTIONS = { 'RETRIES', 'TIMEOUT', 'BACKOFF', 'PRIORITY', 'UNIQUE', 'KEEP' } },
-    reclaim = { DEFAULT_COUNT = 10 },
-    queues = { DEFAULT_COUNT = 100, MAX_COUNT = 250 },
     promote = { BATCH = 1000 },
-    fail = { MAX_ERROR_LEN = 65536 },
+    paging = { OPTIONS = { 'COUNT', 'CURSOR' }, DEFAULT_COUNT = 10 }, -- PAGE_OPTIONS, PAGE_DEFAULT_COUNT
 }
 
 -- The command table (zrq_core::spec::COMMANDS): each command's function and whether it
@@ -1819,8 +1826,8 @@ end
 -- COUNT (1..1000, default 10) and CURSOR (read by `read_cursor`, `start` when not given) of
 -- paged commands (mod.rs paging).
 local function paging(args, first, start, read_cursor)
-    local count, cursor = 10, start
-    for option, value in options(args, first, { 'COUNT', 'CURSOR' }) do
+    local count, cursor = CORE.paging.DEFAULT_COUNT, start
+    for option, value in options(args, first, CORE.paging.OPTIONS) do
         if option == 'COUNT' then
             count = integer('COUNT', value, 1, MAX_COUNT)
         else
@@ -2428,7 +2435,7 @@ do -- 31_fetch.lua: its locals are its own
 local function fetch(keys, argv)
     local queue, consumer, args = queue_and_name(keys, argv, 'zrq.fetch', 'consumer', 2)
     local count = 1
-    for option, value in options(args, 3, { 'COUNT', 'BLOCK' }) do
+    for option, value in options(args, 3, CORE.fetch.OPTIONS) do
         if option == 'COUNT' then
             count = integer('COUNT', value, 1, MAX_COUNT)
         else
@@ -2496,7 +2503,7 @@ do -- 32_ack.lua: its locals are its own
 local function ack(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.ack', 'id', 2)
     local result, lease
-    for option, value in options(args, 3, { 'RESULT', 'LEASE' }) do
+    for option, value in options(args, 3, CORE.ack.OPTIONS) do
         if option == 'RESULT' then
             within('RESULT', #value, 'result-max-bytes', CONFIG.result_max_bytes)
             result = json('RESULT', value)
@@ -2626,7 +2633,7 @@ end
 local function reclaim(keys, argv)
     local queue, consumer, args = queue_and_name(keys, argv, 'zrq.reclaim', 'consumer', 2)
     local count = CORE.reclaim.DEFAULT_COUNT
-    for _, value in options(args, 3, { 'COUNT' }) do
+    for _, value in options(args, 3, CORE.reclaim.OPTIONS) do
         count = integer('COUNT', value, 1, MAX_COUNT)
     end
 
@@ -2724,7 +2731,7 @@ local function fail_job(keys, argv)
         fail('ERR', 'error must be UTF-8 text of at most ' .. CORE.fail.MAX_ERROR_LEN .. ' bytes')
     end
     local retry_in, lease
-    for option, value in options(args, 4, { 'RETRYIN', 'LEASE' }) do
+    for option, value in options(args, 4, CORE.fail.OPTIONS) do
         if option == 'RETRYIN' then
             retry_in = integer('RETRYIN', value, 0, MAX_DURATION_MS)
         else
@@ -2767,7 +2774,7 @@ do -- 37_touch.lua: its locals are its own
 local function touch(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.touch', 'id', 2)
     local timeout, progress, lease
-    for option, value in options(args, 3, { 'TIMEOUT', 'PROGRESS', 'LEASE' }) do
+    for option, value in options(args, 3, CORE.touch.OPTIONS) do
         if option == 'TIMEOUT' then
             timeout = integer('TIMEOUT', value, 1, MAX_DURATION_MS)
         elseif option == 'PROGRESS' then
@@ -2810,7 +2817,7 @@ do -- 38_release.lua: its locals are its own
 local function release(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.release', 'id', 2)
     local lease
-    for _, value in options(args, 3, { 'LEASE' }) do
+    for _, value in options(args, 3, CORE.release.OPTIONS) do
         lease = lease_token(value)
     end
     local k, job = held_job(queue, id, lease, load_job_to_finish)
@@ -2845,7 +2852,7 @@ do -- 39_result.lua: its locals are its own
 
 local function result_of(keys, argv)
     local queue, id, args = queue_and_name(keys, argv, 'zrq.result', 'id', 2)
-    for _, value in options(args, 3, { 'BLOCK' }) do
+    for _, value in options(args, 3, CORE.result.OPTIONS) do
         integer('BLOCK', value, 0, MAX_DURATION_MS)
     end
     local job = load_job(queue_keys(queue), id)
@@ -2959,7 +2966,7 @@ local function requeue(keys, argv)
         return REPLY.NOTHING
     end
     local count, cursor = CONFIG.requeue_max, 0
-    for option, value in options(args, 3, { 'COUNT', 'CURSOR' }) do
+    for option, value in options(args, 3, CORE.requeue.OPTIONS) do
         if option == 'COUNT' then
             count = integer('COUNT', value, 1, 9223372036854775807, '9223372036854775807')
             if count > CONFIG.requeue_max then
@@ -3187,7 +3194,7 @@ local function queues(keys, argv)
     -- The cursor goes to SCAN as the digits given (without leading zeros): a Lua number would
     -- lose the low digits of a cursor beyond 2^53.
     local count, cursor = CORE.queues.DEFAULT_COUNT, '0'
-    for option, value in options(args, 1, { 'COUNT', 'CURSOR' }) do
+    for option, value in options(args, 1, CORE.queues.OPTIONS) do
         if option == 'COUNT' then
             count = integer('COUNT', value, 1, CORE.queues.MAX_COUNT)
         else
