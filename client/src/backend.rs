@@ -53,7 +53,7 @@ impl Backend {
     /// The list a client blocks on (`BLPOP`) to learn that `queue` has new work, for backends that
     /// cannot block inside Redis. Lives in the queue's hash slot.
     pub fn wake_key(self, queue: &str) -> String {
-        format!("zrq:{{{queue}}}:wake")
+        zrq_core::keys::QueueKeys::new(queue).wake()
     }
 }
 

@@ -104,6 +104,16 @@ pub const KEYS: &[KeySpec] = &[
     },
 ];
 
+/// What follows `zrq:{queue}:` in the queue's Pub/Sub channel (`<state> <id>` on each change).
+pub const EVENTS: &str = "events";
+
+/// Keys only the Lua library writes: the module blocks clients natively instead (docs/LUA.md).
+pub const LUA_ONLY_KEYS: &[KeySpec] = &[KeySpec {
+    suffix: "wake",
+    redis_type: "list",
+    purpose: "wake-up tokens for clients blocked on FETCH (BLPOP), capped at 128",
+}];
+
 /// Highest job priority; priorities run from 0 (default) to this.
 pub const MAX_PRIORITY: i64 = 9;
 
@@ -248,7 +258,12 @@ impl QueueKeys {
 
     /// The Pub/Sub channel where state changes are announced.
     pub fn events(&self) -> String {
-        self.key("events")
+        self.key(EVENTS)
+    }
+
+    /// The list of wake-up tokens of the Lua backend (see [`LUA_ONLY_KEYS`]).
+    pub fn wake(&self) -> String {
+        self.key(LUA_ONLY_KEYS[0].suffix)
     }
 }
 
@@ -312,5 +327,14 @@ mod tests {
             assert_eq!(format!("zrq:{{q}}:{}", spec.suffix), *key);
         }
         assert_eq!(KEYS.len(), made.len());
+    }
+
+    #[test]
+    fn lua_only_keys_and_the_channel_are_no_module_keys() {
+        for suffix in LUA_ONLY_KEYS.iter().map(|k| k.suffix).chain([EVENTS]) {
+            assert!(KEYS.iter().all(|k| k.suffix != suffix), "{suffix}");
+        }
+        assert_eq!(QueueKeys::new("q").wake(), "zrq:{q}:wake");
+        assert_eq!(QueueKeys::new("q").events(), "zrq:{q}:events");
     }
 }

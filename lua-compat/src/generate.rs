@@ -121,9 +121,19 @@ pub fn core_lua() -> String {
         keys::MAX_PRIORITY
     ));
     line(format!(
-        "local KEY_KINDS = {}\n",
+        "local KEY_KINDS = {}",
         list(keys::KEYS.iter().map(|k| k.suffix))
     ));
+    line(
+        "-- Keys only the library writes (the module blocks clients natively), and the suffix of"
+            .into(),
+    );
+    line("-- the queue's Pub/Sub channel.".into());
+    line(format!(
+        "local LUA_ONLY_KEY_KINDS = {}",
+        list(keys::LUA_ONLY_KEYS.iter().map(|k| k.suffix))
+    ));
+    line(format!("local EVENTS = {}\n", string(keys::EVENTS)));
 
     line("-- Job states (zrq_core::state::State::ALL), which are valid, which are final.".into());
     line(format!(

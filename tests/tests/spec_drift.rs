@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use zrq_core::keys::KEYS;
 use zrq_core::spec::COMMANDS;
 use zrq_core::ErrorCode;
 use zrq_tests::redis::{self, Value};
@@ -99,34 +98,6 @@ fn zrq_version_reports_the_library_version() {
     assert!(zrq_lua::library().contains(&format!("local VERSION = '{}'", zrq_lua::VERSION)));
 }
 
-/// The single-quoted strings of the Lua table `local <name> = { … }` in the library source.
-fn lua_table(name: &str) -> Vec<String> {
-    let source = zrq_lua::library();
-    let start = source
-        .find(&format!("local {name} = {{"))
-        .unwrap_or_else(|| panic!("the library defines no table {name}"));
-    let body = &source[start + name.len() + 10..];
-    let mut depth = 1;
-    let mut end = 0;
-    for (i, c) in body.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            _ => {}
-        }
-        if depth == 0 {
-            end = i;
-            break;
-        }
-    }
-    body[..end]
-        .split('\'')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn error_codes_are_the_core_table() {
     // The library's table of codes is generated from ErrorCode::ALL (zrq-lua's build.rs). Every
@@ -163,15 +134,6 @@ fn error_codes_are_the_core_table() {
         2,
         "error replies are made in `run` only (a zrq error, or INTERNAL)"
     );
-}
-
-#[test]
-fn the_one_key_only_the_library_writes_is_no_module_key() {
-    // The key kinds themselves are generated from zrq_core::keys::KEYS (zrq-lua's build.rs).
-    let suffixes: Vec<String> = KEYS.iter().map(|k| k.suffix.to_string()).collect();
-    let extra = lua_table("LUA_ONLY_KEY_KINDS");
-    assert_eq!(extra, ["wake"]);
-    assert!(!suffixes.contains(&extra[0]));
 }
 
 #[test]

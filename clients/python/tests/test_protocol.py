@@ -1,4 +1,4 @@
-"""The package's protocol constants are zrq-core's: the shipped library's generated REPLY table."""
+"""The package's protocol constants are zrq-core's: the shipped library's generated ones."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def test_reply_codes_are_the_generated_ones():
     ours = {
         name: getattr(_protocol, name)
         for name in dir(_protocol)
-        if name.isupper() and isinstance(getattr(_protocol, name), int)
+        if name.isupper() and type(getattr(_protocol, name)) is int
     }
     assert ours == generated
+
+
+def test_key_names_are_the_generated_ones():
+    assert f"local EVENTS = '{_protocol.EVENTS}'" in _library.TEXT.splitlines()
+    assert f"local LUA_ONLY_KEY_KINDS = {{ '{_protocol.WAKE}' }}" in _library.TEXT.splitlines()
+    assert _protocol.events_channel("q") == "zrq:{q}:events"
+    assert _protocol.wake_key("q") == "zrq:{q}:wake"

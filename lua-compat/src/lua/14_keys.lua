@@ -2,10 +2,8 @@
 -- Key schema (core/src/keys.rs).
 --------------------------------------------------------------------------------------------------
 
--- GROUP, ENTRY_FIELD, MAX_PRIORITY and KEY_KINDS are generated from core/src/keys.rs.
-
--- Keys only the Lua library writes (the module blocks clients natively instead).
-local LUA_ONLY_KEY_KINDS = { 'wake' }
+-- GROUP, ENTRY_FIELD, MAX_PRIORITY, KEY_KINDS, LUA_ONLY_KEY_KINDS (the wake-up list) and EVENTS
+-- (the channel) are generated from core/src/keys.rs.
 
 -- How many wake-up tokens a queue keeps at most (see docs/LUA.md, "Blocking FETCH").
 local WAKE_CAP = 128
@@ -19,7 +17,7 @@ local DEAD_MAX = CONFIG.dead_max
 -- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p).
 local function queue_keys(queue)
     local prefix = 'zrq:{' .. queue .. '}:'
-    local k = { queue = queue, events = prefix .. 'events' }
+    local k = { queue = queue, events = prefix .. EVENTS }
     for _, name in ipairs(KEY_KINDS) do
         if sub(name, -1) ~= ':' then
             k[name] = prefix .. name

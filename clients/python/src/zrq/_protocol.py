@@ -1,8 +1,8 @@
-"""The integers with which zrq commands say what they did (docs/PROTOCOL.md).
+"""What this package shares with zrq-core: reply codes and key names (docs/PROTOCOL.md).
 
-zrq-core defines them once (core/src/reply.rs, `zrq_core::reply::code`); the Functions library
-this package ships carries them as its generated `REPLY` table, and tests/test_protocol.py checks
-that these are the same.
+zrq-core defines them once (core/src/reply.rs `code`, core/src/keys.rs); the Functions library
+this package ships carries them as generated constants (`REPLY`, `EVENTS`, `LUA_ONLY_KEY_KINDS`),
+and tests/test_protocol.py checks that these are the same.
 """
 
 from __future__ import annotations
@@ -21,3 +21,20 @@ CANCELLED: Final = -1
 
 CANCEL_REQUESTED: Final = 2
 """CANCEL: the job is running; its cancellation is requested."""
+
+
+EVENTS: Final = "events"
+"""Suffix of a queue's Pub/Sub channel, where each state change is announced."""
+
+WAKE: Final = "wake"
+"""Suffix of the list a client blocks on (BLPOP) for new work on the Lua backend."""
+
+
+def events_channel(queue: str) -> str:
+    """The Pub/Sub channel of `queue`."""
+    return f"zrq:{{{queue}}}:{EVENTS}"
+
+
+def wake_key(queue: str) -> str:
+    """The wake-up list of `queue` (Lua backend)."""
+    return f"zrq:{{{queue}}}:{WAKE}"

@@ -164,7 +164,7 @@ async def _follow_events(
     events, then ask RESULT (catching a job that ended before the subscription), and ask again
     when an end of this job is announced or the deadline passes."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    pubsub = await conn.pubsub(f"zrq:{{{queue}}}:events")
+    pubsub = await conn.pubsub(_protocol.events_channel(queue))
     try:
         while True:
             reply = await conn.call("result", queue, job_id)

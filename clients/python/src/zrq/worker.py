@@ -295,7 +295,7 @@ class Worker:
             )
             return [(own, as_map(record)) for record in reply]
         # A job enqueued since the fetch that found nothing left a token: no wake-up is lost.
-        await conn.blocking.execute_command("BLPOP", f"zrq:{{{own}}}:wake", self.block)
+        await conn.blocking.execute_command("BLPOP", _protocol.wake_key(own), self.block)
         return []
 
     async def _run_when_free(

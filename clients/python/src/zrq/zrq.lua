@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+6635fcf6'
+local VERSION = '0.1.0+1cead869'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -63,6 +63,10 @@ local FLAG_OPTIONS = { WITHRESULTS = true } -- options without a value
 -- highest priority, and the suffix of every key kind of a queue (`job:` + id, …).
 local GROUP, ENTRY_FIELD, MAX_PRIORITY = 'zrq', 'job', 9
 local KEY_KINDS = { 'stream', 'stream:', 'job:', 'active', 'waiting', 'batch:', 'scheduled', 'retrying', 'completed', 'cancelled', 'dead', 'unique', 'paused', 'schedules', 'ticks', 'stats' }
+-- Keys only the library writes (the module blocks clients natively), and the suffix of
+-- the queue's Pub/Sub channel.
+local LUA_ONLY_KEY_KINDS = { 'wake' }
+local EVENTS = 'events'
 
 -- Job states (zrq_core::state::State::ALL), which are valid, which are final.
 local STATES = { 'waiting', 'scheduled', 'pending', 'active', 'retrying', 'completed', 'dead', 'cancelled' }
@@ -728,10 +732,8 @@ end
 -- Key schema (core/src/keys.rs).
 --------------------------------------------------------------------------------------------------
 
--- GROUP, ENTRY_FIELD, MAX_PRIORITY and KEY_KINDS are generated from core/src/keys.rs.
-
--- Keys only the Lua library writes (the module blocks clients natively instead).
-local LUA_ONLY_KEY_KINDS = { 'wake' }
+-- GROUP, ENTRY_FIELD, MAX_PRIORITY, KEY_KINDS, LUA_ONLY_KEY_KINDS (the wake-up list) and EVENTS
+-- (the channel) are generated from core/src/keys.rs.
 
 -- How many wake-up tokens a queue keeps at most (see docs/LUA.md, "Blocking FETCH").
 local WAKE_CAP = 128
@@ -745,7 +747,7 @@ local DEAD_MAX = CONFIG.dead_max
 -- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p).
 local function queue_keys(queue)
     local prefix = 'zrq:{' .. queue .. '}:'
-    local k = { queue = queue, events = prefix .. 'events' }
+    local k = { queue = queue, events = prefix .. EVENTS }
     for _, name in ipairs(KEY_KINDS) do
         if sub(name, -1) ~= ':' then
             k[name] = prefix .. name
