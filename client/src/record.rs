@@ -359,6 +359,18 @@ impl QueueInfo {
 mod tests {
     use super::*;
 
+    /// The client knows every state of zrq-core (the one definition) by its name, and which are
+    /// final.
+    #[test]
+    fn job_states_are_zrq_cores() {
+        for state in zrq_core::state::State::ALL {
+            let ours = JobState::parse(state.as_str());
+            assert!(!matches!(ours, JobState::Other(_)), "{state}");
+            assert_eq!(ours.as_str(), state.as_str());
+            assert_eq!(ours.is_finished(), state.is_final(), "{state}");
+        }
+    }
+
     fn bulk(s: &str) -> Value {
         Value::BulkString(s.as_bytes().to_vec())
     }
