@@ -60,6 +60,16 @@ pub fn entry_id(text: &str) -> Option<(u64, u64)> {
     Some((number(ms)?, number(seq)?))
 }
 
+/// The smallest entry id greater than `text` (`<ms>-<seq + 1>`), or `None` if `text` is not an
+/// entry id: the `MINID` that trims an entry and everything before it.
+pub fn entry_after(text: &str) -> Option<String> {
+    let (ms, seq) = entry_id(text)?;
+    Some(match seq.checked_add(1) {
+        Some(seq) => format!("{ms}-{seq}"),
+        None => format!("{}-0", ms.checked_add(1)?),
+    })
+}
+
 /// Redis operations used by the command logic, plus the environment a command runs in (clock,
 /// randomness, settings). Keys are full key names; every value is text.
 pub trait Store {
@@ -131,7 +141,9 @@ pub trait Store {
     fn xadd(&mut self, stream: &str, fields: &[(&str, &str)]) -> Result<String>;
     /// Deletes an entry.
     fn xdel(&mut self, stream: &str, entry: &str) -> Result<()>;
-    /// Reads up to `count` new entries for `consumer` of `group` (XREADGROUP … `>`).
+    /// Delivers up to `count` new entries to `consumer` of `group` without adding them to the
+    /// group's pending-entries list (XREADGROUP … NOACK … `>`): a delivered job is tracked by its
+    /// record and its lease, and its entry is trimmed by the caller ([`Store::xtrim_below`]).
     fn xreadgroup(
         &mut self,
         stream: &str,
@@ -139,6 +151,9 @@ pub trait Store {
         consumer: &str,
         count: i64,
     ) -> Result<Vec<StreamEntry>>;
+    /// Deletes every entry of `stream` older than `min_id` (exact `XTRIM … MINID`): what FETCH
+    /// has just delivered, which are the first entries of the stream.
+    fn xtrim_below(&mut self, stream: &str, min_id: &str) -> Result<()>;
     /// Up to `count` entries not yet delivered to `group`, oldest first, starting after entry
     /// `after` when given (a position a previous page ended at).
     fn undelivered(
@@ -148,14 +163,16 @@ pub trait Store {
         after: Option<&str>,
         count: i64,
     ) -> Result<Vec<StreamEntry>>;
-    /// Number of entries in `stream` not yet delivered to `group`.
+    /// Number of entries in `stream` not yet delivered to `group`: its length, less the entries
+    /// of jobs delivered before FETCH trimmed what it delivered (they stay in the stream and in
+    /// the group's pending-entries list until acknowledged or trimmed, see [`Store::xack_del`]).
     fn undelivered_len(&mut self, stream: &str, group: &str) -> Result<i64>;
-    /// Moves a pending entry to `consumer` (XCLAIM with min-idle 0).
-    fn xclaim(&mut self, stream: &str, group: &str, consumer: &str, entry: &str) -> Result<()>;
     /// Deletes the consumers of `group` that have no pending entry and have been idle for more
     /// than `idle_ms` (worker names that will not come back).
     fn prune_consumers(&mut self, stream: &str, group: &str, idle_ms: i64) -> Result<()>;
-    /// Acknowledges an entry and deletes it from the stream.
+    /// Acknowledges an entry and deletes it from the stream: the entry of a job delivered before
+    /// FETCH delivered without acknowledgement (a queue written by an older zrq), which stays in
+    /// the group's pending-entries list until then.
     fn xack_del(&mut self, stream: &str, group: &str, entry: &str) -> Result<()>;
     /// Adds or updates a sorted-set member.
     fn zadd(&mut self, key: &str, score: i64, member: &str) -> Result<()>;
@@ -173,4 +190,25 @@ pub trait Store {
     fn zfirst_score(&mut self, key: &str) -> Result<Option<i64>>;
     /// Removes members with score at most `max`; returns them.
     fn zpop_upto(&mut self, key: &str, max: i64) -> Result<Vec<String>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_after_is_the_next_id() {
+        assert_eq!(entry_after("5-0").as_deref(), Some("5-1"));
+        assert_eq!(
+            entry_after("1700000000000-41").as_deref(),
+            Some("1700000000000-42")
+        );
+        assert_eq!(
+            entry_after(&format!("7-{}", u64::MAX)).as_deref(),
+            Some("8-0")
+        );
+        assert_eq!(entry_after(&format!("{}-{}", u64::MAX, u64::MAX)), None);
+        assert_eq!(entry_after("x-1"), None);
+        assert_eq!(entry_after("12"), None);
+    }
 }

@@ -11,7 +11,7 @@
 //! all: most removals find nothing), and the due-index checks of the retention and timer paths
 //! (nothing due: no command at all). Those writes replicate their effect explicitly with
 //! `RedisModule_Replicate` and fire the keyspace events the commands fire (`zadd`, `zrem`, `del`). Everything else stays on `RedisModule_Call` with the `!` flag:
-//! consumer-group operations, XADD and XDEL (whose command forms maintain the stream's metadata),
+//! consumer-group operations, XADD, XDEL and XTRIM (whose command forms maintain the stream's metadata),
 //! multi-field HSET/HDEL and HINCRBY (as calls they measured cheaper: the call's replication
 //! reuses its argument objects), and the rare or operator paths. Both kinds of propagation go to
 //! one queue in call order, so the replication stream keeps the order of the writes.
@@ -341,9 +341,11 @@ impl Store for RedisStore<'_> {
         after: Option<&str>,
         count: i64,
     ) -> Result<Vec<StreamEntry>> {
-        // Delivered entries are either acknowledged (and deleted) or in the pending list, and
-        // they are older than every undelivered one: what follows the newest pending entry is
-        // exactly the undelivered part. A page resumes after the later of that and `after`.
+        // FETCH trims what it delivers, so the stream holds undelivered entries only, except
+        // for entries an older zrq delivered (left in the group's pending list, and in the stream
+        // until a FETCH trims them), all older than every undelivered one: what follows the
+        // newest pending entry is exactly the undelivered part. A page resumes after the later
+        // of that and `after`.
         let newest = self.newest_pending(stream, group)?;
         let start = [newest.as_deref(), after]
             .into_iter()
@@ -371,9 +373,26 @@ impl Store for RedisStore<'_> {
 
     fn undelivered_len(&mut self, stream: &str, group: &str) -> Result<i64> {
         let length = integer(self.read("XLEN", &[stream.as_bytes()])?).unwrap_or(0);
-        let summary = array(self.read("XPENDING", &[stream.as_bytes(), group.as_bytes()])?);
-        let pending = summary.into_iter().next().and_then(integer).unwrap_or(0);
-        Ok(length - pending)
+        // Reply: [count, smallest id, greatest id, consumers].
+        let mut summary =
+            array(self.read("XPENDING", &[stream.as_bytes(), group.as_bytes()])?).into_iter();
+        let pending = summary.next().and_then(integer).unwrap_or(0);
+        let newest = summary.nth(1).and_then(text);
+        let Some(newest) = newest.filter(|_| pending > 0) else {
+            return Ok(length);
+        };
+        // Pending entries come only from an older zrq (FETCH acknowledges nothing now). They
+        // are all in the stream until a FETCH trims what it delivers, which removes every one of
+        // them (they precede what it delivered), and none afterwards: the stream's first entry
+        // tells which.
+        let args: [&[u8]; 5] = [stream.as_bytes(), b"-", b"+", b"COUNT", b"1"];
+        let first = array(self.read("XRANGE", &args)?)
+            .into_iter()
+            .next()
+            .and_then(|entry| array(entry).into_iter().next())
+            .and_then(text);
+        let untrimmed = first.is_some_and(|first| entry_id(&first) <= entry_id(&newest));
+        Ok(if untrimmed { length - pending } else { length })
     }
 
     fn xreadgroup(
@@ -384,12 +403,13 @@ impl Store for RedisStore<'_> {
         count: i64,
     ) -> Result<Vec<StreamEntry>> {
         let count = count.to_string();
-        let args: [&[u8]; 8] = [
+        let args: [&[u8]; 9] = [
             b"GROUP",
             group.as_bytes(),
             consumer.as_bytes(),
             b"COUNT",
             count.as_bytes(),
+            b"NOACK",
             b"STREAMS",
             stream.as_bytes(),
             b">",
@@ -408,16 +428,11 @@ impl Store for RedisStore<'_> {
             .collect())
     }
 
-    fn xclaim(&mut self, stream: &str, group: &str, consumer: &str, entry: &str) -> Result<()> {
-        let args: [&[u8]; 6] = [
-            stream.as_bytes(),
-            group.as_bytes(),
-            consumer.as_bytes(),
-            b"0",
-            entry.as_bytes(),
-            b"JUSTID",
-        ];
-        self.write("XCLAIM", &args).map(drop)
+    fn xtrim_below(&mut self, stream: &str, min_id: &str) -> Result<()> {
+        // Exact, not `~`: the trim must remove exactly the delivered entries, and it stops at the
+        // first node that keeps an entry (one node's walk per FETCH, not one per job).
+        let args: [&[u8]; 3] = [stream.as_bytes(), b"MINID", min_id.as_bytes()];
+        self.write("XTRIM", &args).map(drop)
     }
 
     fn prune_consumers(&mut self, stream: &str, group: &str, idle_ms: i64) -> Result<()> {

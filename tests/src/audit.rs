@@ -1,9 +1,9 @@
 //! Invariant audit of one queue, read straight from its Redis keys (the same for both backends).
 //!
 //! [`audit`] reads every job record and every index of a queue and reports each way they disagree:
-//! a job is in exactly one state, each state's index (a zset, or a stream entry outside / inside
-//! the consumer group's pending list) holds exactly the jobs whose record names that state, no
-//! index names a job without a record, stream entries, pending entries and leases agree, the
+//! a job is in exactly one state, each state's index (a zset, or for pending jobs a stream entry)
+//! holds exactly the jobs whose record names that state, no index names a job without a record,
+//! stream entries, the consumer group's pending entries and leases agree, the
 //! UNIQUE hash points at unfinished jobs holding the key, schedules and their ticks match, and
 //! `ZRQ.INFO` agrees with the indexes and with its own totals. It returns every violation found
 //! rather than stopping at the first, so a failing test shows the whole picture;
@@ -72,7 +72,7 @@ pub fn audit(
         found.check_record(queue, id, record);
     }
     found.check_indexes(records, &snapshot.indexes, snapshot.now);
-    found.check_streams(records, &snapshot.streams);
+    found.check_streams(records, &snapshot.streams, &snapshot.held);
     found.check_unique(records, &snapshot.unique);
     found.check_schedules(&snapshot.schedules, &snapshot.ticks);
     found.check_info(
@@ -135,7 +135,9 @@ fn zset_states(keys: &QueueKeys) -> [(State, String); 7] {
 }
 
 /// One stream entry: which priority's stream, the job it names, and the consumer holding it (in
-/// the group's pending list) if it was delivered.
+/// the group's pending list) if it was delivered. FETCH delivers without acknowledgement and
+/// trims what it delivered, so an entry is a pending job's; only a job delivered by an older zrq
+/// (a queue upgraded in place) is held in the pending list, in the stream until a FETCH trims it.
 #[derive(Debug)]
 struct Entry {
     priority: i64,
@@ -148,6 +150,10 @@ struct Entry {
 /// (priority, stream entry id) → entry, over the queue's streams of every priority (each stream
 /// numbers its entries by itself, so two streams can hold the same entry id).
 type Streams = BTreeMap<(i64, String), Entry>;
+
+/// (priority, entry id) → consumer: the group's pending entries of every priority's stream,
+/// whether or not the entry is still in the stream.
+type Held = BTreeMap<(i64, String), String>;
 
 /// The violations found so far.
 struct Found {
@@ -178,12 +184,14 @@ impl Found {
             ));
             return;
         };
-        let in_stream = matches!(state, State::Pending | State::Active);
-        if in_stream != record.contains_key("entry") {
-            self.note(format!(
-                "job {id}: {state} record {} an entry field",
-                if in_stream { "lacks" } else { "has" }
-            ));
+        // A running job's entry left the stream when it was delivered; one delivered by an
+        // older zrq keeps its entry field until it ends (check_streams checks that one).
+        let has_entry = record.contains_key("entry");
+        if state == State::Pending && !has_entry {
+            self.note(format!("job {id}: pending record lacks an entry field"));
+        }
+        if !matches!(state, State::Pending | State::Active) && has_entry {
+            self.note(format!("job {id}: {state} record has an entry field"));
         }
         let required: &[&str] = match state {
             State::Scheduled | State::Retrying => &["run_at"],
@@ -244,8 +252,14 @@ impl Found {
         }
     }
 
-    /// Stream entries ↔ pending and active jobs; pending list ↔ active jobs and their consumer.
-    fn check_streams(&mut self, records: &BTreeMap<String, Record>, streams: &Streams) {
+    /// Stream entries ↔ pending jobs; the group's pending list ↔ running jobs delivered by an
+    /// older zrq (with an entry field) and their consumer.
+    fn check_streams(
+        &mut self,
+        records: &BTreeMap<String, Record>,
+        streams: &Streams,
+        held: &Held,
+    ) {
         let mut entry_of: BTreeMap<&str, &str> = BTreeMap::new();
         for ((_, entry_id), entry) in streams {
             let id = entry.job.as_str();
@@ -299,10 +313,51 @@ impl Found {
                 ));
             }
         }
+        // Pending entries no longer in the stream: trimmed by a FETCH after an older zrq
+        // delivered them; each must still be a running job's, until its ACK.
+        let mut delivered_from: BTreeMap<(i64, &str), &str> = BTreeMap::new();
         for (id, record) in records {
-            let state = record.get("state").map(String::as_str).unwrap_or("");
-            if matches!(state, "pending" | "active") && !entry_of.contains_key(id.as_str()) {
-                self.note(format!("job {id} is {state} but has no stream entry"));
+            let field = |name: &str| record.get(name).map(String::as_str);
+            if let (Some("active"), Some(entry)) = (field("state"), field("entry")) {
+                let priority = field("priority").and_then(|p| p.parse().ok()).unwrap_or(0);
+                delivered_from.insert((priority, entry), id);
+            }
+        }
+        for ((priority, entry_id), holder) in held {
+            if streams.contains_key(&(*priority, entry_id.clone())) {
+                continue;
+            }
+            let Some(id) = delivered_from.get(&(*priority, entry_id.as_str())) else {
+                self.note(format!(
+                    "pending list of priority {priority}: entry {entry_id} (held by {holder}) is no running job's"
+                ));
+                continue;
+            };
+            let consumer = records[*id].get("consumer").map(String::as_str);
+            if consumer != Some(holder.as_str()) {
+                self.note(format!(
+                    "job {id}: pending list says {holder} holds it, record says {consumer:?}"
+                ));
+            }
+        }
+        for (id, record) in records {
+            let field = |name: &str| record.get(name).map(String::as_str);
+            match field("state").unwrap_or("") {
+                "pending" if !entry_of.contains_key(id.as_str()) => {
+                    self.note(format!("job {id} is pending but has no stream entry"));
+                }
+                "active" => {
+                    let Some(entry) = field("entry") else {
+                        continue;
+                    };
+                    let priority = field("priority").and_then(|p| p.parse().ok()).unwrap_or(0);
+                    if !held.contains_key(&(priority, entry.to_string())) {
+                        self.note(format!(
+                            "job {id}: active with entry field {entry}, which is not in the group's pending list"
+                        ));
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -415,6 +470,7 @@ struct Snapshot {
     records: BTreeMap<String, Record>,
     indexes: Indexes,
     streams: Streams,
+    held: Held,
     /// The UNIQUE hash: key → holder.
     unique: BTreeMap<String, String>,
     /// Names in the schedules hash.
@@ -478,6 +534,7 @@ impl Snapshot {
             records: BTreeMap::new(),
             indexes: Vec::new(),
             streams: Streams::new(),
+            held: Held::new(),
             unique: BTreeMap::new(),
             schedules: BTreeSet::new(),
             ticks: BTreeSet::new(),
@@ -551,12 +608,8 @@ impl Snapshot {
                 },
             );
         }
-        for (entry_id, consumer) in &holders {
-            if !self.streams.contains_key(&(priority, entry_id.clone())) {
-                self.problems.push(format!(
-                    "stream {key}: pending entry {entry_id} (held by {consumer}) is not in the stream"
-                ));
-            }
+        for (entry_id, consumer) in holders {
+            self.held.insert((priority, entry_id), consumer);
         }
     }
 }

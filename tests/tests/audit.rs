@@ -108,8 +108,20 @@ const DAMAGES: &[Damage] = &[
         reported: "is active but not in the active index",
     },
     Damage {
-        commands: &[&["XACK", "zrq:{au}:stream", "zrq", "{active.entry}"]],
+        commands: &[&["XGROUP", "SETID", "zrq:{au}:stream", "zrq", "$"]],
         reported: "no FETCH will ever see it",
+    },
+    Damage {
+        commands: &[&["XADD", "zrq:{au}:stream", "*", "job", "{active}"]],
+        reported: "is undelivered (so pending), its record says active",
+    },
+    Damage {
+        commands: &[&["HSET", "zrq:{au}:job:{active}", "entry", "1-1"]],
+        reported: "which is not in the group's pending list",
+    },
+    Damage {
+        commands: &[&["HSET", "zrq:{au}:job:{completed}", "entry", "1-1"]],
+        reported: "completed record has an entry field",
     },
     Damage {
         commands: &[&["XDEL", "zrq:{au}:stream", "{pending.entry}"]],

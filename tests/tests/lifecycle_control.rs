@@ -265,10 +265,7 @@ fn higher_priorities_are_fetched_first_fifo_within_one(backend: Backend) {
         .collect();
     assert_eq!(rest, ["h", "d", "g", "a", "e"]);
     let mut conn = server.conn();
-    assert_eq!(
-        placement(&mut conn, Q, "c"),
-        ["active".to_string(), "pel:w".to_string()].into()
-    );
+    assert_eq!(placement(&mut conn, Q, "c"), ["active".to_string()].into());
 }
 
 fn pause_stops_delivery_and_resume_restarts_it(backend: Backend) {

@@ -631,8 +631,12 @@ fn module_configs_are_checked_and_can_be_given_as_module_arguments() {
     assert_eq!(after, ["zrq.keep-ms", "500"]);
 }
 
-/// RECLAIM drops consumers idle longer than `zrq.consumer-idle-ms` that hold nothing, and keeps
-/// the ones that hold jobs: worker names that never come back do not pile up in the group.
+/// RECLAIM drops consumers idle longer than `zrq.consumer-idle-ms` that have no pending entry:
+/// worker names that never come back do not pile up in the group. FETCH delivers without
+/// acknowledgement, so a worker running a job has no pending entry either: its job is the
+/// record's and the lease's, and it stays the worker's (ACK with its lease still works). A
+/// consumer still holding entries an older zrq delivered is kept (deleting it would drop them
+/// from the pending list before their jobs end).
 #[test]
 fn reclaim_drops_idle_consumers_that_hold_nothing() {
     let server = Backend::Module.server();
@@ -646,10 +650,28 @@ fn reclaim_drops_idle_consumers_that_hold_nothing() {
         .unwrap();
     zrq.enqueue("cq", "t", "{}", &[]);
     zrq.enqueue("cq", "t", "{}", &[]);
-    assert_eq!(zrq.fetch("cq", "holder", 1).len(), 1);
+    let held = zrq.fetch("cq", "holder", 1);
+    assert_eq!(held.len(), 1);
     let done = zrq.fetch("cq", "gone", 1);
     let acked: i64 = zrq.call("ack", &["cq", &done[0]["id"]]).unwrap();
     assert_eq!(acked, 1);
+    // A consumer with a pending entry, as an older zrq's FETCH left one.
+    let _: Value = redis::cmd("XADD")
+        .arg("zrq:{cq}:stream")
+        .arg("*")
+        .arg("job")
+        .arg("elsewhere")
+        .query(&mut conn)
+        .unwrap();
+    let _: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("zrq")
+        .arg("legacy")
+        .arg("STREAMS")
+        .arg("zrq:{cq}:stream")
+        .arg(">")
+        .query(&mut conn)
+        .unwrap();
     let names = |conn: &mut redis::Connection| -> Vec<String> {
         let info: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
             .arg("CONSUMERS")
@@ -664,12 +686,16 @@ fn reclaim_drops_idle_consumers_that_hold_nothing() {
         names.sort();
         names
     };
-    assert_eq!(names(&mut conn), ["gone", "holder"]);
+    assert_eq!(names(&mut conn), ["gone", "holder", "legacy"]);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let _: redis::Value = zrq.call("reclaim", &["cq", "janitor"]).unwrap();
     assert_eq!(
         names(&mut conn),
-        ["holder"],
-        "only the consumer holding a job stays"
+        ["legacy"],
+        "only the consumer with a pending entry stays"
     );
+    let acked: i64 = zrq
+        .call("ack", &["cq", &held[0]["id"], "LEASE", &held[0]["lease"]])
+        .unwrap();
+    assert_eq!(acked, 1, "the pruned holder's job is still its own");
 }

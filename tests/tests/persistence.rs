@@ -344,13 +344,20 @@ fn transaction_of(
     found
 }
 
-/// Asserts the writes that hand job `id` to `consumer` (the stream's XCLAIM, the record's HSET,
-/// the lease's ZADD) are all in one MULTI/EXEC block.
-fn assert_delivery_is_one_transaction(commands: &[Vec<String>], consumer: &str) {
+/// Asserts the writes that hand a job to `consumer` are all in one MULTI/EXEC block: the record's
+/// HSET naming the consumer, and the one write `companion` (a command name and its first
+/// argument after the key, or `""`) the same step made: FETCH's XTRIM of what it delivered,
+/// RECLAIM's HINCRBY of the failed count.
+fn assert_delivery_is_one_transaction(
+    commands: &[Vec<String>],
+    consumer: &str,
+    companion: (&str, &str),
+) {
     let has = |c: &[String], word: &str| c.iter().any(|a| a == word);
+    let (name, first) = companion;
     let blocks: Vec<Option<usize>> = [
         transaction_of(commands, |c| {
-            c[0].eq_ignore_ascii_case("XCLAIM") && c.get(3).map(String::as_str) == Some(consumer)
+            c[0].eq_ignore_ascii_case(name) && (first.is_empty() || has(c, first))
         }),
         transaction_of(commands, |c| {
             c[0].eq_ignore_ascii_case("HSET") && has(c, "consumer") && has(c, consumer)
@@ -360,7 +367,7 @@ fn assert_delivery_is_one_transaction(commands: &[Vec<String>], consumer: &str) 
     assert_eq!(
         blocks.len(),
         2,
-        "one XCLAIM and one HSET for {consumer}: {commands:?}"
+        "one {name} and one HSET for {consumer}: {commands:?}"
     );
     assert!(
         blocks[0].is_some() && blocks.iter().all(|b| *b == blocks[0]),
@@ -384,12 +391,12 @@ fn each_command_reaches_the_aof_as_one_transaction() {
     assert_eq!(acked, 1);
     let commands = aof_commands(&server);
     assert!(
-        commands.iter().any(|c| c[0].eq_ignore_ascii_case("XCLAIM")),
+        commands.iter().any(|c| c[0].eq_ignore_ascii_case("XTRIM")),
         "the AOF holds the FETCH: {commands:?}"
     );
     assert_eq!(writes_outside_transactions(&commands), Vec::<String>::new());
-    assert_delivery_is_one_transaction(&commands, "w");
-    assert_delivery_is_one_transaction(&commands, "w2");
+    assert_delivery_is_one_transaction(&commands, "w", ("XTRIM", ""));
+    assert_delivery_is_one_transaction(&commands, "w2", ("HINCRBY", "failed"));
 }
 
 /// When a blocked FETCH is served by a later ENQUEUE, its retry runs in the blocked client's reply
@@ -401,6 +408,6 @@ fn a_served_blocked_fetch_reaches_the_aof_as_one_transaction() {
     let mut want = BTreeMap::new();
     blocked_fetch_served_later(&server, &mut want);
     let commands = aof_commands(&server);
-    assert_delivery_is_one_transaction(&commands, "sleeper");
+    assert_delivery_is_one_transaction(&commands, "sleeper", ("XTRIM", ""));
     assert_eq!(writes_outside_transactions(&commands), Vec::<String>::new());
 }

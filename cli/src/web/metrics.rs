@@ -1,7 +1,7 @@
 //! `GET /metrics`: every queue's figures in the Prometheus text format, labelled by queue. The
 //! totals come from each queue's `stats` hash (through `ZRQ.INFO`), so they survive restarts of
-//! Redis and of this process; nothing is counted in memory. Cost per scrape: one `ZRQ.INFO` and
-//! ten `XINFO CONSUMERS` per queue.
+//! Redis and of this process; nothing is counted in memory. Cost per scrape: one `ZRQ.INFO`, ten
+//! `XINFO CONSUMERS`, a page of `ZRQ.LIST active` (200) and one `ZMSCORE` per queue.
 
 use std::fmt::Write;
 
@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use zrq::QueueInfo;
 
-use super::views::{consumers, queue_infos};
+use super::views::{queue_infos, queue_workers};
 use super::{ApiError, Shared};
 use crate::STATES;
 
@@ -65,7 +65,8 @@ pub async fn metrics(State(app): State<Shared>, headers: HeaderMap) -> Result<Re
     app.auth.check_read(&headers)?;
     let mut queues = Vec::new();
     for info in queue_infos(&app).await? {
-        let workers = consumers(&app.client, &info.queue).await?;
+        // Running jobs come from the active list: FETCH leaves no pending entries.
+        let workers = queue_workers(&app.client, &info.queue).await?.workers;
         let active_workers = workers
             .iter()
             .filter(|w| w.pending > 0 || w.idle_ms < ACTIVE_WITHIN_MS)

@@ -187,7 +187,9 @@ pub struct WorkerView {
     name: String,
     /// Milliseconds since it last fetched (the least over the queue's streams).
     pub idle_ms: i64,
-    /// Jobs delivered to it and not yet acknowledged (its pending entries).
+    /// The running jobs it holds: the jobs listed below, or its pending entries if more (FETCH
+    /// delivers without acknowledgement, so only jobs an older zrq delivered are pending entries;
+    /// the list stops at [`HELD_SHOWN`] jobs per queue).
     pub pending: i64,
     /// The running jobs it holds (of those shown).
     jobs: Vec<HeldJob>,
@@ -210,7 +212,8 @@ pub struct HeldJob {
 #[derive(Serialize)]
 pub struct QueueWorkers {
     queue: String,
-    workers: Vec<WorkerView>,
+    /// Its workers: the consumers of its group and the holders of its running jobs.
+    pub workers: Vec<WorkerView>,
     /// Whether the queue runs more jobs than were read ([`HELD_SHOWN`]).
     more_running: bool,
 }
@@ -230,7 +233,10 @@ pub async fn workers(
     Ok(Json(all))
 }
 
-async fn queue_workers(client: &Client, queue: &str) -> Result<QueueWorkers, zrq::Error> {
+pub(crate) async fn queue_workers(
+    client: &Client,
+    queue: &str,
+) -> Result<QueueWorkers, zrq::Error> {
     let mut workers: BTreeMap<String, WorkerView> = consumers(client, queue)
         .await?
         .into_iter()
@@ -255,6 +261,9 @@ async fn queue_workers(client: &Client, queue: &str) -> Result<QueueWorkers, zrq
             heartbeat_at: deadline.map(|d| d - job.timeout),
             progress: job.extra.get("progress").cloned(),
         });
+    }
+    for worker in workers.values_mut() {
+        worker.pending = worker.pending.max(worker.jobs.len() as i64);
     }
     Ok(QueueWorkers {
         queue: queue.to_string(),

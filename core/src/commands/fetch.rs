@@ -9,7 +9,7 @@ use crate::args::{self, Options, MAX_COUNT, MAX_DURATION_MS};
 use crate::job::Job;
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
 use crate::state::{Event, State};
-use crate::store::{KeyType, Store};
+use crate::store::{entry_after, KeyType, Store};
 use crate::{Result, ZrqError};
 
 /// Options of `ZRQ.FETCH` (the Lua library's table is generated from it).
@@ -70,13 +70,20 @@ impl Fetch {
             if wanted <= 0 || store.key_type(&stream)? == KeyType::Missing {
                 continue;
             }
-            for (entry, fields) in store.xreadgroup(&stream, GROUP, &self.consumer, wanted)? {
+            let delivered = store.xreadgroup(&stream, GROUP, &self.consumer, wanted)?;
+            // The stream holds only undelivered jobs: what was just delivered (the first entries
+            // of the stream) leaves it in one trim, and the started jobs live on in their records
+            // and the lease index. An entry without a pending job goes the same way.
+            if let Some(after) = delivered.last().and_then(|(last, _)| entry_after(last)) {
+                store.xtrim_below(&stream, &after)?;
+            }
+            for (_, fields) in delivered {
                 let id = fields
                     .into_iter()
                     .find(|(f, _)| f == ENTRY_FIELD)
                     .map(|(_, v)| v);
                 // An entry without a readable pending job record was not written by zrq, or its
-                // job was deleted by hand: it is removed so it cannot block the queue.
+                // job was deleted by hand: trimmed with the others, it cannot block the queue.
                 let job = match id {
                     Some(id) => load_job(store, &keys, &id).ok().flatten(),
                     None => None,
@@ -86,7 +93,7 @@ impl Fetch {
                         start_attempt(store, &keys, &mut job, &self.consumer, Event::Fetch)?;
                         jobs.push(job);
                     }
-                    _ => store.xack_del(&stream, GROUP, &entry)?,
+                    _ => {}
                 }
             }
         }

@@ -211,12 +211,21 @@ pub(crate) fn held(job: Option<Job>, lease: Option<&str>) -> Option<Job> {
     })
 }
 
-/// The lease token of a delivery: `<stream entry>:<attempt>`. Entry ids never repeat within a
-/// stream, and within one entry each delivery has a higher attempt (a job that goes back to
-/// pending for any reason gets a new entry), so a token never repeats for a job. It is computed
-/// from the record, on the primary, and reaches replicas as the HSET that stores it.
+/// The lease token of a delivery: `<stream entry>:<attempt>`, where the entry is the one the job
+/// was last delivered from: its `entry` field while it is pending, and the entry part of its
+/// current lease when a running job is taken over (RECLAIM), whose entry left the stream when it
+/// was delivered. Entry ids never repeat within a stream, and within one entry each delivery has
+/// a higher attempt (a job that goes back to pending for any reason gets a new entry), so a token
+/// never repeats for a job. It is computed from the record, on the primary, and reaches replicas
+/// as the HSET that stores it.
 fn new_lease(job: &Job) -> String {
-    let entry = job.entry.as_deref().unwrap_or("0-0");
+    let from_lease = || {
+        job.lease
+            .as_deref()
+            .and_then(|lease| lease.rsplit_once(':'))
+            .map(|(entry, _)| entry)
+    };
+    let entry = job.entry.as_deref().or_else(from_lease).unwrap_or("0-0");
     let attempt = job.attempt.to_string();
     let mut token = String::with_capacity(entry.len() + 1 + attempt.len());
     token.push_str(entry);
@@ -284,6 +293,9 @@ pub(crate) fn make_pending(
 }
 
 /// Starts a new attempt of `job` for `consumer`: the job becomes active and gets a fresh lease.
+/// A job delivered from its stream entry loses its `entry` field: FETCH delivered the entry
+/// without acknowledgement and trims it, so a running job has no entry (the stream holds only
+/// pending jobs).
 pub(crate) fn start_attempt(
     store: &mut dyn Store,
     keys: &QueueKeys,
@@ -309,6 +321,9 @@ pub(crate) fn start_attempt(
             ("started_at", &started),
         ],
     )?;
+    if job.entry.take().is_some() {
+        store.hdel(&keys.job(&job.id), &["entry"])?;
+    }
     job.lease = Some(lease);
     let deadline = now.saturating_add(job.timeout);
     store.zadd(&keys.active(), deadline, &job.id)?;
@@ -352,11 +367,23 @@ pub(crate) fn expire_lease(
     Ok(None)
 }
 
-/// Takes `job` out of every structure that holds unfinished jobs: its stream entry (acknowledged
-/// and deleted), its lease, and the scheduled and retrying indexes.
+/// Takes `job` out of every structure that holds unfinished jobs: its stream entry if it is
+/// pending, its lease, and the scheduled and retrying indexes.
+///
+/// A running job has no entry: FETCH delivered it without acknowledgement and trimmed it. Only a
+/// job delivered by an older zrq (which kept running jobs in the stream and in the group's
+/// pending-entries list) is active with an entry: it is acknowledged, so the pending list
+/// empties, and deleted if a FETCH has not trimmed it yet.
 pub(crate) fn unlink(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> Result<()> {
     if let Some(entry) = job.entry.take() {
-        store.xack_del(&keys.stream_at(job.priority), GROUP, &entry)?;
+        let stream = keys.stream_at(job.priority);
+        // (FAIL sets the job's next state before it unlinks it: only a pending job's entry is
+        // known to be undelivered.)
+        if job.state == State::Pending {
+            store.xdel(&stream, &entry)?;
+        } else {
+            store.xack_del(&stream, GROUP, &entry)?;
+        }
         store.hdel(&keys.job(&job.id), &["entry"])?;
     }
     store.zrem(&keys.active(), &job.id)?;

@@ -60,8 +60,11 @@ impl<'a> Reclaim<'a> {
             let Some(mut job) = expire_lease(store, &keys, &id)? else {
                 continue;
             };
+            // A job delivered by an older zrq is still in the group's pending-entries list: it
+            // leaves it (and the stream) here, and runs on as a job delivered today, without an
+            // entry (start_attempt drops the field and keeps the entry in the lease token).
             if let Some(entry) = &job.entry {
-                store.xclaim(&keys.stream_at(job.priority), GROUP, self.consumer, entry)?;
+                store.xack_del(&keys.stream_at(job.priority), GROUP, entry)?;
             }
             start_attempt(store, &keys, &mut job, self.consumer, Event::Reclaim)?;
             reclaimed.push(job);

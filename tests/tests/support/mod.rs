@@ -98,7 +98,8 @@ pub enum Place {
 pub struct QueueView {
     /// Stream entry id → job id.
     pub stream: BTreeMap<String, String>,
-    /// Pending (delivered, unacknowledged) entry id → consumer.
+    /// Pending (delivered, unacknowledged) entry id → consumer: only entries an older zrq
+    /// delivered (FETCH delivers without acknowledgement now).
     pub pel: BTreeMap<String, String>,
     /// Members of the active zset.
     pub active: BTreeSet<String>,
@@ -177,8 +178,22 @@ impl QueueView {
                     }
                 }
             }
+            // A running job's entry left the stream when FETCH delivered it: its lease and its
+            // record say who runs it (and an entry field only if an older zrq delivered it, in
+            // which case the pending list still names the entry).
+            None if in_active => {
+                assert!(!in_dead, "job {id} has a lease and is dead");
+                let consumer = record.get("consumer").cloned().unwrap_or_default();
+                if let Some(entry) = record.get("entry") {
+                    assert_eq!(
+                        self.pel.get(entry),
+                        Some(&consumer),
+                        "job {id}: running with entry field {entry}, which the pending list does not hold for its consumer"
+                    );
+                }
+                Place::Running(consumer)
+            }
             None => {
-                assert!(!in_active, "job {id} has a lease but no stream entry");
                 if in_dead {
                     Place::Dead
                 } else {
