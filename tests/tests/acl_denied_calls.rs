@@ -44,7 +44,7 @@ const LIBRARY_CALLS: &[&str] = &[
     "XACK",
     "XDEL",
     "XREADGROUP",
-    "XCLAIM",
+    "XTRIM",
     "ZADD",
     "ZREM",
     "ZREMRANGEBYSCORE",

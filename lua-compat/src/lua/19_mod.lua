@@ -130,25 +130,38 @@ local function promote_due(k, now)
 end
 
 -- Starts a new attempt of `job` for `consumer`: active, attempt + 1, fresh lease and its token
--- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job).
+-- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job), the entry being the one
+-- it was delivered from: its `entry` field when pending, else the entry of the lease a RECLAIM
+-- takes over. The `entry` field goes: FETCH trims the delivered entry (a running job has none).
 local function start_attempt(k, job, consumer, now)
     job.state = 'active'
     job.attempt = job.attempt + 1
     job.consumer = consumer
     job.started_at = now
-    job.lease = (job.entry or '0-0') .. ':' .. itoa(job.attempt)
+    local entry = job.entry or (job.lease and job.lease:match('^(.*):[^:]*$')) or '0-0'
+    job.lease = entry .. ':' .. itoa(job.attempt)
     call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
         'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
+    if job.entry ~= nil then
+        job.entry = nil
+        call('HDEL', k.job(job.id), 'entry')
+    end
     call('ZADD', k.active, itoa(now + job.timeout), job.id)
     announce(k, job.id, job.state)
 end
 
--- Takes the job out of every structure that holds unfinished jobs.
+-- Takes the job out of every structure that holds unfinished jobs: its stream entry if it is
+-- pending (a running job has none), its lease, the scheduled and retrying indexes. A job an older
+-- zrq delivered runs with its entry still in the group's pending list (and in the stream until a
+-- FETCH trims it): acknowledged and deleted. (FAIL sets the next state first: only a pending
+-- job's entry is known to be undelivered.) (mod.rs unlink)
 local function unlink(k, job)
     if job.entry ~= nil then
         local entry = job.entry
         job.entry = nil
-        call('XACK', k.stream_at(job.priority), GROUP, entry)
+        if job.state ~= 'pending' then
+            call('XACK', k.stream_at(job.priority), GROUP, entry)
+        end
         call('XDEL', k.stream_at(job.priority), entry)
         call('HDEL', k.job(job.id), 'entry')
     end

@@ -35,7 +35,7 @@ local function acl_probes(k)
         { true, 'XACK', k.stream, GROUP, '0-1' },
         { true, 'XDEL', k.stream, '0-1' },
         { true, 'XREADGROUP', 'GROUP', GROUP, 'c', 'STREAMS', k.stream, '>' },
-        { true, 'XCLAIM', k.stream, GROUP, 'c', '0', '0-1' },
+        { true, 'XTRIM', k.stream, 'MINID', '0-1' },
         { true, 'ZADD', k.active, '0', 'm' },
         { true, 'ZREM', k.active, 'm' },
         { true, 'ZREMRANGEBYSCORE', k.active, '0', '0' },

@@ -10,10 +10,12 @@
 --          immediate. The client blocks instead with BLPOP on zrq:{q}:wake (docs/LUA.md).
 --          Highest priority first (zrq:{q}:stream:9 … stream:1, then zrq:{q}:stream), oldest first
 --          within one; nothing while the queue is paused (zrq:{q}:paused exists).
--- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> STREAMS <stream> >; per job HSET state,
---          attempt, consumer, lease (the delivery's token `<entry>:<attempt>`), started_at,
---          ZADD zrq:{q}:active <now + timeout> <id>, PUBLISH zrq:{q}:events "active <id>". An entry without a readable pending job behind it is
---          XACKed and XDELed. Lua only: due scheduled and retrying jobs are first moved into their
+-- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> NOACK STREAMS <stream> >, then XTRIM <stream>
+--          MINID <last delivered entry + 1> (the stream holds pending jobs only: what was
+--          delivered, its first entries, leaves it, entries without a pending job behind them
+--          too); per job HSET state, attempt, consumer, lease (the delivery's token
+--          `<entry>:<attempt>`), started_at, HDEL entry, ZADD zrq:{q}:active <now + timeout>
+--          <id>, PUBLISH zrq:{q}:events "active <id>". Lua only: due scheduled and retrying jobs are first moved into their
 --          streams (the module's timer does that on its own), see docs/LUA.md.
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
@@ -40,10 +42,14 @@ local function fetch(keys, argv)
         local wanted = count - #jobs
         local stream = k.stream_at(priority)
         if wanted > 0 and key_type(stream) ~= 'none' then
-            local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(wanted), 'STREAMS', stream, '>')
+            local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(wanted), 'NOACK',
+                'STREAMS', stream, '>')
             local entries = (type(reply) == 'table' and reply[1] and reply[1][2]) or {}
+            if #entries > 0 then
+                call('XTRIM', stream, 'MINID', entry_after(entries[#entries][1]))
+            end
             for _, e in ipairs(entries) do
-                local entry, fields = e[1], e[2] or {}
+                local fields = e[2] or {}
                 local id
                 for f = 1, #fields, 2 do
                     if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
@@ -55,9 +61,6 @@ local function fetch(keys, argv)
                 if job and job.state == 'pending' then
                     start_attempt(k, job, consumer, now)
                     jobs[#jobs + 1] = job
-                else
-                    call('XACK', stream, GROUP, entry)
-                    call('XDEL', stream, entry)
                 end
             end
         end

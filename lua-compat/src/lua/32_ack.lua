@@ -7,7 +7,8 @@
 -- Reply    1 if the job was active and is now completed (result stored); 0 if it was not active
 --          (unknown, pending, finished …) or, with LEASE, not under that lease; -1 if its cancellation was requested meanwhile (it is
 --          now cancelled, result stored).
--- Writes   the job leaves its stream (XACK + XDEL, HDEL entry) and its lease (ZREM active);
+-- Writes   the job leaves its lease (ZREM active; its entry left the stream at FETCH; one an
+--          older zrq delivered is XACKed and XDELed, HDEL entry);
 --          HSET state, finished_at [, result]; ZADD zrq:{q}:completed|cancelled <now + keep>;
 --          PEXPIRE on the record (its retention); UNIQUE key freed; HINCRBY zrq:{q}:stats
 --          completed|cancelled 1; PUBLISH zrq:{q}:events; waiting children released (or

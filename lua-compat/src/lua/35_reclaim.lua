@@ -8,14 +8,17 @@
 --          with attempt incremented, a new lease token and `error` saying which lease expired. A
 --          job that had used all its attempts becomes dead instead and is not returned.
 -- Writes   every expired lease counts as a failed attempt (HINCRBY zrq:{q}:stats failed 1).
---          Reclaimed: XCLAIM <stream of its priority> zrq <consumer> 0 <entry> JUSTID, HSET error,
---          state, attempt, consumer, lease, started_at, ZADD zrq:{q}:active, PUBLISH. Out of
+--          Reclaimed: HSET error, state, attempt, consumer, lease (the entry of the lease taken
+--          over, attempt + 1), started_at, ZADD zrq:{q}:active, PUBLISH; a job an older zrq
+--          delivered (its entry still in the group's pending list) is first XACKed and XDELed
+--          and loses its `entry` field, so it runs on as a job delivered today. Out of
 --          attempts: finished dead (ZADD zrq:{q}:dead, capped at 10000 like the module's default). With a
 --          cancellation requested: finished cancelled. A lease without an active job is dropped.
 --          Lua only: first does the module timer's work for the queue (due scheduled and retrying
 --          jobs, schedule ticks, retention), as FETCH does; the worker's periodic RECLAIM is the
 --          Lua backend's ticker (docs/LUA.md).
---          Last, consumers idle for an hour with nothing pending leave the consumer groups.
+--          Last, consumers idle for an hour without pending entries leave the consumer groups
+--          (FETCH leaves none: a job's holder is its record's consumer).
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -58,7 +61,8 @@ local function reclaim(keys, argv)
                     job.timeout, job.attempt, job.max_attempts, job.consumer or '?')
                 if not failed_attempt(k, job, error_text, now) then
                     if job.entry ~= nil then
-                        call('XCLAIM', k.stream_at(job.priority), GROUP, consumer, '0', job.entry, 'JUSTID')
+                        call('XACK', k.stream_at(job.priority), GROUP, job.entry)
+                        call('XDEL', k.stream_at(job.priority), job.entry)
                     end
                     call('HSET', k.job(id), 'error', error_text)
                     job.error = error_text

@@ -2,7 +2,8 @@
 -- KEYS[1] the queue; ARGV id, option LEASE <token>.
 -- Reply   1 (back to pending at once, attempt decremented: the attempt does not count), 0 (job
 --         not active, or not under that lease), -1 (its cancellation was requested: now cancelled).
--- Writes  XACK + XDEL of its entry, ZREM active, HSET attempt, then as a job entering its stream
+-- Writes  ZREM active (XACK + XDEL of its entry if an older zrq delivered it), HSET attempt, then
+--         as a job entering its stream
 --         (XADD, HSET state entry, PUBLISH "pending <id>", a wake-up token).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------

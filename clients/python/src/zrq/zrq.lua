@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+1cead869'
+local VERSION = '0.1.0+f5d479d3'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -1392,25 +1392,38 @@ local function promote_due(k, now)
 end
 
 -- Starts a new attempt of `job` for `consumer`: active, attempt + 1, fresh lease and its token
--- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job).
+-- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job), the entry being the one
+-- it was delivered from: its `entry` field when pending, else the entry of the lease a RECLAIM
+-- takes over. The `entry` field goes: FETCH trims the delivered entry (a running job has none).
 local function start_attempt(k, job, consumer, now)
     job.state = 'active'
     job.attempt = job.attempt + 1
     job.consumer = consumer
     job.started_at = now
-    job.lease = (job.entry or '0-0') .. ':' .. itoa(job.attempt)
+    local entry = job.entry or (job.lease and job.lease:match('^(.*):[^:]*$')) or '0-0'
+    job.lease = entry .. ':' .. itoa(job.attempt)
     call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
         'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
+    if job.entry ~= nil then
+        job.entry = nil
+        call('HDEL', k.job(job.id), 'entry')
+    end
     call('ZADD', k.active, itoa(now + job.timeout), job.id)
     announce(k, job.id, job.state)
 end
 
--- Takes the job out of every structure that holds unfinished jobs.
+-- Takes the job out of every structure that holds unfinished jobs: its stream entry if it is
+-- pending (a running job has none), its lease, the scheduled and retrying indexes. A job an older
+-- zrq delivered runs with its entry still in the group's pending list (and in the stream until a
+-- FETCH trims it): acknowledged and deleted. (FAIL sets the next state first: only a pending
+-- job's entry is known to be undelivered.) (mod.rs unlink)
 local function unlink(k, job)
     if job.entry ~= nil then
         local entry = job.entry
         job.entry = nil
-        call('XACK', k.stream_at(job.priority), GROUP, entry)
+        if job.state ~= 'pending' then
+            call('XACK', k.stream_at(job.priority), GROUP, entry)
+        end
         call('XDEL', k.stream_at(job.priority), entry)
         call('HDEL', k.job(job.id), 'entry')
     end
@@ -1723,7 +1736,7 @@ local function acl_probes(k)
         { true, 'XACK', k.stream, GROUP, '0-1' },
         { true, 'XDEL', k.stream, '0-1' },
         { true, 'XREADGROUP', 'GROUP', GROUP, 'c', 'STREAMS', k.stream, '>' },
-        { true, 'XCLAIM', k.stream, GROUP, 'c', '0', '0-1' },
+        { true, 'XTRIM', k.stream, 'MINID', '0-1' },
         { true, 'ZADD', k.active, '0', 'm' },
         { true, 'ZREM', k.active, 'm' },
         { true, 'ZREMRANGEBYSCORE', k.active, '0', '0' },
@@ -1860,11 +1873,6 @@ local function load_jobs(k, ids)
     return out
 end
 
--- Entries of a stream not yet delivered to the group: length, and a page of their job ids.
-local function undelivered_len(stream)
-    return call('XLEN', stream) - call('XPENDING', stream, GROUP)[1]
-end
-
 -- Whether stream entry id `a` comes before `b` (`<ms>-<seq>`, compared as numbers of any size).
 local function entry_before(a, b)
     local function number_less(x, y)
@@ -1880,6 +1888,44 @@ local function entry_before(a, b)
         return number_less(a_ms, b_ms)
     end
     return number_less(a_seq, b_seq)
+end
+
+-- The smallest entry id after `id` (`<ms>-<seq + 1>` in decimal text of any size; store.rs
+-- entry_after): the MINID that trims an entry and everything before it.
+local function entry_after(id)
+    local function next_number(digits)
+        local i = #digits
+        while i > 0 and sub(digits, i, i) == '9' do
+            i = i - 1
+        end
+        if i == 0 then
+            return '1' .. string.rep('0', #digits)
+        end
+        return sub(digits, 1, i - 1) .. string.char(byte(digits, i) + 1) .. string.rep('0', #digits - i)
+    end
+    local ms, seq = id:match('^(%d+)%-(%d+)$')
+    if seq == '18446744073709551615' then
+        return next_number(ms) .. '-0'
+    end
+    return ms .. '-' .. next_number(seq)
+end
+
+-- Entries of a stream not yet delivered to the group (store.rs undelivered_len): its length,
+-- less the entries of jobs an older zrq delivered (in the group's pending list, which FETCH
+-- no longer fills) while the stream still holds them. The first FETCH that delivers trims them
+-- all (they precede what it delivers), so the stream's first entry tells which.
+local function undelivered_len(stream)
+    local length = call('XLEN', stream)
+    local summary = call('XPENDING', stream, GROUP)
+    local pending, newest = summary[1], summary[3]
+    if pending == 0 or type(newest) ~= 'string' then
+        return length
+    end
+    local first = call('XRANGE', stream, '-', '+', 'COUNT', '1')[1]
+    if first and not entry_before(newest, first[1]) then
+        return length - pending
+    end
+    return length
 end
 
 -- Up to `count` entries not delivered to the group, after entry `after` if given: a list of
@@ -2426,10 +2472,12 @@ do -- 31_fetch.lua: its locals are its own
 --          immediate. The client blocks instead with BLPOP on zrq:{q}:wake (docs/LUA.md).
 --          Highest priority first (zrq:{q}:stream:9 … stream:1, then zrq:{q}:stream), oldest first
 --          within one; nothing while the queue is paused (zrq:{q}:paused exists).
--- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> STREAMS <stream> >; per job HSET state,
---          attempt, consumer, lease (the delivery's token `<entry>:<attempt>`), started_at,
---          ZADD zrq:{q}:active <now + timeout> <id>, PUBLISH zrq:{q}:events "active <id>". An entry without a readable pending job behind it is
---          XACKed and XDELed. Lua only: due scheduled and retrying jobs are first moved into their
+-- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> NOACK STREAMS <stream> >, then XTRIM <stream>
+--          MINID <last delivered entry + 1> (the stream holds pending jobs only: what was
+--          delivered, its first entries, leaves it, entries without a pending job behind them
+--          too); per job HSET state, attempt, consumer, lease (the delivery's token
+--          `<entry>:<attempt>`), started_at, HDEL entry, ZADD zrq:{q}:active <now + timeout>
+--          <id>, PUBLISH zrq:{q}:events "active <id>". Lua only: due scheduled and retrying jobs are first moved into their
 --          streams (the module's timer does that on its own), see docs/LUA.md.
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
@@ -2456,10 +2504,14 @@ local function fetch(keys, argv)
         local wanted = count - #jobs
         local stream = k.stream_at(priority)
         if wanted > 0 and key_type(stream) ~= 'none' then
-            local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(wanted), 'STREAMS', stream, '>')
+            local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(wanted), 'NOACK',
+                'STREAMS', stream, '>')
             local entries = (type(reply) == 'table' and reply[1] and reply[1][2]) or {}
+            if #entries > 0 then
+                call('XTRIM', stream, 'MINID', entry_after(entries[#entries][1]))
+            end
             for _, e in ipairs(entries) do
-                local entry, fields = e[1], e[2] or {}
+                local fields = e[2] or {}
                 local id
                 for f = 1, #fields, 2 do
                     if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
@@ -2471,9 +2523,6 @@ local function fetch(keys, argv)
                 if job and job.state == 'pending' then
                     start_attempt(k, job, consumer, now)
                     jobs[#jobs + 1] = job
-                else
-                    call('XACK', stream, GROUP, entry)
-                    call('XDEL', stream, entry)
                 end
             end
         end
@@ -2494,7 +2543,8 @@ do -- 32_ack.lua: its locals are its own
 -- Reply    1 if the job was active and is now completed (result stored); 0 if it was not active
 --          (unknown, pending, finished …) or, with LEASE, not under that lease; -1 if its cancellation was requested meanwhile (it is
 --          now cancelled, result stored).
--- Writes   the job leaves its stream (XACK + XDEL, HDEL entry) and its lease (ZREM active);
+-- Writes   the job leaves its lease (ZREM active; its entry left the stream at FETCH; one an
+--          older zrq delivered is XACKed and XDELed, HDEL entry);
 --          HSET state, finished_at [, result]; ZADD zrq:{q}:completed|cancelled <now + keep>;
 --          PEXPIRE on the record (its retention); UNIQUE key freed; HINCRBY zrq:{q}:stats
 --          completed|cancelled 1; PUBLISH zrq:{q}:events; waiting children released (or
@@ -2604,14 +2654,17 @@ do -- 35_reclaim.lua: its locals are its own
 --          with attempt incremented, a new lease token and `error` saying which lease expired. A
 --          job that had used all its attempts becomes dead instead and is not returned.
 -- Writes   every expired lease counts as a failed attempt (HINCRBY zrq:{q}:stats failed 1).
---          Reclaimed: XCLAIM <stream of its priority> zrq <consumer> 0 <entry> JUSTID, HSET error,
---          state, attempt, consumer, lease, started_at, ZADD zrq:{q}:active, PUBLISH. Out of
+--          Reclaimed: HSET error, state, attempt, consumer, lease (the entry of the lease taken
+--          over, attempt + 1), started_at, ZADD zrq:{q}:active, PUBLISH; a job an older zrq
+--          delivered (its entry still in the group's pending list) is first XACKed and XDELed
+--          and loses its `entry` field, so it runs on as a job delivered today. Out of
 --          attempts: finished dead (ZADD zrq:{q}:dead, capped at 10000 like the module's default). With a
 --          cancellation requested: finished cancelled. A lease without an active job is dropped.
 --          Lua only: first does the module timer's work for the queue (due scheduled and retrying
 --          jobs, schedule ticks, retention), as FETCH does; the worker's periodic RECLAIM is the
 --          Lua backend's ticker (docs/LUA.md).
---          Last, consumers idle for an hour with nothing pending leave the consumer groups.
+--          Last, consumers idle for an hour without pending entries leave the consumer groups
+--          (FETCH leaves none: a job's holder is its record's consumer).
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -2654,7 +2707,8 @@ local function reclaim(keys, argv)
                     job.timeout, job.attempt, job.max_attempts, job.consumer or '?')
                 if not failed_attempt(k, job, error_text, now) then
                     if job.entry ~= nil then
-                        call('XCLAIM', k.stream_at(job.priority), GROUP, consumer, '0', job.entry, 'JUSTID')
+                        call('XACK', k.stream_at(job.priority), GROUP, job.entry)
+                        call('XDEL', k.stream_at(job.priority), job.entry)
                     end
                     call('HSET', k.job(id), 'error', error_text)
                     job.error = error_text
@@ -2811,7 +2865,8 @@ do -- 38_release.lua: its locals are its own
 -- KEYS[1] the queue; ARGV id, option LEASE <token>.
 -- Reply   1 (back to pending at once, attempt decremented: the attempt does not count), 0 (job
 --         not active, or not under that lease), -1 (its cancellation was requested: now cancelled).
--- Writes  XACK + XDEL of its entry, ZREM active, HSET attempt, then as a job entering its stream
+-- Writes  ZREM active (XACK + XDEL of its entry if an older zrq delivered it), HSET attempt, then
+--         as a job entering its stream
 --         (XADD, HSET state entry, PUBLISH "pending <id>", a wake-up token).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
