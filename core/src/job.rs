@@ -2,6 +2,12 @@
 //!
 //! Every field is stored as text. [`FIELDS`] is the one definition of the field names and which of
 //! them are integers; replies return integer fields as integers and leave out absent fields.
+//!
+//! The stored record is compact: it leaves out what its place says ([`DERIVED`]: the key names
+//! the id, the command's queue the queue) and every field that holds its default ([`DEFAULTS`]).
+//! Readers fill both in, so replies carry every field as before. Records written by earlier
+//! versions (with `id`, `queue` and the defaults stored) read the same; their stored `id` and
+//! `queue` are checked against the place they are read from.
 
 use std::borrow::Cow;
 
@@ -53,7 +59,35 @@ pub const FIELDS: &[(&str, FieldKind)] = &[
     ("error", FieldKind::Text),
 ];
 
-/// A job as stored.
+/// Extra attempts after the first when `RETRIES` is not given.
+pub const DEFAULT_RETRIES: i64 = 3;
+/// Lease length in ms when `TIMEOUT` is not given.
+pub const DEFAULT_TIMEOUT_MS: i64 = 30_000;
+
+/// Fields a record does not store: the id is in the record's key, the queue in the key's hash tag
+/// (and in the command that reads it). Records written before the compact format store them.
+pub const DERIVED: [&str; 2] = ["id", "queue"];
+
+/// The integer fields that have a default, and the default: a field absent from a record holds
+/// it, and a field set to it is not stored (a write of the default deletes the field).
+pub const DEFAULTS: [(&str, i64); 4] = [
+    ("attempt", 0),
+    ("max_attempts", DEFAULT_RETRIES + 1),
+    ("timeout", DEFAULT_TIMEOUT_MS),
+    ("priority", 0),
+];
+
+/// The default of integer field `name`, if it has one ([`DEFAULTS`]).
+pub fn default_of(name: &str) -> Option<i64> {
+    DEFAULTS.iter().find(|(f, _)| *f == name).map(|(_, v)| *v)
+}
+
+/// Whether `value` is the default of field `name`: such a value is left out of the record.
+pub fn is_default(name: &str, value: i64) -> bool {
+    default_of(name) == Some(value)
+}
+
+/// A job as read (its record with the derived fields and the defaults filled in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     /// The job id (UUIDv7 unless the producer chose one).
@@ -148,9 +182,18 @@ pub(crate) fn name_field(key: &str, field: &str, value: Option<String>) -> Resul
 }
 
 impl Job {
-    /// Reads a record from its hash fields (as HGETALL returns them). Unknown fields are ignored
-    /// so that a newer zrq's records stay readable.
-    pub fn from_fields(key: &str, mut fields: Vec<(String, String)>) -> Result<Job> {
+    /// Reads the record of job `id` of `queue` from its hash fields (as HGETALL returns them),
+    /// stored at `key`. Fields left out are filled in: `id` and `queue` from where the record is,
+    /// defaults from [`DEFAULTS`]. A record that stores `id` or `queue` (the format before the
+    /// compact one) must agree with where it is stored, else it is `CORRUPT`: module key access is
+    /// not checked by ACLs, so a stored name must never choose which keys are written. Unknown
+    /// fields are ignored so that a newer zrq's records stay readable.
+    pub fn from_fields(
+        key: &str,
+        queue: &str,
+        id: &str,
+        mut fields: Vec<(String, String)>,
+    ) -> Result<Job> {
         // Values are moved out, not copied: a payload may be large.
         let mut get = |name: &str| {
             fields
@@ -163,24 +206,36 @@ impl Job {
         let int = |value: Option<String>, name: &str| -> Result<Option<i64>> {
             value.map(|v| integer_field(key, name, &v)).transpose()
         };
+        // A field left out holds its default.
+        let defaulted = |value: Option<String>, name: &str| -> Result<i64> {
+            Ok(int(value, name)?.or_else(|| default_of(name)).unwrap_or(0))
+        };
         let state_text = required(get("state"), "state")?;
         let state = State::parse(&state_text)
             .ok_or_else(|| ZrqError::corrupt(key, &format!("unknown state '{state_text}'")))?;
+        if get("queue").is_some_and(|stored| stored != queue) {
+            return Err(ZrqError::corrupt(
+                key,
+                "field 'queue' does not name its queue",
+            ));
+        }
+        if get("id").is_some_and(|stored| stored != id) {
+            return Err(ZrqError::corrupt(key, "field 'id' does not match its key"));
+        }
         // The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
-        let priority = int(get("priority"), "priority")?.unwrap_or(0);
+        let priority = defaulted(get("priority"), "priority")?;
         if !(0..=MAX_PRIORITY).contains(&priority) {
             return Err(ZrqError::corrupt(key, "field 'priority' is out of range"));
         }
         Ok(Job {
-            id: required(get("id"), "id")?,
-            queue: required(get("queue"), "queue")?,
+            id: id.to_string(),
+            queue: queue.to_string(),
             task: required(get("task"), "task")?,
             payload: required(get("payload"), "payload")?,
             state,
-            attempt: int(get("attempt"), "attempt")?.ok_or_else(|| missing("attempt"))?,
-            max_attempts: int(get("max_attempts"), "max_attempts")?
-                .ok_or_else(|| missing("max_attempts"))?,
-            timeout: int(get("timeout"), "timeout")?.ok_or_else(|| missing("timeout"))?,
+            attempt: defaulted(get("attempt"), "attempt")?,
+            max_attempts: defaulted(get("max_attempts"), "max_attempts")?,
+            timeout: defaulted(get("timeout"), "timeout")?,
             priority,
             backoff: int(get("backoff"), "backoff")?,
             keep: int(get("keep"), "keep")?,
@@ -213,14 +268,14 @@ impl Job {
         self.with_results == Some(1)
     }
 
-    /// All present fields as (name, text) pairs, in [`FIELDS`] order, for HSET. Text fields are
+    /// Every field the job has, in [`FIELDS`] order, as text (`None`: absent). Text fields are
     /// borrowed, not copied.
-    pub fn to_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+    fn values(&self) -> [Option<Cow<'_, str>>; FIELDS.len()] {
         fn text(v: &Option<String>) -> Option<Cow<'_, str>> {
             v.as_deref().map(Cow::Borrowed)
         }
         let int = |v: Option<i64>| v.map(|n| Cow::Owned(n.to_string()));
-        let values = [
+        [
             Some(Cow::Borrowed(self.id.as_str())),
             Some(Cow::Borrowed(self.queue.as_str())),
             Some(Cow::Borrowed(self.task.as_str())),
@@ -252,31 +307,49 @@ impl Job {
             text(&self.entry),
             text(&self.result),
             text(&self.error),
+        ]
+    }
+
+    /// The fields to store, as (name, text) pairs in [`FIELDS`] order, for HSET: present fields
+    /// but the [`DERIVED`] ones and those holding their default ([`DEFAULTS`]).
+    pub fn to_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        let defaults = [
+            ("attempt", self.attempt),
+            ("max_attempts", self.max_attempts),
+            ("timeout", self.timeout),
+            ("priority", self.priority),
         ];
+        let stored = |name: &str| {
+            !DERIVED.contains(&name)
+                && !defaults
+                    .iter()
+                    .any(|(field, value)| *field == name && is_default(name, *value))
+        };
         FIELDS
             .iter()
-            .zip(values)
+            .zip(self.values())
+            .filter(|((name, _), _)| stored(name))
             .filter_map(|((name, _), value)| value.map(|v| (*name, v)))
             .collect()
     }
 
-    /// The job as a reply map: present fields only, integers as integers. Each text is copied
-    /// once, into the reply.
+    /// The job as a reply map: every present field, the derived ones and defaults included, in
+    /// [`FIELDS`] order; integers as integers. Each text is copied once, into the reply.
     pub fn to_reply(&self) -> Reply {
-        let entries = self
-            .to_fields()
-            .into_iter()
-            .map(|(name, value)| {
-                let kind = FIELDS.iter().find(|(f, _)| *f == name).map(|(_, k)| *k);
+        let entries = FIELDS
+            .iter()
+            .zip(self.values())
+            .filter_map(|((name, kind), value)| {
+                let value = value?;
                 let number = match kind {
                     // Only integer fields are parsed: a payload may be large.
-                    Some(FieldKind::Integer) => value.parse::<i64>().ok(),
-                    _ => None,
+                    FieldKind::Integer => value.parse::<i64>().ok(),
+                    FieldKind::Text => None,
                 };
-                (
-                    name,
+                Some((
+                    *name,
                     number.map_or_else(|| Reply::Bulk(value.into_owned()), Reply::Int),
-                )
+                ))
             })
             .collect();
         Reply::Map(entries)
@@ -333,8 +406,126 @@ mod tests {
     #[test]
     fn round_trip() {
         let job = sample();
-        let back = Job::from_fields("k", owned(job.to_fields()));
+        let back = Job::from_fields("k", "q", "j1", owned(job.to_fields()));
         assert_eq!(back, Ok(job));
+    }
+
+    #[test]
+    fn stored_record_leaves_out_derived_fields_and_defaults() {
+        let mut job = sample();
+        job.attempt = 0;
+        let stored: Vec<&str> = job.to_fields().iter().map(|(k, _)| *k).collect();
+        for name in [
+            "id",
+            "queue",
+            "attempt",
+            "max_attempts",
+            "timeout",
+            "priority",
+        ] {
+            assert!(!stored.contains(&name), "{name} stored: {stored:?}");
+        }
+        assert!(stored.contains(&"state") && stored.contains(&"created_at"));
+        // Values other than the default are stored.
+        job.attempt = 2;
+        job.max_attempts = 1;
+        job.timeout = 5;
+        job.priority = 9;
+        let stored = owned(job.to_fields());
+        for (name, value) in [
+            ("attempt", "2"),
+            ("max_attempts", "1"),
+            ("timeout", "5"),
+            ("priority", "9"),
+        ] {
+            assert!(
+                stored.contains(&(name.to_string(), value.to_string())),
+                "{name}"
+            );
+        }
+        assert_eq!(Job::from_fields("k", "q", "j1", stored), Ok(job));
+    }
+
+    #[test]
+    fn defaults_are_integer_fields_and_fill_in_what_is_left_out() {
+        for (name, _) in DEFAULTS {
+            let kind = FIELDS.iter().find(|(f, _)| *f == name).map(|(_, k)| *k);
+            assert_eq!(kind, Some(FieldKind::Integer), "{name}");
+        }
+        let fields = [
+            ("task", "t"),
+            ("payload", "{}"),
+            ("state", "pending"),
+            ("created_at", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let job = Job::from_fields("k", "q", "j", fields);
+        let Ok(job) = job else {
+            unreachable!("a compact record reads: {job:?}")
+        };
+        assert_eq!(
+            (job.id.as_str(), job.queue.as_str()),
+            ("j", "q"),
+            "derived from the place"
+        );
+        assert_eq!(
+            (job.attempt, job.max_attempts, job.timeout, job.priority),
+            (0, DEFAULT_RETRIES + 1, DEFAULT_TIMEOUT_MS, 0)
+        );
+        let Reply::Map(entries) = job.to_reply() else {
+            unreachable!("to_reply returns a map")
+        };
+        let names: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "queue",
+                "task",
+                "payload",
+                "state",
+                "attempt",
+                "max_attempts",
+                "timeout",
+                "priority",
+                "created_at"
+            ]
+        );
+        assert!(entries.contains(&("max_attempts", Reply::Int(4))));
+        assert!(entries.contains(&("timeout", Reply::Int(30_000))));
+    }
+
+    #[test]
+    fn records_of_the_earlier_full_format_read_the_same() {
+        let job = sample();
+        let mut full = owned(job.to_fields());
+        full.extend(
+            [
+                ("id", "j1"),
+                ("queue", "q"),
+                ("max_attempts", "4"),
+                ("timeout", "30000"),
+                ("priority", "0"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        assert_eq!(Job::from_fields("k", "q", "j1", full.clone()), Ok(job));
+        // Stored names that disagree with the place are CORRUPT, not obeyed.
+        for (place_queue, place_id, detail) in [
+            ("other", "j1", "field 'queue' does not name its queue"),
+            ("q", "j2", "field 'id' does not match its key"),
+        ] {
+            let err = Job::from_fields("k", place_queue, place_id, full.clone()).err();
+            assert_eq!(
+                err.as_ref().map(|e| e.code),
+                Some(crate::ErrorCode::Corrupt)
+            );
+            let text = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(text.ends_with(detail), "{text}");
+        }
     }
 
     #[test]
@@ -350,14 +541,33 @@ mod tests {
     #[test]
     fn reply_has_the_fields_of_the_record_with_their_kinds() {
         let job = sample();
-        let fields = job.to_fields();
+        // The full record: what is stored, plus what the compact record leaves out.
+        let mut fields = owned(job.to_fields());
+        fields.extend([
+            ("id".to_string(), job.id.clone()),
+            ("queue".to_string(), job.queue.clone()),
+        ]);
+        for (name, value) in DEFAULTS {
+            if !fields.iter().any(|(f, _)| f == name) {
+                fields.push((name.to_string(), value.to_string()));
+            }
+        }
         let Reply::Map(entries) = job.to_reply() else {
             unreachable!("to_reply returns a map")
         };
         let names: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
-        let want: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-        assert_eq!(names, want);
-        for ((name, text), (_, reply)) in fields.iter().zip(&entries) {
+        let want: Vec<&str> = FIELDS
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| fields.iter().any(|(name, _)| name == f))
+            .collect();
+        assert_eq!(names, want, "every field, in FIELDS order");
+        for (name, reply) in &entries {
+            let text = fields
+                .iter()
+                .find(|(f, _)| f == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default();
             let kind = FIELDS.iter().find(|(f, _)| f == name).map(|(_, k)| *k);
             let expected = match kind {
                 Some(FieldKind::Integer) => Reply::Int(text.parse().unwrap_or(i64::MIN)),
@@ -371,6 +581,12 @@ mod tests {
     fn corrupt_records_are_errors_not_panics() {
         let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
             ("missing state", vec![("id", "j")]),
+            (
+                "missing task",
+                vec![("state", "pending"), ("payload", "{}"), ("created_at", "1")],
+            ),
+            ("queue stored elsewhere", sample_with("queue", "other")),
+            ("id stored elsewhere", sample_with("id", "other")),
             ("bad state", sample_with("state", "weird")),
             ("bad attempt", sample_with("attempt", "x")),
             ("priority beyond 9", sample_with("priority", "12")),
@@ -383,7 +599,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert!(
-            Job::from_fields("k", valid).is_ok(),
+            Job::from_fields("k", "q", "j", valid).is_ok(),
             "the sample itself is valid"
         );
         for (why, fields) in cases {
@@ -391,7 +607,9 @@ mod tests {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            let err = Job::from_fields("k", fields).err().map(|e| e.code);
+            let err = Job::from_fields("k", "q", "j", fields)
+                .err()
+                .map(|e| e.code);
             assert_eq!(err, Some(crate::ErrorCode::Corrupt), "{why}");
         }
     }

@@ -78,14 +78,15 @@ fn records(selector: u8, argv: &[&[u8]], data: &[u8]) {
                     _ => None,
                 })
                 .collect();
-            if let Ok(job) = Job::from_fields("k", fields) {
+            // The seed's record names job `j` of queue `q` (as the earlier format stored them).
+            if let Ok(job) = Job::from_fields("k", "q", "j", fields) {
                 // What decodes, encodes and decodes again to the same job.
                 let again: Vec<(String, String)> = job
                     .to_fields()
                     .into_iter()
                     .map(|(f, v)| (f.to_string(), v.into_owned()))
                     .collect();
-                assert_eq!(Job::from_fields("k", again).ok(), Some(job.clone()));
+                assert_eq!(Job::from_fields("k", "q", "j", again).ok(), Some(job.clone()));
                 let _ = job.to_reply();
             }
         }

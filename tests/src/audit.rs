@@ -168,14 +168,42 @@ impl Found {
     /// What a record must hold by itself, whatever the indexes say.
     fn check_record(&mut self, queue: &str, id: &str, record: &Record) {
         let field = |name: &str| record.get(name).map(String::as_str);
-        if field("id") != Some(id) {
+        // The compact record leaves out `id` and `queue` (its place says them); one written
+        // before it stores both, which must then name its place.
+        let full_format = record.contains_key("id");
+        if field("id").is_some_and(|stored| stored != id) {
             self.note(format!("job {id}: record's id field is {:?}", field("id")));
         }
-        if field("queue") != Some(queue) {
+        if full_format && field("queue") != Some(queue)
+            || !full_format && record.contains_key("queue")
+        {
             self.note(format!(
-                "job {id}: record's queue field is {:?}",
-                field("queue")
+                "job {id}: record's queue field is {:?}{}",
+                field("queue"),
+                if full_format {
+                    ""
+                } else {
+                    " in a compact record"
+                }
             ));
+        }
+        // A compact record (written by this version) stores no default: each write of a
+        // default deletes the field instead.
+        if !full_format {
+            for (name, default) in zrq_core::job::DEFAULTS {
+                if field(name) == Some(default.to_string().as_str()) {
+                    self.note(format!(
+                        "job {id}: compact record stores {name} at its default {default}"
+                    ));
+                }
+            }
+        }
+        // Whatever the format, the record reads as a job (required fields present, integers
+        // integers, priority in range, names valid).
+        let fields = record.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let key = QueueKeys::new(queue).job(id);
+        if let Err(e) = zrq_core::job::Job::from_fields(&key, queue, id, fields) {
+            self.note(format!("job {id}: record does not read: {e}"));
         }
         let Some(state) = field("state").and_then(State::parse) else {
             self.note(format!(

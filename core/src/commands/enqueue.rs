@@ -18,10 +18,7 @@ use crate::state::State;
 use crate::store::{KeyType, Store};
 use crate::{Reply, Result, ZrqError};
 
-/// Extra attempts after the first when `RETRIES` is not given.
-pub const DEFAULT_RETRIES: i64 = 3;
-/// Lease length in ms when `TIMEOUT` is not given.
-pub const DEFAULT_TIMEOUT_MS: i64 = 30_000;
+pub use crate::job::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
 /// Latest accepted `AT`: year 9999 in unix ms, far beyond any real schedule.
 pub const MAX_AT_MS: i64 = 253_402_300_799_999;
 

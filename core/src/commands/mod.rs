@@ -157,9 +157,9 @@ pub(crate) fn check_finish_types(
 
 /// Loads job `id`, or `None` if there is no such record. A key of another type is `WRONGTYPE`.
 ///
-/// A record whose `queue` or `id` differs from where it is stored is `CORRUPT`: module key access
-/// is not checked by ACLs, so a stored name must never choose which keys are written (every key
-/// comes from the command's queue and the record's own id, which must then agree).
+/// The job's `queue` and `id` are those of the place it is read from (the command's queue, the
+/// id asked for); a record of the earlier format that stores other ones is `CORRUPT` (see
+/// [`Job::from_fields`]): every key comes from the command's queue and the record's own id.
 pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<Option<Job>> {
     let key = keys.job(id);
     let Some(fields) = store.record(&key)? else {
@@ -168,17 +168,23 @@ pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Res
     if fields.is_empty() {
         return Ok(None);
     }
-    let job = Job::from_fields(&key, fields)?;
-    if job.queue != keys.queue() {
-        return Err(ZrqError::corrupt(
-            &key,
-            "field 'queue' does not name its queue",
-        ));
+    Job::from_fields(&key, keys.queue(), id, fields).map(Some)
+}
+
+/// Sets integer field `name` of job `id`'s record to `value`: stores it, or deletes the field
+/// when `value` is its default (the compact record leaves defaults out, see [`crate::job`]).
+pub(crate) fn set_integer(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+    name: &str,
+    value: i64,
+) -> Result<()> {
+    if crate::job::is_default(name, value) {
+        store.hdel(&keys.job(id), &[name])
+    } else {
+        store.hset(&keys.job(id), &[(name, &value.to_string())])
     }
-    if job.id != id {
-        return Err(ZrqError::corrupt(&key, "field 'id' does not match its key"));
-    }
-    Ok(Some(job))
 }
 
 /// Loads job `id` for a command that may finish it (ACK, FAIL, CANCEL, DELETE): also checks the

@@ -8,7 +8,8 @@
 //! retries left runs again.
 
 use super::{
-    check_queue_types, finish, held, lease_token, load_job_to_finish, make_pending, unlink,
+    check_queue_types, finish, held, lease_token, load_job_to_finish, make_pending, set_integer,
+    unlink,
 };
 use crate::args::{self, Options};
 use crate::keys::QueueKeys;
@@ -62,8 +63,7 @@ impl<'a> Release<'a> {
         }
         unlink(store, &keys, &mut job)?;
         job.attempt = (job.attempt - 1).max(0);
-        let attempt = job.attempt.to_string();
-        store.hset(&keys.job(self.id), &[("attempt", &attempt)])?;
+        set_integer(store, &keys, self.id, "attempt", job.attempt)?;
         make_pending(store, &keys, &mut job, Event::GiveBack)?;
         Ok(Reply::Int(code::DONE))
     }

@@ -145,8 +145,11 @@ fn requeue(store: &mut dyn Store, keys: &QueueKeys, mut job: crate::job::Job) ->
     }
     let id = job.id.clone();
     store.zrem(&keys.dead(), &id)?;
-    store.hset(&keys.job(&id), &[("attempt", "0")])?;
-    store.hdel(&keys.job(&id), &["finished_at", "cancel_requested"])?;
+    // A fresh attempt budget: `attempt` back to its default, 0 (left out of the record).
+    store.hdel(
+        &keys.job(&id),
+        &["attempt", "finished_at", "cancel_requested"],
+    )?;
     job.attempt = 0;
     if let Some(unique) = &job.unique {
         if store.hget(&keys.unique(), unique)?.is_none() {

@@ -5,7 +5,7 @@
 //! The heartbeat of long jobs: the lease restarts from now, for `TIMEOUT` ms if given (which also
 //! becomes the job's timeout) or the job's own timeout.
 
-use super::{check_queue_types, held, lease_token, load_job};
+use super::{check_queue_types, held, lease_token, load_job, set_integer};
 use crate::args::{self, Options, MAX_DURATION_MS};
 use crate::keys::QueueKeys;
 use crate::reply::code;
@@ -70,13 +70,14 @@ impl<'a> Touch<'a> {
         let deadline = store.now_ms().saturating_add(timeout);
         store.zadd(&keys.active(), deadline, self.id)?;
         store.wake_at(self.queue, deadline);
-        let (timeout_text, progress_text) =
-            (timeout.to_string(), self.progress.map(|p| p.to_string()));
-        let mut fields = vec![("timeout", timeout_text.as_str())];
-        if let Some(progress) = &progress_text {
-            fields.push(("progress", progress));
+        // Only what changes is written: a new lease length (left out of the record when it is
+        // the default), the progress.
+        if let Some(timeout) = self.timeout {
+            set_integer(store, &keys, self.id, "timeout", timeout)?;
         }
-        store.hset(&keys.job(self.id), &fields)?;
+        if let Some(progress) = self.progress {
+            store.hset(&keys.job(self.id), &[("progress", &progress.to_string())])?;
+        }
         Ok(Reply::Int(code::DONE))
     }
 }
