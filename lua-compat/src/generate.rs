@@ -6,7 +6,7 @@ use zrq_core::commands::{
     ack, batch, enqueue, fail, fetch, promote, queues, reclaim, release, requeue, result, schedule,
     touch, PAGE_DEFAULT_COUNT, PAGE_OPTIONS, PARENT_FAIL_POLICIES,
 };
-use zrq_core::job::{FieldKind, FIELDS};
+use zrq_core::job::{FieldKind, DEFAULTS, DERIVED, FIELDS};
 use zrq_core::reply::code;
 use zrq_core::spec::COMMANDS;
 use zrq_core::state::State;
@@ -162,6 +162,21 @@ pub fn core_lua() -> String {
         line(format!("    {{ {}, {} }},", string(name), string(kind)));
     }
     line("}\n".into());
+    line(
+        "-- The compact record: fields not stored, their place says them (zrq_core::job::DERIVED),"
+            .into(),
+    );
+    line(format!("local IS_DERIVED = {}", set(DERIVED)));
+    line("-- and integer fields not stored at their default, which readers fill in".into());
+    line("-- (zrq_core::job::DEFAULTS).".into());
+    let defaults: Vec<String> = DEFAULTS
+        .iter()
+        .map(|(name, value)| format!("{name} = {value}"))
+        .collect();
+    line(format!(
+        "local DEFAULT_OF = {{ {} }}\n",
+        defaults.join(", ")
+    ));
 
     line("-- The integers with which commands say what they did (zrq_core::reply::code).".into());
     line(format!(

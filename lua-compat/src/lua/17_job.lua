@@ -1,5 +1,5 @@
 --------------------------------------------------------------------------------------------------
--- Job record (core/src/job.rs); its FIELDS are generated from there.
+-- Job record (core/src/job.rs); its FIELDS, IS_DERIVED and DEFAULT_OF are generated from there.
 --------------------------------------------------------------------------------------------------
 
 -- Rust's i64 parse: optional sign, digits, within i64. Returns the number or nil.
@@ -42,9 +42,12 @@ local function counters(map, hash, fields, prefix)
     end
 end
 
--- Reads a job record from HGETALL's flat reply (job.rs `Job::from_fields`); fields or values that
--- are not UTF-8 are skipped, as the module's store does. Returns nil when nothing is left.
-local function decode_job(key, flat)
+-- Reads the record of job `id` of `queue` from HGETALL's flat reply (job.rs `Job::from_fields`):
+-- `id` and `queue` come from the record's place, fields left out hold their default. A record of
+-- the full format (before the compact one) that stores another `queue` or `id` is CORRUPT.
+-- Fields or values that are not UTF-8 are skipped, as the module's store does. Returns nil when
+-- nothing is left.
+local function decode_job(key, flat, queue, id)
     local raw = utf8_hash(flat)
     if next(raw) == nil then
         return nil
@@ -80,24 +83,38 @@ local function decode_job(key, flat)
         end
         return value
     end
+    -- A field left out holds its default.
+    local function defaulted(field)
+        local value = int(field, false)
+        if value == nil then
+            return DEFAULT_OF[field]
+        end
+        return value
+    end
     local job = {}
     local state = required('state')
     if not IS_STATE[state] then
         corrupt("unknown state '" .. state .. "'")
     end
+    if raw.queue ~= nil and raw.queue ~= queue then
+        corrupt("field 'queue' does not name its queue")
+    end
+    if raw.id ~= nil and raw.id ~= id then
+        corrupt("field 'id' does not match its key")
+    end
     -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
-    job.priority = int('priority', false) or 0
+    job.priority = defaulted('priority')
     if job.priority < 0 or job.priority > MAX_PRIORITY then
         corrupt("field 'priority' is out of range")
     end
-    job.id = required('id')
-    job.queue = required('queue')
+    job.id = id
+    job.queue = queue
     job.task = required('task')
     job.payload = required('payload')
     job.state = state
-    job.attempt = int('attempt', true)
-    job.max_attempts = int('max_attempts', true)
-    job.timeout = int('timeout', true)
+    job.attempt = defaulted('attempt')
+    job.max_attempts = defaulted('max_attempts')
+    job.timeout = defaulted('timeout')
     job.backoff = int('backoff', false)
     job.keep = int('keep', false)
     job.unique = name_field('unique')
@@ -124,7 +141,8 @@ local function decode_job(key, flat)
 end
 
 -- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module, including a
--- record whose `queue` or `id` differs from where it is stored. (commands/mod.rs load_job)
+-- full-format record whose `queue` or `id` differs from where it is stored. (commands/mod.rs
+-- load_job)
 local function load_job(k, id)
     local key = k.job(id)
     -- One command for the type and the fields (mod.rs Store::record); the type is asked only
@@ -134,14 +152,7 @@ local function load_job(k, id)
         check_types({ { key, 'hash' } })
         fields = call('HGETALL', key)
     end
-    local job = decode_job(key, fields)
-    if job and job.queue ~= k.queue then
-        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'queue' does not name its queue")
-    end
-    if job and job.id ~= id then
-        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'id' does not match its key")
-    end
-    return job
+    return decode_job(key, fields, k.queue, id)
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
@@ -166,17 +177,31 @@ local function each_present_field(job, visit)
     end
 end
 
--- The job's present fields as HSET arguments, in FIELDS order (job.rs `to_fields`).
+-- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present fields but
+-- the derived ones and those holding their default.
 local function job_hset_args(job)
     local out = {}
     each_present_field(job, function(field, kind, value)
-        out[#out + 1] = field
-        out[#out + 1] = kind == 'integer' and itoa(value) or value
+        if not IS_DERIVED[field] and DEFAULT_OF[field] ~= value then
+            out[#out + 1] = field
+            out[#out + 1] = kind == 'integer' and itoa(value) or value
+        end
     end)
     return out
 end
 
--- The job as a reply map: present fields only, integers as integers (job.rs `to_reply`).
+-- Sets integer field `field` of job `id`'s record to `value`: stores it, or deletes the field when
+-- `value` is its default (mod.rs set_integer).
+local function set_integer(k, id, field, value)
+    if DEFAULT_OF[field] == value then
+        call('HDEL', k.job(id), field)
+    else
+        call('HSET', k.job(id), field, itoa(value))
+    end
+end
+
+-- The job as a reply map: every present field, the derived ones and defaults included, integers
+-- as integers (job.rs `to_reply`).
 local function job_reply(job)
     local map = {}
     each_present_field(job, function(field, _, value)

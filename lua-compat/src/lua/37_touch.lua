@@ -27,13 +27,15 @@ local function touch(keys, argv)
     if job.cancel_requested ~= nil then
         return REPLY.CANCELLED
     end
-    timeout = timeout or job.timeout
     local now = clock()
-    call('ZADD', k.active, itoa(now + timeout), id)
+    call('ZADD', k.active, itoa(now + (timeout or job.timeout)), id)
+    -- Only what changes is written: a new lease length (left out of the record when it is the
+    -- default), the progress.
+    if timeout ~= nil then
+        set_integer(k, id, 'timeout', timeout)
+    end
     if progress ~= nil then
-        call('HSET', k.job(id), 'timeout', itoa(timeout), 'progress', itoa(progress))
-    else
-        call('HSET', k.job(id), 'timeout', itoa(timeout))
+        call('HSET', k.job(id), 'progress', itoa(progress))
     end
     return REPLY.DONE
 end

@@ -16,8 +16,8 @@ local function requeue_dead(k, job)
         return false
     end
     call('ZREM', k.dead, job.id)
-    call('HSET', k.job(job.id), 'attempt', '0')
-    call('HDEL', k.job(job.id), 'finished_at', 'cancel_requested')
+    -- A fresh attempt budget: `attempt` back to its default, 0 (left out of the record).
+    call('HDEL', k.job(job.id), 'attempt', 'finished_at', 'cancel_requested')
     job.attempt = 0
     if job.unique ~= nil and not call('HGET', k.unique, job.unique) then
         call('HSET', k.unique, job.unique, job.id)

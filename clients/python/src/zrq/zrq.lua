@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+f5d479d3'
+local VERSION = '0.1.0+54da7a75'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -107,6 +107,12 @@ local FIELDS = {
     { 'result', 'text' },
     { 'error', 'text' },
 }
+
+-- The compact record: fields not stored, their place says them (zrq_core::job::DERIVED),
+local IS_DERIVED = { id = true, queue = true }
+-- and integer fields not stored at their default, which readers fill in
+-- (zrq_core::job::DEFAULTS).
+local DEFAULT_OF = { attempt = 0, max_attempts = 4, timeout = 30000, priority = 0 }
 
 -- The integers with which commands say what they did (zrq_core::reply::code).
 local REPLY = { DONE = 1, NOTHING = 0, CANCELLED = -1, CANCEL_REQUESTED = 2 }
@@ -820,7 +826,7 @@ local function itoa(n)
 end
 
 --------------------------------------------------------------------------------------------------
--- Job record (core/src/job.rs); its FIELDS are generated from there.
+-- Job record (core/src/job.rs); its FIELDS, IS_DERIVED and DEFAULT_OF are generated from there.
 --------------------------------------------------------------------------------------------------
 
 -- Rust's i64 parse: optional sign, digits, within i64. Returns the number or nil.
@@ -863,9 +869,12 @@ local function counters(map, hash, fields, prefix)
     end
 end
 
--- Reads a job record from HGETALL's flat reply (job.rs `Job::from_fields`); fields or values that
--- are not UTF-8 are skipped, as the module's store does. Returns nil when nothing is left.
-local function decode_job(key, flat)
+-- Reads the record of job `id` of `queue` from HGETALL's flat reply (job.rs `Job::from_fields`):
+-- `id` and `queue` come from the record's place, fields left out hold their default. A record of
+-- the full format (before the compact one) that stores another `queue` or `id` is CORRUPT.
+-- Fields or values that are not UTF-8 are skipped, as the module's store does. Returns nil when
+-- nothing is left.
+local function decode_job(key, flat, queue, id)
     local raw = utf8_hash(flat)
     if next(raw) == nil then
         return nil
@@ -901,24 +910,38 @@ local function decode_job(key, flat)
         end
         return value
     end
+    -- A field left out holds its default.
+    local function defaulted(field)
+        local value = int(field, false)
+        if value == nil then
+            return DEFAULT_OF[field]
+        end
+        return value
+    end
     local job = {}
     local state = required('state')
     if not IS_STATE[state] then
         corrupt("unknown state '" .. state .. "'")
     end
+    if raw.queue ~= nil and raw.queue ~= queue then
+        corrupt("field 'queue' does not name its queue")
+    end
+    if raw.id ~= nil and raw.id ~= id then
+        corrupt("field 'id' does not match its key")
+    end
     -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
-    job.priority = int('priority', false) or 0
+    job.priority = defaulted('priority')
     if job.priority < 0 or job.priority > MAX_PRIORITY then
         corrupt("field 'priority' is out of range")
     end
-    job.id = required('id')
-    job.queue = required('queue')
+    job.id = id
+    job.queue = queue
     job.task = required('task')
     job.payload = required('payload')
     job.state = state
-    job.attempt = int('attempt', true)
-    job.max_attempts = int('max_attempts', true)
-    job.timeout = int('timeout', true)
+    job.attempt = defaulted('attempt')
+    job.max_attempts = defaulted('max_attempts')
+    job.timeout = defaulted('timeout')
     job.backoff = int('backoff', false)
     job.keep = int('keep', false)
     job.unique = name_field('unique')
@@ -945,7 +968,8 @@ local function decode_job(key, flat)
 end
 
 -- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module, including a
--- record whose `queue` or `id` differs from where it is stored. (commands/mod.rs load_job)
+-- full-format record whose `queue` or `id` differs from where it is stored. (commands/mod.rs
+-- load_job)
 local function load_job(k, id)
     local key = k.job(id)
     -- One command for the type and the fields (mod.rs Store::record); the type is asked only
@@ -955,14 +979,7 @@ local function load_job(k, id)
         check_types({ { key, 'hash' } })
         fields = call('HGETALL', key)
     end
-    local job = decode_job(key, fields)
-    if job and job.queue ~= k.queue then
-        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'queue' does not name its queue")
-    end
-    if job and job.id ~= id then
-        fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'id' does not match its key")
-    end
-    return job
+    return decode_job(key, fields, k.queue, id)
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
@@ -987,17 +1004,31 @@ local function each_present_field(job, visit)
     end
 end
 
--- The job's present fields as HSET arguments, in FIELDS order (job.rs `to_fields`).
+-- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present fields but
+-- the derived ones and those holding their default.
 local function job_hset_args(job)
     local out = {}
     each_present_field(job, function(field, kind, value)
-        out[#out + 1] = field
-        out[#out + 1] = kind == 'integer' and itoa(value) or value
+        if not IS_DERIVED[field] and DEFAULT_OF[field] ~= value then
+            out[#out + 1] = field
+            out[#out + 1] = kind == 'integer' and itoa(value) or value
+        end
     end)
     return out
 end
 
--- The job as a reply map: present fields only, integers as integers (job.rs `to_reply`).
+-- Sets integer field `field` of job `id`'s record to `value`: stores it, or deletes the field when
+-- `value` is its default (mod.rs set_integer).
+local function set_integer(k, id, field, value)
+    if DEFAULT_OF[field] == value then
+        call('HDEL', k.job(id), field)
+    else
+        call('HSET', k.job(id), field, itoa(value))
+    end
+end
+
+-- The job as a reply map: every present field, the derived ones and defaults included, integers
+-- as integers (job.rs `to_reply`).
 local function job_reply(job)
     local map = {}
     each_present_field(job, function(field, _, value)
@@ -2846,13 +2877,15 @@ local function touch(keys, argv)
     if job.cancel_requested ~= nil then
         return REPLY.CANCELLED
     end
-    timeout = timeout or job.timeout
     local now = clock()
-    call('ZADD', k.active, itoa(now + timeout), id)
+    call('ZADD', k.active, itoa(now + (timeout or job.timeout)), id)
+    -- Only what changes is written: a new lease length (left out of the record when it is the
+    -- default), the progress.
+    if timeout ~= nil then
+        set_integer(k, id, 'timeout', timeout)
+    end
     if progress ~= nil then
-        call('HSET', k.job(id), 'timeout', itoa(timeout), 'progress', itoa(progress))
-    else
-        call('HSET', k.job(id), 'timeout', itoa(timeout))
+        call('HSET', k.job(id), 'progress', itoa(progress))
     end
     return REPLY.DONE
 end
@@ -2865,9 +2898,9 @@ do -- 38_release.lua: its locals are its own
 -- KEYS[1] the queue; ARGV id, option LEASE <token>.
 -- Reply   1 (back to pending at once, attempt decremented: the attempt does not count), 0 (job
 --         not active, or not under that lease), -1 (its cancellation was requested: now cancelled).
--- Writes  ZREM active (XACK + XDEL of its entry if an older zrq delivered it), HSET attempt, then
---         as a job entering its stream
---         (XADD, HSET state entry, PUBLISH "pending <id>", a wake-up token).
+-- Writes  ZREM active (XACK + XDEL of its entry if an older zrq delivered it), HSET attempt (HDEL
+--         when back to 0), then as a job entering its stream (XADD, HSET state entry, PUBLISH
+--         "pending <id>", a wake-up token).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -2890,7 +2923,7 @@ local function release(keys, argv)
     if job.attempt < 0 then
         job.attempt = 0
     end
-    call('HSET', k.job(id), 'attempt', itoa(job.attempt))
+    set_integer(k, id, 'attempt', job.attempt)
     make_pending(k, job)
     return REPLY.DONE
 end
@@ -2997,8 +3030,8 @@ local function requeue_dead(k, job)
         return false
     end
     call('ZREM', k.dead, job.id)
-    call('HSET', k.job(job.id), 'attempt', '0')
-    call('HDEL', k.job(job.id), 'finished_at', 'cancel_requested')
+    -- A fresh attempt budget: `attempt` back to its default, 0 (left out of the record).
+    call('HDEL', k.job(job.id), 'attempt', 'finished_at', 'cancel_requested')
     job.attempt = 0
     if job.unique ~= nil and not call('HGET', k.unique, job.unique) then
         call('HSET', k.unique, job.unique, job.id)
