@@ -35,20 +35,28 @@ fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     format!("{{ {} }}", items.join(", "))
 }
 
+/// A table key: `a` if it is a Lua name, else `['a-b']`.
+fn table_key(key: &str) -> String {
+    let plain = key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        key.to_string()
+    } else {
+        format!("[{}]", string(key))
+    }
+}
+
 /// `{ a = true, b = true }` (keys that are Lua names), or `{ ['a-b'] = true }`.
 fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let items: Vec<String> = items
+    map(items.into_iter().map(|item| (item, "true".to_string())))
+}
+
+/// `{ a = <lua>, ['b:'] = <lua> }`: each key with its value's Lua text.
+fn map<'a>(entries: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    let entries: Vec<String> = entries
         .into_iter()
-        .map(|item| {
-            let plain = item.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if plain {
-                format!("{item} = true")
-            } else {
-                format!("[{}] = true", string(item))
-            }
-        })
+        .map(|(key, value)| format!("{} = {value}", table_key(key)))
         .collect();
-    format!("{{ {} }}", items.join(", "))
+    format!("{{ {} }}", entries.join(", "))
 }
 
 /// The library's constants, from zrq-core: Lua `local` declarations, each naming its source.
@@ -133,7 +141,16 @@ pub fn core_lua() -> String {
         "local LUA_ONLY_KEY_KINDS = {}",
         list(keys::LUA_ONLY_KEYS.iter().map(|k| k.suffix))
     ));
-    line(format!("local EVENTS = {}\n", string(keys::EVENTS)));
+    line(format!("local EVENTS = {}", string(keys::EVENTS)));
+    line("-- Each key kind's Redis type (KeySpec::redis_type), by suffix: what WRONGTYPE checks expect.".into());
+    line(format!(
+        "local KEY_TYPE = {}",
+        map(keys::KEYS
+            .iter()
+            .chain(keys::LUA_ONLY_KEYS)
+            .map(|k| (k.suffix, string(k.redis_type))))
+    ));
+    line(String::new());
 
     line("-- Job states (zrq_core::state::State::ALL), which are valid, which are final.".into());
     line(format!(

@@ -7,7 +7,7 @@ mod support;
 
 use support::error_text;
 use zrq_core::args::{MAX_COUNT, MAX_DURATION_MS, MAX_NAME_LEN, MAX_RETRIES};
-use zrq_core::ZrqError;
+use zrq_core::{keys, ZrqError};
 use zrq_tests::{conformance, redis, Backend, Server, Zrq};
 
 /// What the error reply must be.
@@ -672,8 +672,55 @@ fn bad_input_in_a_transaction_fails_alone(backend: Backend) {
     assert_eq!(zrq.state("q", "bad1"), None);
 }
 
+/// Each fixed key kind of `zrq_core::keys::KEYS` (on the Lua backend also `LUA_ONLY_KEYS`)
+/// holding a value of another type makes FETCH, which checks every fixed key of its queue first,
+/// reply WRONGTYPE naming the key and its kind's `redis_type`: both backends must take their
+/// types from that one table (the Lua library's KEY_TYPE is generated from it).
+fn every_fixed_key_kind_is_type_checked(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let lua_only = match backend {
+        Backend::Lua => keys::LUA_ONLY_KEYS,
+        Backend::Module => &[],
+    };
+    let mut checked = 0;
+    for (n, spec) in keys::KEYS.iter().chain(lua_only).enumerate() {
+        let queue = format!("kt{n}");
+        let key = match spec.suffix {
+            "stream:" => keys::QueueKeys::new(&queue).stream_at(keys::MAX_PRIORITY),
+            // Records (`job:`, `batch:`): checked where they are read (the literal cases).
+            suffix if suffix.ends_with(':') => continue,
+            suffix => format!("zrq:{{{queue}}}:{suffix}"),
+        };
+        let (wrong, found) = if spec.redis_type == "string" {
+            ("RPUSH", "list")
+        } else {
+            ("SET", "string")
+        };
+        let _: redis::Value = redis::cmd(wrong)
+            .arg(&key)
+            .arg("x")
+            .query(&mut conn)
+            .expect(wrong);
+        let err = zrq
+            .call_raw("fetch", &[queue.as_bytes(), b"w"])
+            .expect_err(&key);
+        assert_eq!(
+            error_text(&err),
+            format!(
+                "WRONGTYPE key '{key}' holds a {found}, zrq expects a {}",
+                spec.redis_type
+            ),
+        );
+        checked += 1;
+    }
+    assert!(checked >= 14, "{checked} key kinds checked");
+}
+
 conformance!(
     every_bad_input_is_refused_and_changes_nothing,
+    every_fixed_key_kind_is_type_checked,
     every_command_names_itself_in_arity_errors,
     bad_input_in_a_transaction_fails_alone,
 );

@@ -2,8 +2,8 @@
 -- Key schema (core/src/keys.rs).
 --------------------------------------------------------------------------------------------------
 
--- GROUP, ENTRY_FIELD, MAX_PRIORITY, KEY_KINDS, LUA_ONLY_KEY_KINDS (the wake-up list) and EVENTS
--- (the channel) are generated from core/src/keys.rs.
+-- GROUP, ENTRY_FIELD, MAX_PRIORITY, KEY_KINDS, LUA_ONLY_KEY_KINDS (the wake-up list), EVENTS
+-- (the channel) and KEY_TYPE (each kind's Redis type) are generated from core/src/keys.rs.
 
 -- How many wake-up tokens a queue keeps at most (see docs/LUA.md, "Blocking FETCH").
 local WAKE_CAP = 128

@@ -3,16 +3,25 @@
 -- queue's structures, the only places where a job changes place, as in the module.
 --------------------------------------------------------------------------------------------------
 
--- Fails with WRONGTYPE unless every fixed key of the queue has its type (mod.rs
--- check_queue_types), then checks the Lua-only wake-up list.
-local function check_queue_types(k)
-    for priority = 0, MAX_PRIORITY do
-        check_types({ { k.stream_at(priority), 'stream' } })
+-- Fails with WRONGTYPE unless each fixed key named in `kinds` (k.<kind>) is missing or of its
+-- kind's Redis type (KEY_TYPE, generated from core/src/keys.rs: the types are defined once).
+-- `checks` holds checks to make first.
+local function check_kinds(k, kinds, checks)
+    for _, kind in ipairs(kinds) do
+        checks[#checks + 1] = { k[kind], KEY_TYPE[kind] }
     end
-    check_types({ { k.active, 'zset' }, { k.waiting, 'zset' }, { k.scheduled, 'zset' }, { k.retrying, 'zset' },
-        { k.completed, 'zset' }, { k.cancelled, 'zset' }, { k.dead, 'zset' }, { k.ticks, 'zset' } })
-    check_types({ { k.unique, 'hash' }, { k.schedules, 'hash' }, { k.stats, 'hash' }, { k.paused, 'string' } })
-    check_types({ { k.wake, 'list' } })
+    check_types(checks)
+end
+
+-- Fails with WRONGTYPE unless every fixed key of the queue has its type, in the module's order
+-- (mod.rs check_queue_types), then checks the Lua-only wake-up list.
+local function check_queue_types(k)
+    local streams = {}
+    for priority = 0, MAX_PRIORITY do
+        streams[#streams + 1] = { k.stream_at(priority), KEY_TYPE.stream }
+    end
+    check_kinds(k, { 'active', 'waiting', 'scheduled', 'retrying', 'completed', 'cancelled', 'dead', 'ticks',
+        'unique', 'schedules', 'stats', 'paused', 'wake' }, streams)
 end
 
 -- Checks the types of the fixed keys finish() writes when `job` ends in `state`; every fixed key
@@ -25,22 +34,20 @@ local function check_finish_types(k, job, state)
     end
     local checks = {}
     if job.entry ~= nil then
-        checks[#checks + 1] = { k.stream_at(job.priority), 'stream' }
+        checks[1] = { k.stream_at(job.priority), KEY_TYPE.stream }
     end
-    for _, key in ipairs({ k.active, k.waiting, k.scheduled, k.retrying }) do
-        checks[#checks + 1] = { key, 'zset' }
-    end
+    local kinds = { 'active', 'waiting', 'scheduled', 'retrying' }
     if state == 'dead' then
-        checks[#checks + 1] = { k.dead, 'zset' }
+        kinds[#kinds + 1] = 'dead'
     else
-        checks[#checks + 1] = { k.completed, 'zset' }
-        checks[#checks + 1] = { k.cancelled, 'zset' }
+        kinds[#kinds + 1] = 'completed'
+        kinds[#kinds + 1] = 'cancelled'
     end
     if job.unique ~= nil then
-        checks[#checks + 1] = { k.unique, 'hash' }
+        kinds[#kinds + 1] = 'unique'
     end
-    checks[#checks + 1] = { k.stats, 'hash' }
-    check_types(checks)
+    kinds[#kinds + 1] = 'stats'
+    check_kinds(k, kinds, checks)
 end
 
 -- The queue's keys, every fixed key's type checked first (as most commands start).
