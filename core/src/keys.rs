@@ -111,8 +111,12 @@ pub const EVENTS: &str = "events";
 pub const LUA_ONLY_KEYS: &[KeySpec] = &[KeySpec {
     suffix: "wake",
     redis_type: "list",
-    purpose: "wake-up tokens for clients blocked on FETCH (BLPOP), capped at 128",
+    purpose: "wake-up tokens for clients blocked on FETCH (BLPOP), at most `WAKE_CAP`",
 }];
+
+/// How many wake-up tokens the Lua library keeps at most in a queue's `wake` list: each push
+/// trims the list to its newest `WAKE_CAP` tokens (docs/LUA.md, "Blocking FETCH").
+pub const WAKE_CAP: usize = 128;
 
 /// Highest job priority; priorities run from 0 (default) to this.
 pub const MAX_PRIORITY: i64 = 9;

@@ -150,7 +150,11 @@ pub fn core_lua() -> String {
             .chain(keys::LUA_ONLY_KEYS)
             .map(|k| (k.suffix, string(k.redis_type))))
     ));
-    line(String::new());
+    line(
+        "-- How many wake-up tokens a queue keeps at most (docs/LUA.md, \"Blocking FETCH\")."
+            .into(),
+    );
+    line(format!("local WAKE_CAP = {}\n", keys::WAKE_CAP));
 
     line("-- Job states (zrq_core::state::State::ALL), which are valid, which are final.".into());
     line(format!(

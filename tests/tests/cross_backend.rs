@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use zrq_core::args::MAX_DURATION_MS;
+use zrq_core::keys::WAKE_CAP;
 use zrq_tests::redis::{self, Connection, Value};
 use zrq_tests::{jobs, Backend, JobMap, Options, Server, Zrq};
 
@@ -1651,21 +1652,21 @@ fn lua_enqueue_wakes_one_client_blocked_on_the_wake_list() {
     assert_eq!(l.fetch("q", "w", 1)[0]["id"], id);
 
     // Tokens are capped, so a queue nobody waits on keeps a tiny list.
-    for _ in 0..300 {
+    for _ in 0..WAKE_CAP + 172 {
         l.enqueue("q", "t", "{}", &[]);
     }
     let len: i64 = redis::cmd("LLEN")
         .arg(wake)
         .query(&mut server.conn())
         .unwrap();
-    assert_eq!(len, 128);
+    assert_eq!(len, WAKE_CAP as i64);
     // An idempotent re-enqueue adds no job and no token.
     l.enqueue("q", "t", "{}", &["ID", &id]);
     let len: i64 = redis::cmd("LLEN")
         .arg(wake)
         .query(&mut server.conn())
         .unwrap();
-    assert_eq!(len, 128);
+    assert_eq!(len, WAKE_CAP as i64);
 
     // BLOCK is validated like the module's, then answered at once (a script cannot block).
     let started = Instant::now();

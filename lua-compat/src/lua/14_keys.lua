@@ -3,10 +3,8 @@
 --------------------------------------------------------------------------------------------------
 
 -- GROUP, ENTRY_FIELD, MAX_PRIORITY, KEY_KINDS, LUA_ONLY_KEY_KINDS (the wake-up list), EVENTS
--- (the channel) and KEY_TYPE (each kind's Redis type) are generated from core/src/keys.rs.
-
--- How many wake-up tokens a queue keeps at most (see docs/LUA.md, "Blocking FETCH").
-local WAKE_CAP = 128
+-- (the channel), KEY_TYPE (each kind's Redis type) and WAKE_CAP (the wake-up list's length) are
+-- generated from core/src/keys.rs.
 
 -- The module's configs cannot be read from a script: the library uses their defaults (CONFIG,
 -- generated from core/src/config.rs).

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+78fc8987'
+local VERSION = '0.1.0+684317ca'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -69,6 +69,8 @@ local LUA_ONLY_KEY_KINDS = { 'wake' }
 local EVENTS = 'events'
 -- Each key kind's Redis type (KeySpec::redis_type), by suffix: what WRONGTYPE checks expect.
 local KEY_TYPE = { stream = 'stream', ['stream:'] = 'stream', ['job:'] = 'hash', active = 'zset', waiting = 'zset', ['batch:'] = 'hash', scheduled = 'zset', retrying = 'zset', completed = 'zset', cancelled = 'zset', dead = 'zset', unique = 'hash', paused = 'string', schedules = 'hash', ticks = 'zset', stats = 'hash', wake = 'list' }
+-- How many wake-up tokens a queue keeps at most (docs/LUA.md, "Blocking FETCH").
+local WAKE_CAP = 128
 
 -- Job states (zrq_core::state::State::ALL), which are valid, which are final.
 local STATES = { 'waiting', 'scheduled', 'pending', 'active', 'retrying', 'completed', 'dead', 'cancelled' }
@@ -741,10 +743,8 @@ end
 --------------------------------------------------------------------------------------------------
 
 -- GROUP, ENTRY_FIELD, MAX_PRIORITY, KEY_KINDS, LUA_ONLY_KEY_KINDS (the wake-up list), EVENTS
--- (the channel) and KEY_TYPE (each kind's Redis type) are generated from core/src/keys.rs.
-
--- How many wake-up tokens a queue keeps at most (see docs/LUA.md, "Blocking FETCH").
-local WAKE_CAP = 128
+-- (the channel), KEY_TYPE (each kind's Redis type) and WAKE_CAP (the wake-up list's length) are
+-- generated from core/src/keys.rs.
 
 -- The module's configs cannot be read from a script: the library uses their defaults (CONFIG,
 -- generated from core/src/config.rs).
