@@ -14,11 +14,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use tokio::sync::broadcast;
+use zrq_core::keys;
 
 use super::{ApiError, Shared};
 
-/// The channel pattern of every queue's events (the braces are literal in Redis' glob).
-const EVENTS: &str = "zrq:{*}:events";
+/// The channel pattern of every queue's events, `zrq:{*}:events` (the braces are literal in
+/// Redis' glob): the events channel of zrq_core's key schema, with `*` for the queue.
+fn events_pattern() -> String {
+    keys::QueueKeys::new("*").events()
+}
 /// How often counts are sent to the pages.
 const TICK: Duration = Duration::from_millis(500);
 /// Ticks kept for a page that opens (five minutes).
@@ -87,7 +91,7 @@ impl Live {
 async fn follow(client: redis::Client, counts: Arc<Mutex<BTreeMap<String, Counts>>>) {
     loop {
         match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.psubscribe(EVENTS).await {
+            Ok(mut pubsub) => match pubsub.psubscribe(events_pattern()).await {
                 Ok(()) => {
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
@@ -113,9 +117,10 @@ async fn follow(client: redis::Client, counts: Arc<Mutex<BTreeMap<String, Counts
     }
 }
 
-/// The queue of an event channel `zrq:{Q}:events`.
+/// The queue of an event channel `zrq:{Q}:events` (Q a valid queue name).
 fn queue_of(channel: &str) -> Option<&str> {
-    channel.strip_prefix("zrq:{")?.strip_suffix("}:events")
+    let (queue, suffix) = keys::split_key(channel)?;
+    (suffix == keys::EVENTS).then_some(queue)
 }
 
 /// Every [`TICK`]: takes the counts, keeps them in the history and sends them to the pages.
@@ -195,11 +200,13 @@ mod tests {
             ("zrq:{mail}:events", Some("mail")),
             ("zrq:{a:b}:events", Some("a:b")),
             ("zrq:{mail}:other", None),
+            ("zrq:{mail}:events:x", None),
             ("other", None),
         ];
         for (channel, queue) in cases {
             assert_eq!(queue_of(channel), queue, "{channel}");
         }
+        assert_eq!(events_pattern(), "zrq:{*}:events");
     }
 
     #[test]
