@@ -524,7 +524,7 @@ return out
 
 impl Snapshot {
     fn read(conn: &mut Connection, backend: Backend, queue: &str, keys: &QueueKeys) -> Snapshot {
-        let pattern = format!("zrq:{{{}}}:job:*", glob_escape(queue));
+        let pattern = QueueKeys::new(&glob_escape(queue)).job("*");
         let mut tx = redis::pipe();
         tx.atomic().ignore_errors();
         tx.cmd("TIME");

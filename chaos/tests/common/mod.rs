@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zrq_chaos::{ChaosArgs, Run};
+use zrq_core::keys::QueueKeys;
 use zrq_tests::redis::{self, Connection};
 use zrq_tests::Backend;
 
@@ -208,12 +209,13 @@ pub fn outcomes<'a>(
     ids: impl IntoIterator<Item = &'a String>,
 ) -> BTreeMap<String, Outcome> {
     let ids: Vec<&String> = ids.into_iter().collect();
+    let keys = QueueKeys::new(queue);
     let mut found = BTreeMap::new();
     for chunk in ids.chunks(1000) {
         let mut pipe = redis::pipe();
         for id in chunk {
             pipe.cmd("HMGET")
-                .arg(format!("zrq:{{{queue}}}:job:{id}"))
+                .arg(keys.job(id))
                 .arg(&["state", "attempt", "result"][..]);
         }
         let rows: Vec<(Option<String>, Option<i64>, Option<String>)> =
@@ -256,8 +258,9 @@ pub fn finished(conn: &mut Connection, queue: &str) -> i64 {
 
 /// The (job, attempt) pairs `consumer` holds in `queue` right now.
 pub fn held_by(conn: &mut Connection, queue: &str, consumer: &str) -> Vec<(String, i64)> {
+    let keys = QueueKeys::new(queue);
     let active: Vec<String> = redis::cmd("ZRANGE")
-        .arg(format!("zrq:{{{queue}}}:active"))
+        .arg(keys.active())
         .arg(0)
         .arg(-1)
         .query(conn)
@@ -268,7 +271,7 @@ pub fn held_by(conn: &mut Connection, queue: &str, consumer: &str) -> Vec<(Strin
     let mut pipe = redis::pipe();
     for id in &active {
         pipe.cmd("HMGET")
-            .arg(format!("zrq:{{{queue}}}:job:{id}"))
+            .arg(keys.job(id))
             .arg(&["consumer", "attempt"][..]);
     }
     let rows: Vec<(Option<String>, Option<i64>)> = pipe.query(conn).expect("HMGET pipeline");
