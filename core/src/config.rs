@@ -143,8 +143,36 @@ pub const REQUEUE_MAX: Setting = Setting {
     meaning: "dead jobs one REQUEUE ALL handles (its COUNT's default and largest value)",
 };
 
+/// `zrq.reply-max-bytes`.
+pub const REPLY_MAX_BYTES: Setting = Setting {
+    name: "reply-max-bytes",
+    // Reading a job record costs time in proportion to its size, on Lua mostly the UTF-8 check
+    // of its text: ~30 ms (up to 70 on a loaded machine) for a payload-max record of mixed 2-, 3-
+    // and 4-byte characters, 5 ms for one kind of them, 1.6 ms for ASCII. A page reads at most
+    // the budget plus the record that ends it: with 256 KB, two or three such records, far within
+    // 250 ms on both backends (tests/tests/stalls.rs reads pages of COUNT 1000 payload-max jobs);
+    // a page of 1000 jobs with 100-byte payloads does not reach it.
+    default: 262_144,
+    min: 1,
+    max: 536_870_912,
+    meaning: "bytes of job records one FETCH, LIST, DEAD, RECLAIM or REQUEUE ALL reads; a page \
+              stops before the job that would pass it (it always handles one)",
+};
+/// `zrq.parents-max-bytes`.
+pub const PARENTS_MAX_BYTES: Setting = Setting {
+    name: "parents-max-bytes",
+    // A parent's completion rewrites the `parents` field of each of its (children-max) waiting
+    // WITHRESULTS children: the field's size bounds that step's work. With 32 KB, children-max
+    // children at the limit take about 100 ms on the Lua backend (128 KB took 500).
+    default: 32_768,
+    min: 1,
+    max: 536_870_912,
+    meaning: "largest `parents` field of a WITHRESULTS job (its parents' results together); a \
+              result that would pass it is copied as null",
+};
+
 /// Every config, in documentation order.
-pub const SETTINGS: [Setting; 14] = [
+pub const SETTINGS: [Setting; 16] = [
     BACKOFF_BASE_MS,
     BACKOFF_MAX_MS,
     KEEP_MS,
@@ -159,6 +187,8 @@ pub const SETTINGS: [Setting; 14] = [
     EVERY_MIN_MS,
     CHILDREN_MAX,
     REQUEUE_MAX,
+    REPLY_MAX_BYTES,
+    PARENTS_MAX_BYTES,
 ];
 
 /// Settings that apply to every queue unless a job overrides them.
@@ -193,6 +223,10 @@ pub struct Config {
     pub children_max: i64,
     /// Most dead jobs handled by one `REQUEUE … ALL` (`zrq.requeue-max`).
     pub requeue_max: i64,
+    /// Most bytes of job records one paged command reads (`zrq.reply-max-bytes`).
+    pub reply_max_bytes: i64,
+    /// Largest `parents` field of a `WITHRESULTS` job (`zrq.parents-max-bytes`).
+    pub parents_max_bytes: i64,
     /// Whether the server's timer handles expired leases itself (`zrq.expire-leases`); when off
     /// they wait for a `ZRQ.RECLAIM`, as on the Lua backend.
     pub expire_leases: bool,
@@ -215,6 +249,8 @@ impl Config {
         every_min_ms: EVERY_MIN_MS.default,
         children_max: CHILDREN_MAX.default,
         requeue_max: REQUEUE_MAX.default,
+        reply_max_bytes: REPLY_MAX_BYTES.default,
+        parents_max_bytes: PARENTS_MAX_BYTES.default,
         expire_leases: true,
     };
 }

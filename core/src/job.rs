@@ -263,6 +263,37 @@ impl Job {
         })
     }
 
+    /// The bytes of the record's text fields: what reading it costs (most of all its payload,
+    /// result and error), and what a reply carries. The measure of `zrq.reply-max-bytes`;
+    /// integer fields are not counted. The Lua library counts the same.
+    pub fn text_bytes(&self) -> i64 {
+        let optional = [
+            &self.unique,
+            &self.parents,
+            &self.children,
+            &self.parents_done,
+            &self.on_parent_fail,
+            &self.batch,
+            &self.schedule,
+            &self.consumer,
+            &self.lease,
+            &self.entry,
+            &self.result,
+            &self.error,
+        ];
+        let bytes = [&self.id, &self.queue, &self.task, &self.payload]
+            .iter()
+            .map(|text| text.len())
+            .chain(
+                optional
+                    .iter()
+                    .filter_map(|text| text.as_ref().map(String::len)),
+            )
+            .sum::<usize>()
+            + self.state.as_str().len();
+        i64::try_from(bytes).unwrap_or(i64::MAX)
+    }
+
     /// Whether parents' results are copied into `parents` (`WITHRESULTS`).
     pub fn with_results(&self) -> bool {
         self.with_results == Some(1)
@@ -357,10 +388,10 @@ impl Job {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> Job {
+    pub(crate) fn sample() -> Job {
         Job {
             id: "j1".into(),
             queue: "q".into(),

@@ -70,6 +70,17 @@ pub fn entry_after(text: &str) -> Option<String> {
     })
 }
 
+/// The stream entry id just before `text` (`None` for an id that is not one): what a consumer
+/// group's last-delivered id is set to so that `text` is delivered next.
+pub fn entry_before(text: &str) -> Option<String> {
+    let (ms, seq) = entry_id(text)?;
+    Some(match (ms, seq) {
+        (_, 1..) => format!("{ms}-{}", seq - 1),
+        (1.., 0) => format!("{}-{}", ms - 1, u64::MAX),
+        (0, 0) => "0-0".to_string(),
+    })
+}
+
 /// Redis operations used by the command logic, plus the environment a command runs in (clock,
 /// randomness, settings). Keys are full key names; every value is text.
 pub trait Store {
@@ -127,6 +138,8 @@ pub trait Store {
     }
     /// Number of fields of a hash (0 when the key does not exist).
     fn hlen(&mut self, key: &str) -> Result<i64>;
+    /// The length in bytes of one field of a hash (0 when it or the key does not exist).
+    fn hstrlen(&mut self, key: &str, field: &str) -> Result<i64>;
     /// One field of a hash.
     fn hget(&mut self, key: &str, field: &str) -> Result<Option<String>>;
     /// Sets fields of a hash.
@@ -154,6 +167,10 @@ pub trait Store {
     /// Deletes every entry of `stream` older than `min_id` (exact `XTRIM … MINID`): what FETCH
     /// has just delivered, which are the first entries of the stream.
     fn xtrim_below(&mut self, stream: &str, min_id: &str) -> Result<()>;
+    /// Sets the group's last-delivered id to just before entry `first` (XGROUP SETID), so that
+    /// the next read delivers `first` and the entries after it again, in order: how FETCH hands
+    /// back the entries it read (without acknowledgement) beyond its budget.
+    fn undeliver(&mut self, stream: &str, group: &str, first: &str) -> Result<()>;
     /// Up to `count` entries not yet delivered to `group`, oldest first, starting after entry
     /// `after` when given (a position a previous page ended at).
     fn undelivered(
@@ -210,5 +227,19 @@ mod tests {
         assert_eq!(entry_after(&format!("{}-{}", u64::MAX, u64::MAX)), None);
         assert_eq!(entry_after("x-1"), None);
         assert_eq!(entry_after("12"), None);
+    }
+
+    #[test]
+    fn entry_before_steps_back_one_id() {
+        let cases = [
+            ("5-3", Some("5-2")),
+            ("5-0", Some("4-18446744073709551615")),
+            ("0-1", Some("0-0")),
+            ("0-0", Some("0-0")),
+            ("x-1", None),
+        ];
+        for (id, want) in cases {
+            assert_eq!(entry_before(id).as_deref(), want, "{id}");
+        }
     }
 }

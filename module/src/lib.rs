@@ -129,6 +129,8 @@ mod registration {
                         [config::EVERY_MIN_MS.name, &settings::EVERY_MIN_MS, config::EVERY_MIN_MS.default, config::EVERY_MIN_MS.min, config::EVERY_MIN_MS.max, ConfigurationFlags::DEFAULT, None],
                         [config::CHILDREN_MAX.name, &settings::CHILDREN_MAX, config::CHILDREN_MAX.default, config::CHILDREN_MAX.min, config::CHILDREN_MAX.max, ConfigurationFlags::DEFAULT, None],
                         [config::REQUEUE_MAX.name, &settings::REQUEUE_MAX, config::REQUEUE_MAX.default, config::REQUEUE_MAX.min, config::REQUEUE_MAX.max, ConfigurationFlags::DEFAULT, None],
+                        [config::REPLY_MAX_BYTES.name, &settings::REPLY_MAX_BYTES, config::REPLY_MAX_BYTES.default, config::REPLY_MAX_BYTES.min, config::REPLY_MAX_BYTES.max, ConfigurationFlags::DEFAULT, None],
+                        [config::PARENTS_MAX_BYTES.name, &settings::PARENTS_MAX_BYTES, config::PARENTS_MAX_BYTES.default, config::PARENTS_MAX_BYTES.min, config::PARENTS_MAX_BYTES.max, ConfigurationFlags::DEFAULT, None],
                     ],
                     string: [],
                     bool: [

@@ -35,6 +35,10 @@ pub static EVERY_MIN_MS: AtomicI64 = AtomicI64::new(config::EVERY_MIN_MS.default
 pub static CHILDREN_MAX: AtomicI64 = AtomicI64::new(config::CHILDREN_MAX.default);
 /// `zrq.requeue-max`.
 pub static REQUEUE_MAX: AtomicI64 = AtomicI64::new(config::REQUEUE_MAX.default);
+/// `zrq.reply-max-bytes`.
+pub static REPLY_MAX_BYTES: AtomicI64 = AtomicI64::new(config::REPLY_MAX_BYTES.default);
+/// `zrq.parents-max-bytes`.
+pub static PARENTS_MAX_BYTES: AtomicI64 = AtomicI64::new(config::PARENTS_MAX_BYTES.default);
 
 /// `zrq.expire-leases`: the timer handles expired leases itself (else they wait for RECLAIM).
 pub static EXPIRE_LEASES: AtomicBool = AtomicBool::new(true);
@@ -57,6 +61,8 @@ pub fn current() -> Config {
         every_min_ms: get(&EVERY_MIN_MS),
         children_max: get(&CHILDREN_MAX),
         requeue_max: get(&REQUEUE_MAX),
+        reply_max_bytes: get(&REPLY_MAX_BYTES),
+        parents_max_bytes: get(&PARENTS_MAX_BYTES),
         expire_leases: EXPIRE_LEASES.load(Ordering::Relaxed),
     }
 }

@@ -25,7 +25,7 @@ use redis_module::{
 };
 use zrq_core::config::Config;
 use zrq_core::state::State;
-use zrq_core::store::{entry_id, KeyType, Store, StreamEntry};
+use zrq_core::store::{entry_before, entry_id, KeyType, Store, StreamEntry};
 use zrq_core::{Result, ZrqError};
 
 use crate::direct::{self, Key};
@@ -271,6 +271,10 @@ impl Store for RedisStore<'_> {
         }
     }
 
+    fn hstrlen(&mut self, key: &str, field: &str) -> Result<i64> {
+        Ok(integer(self.read("HSTRLEN", &[key.as_bytes(), field.as_bytes()])?).unwrap_or(0))
+    }
+
     fn hlen(&mut self, key: &str) -> Result<i64> {
         Ok(integer(self.read("HLEN", &[key.as_bytes()])?).unwrap_or(0))
     }
@@ -469,6 +473,21 @@ impl Store for RedisStore<'_> {
             }
         }
         Ok(())
+    }
+
+    fn undeliver(&mut self, stream: &str, group: &str, first: &str) -> Result<()> {
+        let before = entry_before(first)
+            .ok_or_else(|| ZrqError::internal("a stream entry id is not one"))?;
+        self.write(
+            "XGROUP",
+            &[
+                b"SETID",
+                stream.as_bytes(),
+                group.as_bytes(),
+                before.as_bytes(),
+            ],
+        )
+        .map(drop)
     }
 
     fn xack_del(&mut self, stream: &str, group: &str, entry: &str) -> Result<()> {

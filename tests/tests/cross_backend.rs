@@ -1422,6 +1422,44 @@ fn both_backends_report_wrong_types_and_unreadable_records_alike() {
         record.push(("extra", b"kept out of replies".to_vec()));
         variants.push(record);
     }
+    // Long payloads (the Lua library checks texts of 4 KB or more for UTF-8 by other means than
+    // short ones): valid ones of every kind of character, and ones broken in each way UTF-8 can
+    // be, which both backends must find unreadable.
+    let mixed = "é\u{920}\u{1000}\u{d000}\u{e000}\u{1f600}\u{40000}\u{100000}a";
+    let long_texts: Vec<Vec<u8>> = vec![
+        "a".repeat(5000).into_bytes(),
+        "é".repeat(3000).into_bytes(),
+        mixed.repeat(300).into_bytes(),
+    ];
+    let breaks: &[&[u8]] = &[
+        b"\xc0\x80",
+        b"\xc1\xbf",
+        b"\xe0\x80\x80",
+        b"\xed\xa0\x80",
+        b"\xf0\x80\x80\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xf5\x80\x80\x80",
+        b"\xff",
+        b"\x80",
+        b"a\xbf",
+        b"\xe4\xc3\xa9\xb8\xad",
+        b"\xc3\xa9\xa9",
+        b"\xe4\xb8",
+        b"\xf0\x9f\x98",
+    ];
+    let mut payloads = long_texts.clone();
+    for (n, broken) in breaks.iter().enumerate() {
+        let text = &long_texts[n % long_texts.len()];
+        payloads.push([text.as_slice(), broken, text.as_slice()].concat());
+        payloads.push([text.as_slice(), broken].concat());
+    }
+    for payload in payloads {
+        let quoted = [b"\"".as_slice(), &payload, b"\""].concat();
+        let mut record: Vec<(&str, Vec<u8>)> = base.iter().map(|(f, v)| (*f, v.to_vec())).collect();
+        record.retain(|(f, _)| *f != "payload");
+        record.push(("payload", quoted));
+        variants.push(record);
+    }
     for (n, record) in variants.iter().enumerate() {
         let queue = format!("cr{n}");
         let mut hset = redis::cmd("HSET");

@@ -12,6 +12,7 @@ use zrq_core::config::{
     Config, AFTER_MAX, BATCH_MAX, EVERY_MIN_MS, JSON_DEPTH_MAX, PAYLOAD_MAX_BYTES, REQUEUE_MAX,
     RESULT_MAX_BYTES, SCHEDULES_MAX, SETTINGS,
 };
+use zrq_core::job::{FieldKind, FIELDS};
 use zrq_tests::redis::{self, Value};
 use zrq_tests::{conformance, Backend};
 
@@ -492,7 +493,256 @@ fn ticks_are_skipped_at_maxmemory(backend: Backend) {
     assert_eq!(enqueued(&mut conn), "1");
 }
 
+/// The text bytes of a job as a reply shows it: what `zrq.reply-max-bytes` counts.
+fn text_bytes(job: &zrq_tests::JobMap) -> i64 {
+    FIELDS
+        .iter()
+        .filter(|(_, kind)| *kind == FieldKind::Text)
+        .filter_map(|(name, _)| job.get(*name))
+        .map(|value| i64::try_from(value.len()).expect("size"))
+        .sum()
+}
+
+/// Checks that consecutive pages honour the budget: each holds at least one job, at most
+/// `zrq.reply-max-bytes` of them unless it holds one, and ends only because the next job (the
+/// first of the next page) would pass it or because `COUNT` was reached. `read` is the size of a
+/// job's record as the command read it (FETCH replies add the consumer and the lease).
+fn assert_pages_fill_the_budget(
+    pages: &[Vec<zrq_tests::JobMap>],
+    count: usize,
+    read: fn(&zrq_tests::JobMap) -> i64,
+) {
+    let budget = DEFAULTS.reply_max_bytes;
+    for (n, page) in pages.iter().enumerate() {
+        assert!(!page.is_empty(), "page {n} is empty");
+        let bytes: i64 = page.iter().map(read).sum();
+        assert!(
+            page.len() == 1 || bytes <= budget,
+            "page {n}: {bytes} bytes"
+        );
+        if let Some(next) = pages.get(n + 1).and_then(|p| p.first()) {
+            assert!(
+                page.len() == count || bytes + read(next) > budget,
+                "page {n} ({} jobs, {bytes} bytes) stopped before a job that fit",
+                page.len()
+            );
+        }
+    }
+}
+
+fn ids(jobs: &[zrq_tests::JobMap]) -> Vec<String> {
+    jobs.iter().map(|j| j["id"].clone()).collect()
+}
+
+/// Jobs whose records pass `zrq.reply-max-bytes` together: LIST, DEAD, FETCH, RECLAIM and REQUEUE
+/// ALL return or handle fewer than `COUNT` of them, stopping before the job that would pass the
+/// budget; following calls go on from there, so every job is handled exactly once, in order,
+/// and FETCH leaves the jobs it did not deliver pending.
+fn pages_stop_at_the_reply_budget(backend: Backend) {
+    let server = backend.server();
+    server.leave_leases_to_reclaim();
+    let mut zrq = server.zrq(backend);
+    let payload = json_of_size(DEFAULTS.payload_max_bytes);
+    let per_page = usize::try_from(DEFAULTS.reply_max_bytes / DEFAULTS.payload_max_bytes)
+        .expect("jobs per page");
+    let n = per_page * 2 + 3;
+    let mut enqueued = Vec::new();
+    for _ in 0..n {
+        let args: [&[u8]; 7] = [b"q", b"t", &payload, b"RETRIES", b"1", b"TIMEOUT", b"1"];
+        let id = zrq.call_raw("enqueue", &args).expect("ENQUEUE");
+        enqueued.push(support::text(&id));
+    }
+    // A small job after them: pages are cut by bytes, not by a count of jobs.
+    enqueued.push(zrq.enqueue("q", "t", "{}", &["RETRIES", "1", "TIMEOUT", "1"]));
+
+    let mut pages = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, page): (String, Value) = zrq
+            .call(
+                "list",
+                &["q", "pending", "COUNT", "1000", "CURSOR", &cursor],
+            )
+            .expect("LIST");
+        pages.push(zrq_tests::jobs(page));
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert!(pages.len() > 2, "{} pages", pages.len());
+    assert_pages_fill_the_budget(&pages, 1000, text_bytes);
+    assert_eq!(
+        ids(&pages.concat()),
+        enqueued,
+        "LIST pending covers every job once"
+    );
+
+    // FETCH delivers a page; the rest stay pending, undelivered, in order.
+    let first = zrq.fetch("q", "w", 1000);
+    assert!(!first.is_empty() && first.len() < n);
+    assert_eq!(ids(&first), enqueued[..first.len()]);
+    for id in &enqueued[first.len()..] {
+        assert_eq!(zrq.state("q", id).as_deref(), Some("pending"), "{id}");
+    }
+    let (_, rest): (String, Value) = zrq
+        .call("list", &["q", "pending", "COUNT", "1000"])
+        .expect("LIST");
+    assert_eq!(
+        ids(&zrq_tests::jobs(rest))[0],
+        enqueued[first.len()],
+        "LIST pending starts at the first job not delivered"
+    );
+    let mut fetched = vec![first];
+    while fetched.iter().map(Vec::len).sum::<usize>() < n + 1 {
+        let page = zrq.fetch("q", "w", 1000);
+        assert!(
+            !page.is_empty(),
+            "a FETCH returned nothing with jobs pending"
+        );
+        fetched.push(page);
+    }
+    assert_pages_fill_the_budget(&fetched, 1000, |job| {
+        text_bytes(job) - i64::try_from(job["consumer"].len() + job["lease"].len()).expect("len")
+    });
+    assert_eq!(
+        ids(&fetched.concat()),
+        enqueued,
+        "FETCH delivers every job once"
+    );
+    assert!(zrq.fetch("q", "w", 1000).is_empty());
+
+    // Their leases (1 ms) expire: RECLAIM takes them over in budget-sized pages.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut reclaimed = Vec::new();
+    loop {
+        let page: Value = zrq
+            .call("reclaim", &["q", "w2", "COUNT", "1000"])
+            .expect("RECLAIM");
+        let page = zrq_tests::jobs(page);
+        if page.is_empty() {
+            break;
+        }
+        reclaimed.push(page);
+    }
+    assert!(reclaimed.len() > 2, "{} RECLAIM pages", reclaimed.len());
+    let mut all = ids(&reclaimed.concat());
+    all.sort();
+    let mut want = enqueued.clone();
+    want.sort();
+    assert_eq!(all, want, "RECLAIM takes every job over once");
+
+    // Their second attempt fails: they are dead. DEAD pages, then REQUEUE ALL pages.
+    let mut pipe = redis::pipe();
+    for id in &enqueued {
+        pipe.add_command(zrq.command("fail", &[b"q", id.as_bytes(), b"boom"]))
+            .ignore();
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("FAIL");
+    let mut dead = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, page): (String, Value) = zrq
+            .call("dead", &["q", "COUNT", "1000", "CURSOR", &cursor])
+            .expect("DEAD");
+        dead.push(zrq_tests::jobs(page));
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert!(dead.len() > 2, "{} DEAD pages", dead.len());
+    assert_pages_fill_the_budget(&dead, 1000, text_bytes);
+    assert_eq!(dead.concat().len(), n + 1, "DEAD covers every job once");
+
+    let mut requeued = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, count): (String, i64) = zrq
+            .call("requeue", &["q", "ALL", "CURSOR", &cursor])
+            .expect("REQUEUE ALL");
+        assert!(count >= 1, "a REQUEUE ALL page requeued nothing");
+        requeued.push(count);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert!(requeued.len() > 2, "REQUEUE ALL pages: {requeued:?}");
+    assert_eq!(
+        requeued.iter().sum::<i64>(),
+        i64::try_from(n + 1).expect("n")
+    );
+}
+
+/// A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that would take
+/// it beyond is copied as null and the child's error says so, whether the parent completes
+/// before the child is enqueued or after. Results are copied as ASCII JSON; unfinished parents
+/// come first. Both backends write the same texts.
+fn parents_results_stay_within_their_limit(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    for id in ["small", "big", "last"] {
+        zrq.enqueue("q", "t", "{}", &["ID", id]);
+    }
+    assert_eq!(zrq.fetch("q", "w", 10).len(), 3);
+    let child = |zrq: &mut zrq_tests::Zrq, id: &str| {
+        zrq.enqueue(
+            "q",
+            "t",
+            "{}",
+            &[
+                "ID",
+                id,
+                "WITHRESULTS",
+                "AFTER",
+                "small",
+                "AFTER",
+                "big",
+                "AFTER",
+                "last",
+            ],
+        )
+    };
+    child(&mut zrq, "before");
+    let ack = |zrq: &mut zrq_tests::Zrq, id: &str, result: &[u8]| {
+        let reply = zrq
+            .call_raw("ack", &[b"q", id.as_bytes(), b"RESULT", result])
+            .expect("ACK");
+        assert_eq!(reply, Value::Int(1));
+    };
+    ack(&mut zrq, "small", "{ \"a\" : \"é😀\" }".as_bytes());
+    let record = zrq.job("q", "before").expect("child");
+    assert_eq!(
+        record["parents"],
+        "{\"big\":null,\"last\":null,\"small\":{\"a\":\"\\u00e9\\ud83d\\ude00\"}}"
+    );
+    ack(&mut zrq, "big", &json_of_size(DEFAULTS.parents_max_bytes));
+    child(&mut zrq, "after");
+    ack(&mut zrq, "last", b"7");
+    let want_parents = "{\"small\":{\"a\":\"\\u00e9\\ud83d\\ude00\"},\"big\":null,\"last\":7}";
+    let note = format!(
+        "result of parent big not copied: the parents' results would pass {} bytes \
+         (zrq.parents-max-bytes)",
+        DEFAULTS.parents_max_bytes
+    );
+    let before = zrq.job("q", "before").expect("child");
+    assert_eq!(before["parents"], want_parents);
+    assert_eq!(before["error"], note);
+    assert_eq!(before["state"], "pending");
+    let after = zrq.job("q", "after").expect("child");
+    assert_eq!(after["error"], note);
+    assert_eq!(after["state"], "pending");
+    let parsed: serde_json::Value = serde_json::from_str(&after["parents"]).expect("JSON");
+    assert_eq!(
+        parsed,
+        serde_json::json!({ "small": { "a": "é😀" }, "big": null, "last": 7 })
+    );
+}
+
 conformance!(
+    parents_results_stay_within_their_limit,
+    pages_stop_at_the_reply_budget,
     limits_refuse_with_limit_and_write_nothing,
     commands_at_the_limits_work,
     list_pending_pages_resume_at_a_position,

@@ -177,10 +177,10 @@ fn kill_many(zrq: &mut Zrq, n: usize, payload: &[u8]) {
 }
 
 /// A dead set larger than one page (jobs with payload-max payloads), then `REQUEUE ALL`: one
-/// page of zrq.requeue-max jobs.
+/// page of at most zrq.requeue-max jobs.
 fn requeue_all_of_a_big_dead_set(zrq: &mut Zrq) -> Args {
-    let payload = dense_array(DEFAULTS.payload_max_bytes - 1);
-    let n = usize::try_from(DEFAULTS.requeue_max).expect("requeue-max") + 200;
+    let payload = payload_max_text();
+    let n = usize::try_from(DEFAULTS.requeue_max).expect("requeue-max") + 20;
     kill_many(zrq, n, &payload);
     bytes(&["q", "ALL"])
 }
@@ -214,6 +214,188 @@ fn after_max_parents_with_children(zrq: &mut Zrq) -> Args {
             .expect("HSET children");
     }
     args
+}
+
+/// A JSON string of `bytes` bytes of `unit` repeated (its length divides `bytes - 2`, or the
+/// string is a little shorter): non-ASCII text is the slowest to check as UTF-8.
+fn json_text(bytes: i64, unit: &str) -> Vec<u8> {
+    let units = usize::try_from(bytes - 2).expect("size") / unit.len();
+    format!("\"{}\"", unit.repeat(units)).into_bytes()
+}
+
+/// A payload-max payload of characters with every kind of UTF-8 lead byte (2, 3 and 4 bytes
+/// long, and the special cases of each), the slowest text to read on the Lua backend.
+fn payload_max_text() -> Vec<u8> {
+    let mixed = "é\u{920}\u{1000}\u{d000}\u{e000}\u{1f600}\u{40000}\u{100000}a";
+    json_text(DEFAULTS.payload_max_bytes, mixed)
+}
+
+/// `n` pending jobs with payload-max payloads (pipelined), with `options`.
+fn payload_max_jobs(zrq: &mut Zrq, n: usize, options: &[&str]) {
+    let payload = payload_max_text();
+    let mut pipe = redis::pipe();
+    for _ in 0..n {
+        let mut args: Vec<&[u8]> = vec![b"q", b"t", &payload];
+        args.extend(options.iter().map(|o| o.as_bytes()));
+        pipe.add_command(zrq.command("enqueue", &args)).ignore();
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("enqueue");
+}
+
+/// Jobs enough for many pages of payload-max jobs: without the budget, a page of them would hold
+/// the Lua backend for seconds.
+const MANY: usize = 40;
+
+fn fetch_count_max_of_payload_max_jobs(zrq: &mut Zrq) -> Args {
+    payload_max_jobs(zrq, MANY, &[]);
+    bytes(&["q", "w", "COUNT", "1000"])
+}
+
+fn list_count_max_of_payload_max_jobs(zrq: &mut Zrq) -> Args {
+    payload_max_jobs(zrq, MANY, &[]);
+    bytes(&["q", "pending", "COUNT", "1000"])
+}
+
+fn dead_count_max_of_payload_max_jobs(zrq: &mut Zrq) -> Args {
+    kill_many(zrq, MANY, &payload_max_text());
+    bytes(&["q", "COUNT", "1000"])
+}
+
+/// Many jobs with payload-max payloads whose 1 ms leases expired (the module's timer is told to
+/// leave them to RECLAIM, as the Lua backend does).
+fn reclaim_count_max_of_payload_max_jobs(zrq: &mut Zrq) -> Args {
+    let _: redis::RedisResult<()> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("zrq.expire-leases")
+        .arg("no")
+        .query(&mut zrq.conn);
+    payload_max_jobs(zrq, MANY, &["TIMEOUT", "1"]);
+    let mut fetched = 0;
+    while fetched < MANY {
+        let jobs = zrq.fetch("q", "w", 1000);
+        assert!(!jobs.is_empty(), "fetched {fetched} of {MANY}");
+        fetched += jobs.len();
+    }
+    thread::sleep(Duration::from_millis(10));
+    bytes(&["q", "w2", "COUNT", "1000"])
+}
+
+/// A WITHRESULTS child of after-max parents, all but one of them completed with result-max
+/// results; then the last parent's ACK, with a result-max result.
+fn withresults_child_of_after_max_parents(zrq: &mut Zrq) -> Args {
+    let mut child = bytes(&["q", "t", "{}", "WITHRESULTS"]);
+    for n in 0..DEFAULTS.after_max {
+        let parent = format!("p{n}");
+        zrq.enqueue("q", "t", "{}", &["ID", &parent]);
+        child.extend(bytes(&["AFTER", &parent]));
+    }
+    let child: Vec<&[u8]> = child.iter().map(Vec::as_slice).collect();
+    let _: Value = zrq.call_raw("enqueue", &child).expect("the child");
+    let result = dense_array(DEFAULTS.result_max_bytes - 1);
+    let mut fetched = 0;
+    while fetched < DEFAULTS.after_max {
+        fetched += i64::try_from(zrq.fetch("q", "w", 1000).len()).expect("count");
+    }
+    let mut pipe = redis::pipe();
+    for n in 1..DEFAULTS.after_max {
+        let parent = format!("p{n}");
+        pipe.add_command(zrq.command("ack", &[b"q", parent.as_bytes(), b"RESULT", &result]))
+            .ignore();
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("ACK");
+    let mut args = bytes(&["q", "p0", "RESULT"]);
+    args.push(result);
+    args
+}
+
+/// children-max WITHRESULTS children of one parent, each also the child of a second parent that
+/// completed with a result of half zrq.parents-max-bytes; then the first parent's ACK with a
+/// result of the other half (a dense array, the slowest to parse), which brings every child's
+/// `parents` to the limit.
+fn parent_of_children_max_withresults_children(zrq: &mut Zrq) -> Args {
+    zrq.enqueue("q", "t", "{}", &["ID", "p"]);
+    let mut pipe = redis::pipe();
+    for n in 0..DEFAULTS.children_max {
+        let other = format!("o{n}");
+        pipe.add_command(zrq.command("enqueue", &[b"q", b"t", b"{}", b"ID", other.as_bytes()]))
+            .ignore();
+        pipe.add_command(zrq.command(
+            "enqueue",
+            &[
+                b"q",
+                b"t",
+                b"{}",
+                b"WITHRESULTS",
+                b"AFTER",
+                b"p",
+                b"AFTER",
+                other.as_bytes(),
+            ],
+        ))
+        .ignore();
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("children");
+    let half = DEFAULTS.parents_max_bytes / 2 - 100;
+    let result = json_text(half, "a");
+    let mut fetched = 0;
+    while fetched < DEFAULTS.children_max + 1 {
+        fetched += i64::try_from(zrq.fetch("q", "w", 1000).len()).expect("count");
+    }
+    let mut pipe = redis::pipe();
+    for n in 0..DEFAULTS.children_max {
+        let other = format!("o{n}");
+        pipe.add_command(zrq.command("ack", &[b"q", other.as_bytes(), b"RESULT", &result]))
+            .ignore();
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("ACK");
+    let mut args = bytes(&["q", "p", "RESULT"]);
+    args.push(dense_array(half - 1));
+    args
+}
+
+/// A parent with children-max waiting children whose payloads are payload-max (mixed-width text),
+/// then its ACK: each child is read (for its links only) and released.
+fn parent_of_children_max_with_payload_max_payloads(zrq: &mut Zrq) -> Args {
+    zrq.enqueue("q", "t", "{}", &["ID", "p"]);
+    let payload = payload_max_text();
+    let mut pipe = redis::pipe();
+    for _ in 0..DEFAULTS.children_max {
+        pipe.add_command(zrq.command("enqueue", &[b"q", b"t", &payload, b"AFTER", b"p"]))
+            .ignore();
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("children");
+    assert_eq!(zrq.fetch("q", "w", 1).len(), 1, "the parent");
+    bytes(&["q", "p"])
+}
+
+/// after-max parents with payload-max payloads, completed with result-max results (mixed-width
+/// text), then a WITHRESULTS child of all of them: each parent is read for its links, and results
+/// are read only while they fit in the child's `parents`.
+fn withresults_child_after_after_max_big_parents(zrq: &mut Zrq) -> Args {
+    let payload = payload_max_text();
+    let mixed = "é\u{920}\u{1000}\u{d000}\u{e000}\u{1f600}\u{40000}\u{100000}a";
+    let result = json_text(DEFAULTS.result_max_bytes, mixed);
+    let mut pipe = redis::pipe();
+    let mut child = bytes(&["q", "t", "{}", "WITHRESULTS"]);
+    for n in 0..DEFAULTS.after_max {
+        let parent = format!("p{n}");
+        pipe.add_command(zrq.command("enqueue", &[b"q", b"t", &payload, b"ID", parent.as_bytes()]))
+            .ignore();
+        child.extend(bytes(&["AFTER", &parent]));
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("parents");
+    let mut fetched = 0;
+    while fetched < DEFAULTS.after_max {
+        fetched += i64::try_from(zrq.fetch("q", "w", 1000).len()).expect("count");
+    }
+    let mut pipe = redis::pipe();
+    for n in 0..DEFAULTS.after_max {
+        let parent = format!("p{n}");
+        pipe.add_command(zrq.command("ack", &[b"q", parent.as_bytes(), b"RESULT", &result]))
+            .ignore();
+    }
+    let _: () = pipe.query(&mut zrq.conn).expect("ACK");
+    child
 }
 
 fn cases() -> Vec<Case> {
@@ -258,7 +440,7 @@ fn cases() -> Vec<Case> {
             command: "fetch",
         },
         Case {
-            name: "REQUEUE ALL of requeue-max + 200 dead jobs with payload-max payloads",
+            name: "REQUEUE ALL of requeue-max + 20 dead jobs with payload-max payloads (mixed-width text)",
             setup: requeue_all_of_a_big_dead_set,
             wait: none,
             command: "requeue",
@@ -272,6 +454,54 @@ fn cases() -> Vec<Case> {
         Case {
             name: "ENQUEUE after after-max parents listing children-max - 1 children each",
             setup: after_max_parents_with_children,
+            wait: none,
+            command: "enqueue",
+        },
+        Case {
+            name: "FETCH COUNT 1000 of 40 payload-max jobs (mixed-width text)",
+            setup: fetch_count_max_of_payload_max_jobs,
+            wait: none,
+            command: "fetch",
+        },
+        Case {
+            name: "LIST pending COUNT 1000 of 40 payload-max jobs (mixed-width text)",
+            setup: list_count_max_of_payload_max_jobs,
+            wait: none,
+            command: "list",
+        },
+        Case {
+            name: "DEAD COUNT 1000 of 40 payload-max jobs (mixed-width text)",
+            setup: dead_count_max_of_payload_max_jobs,
+            wait: none,
+            command: "dead",
+        },
+        Case {
+            name: "RECLAIM COUNT 1000 of 40 payload-max jobs (mixed-width text)",
+            setup: reclaim_count_max_of_payload_max_jobs,
+            wait: none,
+            command: "reclaim",
+        },
+        Case {
+            name: "ACK of the last of after-max parents of a WITHRESULTS child, result-max results",
+            setup: withresults_child_of_after_max_parents,
+            wait: none,
+            command: "ack",
+        },
+        Case {
+            name: "ACK of a parent of children-max WITHRESULTS children holding a result each",
+            setup: parent_of_children_max_withresults_children,
+            wait: none,
+            command: "ack",
+        },
+        Case {
+            name: "ACK of a parent of children-max children with payload-max payloads",
+            setup: parent_of_children_max_with_payload_max_payloads,
+            wait: none,
+            command: "ack",
+        },
+        Case {
+            name: "ENQUEUE WITHRESULTS after after-max completed parents, payload-max and result-max",
+            setup: withresults_child_after_after_max_big_parents,
             wait: none,
             command: "enqueue",
         },

@@ -1,5 +1,6 @@
 //! `ZRQ.DEAD <queue> [COUNT <n>] [CURSOR <c>]` → `[next-cursor, [job…]]`: dead jobs, oldest death
-//! first, each with its last error. Cursor `0` starts; a returned cursor `0` means the end.
+//! first, each with its last error. Cursor `0` starts; a returned cursor `0` means the end. A page
+//! holds fewer than `COUNT` jobs when their records reach `zrq.reply-max-bytes`.
 
 use super::{check_types, load_jobs, next_rank, page, paging, rank_cursor};
 use crate::args::{self, Options};
@@ -40,7 +41,8 @@ impl<'a> Dead<'a> {
         check_types(store, &[(&keys.dead(), KeyType::ZSet)])?;
         let ids = store.zrange(&keys.dead(), self.cursor, self.count)?;
         let total = store.zcard(&keys.dead())?;
-        let next = next_rank(self.cursor, self.count, total);
-        Ok(page(next, load_jobs(store, &keys, &ids)?))
+        let (jobs, covered) = load_jobs(store, &keys, &ids)?;
+        let covered = i64::try_from(covered).unwrap_or(i64::MAX);
+        Ok(page(next_rank(self.cursor, covered, total), jobs))
     }
 }

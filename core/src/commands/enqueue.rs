@@ -7,7 +7,9 @@
 //! before the child, so dependency cycles cannot be formed.
 
 use super::flow::{self, parent_done};
-use super::{announce, check_queue_types, check_types, exists_as, finish, load_job, push_entry};
+use super::{
+    announce, check_queue_types, check_types, exists_as, finish, load_job, load_linked, push_entry,
+};
 use std::collections::HashSet;
 
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
@@ -218,7 +220,9 @@ impl<'a> Enqueue<'a> {
             if *parent == id {
                 return Err(ZrqError::self_dependency(&id));
             }
-            match load_job(store, &keys, parent)? {
+            // Read for its state and links only (after-max parents); a result is read when it
+            // is copied (WITHRESULTS, in wait_for).
+            match load_linked(store, &keys, parent)? {
                 Some(job) => {
                     children.push(check_children(store, &job, &id)?);
                     parents.push(job);
@@ -349,14 +353,22 @@ impl<'a> Enqueue<'a> {
                     parent.id, parent.state
                 )
             });
-            parent_done(
-                store,
-                keys,
-                job,
-                &parent.id,
-                parent.result.as_deref(),
-                note.as_deref(),
-            )?;
+            // A completed parent's result is read only when it fits in the child's `parents`.
+            let (mut result, mut size) = (None, 0);
+            if job.with_results() && parent.state == State::Completed {
+                let key = keys.job(&parent.id);
+                size = usize::try_from(store.hstrlen(&key, "result")?).unwrap_or(usize::MAX);
+                let max = store.config().parents_max_bytes;
+                if flow::result_fits(job.parents.as_deref(), size, max) {
+                    result = store.hget(&key, "result")?;
+                }
+            }
+            let mut copied = flow::Copied {
+                result: result.as_deref(),
+                size,
+                json: None,
+            };
+            parent_done(store, keys, job, &parent.id, &mut copied, note.as_deref())?;
         }
         Ok(())
     }

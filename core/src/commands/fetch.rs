@@ -4,7 +4,7 @@
 //! queue's stream when nothing was delivered and `BLOCK` was given, and calls [`Fetch::apply`]
 //! again each time the stream is signalled.
 
-use super::{check_queue_types, load_job, start_attempt};
+use super::{check_queue_types, load_job, start_attempt, Budget};
 use crate::args::{self, Options, MAX_COUNT, MAX_DURATION_MS};
 use crate::job::Job;
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
@@ -57,12 +57,17 @@ impl Fetch {
 
     /// Delivers up to `count` pending jobs to the consumer, highest priority first and oldest
     /// first within a priority; each becomes active with a lease. A paused queue delivers nothing.
+    ///
+    /// The jobs' records count against `zrq.reply-max-bytes`: the entries read beyond the one
+    /// that would pass it are handed back undelivered ([`Store::undeliver`]), in order, for the
+    /// next FETCH. Only a page that reaches the budget pays for that.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Vec<Job>> {
         let keys = QueueKeys::new(&self.queue);
         check_queue_types(store, &keys)?;
         if store.key_type(&keys.paused())? != KeyType::Missing {
             return Ok(Vec::new());
         }
+        let mut budget = Budget::new(store);
         let mut jobs = Vec::new();
         for priority in (0..=MAX_PRIORITY).rev() {
             let wanted = self.count - i64::try_from(jobs.len()).unwrap_or(i64::MAX);
@@ -71,23 +76,38 @@ impl Fetch {
                 continue;
             }
             let delivered = store.xreadgroup(&stream, GROUP, &self.consumer, wanted)?;
-            // The stream holds only undelivered jobs: what was just delivered (the first entries
-            // of the stream) leaves it in one trim, and the started jobs live on in their records
-            // and the lease index. An entry without a pending job goes the same way.
-            if let Some(after) = delivered.last().and_then(|(last, _)| entry_after(last)) {
-                store.xtrim_below(&stream, &after)?;
-            }
-            for (_, fields) in delivered {
+            // Each delivered entry's job is read in turn; the jobs' records count against the
+            // budget, and the entries from the one that would pass it on are handed back.
+            let mut taken = Vec::new();
+            let mut handed_back = None;
+            for (entry, fields) in &delivered {
                 let id = fields
-                    .into_iter()
+                    .iter()
                     .find(|(f, _)| f == ENTRY_FIELD)
                     .map(|(_, v)| v);
                 // An entry without a readable pending job record was not written by zrq, or its
                 // job was deleted by hand: trimmed with the others, it cannot block the queue.
                 let job = match id {
-                    Some(id) => load_job(store, &keys, &id).ok().flatten(),
+                    Some(id) => load_job(store, &keys, id).ok().flatten(),
                     None => None,
                 };
+                if !budget.admit(job.as_ref().map_or(0, Job::text_bytes)) {
+                    handed_back = Some(entry);
+                    break;
+                }
+                taken.push((entry, job));
+            }
+            // The stream holds only undelivered jobs: what was just delivered (the first entries
+            // of the stream) leaves it in one trim, and the started jobs live on in their records
+            // and the lease index. An entry without a pending job goes the same way. What was
+            // read beyond the budget stays, undelivered again, first in line for the next FETCH.
+            if let Some(after) = taken.last().and_then(|(last, _)| entry_after(last)) {
+                store.xtrim_below(&stream, &after)?;
+            }
+            if let Some(first) = handed_back {
+                store.undeliver(&stream, GROUP, first)?;
+            }
+            for (_, job) in taken {
                 match job {
                     Some(mut job) if job.state == State::Pending => {
                         start_attempt(store, &keys, &mut job, &self.consumer, Event::Fetch)?;
@@ -95,6 +115,9 @@ impl Fetch {
                     }
                     _ => {}
                 }
+            }
+            if handed_back.is_some() {
+                return Ok(jobs);
             }
         }
         Ok(jobs)

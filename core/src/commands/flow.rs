@@ -9,8 +9,9 @@
 use serde_json::Value;
 
 use super::enqueue::Enqueue;
-use super::{check_types, finish_one, load_job, make_pending};
+use super::{check_types, finish_one, load_linked, make_pending};
 use crate::args;
+use crate::config::PARENTS_MAX_BYTES;
 use crate::job::{integer_field, name_field, Job};
 use crate::keys::QueueKeys;
 use crate::state::{Event, State};
@@ -103,8 +104,11 @@ pub(crate) fn settle(
         if let Some(batch) = &done.batch {
             count_in_batch(store, keys, batch, done.state == State::Completed)?;
         }
+        // The result is read once, not once per child: a parent may have children-max of them.
+        let mut copied = Copied::of(done.result.as_deref());
         for child_id in &done.children {
-            let Some(mut child) = load_job(store, keys, child_id).ok().flatten() else {
+            // Read for its state and links only: a parent may have children-max children.
+            let Some(mut child) = load_linked(store, keys, child_id).ok().flatten() else {
                 continue;
             };
             if child.state != State::Waiting || !awaits(&child, &done.id) {
@@ -137,7 +141,7 @@ pub(crate) fn settle(
                 keys,
                 &mut child,
                 &done.id,
-                done.result.as_deref(),
+                &mut copied,
                 note.as_deref(),
             )?;
         }
@@ -150,26 +154,180 @@ pub(crate) fn settle(
 /// parents) and has not been counted yet (a parent requeued after it died, or after it was
 /// cancelled, finishes a second time). So each parent counts once, and only for its own children.
 pub(crate) fn awaits(child: &Job, parent: &str) -> bool {
-    let listed = child
-        .parents
-        .as_deref()
-        .and_then(|p| serde_json::from_str::<serde_json::Map<String, Value>>(p).ok())
+    if id_list(child.parents_done.as_deref())
+        .iter()
+        .any(|p| p == parent)
+    {
+        return false;
+    }
+    let Some(parents) = child.parents.as_deref() else {
+        return true;
+    };
+    // An unfinished parent is among the leading null entries of a `parents` text zrq wrote:
+    // found without reading the results that follow them (see [`pending_parents`]). Only a text
+    // written before that shape (sorted by id) is read whole.
+    if let Some((pending, rest)) = pending_parents(parents) {
+        if pending.contains(&parent) {
+            return true;
+        }
+        if rest + 1 == parents.len() {
+            return false;
+        }
+    }
+    serde_json::from_str::<serde_json::Map<String, Value>>(parents)
+        .ok()
         // A record whose parents cannot be read keeps waiting on whatever names it.
-        .is_none_or(|map| map.contains_key(parent));
-    listed
-        && !id_list(child.parents_done.as_deref())
-            .iter()
-            .any(|p| p == parent)
+        .is_none_or(|map| map.contains_key(parent))
 }
 
-/// Records that one parent of the waiting `child` is done (with its result), and releases the
-/// child when it was the last. The caller checked that the child [`awaits`] this parent.
+/// The shape zrq keeps a `parents` text in: first the parents not finished yet, `"<id>":null`
+/// each, then the finished ones with their results in the order they finished. Returns the ids
+/// of the leading null entries (the unfinished parents, for ids without `"` or `\`) and the
+/// offset where the rest starts (the final `}` when there is none); `None` for a text that does
+/// not start that way. It reads only those entries: a parent's completion updates each of its
+/// children's `parents` without reading the results already there (children-max of them, each
+/// up to zrq.parents-max-bytes).
+pub(crate) fn pending_parents(text: &str) -> Option<(Vec<&str>, usize)> {
+    if !text.starts_with('{') || !text.ends_with('}') || text.len() < 2 {
+        return None;
+    }
+    let mut ids = Vec::new();
+    let mut at = 1;
+    if text.len() == 2 {
+        return Some((ids, at));
+    }
+    loop {
+        let inner = text.get(at..)?.strip_prefix('"')?;
+        let close = inner.find('"')?;
+        let id = &inner[..close];
+        if id.contains('\\') {
+            return None;
+        }
+        let tail = &inner[close + 1..];
+        let Some(after) = tail.strip_prefix(":null") else {
+            return Some((ids, at));
+        };
+        if after == "}" {
+            ids.push(id);
+            return Some((ids, text.len() - 1));
+        }
+        if !after.starts_with(',') {
+            return Some((ids, at));
+        }
+        ids.push(id);
+        at += 1 + close + 1 + ":null,".len();
+    }
+}
+
+/// A parent's result as it is copied into its `WITHRESULTS` children: compact JSON in ASCII
+/// ([`ascii_json`]), or `null` when there is none (or it is not JSON). Computed once per finished
+/// parent, not per child.
+pub(crate) fn result_json(result: Option<&str>) -> String {
+    let value = result
+        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .unwrap_or(Value::Null);
+    ascii_json(&value.to_string())
+}
+
+/// `text` (JSON) with every character beyond ASCII written as an escape (`\u00e9`, a surrogate
+/// pair beyond U+FFFF): the same document. JSON holds such characters only inside strings, where
+/// the escape means the same character. A `parents` field of results in ASCII is cheap to read
+/// for each of children-max children on the Lua backend, whose UTF-8 check of other text is not.
+pub(crate) fn ascii_json(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 2);
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0_u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// `parents` with `parent` moved from the unfinished to the finished entries, with `value` (a
+/// compact JSON text): the unfinished entries, the finished ones as they are, then the new one.
+/// A text not in zrq's shape ([`pending_parents`]), or without `parent` among the unfinished, is
+/// read whole and written back sorted by id, as serde_json writes a map.
+fn with_result(parents: Option<&str>, parent: &str, value: &str) -> Result<String> {
+    if let Some((pending, rest)) = parents.and_then(pending_parents) {
+        if pending.contains(&parent) {
+            let text = parents.unwrap_or("{}");
+            let finished = &text[rest..text.len() - 1];
+            let mut out = String::with_capacity(text.len() + value.len() + parent.len() + 4);
+            out.push('{');
+            for id in pending.iter().filter(|id| **id != parent) {
+                out.push('"');
+                out.push_str(id);
+                out.push_str("\":null,");
+            }
+            out.push_str(finished);
+            if !finished.is_empty() {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(parent);
+            out.push_str("\":");
+            out.push_str(value);
+            out.push('}');
+            return Ok(out);
+        }
+    }
+    let mut map: serde_json::Map<String, Value> = parents
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    let value = serde_json::from_str(value).unwrap_or(Value::Null);
+    map.insert(parent.to_string(), value);
+    serde_json::to_string(&map).map_err(|e| ZrqError::internal(&e.to_string()))
+}
+
+/// Whether a result of `bytes` bytes (as its parent stored it) may be copied into `parents`:
+/// the field with it in place of the parent's `null` stays within `zrq.parents-max-bytes`.
+pub(crate) fn result_fits(parents: Option<&str>, bytes: usize, max: i64) -> bool {
+    let held = parents.map_or(0, str::len);
+    i64::try_from((held + bytes).saturating_sub(4)).unwrap_or(i64::MAX) <= max
+}
+
+/// A finished parent's result on its way into its `WITHRESULTS` children.
+pub(crate) struct Copied<'a> {
+    /// The result as the parent stored it; a caller may leave out one that does not fit.
+    pub result: Option<&'a str>,
+    /// Its size in bytes as stored.
+    pub size: usize,
+    /// Its [`result_json`], computed once for all the children of the parent.
+    pub json: Option<String>,
+}
+
+impl<'a> Copied<'a> {
+    /// A result read whole (its size is its length).
+    pub(crate) fn of(result: Option<&'a str>) -> Copied<'a> {
+        Copied {
+            result,
+            size: result.map_or(0, str::len),
+            json: None,
+        }
+    }
+}
+
+/// Records that one parent of the waiting `child` is done, with its result (`copied`), and
+/// releases the child when it was the last. The caller checked that the child [`awaits`] this parent.
+///
+/// A `WITHRESULTS` child's `parents` field holds the results; it stays within
+/// `zrq.parents-max-bytes`, because each parent's completion rewrites it in every waiting child:
+/// a result that would take it beyond ([`result_fits`]) is copied as null, and the child's
+/// `error` says so.
 pub(crate) fn parent_done(
     store: &mut dyn Store,
     keys: &QueueKeys,
     child: &mut Job,
     parent: &str,
-    result: Option<&str>,
+    copied: &mut Copied<'_>,
     note: Option<&str>,
 ) -> Result<()> {
     let left = child.waiting_on.unwrap_or(1).saturating_sub(1).max(0);
@@ -178,17 +336,24 @@ pub(crate) fn parent_done(
     done.push(parent.to_string());
     // Kept on `child` too: several parents may be counted in one step (at enqueue).
     child.parents_done = Some(Value::from(done).to_string());
+    let mut note = note.map(str::to_string);
     if child.with_results() {
-        let mut map: serde_json::Map<String, Value> = child
-            .parents
-            .as_deref()
-            .and_then(|p| serde_json::from_str(p).ok())
-            .unwrap_or_default();
-        let value = result
-            .and_then(|r| serde_json::from_str(r).ok())
-            .unwrap_or(Value::Null);
-        map.insert(parent.to_string(), value);
-        child.parents = Some(Value::Object(map).to_string());
+        let max = store.config().parents_max_bytes;
+        let held = child.parents.as_deref();
+        // A result that does not fit as stored is not read at all; one that does fits once
+        // written as ASCII JSON too, or is not copied either.
+        let fits = if result_fits(held, copied.size, max) {
+            let result = copied.result;
+            let json = copied.json.get_or_insert_with(|| result_json(result));
+            result_fits(held, json.len(), max).then_some(json.as_str())
+        } else {
+            None
+        };
+        let value = fits.unwrap_or_else(|| {
+            note = Some(not_copied(parent, max));
+            "null"
+        });
+        child.parents = Some(with_result(child.parents.as_deref(), parent, value)?);
     }
     let left_text = left.to_string();
     let mut fields = vec![("waiting_on", left_text.as_str())];
@@ -198,7 +363,7 @@ pub(crate) fn parent_done(
     if let (true, Some(parents)) = (child.with_results(), child.parents.as_deref()) {
         fields.push(("parents", parents));
     }
-    if let Some(note) = note {
+    if let Some(note) = note.as_deref() {
         fields.push(("error", note));
     }
     store.hset(&keys.job(&child.id), &fields)?;
@@ -207,6 +372,15 @@ pub(crate) fn parent_done(
         make_pending(store, keys, child, Event::Release)?;
     }
     Ok(())
+}
+
+/// The note on a child whose parent's result did not fit in its `parents`.
+pub(crate) fn not_copied(parent: &str, max: i64) -> String {
+    format!(
+        "result of parent {parent} not copied: the parents' results would pass {max} bytes \
+         (zrq.{})",
+        PARENTS_MAX_BYTES.name
+    )
 }
 
 /// A batch record (`zrq:{queue}:batch:<id>`), read and checked.
@@ -335,4 +509,100 @@ pub(crate) fn policy(raw: &[u8]) -> Result<&'static str> {
         .find(|p| p.as_bytes().eq_ignore_ascii_case(raw))
         .copied()
         .ok_or_else(|| ZrqError::not_one_of("ONPARENTFAIL", raw, &POLICIES))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_parents_reads_the_leading_null_entries() {
+        type Pending<'a> = Option<(Vec<&'a str>, usize)>;
+        let cases: &[(&str, Pending)] = &[
+            ("{}", Some((vec![], 1))),
+            ("{\"a\":null}", Some((vec!["a"], 9))),
+            ("{\"a\":null,\"b\":null}", Some((vec!["a", "b"], 18))),
+            ("{\"a\":null,\"b\":[1]}", Some((vec!["a"], 10))),
+            ("{\"b\":[1],\"a\":null}", Some((vec![], 1))),
+            ("{\"a\\\"\":null}", None),
+            ("{ \"a\":null}", None),
+            ("[]", None),
+            ("{", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(pending_parents(text), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn awaits_finds_unfinished_parents_without_reading_results() {
+        let child = |parents: &str, done: &str| Job {
+            parents: Some(parents.to_string()),
+            parents_done: Some(done.to_string()),
+            ..crate::job::tests::sample()
+        };
+        let cases = [
+            ("{\"a\":null,\"b\":null}", "[]", "a", true),
+            ("{\"a\":null,\"b\":null}", "[\"a\"]", "a", false),
+            ("{\"a\":null,\"b\":null}", "[]", "c", false),
+            ("{\"b\":null,\"a\":[1]}", "[\"a\"]", "b", true),
+            // Written sorted (before the shape): read whole.
+            ("{\"a\":[1],\"b\":null}", "[\"a\"]", "b", true),
+            ("{\"a\":[1],\"b\":null}", "[\"a\"]", "c", false),
+            ("not json", "[]", "c", true),
+        ];
+        for (parents, done, parent, want) in cases {
+            assert_eq!(
+                awaits(&child(parents, done), parent),
+                want,
+                "{parents} {parent}"
+            );
+        }
+    }
+
+    #[test]
+    fn results_are_copied_as_ascii_json() {
+        let cases = [
+            (Some("{ \"a\" : [1, \"é\"] }"), "{\"a\":[1,\"\\u00e9\"]}"),
+            (Some("\"中😀\""), "\"\\u4e2d\\ud83d\\ude00\""),
+            (Some("not json"), "null"),
+            (None, "null"),
+        ];
+        for (result, want) in cases {
+            assert_eq!(result_json(result), want, "{result:?}");
+        }
+        assert!(result_fits(Some("{\"a\":null}"), 5, 11));
+        assert!(!result_fits(Some("{\"a\":null}"), 6, 11));
+    }
+
+    #[test]
+    fn with_result_moves_a_parent_to_the_finished_entries() {
+        let cases: &[(Option<&str>, &str, &str, &str)] = &[
+            (
+                Some("{\"a\":null,\"b\":null}"),
+                "a",
+                "[1]",
+                "{\"b\":null,\"a\":[1]}",
+            ),
+            (
+                Some("{\"b\":null,\"a\":[1]}"),
+                "b",
+                "2",
+                "{\"a\":[1],\"b\":2}",
+            ),
+            (Some("{\"a\":null}"), "a", "null", "{\"a\":null}"),
+            // Not zrq's shape, or the parent is not unfinished: read whole, written sorted.
+            (Some("{\"b\":1,\"a\":null}"), "a", "2", "{\"a\":2,\"b\":1}"),
+            (None, "a", "2", "{\"a\":2}"),
+            (Some("not json"), "a", "{}", "{\"a\":{}}"),
+        ];
+        for (parents, parent, value, want) in cases {
+            assert_eq!(
+                with_result(*parents, parent, value).as_deref(),
+                Ok(*want),
+                "{parents:?}"
+            );
+        }
+    }
 }

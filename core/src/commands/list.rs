@@ -5,6 +5,7 @@
 //! A page costs what it returns, however deep the cursor: for the states kept in a sorted set the
 //! cursor is a rank (reached in O(log n)); for `pending`, kept in the priority streams, it is the
 //! position of the last job listed, `<priority>:<entry-id>`, and the next page reads on from there.
+//! A page holds fewer than `COUNT` jobs when their records reach `zrq.reply-max-bytes`.
 
 use super::{check_queue_types, load_jobs, next_rank, page, paging, rank_cursor};
 use crate::args::{self, Options};
@@ -89,12 +90,26 @@ impl<'a> List<'a> {
         })
     }
 
-    /// One page of jobs in the state.
+    /// One page of jobs in the state: `COUNT` of them, or fewer when their records reach
+    /// `zrq.reply-max-bytes` (the cursor then resumes after the last one returned).
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let (ids, next) = match (&self.cursor, self.state) {
-            (Cursor::After(after), _) => self.pending_page(store, &keys, *after)?,
+        match (&self.cursor, self.state) {
+            (Cursor::After(after), _) => {
+                let found = self.pending_page(store, &keys, *after)?;
+                let shown = found.len().min(usize::try_from(self.count).unwrap_or(0));
+                let ids: Vec<String> = found[..shown].iter().map(|(_, _, id)| id.clone()).collect();
+                let (jobs, covered) = load_jobs(store, &keys, &ids)?;
+                // More to list: what the page did not cover, or the entry read beyond it.
+                let next = match covered.checked_sub(1).map(|last| &found[last]) {
+                    Some((priority, entry, _)) if covered < found.len() => {
+                        format!("{priority}:{entry}")
+                    }
+                    _ => "0".to_string(),
+                };
+                Ok(page(next, jobs))
+            }
             (Cursor::Rank(rank), state) => {
                 let index = match state {
                     State::Waiting => keys.waiting(),
@@ -106,21 +121,23 @@ impl<'a> List<'a> {
                     _ => keys.dead(),
                 };
                 let ids = store.zrange(&index, *rank, self.count)?;
-                (ids, next_rank(*rank, self.count, store.zcard(&index)?))
+                let total = store.zcard(&index)?;
+                let (jobs, covered) = load_jobs(store, &keys, &ids)?;
+                let covered = i64::try_from(covered).unwrap_or(i64::MAX);
+                Ok(page(next_rank(*rank, covered, total), jobs))
             }
-        };
-        Ok(page(next, load_jobs(store, &keys, &ids)?))
+        }
     }
 
-    /// A page of pending job ids in delivery order (priority 9 first, oldest first), starting
-    /// after `after`, and the cursor of the next page. It reads one entry beyond the page to know
-    /// whether there is a next one.
+    /// Pending jobs in delivery order (priority 9 first, oldest first), starting after `after`:
+    /// `(priority, entry, id)` of up to `count` + 1 of them (one beyond the page, to know whether
+    /// there is a next one).
     fn pending_page(
         &self,
         store: &mut dyn Store,
         keys: &QueueKeys,
         after: Option<(i64, &str)>,
-    ) -> Result<(Vec<String>, String)> {
+    ) -> Result<Vec<(i64, String, String)>> {
         let wanted = usize::try_from(self.count).unwrap_or(0) + 1;
         let mut found: Vec<(i64, String, String)> = Vec::new();
         for priority in (0..=MAX_PRIORITY).rev() {
@@ -140,15 +157,7 @@ impl<'a> List<'a> {
                 }
             }
         }
-        let next = if found.len() >= wanted {
-            found.truncate(wanted - 1);
-            found
-                .last()
-                .map_or_else(|| "0".to_string(), |(p, entry, _)| format!("{p}:{entry}"))
-        } else {
-            "0".to_string()
-        };
-        Ok((found.into_iter().map(|(_, _, id)| id).collect(), next))
+        Ok(found)
     }
 }
 

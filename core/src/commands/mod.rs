@@ -187,6 +187,33 @@ pub(crate) fn set_integer(
     }
 }
 
+/// The fields of a job record that hold its own data, up to megabytes: its payload, result and
+/// error. A job read only for its state and links is read without them ([`load_linked`]).
+const DATA_FIELDS: [&str; 3] = ["payload", "result", "error"];
+
+/// Loads job `id` as [`load_job`] does, but without its data fields (its `payload` is empty, its
+/// `result` and `error` absent, whatever the record holds there): for a job read only for its
+/// state and links — a parent at ENQUEUE, each waiting child when a parent finishes — so that
+/// such a read costs the same however large the job's data (after-max parents, children-max
+/// children). A record is unreadable for the same reasons as for [`load_job`], but for those
+/// fields.
+pub(crate) fn load_linked(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+) -> Result<Option<Job>> {
+    let key = keys.job(id);
+    let Some(mut fields) = store.record(&key)? else {
+        return Ok(None);
+    };
+    fields.retain(|(field, _)| !DATA_FIELDS.contains(&field.as_str()));
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    fields.push(("payload".to_string(), String::new()));
+    Job::from_fields(&key, keys.queue(), id, fields).map(Some)
+}
+
 /// Loads job `id` for a command that may finish it (ACK, FAIL, CANCEL, DELETE): also checks the
 /// record of the batch it belongs to, so a corrupt batch is refused before the first write rather
 /// than found half-way through.
@@ -341,13 +368,14 @@ pub(crate) fn start_attempt(
 /// attempt, with an error saying so. A job whose cancellation was requested ends `cancelled`; one
 /// without attempts left ends `dead`. Returns the job when it has attempts left and is still
 /// active: the caller starts its next attempt or puts it back in its stream. A lease without an
-/// active job behind it (a record deleted by hand) is dropped.
+/// active job behind it (a record deleted by hand) is dropped. `job` is the record of `id` as
+/// [`load_leased`] read it.
 pub(crate) fn expire_lease(
     store: &mut dyn Store,
     keys: &QueueKeys,
     id: &str,
+    job: Option<Job>,
 ) -> Result<Option<Job>> {
-    let job = load_job(store, keys, id).ok().flatten();
     let Some(mut job) = job.filter(|j| j.state == State::Active) else {
         store.zrem(&keys.active(), id)?;
         return Ok(None);
@@ -371,6 +399,11 @@ pub(crate) fn expire_lease(
     };
     finish(store, keys, &mut job, ending, &[("error", &error)])?;
     Ok(None)
+}
+
+/// The record of job `id`, whose lease expired, for [`expire_lease`]: `None` when it cannot be read.
+pub(crate) fn load_leased(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Option<Job> {
+    load_job(store, keys, id).ok().flatten()
 }
 
 /// Takes `job` out of every structure that holds unfinished jobs: its stream entry if it is
@@ -519,17 +552,54 @@ pub(crate) fn paging<'a, C>(
     Ok((count, at))
 }
 
-/// Loads the jobs behind `ids`, skipping ids whose record is gone.
+/// The reading budget of one paged command (`zrq.reply-max-bytes`): the text bytes of the job
+/// records it reads ([`Job::text_bytes`]). A page stops before the record that would pass the
+/// budget, once it has handled one, so every call makes progress however large one record is.
+pub(crate) struct Budget {
+    max: i64,
+    used: i64,
+    handled: bool,
+}
+
+impl Budget {
+    /// A fresh budget of `zrq.reply-max-bytes`.
+    pub(crate) fn new(store: &dyn Store) -> Budget {
+        Budget {
+            max: store.config().reply_max_bytes,
+            used: 0,
+            handled: false,
+        }
+    }
+
+    /// Counts a record of `bytes` the page is about to handle; `false` (counting nothing) when
+    /// the page has handled one already and this one would pass the budget: the page ends.
+    pub(crate) fn admit(&mut self, bytes: i64) -> bool {
+        let used = self.used.saturating_add(bytes);
+        if self.handled && used > self.max {
+            return false;
+        }
+        self.used = used;
+        self.handled = true;
+        true
+    }
+}
+
+/// Loads the jobs behind `ids` in order, skipping ids whose record is gone, until the budget
+/// ends the page; returns them and how many ids the page covered (all of them unless it ended).
 pub(crate) fn load_jobs(
     store: &mut dyn Store,
     keys: &QueueKeys,
     ids: &[String],
-) -> Result<Vec<Reply>> {
+) -> Result<(Vec<Reply>, usize)> {
+    let mut budget = Budget::new(store);
     let mut jobs = Vec::with_capacity(ids.len());
-    for id in ids {
+    for (n, id) in ids.iter().enumerate() {
         if let Some(job) = load_job(store, keys, id)? {
+            if !budget.admit(job.text_bytes()) {
+                return Ok((jobs, n));
+            }
             jobs.push(job.to_reply());
         }
     }
-    Ok(jobs)
+    Ok((jobs, ids.len()))
 }

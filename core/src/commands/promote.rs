@@ -8,7 +8,11 @@
 //! each) and retention frees memory, so they go on: workers can drain the queue.
 
 use super::schedule::Definition;
-use super::{check_queue_types, expire_finished, expire_lease, load_job, make_pending, unlink};
+use super::{
+    check_queue_types, expire_finished, expire_lease, load_job, load_leased, make_pending, unlink,
+    Budget,
+};
+use crate::job::Job;
 use crate::keys::QueueKeys;
 use crate::state::{Event, State};
 use crate::store::Store;
@@ -29,15 +33,25 @@ pub fn promote(
     check_queue_types(store, &keys)?;
     let now = store.now_ms();
     let expire_leases = store.config().expire_leases;
+    // The records read count against zrq.reply-max-bytes, as a command's: the jobs beyond it
+    // stay due, for the next pass.
+    let mut budget = Budget::new(store);
     if expire_leases {
         for id in store.zrange_upto(&keys.active(), now, BATCH)? {
-            expire(store, &keys, &id)?;
+            let job = load_leased(store, &keys, &id);
+            if !budget.admit(job.as_ref().map_or(0, Job::text_bytes)) {
+                break;
+            }
+            expire(store, &keys, &id, job)?;
         }
     }
     for index in [keys.scheduled(), keys.retrying()] {
         for id in store.zrange_upto(&index, now, BATCH)? {
-            store.zrem(&index, &id)?;
             let job = load_job(store, &keys, &id).ok().flatten();
+            if !budget.admit(job.as_ref().map_or(0, Job::text_bytes)) {
+                break;
+            }
+            store.zrem(&index, &id)?;
             if let Some(mut job) =
                 job.filter(|j| matches!(j.state, State::Scheduled | State::Retrying))
             {
@@ -91,8 +105,8 @@ pub fn promote(
 
 /// Handles the expired lease of job `id` (see [`expire_lease`]); with attempts left the job goes
 /// back to its stream, where any worker may fetch it (blocked workers wake).
-fn expire(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<()> {
-    match expire_lease(store, keys, id)? {
+fn expire(store: &mut dyn Store, keys: &QueueKeys, id: &str, job: Option<Job>) -> Result<()> {
+    match expire_lease(store, keys, id, job)? {
         Some(mut job) => {
             unlink(store, keys, &mut job)?;
             make_pending(store, keys, &mut job, Event::Expire)

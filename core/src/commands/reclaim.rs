@@ -6,7 +6,7 @@
 //! `dead` and is not returned. RECLAIM also drops consumers idle for `zrq.consumer-idle-ms` (an hour)
 //! with nothing pending; workers call it periodically, so it is the queue's janitor.
 
-use super::{check_queue_types, expire_lease, start_attempt};
+use super::{check_queue_types, expire_lease, load_leased, start_attempt, Budget};
 use crate::args::{self, Options, MAX_COUNT};
 use crate::job::Job;
 use crate::keys::{QueueKeys, GROUP, MAX_PRIORITY};
@@ -49,15 +49,21 @@ impl<'a> Reclaim<'a> {
         Ok(cmd)
     }
 
-    /// Handles up to `count` expired leases, oldest deadline first.
+    /// Handles up to `count` expired leases, oldest deadline first; fewer when the jobs' records
+    /// reach `zrq.reply-max-bytes` (the rest stay expired, for the next call).
     pub fn apply(&self, store: &mut dyn Store) -> Result<Vec<Job>> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
         let now = store.now_ms();
         let expired = store.zrange_upto(&keys.active(), now, self.count)?;
+        let mut budget = Budget::new(store);
         let mut reclaimed = Vec::new();
         for id in expired {
-            let Some(mut job) = expire_lease(store, &keys, &id)? else {
+            let job = load_leased(store, &keys, &id);
+            if !budget.admit(job.as_ref().map_or(0, Job::text_bytes)) {
+                break;
+            }
+            let Some(mut job) = expire_lease(store, &keys, &id, job)? else {
                 continue;
             };
             // A job delivered by an older zrq is still in the group's pending-entries list: it

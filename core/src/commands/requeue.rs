@@ -1,6 +1,7 @@
 //! `ZRQ.REQUEUE <queue> <id>` → 1 if the dead job is `pending` again, else 0.
 //! `ZRQ.REQUEUE <queue> ALL [COUNT <n>] [CURSOR <c>]` → `[next-cursor, requeued]`: up to `COUNT`
-//! dead jobs (default and most `zrq.requeue-max`), oldest death first, put back to `pending`.
+//! dead jobs (default and most `zrq.requeue-max`), oldest death first, put back to `pending`; fewer
+//! when their records reach `zrq.reply-max-bytes`.
 //!
 //! A requeued job gets a fresh attempt budget (its last error is kept for reference). `ALL` works
 //! in bounded pages so that no call holds the server long, whatever the size of the dead set: a
@@ -9,9 +10,10 @@
 //! read): its rank. The cursor is that rank plus one, so that `0` can mean the end (`0` given
 //! starts at rank 0 too).
 
-use super::{check_queue_types, load_job, make_pending, rank_cursor};
+use super::{check_queue_types, load_job, make_pending, rank_cursor, Budget};
 use crate::args::{self, Options};
 use crate::config::{Config, REQUEUE_MAX};
+use crate::job::Job;
 use crate::keys::QueueKeys;
 use crate::reply::code;
 use crate::state::{Event, State};
@@ -103,20 +105,28 @@ impl<'a> Requeue<'a> {
             }
             Target::All { count, rank } => {
                 // The page is the dead set's ranks [rank, rank + count) as they are now.
-                let examined = store
+                let listed = store
                     .zcard(&keys.dead())?
                     .saturating_sub(rank)
                     .clamp(0, count);
-                let ids = if examined > 0 {
-                    store.zrange(&keys.dead(), rank, examined)?
+                let ids = if listed > 0 {
+                    store.zrange(&keys.dead(), rank, listed)?
                 } else {
                     Vec::new()
                 };
-                let mut requeued = 0;
+                let mut budget = Budget::new(store);
+                let (mut examined, mut requeued) = (0, 0);
                 for id in &ids {
                     // An unreadable dead job is left alone (and in place), so the others are
                     // still requeued and an error never comes after a write.
-                    if let Some(job) = load_job(store, &keys, id).ok().flatten() {
+                    let job = load_job(store, &keys, id).ok().flatten();
+                    // The records read count against zrq.reply-max-bytes: the page ends
+                    // before the one that would pass it.
+                    if !budget.admit(job.as_ref().map_or(0, Job::text_bytes)) {
+                        break;
+                    }
+                    examined += 1;
+                    if let Some(job) = job {
                         if requeue(store, &keys, job)? {
                             requeued += 1;
                         }
@@ -139,7 +149,7 @@ impl<'a> Requeue<'a> {
 }
 
 /// Puts `job` back to `pending` with a fresh attempt budget if it is dead; whether it was.
-fn requeue(store: &mut dyn Store, keys: &QueueKeys, mut job: crate::job::Job) -> Result<bool> {
+fn requeue(store: &mut dyn Store, keys: &QueueKeys, mut job: Job) -> Result<bool> {
     if job.state != State::Dead {
         return Ok(false);
     }

@@ -22,13 +22,18 @@ local function parse_i64(text)
     return sign == '-' and -value or value
 end
 
+-- The fields of a job record that hold its own data, up to megabytes; a job read only for its
+-- state and links is read without them (mod.rs DATA_FIELDS, load_linked).
+local DATA_FIELDS = { payload = true, result = true, error = true }
+
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
--- UTF-8 (as the module's store reads hashes).
-local function utf8_hash(flat)
+-- UTF-8 (as the module's store reads hashes), and none of the fields in the set `skip`.
+local function utf8_hash(flat, skip)
     local out = {}
     for n = 1, #flat, 2 do
-        if out[flat[n]] == nil and is_utf8(flat[n]) and is_utf8(flat[n + 1]) then
-            out[flat[n]] = flat[n + 1]
+        local field = flat[n]
+        if out[field] == nil and not (skip and skip[field]) and is_utf8(field) and is_utf8(flat[n + 1]) then
+            out[field] = flat[n + 1]
         end
     end
     return out
@@ -46,11 +51,14 @@ end
 -- `id` and `queue` come from the record's place, fields left out hold their default. A record of
 -- the full format (before the compact one) that stores another `queue` or `id` is CORRUPT.
 -- Fields or values that are not UTF-8 are skipped, as the module's store does. Returns nil when
--- nothing is left.
-local function decode_job(key, flat, queue, id)
-    local raw = utf8_hash(flat)
+-- nothing is left. With `linked`, the data fields are left out unread (mod.rs load_linked).
+local function decode_job(key, flat, queue, id, linked)
+    local raw = utf8_hash(flat, linked and DATA_FIELDS)
     if next(raw) == nil then
         return nil
+    end
+    if linked then
+        raw.payload = ''
     end
     local function corrupt(detail)
         fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
@@ -141,9 +149,10 @@ local function decode_job(key, flat, queue, id)
 end
 
 -- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module, including a
--- full-format record whose `queue` or `id` differs from where it is stored. (commands/mod.rs
--- load_job)
-local function load_job(k, id)
+-- full-format record whose `queue` or `id` differs from where it is stored (commands/mod.rs
+-- load_job); with `linked`, without its data fields, for a job read only for its state and links
+-- (load_linked).
+local function load_job(k, id, linked)
     local key = k.job(id)
     -- One command for the type and the fields (mod.rs Store::record); the type is asked only
     -- when HGETALL refuses the key, for the WRONGTYPE text.
@@ -152,12 +161,12 @@ local function load_job(k, id)
         check_types({ { key, 'hash' } })
         fields = call('HGETALL', key)
     end
-    return decode_job(key, fields, k.queue, id)
+    return decode_job(key, fields, k.queue, id, linked)
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
-local function try_load_job(k, id)
-    local ok, job = pcall(load_job, k, id)
+local function try_load_job(k, id, linked)
+    local ok, job = pcall(load_job, k, id, linked)
     if ok then
         return job
     end
@@ -208,6 +217,40 @@ local function job_reply(job)
         map[field] = value
     end)
     return { map = map }
+end
+
+-- The bytes of the job's text fields: what reading it costs, the measure of
+-- zrq.reply-max-bytes (job.rs text_bytes).
+local function text_bytes(job)
+    local bytes = 0
+    for _, f in ipairs(FIELDS) do
+        local value = job[f[1]]
+        if f[2] == 'text' and value ~= nil then
+            bytes = bytes + #value
+        end
+    end
+    return bytes
+end
+
+-- The reading budget of one paged command, zrq.reply-max-bytes (mod.rs Budget): admit(bytes)
+-- counts a record the page is about to handle, or returns false (counting nothing) when the page
+-- has handled one already and this one would pass the budget.
+local function new_budget()
+    local used, handled = 0, false
+    return {
+        admit = function(bytes)
+            if handled and used + bytes > CONFIG.reply_max_bytes then
+                return false
+            end
+            used, handled = used + bytes, true
+            return true
+        end,
+    }
+end
+
+-- The text bytes of `job`, 0 when there is none (a record that could not be read).
+local function bytes_of(job)
+    return job and text_bytes(job) or 0
 end
 
 local function jobs_reply(jobs)

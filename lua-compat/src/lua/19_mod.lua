@@ -119,10 +119,16 @@ end
 -- the start of every FETCH and RECLAIM (docs/LUA.md).
 local fire_due_ticks -- defined in 52_ticks.lua
 local function promote_due(k, now)
+    -- The records read count against zrq.reply-max-bytes: the jobs beyond stay due, for the
+    -- next command.
+    local budget = new_budget()
     for _, index in ipairs({ k.scheduled, k.retrying }) do
         for _, id in ipairs(call('ZRANGE', index, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(CORE.promote.BATCH))) do
-            call('ZREM', index, id)
             local job = is_utf8(id) and try_load_job(k, id)
+            if not budget.admit(bytes_of(job)) then
+                break
+            end
+            call('ZREM', index, id)
             if job and (job.state == 'scheduled' or job.state == 'retrying') then
                 make_pending(k, job)
             end

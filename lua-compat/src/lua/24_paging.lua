@@ -59,16 +59,20 @@ local function next_rank(cursor, count, total)
     return itoa(next_cursor)
 end
 
--- The jobs behind `ids` as replies, skipping ids whose record is gone (mod.rs load_jobs).
+-- The jobs behind `ids` as replies, in order, skipping ids whose record is gone, until the
+-- budget ends the page; and how many ids the page covered (mod.rs load_jobs).
 local function load_jobs(k, ids)
-    local out = {}
-    for _, id in ipairs(ids) do
+    local out, budget = {}, new_budget()
+    for n, id in ipairs(ids) do
         local job = load_job(k, id)
         if job then
+            if not budget.admit(text_bytes(job)) then
+                return out, n - 1
+            end
             out[#out + 1] = job_reply(job)
         end
     end
-    return out
+    return out, #ids
 end
 
 -- Whether stream entry id `a` comes before `b` (`<ms>-<seq>`, compared as numbers of any size).
@@ -124,6 +128,27 @@ local function undelivered_len(stream)
         return length - pending
     end
     return length
+end
+
+-- The stream entry id just before `id` (`<ms>-<seq>`, numbers of any size): what a group's
+-- last-delivered id is set to so that `id` is delivered next (store.rs entry_before).
+local function entry_before_id(id)
+    local ms, seq = id:match('^(%d+)%-(%d+)$')
+    local function minus_one(digits)
+        local i = #digits
+        while sub(digits, i, i) == '0' do
+            i = i - 1
+        end
+        local out = sub(digits, 1, i - 1) .. string.char(byte(digits, i) - 1) .. string.rep('9', #digits - i)
+        out = out:gsub('^0+', '')
+        return out == '' and '0' or out
+    end
+    if find(seq, '[1-9]') then
+        return ms:gsub('^0+(%d)', '%1') .. '-' .. minus_one(seq)
+    elseif find(ms, '[1-9]') then
+        return minus_one(ms) .. '-18446744073709551615'
+    end
+    return '0-0'
 end
 
 -- Up to `count` entries not delivered to the group, after entry `after` if given: a list of

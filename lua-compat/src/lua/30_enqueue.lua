@@ -65,7 +65,18 @@ local function wait_for(k, spec, job, parents, now)
     end
     for _, parent in ipairs(parents) do
         if IS_FINAL[parent.state] then
-            parent_done(k, job, parent)
+            -- A completed parent's result is read only when it fits in the child's `parents`.
+            local result, size = nil, 0
+            if job.with_results == 1 and parent.state == 'completed' then
+                size = call('HSTRLEN', k.job(parent.id), 'result')
+                if result_fits(job.parents, size) then
+                    local stored = call('HGET', k.job(parent.id), 'result')
+                    if type(stored) == 'string' and is_utf8(stored) then
+                        result = stored
+                    end
+                end
+            end
+            parent_done(k, job, parent, result, size, {})
         end
     end
 end
@@ -98,11 +109,14 @@ enqueue_job = function(k, spec, now, sec, usec)
         if parent == id then
             fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
         end
-        local job = load_job(k, parent)
+        -- Read for its state and links only (after-max parents, mod.rs load_linked); a result is
+        -- read when it is copied (WITHRESULTS, below).
+        local job = load_job(k, parent, true)
         if not job then
             fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
                 .. "' (parents must be in the same queue)")
         end
+
         check_children(job, id)
         parents[#parents + 1] = job
     end

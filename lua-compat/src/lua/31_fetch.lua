@@ -15,7 +15,10 @@
 --          delivered, its first entries, leaves it, entries without a pending job behind them
 --          too); per job HSET state, attempt, consumer, lease (the delivery's token
 --          `<entry>:<attempt>`), started_at, HDEL entry, ZADD zrq:{q}:active <now + timeout>
---          <id>, PUBLISH zrq:{q}:events "active <id>". Lua only: due scheduled and retrying jobs are first moved into their
+--          <id>, PUBLISH zrq:{q}:events "active <id>". When the jobs' records reach
+--          zrq.reply-max-bytes, the trim stops at the last job handled and the entries read
+--          beyond go back undelivered (XGROUP SETID <stream> zrq <the id just before the
+--          first>), first in line for the next FETCH. Lua only: due scheduled and retrying jobs are first moved into their
 --          streams (the module's timer does that on its own), see docs/LUA.md.
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
@@ -37,7 +40,7 @@ local function fetch(keys, argv)
     if key_type(k.paused) ~= 'none' then
         return {}
     end
-    local jobs = {}
+    local jobs, budget = {}, new_budget()
     for priority = MAX_PRIORITY, 0, -1 do
         local wanted = count - #jobs
         local stream = k.stream_at(priority)
@@ -45,11 +48,11 @@ local function fetch(keys, argv)
             local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(wanted), 'NOACK',
                 'STREAMS', stream, '>')
             local entries = (type(reply) == 'table' and reply[1] and reply[1][2]) or {}
-            if #entries > 0 then
-                call('XTRIM', stream, 'MINID', entry_after(entries[#entries][1]))
-            end
+            -- Each delivered entry's job is read in turn; the jobs' records count against the
+            -- budget, and the entries from the one that would pass it on are handed back.
+            local taken, handed_back = {}, nil
             for _, e in ipairs(entries) do
-                local fields = e[2] or {}
+                local entry, fields = e[1], e[2] or {}
                 local id
                 for f = 1, #fields, 2 do
                     if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
@@ -58,10 +61,29 @@ local function fetch(keys, argv)
                     end
                 end
                 local job = id and try_load_job(k, id)
+                if not budget.admit(bytes_of(job)) then
+                    handed_back = entry
+                    break
+                end
+                taken[#taken + 1] = { entry, job }
+            end
+            -- What was handled leaves the stream in one trim; what was read beyond the budget
+            -- stays, undelivered again, first in line for the next FETCH (fetch.rs).
+            if #taken > 0 then
+                call('XTRIM', stream, 'MINID', entry_after(taken[#taken][1]))
+            end
+            if handed_back ~= nil then
+                call('XGROUP', 'SETID', stream, GROUP, entry_before_id(handed_back))
+            end
+            for _, t in ipairs(taken) do
+                local job = t[2]
                 if job and job.state == 'pending' then
                     start_attempt(k, job, consumer, now)
                     jobs[#jobs + 1] = job
                 end
+            end
+            if handed_back ~= nil then
+                return jobs_reply(jobs)
             end
         end
     end

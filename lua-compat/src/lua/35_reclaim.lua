@@ -6,7 +6,8 @@
 -- ARGV     consumer, then option COUNT <1..1000> (default 10): most expired leases handled
 -- Reply    array of jobs whose lease expired, oldest deadline first, now owned by the consumer
 --          with attempt incremented, a new lease token and `error` saying which lease expired. A
---          job that had used all its attempts becomes dead instead and is not returned.
+--          job that had used all its attempts becomes dead instead and is not returned. Fewer
+--          leases are handled when the jobs' records reach zrq.reply-max-bytes.
 -- Writes   every expired lease counts as a failed attempt (HINCRBY zrq:{q}:stats failed 1).
 --          Reclaimed: HSET error, state, attempt, consumer, lease (the entry of the lease taken
 --          over, attempt + 1), started_at, ZADD zrq:{q}:active, PUBLISH; a job an older zrq
@@ -50,10 +51,15 @@ local function reclaim(keys, argv)
     local now = clock()
     promote_due(k, now)
     local expired = call('ZRANGE', k.active, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(count))
-    local reclaimed = {}
+    local reclaimed, budget = {}, new_budget()
     for _, id in ipairs(expired) do
         if is_utf8(id) then
             local job = try_load_job(k, id)
+            -- The records read count against zrq.reply-max-bytes: the rest stay expired, for the
+            -- next call.
+            if not budget.admit(bytes_of(job)) then
+                break
+            end
             if not job or job.state ~= 'active' then
                 call('ZREM', k.active, id)
             else

@@ -1,7 +1,8 @@
 --------------------------------------------------------------------------------------------------
 -- zrq_dead: ZRQ.DEAD <queue> [COUNT <n>] [CURSOR <c>]                 (no-writes; commands/dead.rs)
 -- KEYS[1] the queue; ARGV options COUNT <1..1000> (default 10), CURSOR <0..> (default 0).
--- Reply   [next-cursor, jobs]: dead jobs oldest first; next cursor 0 at the end.
+-- Reply   [next-cursor, jobs]: dead jobs oldest first; next cursor 0 at the end. Fewer than COUNT
+--         when their records reach zrq.reply-max-bytes.
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -12,7 +13,9 @@ local function dead_jobs(keys, argv)
     local k = queue_keys(queue)
     check_types({ { k.dead, 'zset' } })
     local ids = zrange(k.dead, cursor, count)
-    return { next_rank(cursor, count, call('ZCARD', k.dead)), load_jobs(k, ids) }
+    local total = call('ZCARD', k.dead)
+    local jobs, covered = load_jobs(k, ids)
+    return { next_rank(cursor, covered, total), jobs }
 end
 
 register('zrq_dead', dead_jobs)

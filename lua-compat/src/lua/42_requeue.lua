@@ -3,7 +3,8 @@
 -- KEYS[1] the queue; ARGV a dead job's id, or ALL with options COUNT <1..requeue-max> (default
 --         requeue-max), CURSOR <0..> (default 0).
 -- Reply   <id>: 1 if the dead job is pending again (with a fresh attempt budget), else 0.
---         ALL: [next-cursor, requeued] for the page of the dead set at ranks [rank, rank + count);
+--         ALL: [next-cursor, requeued] for the page of the dead set at ranks [rank, rank + count)
+--         (fewer when their records reach zrq.reply-max-bytes);
 --         next cursor 0 at the end. Requeued jobs leave the set, so the next page starts after
 --         only what the pages before it left in place (records that cannot be read); the cursor
 --         is that rank plus one, so that 0 can mean the end (0 given starts at rank 0 too).
@@ -56,12 +57,18 @@ local function requeue(keys, argv)
     local k = checked_queue_keys(queue)
     local rank = math.max(cursor - 1, 0)
     -- The page is the dead set's ranks [rank, rank + count) as they are now.
-    local examined = math.max(math.min(call('ZCARD', k.dead) - rank, count), 0)
-    local requeued = 0
-    for _, dead_id in ipairs(zrange(k.dead, rank, examined)) do
+    local listed = math.max(math.min(call('ZCARD', k.dead) - rank, count), 0)
+    local examined, requeued, budget = 0, 0, new_budget()
+    for _, dead_id in ipairs(zrange(k.dead, rank, listed)) do
         -- An unreadable dead job is left alone (and in place), so the others are still requeued
         -- and an error never comes after a write.
         local job = try_load_job(k, dead_id)
+        -- The records read count against zrq.reply-max-bytes: the page ends before the one
+        -- that would pass it.
+        if not budget.admit(bytes_of(job)) then
+            break
+        end
+        examined = examined + 1
         if job and requeue_dead(k, job) then
             requeued = requeued + 1
         end

@@ -2,7 +2,8 @@
 -- zrq_list: ZRQ.LIST <queue> <state> [COUNT <n>] [CURSOR <c>]         (no-writes; commands/list.rs)
 -- KEYS[1] the queue; ARGV a state name (any case), options COUNT, CURSOR as for DEAD.
 -- Reply   [next-cursor, jobs] of that state: pending in delivery order (highest priority first),
---         the others in their index's order.
+--         the others in their index's order. Fewer than COUNT when their records reach
+--         zrq.reply-max-bytes (the cursor then resumes after the last one returned).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -20,10 +21,11 @@ local function list(keys, argv)
         count, cursor = paging(args, 3, 0, rank_cursor)
     end
     local k = checked_queue_keys(queue)
-    local ids, next_cursor = {}, '0'
+    local ids, next_cursor, found = {}, '0', nil
     if state == 'pending' then
         -- Reads one entry beyond the page to know whether there is a next one (list.rs pending_page).
-        local found, wanted = {}, count + 1
+        local wanted = count + 1
+        found = {}
         for priority = MAX_PRIORITY, 0, -1 do
             local resume
             if cursor and cursor[1] == priority then
@@ -36,18 +38,21 @@ local function list(keys, argv)
                 end
             end
         end
-        if #found >= wanted then
-            local last = found[count]
-            next_cursor = last[1] .. ':' .. last[2]
-        end
         for n = 1, math.min(count, #found) do
             ids[n] = found[n][3]
         end
-    else
-        ids = zrange(k[state], cursor, count)
-        next_cursor = next_rank(cursor, count, call('ZCARD', k[state]))
+        local jobs, covered = load_jobs(k, ids)
+        -- More to list: what the page did not cover, or the entry read beyond it.
+        if covered >= 1 and covered < #found then
+            local last = found[covered]
+            next_cursor = last[1] .. ':' .. last[2]
+        end
+        return { next_cursor, jobs }
     end
-    return { next_cursor, load_jobs(k, ids) }
+    ids = zrange(k[state], cursor, count)
+    local total = call('ZCARD', k[state])
+    local jobs, covered = load_jobs(k, ids)
+    return { next_rank(cursor, covered, total), jobs }
 end
 
 register('zrq_list', list)

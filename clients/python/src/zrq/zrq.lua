@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+684317ca'
+local VERSION = '0.1.0+d89f3771'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -49,6 +49,8 @@ local CONFIG = {
     every_min_ms = 1000, -- zrq.every-min-ms: shortest `EVERY` period of a schedule
     children_max = 200, -- zrq.children-max: jobs waiting `AFTER` one parent (children registered while it is unfinished)
     requeue_max = 20, -- zrq.requeue-max: dead jobs one REQUEUE ALL handles (its COUNT's default and largest value)
+    reply_max_bytes = 262144, -- zrq.reply-max-bytes: bytes of job records one FETCH, LIST, DEAD, RECLAIM or REQUEUE ALL reads; a page stops before the job that would pass it (it always handles one)
+    parents_max_bytes = 32768, -- zrq.parents-max-bytes: largest `parents` field of a WITHRESULTS job (its parents' results together); a result that would pass it is copied as null
 }
 
 -- Error codes (zrq_core::ErrorCode::ALL): every error reply starts with one of them.
@@ -580,9 +582,63 @@ local function integer(what, raw, min, max, max_text)
     return value
 end
 
+-- The 128 bytes that are not ASCII, one string each, for plain (memchr) searches; filled on first
+-- use (a library's top level cannot reach the `string` table).
+local NOT_ASCII = {}
+
+-- The well-formed UTF-8 sequences (as Rust's str::from_utf8 accepts them: no overlongs,
+-- surrogates or code points beyond U+10FFFF): the range of lead bytes of each kind, and the
+-- pattern of its sequences. A text is valid UTF-8 exactly when no byte above 127 is
+-- left once every match of these is replaced by an ASCII byte: a match starts at a lead byte,
+-- which no other sequence contains, so the matches of a valid text are its sequences, and what
+-- an invalid one leaves holds a byte above 127.
+local UTF8_SEQUENCES = {
+    { 194, 223, '[\194-\223][\128-\191]' },
+    { 224, 224, '\224[\160-\191][\128-\191]' },
+    { 225, 236, '[\225-\236][\128-\191][\128-\191]' },
+    { 237, 237, '\237[\128-\159][\128-\191]' },
+    { 238, 239, '[\238\239][\128-\191][\128-\191]' },
+    { 240, 240, '\240[\144-\191][\128-\191][\128-\191]' },
+    { 241, 243, '[\241-\243][\128-\191][\128-\191][\128-\191]' },
+    { 244, 244, '\244[\128-\143][\128-\191][\128-\191]' },
+}
+
+-- Whether `s` holds a byte above 127, by a plain find (memchr) of each: over a long ASCII text an
+-- order of magnitude faster than a pattern scan.
+local function has_non_ascii(s)
+    if #NOT_ASCII == 0 then
+        for c = 128, 255 do
+            NOT_ASCII[#NOT_ASCII + 1] = string.char(c)
+        end
+    end
+    for c = 1, 128 do
+        if find(s, NOT_ASCII[c], 1, true) then
+            return true
+        end
+    end
+    return false
+end
+
 -- Whether `s` is valid UTF-8 (as Rust's str::from_utf8: no overlongs, surrogates or > U+10FFFF).
+-- A long text is checked by plain finds and pattern replacements, all run in C (see
+-- UTF8_SEQUENCES): reading a payload-max record costs about 0.3 ms when it is ASCII (instead of
+-- 4 with the byte-by-byte scan below) and half as much as that scan when it is not.
 local function is_utf8(s)
     local i, n = 1, #s
+    if n >= 4096 then
+        if not has_non_ascii(s) then
+            return true
+        end
+        for _, kind in ipairs(UTF8_SEQUENCES) do
+            for lead = kind[1], kind[2] do
+                if find(s, NOT_ASCII[lead - 127], 1, true) then
+                    s = string.gsub(s, kind[3], 'x')
+                    break
+                end
+            end
+        end
+        return not has_non_ascii(s)
+    end
     while true do
         i = find(s, '[\128-\255]', i)
         if not i then
@@ -851,13 +907,18 @@ local function parse_i64(text)
     return sign == '-' and -value or value
 end
 
+-- The fields of a job record that hold its own data, up to megabytes; a job read only for its
+-- state and links is read without them (mod.rs DATA_FIELDS, load_linked).
+local DATA_FIELDS = { payload = true, result = true, error = true }
+
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
--- UTF-8 (as the module's store reads hashes).
-local function utf8_hash(flat)
+-- UTF-8 (as the module's store reads hashes), and none of the fields in the set `skip`.
+local function utf8_hash(flat, skip)
     local out = {}
     for n = 1, #flat, 2 do
-        if out[flat[n]] == nil and is_utf8(flat[n]) and is_utf8(flat[n + 1]) then
-            out[flat[n]] = flat[n + 1]
+        local field = flat[n]
+        if out[field] == nil and not (skip and skip[field]) and is_utf8(field) and is_utf8(flat[n + 1]) then
+            out[field] = flat[n + 1]
         end
     end
     return out
@@ -875,11 +936,14 @@ end
 -- `id` and `queue` come from the record's place, fields left out hold their default. A record of
 -- the full format (before the compact one) that stores another `queue` or `id` is CORRUPT.
 -- Fields or values that are not UTF-8 are skipped, as the module's store does. Returns nil when
--- nothing is left.
-local function decode_job(key, flat, queue, id)
-    local raw = utf8_hash(flat)
+-- nothing is left. With `linked`, the data fields are left out unread (mod.rs load_linked).
+local function decode_job(key, flat, queue, id, linked)
+    local raw = utf8_hash(flat, linked and DATA_FIELDS)
     if next(raw) == nil then
         return nil
+    end
+    if linked then
+        raw.payload = ''
     end
     local function corrupt(detail)
         fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
@@ -970,9 +1034,10 @@ local function decode_job(key, flat, queue, id)
 end
 
 -- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module, including a
--- full-format record whose `queue` or `id` differs from where it is stored. (commands/mod.rs
--- load_job)
-local function load_job(k, id)
+-- full-format record whose `queue` or `id` differs from where it is stored (commands/mod.rs
+-- load_job); with `linked`, without its data fields, for a job read only for its state and links
+-- (load_linked).
+local function load_job(k, id, linked)
     local key = k.job(id)
     -- One command for the type and the fields (mod.rs Store::record); the type is asked only
     -- when HGETALL refuses the key, for the WRONGTYPE text.
@@ -981,12 +1046,12 @@ local function load_job(k, id)
         check_types({ { key, 'hash' } })
         fields = call('HGETALL', key)
     end
-    return decode_job(key, fields, k.queue, id)
+    return decode_job(key, fields, k.queue, id, linked)
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
-local function try_load_job(k, id)
-    local ok, job = pcall(load_job, k, id)
+local function try_load_job(k, id, linked)
+    local ok, job = pcall(load_job, k, id, linked)
     if ok then
         return job
     end
@@ -1037,6 +1102,40 @@ local function job_reply(job)
         map[field] = value
     end)
     return { map = map }
+end
+
+-- The bytes of the job's text fields: what reading it costs, the measure of
+-- zrq.reply-max-bytes (job.rs text_bytes).
+local function text_bytes(job)
+    local bytes = 0
+    for _, f in ipairs(FIELDS) do
+        local value = job[f[1]]
+        if f[2] == 'text' and value ~= nil then
+            bytes = bytes + #value
+        end
+    end
+    return bytes
+end
+
+-- The reading budget of one paged command, zrq.reply-max-bytes (mod.rs Budget): admit(bytes)
+-- counts a record the page is about to handle, or returns false (counting nothing) when the page
+-- has handled one already and this one would pass the budget.
+local function new_budget()
+    local used, handled = 0, false
+    return {
+        admit = function(bytes)
+            if handled and used + bytes > CONFIG.reply_max_bytes then
+                return false
+            end
+            used, handled = used + bytes, true
+            return true
+        end,
+    }
+end
+
+-- The text bytes of `job`, 0 when there is none (a record that could not be read).
+local function bytes_of(job)
+    return job and text_bytes(job) or 0
 end
 
 local function jobs_reply(jobs)
@@ -1414,10 +1513,16 @@ end
 -- the start of every FETCH and RECLAIM (docs/LUA.md).
 local fire_due_ticks -- defined in 52_ticks.lua
 local function promote_due(k, now)
+    -- The records read count against zrq.reply-max-bytes: the jobs beyond stay due, for the
+    -- next command.
+    local budget = new_budget()
     for _, index in ipairs({ k.scheduled, k.retrying }) do
         for _, id in ipairs(call('ZRANGE', index, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(CORE.promote.BATCH))) do
-            call('ZREM', index, id)
             local job = is_utf8(id) and try_load_job(k, id)
+            if not budget.admit(bytes_of(job)) then
+                break
+            end
+            call('ZREM', index, id)
             if job and (job.state == 'scheduled' or job.state == 'retrying') then
                 make_pending(k, job)
             end
@@ -1537,31 +1642,151 @@ local function contains(list, value)
     return false
 end
 
+-- The shape zrq keeps a `parents` text in: first the unfinished parents, `"<id>":null` each, then
+-- the finished ones with their results in the order they finished. Returns the ids of the leading
+-- null entries (ids without `"` or `\`) and the position where the rest starts (the final `}`
+-- when there is none); nil for a text that does not start that way. Reads only those entries, not
+-- the results after them. (flow.rs pending_parents)
+local function pending_parents(text)
+    if text == nil or #text < 2 or sub(text, 1, 1) ~= '{' or sub(text, -1) ~= '}' then
+        return nil
+    end
+    local ids, at = {}, 2
+    if #text == 2 then
+        return ids, at
+    end
+    while true do
+        if sub(text, at, at) ~= '"' then
+            return nil
+        end
+        local close = find(text, '"', at + 1, true)
+        if not close then
+            return nil
+        end
+        local id = sub(text, at + 1, close - 1)
+        if find(id, '\\', 1, true) then
+            return nil
+        end
+        if sub(text, close + 1, close + 5) ~= ':null' then
+            return ids, at
+        end
+        local after = sub(text, close + 6, close + 6)
+        if after == '}' and close + 6 == #text then
+            ids[#ids + 1] = id
+            return ids, #text
+        end
+        if after ~= ',' then
+            return ids, at
+        end
+        ids[#ids + 1] = id
+        at = close + 7
+    end
+end
+
 -- Whether the waiting `child` still waits for `parent_id`: one of its parents (a `children` entry
 -- can outlive its child, whose id may be taken again by a job with other parents), not counted
 -- yet (a parent requeued after it died or was cancelled finishes a second time). (flow.rs awaits)
 local function awaits(child, parent_id)
-    local entries = object_entries(child.parents)
-    if entries ~= nil then
-        local listed = false
-        for _, entry in ipairs(entries) do
-            if entry[1] == parent_id then
-                listed = true
-                break
-            end
+    if contains(id_list(child.parents_done), parent_id) then
+        return false
+    end
+    if child.parents == nil then
+        return true
+    end
+    -- An unfinished parent is among the leading null entries: found without reading results.
+    -- Only a text written before that shape (sorted by id) is read whole.
+    local pending, rest = pending_parents(child.parents)
+    if pending ~= nil then
+        if contains(pending, parent_id) then
+            return true
         end
-        if not listed then
+        if rest == #child.parents then
             return false
         end
     end
-    return not contains(id_list(child.parents_done), parent_id)
+    local entries = object_entries(child.parents)
+    if entries == nil then
+        -- A record whose parents cannot be read keeps waiting on whatever names it.
+        return true
+    end
+    for _, entry in ipairs(entries) do
+        if entry[1] == parent_id then
+            return true
+        end
+    end
+    return false
 end
 
--- Records that `parent` (id, state, result) of the waiting `child` is done, with its result and,
--- unless it completed, a note on the child; releases the child when it was the last. The caller
--- checked that the child awaits this parent. (flow.rs parent_done)
-local function parent_done(k, child, parent)
-    local result, note = parent.result, nil
+-- A character beyond ASCII (one well-formed UTF-8 sequence) as a JSON escape: `\u00e9`, or a
+-- surrogate pair beyond U+FFFF. (flow.rs ascii_json)
+local function json_escape_char(seq)
+    local b1, n = byte(seq, 1), #seq
+    local cp = b1 - (n == 2 and 0xC0 or n == 3 and 0xE0 or 0xF0)
+    for i = 2, n do
+        cp = cp * 64 + (byte(seq, i) - 0x80)
+    end
+    if cp < 0x10000 then
+        return format('\\u%04x', cp)
+    end
+    cp = cp - 0x10000
+    return format('\\u%04x\\u%04x', 0xD800 + floor(cp / 1024), 0xDC00 + cp % 1024)
+end
+
+-- A parent's result as it is copied into its WITHRESULTS children: compact JSON with every
+-- character beyond ASCII escaped (the same document, cheap to check as UTF-8 for each of
+-- children-max children), or 'null' when there is none (or it is not JSON). Computed once per
+-- finished parent; `checked` when the result is an ACK's RESULT, already checked as JSON (the
+-- module parses it either way). (flow.rs result_json, ascii_json)
+local function result_json(result, checked)
+    if result ~= nil and (checked or (json_detail(result) == nil and is_utf8(result))) then
+        local text = compact_json(result)
+        if has_non_ascii(text) then
+            text = string.gsub(text, '[\194-\244][\128-\191]*', json_escape_char)
+        end
+        return text
+    end
+    return 'null'
+end
+
+-- `parents` with `parent_id` moved from the unfinished to the finished entries with `value`; a
+-- text not in zrq's shape, or without the parent among the unfinished, is read whole and written
+-- back sorted by id. (flow.rs with_result)
+local function with_result(parents, parent_id, value)
+    local pending, rest = pending_parents(parents)
+    if pending ~= nil and contains(pending, parent_id) then
+        local parts = {}
+        for _, id in ipairs(pending) do
+            if id ~= parent_id then
+                parts[#parts + 1] = '"' .. id .. '":null'
+            end
+        end
+        local finished = sub(parents, rest, #parents - 1)
+        if finished ~= '' then
+            parts[#parts + 1] = finished
+        end
+        parts[#parts + 1] = '"' .. parent_id .. '":' .. value
+        return '{' .. table.concat(parts, ',') .. '}'
+    end
+    local entries = object_entries(parents) or {}
+    entries[#entries + 1] = { parent_id, value }
+    return json_object(entries)
+end
+
+-- Whether a result of `bytes` bytes (as its parent stored it) may be copied into `parents`: the
+-- field with it in place of the parent's null stays within zrq.parents-max-bytes.
+-- (flow.rs result_fits)
+local function result_fits(parents, bytes)
+    return math.max(#(parents or '') + bytes - 4, 0) <= CONFIG.parents_max_bytes
+end
+
+-- Records that `parent` (id, state) of the waiting `child` is done, with its `result` as the
+-- parent stored it, of `size` bytes (`cache.json` keeps its result_json across the children of
+-- one parent; a caller may leave out a result that does not fit) and, unless it completed, a note
+-- on the child; releases the child when it was the last. The caller checked that the child awaits
+-- this parent. A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that
+-- would take it beyond is copied as null, and the child's `error` says so. (flow.rs parent_done)
+local function parent_done(k, child, parent, result, size, cache)
+    local note = nil
     if parent.state ~= 'completed' then
         note = 'released although ' .. parent_ended(parent)
     end
@@ -1575,13 +1800,21 @@ local function parent_done(k, child, parent)
     child.parents_done = json_id_list(done)
     local fields = { 'waiting_on', itoa(left), 'parents_done', child.parents_done }
     if child.with_results == 1 then
-        local entries = object_entries(child.parents) or {}
-        local value = 'null'
-        if result ~= nil and json_detail(result) == nil and is_utf8(result) then
-            value = compact_json(result)
+        -- A result that does not fit as stored is not read at all; one that does fits once
+        -- written as ASCII JSON too, or is not copied either.
+        local value
+        if result_fits(child.parents, size) then
+            cache.json = cache.json or result_json(result, parent.checked)
+            if result_fits(child.parents, #cache.json) then
+                value = cache.json
+            end
         end
-        entries[#entries + 1] = { parent.id, value }
-        child.parents = json_object(entries)
+        if value == nil then
+            value = 'null'
+            note = 'result of parent ' .. parent.id .. " not copied: the parents' results would pass "
+                .. itoa(CONFIG.parents_max_bytes) .. ' bytes (zrq.parents-max-bytes)'
+        end
+        child.parents = with_result(child.parents, parent.id, value)
         fields[#fields + 1] = 'parents'
         fields[#fields + 1] = child.parents
     end
@@ -1685,14 +1918,18 @@ end
 -- children (released, or cancelled in cascade) and its batch. (flow.rs settle)
 local function settle(k, job, result, now)
     local work = { { id = job.id, state = job.state, result = result or job.result,
-        children = id_list(job.children), batch = job.batch } }
+        checked = result ~= nil, children = id_list(job.children), batch = job.batch } }
     while #work > 0 do
         local done = table.remove(work)
         if done.batch ~= nil then
             count_in_batch(k, done.batch, done.state == 'completed', now)
         end
+        -- The result is read once, not once per child: a parent may have children-max of them.
+        local cache = {}
         for _, child_id in ipairs(done.children) do
-            local child = try_load_job(k, child_id)
+            -- Read for its state and links only (mod.rs load_linked): a parent may have
+            -- children-max children.
+            local child = try_load_job(k, child_id, true)
             if child and child.state == 'waiting' and awaits(child, done.id) then
                 local failed = done.state ~= 'completed'
                 if failed and child.on_parent_fail ~= 'run' then
@@ -1700,7 +1937,7 @@ local function settle(k, job, result, now)
                     work[#work + 1] = { id = child.id, state = child.state, children = id_list(child.children),
                         batch = child.batch }
                 else
-                    parent_done(k, child, done)
+                    parent_done(k, child, done, done.result, done.result and #done.result or 0, cache)
                 end
             end
         end
@@ -1755,6 +1992,7 @@ local function acl_probes(k)
         { false, 'HGET', k.stats, 'f' },
         { false, 'HGETALL', k.stats },
         { false, 'HLEN', k.stats },
+        { false, 'HSTRLEN', k.stats, 'f' },
         { false, 'XPENDING', k.stream, GROUP },
         { false, 'XRANGE', k.stream, '-', '+' },
         { false, 'XLEN', k.stream },
@@ -1772,6 +2010,7 @@ local function acl_probes(k)
         { true, 'LTRIM', k.wake, '0', '1' },
         { true, 'XGROUP', 'CREATE', k.stream, GROUP, '0', 'MKSTREAM' },
         { true, 'XGROUP', 'DELCONSUMER', k.stream, GROUP, 'c' },
+        { true, 'XGROUP', 'SETID', k.stream, GROUP, '0-0' },
         { true, 'XADD', k.stream, '*', 'f', 'v' },
         { true, 'XACK', k.stream, GROUP, '0-1' },
         { true, 'XDEL', k.stream, '0-1' },
@@ -1901,16 +2140,20 @@ local function next_rank(cursor, count, total)
     return itoa(next_cursor)
 end
 
--- The jobs behind `ids` as replies, skipping ids whose record is gone (mod.rs load_jobs).
+-- The jobs behind `ids` as replies, in order, skipping ids whose record is gone, until the
+-- budget ends the page; and how many ids the page covered (mod.rs load_jobs).
 local function load_jobs(k, ids)
-    local out = {}
-    for _, id in ipairs(ids) do
+    local out, budget = {}, new_budget()
+    for n, id in ipairs(ids) do
         local job = load_job(k, id)
         if job then
+            if not budget.admit(text_bytes(job)) then
+                return out, n - 1
+            end
             out[#out + 1] = job_reply(job)
         end
     end
-    return out
+    return out, #ids
 end
 
 -- Whether stream entry id `a` comes before `b` (`<ms>-<seq>`, compared as numbers of any size).
@@ -1966,6 +2209,27 @@ local function undelivered_len(stream)
         return length - pending
     end
     return length
+end
+
+-- The stream entry id just before `id` (`<ms>-<seq>`, numbers of any size): what a group's
+-- last-delivered id is set to so that `id` is delivered next (store.rs entry_before).
+local function entry_before_id(id)
+    local ms, seq = id:match('^(%d+)%-(%d+)$')
+    local function minus_one(digits)
+        local i = #digits
+        while sub(digits, i, i) == '0' do
+            i = i - 1
+        end
+        local out = sub(digits, 1, i - 1) .. string.char(byte(digits, i) - 1) .. string.rep('9', #digits - i)
+        out = out:gsub('^0+', '')
+        return out == '' and '0' or out
+    end
+    if find(seq, '[1-9]') then
+        return ms:gsub('^0+(%d)', '%1') .. '-' .. minus_one(seq)
+    elseif find(ms, '[1-9]') then
+        return minus_one(ms) .. '-18446744073709551615'
+    end
+    return '0-0'
 end
 
 -- Up to `count` entries not delivered to the group, after entry `after` if given: a list of
@@ -2372,7 +2636,18 @@ local function wait_for(k, spec, job, parents, now)
     end
     for _, parent in ipairs(parents) do
         if IS_FINAL[parent.state] then
-            parent_done(k, job, parent)
+            -- A completed parent's result is read only when it fits in the child's `parents`.
+            local result, size = nil, 0
+            if job.with_results == 1 and parent.state == 'completed' then
+                size = call('HSTRLEN', k.job(parent.id), 'result')
+                if result_fits(job.parents, size) then
+                    local stored = call('HGET', k.job(parent.id), 'result')
+                    if type(stored) == 'string' and is_utf8(stored) then
+                        result = stored
+                    end
+                end
+            end
+            parent_done(k, job, parent, result, size, {})
         end
     end
 end
@@ -2405,11 +2680,14 @@ enqueue_job = function(k, spec, now, sec, usec)
         if parent == id then
             fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
         end
-        local job = load_job(k, parent)
+        -- Read for its state and links only (after-max parents, mod.rs load_linked); a result is
+        -- read when it is copied (WITHRESULTS, below).
+        local job = load_job(k, parent, true)
         if not job then
             fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
                 .. "' (parents must be in the same queue)")
         end
+
         check_children(job, id)
         parents[#parents + 1] = job
     end
@@ -2517,7 +2795,10 @@ do -- 31_fetch.lua: its locals are its own
 --          delivered, its first entries, leaves it, entries without a pending job behind them
 --          too); per job HSET state, attempt, consumer, lease (the delivery's token
 --          `<entry>:<attempt>`), started_at, HDEL entry, ZADD zrq:{q}:active <now + timeout>
---          <id>, PUBLISH zrq:{q}:events "active <id>". Lua only: due scheduled and retrying jobs are first moved into their
+--          <id>, PUBLISH zrq:{q}:events "active <id>". When the jobs' records reach
+--          zrq.reply-max-bytes, the trim stops at the last job handled and the entries read
+--          beyond go back undelivered (XGROUP SETID <stream> zrq <the id just before the
+--          first>), first in line for the next FETCH. Lua only: due scheduled and retrying jobs are first moved into their
 --          streams (the module's timer does that on its own), see docs/LUA.md.
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
@@ -2539,7 +2820,7 @@ local function fetch(keys, argv)
     if key_type(k.paused) ~= 'none' then
         return {}
     end
-    local jobs = {}
+    local jobs, budget = {}, new_budget()
     for priority = MAX_PRIORITY, 0, -1 do
         local wanted = count - #jobs
         local stream = k.stream_at(priority)
@@ -2547,11 +2828,11 @@ local function fetch(keys, argv)
             local reply = call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', itoa(wanted), 'NOACK',
                 'STREAMS', stream, '>')
             local entries = (type(reply) == 'table' and reply[1] and reply[1][2]) or {}
-            if #entries > 0 then
-                call('XTRIM', stream, 'MINID', entry_after(entries[#entries][1]))
-            end
+            -- Each delivered entry's job is read in turn; the jobs' records count against the
+            -- budget, and the entries from the one that would pass it on are handed back.
+            local taken, handed_back = {}, nil
             for _, e in ipairs(entries) do
-                local fields = e[2] or {}
+                local entry, fields = e[1], e[2] or {}
                 local id
                 for f = 1, #fields, 2 do
                     if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
@@ -2560,10 +2841,29 @@ local function fetch(keys, argv)
                     end
                 end
                 local job = id and try_load_job(k, id)
+                if not budget.admit(bytes_of(job)) then
+                    handed_back = entry
+                    break
+                end
+                taken[#taken + 1] = { entry, job }
+            end
+            -- What was handled leaves the stream in one trim; what was read beyond the budget
+            -- stays, undelivered again, first in line for the next FETCH (fetch.rs).
+            if #taken > 0 then
+                call('XTRIM', stream, 'MINID', entry_after(taken[#taken][1]))
+            end
+            if handed_back ~= nil then
+                call('XGROUP', 'SETID', stream, GROUP, entry_before_id(handed_back))
+            end
+            for _, t in ipairs(taken) do
+                local job = t[2]
                 if job and job.state == 'pending' then
                     start_attempt(k, job, consumer, now)
                     jobs[#jobs + 1] = job
                 end
+            end
+            if handed_back ~= nil then
+                return jobs_reply(jobs)
             end
         end
     end
@@ -2692,7 +2992,8 @@ do -- 35_reclaim.lua: its locals are its own
 -- ARGV     consumer, then option COUNT <1..1000> (default 10): most expired leases handled
 -- Reply    array of jobs whose lease expired, oldest deadline first, now owned by the consumer
 --          with attempt incremented, a new lease token and `error` saying which lease expired. A
---          job that had used all its attempts becomes dead instead and is not returned.
+--          job that had used all its attempts becomes dead instead and is not returned. Fewer
+--          leases are handled when the jobs' records reach zrq.reply-max-bytes.
 -- Writes   every expired lease counts as a failed attempt (HINCRBY zrq:{q}:stats failed 1).
 --          Reclaimed: HSET error, state, attempt, consumer, lease (the entry of the lease taken
 --          over, attempt + 1), started_at, ZADD zrq:{q}:active, PUBLISH; a job an older zrq
@@ -2736,10 +3037,15 @@ local function reclaim(keys, argv)
     local now = clock()
     promote_due(k, now)
     local expired = call('ZRANGE', k.active, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', itoa(count))
-    local reclaimed = {}
+    local reclaimed, budget = {}, new_budget()
     for _, id in ipairs(expired) do
         if is_utf8(id) then
             local job = try_load_job(k, id)
+            -- The records read count against zrq.reply-max-bytes: the rest stay expired, for the
+            -- next call.
+            if not budget.admit(bytes_of(job)) then
+                break
+            end
             if not job or job.state ~= 'active' then
                 call('ZREM', k.active, id)
             else
@@ -3003,7 +3309,8 @@ do -- 41_dead.lua: its locals are its own
 --------------------------------------------------------------------------------------------------
 -- zrq_dead: ZRQ.DEAD <queue> [COUNT <n>] [CURSOR <c>]                 (no-writes; commands/dead.rs)
 -- KEYS[1] the queue; ARGV options COUNT <1..1000> (default 10), CURSOR <0..> (default 0).
--- Reply   [next-cursor, jobs]: dead jobs oldest first; next cursor 0 at the end.
+-- Reply   [next-cursor, jobs]: dead jobs oldest first; next cursor 0 at the end. Fewer than COUNT
+--         when their records reach zrq.reply-max-bytes.
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -3014,7 +3321,9 @@ local function dead_jobs(keys, argv)
     local k = queue_keys(queue)
     check_types({ { k.dead, 'zset' } })
     local ids = zrange(k.dead, cursor, count)
-    return { next_rank(cursor, count, call('ZCARD', k.dead)), load_jobs(k, ids) }
+    local total = call('ZCARD', k.dead)
+    local jobs, covered = load_jobs(k, ids)
+    return { next_rank(cursor, covered, total), jobs }
 end
 
 register('zrq_dead', dead_jobs)
@@ -3026,7 +3335,8 @@ do -- 42_requeue.lua: its locals are its own
 -- KEYS[1] the queue; ARGV a dead job's id, or ALL with options COUNT <1..requeue-max> (default
 --         requeue-max), CURSOR <0..> (default 0).
 -- Reply   <id>: 1 if the dead job is pending again (with a fresh attempt budget), else 0.
---         ALL: [next-cursor, requeued] for the page of the dead set at ranks [rank, rank + count);
+--         ALL: [next-cursor, requeued] for the page of the dead set at ranks [rank, rank + count)
+--         (fewer when their records reach zrq.reply-max-bytes);
 --         next cursor 0 at the end. Requeued jobs leave the set, so the next page starts after
 --         only what the pages before it left in place (records that cannot be read); the cursor
 --         is that rank plus one, so that 0 can mean the end (0 given starts at rank 0 too).
@@ -3079,12 +3389,18 @@ local function requeue(keys, argv)
     local k = checked_queue_keys(queue)
     local rank = math.max(cursor - 1, 0)
     -- The page is the dead set's ranks [rank, rank + count) as they are now.
-    local examined = math.max(math.min(call('ZCARD', k.dead) - rank, count), 0)
-    local requeued = 0
-    for _, dead_id in ipairs(zrange(k.dead, rank, examined)) do
+    local listed = math.max(math.min(call('ZCARD', k.dead) - rank, count), 0)
+    local examined, requeued, budget = 0, 0, new_budget()
+    for _, dead_id in ipairs(zrange(k.dead, rank, listed)) do
         -- An unreadable dead job is left alone (and in place), so the others are still requeued
         -- and an error never comes after a write.
         local job = try_load_job(k, dead_id)
+        -- The records read count against zrq.reply-max-bytes: the page ends before the one
+        -- that would pass it.
+        if not budget.admit(bytes_of(job)) then
+            break
+        end
+        examined = examined + 1
         if job and requeue_dead(k, job) then
             requeued = requeued + 1
         end
@@ -3216,7 +3532,8 @@ do -- 46_list.lua: its locals are its own
 -- zrq_list: ZRQ.LIST <queue> <state> [COUNT <n>] [CURSOR <c>]         (no-writes; commands/list.rs)
 -- KEYS[1] the queue; ARGV a state name (any case), options COUNT, CURSOR as for DEAD.
 -- Reply   [next-cursor, jobs] of that state: pending in delivery order (highest priority first),
---         the others in their index's order.
+--         the others in their index's order. Fewer than COUNT when their records reach
+--         zrq.reply-max-bytes (the cursor then resumes after the last one returned).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -3234,10 +3551,11 @@ local function list(keys, argv)
         count, cursor = paging(args, 3, 0, rank_cursor)
     end
     local k = checked_queue_keys(queue)
-    local ids, next_cursor = {}, '0'
+    local ids, next_cursor, found = {}, '0', nil
     if state == 'pending' then
         -- Reads one entry beyond the page to know whether there is a next one (list.rs pending_page).
-        local found, wanted = {}, count + 1
+        local wanted = count + 1
+        found = {}
         for priority = MAX_PRIORITY, 0, -1 do
             local resume
             if cursor and cursor[1] == priority then
@@ -3250,18 +3568,21 @@ local function list(keys, argv)
                 end
             end
         end
-        if #found >= wanted then
-            local last = found[count]
-            next_cursor = last[1] .. ':' .. last[2]
-        end
         for n = 1, math.min(count, #found) do
             ids[n] = found[n][3]
         end
-    else
-        ids = zrange(k[state], cursor, count)
-        next_cursor = next_rank(cursor, count, call('ZCARD', k[state]))
+        local jobs, covered = load_jobs(k, ids)
+        -- More to list: what the page did not cover, or the entry read beyond it.
+        if covered >= 1 and covered < #found then
+            local last = found[covered]
+            next_cursor = last[1] .. ':' .. last[2]
+        end
+        return { next_cursor, jobs }
     end
-    return { next_cursor, load_jobs(k, ids) }
+    ids = zrange(k[state], cursor, count)
+    local total = call('ZCARD', k[state])
+    local jobs, covered = load_jobs(k, ids)
+    return { next_rank(cursor, covered, total), jobs }
 end
 
 register('zrq_list', list)
