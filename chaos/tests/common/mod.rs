@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zrq_chaos::{ChaosArgs, Run};
+use zrq_core::job;
 use zrq_core::keys::QueueKeys;
 use zrq_tests::redis::{self, Connection};
 use zrq_tests::Backend;
@@ -221,7 +222,10 @@ pub fn outcomes<'a>(
         let rows: Vec<(Option<String>, Option<i64>, Option<String>)> =
             pipe.query(conn).expect("HMGET pipeline");
         for (id, row) in chunk.iter().zip(rows) {
-            if let (Some(state), Some(attempt), result) = row {
+            // A compact record leaves out an attempt of 0 (zrq_core::job::DEFAULTS): a job
+            // never fetched has no `attempt` field, and is found all the same.
+            if let (Some(state), attempt, result) = row {
+                let attempt = attempt.or(job::default_of("attempt")).unwrap_or_default();
                 found.insert(
                     (*id).clone(),
                     Outcome {
