@@ -205,8 +205,9 @@ pub trait Store {
     fn zscore(&mut self, key: &str, member: &str) -> Result<Option<i64>>;
     /// The lowest score, if any.
     fn zfirst_score(&mut self, key: &str) -> Result<Option<i64>>;
-    /// Removes members with score at most `max`; returns them.
-    fn zpop_upto(&mut self, key: &str, max: i64) -> Result<Vec<String>>;
+    /// Removes the members with score at most `max`, lowest first, about `count` of them: past
+    /// `count`, those up to the score of the `count`-th (members tied with it go too).
+    fn zremrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<()>;
 }
 
 #[cfg(test)]

@@ -574,16 +574,24 @@ impl Store for RedisStore<'_> {
             .map(|s| s as i64))
     }
 
-    fn zpop_upto(&mut self, key: &str, max: i64) -> Result<Vec<String>> {
-        let members = self.zrange_upto(key, max, i64::MAX)?;
-        if !members.is_empty() {
-            let max = max.to_string();
-            self.write(
-                "ZREMRANGEBYSCORE",
-                &[key.as_bytes(), b"-inf", max.as_bytes()],
-            )?;
-        }
-        Ok(members)
+    fn zremrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<()> {
+        // Usually nothing is due: answered without a command (zrange_upto looks first).
+        let members = self.zrange_upto(key, max, count)?;
+        let Some(last) = members.last() else {
+            return Ok(());
+        };
+        // A full page: remove up to the last member's score, not everything due.
+        let upto = if i64::try_from(members.len()).unwrap_or(i64::MAX) >= count {
+            self.zscore(key, last)?.unwrap_or(max).min(max)
+        } else {
+            max
+        };
+        let upto = upto.to_string();
+        self.write(
+            "ZREMRANGEBYSCORE",
+            &[key.as_bytes(), b"-inf", upto.as_bytes()],
+        )?;
+        Ok(())
     }
 
     fn zrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<Vec<String>> {

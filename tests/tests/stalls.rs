@@ -198,6 +198,24 @@ fn parent_of_children_max(zrq: &mut Zrq) -> Args {
     bytes(&["q", "p"])
 }
 
+/// A running job, and a million finished jobs whose retention ended long ago (their index
+/// entries written directly, as a server back after a long downtime holds them), then the job's
+/// ACK: finishing a job drops expired index entries, a bounded number per command.
+fn ack_over_a_million_expired_finished_jobs(zrq: &mut Zrq) -> Args {
+    zrq.enqueue("q", "t", "{}", &["ID", "running"]);
+    assert_eq!(zrq.fetch("q", "w", 1).len(), 1, "the running job");
+    let completed = zrq_core::keys::QueueKeys::new("q").completed();
+    for chunk in 0..1_000 {
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg(&completed);
+        for n in chunk * 1_000..(chunk + 1) * 1_000 {
+            zadd.arg(1_000 + n).arg(format!("expired-{n}"));
+        }
+        let _: i64 = zadd.query(&mut zrq.conn).expect("ZADD");
+    }
+    bytes(&["q", "running"])
+}
+
 /// after-max parents, each listing children-max - 1 children (written directly: ids of jobs
 /// that are gone, as a deleted child leaves), then an ENQUEUE after all of them.
 fn after_max_parents_with_children(zrq: &mut Zrq) -> Args {
@@ -504,6 +522,12 @@ fn cases() -> Vec<Case> {
             setup: withresults_child_after_after_max_big_parents,
             wait: none,
             command: "enqueue",
+        },
+        Case {
+            name: "ACK with a million finished jobs past their retention",
+            setup: ack_over_a_million_expired_finished_jobs,
+            wait: none,
+            command: "ack",
         },
         Case {
             name: "LIST pending with a cursor deep in 20,000 jobs",

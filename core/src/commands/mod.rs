@@ -501,10 +501,11 @@ pub(crate) fn finish_one(
 }
 
 /// Drops index entries of finished jobs whose retention has passed (their records expire by
-/// themselves through their TTL).
+/// themselves through their TTL), about [`promote::BATCH`] per index at most: a pile of them (a
+/// server back after a long downtime) is worked off in steps, the timer coming back at once.
 pub(crate) fn expire_finished(store: &mut dyn Store, keys: &QueueKeys, now: i64) -> Result<()> {
-    store.zpop_upto(&keys.completed(), now)?;
-    store.zpop_upto(&keys.cancelled(), now)?;
+    store.zremrange_upto(&keys.completed(), now, promote::BATCH)?;
+    store.zremrange_upto(&keys.cancelled(), now, promote::BATCH)?;
     Ok(())
 }
 

@@ -113,6 +113,19 @@ local function make_pending(k, job)
     announce(k, job.id, job.state)
 end
 
+-- Drops index entries of finished jobs whose retention has passed (mod.rs expire_finished), at
+-- most about CORE.promote.BATCH per index: past that many, up to the score of the BATCH-th (its
+-- ties go too), so a pile of expired entries (after a long downtime) is worked off in steps.
+local function expire_finished(k, now)
+    for _, finished in ipairs({ k.completed, k.cancelled }) do
+        if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+            local nth = call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT',
+                itoa(CORE.promote.BATCH - 1), '1', 'WITHSCORES')
+            call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or itoa(now))
+        end
+    end
+end
+
 -- What the module's timer does for one queue (promote.rs): due scheduled and retrying jobs (at
 -- most 1000 of each) enter their streams, due recurring schedules enqueue their job, and finished
 -- jobs past their retention leave their indexes. The library runs it at
@@ -135,11 +148,7 @@ local function promote_due(k, now)
         end
     end
     fire_due_ticks(k, now)
-    for _, finished in ipairs({ k.completed, k.cancelled }) do
-        if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
-            call('ZREMRANGEBYSCORE', finished, '-inf', itoa(now))
-        end
-    end
+    expire_finished(k, now)
 end
 
 -- Starts a new attempt of `job` for `consumer`: active, attempt + 1, fresh lease and its token
@@ -214,11 +223,7 @@ local function finish_one(k, job, state, fields, now)
         local index = state == 'completed' and k.completed or k.cancelled
         call('ZADD', index, itoa(now + keep), job.id)
         call('PEXPIRE', job_key, itoa(keep))
-        for _, finished in ipairs({ k.completed, k.cancelled }) do
-            if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
-                call('ZREMRANGEBYSCORE', finished, '-inf', itoa(now))
-            end
-        end
+        expire_finished(k, now)
     end
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
         call('HDEL', k.unique, job.unique)
