@@ -198,6 +198,30 @@ fn parent_of_children_max(zrq: &mut Zrq) -> Args {
     bytes(&["q", "p"])
 }
 
+/// schedules-max schedules whose payloads are payload-max JSON arrays (the slowest to check
+/// again when a tick fires), all due at once: the module's timer fires them, the Lua library in
+/// FETCHes, about payload-max-bytes of definitions per step.
+fn schedules_max_due_with_payload_max_payloads(zrq: &mut Zrq) -> Args {
+    let every = DEFAULTS.every_min_ms.to_string();
+    let payload = dense_array(DEFAULTS.payload_max_bytes - 1);
+    for n in 0..DEFAULTS.schedules_max {
+        let name = format!("s{n}");
+        let args: [&[u8]; 6] = [
+            b"q",
+            name.as_bytes(),
+            b"EVERY",
+            every.as_bytes(),
+            b"t",
+            &payload,
+        ];
+        let _: i64 = zrq
+            .command("schedule", &args)
+            .query(&mut zrq.conn)
+            .expect("SCHEDULE");
+    }
+    bytes(&["q", "w"])
+}
+
 /// A running job, and a million finished jobs whose retention ended long ago (their index
 /// entries written directly, as a server back after a long downtime holds them), then the job's
 /// ACK: finishing a job drops expired index entries, a bounded number per command.
@@ -454,6 +478,12 @@ fn cases() -> Vec<Case> {
             // the Lua library in the FETCH.
             name: "schedules-max ticks due at once, then FETCH",
             setup: schedules_max_due,
+            wait: Duration::from_millis(DEFAULTS.every_min_ms.unsigned_abs() + 100),
+            command: "fetch",
+        },
+        Case {
+            name: "schedules-max ticks with payload-max JSON arrays due at once, then FETCH",
+            setup: schedules_max_due_with_payload_max_payloads,
             wait: Duration::from_millis(DEFAULTS.every_min_ms.unsigned_abs() + 100),
             command: "fetch",
         },

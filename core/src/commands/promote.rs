@@ -61,11 +61,20 @@ pub fn promote(
     }
     let due_ticks = store.zrange_upto(&keys.ticks(), now, BATCH)?;
     let memory_full = !due_ticks.is_empty() && store.memory_full();
+    // A definition's payload is checked as JSON again before its job is made (stored data is
+    // never trusted): a pass reads at most about payload-max-bytes of definitions (at least one),
+    // and the ticks left stay due for the next pass, which comes at once.
+    let mut read: i64 = 0;
     for name in due_ticks {
         let Some(text) = store.hget(&keys.schedules(), &name)? else {
             store.zrem(&keys.ticks(), &name)?;
             continue;
         };
+        let size = i64::try_from(text.len()).unwrap_or(i64::MAX);
+        if read > 0 && read.saturating_add(size) > store.config().payload_max_bytes {
+            break;
+        }
+        read = read.saturating_add(size);
         let due = store.zscore(&keys.ticks(), &name)?.unwrap_or(now);
         let Ok(mut definition) = Definition::from_json(&keys.schedules(), &text) else {
             store.zrem(&keys.ticks(), &name)?;
