@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+c7c9798f'
+local VERSION = '0.1.0+5148bb79'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -3853,9 +3853,19 @@ fire_due_ticks = function(k, now)
     local due_ticks = call('ZRANGE', k.ticks, '-inf', itoa(now), 'BYSCORE', 'WITHSCORES', 'LIMIT', '0',
         itoa(CORE.promote.BATCH))
     local full = #due_ticks > 0 and memory_full()
+    -- A definition's payload is checked as JSON again before its job is made (stored data is never
+    -- trusted): one call reads at most about payload-max-bytes of definitions (at least one), and
+    -- the ticks left stay due for the next FETCH (promote.rs, the same bound).
+    local read = 0
     for n = 1, #due_ticks, 2 do
         local schedule, due = due_ticks[n], tonumber(due_ticks[n + 1]) or now
         local text = is_utf8(schedule) and call('HGET', k.schedules, schedule)
+        if type(text) == 'string' then
+            if read > 0 and read + #text > CONFIG.payload_max_bytes then
+                break
+            end
+            read = read + #text
+        end
         local ok, definition = false, nil
         if type(text) == 'string' then
             ok, definition = pcall(definition_from_json, k.schedules, text)
