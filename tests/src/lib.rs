@@ -349,17 +349,18 @@ impl Server {
         }
     }
 
-    /// Waits up to 10 s for `check` to hold.
+    /// Waits up to 30 s for `check` to hold (generous: a loaded machine can delay a timer by
+    /// seconds, and waiting longer costs only a failing test).
     pub fn wait_for(&self, mut check: impl FnMut(&mut Connection) -> bool) {
         let mut conn = self.conn();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if check(&mut conn) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("condition not reached in 10 s; server log:\n{}", self.log());
+        panic!("condition not reached in 30 s; server log:\n{}", self.log());
     }
 
     /// `DEBUG DIGEST`: a hash of the whole dataset.

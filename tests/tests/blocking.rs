@@ -144,7 +144,8 @@ fn block_timeout_returns_an_empty_array_after_the_timeout() {
         let waited = start.elapsed();
         assert_eq!(reply, Value::Array(vec![]), "{queue}");
         assert!(waited >= Duration::from_millis(300), "{queue}: {waited:?}");
-        assert!(waited < Duration::from_millis(2300), "{queue}: {waited:?}");
+        // Not much longer than BLOCK (generous: a loaded machine delays the reply).
+        assert!(waited < Duration::from_secs(5), "{queue}: {waited:?}");
         assert_eq!(
             server.snapshot(),
             before,

@@ -312,8 +312,14 @@ pub fn set_config(server: &Server, name: &str, value: &str) {
         .unwrap_or_else(|e| panic!("CONFIG SET zrq.{name} {value}: {e}"));
 }
 
-/// Polls `check` every 5 ms until it holds or `limit` passes; returns how long it took.
+/// The least time [`wait_until`] gives a condition: a loaded machine (a CI run beside other
+/// work) can delay a timer or a worker by seconds, and waiting longer costs only a failing test.
+const WAIT_FLOOR: Duration = Duration::from_secs(20);
+
+/// Polls `check` every 5 ms until it holds or `limit` (at least [`WAIT_FLOOR`]) passes; returns
+/// how long it took. A test that bounds a delay asserts on the returned duration itself.
 pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let limit = limit.max(WAIT_FLOOR);
     let start = Instant::now();
     while start.elapsed() < limit {
         if check() {
