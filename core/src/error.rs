@@ -151,6 +151,15 @@ impl ZrqError {
         )
     }
 
+    /// A producer-chosen `ID` of the form of a generated job id (an entry id, or one prefixed
+    /// `p<n>:`): such ids name jobs held by their stream entries, so a producer may not take one.
+    pub fn reserved_id(id: &str) -> Self {
+        Self::new(
+            ErrorCode::Err,
+            format!("ID must not have the form of a generated job id, got '{id}'"),
+        )
+    }
+
     /// A job that would depend on itself.
     pub fn self_dependency(id: &str) -> Self {
         Self::new(

@@ -155,6 +155,58 @@ pub struct Job {
     pub result: Option<String>,
     /// The last error.
     pub error: Option<String>,
+    /// Whether the job has a stored record (`job:<id>`). A plain pending job has none: its
+    /// stream entry holds it (an inline entry, see [`Job::from_entry`]); a command that writes
+    /// some of its fields first writes its whole record (`materialize` in the commands).
+    pub recorded: bool,
+}
+
+/// Record fields an inline entry leaves out: what its place says (the state is `pending`, the
+/// creation time is the entry id's time, the priority is the stream's, the entry is itself).
+pub const ENTRY_DERIVED: [&str; 4] = ["state", "created_at", "priority", "entry"];
+
+/// The id of the job held by inline entry `entry` of the stream of `priority`: the entry id
+/// (`<ms>-<seq>`) for priority 0, `p<priority>:<ms>-<seq>` for the others.
+pub fn inline_id(priority: i64, entry: &str) -> String {
+    if priority == 0 {
+        entry.to_string()
+    } else {
+        format!("p{priority}:{entry}")
+    }
+}
+
+/// Splits a generated form, `<digits>-<digits>` or `p<1-9>:<digits>-<digits>`, into its priority
+/// and entry part, however many digits.
+fn generated_parts(id: &str) -> Option<(i64, &str)> {
+    let (priority, entry) = match id.strip_prefix('p') {
+        Some(rest) => {
+            let (digit, entry) = rest.split_once(':')?;
+            match digit.as_bytes() {
+                [d @ b'1'..=b'9'] => (i64::from(d - b'0'), entry),
+                _ => return None,
+            }
+        }
+        None => (0, id),
+    };
+    let (ms, seq) = entry.split_once('-')?;
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    (digits(ms) && digits(seq)).then_some((priority, entry))
+}
+
+/// Whether `id` has the form of a generated job id (`^[0-9]+-[0-9]+$` or
+/// `^p[1-9]:[0-9]+-[0-9]+$`): a producer may not choose such an id (`ID`), so a generated id
+/// never meets a producer's.
+pub fn has_generated_form(id: &str) -> bool {
+    generated_parts(id).is_some()
+}
+
+/// The priority and stream entry id of the inline entry a generated job id names, if `id` is
+/// one [`inline_id`] gives: of the generated form, with numbers that are stream id parts (below
+/// 2^64) written without leading zeros, so the entry found has the id asked for.
+pub fn inline_entry(id: &str) -> Option<(i64, &str)> {
+    let (priority, entry) = generated_parts(id)?;
+    let (ms, seq) = crate::store::entry_id(entry)?;
+    (format!("{ms}-{seq}") == entry).then_some((priority, entry))
 }
 
 /// A new job id: a time-ordered UUID (version 7), so ids sort by creation time.
@@ -260,7 +312,44 @@ impl Job {
             entry: get("entry"),
             result: get("result"),
             error: get("error"),
+            recorded: true,
         })
+    }
+
+    /// Reads the pending job held by inline entry `entry` of the stream of `priority` (`stream`
+    /// is its key, named in errors): its id from [`inline_id`], state `pending`, `created_at`
+    /// the entry id's time, `entry` the entry itself, and the other fields from the entry's
+    /// fields (defaults for the rest), as [`Job::from_fields`] reads a record. It has no record.
+    pub fn from_entry(
+        stream: &str,
+        queue: &str,
+        priority: i64,
+        entry: &str,
+        fields: Vec<(String, String)>,
+    ) -> Result<Job> {
+        let created = crate::store::entry_id(entry)
+            .map(|(ms, _)| ms)
+            .ok_or_else(|| ZrqError::corrupt(stream, "an entry id is not a stream id"))?;
+        // The derived fields come first: a field of the same name in the entry is not read.
+        let mut record = vec![
+            ("state".to_string(), State::Pending.as_str().to_string()),
+            ("created_at".to_string(), created.to_string()),
+            ("priority".to_string(), priority.to_string()),
+            ("entry".to_string(), entry.to_string()),
+        ];
+        record.extend(fields);
+        let mut job = Job::from_fields(stream, queue, &inline_id(priority, entry), record)?;
+        job.recorded = false;
+        Ok(job)
+    }
+
+    /// The fields of the job's inline entry, in order: its record's fields ([`Job::to_fields`])
+    /// without the [`ENTRY_DERIVED`] ones: `task`, `payload`, then the options that differ from
+    /// their defaults.
+    pub fn entry_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        let mut fields = self.to_fields();
+        fields.retain(|(name, _)| !ENTRY_DERIVED.contains(name));
+        fields
     }
 
     /// The bytes of the record's text fields: what reading it costs (most of all its payload,
@@ -424,6 +513,7 @@ pub(crate) mod tests {
             entry: Some("1-0".into()),
             result: None,
             error: None,
+            recorded: true,
         }
     }
 
@@ -432,6 +522,92 @@ pub(crate) mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.into_owned()))
             .collect()
+    }
+
+    #[test]
+    fn generated_ids_map_to_entries_and_back() {
+        // (priority, entry) -> id, and back.
+        let cases = [
+            (0, "1764489600000-3", "1764489600000-3"),
+            (0, "0-1", "0-1"),
+            (7, "1764489600000-3", "p7:1764489600000-3"),
+            (1, "5-0", "p1:5-0"),
+            (
+                9,
+                "18446744073709551615-18446744073709551615",
+                "p9:18446744073709551615-18446744073709551615",
+            ),
+        ];
+        for (priority, entry, id) in cases {
+            assert_eq!(inline_id(priority, entry), id);
+            assert_eq!(inline_entry(id), Some((priority, entry)), "{id}");
+            assert!(has_generated_form(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn ids_of_other_forms_name_no_entry() {
+        // (id, has the generated form, names an entry)
+        let cases = [
+            ("0192f3a4-7b1c-7def-8000-0123456789ab", false, false),
+            ("order-17", false, false),
+            ("17-order", false, false),
+            ("1-2-3", false, false),
+            ("-1", false, false),
+            ("1-", false, false),
+            ("1", false, false),
+            ("p0:1-0", false, false),
+            ("p10:1-0", false, false),
+            ("P7:1-0", false, false),
+            ("p7-1-0", false, false),
+            ("p7:", false, false),
+            ("p:1-0", false, false),
+            ("x7:1-0", false, false),
+            ("1-0 ", false, false),
+            ("+1-0", false, false),
+            // The generated form, but not an id zrq generates: refused as ID, and no entry.
+            ("01-0", true, false),
+            ("1-00", true, false),
+            ("p3:007-1", true, false),
+            ("18446744073709551616-0", true, false),
+            ("1-18446744073709551616", true, false),
+            ("99999999999999999999999999-1", true, false),
+        ];
+        for (id, generated, entry) in cases {
+            assert_eq!(has_generated_form(id), generated, "{id}");
+            assert_eq!(inline_entry(id).is_some(), entry, "{id}");
+        }
+    }
+
+    #[test]
+    fn an_inline_entry_reads_as_a_pending_job() {
+        let mut job = sample();
+        job.state = State::Pending;
+        job.attempt = 0;
+        job.priority = 7;
+        job.id = "p7:1764489600000-3".into();
+        job.created_at = 1_764_489_600_000;
+        job.entry = Some("1764489600000-3".into());
+        job.started_at = None;
+        job.consumer = None;
+        job.lease = None;
+        job.progress = None;
+        job.children = None;
+        job.recorded = false;
+        let fields = job.entry_fields();
+        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, ["task", "payload", "keep", "batch", "schedule"]);
+        let back = Job::from_entry("s", "q", 7, "1764489600000-3", owned(fields));
+        assert_eq!(back, Ok(job.clone()));
+        // Its record, once written, reads as the same job.
+        let record = Job::from_fields("k", "q", &job.id, owned(job.to_fields()));
+        assert_eq!(
+            record,
+            Ok(Job {
+                recorded: true,
+                ..job
+            })
+        );
     }
 
     #[test]

@@ -152,6 +152,9 @@ pub trait Store {
     fn create_stream_with_group(&mut self, stream: &str, group: &str) -> Result<()>;
     /// Appends an entry with an id chosen by Redis, returned.
     fn xadd(&mut self, stream: &str, fields: &[(&str, &str)]) -> Result<String>;
+    /// The fields of entry `entry` of `stream` (XRANGE stream entry entry COUNT 1), `None` when
+    /// the stream has no such entry. `entry` is a valid stream id.
+    fn xentry(&mut self, stream: &str, entry: &str) -> Result<Option<Vec<(String, String)>>>;
     /// Deletes an entry.
     fn xdel(&mut self, stream: &str, entry: &str) -> Result<()>;
     /// Delivers up to `count` new entries to `consumer` of `group` without adding them to the

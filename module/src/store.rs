@@ -333,6 +333,22 @@ impl Store for RedisStore<'_> {
         text(self.write("XADD", &args)?).ok_or_else(|| ZrqError::internal("XADD returned no id"))
     }
 
+    fn xentry(&mut self, stream: &str, entry: &str) -> Result<Option<Vec<(String, String)>>> {
+        let args: [&[u8]; 5] = [
+            stream.as_bytes(),
+            entry.as_bytes(),
+            entry.as_bytes(),
+            b"COUNT",
+            b"1",
+        ];
+        // Reply: [[entry-id, [field, value, …]]], or [] when there is no such entry.
+        Ok(array(self.read("XRANGE", &args)?)
+            .into_iter()
+            .next()
+            .and_then(|found| array(found).into_iter().nth(1))
+            .map(|fields| pairs(array(fields))))
+    }
+
     fn xdel(&mut self, stream: &str, entry: &str) -> Result<()> {
         self.write("XDEL", &[stream.as_bytes(), entry.as_bytes()])
             .map(drop)

@@ -24,7 +24,8 @@ use crate::Backend;
 /// What [`audit`] found.
 #[derive(Debug, Default)]
 pub struct Report {
-    /// Every job record of the queue: id → the state its record names (as written).
+    /// Every job of the queue: id → the state its record names (as written); a plain pending
+    /// job without a record (held by its inline stream entry) is `pending`.
     pub states: BTreeMap<String, String>,
     /// `ZRQ.INFO` of the queue: counts per state and totals.
     pub info: BTreeMap<String, i64>,
@@ -41,7 +42,7 @@ impl Report {
             .count()
     }
 
-    /// The state of job `id` by its record, if it has one.
+    /// The state of job `id` by its record (or its inline entry), if it has one.
     pub fn state(&self, id: &str) -> Option<State> {
         self.states.get(id).and_then(|s| State::parse(s))
     }
@@ -617,12 +618,18 @@ impl Snapshot {
         for (entry_id, fields) in entries {
             let job = match fields.as_slice() {
                 [(field, job)] if field == ENTRY_FIELD => job.clone(),
-                other => {
+                other if other.iter().any(|(field, _)| field == ENTRY_FIELD) => {
                     self.problems.push(format!(
                         "stream {key} entry {entry_id} holds {other:?}, not one job field"
                     ));
                     continue;
                 }
+                // An inline entry: it holds its pending job, which has no record unless one was
+                // written while it is pending (then the record is checked as any other).
+                _ => match self.add_inline(keys, priority, &entry_id, fields) {
+                    Some(id) => id,
+                    None => continue,
+                },
             };
             let deliverable = stream_id(&entry_id) > last_delivered;
             let holder = holders.get(&entry_id).cloned();
@@ -639,6 +646,57 @@ impl Snapshot {
         for (entry_id, consumer) in holders {
             self.held.insert((priority, entry_id), consumer);
         }
+    }
+}
+
+impl Snapshot {
+    /// Reads inline entry `entry_id` of the stream of `priority`: it must read as a pending job
+    /// ([`zrq_core::job::Job::from_entry`]) and hold exactly the fields that job's entry is
+    /// written with (task, payload, then only the options that differ from their defaults, in
+    /// the record's field order). A job without a record gets the record it stands for, so the
+    /// other checks see it as a pending job. Returns the job's id.
+    fn add_inline(
+        &mut self,
+        keys: &QueueKeys,
+        priority: i64,
+        entry_id: &str,
+        fields: Vec<(String, String)>,
+    ) -> Option<String> {
+        let key = keys.stream_at(priority);
+        let job = match zrq_core::job::Job::from_entry(
+            &key,
+            keys.queue(),
+            priority,
+            entry_id,
+            fields.clone(),
+        ) {
+            Ok(job) => job,
+            Err(e) => {
+                self.problems.push(format!(
+                    "stream {key} inline entry {entry_id} does not read as a job: {e}"
+                ));
+                return None;
+            }
+        };
+        let written: Vec<(String, String)> = job
+            .entry_fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_owned()))
+            .collect();
+        if written != fields {
+            self.problems.push(format!(
+                "stream {key} inline entry {entry_id} holds {fields:?}, not {written:?}"
+            ));
+        }
+        if !self.records.contains_key(&job.id) {
+            let record = job
+                .to_fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into_owned()))
+                .collect();
+            self.records.insert(job.id.clone(), record);
+        }
+        Some(job.id)
     }
 }
 

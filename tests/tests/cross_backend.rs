@@ -422,19 +422,21 @@ fn view(conn: &mut Connection, queue: &str) -> BTreeMap<String, String> {
 
 /// A stream's entries (job ids), its group and its pending list, entry ids replaced by job ids.
 fn stream_view(conn: &mut Connection, key: &str) -> String {
-    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
         .arg(key)
         .arg("-")
         .arg("+")
         .query(conn)
         .unwrap();
+    // A reference entry shows the job it names; an inline entry its fields, in order.
     let job_of: BTreeMap<String, String> = entries
         .iter()
         .map(|(entry, fields)| {
-            (
-                entry.clone(),
-                fields.get("job").cloned().unwrap_or_default(),
-            )
+            let shown = match fields.as_slice() {
+                [(field, job)] if field == "job" => job.clone(),
+                inline => format!("inline {inline:?}"),
+            };
+            (entry.clone(), shown)
         })
         .collect();
     let groups: Value = redis::cmd("XINFO")
@@ -632,6 +634,8 @@ fn canon(value: Value) -> String {
             let text = String::from_utf8_lossy(&b);
             if is_uuid(&text) {
                 "<uuid>".to_string()
+            } else if zrq_core::job::has_generated_form(&text) {
+                "<id>".to_string()
             } else {
                 format!("{text:?}")
             }
@@ -654,7 +658,8 @@ fn outcome(zrq: &mut Zrq, command: &str, args: &[&[u8]]) -> String {
     }
 }
 
-/// `text` with every UUID replaced by `<uuid>`.
+/// `text` with every UUID replaced by `<uuid>` and every generated job id (a stream entry id,
+/// maybe prefixed `p<n>:`, see `zrq_core::job::inline_id`) by `<id>`: both differ from run to run.
 fn blank_uuids(text: &str) -> String {
     let bytes = text.as_bytes();
     let is_uuid_at = |at: usize| {
@@ -664,18 +669,64 @@ fn blank_uuids(text: &str) -> String {
                 _ => bytes[at + i].is_ascii_hexdigit(),
             })
     };
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
+    let digits_from = |at: usize| {
+        bytes[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    // The length of a generated id starting at `at`, if one does (as a whole word).
+    let generated_at = |at: usize| {
+        if at > 0 && word(bytes[at - 1]) {
+            return None;
+        }
+        let prefix = match bytes.get(at..at + 3) {
+            Some([b'p', b'1'..=b'9', b':']) => 3,
+            _ => 0,
+        };
+        let ms = digits_from(at + prefix);
+        let dash = at + prefix + ms;
+        if ms == 0 || bytes.get(dash) != Some(&b'-') {
+            return None;
+        }
+        let seq = digits_from(dash + 1);
+        let end = dash + 1 + seq;
+        (seq > 0 && !bytes.get(end).is_some_and(|b| word(*b))).then_some(end - at)
+    };
     let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
         if is_uuid_at(at) {
             out.extend_from_slice(b"<uuid>");
             at += 36;
+        } else if let Some(len) = generated_at(at) {
+            out.extend_from_slice(b"<id>");
+            at += len;
         } else {
             out.push(bytes[at]);
             at += 1;
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn blanking_finds_uuids_and_generated_ids() {
+    let cases = [
+        ("job:1764489600000-3", "job:<id>"),
+        ("job:p7:1764489600000-3 (hash)", "job:<id> (hash)"),
+        ("[\"5-0\",\"p1:6-2\"]", "[\"<id>\",\"<id>\"]"),
+        ("0192f3a4-7b1c-7def-8000-0123456789ab", "<uuid>"),
+        ("order-17", "order-17"),
+        ("a1-2", "a1-2"),
+        ("1-2-3", "1-2-3"),
+        ("9:1-0", "9:<id>"),
+        ("p0:1-0", "p0:<id>"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(blank_uuids(text), want, "{text}");
+    }
 }
 
 /// Runs `setup` on a module server and on a Lua server, sends each case to both (in order, so

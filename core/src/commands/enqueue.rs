@@ -8,7 +8,8 @@
 
 use super::flow::{self, parent_done};
 use super::{
-    announce, check_queue_types, check_types, exists_as, finish, load_job, load_linked, push_entry,
+    announce, check_queue_types, check_types, exists_as, finish, load_job, load_linked,
+    materialize, push_entry, push_fields,
 };
 use std::collections::HashSet;
 
@@ -156,7 +157,13 @@ impl<'a> Enqueue<'a> {
         config: &Config,
     ) -> Result<()> {
         match option {
-            "ID" => self.id = Some(args::name("ID", value)?),
+            "ID" => {
+                let id = args::name("ID", value)?;
+                if crate::job::has_generated_form(id) {
+                    return Err(ZrqError::reserved_id(id));
+                }
+                self.id = Some(id);
+            }
             "RETRIES" => self.retries = args::integer("RETRIES", value, 0, MAX_RETRIES)?,
             "TIMEOUT" => self.timeout = args::integer("TIMEOUT", value, 1, MAX_DURATION_MS)?,
             "DELAY" | "AT" if self.delay.is_some() || self.at.is_some() => {
@@ -193,13 +200,26 @@ impl<'a> Enqueue<'a> {
         Ok(())
     }
 
+    /// Whether the job is plain (no `ID`, no `DELAY`/`AT`, no `AFTER`): it is held by its stream
+    /// entry (an inline entry) and has no record while pending; its id is generated from the
+    /// entry ([`crate::job::inline_id`]).
+    pub fn is_plain(&self) -> bool {
+        self.id.is_none() && self.delay.is_none() && self.at.is_none() && self.after.is_empty()
+    }
+
     /// Adds the job unless its id (or its UNIQUE key) is taken; replies with the job's id.
-    /// `new_id` makes an id when the producer gave none.
+    /// `new_id` makes an id when the producer gave none and the job is not plain.
     pub fn apply(&self, store: &mut dyn Store, new_id: impl FnOnce() -> String) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
-        let id = self.id.map_or_else(new_id, str::to_string);
+        let plain = self.is_plain();
+        // A plain job's id is its entry's, known once the entry is written.
+        let id = match self.id {
+            Some(id) => id.to_string(),
+            None if plain => String::new(),
+            None => new_id(),
+        };
         let job_key = keys.job(&id);
-        if exists_as(store, &job_key, KeyType::Hash)? {
+        if !plain && exists_as(store, &job_key, KeyType::Hash)? {
             return Ok(Reply::Bulk(id));
         }
         if let Some(unique) = self.unique {
@@ -290,6 +310,7 @@ impl<'a> Enqueue<'a> {
             entry: None,
             result: None,
             error: None,
+            recorded: !plain,
         };
         match (job.state, job.run_at) {
             (State::Waiting, _) => store.zadd(&keys.waiting(), now, &id)?,
@@ -297,11 +318,27 @@ impl<'a> Enqueue<'a> {
                 store.zadd(&keys.scheduled(), due, &id)?;
                 store.wake_at(self.queue, due);
             }
+            _ if plain => {
+                let fields = job.entry_fields();
+                let pairs: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+                let entry = push_fields(store, &keys, job.priority, &pairs)?;
+                job.id = crate::job::inline_id(job.priority, &entry);
+                // The job's creation time is its entry's: the clock can be behind the stream's
+                // last id (entries are never older than the newest one).
+                if let Some((ms, _)) = crate::store::entry_id(&entry) {
+                    job.created_at = i64::try_from(ms).unwrap_or(job.created_at);
+                }
+                job.entry = Some(entry);
+            }
             _ => job.entry = Some(push_entry(store, &keys, &id, job.priority)?),
         }
-        let fields = job.to_fields();
-        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-        store.hset(&job_key, &pairs)?;
+        if job.recorded {
+            let fields = job.to_fields();
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+            store.hset(&job_key, &pairs)?;
+        }
+        let id = job.id.clone();
         if let Some(unique) = self.unique {
             store.hset(&keys.unique(), &[(unique, &id)])?;
         }
@@ -343,6 +380,13 @@ impl<'a> Enqueue<'a> {
             if !parent.state.is_final() && !children.contains(&job.id) {
                 children.push(job.id.clone());
                 let text = flow::id_list_json(&children);
+                // A parent held by its inline entry gets its record first (read whole: the
+                // parent read here was read without its payload).
+                if !parent.recorded {
+                    if let Some(mut whole) = load_job(store, keys, &parent.id)? {
+                        materialize(store, keys, &mut whole)?;
+                    }
+                }
                 store.hset(&keys.job(&parent.id), &[("children", &text)])?;
             }
         }

@@ -4,7 +4,7 @@
 use super::check_queue_types;
 use crate::args;
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
-use crate::store::{KeyType, Store};
+use crate::store::{entry_id, KeyType, Store};
 use crate::{Reply, Result, ZrqError};
 
 /// Counters of the `stats` hash, reported as `total_<name>`.
@@ -48,17 +48,19 @@ impl<'a> Info<'a> {
             }
             pending += store.undelivered_len(&stream, GROUP)?;
             let first = store.undelivered(&stream, GROUP, None, 1)?;
-            let created = first
-                .first()
-                .and_then(|(_, fields)| fields.iter().find(|(f, _)| f == ENTRY_FIELD))
-                .map(|(_, id)| keys.job(id));
-            if let Some(job_key) = created {
-                if let Some(at) = store
-                    .hget(&job_key, "created_at")?
-                    .and_then(|t| t.parse().ok())
-                {
-                    oldest = Some(oldest.map_or(at, |o: i64| o.min(at)));
-                }
+            // The oldest pending job's creation time: its record's, or, for a job held by its
+            // inline entry, the entry id's.
+            let created = match first.first() {
+                Some((entry, fields)) => match fields.iter().find(|(f, _)| f == ENTRY_FIELD) {
+                    Some((_, id)) => store
+                        .hget(&keys.job(id), "created_at")?
+                        .and_then(|t| t.parse().ok()),
+                    None => entry_id(entry).and_then(|(ms, _)| i64::try_from(ms).ok()),
+                },
+                None => None,
+            };
+            if let Some(at) = created {
+                oldest = Some(oldest.map_or(at, |o: i64| o.min(at)));
             }
         }
         let mut info = vec![("pending", Reply::Int(pending))];

@@ -9,6 +9,7 @@
 
 use super::{check_queue_types, load_jobs, next_rank, page, paging, rank_cursor};
 use crate::args::{self, Options};
+use crate::job::inline_id;
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
 use crate::state::State;
 use crate::store::{entry_id, KeyType, Store};
@@ -152,9 +153,12 @@ impl<'a> List<'a> {
             }
             let left = i64::try_from(wanted - found.len()).unwrap_or(i64::MAX);
             for (entry, fields) in store.undelivered(&stream, GROUP, resume, left)? {
-                if let Some((_, id)) = fields.into_iter().find(|(f, _)| f == ENTRY_FIELD) {
-                    found.push((priority, entry, id));
-                }
+                // A reference entry names its job; an inline entry's id is its own.
+                let id = match fields.into_iter().find(|(f, _)| f == ENTRY_FIELD) {
+                    Some((_, id)) => id,
+                    None => inline_id(priority, &entry),
+                };
+                found.push((priority, entry, id));
             }
         }
         Ok(found)

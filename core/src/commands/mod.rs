@@ -160,15 +160,57 @@ pub(crate) fn check_finish_types(
 /// The job's `queue` and `id` are those of the place it is read from (the command's queue, the
 /// id asked for); a record of the earlier format that stores other ones is `CORRUPT` (see
 /// [`Job::from_fields`]): every key comes from the command's queue and the record's own id.
+///
+/// A job without a record is read from its inline entry, when `id` is a generated id naming one
+/// ([`load_inline`]): a plain pending job is its stream entry. The record, when there is one, is
+/// authoritative (a job whose record was written while it is pending: see [`materialize`]).
 pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<Option<Job>> {
     let key = keys.job(id);
-    let Some(fields) = store.record(&key)? else {
+    match store.record(&key)? {
+        Some(fields) if !fields.is_empty() => {
+            Job::from_fields(&key, keys.queue(), id, fields).map(Some)
+        }
+        _ => load_inline(store, keys, id),
+    }
+}
+
+/// The pending job held by the inline entry generated id `id` names ([`crate::job::inline_entry`]),
+/// read with one `XRANGE` of its stream; `None` when `id` is not a generated id, or its stream has
+/// no such entry, or the entry is a reference entry (whose job has a record, or had one). A
+/// stream key of another type is `WRONGTYPE`.
+pub(crate) fn load_inline(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+) -> Result<Option<Job>> {
+    let Some((priority, entry)) = crate::job::inline_entry(id) else {
         return Ok(None);
     };
-    if fields.is_empty() {
+    let stream = keys.stream_at(priority);
+    if !exists_as(store, &stream, KeyType::Stream)? {
         return Ok(None);
     }
-    Job::from_fields(&key, keys.queue(), id, fields).map(Some)
+    match store.xentry(&stream, entry)? {
+        Some(fields) if !fields.iter().any(|(f, _)| f == ENTRY_FIELD) => {
+            Job::from_entry(&stream, keys.queue(), priority, entry, fields).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Writes the whole record of `job` if it has none yet (a plain pending job, held by its inline
+/// entry): what every command that writes some fields of a job's record does first, so that a
+/// record is never partial. The entry stays; from then on the record is authoritative. `job`
+/// must be the job as read whole ([`load_job`], not [`load_linked`]).
+pub(crate) fn materialize(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> Result<()> {
+    if job.recorded {
+        return Ok(());
+    }
+    let fields = job.to_fields();
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+    store.hset(&keys.job(&job.id), &pairs)?;
+    job.recorded = true;
+    Ok(())
 }
 
 /// Sets integer field `name` of job `id`'s record to `value`: stores it, or deletes the field
@@ -203,8 +245,13 @@ pub(crate) fn load_linked(
     id: &str,
 ) -> Result<Option<Job>> {
     let key = keys.job(id);
-    let Some(mut fields) = store.record(&key)? else {
-        return Ok(None);
+    let Some(mut fields) = store.record(&key)?.filter(|fields| !fields.is_empty()) else {
+        // A job held by its inline entry has no result nor error, and a payload of at most
+        // zrq.payload-max-bytes: read whole, its payload dropped.
+        return Ok(load_inline(store, keys, id)?.map(|job| Job {
+            payload: String::new(),
+            ..job
+        }));
     };
     fields.retain(|(field, _)| !DATA_FIELDS.contains(&field.as_str()));
     if fields.is_empty() {
@@ -292,13 +339,25 @@ pub(crate) fn push_entry(
     id: &str,
     priority: i64,
 ) -> Result<String> {
+    push_fields(store, keys, priority, &[(ENTRY_FIELD, id)])
+}
+
+/// Appends an entry of `fields` to the stream of `priority` (creating the stream and its group if
+/// needed) and wakes blocked workers; returns the entry id. A reference entry names its job
+/// ([`push_entry`]); an inline entry holds it ([`Job::entry_fields`]).
+pub(crate) fn push_fields(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    priority: i64,
+    fields: &[(&str, &str)],
+) -> Result<String> {
     // Workers block on the priority-0 stream, so it exists whenever any priority has jobs.
     for stream in [keys.stream(), keys.stream_at(priority)] {
         if store.key_type(&stream)? == KeyType::Missing {
             store.create_stream_with_group(&stream, GROUP)?;
         }
     }
-    let entry = store.xadd(&keys.stream_at(priority), &[(ENTRY_FIELD, id)])?;
+    let entry = store.xadd(&keys.stream_at(priority), fields)?;
     if priority != 0 {
         store.signal(&keys.stream());
     }
@@ -313,6 +372,7 @@ pub(crate) fn make_pending(
     job: &mut Job,
     event: Event,
 ) -> Result<()> {
+    materialize(store, keys, job)?;
     job.state = next_state(job, event)?;
     let entry = push_entry(store, keys, &job.id, job.priority)?;
     store.hset(
@@ -342,22 +402,29 @@ pub(crate) fn start_attempt(
     job.consumer = Some(consumer.to_string());
     job.started_at = Some(now);
     let lease = new_lease(job);
-    let attempt = job.attempt.to_string();
-    let started = now.to_string();
-    store.hset(
-        &keys.job(&job.id),
-        &[
-            ("state", job.state.as_str()),
-            ("attempt", &attempt),
-            ("consumer", consumer),
-            ("lease", &lease),
-            ("started_at", &started),
-        ],
-    )?;
-    if job.entry.take().is_some() {
-        store.hdel(&keys.job(&job.id), &["entry"])?;
+    if job.recorded {
+        let attempt = job.attempt.to_string();
+        let started = now.to_string();
+        store.hset(
+            &keys.job(&job.id),
+            &[
+                ("state", job.state.as_str()),
+                ("attempt", &attempt),
+                ("consumer", consumer),
+                ("lease", &lease),
+                ("started_at", &started),
+            ],
+        )?;
+        if job.entry.take().is_some() {
+            store.hdel(&keys.job(&job.id), &["entry"])?;
+        }
+        job.lease = Some(lease);
+    } else {
+        // A job delivered from its inline entry gets its whole record in one write.
+        job.entry = None;
+        job.lease = Some(lease);
+        materialize(store, keys, job)?;
     }
-    job.lease = Some(lease);
     let deadline = now.saturating_add(job.timeout);
     store.zadd(&keys.active(), deadline, &job.id)?;
     store.wake_at(&job.queue, deadline);
@@ -423,7 +490,9 @@ pub(crate) fn unlink(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> 
         } else {
             store.xack_del(&stream, GROUP, &entry)?;
         }
-        store.hdel(&keys.job(&job.id), &["entry"])?;
+        if job.recorded {
+            store.hdel(&keys.job(&job.id), &["entry"])?;
+        }
     }
     store.zrem(&keys.active(), &job.id)?;
     store.zrem(&keys.waiting(), &job.id)?;
@@ -465,6 +534,9 @@ pub(crate) fn finish_one(
         ("finished_at", finished.as_str()),
     ];
     record.extend_from_slice(fields);
+    // A job held by its inline entry (unlinked above) gets the record a recorded pending job
+    // has at this point, then the same write.
+    materialize(store, keys, job)?;
     store.hset(&job_key, &record)?;
     job.state = state;
     job.finished_at = Some(now);

@@ -1,6 +1,6 @@
 //! `ZRQ.STATE <queue> <id>` → the job's state, or nil if unknown.
 
-use super::{exists_as, queue_and_name};
+use super::{exists_as, load_inline, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::state::State;
 use crate::store::{KeyType, Store};
@@ -25,9 +25,12 @@ impl<'a> StateOf<'a> {
     /// Reads the state field alone (one hash lookup); a record whose state is missing or unknown
     /// is `CORRUPT`, as for JOB.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
-        let key = QueueKeys::new(self.queue).job(self.id);
+        let keys = QueueKeys::new(self.queue);
+        let key = keys.job(self.id);
         if !exists_as(store, &key, KeyType::Hash)? {
-            return Ok(Reply::Nil);
+            // A plain pending job has no record: its inline entry holds it.
+            let inline = load_inline(store, &keys, self.id)?;
+            return Ok(inline.map_or(Reply::Nil, |job| Reply::Bulk(job.state.as_str().into())));
         }
         match store.hget(&key, "state")? {
             Some(text) => State::parse(&text)
