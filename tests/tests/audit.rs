@@ -44,7 +44,19 @@ impl Fixture {
         for role in ["dead", "retrying"] {
             let _: String = zrq.call("fail", &[Q, &ids[role], "boom"]).expect("FAIL");
         }
-        add(&mut zrq, &mut ids, "pending", &["UNIQUE", "u1"]);
+        // A pending job with a record (its own id) and one held by its inline entry.
+        add(
+            &mut zrq,
+            &mut ids,
+            "pending",
+            &["UNIQUE", "u1", "ID", "p-1"],
+        );
+        add(
+            &mut zrq,
+            &mut ids,
+            "inline",
+            &["UNIQUE", "u3", "RETRIES", "5"],
+        );
         add(&mut zrq, &mut ids, "scheduled", &["DELAY", "3600000"]);
         let _: i64 = zrq
             .call("schedule", &[Q, "hourly", "EVERY", "3600000", "t", "{}"])
@@ -80,11 +92,12 @@ fn audit_is_silent_on_a_consistent_queue(backend: Backend) {
     );
     for (role, id) in &fixture.ids {
         let state = report.state(id).map(State::as_str);
-        assert_eq!(state, Some(*role), "job {id}");
+        let role = if *role == "inline" { "pending" } else { role };
+        assert_eq!(state, Some(role), "job {id}");
     }
     assert_eq!(report.states.len(), fixture.ids.len());
-    assert_eq!(report.count(State::Pending), 1);
-    assert_eq!(report.info("total_enqueued"), 6);
+    assert_eq!(report.count(State::Pending), 2);
+    assert_eq!(report.info("total_enqueued"), 7);
 }
 
 /// One damage done by hand: the raw commands (`{role}` stands for the id of the fixture's job
@@ -150,6 +163,32 @@ const DAMAGES: &[Damage] = &[
     Damage {
         commands: &[&["DEL", "zrq:{au}:job:{dead}"]],
         reported: "was enqueued but has no record: lost",
+    },
+    Damage {
+        commands: &[&["XDEL", "zrq:{au}:stream", "{inline}"]],
+        reported: "was enqueued but has no record: lost",
+    },
+    Damage {
+        commands: &[&[
+            "XADD",
+            "zrq:{au}:stream",
+            "*",
+            "task",
+            "t",
+            "payload",
+            "{}",
+            "timeout",
+            "30000",
+        ]],
+        reported: "inline entry",
+    },
+    Damage {
+        commands: &[&["XADD", "zrq:{au}:stream", "*", "payload", "{}"]],
+        reported: "does not read as a job",
+    },
+    Damage {
+        commands: &[&["XADD", "zrq:{au}:stream", "*", "job", "{inline}"]],
+        reported: "has two stream entries",
     },
     Damage {
         commands: &[&["HDEL", "zrq:{au}:schedules", "hourly"]],

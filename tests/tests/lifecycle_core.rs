@@ -6,7 +6,11 @@ fn enqueue_fetch_ack_round_trip(backend: Backend) {
     let server = backend.server();
     let mut zrq = server.zrq(backend);
     let id = zrq.enqueue("default", "send_email", r#"{"to":"a@b.c"}"#, &[]);
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    // A plain job's id is its stream entry's id.
+    assert!(
+        zrq_core::job::inline_entry(&id) == Some((0, id.as_str())),
+        "a stream entry id: {id}"
+    );
     assert_eq!(zrq.state("default", &id).as_deref(), Some("pending"));
 
     let jobs = zrq.fetch("default", "w1", 10);

@@ -231,8 +231,12 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
     assert_eq!(cancelled, 1);
     audited(&server, backend, &ids);
 
-    // A new job's record is compact; it reads like the others.
-    let id = zrq.enqueue(Q, "send", "{\"n\":\"new\"}", &[]);
+    // A new plain job has no record (its stream entry holds it); a new job's record is
+    // compact, and reads like the others.
+    let plain = zrq.enqueue(Q, "send", "{}", &[]);
+    ids.insert(plain.clone());
+    assert!(raw(&server, &plain).is_empty(), "no record");
+    let id = zrq.enqueue(Q, "send", "{\"n\":\"new\"}", &["ID", "new"]);
     ids.insert(id.clone());
     let stored: Vec<String> = raw(&server, &id).into_keys().collect();
     assert_eq!(
@@ -254,7 +258,7 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
     let report = assert_consistent(&mut server.conn(), backend, Q, Some(&ids));
     let info: JobMap = map(zrq.call("info", &[Q]).expect("INFO"));
     for (state, n) in [
-        ("pending", 2),
+        ("pending", 3),
         ("active", 0),
         ("retrying", 2),
         ("dead", 1),
@@ -270,7 +274,7 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
             "{state}"
         );
     }
-    assert_eq!(info["total_enqueued"], "10");
+    assert_eq!(info["total_enqueued"], "11");
 }
 
 /// A record that stores `queue` (the full format) naming another queue is still `CORRUPT`, and a

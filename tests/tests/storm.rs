@@ -371,7 +371,11 @@ fn step(zrq: &mut Zrq, command: &str, args: &[Vec<u8>]) -> (Value, bool) {
 /// Collects job ids from a reply (ids, job maps, arrays of them) into `seen`.
 fn collect_ids(value: &Value, seen: &mut Vec<String>) {
     match value {
-        Value::BulkString(bytes) if bytes.len() == 36 => {
+        // A UUID, or a generated id (a plain job's, from its stream entry).
+        Value::BulkString(bytes)
+            if bytes.len() == 36
+                || zrq_core::job::has_generated_form(&String::from_utf8_lossy(bytes)) =>
+        {
             seen.push(String::from_utf8_lossy(bytes).into_owned())
         }
         Value::Array(items) => {

@@ -109,8 +109,17 @@ fn jobs_delivered_by_an_older_zrq_end_and_leave_the_pending_list(backend: Backen
     server.leave_leases_to_reclaim();
     let mut zrq = server.zrq(backend);
     let mut conn = server.conn();
+    // Own ids: jobs an older zrq wrote have records and reference entries.
     let ids: Vec<String> = (0..7)
-        .map(|_| zrq.enqueue(Q, "t", "{}", &["TIMEOUT", "3600000", "RETRIES", "2"]))
+        .map(|n| {
+            let id = format!("old-{n}");
+            zrq.enqueue(
+                Q,
+                "t",
+                "{}",
+                &["TIMEOUT", "3600000", "RETRIES", "2", "ID", &id],
+            )
+        })
         .collect();
     let all: BTreeSet<String> = ids.iter().cloned().collect();
     let hour = now_ms() + 3_600_000;

@@ -123,16 +123,13 @@ fn stream_keys(queue: &str) -> Vec<String> {
         .collect()
 }
 
-/// A stream's entries as (entry id, job id).
+/// A stream's entries as (entry id, job id): the job a reference entry names or an inline
+/// entry holds.
 fn stream_entries(conn: &mut Connection, key: &str) -> Vec<(String, String)> {
     super::stream_entries(conn, key)
         .into_iter()
         .map(|(id, fields)| {
-            let job = fields
-                .into_iter()
-                .find(|(f, _)| f == "job")
-                .map(|(_, v)| v)
-                .unwrap_or_default();
+            let job = super::entry_job(key, &id, &fields);
             (id, job)
         })
         .collect()

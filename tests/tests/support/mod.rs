@@ -113,9 +113,8 @@ impl QueueView {
         let stream_key = format!("zrq:{{{queue}}}:stream");
         let mut view = QueueView::default();
         for (entry, fields) in stream_entries(conn, &stream_key) {
-            assert_eq!(fields.len(), 1, "a stream entry holds only the job id");
-            assert_eq!(fields[0].0, "job");
-            view.stream.insert(entry, fields[0].1.clone());
+            let job = entry_job(&stream_key, &entry, &fields);
+            view.stream.insert(entry, job);
         }
         for (entry, consumer, _, _) in pending_entries(conn, &stream_key) {
             view.pel.insert(entry, consumer);
@@ -143,7 +142,19 @@ impl QueueView {
             .arg(&key)
             .query(conn)
             .expect("HGETALL");
-        assert!(!record.is_empty(), "job {id} vanished: no record {key}");
+        if record.is_empty() {
+            // A plain pending job without a record: its inline entry (whose id is the job's)
+            // holds it.
+            assert!(
+                self.stream.get(id).is_some_and(|job| job == id),
+                "job {id} vanished: no record {key}, no inline entry"
+            );
+            assert!(
+                !self.active.contains(id) && !self.dead.contains(id),
+                "job {id} is held by its inline entry and has a lease or a dead mark"
+            );
+            return Place::Waiting;
+        }
         let entries: Vec<&String> = self
             .stream
             .iter()
@@ -213,6 +224,26 @@ impl QueueView {
 }
 
 /// A stream's entries: entry id and field/value pairs (none if the key does not exist).
+/// The job stream entry `entry` of stream `stream_key` stands for: the id a reference entry
+/// names (its one field `job`), or the id of the job an inline entry holds (its own id, prefixed
+/// `p<n>:` in the stream of priority n: `zrq_core::job::inline_id`).
+pub fn entry_job(stream_key: &str, entry: &str, fields: &[(String, String)]) -> String {
+    match fields {
+        [(field, job)] if field == "job" => job.clone(),
+        _ => {
+            assert!(
+                !fields.iter().any(|(f, _)| f == "job"),
+                "a reference entry holds only the job id: {fields:?}"
+            );
+            let priority = stream_key
+                .rsplit_once(":stream:")
+                .and_then(|(_, p)| p.parse().ok())
+                .unwrap_or(0);
+            zrq_core::job::inline_id(priority, entry)
+        }
+    }
+}
+
 pub fn stream_entries(conn: &mut Connection, key: &str) -> Vec<(String, Vec<(String, String)>)> {
     match redis::cmd("XRANGE")
         .arg(key)
