@@ -553,8 +553,8 @@ fn the_keyspace_has_the_same_shape_whichever_backend_wrote_it() {
     }
     let jobs = kinds.iter().filter(|k| k.starts_with("job:")).count();
     assert_eq!(
-        jobs, 13,
-        "a-f, h, k, m, n, two batch members, the callback: {want:#?}"
+        jobs, 12,
+        "a-f, h, k, m, n, two batch members (the callback is pending: its inline entry holds it): {want:#?}"
     );
     for (queue, _) in &runs[1..] {
         let got = blank(view(&mut conn, queue));
