@@ -1648,13 +1648,16 @@ fn lua_ids_are_unique_time_ordered_uuid_v7_even_within_a_millisecond() {
     let server = both();
     let mut conn = server.conn();
     let mut pipe = redis::pipe();
+    // Jobs that enter the queue scheduled get UUIDs (a plain job's id is its stream entry's).
     for _ in 0..3000 {
         pipe.cmd("FCALL")
             .arg("zrq_enqueue")
             .arg(1)
             .arg("q")
             .arg("t")
-            .arg("{}");
+            .arg("{}")
+            .arg("DELAY")
+            .arg(600_000);
     }
     // And many inside one transaction, where the clock may not move at all.
     pipe.cmd("MULTI").ignore();
@@ -1665,6 +1668,8 @@ fn lua_ids_are_unique_time_ordered_uuid_v7_even_within_a_millisecond() {
             .arg("q")
             .arg("t")
             .arg("{}")
+            .arg("DELAY")
+            .arg(600_000)
             .ignore();
     }
     pipe.cmd("EXEC");
@@ -1749,8 +1754,15 @@ fn lua_enqueue_wakes_one_client_blocked_on_the_wake_list() {
         .query(&mut server.conn())
         .unwrap();
     assert_eq!(len, WAKE_CAP as i64);
-    // An idempotent re-enqueue adds no job and no token.
-    l.enqueue("q", "t", "{}", &["ID", &id]);
+    // An idempotent re-enqueue adds no job and no token (an own id: a plain job's generated id
+    // cannot be given as ID).
+    l.enqueue("q", "t", "{}", &["ID", "idem"]);
+    let len: i64 = redis::cmd("LLEN")
+        .arg(wake)
+        .query(&mut server.conn())
+        .unwrap();
+    assert_eq!(len, WAKE_CAP as i64);
+    l.enqueue("q", "t", "{}", &["ID", "idem"]);
     let len: i64 = redis::cmd("LLEN")
         .arg(wake)
         .query(&mut server.conn())

@@ -327,8 +327,19 @@ pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
     panic!("{what}: not reached within {limit:?}")
 }
 
-/// All job records of a queue (ids → fields), read raw.
+/// All job records of a queue (ids → fields), read raw, and the records the inline entries of
+/// plain pending jobs stand for ([`super::inline_jobs`]).
 pub fn records(conn: &mut Connection, queue: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut all = super::inline_jobs(conn, queue);
+    all.extend(stored_records(conn, queue));
+    all
+}
+
+/// All job records of a queue (ids → fields), read raw.
+fn stored_records(
+    conn: &mut Connection,
+    queue: &str,
+) -> BTreeMap<String, BTreeMap<String, String>> {
     let prefix = format!("zrq:{{{queue}}}:job:");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))

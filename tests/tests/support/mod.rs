@@ -356,18 +356,53 @@ pub fn job_ids(conn: &mut Connection, queue: &str) -> Vec<String> {
         .arg(format!("{prefix}*"))
         .query(conn)
         .expect("KEYS");
-    keys.sort();
-    keys.iter()
-        .map(|k| k.strip_prefix(&prefix).unwrap_or(k).to_string())
-        .collect()
+    let mut ids: BTreeSet<String> = keys
+        .drain(..)
+        .map(|k| k.strip_prefix(&prefix).unwrap_or(&k).to_string())
+        .collect();
+    ids.extend(inline_jobs(conn, queue).into_keys());
+    ids.into_iter().collect()
 }
 
-/// A job's raw record.
+/// The jobs of `queue` held by inline stream entries (plain pending jobs), id → the record each
+/// stands for (`zrq_core::job::Job::from_entry`, stored as a record would be), whether or not a
+/// record was written for it meanwhile.
+pub fn inline_jobs(
+    conn: &mut Connection,
+    queue: &str,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let keys = zrq_core::keys::QueueKeys::new(queue);
+    let mut out = BTreeMap::new();
+    for priority in 0..=zrq_core::keys::MAX_PRIORITY {
+        let stream = keys.stream_at(priority);
+        for (entry, fields) in stream_entries(conn, &stream) {
+            if fields.iter().any(|(f, _)| f == "job") {
+                continue;
+            }
+            let job = zrq_core::job::Job::from_entry(&stream, queue, priority, &entry, fields)
+                .unwrap_or_else(|e| panic!("inline entry {entry} of {stream}: {e}"));
+            let record = job
+                .to_fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into_owned()))
+                .collect();
+            out.insert(job.id, record);
+        }
+    }
+    out
+}
+
+/// A job's raw record; for a plain pending job without one, the record its inline entry stands
+/// for ([`inline_jobs`]).
 pub fn record(conn: &mut Connection, queue: &str, id: &str) -> BTreeMap<String, String> {
-    redis::cmd("HGETALL")
+    let stored: BTreeMap<String, String> = redis::cmd("HGETALL")
         .arg(format!("zrq:{{{queue}}}:job:{id}"))
         .query(conn)
-        .expect("HGETALL")
+        .expect("HGETALL");
+    if !stored.is_empty() {
+        return stored;
+    }
+    inline_jobs(conn, queue).remove(id).unwrap_or_default()
 }
 
 /// The queue stream's state as comparable text: entries, pending entries (id, consumer,
