@@ -6,7 +6,9 @@
 
 /// Name of the consumer group on every queue stream.
 pub const GROUP: &str = "zrq";
-/// Field of a stream entry that holds the job id (entries carry nothing else).
+/// Field of a reference entry: the id of the job it names (such entries carry nothing else). An
+/// entry without it is an inline entry, which holds its (plain, pending) job itself: see
+/// [`crate::job::Job::from_entry`].
 pub const ENTRY_FIELD: &str = "job";
 
 /// A key kind of a queue: its suffix, Redis type and purpose (the documentation table).
@@ -35,7 +37,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec {
         suffix: "job:",
         redis_type: "hash",
-        purpose: "one record per job (see the job fields); expires with its retention once finished",
+        purpose: "one record per job (see the job fields); expires with its retention once finished; a plain pending job has none (its inline stream entry holds it)",
     },
     KeySpec {
         suffix: "active",
