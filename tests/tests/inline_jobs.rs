@@ -397,6 +397,12 @@ fn generated_ids_are_refused_as_id(backend: Backend) {
             );
         });
     }
+    // Only a job enqueued without ID, DELAY/AT and AFTER is plain: DELAY 0 (due at once) gives a
+    // pending job with a UUID and a record.
+    let delayed = zrq.enqueue(Q, "t", "{}", &["DELAY", "0"]);
+    assert_eq!(delayed.len(), 36, "a UUID: {delayed}");
+    assert_eq!(zrq.state(Q, &delayed).as_deref(), Some("pending"));
+    assert!(exists(&mut server.conn(), &key(&format!("job:{delayed}"))));
     // Names near the form are ids as any other.
     for id in ["p0:1-0", "p10:1-0", "1-2-3", "a1-0", "1-0x", "P1:1-0"] {
         assert_eq!(zrq.enqueue(Q, "t", "{}", &["ID", id]), id);
