@@ -1,6 +1,6 @@
 //! Fuzzes every parser of untrusted bytes in zrq-core: each command's argument parsing (under the
-//! default limits and under tiny ones), job record decoding, schedule definitions, cron
-//! expressions and the JSON check. A panic anywhere is a crash (in Redis it would be an abort);
+//! default limits and under tiny ones), job record and inline entry decoding, generated job ids,
+//! schedule definitions, cron expressions and the JSON check. A panic anywhere is a crash (in Redis it would be an abort);
 //! a few properties that must hold are asserted too.
 //!
 //! Input: a selector byte, then the arguments separated by 0x00 bytes.
@@ -79,15 +79,33 @@ fn records(selector: u8, argv: &[&[u8]], data: &[u8]) {
                 })
                 .collect();
             // The seed's record names job `j` of queue `q` (as the earlier format stored them).
-            if let Ok(job) = Job::from_fields("k", "q", "j", fields) {
+            if let Ok(job) = Job::from_fields("k", "q", "j", fields.clone()) {
                 // What decodes, encodes and decodes again to the same job.
                 let again: Vec<(String, String)> = job
                     .to_fields()
                     .into_iter()
                     .map(|(f, v)| (f.to_string(), v.into_owned()))
                     .collect();
-                assert_eq!(Job::from_fields("k", "q", "j", again).ok(), Some(job.clone()));
+                assert_eq!(
+                    Job::from_fields("k", "q", "j", again).ok(),
+                    Some(job.clone())
+                );
                 let _ = job.to_reply();
+            }
+            // The same fields as an inline stream entry: what decodes, written as an entry
+            // (`entry_fields`), decodes again to the same job.
+            const ENTRY: &str = "1764489600000-7";
+            if let Ok(job) = Job::from_entry("s", "q", 3, ENTRY, fields) {
+                let entry: Vec<(String, String)> = job
+                    .entry_fields()
+                    .into_iter()
+                    .map(|(f, v)| (f.to_string(), v.into_owned()))
+                    .collect();
+                assert_eq!(
+                    Job::from_entry("s", "q", 3, ENTRY, entry).ok(),
+                    Some(job.clone())
+                );
+                assert_eq!(job.id, "p3:1764489600000-7");
             }
         }
         1 => {
@@ -97,6 +115,12 @@ fn records(selector: u8, argv: &[&[u8]], data: &[u8]) {
             }
         }
         2 => {
+            // A job id: one naming an inline entry maps back to itself, and has the form a
+            // producer's ID may not have.
+            if let Some((priority, entry)) = zrq_core::job::inline_entry(&text) {
+                assert_eq!(zrq_core::job::inline_id(priority, entry), text);
+                assert!(zrq_core::job::has_generated_form(&text));
+            }
             if let Ok(cron) = Cron::parse(&text) {
                 if let Some(next) = cron.next_after(NOW) {
                     assert!(next > NOW);
