@@ -1,4 +1,6 @@
-//! The job record: one Redis hash per job, `zrq:{queue}:job:<id>`.
+//! The job record: one Redis hash per job, `zrq:{queue}:job:<id>` — but for a plain pending job,
+//! which its stream entry holds (an *inline entry*, [`Job::from_entry`]) until a command writes its
+//! record (FETCH, CANCEL, an `AFTER` child registering with it).
 //!
 //! Every field is stored as text. [`FIELDS`] is the one definition of the field names and which of
 //! them are integers; replies return integer fields as integers and leave out absent fields.
@@ -90,7 +92,8 @@ pub fn is_default(name: &str, value: i64) -> bool {
 /// A job as read (its record with the derived fields and the defaults filled in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
-    /// The job id (UUIDv7 unless the producer chose one).
+    /// The job id: generated from its first stream entry for a plain job ([`inline_id`]), else
+    /// UUIDv7 unless the producer chose one.
     pub id: String,
     /// The queue it belongs to.
     pub queue: String,
@@ -209,7 +212,8 @@ pub fn inline_entry(id: &str) -> Option<(i64, &str)> {
     (format!("{ms}-{seq}") == entry).then_some((priority, entry))
 }
 
-/// A new job id: a time-ordered UUID (version 7), so ids sort by creation time.
+/// A new job id for a job that is not plain (scheduled or waiting at ENQUEUE): a time-ordered
+/// UUID (version 7), so ids sort by creation time.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
