@@ -148,20 +148,138 @@ local function decode_job(key, flat, queue, id, linked)
     return job
 end
 
--- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module, including a
--- full-format record whose `queue` or `id` differs from where it is stored (commands/mod.rs
--- load_job); with `linked`, without its data fields, for a job read only for its state and links
--- (load_linked).
-local function load_job(k, id, linked)
-    local key = k.job(id)
-    -- One command for the type and the fields (mod.rs Store::record); the type is asked only
-    -- when HGETALL refuses the key, for the WRONGTYPE text.
-    local fields = redis.pcall('HGETALL', key)
-    if type(fields) == 'table' and fields.err then
-        check_types({ { key, 'hash' } })
-        fields = call('HGETALL', key)
+-- Plain jobs and their inline entries (job.rs inline_id, inline_entry, Job::from_entry). A plain
+-- job (no ID, DELAY, AT nor AFTER) has no record while it is pending: its stream entry holds it
+-- (an inline entry, one without the field ENTRY_FIELD), and its id is the entry's id, prefixed
+-- `p<n>:` when it is in the stream of priority n > 0: `1764489600000-3`, `p7:1764489600000-3`.
+-- One table of functions, so that the library's main chunk keeps few locals:
+--   inline.id(priority, entry)      the id of the job an inline entry holds (job.rs inline_id)
+--   inline.has_form(id)             whether `id` has the generated form, which ENQUEUE's ID refuses
+--   inline.entry(id)                the priority and entry id a generated id names, or nil
+--   inline.reference(fields)        a stream entry's reference (the id it names; nil when that is
+--                                   not UTF-8), or false for an inline entry
+--   inline.load(k, id)              the job the inline entry of generated id `id` holds, or nil
+--   inline.job_at(k, priority, entry, fields)   the job behind a stream entry (FETCH, LIST)
+--   inline.materialize(k, job)      writes the whole record of a job that has none yet (below)
+local inline = {}
+
+function inline.id(priority, entry)
+    if priority == 0 then
+        return entry
     end
-    return decode_job(key, fields, k.queue, id, linked)
+    return 'p' .. itoa(priority) .. ':' .. entry
+end
+
+-- `<digits>-<digits>` or `p<1-9>:<digits>-<digits>` (job.rs has_generated_form).
+function inline.has_form(id)
+    return find(id, '^%d+%-%d+$') ~= nil or find(id, '^p[1-9]:%d+%-%d+$') ~= nil
+end
+
+-- Only an id inline.id gives names an entry: its two numbers written without leading zeros and
+-- below 2^64 (Redis' entry ids), so the entry found has the id asked for (job.rs inline_entry).
+function inline.entry(id)
+    if not inline.has_form(id) then
+        return nil
+    end
+    local priority, entry = 0, id
+    if sub(id, 1, 1) == 'p' then
+        priority, entry = byte(id, 2) - 48, sub(id, 4)
+    end
+    for number in string.gmatch(entry, '%d+') do
+        if (#number > 1 and sub(number, 1, 1) == '0') or #number > 20
+            or (#number == 20 and byte_less('18446744073709551615', number)) then
+            return nil
+        end
+    end
+    return priority, entry
+end
+
+function inline.reference(fields)
+    for f = 1, #fields, 2 do
+        if fields[f] == ENTRY_FIELD then
+            return is_utf8(fields[f + 1]) and fields[f + 1] or nil
+        end
+    end
+    return false
+end
+
+local load_job
+do
+    -- The pending job an inline entry holds (its flat field list; job.rs Job::from_entry): state
+    -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
+    -- come first: a field of the same name in the entry is not read), the rest from the entry's
+    -- fields (defaults for those left out), read as a record is, errors naming the stream.
+    -- Marked `inline`: it has no record yet (see inline.materialize).
+    local function decode_inline(k, priority, entry, fields)
+        local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
+            'entry', entry }
+        for n = 1, #fields do
+            flat[#flat + 1] = fields[n]
+        end
+        local id = inline.id(priority, entry)
+        local job = decode_job(k.stream_at(priority), flat, k.queue, id)
+        job.inline = true
+        return job
+    end
+
+    -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
+    -- exists; with `linked`, without its data fields (mod.rs load_linked).
+    local function load_record(k, id, linked)
+        local key = k.job(id)
+        -- One command for the type and the fields (mod.rs Store::record); the type is asked only
+        -- when HGETALL refuses the key, for the WRONGTYPE text.
+        local fields = redis.pcall('HGETALL', key)
+        if type(fields) == 'table' and fields.err then
+            check_types({ { key, 'hash' } })
+            fields = call('HGETALL', key)
+        end
+        return decode_job(key, fields, k.queue, id, linked), #fields > 0
+    end
+
+    -- One XRANGE of the entry; a stream key of another type is WRONGTYPE (mod.rs load_inline).
+    function inline.load(k, id)
+        local priority, entry = inline.entry(id)
+        if priority == nil then
+            return nil
+        end
+        local stream = k.stream_at(priority)
+        check_types({ { stream, 'stream' } })
+        local found = call('XRANGE', stream, entry, entry)[1]
+        if found == nil or inline.reference(found[2]) ~= false then
+            return nil
+        end
+        return decode_inline(k, priority, entry, found[2])
+    end
+
+    -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
+    -- the inline entry a generated id names; WRONGTYPE/CORRUPT as the module, including a
+    -- full-format record whose `queue` or `id` differs from where it is stored
+    -- (commands/mod.rs load_job); with `linked`, a record without its data fields, for a job
+    -- read only for its state and links (load_linked; an inline entry is read whole).
+    load_job = function(k, id, linked)
+        local job, exists = load_record(k, id, linked)
+        if exists then
+            return job
+        end
+        return inline.load(k, id)
+    end
+
+    -- The job of entry `entry` of the stream of `priority` (its flat field list, as XRANGE and
+    -- XREADGROUP give it): a reference entry's job from the record it names; an inline entry's
+    -- from its record if one was written since (materialized), else from the entry. nil when
+    -- there is none (a reference whose value is not UTF-8, a record gone). (fetch.rs read_entry)
+    function inline.job_at(k, priority, entry, fields)
+        local reference = inline.reference(fields)
+        if reference ~= false then
+            return reference and load_job(k, reference)
+        end
+        local id = inline.id(priority, entry)
+        local job, exists = load_record(k, id)
+        if exists then
+            return job
+        end
+        return decode_inline(k, priority, entry, fields)
+    end
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
@@ -197,6 +315,16 @@ local function job_hset_args(job)
         end
     end)
     return out
+end
+
+-- Writes the whole compact record of a pending job that has none yet (held by its inline entry):
+-- what writes some of a job's fields does this first; from then on the record is authoritative,
+-- the entry stays (mod.rs materialize).
+function inline.materialize(k, job)
+    if job.inline then
+        job.inline = nil
+        call('HSET', k.job(job.id), unpack(job_hset_args(job)))
+    end
 end
 
 -- Sets integer field `field` of job `id`'s record to `value`: stores it, or deletes the field when
@@ -262,7 +390,8 @@ local function jobs_reply(jobs)
 end
 
 --------------------------------------------------------------------------------------------------
--- Job ids: UUIDv7 (RFC 9562), unique even for many ids in one millisecond.
+-- Ids of jobs enqueued without an ID but with DELAY, AT or AFTER (a plain job's id is its entry's,
+-- see inline.id): UUIDv7 (RFC 9562), unique even for many ids in one millisecond.
 --
 -- 48 bits unix ms | version 7 | 12 bits sub-millisecond fraction (from TIME's microseconds) |
 -- variant 10 | 30 bits counter | 32 bits hash. The counter lives as long as the library is loaded,

@@ -88,15 +88,16 @@ local function announce(k, id, state)
     end
 end
 
--- Appends job `id` to the stream of its priority (creating streams and groups as needed); returns
--- the entry id. Lua only: pushes a wake-up token for clients blocked on zrq:{q}:wake.
-local function push_entry(k, id, priority)
+-- Appends an entry with `fields` (a reference entry `{ ENTRY_FIELD, <id> }`, or a plain job's
+-- inline entry) to the stream of `priority` (creating streams and groups as needed); returns the
+-- entry id. Lua only: pushes a wake-up token for clients blocked on zrq:{q}:wake.
+local function push_entry(k, fields, priority)
     for _, stream in ipairs({ k.stream, k.stream_at(priority) }) do
         if key_type(stream) == 'none' then
             call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
         end
     end
-    local entry = call('XADD', k.stream_at(priority), '*', ENTRY_FIELD, id)
+    local entry = call('XADD', k.stream_at(priority), '*', unpack(fields))
     call('RPUSH', k.wake, '1')
     call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
     return entry
@@ -105,7 +106,7 @@ end
 -- Moves a waiting, scheduled, retrying or dead job (already out of its index) into its stream.
 local function make_pending(k, job)
     job.state = 'pending'
-    local entry = push_entry(k, job.id, job.priority)
+    local entry = push_entry(k, { ENTRY_FIELD, job.id }, job.priority)
     call('HSET', k.job(job.id), 'state', 'pending', 'entry', entry)
     call('HDEL', k.job(job.id), 'run_at')
     job.entry = entry
@@ -155,6 +156,7 @@ end
 -- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job), the entry being the one
 -- it was delivered from: its `entry` field when pending, else the entry of the lease a RECLAIM
 -- takes over. The `entry` field goes: FETCH trims the delivered entry (a running job has none).
+-- A job delivered from its inline entry gets its whole record in one HSET.
 local function start_attempt(k, job, consumer, now)
     job.state = 'active'
     job.attempt = job.attempt + 1
@@ -162,8 +164,13 @@ local function start_attempt(k, job, consumer, now)
     job.started_at = now
     local entry = job.entry or (job.lease and job.lease:match('^(.*):[^:]*$')) or '0-0'
     job.lease = entry .. ':' .. itoa(job.attempt)
-    call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
-        'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
+    if job.inline then
+        job.inline, job.entry = nil, nil
+        call('HSET', k.job(job.id), unpack(job_hset_args(job)))
+    else
+        call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
+            'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
+    end
     if job.entry ~= nil then
         job.entry = nil
         call('HDEL', k.job(job.id), 'entry')
@@ -185,7 +192,9 @@ local function unlink(k, job)
             call('XACK', k.stream_at(job.priority), GROUP, entry)
         end
         call('XDEL', k.stream_at(job.priority), entry)
-        call('HDEL', k.job(job.id), 'entry')
+        if not job.inline then
+            call('HDEL', k.job(job.id), 'entry')
+        end
     end
     call('ZREM', k.active, job.id)
     call('ZREM', k.waiting, job.id)
@@ -195,16 +204,22 @@ end
 
 -- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
 -- ({field, value, ...}): unlinked, filed in the state's index, retention TTL, UNIQUE key freed,
--- counted, announced. (mod.rs finish_one)
+-- counted, announced. (mod.rs finish_one) A pending job without a record yet (its inline entry,
+-- deleted by unlink) gets its whole record, as a recorded pending job's ends.
 local function finish_one(k, job, state, fields, now)
     unlink(k, job)
     local job_key = k.job(job.id)
-    call('HSET', job_key, 'state', state, 'finished_at', itoa(now), unpack(fields))
     for n = 1, #fields, 2 do
         job[fields[n]] = fields[n + 1]
     end
     job.state = state
     job.finished_at = now
+    if job.inline then
+        job.inline = nil
+        call('HSET', job_key, unpack(job_hset_args(job)))
+    else
+        call('HSET', job_key, 'state', state, 'finished_at', itoa(now), unpack(fields))
+    end
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
         local excess = call('ZCARD', k.dead) - DEAD_MAX

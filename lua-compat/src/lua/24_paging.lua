@@ -60,11 +60,17 @@ local function next_rank(cursor, count, total)
 end
 
 -- The jobs behind `ids` as replies, in order, skipping ids whose record is gone, until the
--- budget ends the page; and how many ids the page covered (mod.rs load_jobs).
-local function load_jobs(k, ids)
+-- budget ends the page; and how many ids the page covered (mod.rs load_jobs). With `load`, the
+-- n-th job is load(n) instead of load_job(k, ids[n]).
+local function load_jobs(k, ids, load)
     local out, budget = {}, new_budget()
     for n, id in ipairs(ids) do
-        local job = load_job(k, id)
+        local job
+        if load then
+            job = load(n)
+        else
+            job = load_job(k, id)
+        end
         if job then
             if not budget.admit(text_bytes(job)) then
                 return out, n - 1
@@ -151,9 +157,12 @@ local function entry_before_id(id)
     return '0-0'
 end
 
--- Up to `count` entries not delivered to the group, after entry `after` if given: a list of
--- { entry id, job id }. (store.rs undelivered)
-local function undelivered_entries(stream, after, count)
+-- Up to `count` entries not delivered to the group of the stream of `priority`, after entry
+-- `after` if given: a list of { entry id, job id, the entry's fields }, the job id being the one a
+-- reference entry names (one that is not UTF-8 is left out) or an inline entry's generated id.
+-- (store.rs undelivered)
+local function undelivered_entries(k, priority, after, count)
+    local stream = k.stream_at(priority)
     local start = call('XPENDING', stream, GROUP)[3]
     if type(start) ~= 'string' or (after and entry_before(start, after)) then
         start = after
@@ -162,11 +171,11 @@ local function undelivered_entries(stream, after, count)
     local entries = call('XRANGE', stream, start and ('(' .. start) or '-', '+', 'COUNT', itoa(count))
     for _, entry in ipairs(entries) do
         local fields = entry[2] or {}
-        for f = 1, #fields, 2 do
-            if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
-                out[#out + 1] = { entry[1], fields[f + 1] }
-                break
-            end
+        local reference = inline.reference(fields)
+        if reference == false then
+            out[#out + 1] = { entry[1], inline.id(priority, entry[1]), fields }
+        elseif reference then
+            out[#out + 1] = { entry[1], reference, fields }
         end
     end
     return out

@@ -10,20 +10,42 @@
 --          AFTER); BACKOFF <ms>; PRIORITY <0..9> (default 0); UNIQUE <key>; KEEP <1.. ms>;
 --          AFTER <parent id> (repeatable; parents of the same queue); WITHRESULTS;
 --          ONPARENTFAIL cancel|run
--- Reply    the job id (bulk string): a new UUIDv7, or the given ID. An ID that exists returns that
---          id and writes nothing; a UNIQUE key held by an unfinished job returns that job's id.
--- Writes   pending: XADD zrq:{q}:stream[:<priority>] * job <id> (XGROUP CREATE … MKSTREAM first);
+-- Reply    the job id (bulk string): for a plain job (no ID, DELAY, AT nor AFTER) the id of its
+--          stream entry, `<ms>-<seq>`, prefixed `p<n>:` for priority n > 0;
+--          else the given ID or a new UUIDv7. An ID that exists returns that id and writes
+--          nothing; a UNIQUE key held by an unfinished job returns that job's id.
+-- Writes   plain: XADD zrq:{q}:stream[:<priority>] * task <t> payload <p> [the options that
+--          differ from their defaults, in the record's order] (an inline entry: no record while
+--          it is pending); pending with ID: XADD … * job <id>; (XGROUP CREATE … MKSTREAM first);
 --          scheduled (DELAY/AT in the future): ZADD zrq:{q}:scheduled <due> <id>;
---          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each parent;
---          HSET zrq:{q}:job:<id>, HSET zrq:{q}:unique <key> <id>, HINCRBY zrq:{q}:stats
---          enqueued 1, PUBLISH zrq:{q}:events "<state> <id>"; Lua only: RPUSH zrq:{q}:wake 1
---          (capped at 128 tokens) whenever a job enters a stream.
--- Errors   ERR (arity, names, options, numbers, conflicting options, AFTER itself), BADJSON
---          (payload), NOJOB (AFTER names a job that does not exist), LIMIT (sizes, AFTER count, a
---          parent's children), WRONGTYPE, CORRUPT, INTERNAL.
+--          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each parent (a
+--          parent held by its inline entry first gets its whole record);
+--          HSET zrq:{q}:job:<id> (but for a plain job), HSET zrq:{q}:unique <key> <id>, HINCRBY
+--          zrq:{q}:stats enqueued 1, PUBLISH zrq:{q}:events "<state> <id>"; Lua only: RPUSH
+--          zrq:{q}:wake 1 (capped at 128 tokens) whenever a job enters a stream.
+-- Errors   ERR (arity, names, options, numbers, conflicting options, AFTER itself, an ID of the
+--          form of a generated id), BADJSON (payload), NOJOB (AFTER names a job that does not
+--          exist), LIMIT (sizes, AFTER count, a parent's children), WRONGTYPE, CORRUPT, INTERNAL.
 -- Not in Lua: the module's server-side timer promotes due scheduled jobs; with Lua the client
 -- does (see docs/LUA.md).
 --------------------------------------------------------------------------------------------------
+
+-- The record fields an inline entry leaves out: its place says them (the entry's id, its stream,
+-- pending). (job.rs INLINE_OMITTED)
+local INLINE_OMITTED = { state = true, created_at = true, priority = true, entry = true }
+
+-- The fields of a plain job's inline entry as XADD arguments: the compact record's fields, in
+-- their order, but those INLINE_OMITTED (job.rs `to_entry_fields`).
+local function inline_fields(job)
+    local record, out = job_hset_args(job), {}
+    for n = 1, #record, 2 do
+        if not INLINE_OMITTED[record[n]] then
+            out[#out + 1] = record[n]
+            out[#out + 1] = record[n + 1]
+        end
+    end
+    return out
+end
 
 -- Refuses a child that would take an unfinished `parent`'s list of children beyond
 -- zrq.children-max (a parent's finish settles each child in the same step, so the list bounds
@@ -59,6 +81,8 @@ local function wait_for(k, spec, job, parents, now)
             -- Listed once: the id of a deleted child can be taken again by a new one.
             if not contains(children, job.id) then
                 children[#children + 1] = job.id
+                -- A pending parent still held by its inline entry gets its record first.
+                inline.materialize(k, parent)
                 call('HSET', k.job(parent.id), 'children', json_id_list(children))
             end
         end
@@ -82,15 +106,26 @@ local function wait_for(k, spec, job, parents, now)
 end
 
 -- Adds the job described by `spec` (task, payload and options) unless its id or UNIQUE key is
--- taken; returns the job's id. (enqueue.rs apply)
+-- taken; returns the job's id. A plain job (no ID, DELAY, AT nor AFTER) is only its inline entry,
+-- its id generated from the entry's; the others get a record, with the given ID or a new UUIDv7.
+-- (enqueue.rs apply, is_plain)
 enqueue_job = function(k, spec, now, sec, usec)
     spec.after = spec.after or {}
-    local id = spec.id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
-    local job_key = k.job(id)
-    -- BATCH checks the queue's keys once for all its members (spec.queue_checked).
-    if key_type(job_key) ~= 'none' then
-        check_types({ { job_key, 'hash' } })
-        return id
+    local due = spec.at
+    if due == nil and spec.delay ~= nil then
+        due = now + spec.delay
+    end
+    local scheduled = due ~= nil and due > now
+    local plain = spec.id == nil and spec.delay == nil and spec.at == nil and #spec.after == 0
+    local id = spec.id
+    if not plain then
+        id = id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
+        local job_key = k.job(id)
+        -- BATCH checks the queue's keys once for all its members (spec.queue_checked).
+        if key_type(job_key) ~= 'none' then
+            check_types({ { job_key, 'hash' } })
+            return id
+        end
     end
     if spec.unique ~= nil then
         if not spec.queue_checked then
@@ -120,11 +155,6 @@ enqueue_job = function(k, spec, now, sec, usec)
         check_children(job, id)
         parents[#parents + 1] = job
     end
-    local due = spec.at
-    if due == nil and spec.delay ~= nil then
-        due = now + spec.delay
-    end
-    local scheduled = due ~= nil and due > now
     -- Before the first write, the types of the keys this job's path writes; with parents, it may
     -- be cancelled or released at once, which can reach any key of the queue. (enqueue.rs apply)
     if spec.queue_checked then
@@ -172,14 +202,20 @@ enqueue_job = function(k, spec, now, sec, usec)
     if scheduled then
         job.run_at = due
     end
-    if job.state == 'waiting' then
+    if plain then
+        job.entry = push_entry(k, inline_fields(job), job.priority)
+        id = inline.id(job.priority, job.entry)
+        job.id = id
+    elseif job.state == 'waiting' then
         call('ZADD', k.waiting, itoa(now), id)
     elseif job.run_at ~= nil then
         call('ZADD', k.scheduled, itoa(due), id)
     else
-        job.entry = push_entry(k, id, job.priority)
+        job.entry = push_entry(k, { ENTRY_FIELD, id }, job.priority)
     end
-    call('HSET', job_key, unpack(job_hset_args(job)))
+    if not plain then
+        call('HSET', k.job(id), unpack(job_hset_args(job)))
+    end
     if spec.unique ~= nil then
         call('HSET', k.unique, spec.unique, id)
     end

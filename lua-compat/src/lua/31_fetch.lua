@@ -14,12 +14,14 @@
 --          MINID <last delivered entry + 1> (the stream holds pending jobs only: what was
 --          delivered, its first entries, leaves it, entries without a pending job behind them
 --          too); per job HSET state, attempt, consumer, lease (the delivery's token
---          `<entry>:<attempt>`), started_at, HDEL entry, ZADD zrq:{q}:active <now + timeout>
---          <id>, PUBLISH zrq:{q}:events "active <id>". When the jobs' records reach
---          zrq.reply-max-bytes, the trim stops at the last job handled and the entries read
---          beyond go back undelivered (XGROUP SETID <stream> zrq <the id just before the
---          first>), first in line for the next FETCH. Lua only: due scheduled and retrying jobs are first moved into their
---          streams (the module's timer does that on its own), see docs/LUA.md.
+--          `<entry>:<attempt>`), started_at, HDEL entry — a job delivered from its inline entry
+--          (without a record yet) gets its whole record in one HSET instead —, ZADD
+--          zrq:{q}:active <now + timeout> <id>, PUBLISH zrq:{q}:events "active <id>". When the
+--          jobs (as records) reach zrq.reply-max-bytes, the trim stops at the last job handled and
+--          the entries read beyond go back undelivered (XGROUP SETID <stream> zrq <the id just
+--          before the first>), first in line for the next FETCH. Lua only: due scheduled and
+--          retrying jobs are first moved into their streams (the module's timer does that on its
+--          own), see docs/LUA.md.
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -52,15 +54,17 @@ local function fetch(keys, argv)
             -- budget, and the entries from the one that would pass it on are handed back.
             local taken, handed_back = {}, nil
             for _, e in ipairs(entries) do
-                local entry, fields = e[1], e[2] or {}
-                local id
-                for f = 1, #fields, 2 do
-                    if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
-                        id = fields[f + 1]
-                        break
+                local entry = e[1]
+                -- A reference entry's job from its record; an inline entry's from the entry
+                -- itself, or from its record if one was written since (fetch.rs). A job that
+                -- cannot be read is dropped with its entry.
+                local ok, job = pcall(inline.job_at, k, priority, entry, e[2] or {})
+                if not ok then
+                    if not (type(job) == 'table' and job.zrq_error) then
+                        error(job, 0)
                     end
+                    job = nil
                 end
-                local job = id and try_load_job(k, id)
                 if not budget.admit(bytes_of(job)) then
                     handed_back = entry
                     break

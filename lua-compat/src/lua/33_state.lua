@@ -5,13 +5,16 @@
 -- KEYS[1]  the queue
 -- ARGV     job id
 -- Reply    the job's state (waiting, scheduled, pending, active, retrying, completed, dead,
---          cancelled), or nil if unknown.
--- Errors   ERR (arity, names), WRONGTYPE (job record key), CORRUPT (no readable state), INTERNAL.
+--          cancelled), or nil if unknown: from the job's record, else (a generated id without a
+--          record) `pending` if its inline entry is in its stream.
+-- Errors   ERR (arity, names), WRONGTYPE (job record key, the stream of a generated id), CORRUPT
+--          (no readable state), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function state(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.state', 'id')
-    local key = queue_keys(queue).job(id)
+    local k = queue_keys(queue)
+    local key = k.job(id)
     check_types({ { key, 'hash' } })
     local value = call('HGET', key, 'state')
     if type(value) == 'string' and is_utf8(value) then
@@ -21,7 +24,8 @@ local function state(keys, argv)
         return value
     end
     if key_type(key) == 'none' then
-        return nil
+        -- No record: a generated id may name a pending job's inline entry.
+        return inline.load(k, id) and 'pending' or nil
     end
     fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' is missing")
 end

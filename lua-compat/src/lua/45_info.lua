@@ -16,10 +16,17 @@ local function info(keys, argv)
         local stream = k.stream_at(priority)
         if key_type(stream) ~= 'none' then
             pending = pending + undelivered_len(stream)
-            local first = undelivered_entries(stream, nil, 1)[1]
+            local first = undelivered_entries(k, priority, nil, 1)[1]
             if first then
-                local at = call('HGET', k.job(first[2]), 'created_at')
-                at = type(at) == 'string' and parse_i64(at)
+                -- An inline entry's job was created when its entry was (so was its record's, if
+                -- it has one since); a reference entry's job says when in its record.
+                local at
+                if inline.reference(first[3]) == false then
+                    at = parse_i64(first[1]:match('^(%d+)'))
+                else
+                    at = call('HGET', k.job(first[2]), 'created_at')
+                    at = type(at) == 'string' and parse_i64(at)
+                end
                 if at and (oldest == nil or at < oldest) then
                     oldest = at
                 end

@@ -33,15 +33,19 @@ local function list(keys, argv)
             end
             local stream = k.stream_at(priority)
             if (cursor == nil or cursor[1] >= priority) and #found < wanted and key_type(stream) ~= 'none' then
-                for _, entry in ipairs(undelivered_entries(stream, resume, wanted - #found)) do
-                    found[#found + 1] = { priority, entry[1], entry[2] }
+                for _, entry in ipairs(undelivered_entries(k, priority, resume, wanted - #found)) do
+                    found[#found + 1] = { priority, entry[1], entry[2], entry[3] }
                 end
             end
         end
         for n = 1, math.min(count, #found) do
             ids[n] = found[n][3]
         end
-        local jobs, covered = load_jobs(k, ids)
+        -- Each job from its entry: an inline entry holds its job (unless a record was written
+        -- since), a reference entry names its record (list.rs).
+        local jobs, covered = load_jobs(k, ids, function(n)
+            return inline.job_at(k, found[n][1], found[n][2], found[n][4])
+        end)
         -- More to list: what the page did not cover, or the entry read beyond it.
         if covered >= 1 and covered < #found then
             local last = found[covered]

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+5148bb79'
+local VERSION = '0.1.0+d48c5322'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -1033,20 +1033,138 @@ local function decode_job(key, flat, queue, id, linked)
     return job
 end
 
--- Loads job `id`, or nil if there is no record; WRONGTYPE/CORRUPT as the module, including a
--- full-format record whose `queue` or `id` differs from where it is stored (commands/mod.rs
--- load_job); with `linked`, without its data fields, for a job read only for its state and links
--- (load_linked).
-local function load_job(k, id, linked)
-    local key = k.job(id)
-    -- One command for the type and the fields (mod.rs Store::record); the type is asked only
-    -- when HGETALL refuses the key, for the WRONGTYPE text.
-    local fields = redis.pcall('HGETALL', key)
-    if type(fields) == 'table' and fields.err then
-        check_types({ { key, 'hash' } })
-        fields = call('HGETALL', key)
+-- Plain jobs and their inline entries (job.rs inline_id, inline_entry, Job::from_entry). A plain
+-- job (no ID, DELAY, AT nor AFTER) has no record while it is pending: its stream entry holds it
+-- (an inline entry, one without the field ENTRY_FIELD), and its id is the entry's id, prefixed
+-- `p<n>:` when it is in the stream of priority n > 0: `1764489600000-3`, `p7:1764489600000-3`.
+-- One table of functions, so that the library's main chunk keeps few locals:
+--   inline.id(priority, entry)      the id of the job an inline entry holds (job.rs inline_id)
+--   inline.has_form(id)             whether `id` has the generated form, which ENQUEUE's ID refuses
+--   inline.entry(id)                the priority and entry id a generated id names, or nil
+--   inline.reference(fields)        a stream entry's reference (the id it names; nil when that is
+--                                   not UTF-8), or false for an inline entry
+--   inline.load(k, id)              the job the inline entry of generated id `id` holds, or nil
+--   inline.job_at(k, priority, entry, fields)   the job behind a stream entry (FETCH, LIST)
+--   inline.materialize(k, job)      writes the whole record of a job that has none yet (below)
+local inline = {}
+
+function inline.id(priority, entry)
+    if priority == 0 then
+        return entry
     end
-    return decode_job(key, fields, k.queue, id, linked)
+    return 'p' .. itoa(priority) .. ':' .. entry
+end
+
+-- `<digits>-<digits>` or `p<1-9>:<digits>-<digits>` (job.rs has_generated_form).
+function inline.has_form(id)
+    return find(id, '^%d+%-%d+$') ~= nil or find(id, '^p[1-9]:%d+%-%d+$') ~= nil
+end
+
+-- Only an id inline.id gives names an entry: its two numbers written without leading zeros and
+-- below 2^64 (Redis' entry ids), so the entry found has the id asked for (job.rs inline_entry).
+function inline.entry(id)
+    if not inline.has_form(id) then
+        return nil
+    end
+    local priority, entry = 0, id
+    if sub(id, 1, 1) == 'p' then
+        priority, entry = byte(id, 2) - 48, sub(id, 4)
+    end
+    for number in string.gmatch(entry, '%d+') do
+        if (#number > 1 and sub(number, 1, 1) == '0') or #number > 20
+            or (#number == 20 and byte_less('18446744073709551615', number)) then
+            return nil
+        end
+    end
+    return priority, entry
+end
+
+function inline.reference(fields)
+    for f = 1, #fields, 2 do
+        if fields[f] == ENTRY_FIELD then
+            return is_utf8(fields[f + 1]) and fields[f + 1] or nil
+        end
+    end
+    return false
+end
+
+local load_job
+do
+    -- The pending job an inline entry holds (its flat field list; job.rs Job::from_entry): state
+    -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
+    -- come first: a field of the same name in the entry is not read), the rest from the entry's
+    -- fields (defaults for those left out), read as a record is, errors naming the stream.
+    -- Marked `inline`: it has no record yet (see inline.materialize).
+    local function decode_inline(k, priority, entry, fields)
+        local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
+            'entry', entry }
+        for n = 1, #fields do
+            flat[#flat + 1] = fields[n]
+        end
+        local id = inline.id(priority, entry)
+        local job = decode_job(k.stream_at(priority), flat, k.queue, id)
+        job.inline = true
+        return job
+    end
+
+    -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
+    -- exists; with `linked`, without its data fields (mod.rs load_linked).
+    local function load_record(k, id, linked)
+        local key = k.job(id)
+        -- One command for the type and the fields (mod.rs Store::record); the type is asked only
+        -- when HGETALL refuses the key, for the WRONGTYPE text.
+        local fields = redis.pcall('HGETALL', key)
+        if type(fields) == 'table' and fields.err then
+            check_types({ { key, 'hash' } })
+            fields = call('HGETALL', key)
+        end
+        return decode_job(key, fields, k.queue, id, linked), #fields > 0
+    end
+
+    -- One XRANGE of the entry; a stream key of another type is WRONGTYPE (mod.rs load_inline).
+    function inline.load(k, id)
+        local priority, entry = inline.entry(id)
+        if priority == nil then
+            return nil
+        end
+        local stream = k.stream_at(priority)
+        check_types({ { stream, 'stream' } })
+        local found = call('XRANGE', stream, entry, entry)[1]
+        if found == nil or inline.reference(found[2]) ~= false then
+            return nil
+        end
+        return decode_inline(k, priority, entry, found[2])
+    end
+
+    -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
+    -- the inline entry a generated id names; WRONGTYPE/CORRUPT as the module, including a
+    -- full-format record whose `queue` or `id` differs from where it is stored
+    -- (commands/mod.rs load_job); with `linked`, a record without its data fields, for a job
+    -- read only for its state and links (load_linked; an inline entry is read whole).
+    load_job = function(k, id, linked)
+        local job, exists = load_record(k, id, linked)
+        if exists then
+            return job
+        end
+        return inline.load(k, id)
+    end
+
+    -- The job of entry `entry` of the stream of `priority` (its flat field list, as XRANGE and
+    -- XREADGROUP give it): a reference entry's job from the record it names; an inline entry's
+    -- from its record if one was written since (materialized), else from the entry. nil when
+    -- there is none (a reference whose value is not UTF-8, a record gone). (fetch.rs read_entry)
+    function inline.job_at(k, priority, entry, fields)
+        local reference = inline.reference(fields)
+        if reference ~= false then
+            return reference and load_job(k, reference)
+        end
+        local id = inline.id(priority, entry)
+        local job, exists = load_record(k, id)
+        if exists then
+            return job
+        end
+        return decode_inline(k, priority, entry, fields)
+    end
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
@@ -1082,6 +1200,16 @@ local function job_hset_args(job)
         end
     end)
     return out
+end
+
+-- Writes the whole compact record of a pending job that has none yet (held by its inline entry):
+-- what writes some of a job's fields does this first; from then on the record is authoritative,
+-- the entry stays (mod.rs materialize).
+function inline.materialize(k, job)
+    if job.inline then
+        job.inline = nil
+        call('HSET', k.job(job.id), unpack(job_hset_args(job)))
+    end
 end
 
 -- Sets integer field `field` of job `id`'s record to `value`: stores it, or deletes the field when
@@ -1147,7 +1275,8 @@ local function jobs_reply(jobs)
 end
 
 --------------------------------------------------------------------------------------------------
--- Job ids: UUIDv7 (RFC 9562), unique even for many ids in one millisecond.
+-- Ids of jobs enqueued without an ID but with DELAY, AT or AFTER (a plain job's id is its entry's,
+-- see inline.id): UUIDv7 (RFC 9562), unique even for many ids in one millisecond.
 --
 -- 48 bits unix ms | version 7 | 12 bits sub-millisecond fraction (from TIME's microseconds) |
 -- variant 10 | 30 bits counter | 32 bits hash. The counter lives as long as the library is loaded,
@@ -1482,15 +1611,16 @@ local function announce(k, id, state)
     end
 end
 
--- Appends job `id` to the stream of its priority (creating streams and groups as needed); returns
--- the entry id. Lua only: pushes a wake-up token for clients blocked on zrq:{q}:wake.
-local function push_entry(k, id, priority)
+-- Appends an entry with `fields` (a reference entry `{ ENTRY_FIELD, <id> }`, or a plain job's
+-- inline entry) to the stream of `priority` (creating streams and groups as needed); returns the
+-- entry id. Lua only: pushes a wake-up token for clients blocked on zrq:{q}:wake.
+local function push_entry(k, fields, priority)
     for _, stream in ipairs({ k.stream, k.stream_at(priority) }) do
         if key_type(stream) == 'none' then
             call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
         end
     end
-    local entry = call('XADD', k.stream_at(priority), '*', ENTRY_FIELD, id)
+    local entry = call('XADD', k.stream_at(priority), '*', unpack(fields))
     call('RPUSH', k.wake, '1')
     call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
     return entry
@@ -1499,7 +1629,7 @@ end
 -- Moves a waiting, scheduled, retrying or dead job (already out of its index) into its stream.
 local function make_pending(k, job)
     job.state = 'pending'
-    local entry = push_entry(k, job.id, job.priority)
+    local entry = push_entry(k, { ENTRY_FIELD, job.id }, job.priority)
     call('HSET', k.job(job.id), 'state', 'pending', 'entry', entry)
     call('HDEL', k.job(job.id), 'run_at')
     job.entry = entry
@@ -1549,6 +1679,7 @@ end
 -- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job), the entry being the one
 -- it was delivered from: its `entry` field when pending, else the entry of the lease a RECLAIM
 -- takes over. The `entry` field goes: FETCH trims the delivered entry (a running job has none).
+-- A job delivered from its inline entry gets its whole record in one HSET.
 local function start_attempt(k, job, consumer, now)
     job.state = 'active'
     job.attempt = job.attempt + 1
@@ -1556,8 +1687,13 @@ local function start_attempt(k, job, consumer, now)
     job.started_at = now
     local entry = job.entry or (job.lease and job.lease:match('^(.*):[^:]*$')) or '0-0'
     job.lease = entry .. ':' .. itoa(job.attempt)
-    call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
-        'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
+    if job.inline then
+        job.inline, job.entry = nil, nil
+        call('HSET', k.job(job.id), unpack(job_hset_args(job)))
+    else
+        call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
+            'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
+    end
     if job.entry ~= nil then
         job.entry = nil
         call('HDEL', k.job(job.id), 'entry')
@@ -1579,7 +1715,9 @@ local function unlink(k, job)
             call('XACK', k.stream_at(job.priority), GROUP, entry)
         end
         call('XDEL', k.stream_at(job.priority), entry)
-        call('HDEL', k.job(job.id), 'entry')
+        if not job.inline then
+            call('HDEL', k.job(job.id), 'entry')
+        end
     end
     call('ZREM', k.active, job.id)
     call('ZREM', k.waiting, job.id)
@@ -1589,16 +1727,22 @@ end
 
 -- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
 -- ({field, value, ...}): unlinked, filed in the state's index, retention TTL, UNIQUE key freed,
--- counted, announced. (mod.rs finish_one)
+-- counted, announced. (mod.rs finish_one) A pending job without a record yet (its inline entry,
+-- deleted by unlink) gets its whole record, as a recorded pending job's ends.
 local function finish_one(k, job, state, fields, now)
     unlink(k, job)
     local job_key = k.job(job.id)
-    call('HSET', job_key, 'state', state, 'finished_at', itoa(now), unpack(fields))
     for n = 1, #fields, 2 do
         job[fields[n]] = fields[n + 1]
     end
     job.state = state
     job.finished_at = now
+    if job.inline then
+        job.inline = nil
+        call('HSET', job_key, unpack(job_hset_args(job)))
+    else
+        call('HSET', job_key, 'state', state, 'finished_at', itoa(now), unpack(fields))
+    end
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
         local excess = call('ZCARD', k.dead) - DEAD_MAX
@@ -2146,11 +2290,17 @@ local function next_rank(cursor, count, total)
 end
 
 -- The jobs behind `ids` as replies, in order, skipping ids whose record is gone, until the
--- budget ends the page; and how many ids the page covered (mod.rs load_jobs).
-local function load_jobs(k, ids)
+-- budget ends the page; and how many ids the page covered (mod.rs load_jobs). With `load`, the
+-- n-th job is load(n) instead of load_job(k, ids[n]).
+local function load_jobs(k, ids, load)
     local out, budget = {}, new_budget()
     for n, id in ipairs(ids) do
-        local job = load_job(k, id)
+        local job
+        if load then
+            job = load(n)
+        else
+            job = load_job(k, id)
+        end
         if job then
             if not budget.admit(text_bytes(job)) then
                 return out, n - 1
@@ -2237,9 +2387,12 @@ local function entry_before_id(id)
     return '0-0'
 end
 
--- Up to `count` entries not delivered to the group, after entry `after` if given: a list of
--- { entry id, job id }. (store.rs undelivered)
-local function undelivered_entries(stream, after, count)
+-- Up to `count` entries not delivered to the group of the stream of `priority`, after entry
+-- `after` if given: a list of { entry id, job id, the entry's fields }, the job id being the one a
+-- reference entry names (one that is not UTF-8 is left out) or an inline entry's generated id.
+-- (store.rs undelivered)
+local function undelivered_entries(k, priority, after, count)
+    local stream = k.stream_at(priority)
     local start = call('XPENDING', stream, GROUP)[3]
     if type(start) ~= 'string' or (after and entry_before(start, after)) then
         start = after
@@ -2248,11 +2401,11 @@ local function undelivered_entries(stream, after, count)
     local entries = call('XRANGE', stream, start and ('(' .. start) or '-', '+', 'COUNT', itoa(count))
     for _, entry in ipairs(entries) do
         local fields = entry[2] or {}
-        for f = 1, #fields, 2 do
-            if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
-                out[#out + 1] = { entry[1], fields[f + 1] }
-                break
-            end
+        local reference = inline.reference(fields)
+        if reference == false then
+            out[#out + 1] = { entry[1], inline.id(priority, entry[1]), fields }
+        elseif reference then
+            out[#out + 1] = { entry[1], reference, fields }
         end
     end
     return out
@@ -2271,6 +2424,11 @@ local function set_enqueue_option(spec, option, value)
     local timed = spec.delay ~= nil or spec.at ~= nil
     if option == 'ID' then
         spec.id = name('ID', value)
+        -- Generated ids name stream entries (17_job.lua inline.entry): a chosen one could take
+        -- the id of a job to come. (error.rs generated_id_form)
+        if inline.has_form(spec.id) then
+            fail('ERR', "ID must not have the form of a generated job id, got '" .. show_arg(spec.id) .. "'")
+        end
     elseif option == 'RETRIES' then
         spec.retries = integer('RETRIES', value, 0, MAX_RETRIES)
     elseif option == 'TIMEOUT' then
@@ -2586,20 +2744,42 @@ do -- 30_enqueue.lua: its locals are its own
 --          AFTER); BACKOFF <ms>; PRIORITY <0..9> (default 0); UNIQUE <key>; KEEP <1.. ms>;
 --          AFTER <parent id> (repeatable; parents of the same queue); WITHRESULTS;
 --          ONPARENTFAIL cancel|run
--- Reply    the job id (bulk string): a new UUIDv7, or the given ID. An ID that exists returns that
---          id and writes nothing; a UNIQUE key held by an unfinished job returns that job's id.
--- Writes   pending: XADD zrq:{q}:stream[:<priority>] * job <id> (XGROUP CREATE … MKSTREAM first);
+-- Reply    the job id (bulk string): for a plain job (no ID, DELAY, AT nor AFTER) the id of its
+--          stream entry, `<ms>-<seq>`, prefixed `p<n>:` for priority n > 0;
+--          else the given ID or a new UUIDv7. An ID that exists returns that id and writes
+--          nothing; a UNIQUE key held by an unfinished job returns that job's id.
+-- Writes   plain: XADD zrq:{q}:stream[:<priority>] * task <t> payload <p> [the options that
+--          differ from their defaults, in the record's order] (an inline entry: no record while
+--          it is pending); pending with ID: XADD … * job <id>; (XGROUP CREATE … MKSTREAM first);
 --          scheduled (DELAY/AT in the future): ZADD zrq:{q}:scheduled <due> <id>;
---          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each parent;
---          HSET zrq:{q}:job:<id>, HSET zrq:{q}:unique <key> <id>, HINCRBY zrq:{q}:stats
---          enqueued 1, PUBLISH zrq:{q}:events "<state> <id>"; Lua only: RPUSH zrq:{q}:wake 1
---          (capped at 128 tokens) whenever a job enters a stream.
--- Errors   ERR (arity, names, options, numbers, conflicting options, AFTER itself), BADJSON
---          (payload), NOJOB (AFTER names a job that does not exist), LIMIT (sizes, AFTER count, a
---          parent's children), WRONGTYPE, CORRUPT, INTERNAL.
+--          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each parent (a
+--          parent held by its inline entry first gets its whole record);
+--          HSET zrq:{q}:job:<id> (but for a plain job), HSET zrq:{q}:unique <key> <id>, HINCRBY
+--          zrq:{q}:stats enqueued 1, PUBLISH zrq:{q}:events "<state> <id>"; Lua only: RPUSH
+--          zrq:{q}:wake 1 (capped at 128 tokens) whenever a job enters a stream.
+-- Errors   ERR (arity, names, options, numbers, conflicting options, AFTER itself, an ID of the
+--          form of a generated id), BADJSON (payload), NOJOB (AFTER names a job that does not
+--          exist), LIMIT (sizes, AFTER count, a parent's children), WRONGTYPE, CORRUPT, INTERNAL.
 -- Not in Lua: the module's server-side timer promotes due scheduled jobs; with Lua the client
 -- does (see docs/LUA.md).
 --------------------------------------------------------------------------------------------------
+
+-- The record fields an inline entry leaves out: its place says them (the entry's id, its stream,
+-- pending). (job.rs INLINE_OMITTED)
+local INLINE_OMITTED = { state = true, created_at = true, priority = true, entry = true }
+
+-- The fields of a plain job's inline entry as XADD arguments: the compact record's fields, in
+-- their order, but those INLINE_OMITTED (job.rs `to_entry_fields`).
+local function inline_fields(job)
+    local record, out = job_hset_args(job), {}
+    for n = 1, #record, 2 do
+        if not INLINE_OMITTED[record[n]] then
+            out[#out + 1] = record[n]
+            out[#out + 1] = record[n + 1]
+        end
+    end
+    return out
+end
 
 -- Refuses a child that would take an unfinished `parent`'s list of children beyond
 -- zrq.children-max (a parent's finish settles each child in the same step, so the list bounds
@@ -2635,6 +2815,8 @@ local function wait_for(k, spec, job, parents, now)
             -- Listed once: the id of a deleted child can be taken again by a new one.
             if not contains(children, job.id) then
                 children[#children + 1] = job.id
+                -- A pending parent still held by its inline entry gets its record first.
+                inline.materialize(k, parent)
                 call('HSET', k.job(parent.id), 'children', json_id_list(children))
             end
         end
@@ -2658,15 +2840,26 @@ local function wait_for(k, spec, job, parents, now)
 end
 
 -- Adds the job described by `spec` (task, payload and options) unless its id or UNIQUE key is
--- taken; returns the job's id. (enqueue.rs apply)
+-- taken; returns the job's id. A plain job (no ID, DELAY, AT nor AFTER) is only its inline entry,
+-- its id generated from the entry's; the others get a record, with the given ID or a new UUIDv7.
+-- (enqueue.rs apply, is_plain)
 enqueue_job = function(k, spec, now, sec, usec)
     spec.after = spec.after or {}
-    local id = spec.id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
-    local job_key = k.job(id)
-    -- BATCH checks the queue's keys once for all its members (spec.queue_checked).
-    if key_type(job_key) ~= 'none' then
-        check_types({ { job_key, 'hash' } })
-        return id
+    local due = spec.at
+    if due == nil and spec.delay ~= nil then
+        due = now + spec.delay
+    end
+    local scheduled = due ~= nil and due > now
+    local plain = spec.id == nil and spec.delay == nil and spec.at == nil and #spec.after == 0
+    local id = spec.id
+    if not plain then
+        id = id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
+        local job_key = k.job(id)
+        -- BATCH checks the queue's keys once for all its members (spec.queue_checked).
+        if key_type(job_key) ~= 'none' then
+            check_types({ { job_key, 'hash' } })
+            return id
+        end
     end
     if spec.unique ~= nil then
         if not spec.queue_checked then
@@ -2696,11 +2889,6 @@ enqueue_job = function(k, spec, now, sec, usec)
         check_children(job, id)
         parents[#parents + 1] = job
     end
-    local due = spec.at
-    if due == nil and spec.delay ~= nil then
-        due = now + spec.delay
-    end
-    local scheduled = due ~= nil and due > now
     -- Before the first write, the types of the keys this job's path writes; with parents, it may
     -- be cancelled or released at once, which can reach any key of the queue. (enqueue.rs apply)
     if spec.queue_checked then
@@ -2748,14 +2936,20 @@ enqueue_job = function(k, spec, now, sec, usec)
     if scheduled then
         job.run_at = due
     end
-    if job.state == 'waiting' then
+    if plain then
+        job.entry = push_entry(k, inline_fields(job), job.priority)
+        id = inline.id(job.priority, job.entry)
+        job.id = id
+    elseif job.state == 'waiting' then
         call('ZADD', k.waiting, itoa(now), id)
     elseif job.run_at ~= nil then
         call('ZADD', k.scheduled, itoa(due), id)
     else
-        job.entry = push_entry(k, id, job.priority)
+        job.entry = push_entry(k, { ENTRY_FIELD, id }, job.priority)
     end
-    call('HSET', job_key, unpack(job_hset_args(job)))
+    if not plain then
+        call('HSET', k.job(id), unpack(job_hset_args(job)))
+    end
     if spec.unique ~= nil then
         call('HSET', k.unique, spec.unique, id)
     end
@@ -2799,12 +2993,14 @@ do -- 31_fetch.lua: its locals are its own
 --          MINID <last delivered entry + 1> (the stream holds pending jobs only: what was
 --          delivered, its first entries, leaves it, entries without a pending job behind them
 --          too); per job HSET state, attempt, consumer, lease (the delivery's token
---          `<entry>:<attempt>`), started_at, HDEL entry, ZADD zrq:{q}:active <now + timeout>
---          <id>, PUBLISH zrq:{q}:events "active <id>". When the jobs' records reach
---          zrq.reply-max-bytes, the trim stops at the last job handled and the entries read
---          beyond go back undelivered (XGROUP SETID <stream> zrq <the id just before the
---          first>), first in line for the next FETCH. Lua only: due scheduled and retrying jobs are first moved into their
---          streams (the module's timer does that on its own), see docs/LUA.md.
+--          `<entry>:<attempt>`), started_at, HDEL entry — a job delivered from its inline entry
+--          (without a record yet) gets its whole record in one HSET instead —, ZADD
+--          zrq:{q}:active <now + timeout> <id>, PUBLISH zrq:{q}:events "active <id>". When the
+--          jobs (as records) reach zrq.reply-max-bytes, the trim stops at the last job handled and
+--          the entries read beyond go back undelivered (XGROUP SETID <stream> zrq <the id just
+--          before the first>), first in line for the next FETCH. Lua only: due scheduled and
+--          retrying jobs are first moved into their streams (the module's timer does that on its
+--          own), see docs/LUA.md.
 -- Errors   ERR (arity, names, options, numbers), WRONGTYPE (any fixed key of the queue), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -2837,15 +3033,17 @@ local function fetch(keys, argv)
             -- budget, and the entries from the one that would pass it on are handed back.
             local taken, handed_back = {}, nil
             for _, e in ipairs(entries) do
-                local entry, fields = e[1], e[2] or {}
-                local id
-                for f = 1, #fields, 2 do
-                    if fields[f] == ENTRY_FIELD and is_utf8(fields[f + 1]) then
-                        id = fields[f + 1]
-                        break
+                local entry = e[1]
+                -- A reference entry's job from its record; an inline entry's from the entry
+                -- itself, or from its record if one was written since (fetch.rs). A job that
+                -- cannot be read is dropped with its entry.
+                local ok, job = pcall(inline.job_at, k, priority, entry, e[2] or {})
+                if not ok then
+                    if not (type(job) == 'table' and job.zrq_error) then
+                        error(job, 0)
                     end
+                    job = nil
                 end
-                local job = id and try_load_job(k, id)
                 if not budget.admit(bytes_of(job)) then
                     handed_back = entry
                     break
@@ -2940,13 +3138,16 @@ do -- 33_state.lua: its locals are its own
 -- KEYS[1]  the queue
 -- ARGV     job id
 -- Reply    the job's state (waiting, scheduled, pending, active, retrying, completed, dead,
---          cancelled), or nil if unknown.
--- Errors   ERR (arity, names), WRONGTYPE (job record key), CORRUPT (no readable state), INTERNAL.
+--          cancelled), or nil if unknown: from the job's record, else (a generated id without a
+--          record) `pending` if its inline entry is in its stream.
+-- Errors   ERR (arity, names), WRONGTYPE (job record key, the stream of a generated id), CORRUPT
+--          (no readable state), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function state(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.state', 'id')
-    local key = queue_keys(queue).job(id)
+    local k = queue_keys(queue)
+    local key = k.job(id)
     check_types({ { key, 'hash' } })
     local value = call('HGET', key, 'state')
     if type(value) == 'string' and is_utf8(value) then
@@ -2956,7 +3157,8 @@ local function state(keys, argv)
         return value
     end
     if key_type(key) == 'none' then
-        return nil
+        -- No record: a generated id may name a pending job's inline entry.
+        return inline.load(k, id) and 'pending' or nil
     end
     fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' is missing")
 end
@@ -3504,10 +3706,17 @@ local function info(keys, argv)
         local stream = k.stream_at(priority)
         if key_type(stream) ~= 'none' then
             pending = pending + undelivered_len(stream)
-            local first = undelivered_entries(stream, nil, 1)[1]
+            local first = undelivered_entries(k, priority, nil, 1)[1]
             if first then
-                local at = call('HGET', k.job(first[2]), 'created_at')
-                at = type(at) == 'string' and parse_i64(at)
+                -- An inline entry's job was created when its entry was (so was its record's, if
+                -- it has one since); a reference entry's job says when in its record.
+                local at
+                if inline.reference(first[3]) == false then
+                    at = parse_i64(first[1]:match('^(%d+)'))
+                else
+                    at = call('HGET', k.job(first[2]), 'created_at')
+                    at = type(at) == 'string' and parse_i64(at)
+                end
                 if at and (oldest == nil or at < oldest) then
                     oldest = at
                 end
@@ -3568,15 +3777,19 @@ local function list(keys, argv)
             end
             local stream = k.stream_at(priority)
             if (cursor == nil or cursor[1] >= priority) and #found < wanted and key_type(stream) ~= 'none' then
-                for _, entry in ipairs(undelivered_entries(stream, resume, wanted - #found)) do
-                    found[#found + 1] = { priority, entry[1], entry[2] }
+                for _, entry in ipairs(undelivered_entries(k, priority, resume, wanted - #found)) do
+                    found[#found + 1] = { priority, entry[1], entry[2], entry[3] }
                 end
             end
         end
         for n = 1, math.min(count, #found) do
             ids[n] = found[n][3]
         end
-        local jobs, covered = load_jobs(k, ids)
+        -- Each job from its entry: an inline entry holds its job (unless a record was written
+        -- since), a reference entry names its record (list.rs).
+        local jobs, covered = load_jobs(k, ids, function(n)
+            return inline.job_at(k, found[n][1], found[n][2], found[n][4])
+        end)
         -- More to list: what the page did not cover, or the entry read beyond it.
         if covered >= 1 and covered < #found then
             local last = found[covered]
