@@ -6,7 +6,7 @@ use zrq_core::commands::{
     ack, batch, enqueue, fail, fetch, promote, queues, reclaim, release, requeue, result, schedule,
     touch, PAGE_DEFAULT_COUNT, PAGE_OPTIONS, PARENT_FAIL_POLICIES,
 };
-use zrq_core::job::{FieldKind, DEFAULTS, DERIVED, FIELDS};
+use zrq_core::job::{FieldKind, DEFAULTS, DERIVED, ENTRY_DERIVED, FIELDS};
 use zrq_core::reply::code;
 use zrq_core::spec::COMMANDS;
 use zrq_core::state::State;
@@ -188,6 +188,9 @@ pub fn core_lua() -> String {
             .into(),
     );
     line(format!("local IS_DERIVED = {}", set(DERIVED)));
+    line("-- the record fields a plain job's inline entry leaves out, its place says them".into());
+    line("-- (zrq_core::job::ENTRY_DERIVED),".into());
+    line(format!("local ENTRY_DERIVED = {}", set(ENTRY_DERIVED)));
     line("-- and integer fields not stored at their default, which readers fill in".into());
     line("-- (zrq_core::job::DEFAULTS).".into());
     let defaults: Vec<String> = DEFAULTS

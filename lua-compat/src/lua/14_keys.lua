@@ -7,9 +7,8 @@
 -- generated from core/src/keys.rs.
 
 -- The module's configs cannot be read from a script: the library uses their defaults (CONFIG,
--- generated from core/src/config.rs).
-local KEEP_MS = CONFIG.keep_ms
-local DEAD_MAX = CONFIG.dead_max
+-- generated from core/src/config.rs), read as CONFIG.<name> where used (no aliases: the main
+-- chunk's locals are few).
 
 -- The keys of `queue`: k.<kind> for every fixed key kind (KEY_KINDS without the `job:`-like
 -- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p).

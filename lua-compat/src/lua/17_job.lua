@@ -1,5 +1,6 @@
 --------------------------------------------------------------------------------------------------
--- Job record (core/src/job.rs); its FIELDS, IS_DERIVED and DEFAULT_OF are generated from there.
+-- Job record (core/src/job.rs); its FIELDS, IS_DERIVED, ENTRY_DERIVED and DEFAULT_OF are generated
+-- from there.
 --------------------------------------------------------------------------------------------------
 
 -- Rust's i64 parse: optional sign, digits, within i64. Returns the number or nil.

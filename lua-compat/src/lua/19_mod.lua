@@ -222,7 +222,7 @@ local function finish_one(k, job, state, fields, now)
     end
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
-        local excess = call('ZCARD', k.dead) - DEAD_MAX
+        local excess = call('ZCARD', k.dead) - CONFIG.dead_max
         if excess > 0 then
             for _, victim in ipairs(call('ZRANGE', k.dead, '0', itoa(excess - 1))) do
                 call('ZREM', k.dead, victim)
@@ -231,7 +231,7 @@ local function finish_one(k, job, state, fields, now)
             call('HINCRBY', k.stats, 'dropped', itoa(excess))
         end
     else
-        local keep = job.keep or KEEP_MS
+        local keep = job.keep or CONFIG.keep_ms
         if keep < 1 then
             keep = 1
         end

@@ -286,7 +286,7 @@ local function count_in_batch(k, batch, succeeded, now)
         local id = enqueue_job(k, { task = record.callback.task, payload = body }, now)
         call('HSET', key, 'callback_id', id)
     end
-    call('PEXPIRE', key, itoa(KEEP_MS))
+    call('PEXPIRE', key, itoa(CONFIG.keep_ms))
 end
 
 -- Settles everything that depended on `job`, which has just finished with `result`: waiting

@@ -30,16 +30,12 @@
 -- does (see docs/LUA.md).
 --------------------------------------------------------------------------------------------------
 
--- The record fields an inline entry leaves out: its place says them (the entry's id, its stream,
--- pending). (job.rs INLINE_OMITTED)
-local INLINE_OMITTED = { state = true, created_at = true, priority = true, entry = true }
-
 -- The fields of a plain job's inline entry as XADD arguments: the compact record's fields, in
--- their order, but those INLINE_OMITTED (job.rs `to_entry_fields`).
+-- their order, but those ENTRY_DERIVED (its place says them; job.rs `Job::entry_fields`).
 local function inline_fields(job)
     local record, out = job_hset_args(job), {}
     for n = 1, #record, 2 do
-        if not INLINE_OMITTED[record[n]] then
+        if not ENTRY_DERIVED[record[n]] then
             out[#out + 1] = record[n]
             out[#out + 1] = record[n + 1]
         end

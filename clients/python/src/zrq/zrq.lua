@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+d48c5322'
+local VERSION = '0.1.0+65fafe23'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -116,6 +116,9 @@ local FIELDS = {
 
 -- The compact record: fields not stored, their place says them (zrq_core::job::DERIVED),
 local IS_DERIVED = { id = true, queue = true }
+-- the record fields a plain job's inline entry leaves out, its place says them
+-- (zrq_core::job::ENTRY_DERIVED),
+local ENTRY_DERIVED = { state = true, created_at = true, priority = true, entry = true }
 -- and integer fields not stored at their default, which readers fill in
 -- (zrq_core::job::DEFAULTS).
 local DEFAULT_OF = { attempt = 0, max_attempts = 4, timeout = 30000, priority = 0 }
@@ -803,9 +806,8 @@ end
 -- generated from core/src/keys.rs.
 
 -- The module's configs cannot be read from a script: the library uses their defaults (CONFIG,
--- generated from core/src/config.rs).
-local KEEP_MS = CONFIG.keep_ms
-local DEAD_MAX = CONFIG.dead_max
+-- generated from core/src/config.rs), read as CONFIG.<name> where used (no aliases: the main
+-- chunk's locals are few).
 
 -- The keys of `queue`: k.<kind> for every fixed key kind (KEY_KINDS without the `job:`-like
 -- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p).
@@ -884,7 +886,8 @@ local function itoa(n)
 end
 
 --------------------------------------------------------------------------------------------------
--- Job record (core/src/job.rs); its FIELDS, IS_DERIVED and DEFAULT_OF are generated from there.
+-- Job record (core/src/job.rs); its FIELDS, IS_DERIVED, ENTRY_DERIVED and DEFAULT_OF are generated
+-- from there.
 --------------------------------------------------------------------------------------------------
 
 -- Rust's i64 parse: optional sign, digits, within i64. Returns the number or nil.
@@ -1745,7 +1748,7 @@ local function finish_one(k, job, state, fields, now)
     end
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
-        local excess = call('ZCARD', k.dead) - DEAD_MAX
+        local excess = call('ZCARD', k.dead) - CONFIG.dead_max
         if excess > 0 then
             for _, victim in ipairs(call('ZRANGE', k.dead, '0', itoa(excess - 1))) do
                 call('ZREM', k.dead, victim)
@@ -1754,7 +1757,7 @@ local function finish_one(k, job, state, fields, now)
             call('HINCRBY', k.stats, 'dropped', itoa(excess))
         end
     else
-        local keep = job.keep or KEEP_MS
+        local keep = job.keep or CONFIG.keep_ms
         if keep < 1 then
             keep = 1
         end
@@ -2060,7 +2063,7 @@ local function count_in_batch(k, batch, succeeded, now)
         local id = enqueue_job(k, { task = record.callback.task, payload = body }, now)
         call('HSET', key, 'callback_id', id)
     end
-    call('PEXPIRE', key, itoa(KEEP_MS))
+    call('PEXPIRE', key, itoa(CONFIG.keep_ms))
 end
 
 -- Settles everything that depended on `job`, which has just finished with `result`: waiting
@@ -2764,16 +2767,12 @@ do -- 30_enqueue.lua: its locals are its own
 -- does (see docs/LUA.md).
 --------------------------------------------------------------------------------------------------
 
--- The record fields an inline entry leaves out: its place says them (the entry's id, its stream,
--- pending). (job.rs INLINE_OMITTED)
-local INLINE_OMITTED = { state = true, created_at = true, priority = true, entry = true }
-
 -- The fields of a plain job's inline entry as XADD arguments: the compact record's fields, in
--- their order, but those INLINE_OMITTED (job.rs `to_entry_fields`).
+-- their order, but those ENTRY_DERIVED (its place says them; job.rs `Job::entry_fields`).
 local function inline_fields(job)
     local record, out = job_hset_args(job), {}
     for n = 1, #record, 2 do
-        if not INLINE_OMITTED[record[n]] then
+        if not ENTRY_DERIVED[record[n]] then
             out[#out + 1] = record[n]
             out[#out + 1] = record[n + 1]
         end
