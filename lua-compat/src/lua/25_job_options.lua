@@ -12,9 +12,10 @@ local function set_enqueue_option(spec, option, value)
     if option == 'ID' then
         spec.id = name('ID', value)
         -- Generated ids name stream entries (17_job.lua inline.entry): a chosen one could take
-        -- the id of a job to come. (error.rs generated_id_form)
+        -- the id of a job to come. The id is quoted whole (error.rs reserved_id): it is of digits,
+        -- `p`, `:` and `-` only.
         if inline.has_form(spec.id) then
-            fail('ERR', "ID must not have the form of a generated job id, got '" .. show_arg(spec.id) .. "'")
+            fail('ERR', "ID must not have the form of a generated job id, got '" .. spec.id .. "'")
         end
     elseif option == 'RETRIES' then
         spec.retries = integer('RETRIES', value, 0, MAX_RETRIES)

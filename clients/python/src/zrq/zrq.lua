@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+65fafe23'
+local VERSION = '0.1.0+827fd1a9'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -2428,9 +2428,10 @@ local function set_enqueue_option(spec, option, value)
     if option == 'ID' then
         spec.id = name('ID', value)
         -- Generated ids name stream entries (17_job.lua inline.entry): a chosen one could take
-        -- the id of a job to come. (error.rs generated_id_form)
+        -- the id of a job to come. The id is quoted whole (error.rs reserved_id): it is of digits,
+        -- `p`, `:` and `-` only.
         if inline.has_form(spec.id) then
-            fail('ERR', "ID must not have the form of a generated job id, got '" .. show_arg(spec.id) .. "'")
+            fail('ERR', "ID must not have the form of a generated job id, got '" .. spec.id .. "'")
         end
     elseif option == 'RETRIES' then
         spec.retries = integer('RETRIES', value, 0, MAX_RETRIES)
