@@ -393,22 +393,32 @@ impl Job {
     }
 
     /// Every field the job has, in [`FIELDS`] order, as text (`None`: absent). Text fields are
-    /// borrowed, not copied.
-    fn values(&self) -> [Option<Cow<'_, str>>; FIELDS.len()] {
+    /// borrowed, not copied. For `stored`, the fields a stored record leaves out are absent too:
+    /// the [`DERIVED`] ones and those holding their default ([`DEFAULTS`]) — decided here, by
+    /// position, so that no integer is formatted only to be dropped (ENQUEUE and FETCH write a
+    /// record's fields on every job).
+    fn values(&self, stored: bool) -> [Option<Cow<'_, str>>; FIELDS.len()] {
         fn text(v: &Option<String>) -> Option<Cow<'_, str>> {
             v.as_deref().map(Cow::Borrowed)
         }
         let int = |v: Option<i64>| v.map(|n| Cow::Owned(n.to_string()));
+        let defaulted = |name: &str, v: i64| {
+            if stored && is_default(name, v) {
+                None
+            } else {
+                int(Some(v))
+            }
+        };
         [
-            Some(Cow::Borrowed(self.id.as_str())),
-            Some(Cow::Borrowed(self.queue.as_str())),
+            (!stored).then_some(Cow::Borrowed(self.id.as_str())),
+            (!stored).then_some(Cow::Borrowed(self.queue.as_str())),
             Some(Cow::Borrowed(self.task.as_str())),
             Some(Cow::Borrowed(self.payload.as_str())),
             Some(Cow::Borrowed(self.state.as_str())),
-            int(Some(self.attempt)),
-            int(Some(self.max_attempts)),
-            int(Some(self.timeout)),
-            int(Some(self.priority)),
+            defaulted("attempt", self.attempt),
+            defaulted("max_attempts", self.max_attempts),
+            defaulted("timeout", self.timeout),
+            defaulted("priority", self.priority),
             int(self.backoff),
             int(self.keep),
             text(&self.unique),
@@ -437,22 +447,9 @@ impl Job {
     /// The fields to store, as (name, text) pairs in [`FIELDS`] order, for HSET: present fields
     /// but the [`DERIVED`] ones and those holding their default ([`DEFAULTS`]).
     pub fn to_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
-        let defaults = [
-            ("attempt", self.attempt),
-            ("max_attempts", self.max_attempts),
-            ("timeout", self.timeout),
-            ("priority", self.priority),
-        ];
-        let stored = |name: &str| {
-            !DERIVED.contains(&name)
-                && !defaults
-                    .iter()
-                    .any(|(field, value)| *field == name && is_default(name, *value))
-        };
         FIELDS
             .iter()
-            .zip(self.values())
-            .filter(|((name, _), _)| stored(name))
+            .zip(self.values(true))
             .filter_map(|((name, _), value)| value.map(|v| (*name, v)))
             .collect()
     }
@@ -462,7 +459,7 @@ impl Job {
     pub fn to_reply(&self) -> Reply {
         let entries = FIELDS
             .iter()
-            .zip(self.values())
+            .zip(self.values(false))
             .filter_map(|((name, kind), value)| {
                 let value = value?;
                 let number = match kind {

@@ -207,6 +207,20 @@ impl QueueKeys {
         self.key("waiting")
     }
 
+    /// The index that holds the unfinished jobs of `state`, if one does: a running job's lease in
+    /// `active`, a waiting, scheduled or retrying job in the index of its state. Pending jobs are
+    /// in their stream, finished ones in the index of their final state.
+    pub fn index_of(&self, state: crate::state::State) -> Option<String> {
+        use crate::state::State;
+        match state {
+            State::Active => Some(self.active()),
+            State::Waiting => Some(self.waiting()),
+            State::Scheduled => Some(self.scheduled()),
+            State::Retrying => Some(self.retrying()),
+            State::Pending | State::Completed | State::Dead | State::Cancelled => None,
+        }
+    }
+
     /// The record of batch `id`.
     pub fn batch(&self, id: &str) -> String {
         self.join(&["batch:", id])

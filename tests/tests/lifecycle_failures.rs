@@ -466,6 +466,43 @@ fn delete_removes_a_job_in_any_state(backend: Backend) {
     }
 }
 
+/// A command that moves a job takes it out of the one index of the state it leaves (an ACK
+/// does not look in `scheduled` for a running job); DELETE, the operator's way to clear a job,
+/// takes it out of every index, even one its record does not explain.
+fn delete_clears_every_index_even_one_the_record_does_not_explain(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let id = zrq.enqueue("q", "t", "{}", &["ID", "x"]);
+    fetch_one(&mut zrq, "q", "w", &id);
+    let indexes = [
+        "scheduled",
+        "retrying",
+        "waiting",
+        "completed",
+        "cancelled",
+        "dead",
+    ];
+    for index in indexes {
+        let _: i64 = redis::cmd("ZADD")
+            .arg(format!("zrq:{{q}}:{index}"))
+            .arg(1)
+            .arg(&id)
+            .query(&mut conn)
+            .expect("ZADD");
+    }
+    assert_eq!(int(&mut zrq, "delete", &["q", &id]), 1);
+    for index in indexes.iter().chain(&["active"]) {
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(format!("zrq:{{q}}:{index}"))
+            .arg(&id)
+            .query(&mut conn)
+            .expect("ZSCORE");
+        assert_eq!(score, None, "{index}");
+    }
+    assert_eq!(zrq.state("q", &id), None);
+}
+
 conformance!(
     fail_with_retryin_retries_after_exactly_that,
     per_job_backoff_is_within_the_jitter_bounds,
@@ -476,6 +513,7 @@ conformance!(
     requeue_gives_dead_jobs_a_fresh_attempt_budget,
     requeue_all_goes_page_by_page,
     delete_removes_a_job_in_any_state,
+    delete_clears_every_index_even_one_the_record_does_not_explain,
 );
 
 // Module configs (`zrq.*`): module only.

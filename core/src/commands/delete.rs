@@ -31,11 +31,16 @@ impl<'a> Delete<'a> {
             return Ok(Reply::Int(code::NOTHING));
         };
         unlink(store, &keys, &mut job)?;
+        // Every index, not only the one of the job's state: DELETE is how an operator clears a
+        // job whatever its record and its indexes say.
         for index in [
+            keys.active(),
+            keys.waiting(),
+            keys.scheduled(),
+            keys.retrying(),
             keys.dead(),
             keys.completed(),
             keys.cancelled(),
-            keys.waiting(),
         ] {
             store.zrem(&index, self.id)?;
         }

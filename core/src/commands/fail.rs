@@ -91,8 +91,9 @@ impl<'a> Fail<'a> {
                 }
             };
             let due = store.now_ms().saturating_add(delay);
-            job.state = next_state(&job, Event::Retry)?;
+            let next = next_state(&job, Event::Retry)?;
             unlink(store, &keys, &mut job)?;
+            job.state = next;
             let due_text = due.to_string();
             store.hset(
                 &keys.job(self.id),

@@ -112,7 +112,7 @@ pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Resu
 }
 
 /// Checks the types of the fixed keys [`finish`] writes when `job` ends in `state`: its stream
-/// (if it has an entry), the lease and scheduling indexes it leaves, the index of its final state
+/// (if it has an entry), the index it leaves ([`QueueKeys::index_of`]), the index of its final state
 /// (completed and cancelled: both, whose expired members it drops), its UNIQUE key's hash, the
 /// stats. A job with children or a batch may set off a cascade that reaches any key of the queue
 /// (children released into their streams or cancelled, a batch callback enqueued): then every
@@ -129,14 +129,8 @@ pub(crate) fn check_finish_types(
     if job.entry.is_some() {
         check_types(store, &[(&keys.stream_at(job.priority), KeyType::Stream)])?;
     }
-    let indexes = [
-        keys.active(),
-        keys.waiting(),
-        keys.scheduled(),
-        keys.retrying(),
-    ];
-    for key in &indexes {
-        check_types(store, &[(key, KeyType::ZSet)])?;
+    if let Some(index) = keys.index_of(job.state) {
+        check_types(store, &[(&index, KeyType::ZSet)])?;
     }
     if state == State::Dead {
         check_types(store, &[(&keys.dead(), KeyType::ZSet)])?;
@@ -352,14 +346,20 @@ pub(crate) fn push_fields(
     fields: &[(&str, &str)],
 ) -> Result<String> {
     // Workers block on the priority-0 stream, so it exists whenever any priority has jobs.
-    for stream in [keys.stream(), keys.stream_at(priority)] {
-        if store.key_type(&stream)? == KeyType::Missing {
-            store.create_stream_with_group(&stream, GROUP)?;
+    let base = keys.stream();
+    let stream = if priority == 0 {
+        None
+    } else {
+        Some(keys.stream_at(priority))
+    };
+    for key in std::iter::once(&base).chain(&stream) {
+        if store.key_type(key)? == KeyType::Missing {
+            store.create_stream_with_group(key, GROUP)?;
         }
     }
-    let entry = store.xadd(&keys.stream_at(priority), fields)?;
-    if priority != 0 {
-        store.signal(&keys.stream());
+    let entry = store.xadd(stream.as_ref().unwrap_or(&base), fields)?;
+    if stream.is_some() {
+        store.signal(&base);
     }
     Ok(entry)
 }
@@ -473,8 +473,11 @@ pub(crate) fn load_leased(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> 
     load_job(store, keys, id).ok().flatten()
 }
 
-/// Takes `job` out of every structure that holds unfinished jobs: its stream entry if it is
-/// pending, its lease, and the scheduled and retrying indexes.
+/// Takes `job` out of the structure that holds it while it is unfinished, by the state it is in
+/// (`job.state`, still the state it leaves): its stream entry if it is pending, its lease if it is
+/// active, the waiting, scheduled or retrying index ([`QueueKeys::index_of`]). Only that index:
+/// each of the others would cost a lookup on every ACK and find nothing (DELETE, which may meet
+/// any record, removes the id from every index itself).
 ///
 /// A running job has no entry: FETCH delivered it without acknowledgement and trimmed it. Only a
 /// job delivered by an older zrq (which kept running jobs in the stream and in the group's
@@ -483,8 +486,7 @@ pub(crate) fn load_leased(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> 
 pub(crate) fn unlink(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> Result<()> {
     if let Some(entry) = job.entry.take() {
         let stream = keys.stream_at(job.priority);
-        // (FAIL sets the job's next state before it unlinks it: only a pending job's entry is
-        // known to be undelivered.)
+        // Only a pending job's entry is known to be undelivered.
         if job.state == State::Pending {
             store.xdel(&stream, &entry)?;
         } else {
@@ -494,10 +496,10 @@ pub(crate) fn unlink(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> 
             store.hdel(&keys.job(&job.id), &["entry"])?;
         }
     }
-    store.zrem(&keys.active(), &job.id)?;
-    store.zrem(&keys.waiting(), &job.id)?;
-    store.zrem(&keys.scheduled(), &job.id)?;
-    store.zrem(&keys.retrying(), &job.id)
+    match keys.index_of(job.state) {
+        Some(index) => store.zrem(&index, &job.id),
+        None => Ok(()),
+    }
 }
 
 /// Ends `job` in a final state reached by `event` (see [`finish_one`]), then settles what depended
