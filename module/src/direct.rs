@@ -11,32 +11,55 @@
 // `static mut`: RedisModule_Init fills them once, before any command, timer or callback can run,
 // and nothing writes them afterwards, so every read below sees the final value.
 
-use std::ffi::c_void;
+use std::ffi::{c_void, CStr};
+use std::marker::PhantomData;
 use std::os::raw::c_int;
 use std::ptr;
 
-use redis_module::{raw, Context, RedisString};
+use redis_module::{raw, Context, NotifyEvent, RedisString};
 
 /// An open key, closed on drop.
-pub struct Key {
+pub struct Key<'n> {
     inner: *mut raw::RedisModuleKey,
     // The key name must outlive the open key.
-    _name: RedisString,
+    _name: PhantomData<&'n RedisString>,
 }
 
 /// Redis' key types as `RedisModule_KeyType` reports them.
 pub const EMPTY: c_int = raw::REDISMODULE_KEYTYPE_EMPTY as c_int;
+/// A string.
+pub const STRING: c_int = raw::REDISMODULE_KEYTYPE_STRING as c_int;
+/// A list.
+pub const LIST: c_int = raw::REDISMODULE_KEYTYPE_LIST as c_int;
 /// A hash.
 pub const HASH: c_int = raw::REDISMODULE_KEYTYPE_HASH as c_int;
+/// A set.
+pub const SET: c_int = raw::REDISMODULE_KEYTYPE_SET as c_int;
 /// A sorted set.
 pub const ZSET: c_int = raw::REDISMODULE_KEYTYPE_ZSET as c_int;
+/// A stream.
+pub const STREAM: c_int = raw::REDISMODULE_KEYTYPE_STREAM as c_int;
 
-/// A string the module API can take (freed on drop).
+/// A string the module API can take (freed on drop). Made from the bytes directly: the crate's
+/// `Context::create_string` copies them into a `CString` first (an allocation and a scan, and a
+/// panic on a NUL byte).
 pub fn string(ctx: &Context, text: &[u8]) -> RedisString {
-    ctx.create_string(text)
+    RedisString::create_from_slice(ctx.ctx, text)
 }
 
-fn text_of(s: *const raw::RedisModuleString) -> Option<String> {
+/// The decimal text of `n` as a module string (as a command's integer argument replicates).
+pub fn integer_string(ctx: &Context, n: i64) -> RedisString {
+    // SAFETY: a live context; the new string is owned by the returned value, freed on drop.
+    let inner = unsafe {
+        raw::RedisModule_CreateStringFromLongLong.map_or(ptr::null_mut(), |f| f(ctx.ctx, n))
+    };
+    if inner.is_null() {
+        return string(ctx, n.to_string().as_bytes());
+    }
+    RedisString::from_redis_module_string(ctx.ctx, inner)
+}
+
+fn bytes_of<'s>(s: *const raw::RedisModuleString) -> Option<&'s [u8]> {
     let mut len = 0usize;
     // SAFETY: `s` is a live string handed to us by Redis for the duration of the call.
     let data = unsafe { raw::RedisModule_StringPtrLen?(s, &mut len) };
@@ -44,27 +67,32 @@ fn text_of(s: *const raw::RedisModuleString) -> Option<String> {
         return None;
     }
     // SAFETY: Redis guarantees `data` points to `len` readable bytes while `s` lives.
-    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
-    std::str::from_utf8(bytes).ok().map(str::to_string)
+    Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
 }
 
-impl Key {
-    /// Opens `name` for reading, or for reading and writing. A missing key opened for reading
-    /// is `EMPTY` (Redis gives no handle for it); only its `kind` may be asked.
-    pub fn open(ctx: &Context, name: &str, write: bool) -> Option<Key> {
-        let name = string(ctx, name.as_bytes());
+fn text_of(s: *const raw::RedisModuleString) -> Option<String> {
+    std::str::from_utf8(bytes_of(s)?).ok().map(str::to_string)
+}
+
+impl<'n> Key<'n> {
+    /// Opens the key `name`, for reading, or for reading and writing. A missing key opened for
+    /// reading is `EMPTY` (Redis gives no handle for it); only its `kind` may be asked.
+    pub fn open(ctx: &Context, name: &'n RedisString, write: bool) -> Option<Key<'n>> {
         let mode = if write {
             raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
         } else {
             raw::REDISMODULE_READ
         };
         // SAFETY: `ctx.ctx` is the live context of the running command or timer, `name` a valid
-        // string that outlives the key (kept in the returned struct).
+        // string that outlives the key (the lifetime `'n`).
         let inner = unsafe { raw::RedisModule_OpenKey?(ctx.ctx, name.inner, mode as c_int) };
         if inner.is_null() && write {
             return None;
         }
-        Some(Key { inner, _name: name })
+        Some(Key {
+            inner,
+            _name: PhantomData,
+        })
     }
 
     /// The key's type (`EMPTY` when it does not exist).
@@ -106,7 +134,9 @@ impl Key {
 
     /// Every field of a hash, in the hash's own order, skipping non-UTF-8 fields or values.
     pub fn hash_all(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
+        // SAFETY: an open key; for a hash its length is its number of fields.
+        let fields = unsafe { raw::RedisModule_ValueLength.map_or(0, |f| f(self.inner)) };
+        let mut out: Vec<(String, String)> = Vec::with_capacity(fields);
         let (Some(create), Some(scan), Some(destroy)) = (unsafe {
             (
                 raw::RedisModule_ScanCursorCreate,
@@ -198,7 +228,7 @@ impl Key {
     }
 }
 
-impl Drop for Key {
+impl Drop for Key<'_> {
     fn drop(&mut self) {
         if self.inner.is_null() {
             return;
@@ -226,9 +256,191 @@ pub fn publish(ctx: &Context, channel: &str, message: &str) {
     }
 }
 
-/// Replicates `command args…` to replicas and the AOF, after this command's other effects so far.
-pub fn replicate(ctx: &Context, command: &str, args: &[&[u8]]) {
-    ctx.replicate(command, args);
+/// Fires the keyspace event `event` on `key` (the crate's `notify_keyspace_event` copies the
+/// event name into a `CString` each time).
+pub fn notify(ctx: &Context, kind: NotifyEvent, event: &CStr, key: &RedisString) {
+    // SAFETY: a live context, a NUL-terminated event name and a valid key name.
+    unsafe {
+        if let Some(notify) = raw::RedisModule_NotifyKeyspaceEvent {
+            notify(ctx.ctx, kind.bits(), event.as_ptr(), key.inner);
+        }
+    }
+}
+
+/// Replicates `command args…` to replicas and the AOF, after this command's other effects so
+/// far. The arguments are strings the caller made already (the crate's `replicate` makes new
+/// ones from bytes, and a `CString` of the command name).
+pub fn replicate(ctx: &Context, command: &CStr, args: &[&RedisString]) {
+    let argv: Vec<*mut raw::RedisModuleString> = args.iter().map(|arg| arg.inner).collect();
+    // SAFETY: a live context, a NUL-terminated command name, and the "v" format's (array,
+    // length) pair: `argv` holds valid strings (borrowed for the call; Redis retains what it
+    // keeps).
+    unsafe {
+        if let Some(replicate) = raw::RedisModule_Replicate {
+            replicate(
+                ctx.ctx,
+                command.as_ptr(),
+                c"v".as_ptr(),
+                argv.as_ptr(),
+                argv.len(),
+            );
+        }
+    }
+}
+
+/// The reply of a `RedisModule_Call`, read in place (no conversion to `RedisValue`); the whole
+/// reply is freed on drop.
+pub struct CallReply {
+    root: *mut raw::RedisModuleCallReply,
+}
+
+/// One element of a [`CallReply`] (or the reply itself), valid while the reply lives.
+#[derive(Clone, Copy)]
+pub struct ReplyPart<'r> {
+    inner: *mut raw::RedisModuleCallReply,
+    _root: PhantomData<&'r CallReply>,
+}
+
+impl CallReply {
+    /// The reply as a whole.
+    pub fn part(&self) -> ReplyPart<'_> {
+        ReplyPart {
+            inner: self.root,
+            _root: PhantomData,
+        }
+    }
+}
+
+impl Drop for CallReply {
+    fn drop(&mut self) {
+        // SAFETY: the root reply RedisModule_Call returned, freed exactly once (nested elements
+        // belong to it).
+        unsafe {
+            if let Some(free) = raw::RedisModule_FreeCallReply {
+                free(self.root);
+            }
+        }
+    }
+}
+
+/// Whether a reply part is a string (bulk or status; RESP2, so no verbatim strings).
+const REPLY_STRING: c_int = raw::REDISMODULE_REPLY_STRING as c_int;
+const REPLY_ERROR: c_int = raw::REDISMODULE_REPLY_ERROR as c_int;
+const REPLY_INTEGER: c_int = raw::REDISMODULE_REPLY_INTEGER as c_int;
+const REPLY_ARRAY: c_int = raw::REDISMODULE_REPLY_ARRAY as c_int;
+
+impl<'r> ReplyPart<'r> {
+    fn kind(self) -> c_int {
+        // SAFETY: a live reply part.
+        unsafe {
+            raw::RedisModule_CallReplyType
+                .map_or(raw::REDISMODULE_REPLY_UNKNOWN as c_int, |f| f(self.inner))
+        }
+    }
+
+    fn raw_bytes(self) -> Option<&'r [u8]> {
+        let mut len = 0usize;
+        // SAFETY: a live string or error reply; the bytes live as long as the reply.
+        let data = unsafe { raw::RedisModule_CallReplyStringPtr?(self.inner, &mut len) };
+        if data.is_null() {
+            return None;
+        }
+        // SAFETY: Redis guarantees `data` points to `len` readable bytes while the reply lives.
+        Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+    }
+
+    /// The bytes of a string reply.
+    pub fn bytes(self) -> Option<&'r [u8]> {
+        if self.kind() != REPLY_STRING {
+            return None;
+        }
+        self.raw_bytes()
+    }
+
+    /// The text of a string reply; zrq stores only UTF-8 text, so anything else is foreign data.
+    pub fn text(self) -> Option<String> {
+        std::str::from_utf8(self.bytes()?).ok().map(str::to_string)
+    }
+
+    /// An integer reply, or a string reply holding an integer.
+    pub fn integer(self) -> Option<i64> {
+        if self.kind() == REPLY_INTEGER {
+            // SAFETY: a live integer reply.
+            return unsafe { raw::RedisModule_CallReplyInteger.map(|f| f(self.inner)) };
+        }
+        std::str::from_utf8(self.bytes()?).ok()?.parse().ok()
+    }
+
+    /// The elements of an array reply; none for anything else (a nil reply among them).
+    pub fn items(self) -> impl Iterator<Item = ReplyPart<'r>> {
+        let len = if self.kind() == REPLY_ARRAY {
+            // SAFETY: a live array reply.
+            unsafe { raw::RedisModule_CallReplyLength.map_or(0, |f| f(self.inner)) }
+        } else {
+            0
+        };
+        (0..len).filter_map(move |index| {
+            // SAFETY: a live array reply and an index below its length.
+            let inner = unsafe { raw::RedisModule_CallReplyArrayElement?(self.inner, index) };
+            (!inner.is_null()).then_some(ReplyPart {
+                inner,
+                _root: PhantomData,
+            })
+        })
+    }
+
+    /// The `index`th element of an array reply.
+    pub fn get(self, index: usize) -> Option<ReplyPart<'r>> {
+        if self.kind() != REPLY_ARRAY {
+            return None;
+        }
+        // SAFETY: a live array reply; an index past its end gives NULL.
+        let inner = unsafe { raw::RedisModule_CallReplyArrayElement?(self.inner, index) };
+        (!inner.is_null()).then_some(ReplyPart {
+            inner,
+            _root: PhantomData,
+        })
+    }
+}
+
+/// Runs `command args…` through `RedisModule_Call` with the format and flags `flags` (which must
+/// start with `v`: the arguments are passed as one array). An error reply (or no reply at all) is
+/// the error's text.
+pub fn call(
+    ctx: &Context,
+    command: &CStr,
+    flags: &CStr,
+    args: &[&[u8]],
+) -> std::result::Result<CallReply, String> {
+    let argv: Vec<RedisString> = args
+        .iter()
+        .map(|arg| RedisString::create_from_slice(ptr::null_mut(), arg))
+        .collect();
+    let argv: Vec<*mut raw::RedisModuleString> = argv.iter().map(|arg| arg.inner).collect();
+    // SAFETY: a live context, NUL-terminated command name and flags, and the "v" format's
+    // (array, length) pair: `argv` holds valid strings, alive (in the vector above) until the call
+    // returns; Redis retains what it keeps.
+    let root = unsafe {
+        match raw::RedisModule_Call {
+            Some(call) => call(
+                ctx.ctx,
+                command.as_ptr(),
+                flags.as_ptr(),
+                argv.as_ptr(),
+                argv.len(),
+            ),
+            None => ptr::null_mut(),
+        }
+    };
+    if root.is_null() {
+        return Err("no reply".to_string());
+    }
+    let reply = CallReply { root };
+    if reply.part().kind() == REPLY_ERROR {
+        let message = reply.part().raw_bytes().unwrap_or_default();
+        return Err(String::from_utf8(message.to_vec()).unwrap_or_default());
+    }
+    Ok(reply)
 }
 
 /// Whether Redis is at or over `maxmemory` (false when none is set): the state in which it
