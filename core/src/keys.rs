@@ -221,6 +221,18 @@ impl QueueKeys {
         }
     }
 
+    /// The index of the jobs that ended in `state`, if it is final: `completed`, `cancelled` or
+    /// `dead`.
+    pub fn finished_index(&self, state: crate::state::State) -> Option<String> {
+        use crate::state::State;
+        match state {
+            State::Completed => Some(self.completed()),
+            State::Cancelled => Some(self.cancelled()),
+            State::Dead => Some(self.dead()),
+            _ => None,
+        }
+    }
+
     /// The record of batch `id`.
     pub fn batch(&self, id: &str) -> String {
         self.join(&["batch:", id])
@@ -290,6 +302,26 @@ impl QueueKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_state_names_the_index_that_holds_it() {
+        use crate::state::State;
+        let k = QueueKeys::new("q");
+        let cases = [
+            (State::Waiting, Some("zrq:{q}:waiting"), None),
+            (State::Scheduled, Some("zrq:{q}:scheduled"), None),
+            (State::Pending, None, None),
+            (State::Active, Some("zrq:{q}:active"), None),
+            (State::Retrying, Some("zrq:{q}:retrying"), None),
+            (State::Completed, None, Some("zrq:{q}:completed")),
+            (State::Dead, None, Some("zrq:{q}:dead")),
+            (State::Cancelled, None, Some("zrq:{q}:cancelled")),
+        ];
+        for (state, unfinished, finished) in cases {
+            assert_eq!(k.index_of(state).as_deref(), unfinished, "{state}");
+            assert_eq!(k.finished_index(state).as_deref(), finished, "{state}");
+        }
+    }
 
     #[test]
     fn keys_share_the_queue_hash_tag() {

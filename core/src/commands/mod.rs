@@ -113,7 +113,7 @@ pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Resu
 
 /// Checks the types of the fixed keys [`finish`] writes when `job` ends in `state`: its stream
 /// (if it has an entry), the index it leaves ([`QueueKeys::index_of`]), the index of its final state
-/// (completed and cancelled: both, whose expired members it drops), its UNIQUE key's hash, the
+/// ([`QueueKeys::finished_index`]), its UNIQUE key's hash, the
 /// stats. A job with children or a batch may set off a cascade that reaches any key of the queue
 /// (children released into their streams or cancelled, a batch callback enqueued): then every
 /// fixed key is checked. Called before the first write, as [`check_queue_types`] is.
@@ -132,16 +132,8 @@ pub(crate) fn check_finish_types(
     if let Some(index) = keys.index_of(job.state) {
         check_types(store, &[(&index, KeyType::ZSet)])?;
     }
-    if state == State::Dead {
-        check_types(store, &[(&keys.dead(), KeyType::ZSet)])?;
-    } else {
-        check_types(
-            store,
-            &[
-                (&keys.completed(), KeyType::ZSet),
-                (&keys.cancelled(), KeyType::ZSet),
-            ],
-        )?;
+    if let Some(index) = keys.finished_index(state) {
+        check_types(store, &[(&index, KeyType::ZSet)])?;
     }
     if job.unique.is_some() {
         check_types(store, &[(&keys.unique(), KeyType::Hash)])?;
@@ -556,6 +548,8 @@ pub(crate) fn finish_one(
             }
         }
         _ => {
+            // The timer woken here drops the index entry when the record's TTL ends
+            // (expire_finished): finishing a job does not sweep the index itself.
             let keep = job.keep.unwrap_or(config.keep_ms).max(1);
             let index = if state == State::Completed {
                 keys.completed()
@@ -564,7 +558,6 @@ pub(crate) fn finish_one(
             };
             store.zadd(&index, now.saturating_add(keep), &job.id)?;
             store.pexpire(&job_key, keep)?;
-            expire_finished(store, keys, now)?;
             store.wake_at(keys.queue(), now.saturating_add(keep));
         }
     }
