@@ -11,7 +11,8 @@
 -- chunk's locals are few).
 
 -- The keys of `queue`: k.<kind> for every fixed key kind (KEY_KINDS without the `job:`-like
--- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p).
+-- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p),
+-- k.index_of(state).
 local function queue_keys(queue)
     local prefix = 'zrq:{' .. queue .. '}:'
     local k = { queue = queue, events = prefix .. EVENTS }
@@ -30,6 +31,13 @@ local function queue_keys(queue)
             return k.stream
         end
         return prefix .. 'stream:' .. priority
+    end
+    -- The index holding the unfinished jobs of `state` (keys.rs index_of); nil for pending jobs
+    -- (in their stream) and finished ones. Each of these kinds is named after its state.
+    k.index_of = function(state)
+        if state == 'active' or state == 'waiting' or state == 'scheduled' or state == 'retrying' then
+            return k[state]
+        end
     end
     return k
 end

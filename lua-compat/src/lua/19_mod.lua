@@ -36,7 +36,10 @@ local function check_finish_types(k, job, state)
     if job.entry ~= nil then
         checks[1] = { k.stream_at(job.priority), KEY_TYPE.stream }
     end
-    local kinds = { 'active', 'waiting', 'scheduled', 'retrying' }
+    local kinds = {}
+    if k.index_of(job.state) then
+        kinds[1] = job.state
+    end
     if state == 'dead' then
         kinds[#kinds + 1] = 'dead'
     else
@@ -179,11 +182,11 @@ local function start_attempt(k, job, consumer, now)
     announce(k, job.id, job.state)
 end
 
--- Takes the job out of every structure that holds unfinished jobs: its stream entry if it is
--- pending (a running job has none), its lease, the scheduled and retrying indexes. A job an older
--- zrq delivered runs with its entry still in the group's pending list (and in the stream until a
--- FETCH trims it): acknowledged and deleted. (FAIL sets the next state first: only a pending
--- job's entry is known to be undelivered.) (mod.rs unlink)
+-- Takes the job out of the structure that holds it in the state it leaves (job.state): its
+-- stream entry if it is pending (a running job has none), its lease if it is active, the waiting,
+-- scheduled or retrying index (k.index_of); DELETE clears every index itself. A job an older zrq
+-- delivered runs with its entry still in the group's pending list (and in the stream until a
+-- FETCH trims it): acknowledged and deleted. (mod.rs unlink)
 local function unlink(k, job)
     if job.entry ~= nil then
         local entry = job.entry
@@ -196,10 +199,10 @@ local function unlink(k, job)
             call('HDEL', k.job(job.id), 'entry')
         end
     end
-    call('ZREM', k.active, job.id)
-    call('ZREM', k.waiting, job.id)
-    call('ZREM', k.scheduled, job.id)
-    call('ZREM', k.retrying, job.id)
+    local index = k.index_of(job.state)
+    if index then
+        call('ZREM', index, job.id)
+    end
 end
 
 -- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`

@@ -71,8 +71,8 @@ local function fail_job(keys, argv)
         local delay = retry_in or backoff_delay(job.backoff or BACKOFF_BASE_MS, job.attempt,
             sec .. ':' .. usec .. ':' .. id)
         local due = now + delay
-        job.state = 'retrying'
         unlink(k, job)
+        job.state = 'retrying'
         call('HSET', k.job(id), 'state', 'retrying', 'error', error_text, 'run_at', itoa(due))
         call('ZADD', k.retrying, itoa(due), id)
         announce(k, id, 'retrying')

@@ -14,7 +14,9 @@ local function delete(keys, argv)
         return REPLY.NOTHING
     end
     unlink(k, job)
-    for _, index in ipairs({ k.dead, k.completed, k.cancelled, k.waiting }) do
+    -- Every index, not only the one of the job's state (delete.rs).
+    for _, index in ipairs({ k.active, k.waiting, k.scheduled, k.retrying, k.dead, k.completed,
+        k.cancelled }) do
         call('ZREM', index, id)
     end
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+827fd1a9'
+local VERSION = '0.1.0+e7702dcc'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -810,7 +810,8 @@ end
 -- chunk's locals are few).
 
 -- The keys of `queue`: k.<kind> for every fixed key kind (KEY_KINDS without the `job:`-like
--- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p).
+-- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p),
+-- k.index_of(state).
 local function queue_keys(queue)
     local prefix = 'zrq:{' .. queue .. '}:'
     local k = { queue = queue, events = prefix .. EVENTS }
@@ -829,6 +830,13 @@ local function queue_keys(queue)
             return k.stream
         end
         return prefix .. 'stream:' .. priority
+    end
+    -- The index holding the unfinished jobs of `state` (keys.rs index_of); nil for pending jobs
+    -- (in their stream) and finished ones. Each of these kinds is named after its state.
+    k.index_of = function(state)
+        if state == 'active' or state == 'waiting' or state == 'scheduled' or state == 'retrying' then
+            return k[state]
+        end
     end
     return k
 end
@@ -1562,7 +1570,10 @@ local function check_finish_types(k, job, state)
     if job.entry ~= nil then
         checks[1] = { k.stream_at(job.priority), KEY_TYPE.stream }
     end
-    local kinds = { 'active', 'waiting', 'scheduled', 'retrying' }
+    local kinds = {}
+    if k.index_of(job.state) then
+        kinds[1] = job.state
+    end
     if state == 'dead' then
         kinds[#kinds + 1] = 'dead'
     else
@@ -1705,11 +1716,11 @@ local function start_attempt(k, job, consumer, now)
     announce(k, job.id, job.state)
 end
 
--- Takes the job out of every structure that holds unfinished jobs: its stream entry if it is
--- pending (a running job has none), its lease, the scheduled and retrying indexes. A job an older
--- zrq delivered runs with its entry still in the group's pending list (and in the stream until a
--- FETCH trims it): acknowledged and deleted. (FAIL sets the next state first: only a pending
--- job's entry is known to be undelivered.) (mod.rs unlink)
+-- Takes the job out of the structure that holds it in the state it leaves (job.state): its
+-- stream entry if it is pending (a running job has none), its lease if it is active, the waiting,
+-- scheduled or retrying index (k.index_of); DELETE clears every index itself. A job an older zrq
+-- delivered runs with its entry still in the group's pending list (and in the stream until a
+-- FETCH trims it): acknowledged and deleted. (mod.rs unlink)
 local function unlink(k, job)
     if job.entry ~= nil then
         local entry = job.entry
@@ -1722,10 +1733,10 @@ local function unlink(k, job)
             call('HDEL', k.job(job.id), 'entry')
         end
     end
-    call('ZREM', k.active, job.id)
-    call('ZREM', k.waiting, job.id)
-    call('ZREM', k.scheduled, job.id)
-    call('ZREM', k.retrying, job.id)
+    local index = k.index_of(job.state)
+    if index then
+        call('ZREM', index, job.id)
+    end
 end
 
 -- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
@@ -3357,8 +3368,8 @@ local function fail_job(keys, argv)
         local delay = retry_in or backoff_delay(job.backoff or BACKOFF_BASE_MS, job.attempt,
             sec .. ':' .. usec .. ':' .. id)
         local due = now + delay
-        job.state = 'retrying'
         unlink(k, job)
+        job.state = 'retrying'
         call('HSET', k.job(id), 'state', 'retrying', 'error', error_text, 'run_at', itoa(due))
         call('ZADD', k.retrying, itoa(due), id)
         announce(k, id, 'retrying')
@@ -3640,7 +3651,9 @@ local function delete(keys, argv)
         return REPLY.NOTHING
     end
     unlink(k, job)
-    for _, index in ipairs({ k.dead, k.completed, k.cancelled, k.waiting }) do
+    -- Every index, not only the one of the job's state (delete.rs).
+    for _, index in ipairs({ k.active, k.waiting, k.scheduled, k.retrying, k.dead, k.completed,
+        k.cancelled }) do
         call('ZREM', index, id)
     end
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
