@@ -475,6 +475,59 @@ impl Job {
             .collect();
         Reply::Map(entries)
     }
+
+    /// The values of [`Job::to_reply`] without copying them, for a caller that writes the reply
+    /// itself: each field of [`FIELDS`], in that order, as an integer or as borrowed text
+    /// (`None`: absent from the reply).
+    pub fn reply_values(&self) -> [Option<ReplyValue<'_>>; FIELDS.len()] {
+        use ReplyValue::{Int, Text};
+        fn text(v: &Option<String>) -> Option<ReplyValue<'_>> {
+            v.as_deref().map(Text)
+        }
+        let int = |v: Option<i64>| v.map(Int);
+        [
+            Some(Text(&self.id)),
+            Some(Text(&self.queue)),
+            Some(Text(&self.task)),
+            Some(Text(&self.payload)),
+            Some(Text(self.state.as_str())),
+            Some(Int(self.attempt)),
+            Some(Int(self.max_attempts)),
+            Some(Int(self.timeout)),
+            Some(Int(self.priority)),
+            int(self.backoff),
+            int(self.keep),
+            text(&self.unique),
+            text(&self.parents),
+            text(&self.children),
+            int(self.waiting_on),
+            text(&self.parents_done),
+            int(self.with_results),
+            text(&self.on_parent_fail),
+            text(&self.batch),
+            text(&self.schedule),
+            Some(Int(self.created_at)),
+            int(self.run_at),
+            int(self.started_at),
+            int(self.finished_at),
+            text(&self.consumer),
+            text(&self.lease),
+            int(self.progress),
+            int(self.cancel_requested),
+            text(&self.entry),
+            text(&self.result),
+            text(&self.error),
+        ]
+    }
+}
+
+/// A value of a job's reply map, borrowed from the job ([`Job::reply_values`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyValue<'a> {
+    /// An integer field.
+    Int(i64),
+    /// A text field.
+    Text(&'a str),
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use zrq_core::commands::{
 use zrq_core::Reply;
 
 use crate::blocking::{block_on_keys, can_block, forward};
-use crate::reply::{error, jobs, value};
+use crate::reply::{error, send};
 use crate::store::RedisStore;
 use crate::{guard, settings};
 
@@ -29,7 +29,8 @@ fn run(
     })?
 }
 
-/// Defines a handler that parses with `$parse` and replies with what `$apply` returns.
+/// Defines a handler that parses with `$parse` and replies with what `$apply` returns (a
+/// [`crate::reply::Answer`]), written straight to the client.
 macro_rules! handler {
     ($(#[$doc:meta])* $name:ident: $parse:expr => $apply:expr) => {
         $(#[$doc])*
@@ -37,7 +38,8 @@ macro_rules! handler {
             run(args, ctx, |ctx, args| {
                 let cmd = $parse(args).map_err(error)?;
                 let mut store = RedisStore::new(ctx);
-                $apply(&cmd, &mut store).map_err(error)
+                let answer = $apply(&cmd, &mut store).map_err(error)?;
+                send(ctx, &answer)
             })
         }
     };
@@ -45,91 +47,91 @@ macro_rules! handler {
 
 handler!(
     /// `ZRQ.ENQUEUE`.
-    enqueue: |a| Enqueue::parse(a, &settings::current()) => |c: &Enqueue, s: &mut RedisStore| c.apply(s, zrq_core::job::new_id).map(value)
+    enqueue: |a| Enqueue::parse(a, &settings::current()) => |c: &Enqueue, s: &mut RedisStore| c.apply(s, zrq_core::job::new_id)
 );
 handler!(
     /// `ZRQ.ACK`.
-    ack: |a| Ack::parse(a, &settings::current()) => |c: &Ack, s: &mut RedisStore| c.apply(s).map(value)
+    ack: |a| Ack::parse(a, &settings::current()) => |c: &Ack, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.FAIL`.
-    fail: Fail::parse => |c: &Fail, s: &mut RedisStore| c.apply(s).map(value)
+    fail: Fail::parse => |c: &Fail, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.TOUCH`.
-    touch: Touch::parse => |c: &Touch, s: &mut RedisStore| c.apply(s).map(value)
+    touch: Touch::parse => |c: &Touch, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.RELEASE`.
-    release: Release::parse => |c: &Release, s: &mut RedisStore| c.apply(s).map(value)
+    release: Release::parse => |c: &Release, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.RECLAIM`.
-    reclaim: Reclaim::parse => |c: &Reclaim, s: &mut RedisStore| c.apply(s).map(jobs)
+    reclaim: Reclaim::parse => |c: &Reclaim, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.STATE`.
-    state: StateOf::parse => |c: &StateOf, s: &mut RedisStore| c.apply(s).map(value)
+    state: StateOf::parse => |c: &StateOf, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.JOB`.
-    job: JobOf::parse => |c: &JobOf, s: &mut RedisStore| c.apply(s).map(value)
+    job: JobOf::parse => |c: &JobOf, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.CANCEL`.
-    cancel: Cancel::parse => |c: &Cancel, s: &mut RedisStore| c.apply(s).map(value)
+    cancel: Cancel::parse => |c: &Cancel, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.DEAD`.
-    dead: Dead::parse => |c: &Dead, s: &mut RedisStore| c.apply(s).map(value)
+    dead: Dead::parse => |c: &Dead, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.REQUEUE`.
-    requeue: |a| Requeue::parse(a, &settings::current()) => |c: &Requeue, s: &mut RedisStore| c.apply(s).map(value)
+    requeue: |a| Requeue::parse(a, &settings::current()) => |c: &Requeue, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.DELETE`.
-    delete: Delete::parse => |c: &Delete, s: &mut RedisStore| c.apply(s).map(value)
+    delete: Delete::parse => |c: &Delete, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.PAUSE`.
-    pause: |a| Pause::parse(a, true) => |c: &Pause, s: &mut RedisStore| c.apply(s).map(value)
+    pause: |a| Pause::parse(a, true) => |c: &Pause, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.RESUME`.
-    resume: |a| Pause::parse(a, false) => |c: &Pause, s: &mut RedisStore| c.apply(s).map(value)
+    resume: |a| Pause::parse(a, false) => |c: &Pause, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.SCHEDULE`.
-    schedule: |a| Schedule::parse(a, &settings::current()) => |c: &Schedule, s: &mut RedisStore| c.apply(s).map(value)
+    schedule: |a| Schedule::parse(a, &settings::current()) => |c: &Schedule, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.UNSCHEDULE`.
-    unschedule: Unschedule::parse => |c: &Unschedule, s: &mut RedisStore| c.apply(s).map(value)
+    unschedule: Unschedule::parse => |c: &Unschedule, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.SCHEDULES`.
-    schedules: Schedules::parse => |c: &Schedules, s: &mut RedisStore| c.apply(s).map(value)
+    schedules: Schedules::parse => |c: &Schedules, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.BATCH`.
-    batch: |a| Batch::parse(a, &settings::current()) => |c: &Batch, s: &mut RedisStore| c.apply(s, &mut zrq_core::job::new_id).map(value)
+    batch: |a| Batch::parse(a, &settings::current()) => |c: &Batch, s: &mut RedisStore| c.apply(s, &mut zrq_core::job::new_id)
 );
 handler!(
     /// `ZRQ.BATCHINFO`.
-    batchinfo: BatchInfo::parse => |c: &BatchInfo, s: &mut RedisStore| c.apply(s).map(value)
+    batchinfo: BatchInfo::parse => |c: &BatchInfo, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.INFO`.
-    info: Info::parse => |c: &Info, s: &mut RedisStore| c.apply(s).map(value)
+    info: Info::parse => |c: &Info, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.LIST`.
-    list: List::parse => |c: &List, s: &mut RedisStore| c.apply(s).map(value)
+    list: List::parse => |c: &List, s: &mut RedisStore| c.apply(s)
 );
 handler!(
     /// `ZRQ.QUEUES`.
-    queues: Queues::parse => |c: &Queues, s: &mut RedisStore| c.apply(s).map(value)
+    queues: Queues::parse => |c: &Queues, s: &mut RedisStore| c.apply(s)
 );
 
 /// `ZRQ.FETCH`, blocking on the queue when asked and allowed.
@@ -150,7 +152,7 @@ pub fn fetch(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 )?;
                 Ok(RedisValue::NoReply)
             }
-            _ => Ok(jobs(delivered)),
+            _ => send(ctx, delivered.as_slice()),
         }
     })
 }
@@ -197,12 +199,12 @@ pub fn result(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                     .apply(&mut RedisStore::new(ctx))
                 {
                     Ok(Reply::Nil) => None,
-                    Ok(outcome) => Some(Ok(value(outcome))),
+                    Ok(outcome) => Some(send(ctx, &outcome)),
                     Err(err) => Some(Err(error(err))),
                 })?;
                 Ok(RedisValue::NoReply)
             }
-            _ => Ok(value(outcome)),
+            _ => send(ctx, &outcome),
         }
     })
 }

@@ -1,35 +1,278 @@
-//! Engine replies and errors as Redis replies.
+//! Engine replies written straight to the client, and engine errors as Redis errors.
+//!
+//! A reply goes out through the module API's reply calls (`RedisModule_ReplyWith*`) as it is
+//! walked: no intermediate `RedisValue`, no copy of its texts. Maps are RESP3 maps (flat
+//! key/value arrays in RESP2) with their keys sorted by name, which is the order clients have
+//! always received: the replies used to go out through a `BTreeMap` (where a repeated key kept
+//! its last value, as here). A job's map is written from the job itself ([`Job::reply_values`]),
+//! in an order computed at compile time.
 
-use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::raw::{c_char, c_long};
 
-use redis_module::redisvalue::RedisValueKey;
-use redis_module::{RedisError, RedisValue};
-use zrq_core::job::Job;
+use redis_module::{raw, Context, RedisError, RedisResult, RedisValue};
+use zrq_core::job::{Job, ReplyValue, FIELDS};
 use zrq_core::{Reply, ZrqError};
 
-/// An engine reply as a Redis value (maps become RESP3 maps, flat arrays in RESP2).
-pub fn value(reply: Reply) -> RedisValue {
-    match reply {
-        Reply::Nil => RedisValue::Null,
-        Reply::Status(s) => RedisValue::SimpleStringStatic(s),
-        Reply::Int(n) => RedisValue::Integer(n),
-        Reply::Bulk(s) => RedisValue::BulkString(s),
-        Reply::Array(items) => RedisValue::Array(items.into_iter().map(value).collect()),
-        Reply::Map(entries) => RedisValue::OrderedMap(
-            entries
-                .into_iter()
-                .map(|(k, v)| (RedisValueKey::String(k.to_string()), value(v)))
-                .collect::<BTreeMap<_, _>>(),
-        ),
+/// What a command answers: written to the client as it is walked.
+pub trait Answer {
+    /// Writes the whole reply to the client of `ctx`.
+    fn write(&self, ctx: *mut raw::RedisModuleCtx);
+}
+
+impl Answer for Reply {
+    fn write(&self, ctx: *mut raw::RedisModuleCtx) {
+        match self {
+            Reply::Nil => {
+                raw::reply_with_null(ctx);
+            }
+            Reply::Status(s) => status(ctx, s),
+            Reply::Int(n) => {
+                raw::reply_with_long_long(ctx, *n);
+            }
+            Reply::Bulk(s) => bulk(ctx, s),
+            Reply::Array(items) => {
+                raw::reply_with_array(ctx, len(items.len()));
+                for item in items {
+                    item.write(ctx);
+                }
+            }
+            Reply::Map(entries) => map(ctx, entries),
+        }
     }
 }
 
-/// Jobs as an array of maps.
-pub fn jobs(jobs: Vec<Job>) -> RedisValue {
-    value(Reply::Array(jobs.iter().map(Job::to_reply).collect()))
+/// Jobs: an array of job maps.
+impl Answer for [Job] {
+    fn write(&self, ctx: *mut raw::RedisModuleCtx) {
+        raw::reply_with_array(ctx, len(self.len()));
+        for job in self {
+            job_map(ctx, job);
+        }
+    }
+}
+
+impl Answer for Vec<Job> {
+    fn write(&self, ctx: *mut raw::RedisModuleCtx) {
+        self.as_slice().write(ctx);
+    }
+}
+
+/// Writes `answer` to the client of `ctx`; the command then returns what this returns, which
+/// tells the command wrapper that the reply is written already.
+pub fn send(ctx: &Context, answer: &(impl Answer + ?Sized)) -> RedisResult {
+    answer.write(ctx.ctx);
+    Ok(RedisValue::NoReply)
 }
 
 /// An engine error as a Redis error reply (its text starts with the code).
 pub fn error(err: ZrqError) -> RedisError {
     RedisError::String(err.to_string())
+}
+
+/// A length as the reply API takes it.
+fn len(n: usize) -> c_long {
+    c_long::try_from(n).unwrap_or(c_long::MAX)
+}
+
+fn bulk(ctx: *mut raw::RedisModuleCtx, s: &str) {
+    raw::reply_with_string_buffer(ctx, s.as_ptr().cast::<c_char>(), s.len());
+}
+
+/// A status reply: the API takes a C string, so a NUL (none of zrq's statuses has one) would
+/// end it; it becomes a space rather than cut the status short.
+fn status(ctx: *mut raw::RedisModuleCtx, s: &str) {
+    let text: Vec<u8> = s.bytes().map(|b| if b == 0 { b' ' } else { b }).collect();
+    let text = CString::new(text).unwrap_or_default();
+    raw::reply_with_simple_string(ctx, text.as_ptr());
+}
+
+/// A map with its keys sorted by name; of a repeated key only the last entry counts.
+fn map(ctx: *mut raw::RedisModuleCtx, entries: &[(&'static str, Reply)]) {
+    let mut sorted: Vec<&(&str, Reply)> = entries.iter().collect();
+    // Stable: entries of a repeated key stay in their order, and the last one is kept below.
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let last_of_key = |i: usize| match (sorted.get(i), sorted.get(i + 1)) {
+        (Some(entry), Some(next)) => entry.0 != next.0,
+        _ => true,
+    };
+    let kept = (0..sorted.len()).filter(|&i| last_of_key(i)).count();
+    raw::reply_with_map(ctx, len(kept));
+    for (i, (key, value)) in sorted.iter().enumerate() {
+        if last_of_key(i) {
+            bulk(ctx, key);
+            value.write(ctx);
+        }
+    }
+}
+
+/// The indices of [`FIELDS`] in the order of their names: a job map's key order.
+const JOB_ORDER: [usize; FIELDS.len()] = sorted_fields();
+
+/// [`FIELDS`]' indices sorted by name (an insertion sort, run by the compiler).
+const fn sorted_fields() -> [usize; FIELDS.len()] {
+    let mut order = [0; FIELDS.len()];
+    let mut i = 0;
+    while i < order.len() {
+        order[i] = i;
+        i += 1;
+    }
+    let mut i = 1;
+    while i < order.len() {
+        let mut j = i;
+        while j > 0 && name_before(FIELDS[order[j]].0, FIELDS[order[j - 1]].0) {
+            let swapped = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = swapped;
+            j -= 1;
+        }
+        i += 1;
+    }
+    order
+}
+
+/// Whether `a` sorts before `b` (byte order, as `str`'s `Ord`); usable at compile time.
+const fn name_before(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    a.len() < b.len()
+}
+
+/// A job's map: the fields of [`Job::to_reply`], keys sorted by name, nothing copied.
+fn job_map(ctx: *mut raw::RedisModuleCtx, job: &Job) {
+    let values = job.reply_values();
+    raw::reply_with_map(ctx, len(values.iter().flatten().count()));
+    for i in JOB_ORDER {
+        let (Some((name, _)), Some(Some(value))) = (FIELDS.get(i), values.get(i)) else {
+            continue;
+        };
+        bulk(ctx, name);
+        match value {
+            ReplyValue::Int(n) => {
+                raw::reply_with_long_long(ctx, *n);
+            }
+            ReplyValue::Text(s) => bulk(ctx, s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use zrq_core::state::State;
+
+    use super::*;
+
+    #[test]
+    fn the_job_order_is_the_sorted_order_of_the_names() {
+        let names: Vec<&str> = JOB_ORDER.iter().map(|&i| FIELDS[i].0).collect();
+        let sorted: Vec<&str> = FIELDS
+            .iter()
+            .map(|(name, _)| (*name, ()))
+            .collect::<BTreeMap<_, _>>()
+            .into_keys()
+            .collect();
+        assert_eq!(names, sorted);
+        assert!(names.windows(2).all(|w| w[0] < w[1]));
+        // Every field once.
+        let mut seen = JOB_ORDER.to_vec();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..FIELDS.len()).collect::<Vec<_>>());
+    }
+
+    fn full() -> Job {
+        Job {
+            id: "j1".into(),
+            queue: "q".into(),
+            task: "t".into(),
+            payload: "{}".into(),
+            state: State::Active,
+            attempt: 1,
+            max_attempts: 4,
+            timeout: 30000,
+            priority: -3,
+            backoff: Some(7),
+            keep: Some(5),
+            unique: Some("u".into()),
+            parents: Some("{}".into()),
+            children: Some("[\"c\"]".into()),
+            waiting_on: Some(0),
+            parents_done: Some("[]".into()),
+            with_results: Some(1),
+            on_parent_fail: Some("run".into()),
+            batch: Some("b".into()),
+            schedule: Some("nightly".into()),
+            created_at: 10,
+            run_at: Some(i64::MAX),
+            started_at: Some(i64::MIN),
+            finished_at: Some(30),
+            consumer: Some("w1".into()),
+            lease: Some("1-0:1".into()),
+            progress: Some(50),
+            cancel_requested: Some(1),
+            entry: Some("1-0".into()),
+            result: Some("12".into()),
+            error: Some("".into()),
+            recorded: true,
+        }
+    }
+
+    fn bare() -> Job {
+        Job {
+            backoff: None,
+            keep: None,
+            unique: None,
+            parents: None,
+            children: None,
+            waiting_on: None,
+            parents_done: None,
+            with_results: None,
+            on_parent_fail: None,
+            batch: None,
+            schedule: None,
+            run_at: None,
+            started_at: None,
+            finished_at: None,
+            consumer: None,
+            lease: None,
+            progress: None,
+            cancel_requested: None,
+            entry: None,
+            result: None,
+            error: None,
+            recorded: false,
+            ..full()
+        }
+    }
+
+    /// What the job map writer writes is what `Job::to_reply` says the map is.
+    #[test]
+    fn reply_values_are_to_reply() {
+        for job in [full(), bare()] {
+            let Reply::Map(want) = job.to_reply() else {
+                panic!("a job's reply is a map");
+            };
+            let got: Vec<(&str, Reply)> = FIELDS
+                .iter()
+                .zip(job.reply_values())
+                .filter_map(|((name, _), value)| {
+                    Some((
+                        *name,
+                        match value? {
+                            ReplyValue::Int(n) => Reply::Int(n),
+                            ReplyValue::Text(s) => Reply::Bulk(s.to_string()),
+                        },
+                    ))
+                })
+                .collect();
+            assert_eq!(got, want);
+        }
+    }
 }
