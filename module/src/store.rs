@@ -31,12 +31,6 @@ use zrq_core::{Result, ZrqError};
 use crate::direct::{self, CallReply, Key, ReplyPart};
 use crate::{blocking, settings, stats, timer};
 
-/// `RedisModule_Call` flags of the writes: arguments as one array (`v`), replicated as the
-/// effect they had (`!`), errors as replies (`E`).
-const WRITES: &CStr = c"v!E";
-/// `RedisModule_Call` flags of the reads.
-const READS: &CStr = c"vE";
-
 /// A store bound to the context of the command being executed.
 pub struct RedisStore<'a> {
     ctx: &'a Context,
@@ -54,8 +48,8 @@ impl<'a> RedisStore<'a> {
         }
     }
 
-    fn call(&self, flags: &CStr, command: &CStr, args: &[&[u8]]) -> Result<CallReply> {
-        direct::call(self.ctx, command, flags, args).map_err(|err| {
+    fn call(&self, write: bool, command: &CStr, args: &[&[u8]]) -> Result<CallReply> {
+        direct::call(self.ctx, command, write, args).map_err(|err| {
             ZrqError::internal(&format!(
                 "{} failed: {err}",
                 command.to_str().unwrap_or_default()
@@ -64,11 +58,11 @@ impl<'a> RedisStore<'a> {
     }
 
     fn write(&self, command: &CStr, args: &[&[u8]]) -> Result<CallReply> {
-        self.call(WRITES, command, args)
+        self.call(true, command, args)
     }
 
     fn read(&self, command: &CStr, args: &[&[u8]]) -> Result<CallReply> {
-        self.call(READS, command, args)
+        self.call(false, command, args)
     }
 
     fn open<'n>(&self, name: &'n RedisString, write: bool) -> Result<Key<'n>> {
