@@ -392,65 +392,19 @@ impl Job {
         self.with_results == Some(1)
     }
 
-    /// Every field the job has, in [`FIELDS`] order, as text (`None`: absent). Text fields are
-    /// borrowed, not copied. For `stored`, the fields a stored record leaves out are absent too:
-    /// the [`DERIVED`] ones and those holding their default ([`DEFAULTS`]) — decided here, by
-    /// position, so that no integer is formatted only to be dropped (ENQUEUE and FETCH write a
-    /// record's fields on every job).
-    fn values(&self, stored: bool) -> [Option<Cow<'_, str>>; FIELDS.len()] {
-        fn text(v: &Option<String>) -> Option<Cow<'_, str>> {
-            v.as_deref().map(Cow::Borrowed)
-        }
-        let int = |v: Option<i64>| v.map(|n| Cow::Owned(n.to_string()));
-        let defaulted = |name: &str, v: i64| {
-            if stored && is_default(name, v) {
-                None
-            } else {
-                int(Some(v))
-            }
-        };
-        [
-            (!stored).then_some(Cow::Borrowed(self.id.as_str())),
-            (!stored).then_some(Cow::Borrowed(self.queue.as_str())),
-            Some(Cow::Borrowed(self.task.as_str())),
-            Some(Cow::Borrowed(self.payload.as_str())),
-            Some(Cow::Borrowed(self.state.as_str())),
-            defaulted("attempt", self.attempt),
-            defaulted("max_attempts", self.max_attempts),
-            defaulted("timeout", self.timeout),
-            defaulted("priority", self.priority),
-            int(self.backoff),
-            int(self.keep),
-            text(&self.unique),
-            text(&self.parents),
-            text(&self.children),
-            int(self.waiting_on),
-            text(&self.parents_done),
-            int(self.with_results),
-            text(&self.on_parent_fail),
-            text(&self.batch),
-            text(&self.schedule),
-            int(Some(self.created_at)),
-            int(self.run_at),
-            int(self.started_at),
-            int(self.finished_at),
-            text(&self.consumer),
-            text(&self.lease),
-            int(self.progress),
-            int(self.cancel_requested),
-            text(&self.entry),
-            text(&self.result),
-            text(&self.error),
-        ]
-    }
-
     /// The fields to store, as (name, text) pairs in [`FIELDS`] order, for HSET: present fields
-    /// but the [`DERIVED`] ones and those holding their default ([`DEFAULTS`]).
+    /// but the [`DERIVED`] ones and those holding their default ([`DEFAULTS`]). A default is
+    /// recognised before it is formatted: ENQUEUE and FETCH write a record's fields on every job.
     pub fn to_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
         FIELDS
             .iter()
-            .zip(self.values(true))
-            .filter_map(|((name, _), value)| value.map(|v| (*name, v)))
+            .zip(self.reply_values())
+            .filter_map(|((name, _), value)| match value? {
+                _ if DERIVED.contains(name) => None,
+                ReplyValue::Int(n) if is_default(name, n) => None,
+                ReplyValue::Int(n) => Some((*name, Cow::Owned(n.to_string()))),
+                ReplyValue::Text(text) => Some((*name, Cow::Borrowed(text))),
+            })
             .collect()
     }
 
@@ -459,26 +413,23 @@ impl Job {
     pub fn to_reply(&self) -> Reply {
         let entries = FIELDS
             .iter()
-            .zip(self.values(false))
-            .filter_map(|((name, kind), value)| {
-                let value = value?;
-                let number = match kind {
-                    // Only integer fields are parsed: a payload may be large.
-                    FieldKind::Integer => value.parse::<i64>().ok(),
-                    FieldKind::Text => None,
-                };
+            .zip(self.reply_values())
+            .filter_map(|((name, _), value)| {
                 Some((
                     *name,
-                    number.map_or_else(|| Reply::Bulk(value.into_owned()), Reply::Int),
+                    match value? {
+                        ReplyValue::Int(n) => Reply::Int(n),
+                        ReplyValue::Text(text) => Reply::Bulk(text.to_string()),
+                    },
                 ))
             })
             .collect();
         Reply::Map(entries)
     }
 
-    /// The values of [`Job::to_reply`] without copying them, for a caller that writes the reply
-    /// itself: each field of [`FIELDS`], in that order, as an integer or as borrowed text
-    /// (`None`: absent from the reply).
+    /// Every field the job has, in [`FIELDS`] order (the one list of them), as an integer or as
+    /// borrowed text (`None`: absent): what [`Job::to_reply`] and [`Job::to_fields`] are made of,
+    /// and what a caller that writes a reply itself writes, without copying.
     pub fn reply_values(&self) -> [Option<ReplyValue<'_>>; FIELDS.len()] {
         use ReplyValue::{Int, Text};
         fn text(v: &Option<String>) -> Option<ReplyValue<'_>> {
