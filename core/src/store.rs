@@ -196,6 +196,10 @@ pub trait Store {
     fn xack_del(&mut self, stream: &str, group: &str, entry: &str) -> Result<()>;
     /// Adds or updates a sorted-set member.
     fn zadd(&mut self, key: &str, score: i64, member: &str) -> Result<()>;
+    /// Adds or updates several members of one sorted set in one write: what [`Store::zadd`] does
+    /// for each, as a single `ZADD key score member …` (one keyspace event, one command on the
+    /// replication stream). `members` is not empty.
+    fn zadd_many(&mut self, key: &str, members: &[(i64, &str)]) -> Result<()>;
     /// Removes a sorted-set member.
     fn zrem(&mut self, key: &str, member: &str) -> Result<()>;
     /// Number of members.

@@ -533,6 +533,39 @@ impl Store for RedisStore<'_> {
         Ok(())
     }
 
+    fn zadd_many(&mut self, key: &str, members: &[(i64, &str)]) -> Result<()> {
+        let name = self.string(key);
+        // Each member's score and name, made once: added, then replicated after the key.
+        let strings: Vec<(RedisString, RedisString)> = members
+            .iter()
+            .map(|(score, member)| {
+                (
+                    direct::integer_string(self.ctx, *score),
+                    self.string(member),
+                )
+            })
+            .collect();
+        let handle = self.open(&name, true)?;
+        if !matches!(handle.kind(), direct::EMPTY | direct::ZSET) {
+            return Err(ZrqError::internal("ZADD failed"));
+        }
+        for ((score, _), (_, member)) in members.iter().zip(&strings) {
+            if !handle.zset_add(*score as f64, member) {
+                return Err(ZrqError::internal("ZADD failed"));
+            }
+        }
+        drop(handle);
+        self.notify(NotifyEvent::ZSET, c"zadd", &name);
+        let mut argv = Vec::with_capacity(1 + 2 * strings.len());
+        argv.push(&name);
+        for (score, member) in &strings {
+            argv.push(score);
+            argv.push(member);
+        }
+        direct::replicate(self.ctx, c"ZADD", &argv);
+        Ok(())
+    }
+
     fn zrem(&mut self, key: &str, member: &str) -> Result<()> {
         // Looked up read-only first: most removals find nothing (a missing index, or a job that
         // is not in it), and a key opened for writing counts as modified (WATCH) even then.

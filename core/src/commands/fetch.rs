@@ -4,7 +4,7 @@
 //! queue's stream when nothing was delivered and `BLOCK` was given, and calls [`Fetch::apply`]
 //! again each time the stream is signalled.
 
-use super::{check_queue_types, load_job, start_attempt, Budget};
+use super::{check_queue_types, load_job, start_attempt, Budget, Leases};
 use crate::args::{self, Options, MAX_COUNT, MAX_DURATION_MS};
 use crate::job::{inline_id, Job};
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
@@ -67,6 +67,20 @@ impl Fetch {
         if store.key_type(&keys.paused())? != KeyType::Missing {
             return Ok(Vec::new());
         }
+        let mut leases = Leases::default();
+        let jobs = self.deliver(store, &keys, &mut leases)?;
+        leases.register(store, &keys)?;
+        Ok(jobs)
+    }
+
+    /// Delivers the jobs (see [`Fetch::apply`]) and starts their attempts, whose leases go to
+    /// `leases`.
+    fn deliver(
+        &self,
+        store: &mut dyn Store,
+        keys: &QueueKeys,
+        leases: &mut Leases,
+    ) -> Result<Vec<Job>> {
         let mut budget = Budget::new(store);
         let mut jobs = Vec::new();
         for priority in (0..=MAX_PRIORITY).rev() {
@@ -83,7 +97,7 @@ impl Fetch {
             for (entry, fields) in delivered {
                 // An entry without a readable pending job was not written by zrq, or its job was
                 // deleted by hand: trimmed with the others, it cannot block the queue.
-                let job = read_entry(store, &keys, priority, &entry, fields);
+                let job = read_entry(store, keys, priority, &entry, fields);
                 if !budget.admit(job.as_ref().map_or(0, Job::text_bytes)) {
                     handed_back = Some(entry);
                     break;
@@ -103,7 +117,7 @@ impl Fetch {
             for (_, job) in taken {
                 match job {
                     Some(mut job) if job.state == State::Pending => {
-                        start_attempt(store, &keys, &mut job, &self.consumer, Event::Fetch)?;
+                        start_attempt(store, keys, &mut job, &self.consumer, Event::Fetch, leases)?;
                         jobs.push(job);
                     }
                     _ => {}

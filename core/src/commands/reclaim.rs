@@ -6,7 +6,7 @@
 //! `dead` and is not returned. RECLAIM also drops consumers idle for `zrq.consumer-idle-ms` (an hour)
 //! with nothing pending; workers call it periodically, so it is the queue's janitor.
 
-use super::{check_queue_types, expire_lease, load_leased, start_attempt, Budget};
+use super::{check_queue_types, expire_lease, load_leased, start_attempt, Budget, Leases};
 use crate::args::{self, Options, MAX_COUNT};
 use crate::job::Job;
 use crate::keys::{QueueKeys, GROUP, MAX_PRIORITY};
@@ -58,6 +58,7 @@ impl<'a> Reclaim<'a> {
         let expired = store.zrange_upto(&keys.active(), now, self.count)?;
         let mut budget = Budget::new(store);
         let mut reclaimed = Vec::new();
+        let mut leases = Leases::default();
         for id in expired {
             let job = load_leased(store, &keys, &id);
             if !budget.admit(job.as_ref().map_or(0, Job::text_bytes)) {
@@ -72,9 +73,17 @@ impl<'a> Reclaim<'a> {
             if let Some(entry) = &job.entry {
                 store.xack_del(&keys.stream_at(job.priority), GROUP, entry)?;
             }
-            start_attempt(store, &keys, &mut job, self.consumer, Event::Reclaim)?;
+            start_attempt(
+                store,
+                &keys,
+                &mut job,
+                self.consumer,
+                Event::Reclaim,
+                &mut leases,
+            )?;
             reclaimed.push(job);
         }
+        leases.register(store, &keys)?;
         let idle = store.config().consumer_idle_ms;
         for priority in 0..=MAX_PRIORITY {
             let stream = keys.stream_at(priority);
