@@ -13,6 +13,8 @@ pub mod cron;
 pub mod error;
 pub mod job;
 pub mod keys;
+#[cfg(test)]
+pub mod memory;
 pub mod reply;
 pub mod spec;
 pub mod state;
