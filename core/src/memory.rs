@@ -953,3 +953,6 @@ mod tests {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod scenarios;
