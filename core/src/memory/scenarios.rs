@@ -3,8 +3,10 @@
 
 use super::{MemoryStore, Value};
 use crate::commands::{
-    ack::Ack, cancel::Cancel, enqueue::Enqueue, fail::Fail, fetch::Fetch, info::Info, job::JobOf,
-    promote::promote, reclaim::Reclaim, release::Release, state::StateOf,
+    ack::Ack, batch::Batch, batchinfo::BatchInfo, cancel::Cancel, dead::Dead, delete::Delete,
+    enqueue::Enqueue, fail::Fail, fetch::Fetch, info::Info, job::JobOf, list::List, pause::Pause,
+    promote::promote, queues::Queues, reclaim::Reclaim, release::Release, requeue::Requeue,
+    result::ResultOf, schedule::Schedule, state::StateOf, touch::Touch,
 };
 use crate::job::Job;
 use crate::store::{KeyType, Store};
@@ -42,6 +44,14 @@ impl World {
                 let id = format!("job-{}", self.ids);
                 Enqueue::parse(&args, &config)?.apply(store, || id)
             }
+            "BATCH" => {
+                let ids = &mut self.ids;
+                let mut new_id = || {
+                    *ids += 1;
+                    format!("job-{ids}")
+                };
+                Batch::parse(&args, &config)?.apply(store, &mut new_id)
+            }
             "FETCH" => Fetch::parse(&args)?.apply(store).map(jobs),
             "RECLAIM" => Reclaim::parse(&args)?.apply(store).map(jobs),
             "ACK" => Ack::parse(&args, &config)?.apply(store),
@@ -51,6 +61,17 @@ impl World {
             "STATE" => StateOf::parse(&args)?.apply(store),
             "JOB" => JobOf::parse(&args)?.apply(store),
             "INFO" => Info::parse(&args)?.apply(store),
+            "TOUCH" => Touch::parse(&args)?.apply(store),
+            "REQUEUE" => Requeue::parse(&args, &config)?.apply(store),
+            "DELETE" => Delete::parse(&args)?.apply(store),
+            "LIST" => List::parse(&args)?.apply(store),
+            "DEAD" => Dead::parse(&args)?.apply(store),
+            "QUEUES" => Queues::parse(&args)?.apply(store),
+            "SCHEDULE" => Schedule::parse(&args, &config)?.apply(store),
+            "BATCHINFO" => BatchInfo::parse(&args)?.apply(store),
+            "RESULT" => ResultOf::parse(&args)?.apply(store),
+            "PAUSE" => Pause::parse(&args, true)?.apply(store),
+            "RESUME" => Pause::parse(&args, false)?.apply(store),
             "PROMOTE" => {
                 let mut n = 0;
                 let mut new_id = || {
@@ -562,4 +583,327 @@ fn info_counts_pending_jobs_across_priorities() {
     let info = w.ok("INFO q");
     assert_eq!(field(&info, "pending").as_deref(), Some("2"), "{info:?}");
     assert_eq!(field(&info, "active").as_deref(), Some("1"), "{info:?}");
+}
+
+/// The ids in a `[cursor, [job…]]` page, and its cursor.
+fn page_ids(reply: &Reply) -> (String, Vec<String>) {
+    let Reply::Array(parts) = reply else {
+        panic!("not a page: {reply:?}");
+    };
+    let [Reply::Bulk(cursor), Reply::Array(items)] = &parts[..] else {
+        panic!("not a page: {reply:?}");
+    };
+    let ids = items
+        .iter()
+        .map(|item| match item {
+            Reply::Bulk(name) => name.clone(),
+            job => text(job, "id"),
+        })
+        .collect();
+    (cursor.clone(), ids)
+}
+
+#[test]
+fn a_parent_ack_releases_its_child_in_the_same_step() {
+    let mut w = World::new();
+    let parent = w.enqueue("q t {}");
+    let child = w.enqueue(&format!("q t {{}} AFTER {parent} WITHRESULTS"));
+    assert_eq!(w.state(&child).as_deref(), Some("waiting"));
+    assert_eq!(w.store.zset("zrq:{q}:waiting"), [(T, child.clone())]);
+    // The parent, held by its inline entry, got a record to list its child.
+    let parent_key = format!("zrq:{{q}}:job:{parent}");
+    assert_eq!(w.store.key_type(&parent_key), Ok(KeyType::Hash));
+    let delivered = w.delivered("FETCH q w");
+    assert_eq!(delivered.len(), 1, "only the parent is pending");
+    w.ok(&format!("ACK q {parent} RESULT {{\"r\":7}}"));
+    assert_eq!(w.state(&child).as_deref(), Some("pending"));
+    assert_eq!(w.store.key_type("zrq:{q}:waiting"), Ok(KeyType::Missing));
+    let job = w.ok(&format!("JOB q {child}"));
+    assert_eq!(
+        field(&job, "parents"),
+        Some(format!("{{\"{parent}\":{{\"r\":7}}}}"))
+    );
+    assert_eq!(w.delivered("FETCH q w")[0].0, child);
+}
+
+#[test]
+fn a_dead_parent_cancels_its_child_unless_told_to_run() {
+    let mut w = World::new();
+    let parent = w.enqueue("q t {} RETRIES 0");
+    let cancelled = w.enqueue(&format!("q t {{}} AFTER {parent}"));
+    let runs = w.enqueue(&format!("q t {{}} AFTER {parent} ONPARENTFAIL run"));
+    w.delivered("FETCH q w");
+    assert_eq!(w.ok(&format!("FAIL q {parent} boom")), bulk("dead"));
+    assert_eq!(w.state(&cancelled).as_deref(), Some("cancelled"));
+    assert_eq!(w.state(&runs).as_deref(), Some("pending"));
+    let job = w.ok(&format!("JOB q {cancelled}"));
+    assert!(text(&job, "error").contains(&parent), "{job:?}");
+    // A child enqueued after its parent died is cancelled at once.
+    let late = w.enqueue(&format!("q t {{}} AFTER {parent}"));
+    assert_eq!(w.state(&late).as_deref(), Some("cancelled"));
+}
+
+#[test]
+fn a_batch_enqueues_its_callback_when_its_last_member_ends() {
+    let mut w = World::new();
+    let reply = w.ok("BATCH q b1 ON-COMPLETE done {} RETRIES 0 JOB t {\"n\":1} JOB t {\"n\":2}");
+    let Reply::Array(ids) = reply else {
+        panic!("{reply:?}");
+    };
+    let ids: Vec<String> = ids
+        .iter()
+        .map(|id| match id {
+            Reply::Bulk(id) => id.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let delivered = w.delivered("FETCH q w COUNT 2");
+    assert_eq!(delivered.len(), 2);
+    w.ok(&format!("ACK q {}", ids[0]));
+    let info = w.ok("BATCHINFO q b1");
+    assert_eq!(field(&info, "done").as_deref(), Some("1"));
+    assert_eq!(field(&info, "callback_id"), None);
+    assert_eq!(w.ok(&format!("FAIL q {} no", ids[1])), bulk("dead"));
+    let info = w.ok("BATCHINFO q b1");
+    assert_eq!(field(&info, "succeeded").as_deref(), Some("1"));
+    assert_eq!(field(&info, "failed").as_deref(), Some("1"));
+    let callback = text(&info, "callback_id");
+    assert_eq!(w.state(&callback).as_deref(), Some("pending"));
+    let job = w.ok(&format!("JOB q {callback}"));
+    assert_eq!(field(&job, "task").as_deref(), Some("done"));
+    assert!(text(&job, "payload").contains("b1"), "{job:?}");
+}
+
+#[test]
+fn a_schedule_ticks_through_the_timer() {
+    let mut w = World::new();
+    assert_eq!(w.ok("SCHEDULE q s EVERY 1000 t {}"), Reply::Int(T + 1000));
+    assert_eq!(w.store.zset("zrq:{q}:ticks"), [(T + 1000, "s".to_string())]);
+    assert_eq!(w.ok("PROMOTE q"), Reply::Int(T + 1000));
+    w.store.advance(1000);
+    assert_eq!(w.ok("PROMOTE q"), Reply::Int(T + 2000));
+    assert_eq!(w.store.stream_entries("zrq:{q}:stream").len(), 1);
+    // At maxmemory the tick is skipped, counted, and the schedule goes on.
+    w.store.full = true;
+    w.store.advance(1000);
+    assert_eq!(w.ok("PROMOTE q"), Reply::Int(T + 3000));
+    assert_eq!(w.store.skipped_ticks, 1);
+    assert_eq!(w.store.stream_entries("zrq:{q}:stream").len(), 1);
+    // After a long pause, one job for the missed ticks, and the grid goes on.
+    w.store.full = false;
+    w.store.advance(10_500);
+    assert_eq!(w.ok("PROMOTE q"), Reply::Int(T + 13_000));
+    assert_eq!(w.store.stream_entries("zrq:{q}:stream").len(), 2);
+}
+
+#[test]
+fn dead_jobs_beyond_dead_max_are_dropped_oldest_first() {
+    let mut w = World::new();
+    w.store.config.dead_max = 2;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = w.enqueue("q t {} RETRIES 0");
+        w.delivered("FETCH q w");
+        w.ok(&format!("FAIL q {id} x"));
+        ids.push(id);
+        w.store.advance(1);
+    }
+    let dead: Vec<String> = w
+        .store
+        .zset("zrq:{q}:dead")
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(dead, ids[1..]);
+    assert_eq!(w.state(&ids[0]), None, "its record is deleted");
+    let (cursor, listed) = page_ids(&w.ok("DEAD q COUNT 1"));
+    assert_eq!((cursor.as_str(), listed), ("1", vec![ids[1].clone()]));
+    assert!(w
+        .stats()
+        .contains(&("dropped".to_string(), "1".to_string())));
+}
+
+#[test]
+fn requeue_puts_a_dead_job_back_with_a_fresh_budget() {
+    let mut w = World::new();
+    let id = w.enqueue("q t {} RETRIES 0");
+    w.delivered("FETCH q w");
+    w.ok(&format!("FAIL q {id} x"));
+    assert_eq!(w.ok(&format!("REQUEUE q {id}")), Reply::Int(1));
+    assert_eq!(w.state(&id).as_deref(), Some("pending"));
+    assert_eq!(w.store.key_type("zrq:{q}:dead"), Ok(KeyType::Missing));
+    assert_eq!(w.ok(&format!("REQUEUE q {id}")), Reply::Int(0));
+    assert_eq!(
+        w.delivered("FETCH q w")[0].1,
+        format!("{}:1", entry_of(&mut w, &id))
+    );
+}
+
+/// The stream entry a job was last delivered from: the entry part of its lease.
+fn entry_of(w: &mut World, id: &str) -> String {
+    let job = w.ok(&format!("JOB q {id}"));
+    let lease = text(&job, "lease");
+    lease
+        .rsplit_once(':')
+        .map(|(entry, _)| entry.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn delete_removes_a_job_from_every_structure() {
+    let mut w = World::new();
+    let pending = w.enqueue("q t {}");
+    let scheduled = w.enqueue("q t {} DELAY 100 UNIQUE u");
+    for id in [&pending, &scheduled] {
+        assert_eq!(w.ok(&format!("DELETE q {id}")), Reply::Int(1));
+        assert_eq!(w.state(id), None);
+        assert_eq!(w.ok(&format!("DELETE q {id}")), Reply::Int(0));
+    }
+    assert!(w.store.stream_entries("zrq:{q}:stream").is_empty());
+    assert_eq!(w.store.key_type("zrq:{q}:scheduled"), Ok(KeyType::Missing));
+    assert_eq!(w.store.key_type("zrq:{q}:unique"), Ok(KeyType::Missing));
+    assert!(w.delivered("FETCH q w").is_empty());
+}
+
+#[test]
+fn touch_extends_the_lease_from_now() {
+    let mut w = World::new();
+    let id = w.enqueue("q t {} TIMEOUT 100");
+    let lease = w.delivered("FETCH q w")[0].1.clone();
+    w.store.advance(90);
+    assert_eq!(
+        w.ok(&format!(
+            "TOUCH q {id} TIMEOUT 500 PROGRESS 40 LEASE {lease}"
+        )),
+        Reply::Int(1)
+    );
+    assert_eq!(w.store.zset("zrq:{q}:active"), [(T + 590, id.clone())]);
+    let job = w.ok(&format!("JOB q {id}"));
+    assert_eq!(field(&job, "progress").as_deref(), Some("40"));
+    w.store.advance(200);
+    assert!(
+        w.delivered("RECLAIM q w2").is_empty(),
+        "the lease still holds"
+    );
+    assert_eq!(w.ok(&format!("TOUCH q {id} LEASE 1-1:1")), Reply::Int(0));
+}
+
+#[test]
+fn result_reports_a_finished_job_only() {
+    let mut w = World::new();
+    let id = w.enqueue("q t {}");
+    assert_eq!(w.ok(&format!("RESULT q {id}")), Reply::Nil);
+    w.delivered("FETCH q w");
+    w.ok(&format!("ACK q {id} RESULT \"ok\""));
+    let outcome = w.ok(&format!("RESULT q {id}"));
+    assert_eq!(field(&outcome, "state").as_deref(), Some("completed"));
+    assert_eq!(field(&outcome, "result").as_deref(), Some("\"ok\""));
+    let err = w.run("RESULT q nosuch").expect_err("no such job");
+    assert_eq!(err.code, ErrorCode::NoJob);
+}
+
+#[test]
+fn list_pages_pending_jobs_across_priorities() {
+    let mut w = World::new();
+    let low = w.enqueue("q t {}");
+    let high = w.enqueue("q t {} PRIORITY 2");
+    let delayed = w.enqueue("q t {} DELAY 5");
+    w.store.advance(5);
+    w.ok("PROMOTE q");
+    let (cursor, first) = page_ids(&w.ok("LIST q pending COUNT 2"));
+    assert_eq!(first, [high.clone(), low.clone()]);
+    assert_ne!(cursor, "0");
+    let (cursor, rest) = page_ids(&w.ok(&format!("LIST q pending COUNT 2 CURSOR {cursor}")));
+    assert_eq!((cursor.as_str(), rest), ("0", vec![delayed]));
+}
+
+#[test]
+fn queues_scans_the_stats_markers() {
+    let mut w = World::new();
+    for queue in ["b", "a", "c"] {
+        w.enqueue(&format!("{queue} t {{}}"));
+    }
+    w.store.set("zrq:{x}:paused", "1").ok();
+    let (mut cursor, mut found) = ("0".to_string(), Vec::new());
+    loop {
+        let (next, names) = page_ids(&w.ok(&format!("QUEUES COUNT 2 CURSOR {cursor}")));
+        found.extend(names);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    found.sort();
+    assert_eq!(found, ["a", "b", "c"]);
+}
+
+#[test]
+fn pause_stops_delivery_until_resume() {
+    let mut w = World::new();
+    let id = w.enqueue("q t {}");
+    assert_eq!(w.ok("PAUSE q"), Reply::Status("OK"));
+    assert!(w.delivered("FETCH q w").is_empty());
+    w.ok("RESUME q");
+    assert!(w.store.signalled.contains(&"zrq:{q}:stream".to_string()));
+    assert_eq!(w.delivered("FETCH q w")[0].0, id);
+}
+
+#[test]
+fn reclaim_prunes_idle_consumers() {
+    let mut w = World::new();
+    w.enqueue("q t {}");
+    w.delivered("FETCH q gone");
+    w.ok(&format!("ACK q {T}-0"));
+    let consumers = |w: &mut World| match w.store.get("zrq:{q}:stream") {
+        Some(Value::Stream(s)) => s.groups["zrq"]
+            .consumers
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(consumers(&mut w), ["gone"]);
+    w.store.advance(w.store.config.consumer_idle_ms);
+    w.delivered("RECLAIM q w");
+    assert_eq!(consumers(&mut w), ["gone"], "idle for exactly the limit");
+    w.store.advance(1);
+    w.delivered("RECLAIM q w");
+    assert!(consumers(&mut w).is_empty());
+}
+
+#[test]
+fn a_job_an_older_zrq_delivered_is_acknowledged_and_deleted() {
+    // An older zrq delivered with acknowledgement: the entry stays in the stream and the group's
+    // pending-entries list while the job runs.
+    let mut w = World::new();
+    w.enqueue("q t {} ID old");
+    let entry = w.store.stream_entries("zrq:{q}:stream")[0].0.clone();
+    let key = "zrq:{q}:job:old";
+    w.store
+        .hset(
+            key,
+            &[("state", "active"), ("attempt", "1"), ("consumer", "w")],
+        )
+        .ok();
+    w.store.zadd("zrq:{q}:active", T + 30_000, "old").ok();
+    if let Some(Value::Stream(s)) = w.store.keys.get_mut("zrq:{q}:stream").map(|e| &mut e.value) {
+        let group = s.groups.get_mut("zrq").expect("group");
+        let id = crate::store::entry_id(&entry).expect("id");
+        group.pending.insert(id, "w".to_string());
+        group.last_delivered = id;
+    }
+    w.store.advance(1);
+    let new = w.enqueue("q t {}");
+    let info = w.ok("INFO q");
+    assert_eq!(field(&info, "pending").as_deref(), Some("1"), "{info:?}");
+    let (_, listed) = page_ids(&w.ok("LIST q pending"));
+    assert_eq!(listed, [new.as_str()]);
+    assert_eq!(w.ok("ACK q old"), Reply::Int(1));
+    let Some(Value::Stream(s)) = w.store.get("zrq:{q}:stream") else {
+        panic!("no stream");
+    };
+    assert!(s.groups["zrq"].pending.is_empty());
+    assert_eq!(s.entries.len(), 1);
+    assert_eq!(w.delivered("FETCH q w")[0].0, new);
 }
