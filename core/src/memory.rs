@@ -518,7 +518,9 @@ impl Store for MemoryStore {
     }
 
     fn hincrby(&mut self, key: &str, field: &str, by: i64) -> Result<()> {
-        let old = self.hget(key, field)?;
+        let old = self
+            .hash_mut("HINCRBY", key)?
+            .and_then(|h| h.iter().find(|(f, _)| f == field).map(|(_, v)| v.clone()));
         let old = match old {
             None => 0,
             Some(text) => text.parse::<i64>().map_err(|_| {

@@ -907,3 +907,136 @@ fn a_job_an_older_zrq_delivered_is_acknowledged_and_deleted() {
     assert_eq!(s.entries.len(), 1);
     assert_eq!(w.delivered("FETCH q w")[0].0, new);
 }
+
+/// A queue with a job in each state a command acts on: `P` pending (plain), `A` active with
+/// attempts left (its lease expired), `A0` active without (lease expired), `S` scheduled (due),
+/// `D` dead, `C` waiting on `A`, `B` a member of batch `b` (active).
+fn populated() -> (World, Vec<(&'static str, String)>) {
+    let mut w = World::new();
+    let a = w.enqueue("q t {} TIMEOUT 1000 RETRIES 2");
+    let a0 = w.enqueue("q t {} TIMEOUT 1000 RETRIES 0");
+    let d = w.enqueue("q t {} RETRIES 0");
+    w.delivered("FETCH q w COUNT 3");
+    w.ok(&format!("FAIL q {d} x"));
+    let b = match w.ok("BATCH q b ON-COMPLETE cb {} JOB t {}") {
+        Reply::Array(ids) => match &ids[..] {
+            [Reply::Bulk(id)] => id.clone(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    w.delivered("FETCH q w");
+    let p = w.enqueue("q t {} PRIORITY 3");
+    let s = w.enqueue("q t {} DELAY 1000 UNIQUE u");
+    let c = w.enqueue(&format!("q t {{}} AFTER {a}"));
+    w.ok("SCHEDULE q s1 EVERY 1000 t {}");
+    w.store.advance(2000);
+    let ids = vec![
+        ("A0", a0),
+        ("A", a),
+        ("B", b),
+        ("C", c),
+        ("D", d),
+        ("P", p),
+        ("S", s),
+    ];
+    (w, ids)
+}
+
+#[test]
+fn every_command_refuses_a_key_of_another_type_before_writing() {
+    let lines = [
+        "ENQUEUE q t {}",
+        "ENQUEUE q t {} PRIORITY 3",
+        "ENQUEUE q t {} DELAY 10",
+        "ENQUEUE q t {} UNIQUE u",
+        "ENQUEUE q t {} UNIQUE v",
+        "ENQUEUE q t {} ID fresh",
+        "ENQUEUE q t {} AFTER <A>",
+        "ENQUEUE q t {} AFTER <D>",
+        "FETCH q w COUNT 10",
+        "ACK q <A>",
+        "ACK q <A0>",
+        "ACK q <B>",
+        "FAIL q <A> e",
+        "FAIL q <A0> e",
+        "FAIL q <B> e",
+        "TOUCH q <A>",
+        "RELEASE q <A>",
+        "RELEASE q <B>",
+        "CANCEL q <P>",
+        "CANCEL q <A>",
+        "CANCEL q <S>",
+        "CANCEL q <C>",
+        "RECLAIM q w2",
+        "REQUEUE q <D>",
+        "REQUEUE q ALL",
+        "DELETE q <P>",
+        "DELETE q <A>",
+        "DELETE q <C>",
+        "DELETE q <S>",
+        "SCHEDULE q s2 EVERY 1000 t {}",
+        "BATCH q b2 JOB t {} JOB t {}",
+        "PAUSE q",
+        "RESUME q",
+        "PROMOTE q",
+    ];
+    let (mut w, _) = populated();
+    let mut keys: Vec<String> = w
+        .store
+        .key_names()
+        .into_iter()
+        .filter(|k| !k.contains(":job:"))
+        .collect();
+    keys.extend(
+        ["stream:5", "waiting", "cancelled", "paused", "stats"].map(|k| format!("zrq:{{q}}:{k}")),
+    );
+    keys.sort();
+    keys.dedup();
+    let mut failures = Vec::new();
+    for key in &keys {
+        for template in lines {
+            let (mut w, ids) = populated();
+            let mut line = template.to_string();
+            for (name, id) in &ids {
+                line = line.replace(&format!("<{name}>"), id);
+            }
+            let wrong = Value::List(vec!["x".into()]);
+            w.store.put(key, wrong.clone());
+            w.store.published.clear();
+            let before = w.store.snapshot();
+            match w.run(&line) {
+                Err(err) if err.code == ErrorCode::WrongType => {
+                    if w.store.snapshot() != before || !w.store.published.is_empty() {
+                        failures.push(format!("{key}: {template}: refused after writing"));
+                    }
+                }
+                Err(err) => failures.push(format!("{key}: {template}: {err}")),
+                Ok(_) => {
+                    if w.store.get(key) != Some(&wrong) {
+                        failures.push(format!("{key}: {template}: replaced the key"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_populated_queue_has_a_job_in_each_state() {
+    let (mut w, ids) = populated();
+    let states: Vec<(&str, Option<String>)> =
+        ids.iter().map(|(name, id)| (*name, w.state(id))).collect();
+    let want = [
+        ("A0", "active"),
+        ("A", "active"),
+        ("B", "active"),
+        ("C", "waiting"),
+        ("D", "dead"),
+        ("P", "pending"),
+        ("S", "scheduled"),
+    ]
+    .map(|(name, state)| (name, Some(state.to_string())));
+    assert_eq!(states, want);
+}
