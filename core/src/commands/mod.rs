@@ -2,10 +2,10 @@
 //!
 //! Every command checks all its arguments and the types of all the keys it may write before its
 //! first write, so a command that replies with an error has changed nothing. The hot commands
-//! (ENQUEUE, FETCH, ACK) check only the keys their path touches (one key lookup each, and a queue
-//! has 22 fixed keys); the others check every fixed key of the queue ([`check_queue_types`]). Arguments are checked
-//! left to right (positional arguments, then options in the order given), which fixes which error
-//! is reported when several are wrong; the Lua backend follows the same order.
+//! (ENQUEUE, ACK) check only the keys their path writes (one key lookup each, and a queue has 22
+//! fixed keys); the others check every fixed key of the queue (`check_queue_types`). Arguments
+//! are checked left to right (positional arguments, then options in the order given), which
+//! fixes which error is reported when several are wrong; the Lua backend follows the same order.
 //!
 //! The helpers below are the only places where a job moves between the queue's structures, so
 //! every command moves jobs the same way.
