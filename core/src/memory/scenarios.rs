@@ -1040,3 +1040,142 @@ fn the_populated_queue_has_a_job_in_each_state() {
     .map(|(name, state)| (name, Some(state.to_string())));
     assert_eq!(states, want);
 }
+
+#[test]
+fn a_clock_behind_the_stream_still_makes_growing_ids() {
+    let mut w = World::new();
+    let first = w.enqueue("q t {}");
+    w.store.now = T - 50;
+    let second = w.enqueue("q t {}");
+    assert_eq!(second, format!("{T}-1"));
+    let job = w.ok(&format!("JOB q {second}"));
+    assert_eq!(field(&job, "created_at"), Some(T.to_string()));
+    let order: Vec<String> = w
+        .delivered("FETCH q w COUNT 2")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(order, [first, second]);
+}
+
+#[test]
+fn cancel_of_a_pending_priority_job_removes_its_entry_from_its_stream() {
+    let mut w = World::new();
+    let id = w.enqueue("q t {} PRIORITY 4");
+    assert_eq!(w.state(&id).as_deref(), Some("pending"));
+    assert_eq!(w.ok(&format!("CANCEL q {id}")), Reply::Int(1));
+    assert!(w.store.stream_entries("zrq:{q}:stream:4").is_empty());
+    assert!(w.delivered("FETCH q w").is_empty());
+    assert_eq!(w.state(&id).as_deref(), Some("cancelled"));
+}
+
+#[test]
+fn a_running_job_being_cancelled_learns_it_from_touch_and_release() {
+    let mut w = World::new();
+    let id = w.enqueue("q t {}");
+    w.delivered("FETCH q w");
+    w.ok(&format!("CANCEL q {id}"));
+    assert_eq!(w.ok(&format!("TOUCH q {id}")), Reply::Int(-1));
+    assert_eq!(w.ok(&format!("RELEASE q {id}")), Reply::Int(-1));
+    assert_eq!(w.state(&id).as_deref(), Some("cancelled"));
+    assert!(w.store.zset("zrq:{q}:active").is_empty());
+}
+
+#[test]
+fn delete_of_a_running_job_drops_its_lease() {
+    let mut w = World::new();
+    let id = w.enqueue("q t {} UNIQUE k");
+    w.delivered("FETCH q w");
+    assert_eq!(w.ok(&format!("DELETE q {id}")), Reply::Int(1));
+    assert_eq!(w.store.key_type("zrq:{q}:active"), Ok(KeyType::Missing));
+    assert_eq!(w.store.key_type("zrq:{q}:unique"), Ok(KeyType::Missing));
+    assert_eq!(w.ok(&format!("ACK q {id}")), Reply::Int(0));
+    assert_eq!(w.state(&id), None);
+    assert!(w.store.signalled.contains(&"zrq:{q}:stats".to_string()));
+}
+
+#[test]
+fn retryin_zero_is_due_at_once() {
+    let mut w = World::new();
+    let id = w.enqueue("q t {}");
+    w.delivered("FETCH q w");
+    assert_eq!(w.ok(&format!("FAIL q {id} e RETRYIN 0")), bulk("retrying"));
+    assert_eq!(w.store.zset("zrq:{q}:retrying"), [(T, id.clone())]);
+    w.ok("PROMOTE q");
+    assert_eq!(w.delivered("FETCH q w")[0].0, id);
+}
+
+#[test]
+fn backoff_follows_the_attempt_and_the_jitter() {
+    // (random, base, attempt at failure) → delay
+    let cases = [
+        (0, 1000, 1, 500),
+        (0, 1000, 2, 1000),
+        (u64::MAX, 1000, 1, 500 + (u64::MAX % 501) as i64),
+    ];
+    for (random, base, attempts, want) in cases {
+        let mut w = World::new();
+        w.store.random = random;
+        let id = w.enqueue(&format!("q t {{}} RETRIES 5 BACKOFF {base}"));
+        for _ in 1..attempts {
+            w.delivered("FETCH q w");
+            w.ok(&format!("FAIL q {id} e RETRYIN 0"));
+            w.ok("PROMOTE q");
+        }
+        w.delivered("FETCH q w");
+        w.ok(&format!("FAIL q {id} e"));
+        assert_eq!(
+            w.store.zset("zrq:{q}:retrying"),
+            [(T + want, id)],
+            "{random} {attempts}"
+        );
+    }
+}
+
+#[test]
+fn with_dead_max_zero_a_dead_job_is_dropped_at_once() {
+    let mut w = World::new();
+    w.store.config.dead_max = 0;
+    let id = w.enqueue("q t {} RETRIES 0");
+    w.delivered("FETCH q w");
+    assert_eq!(w.ok(&format!("FAIL q {id} e")), bulk("dead"));
+    assert_eq!(w.state(&id), None);
+    assert_eq!(w.store.key_type("zrq:{q}:dead"), Ok(KeyType::Missing));
+    assert!(w
+        .stats()
+        .contains(&("dropped".to_string(), "1".to_string())));
+    assert_eq!(w.take_events().last(), Some(&format!("dead {id}")));
+}
+
+#[test]
+fn requeue_all_pages_through_the_dead() {
+    let mut w = World::new();
+    let ids: Vec<String> = (0..3).map(|_| w.enqueue("q t {} RETRIES 0")).collect();
+    w.delivered("FETCH q w COUNT 3");
+    for id in &ids {
+        w.ok(&format!("FAIL q {id} e"));
+    }
+    assert_eq!(
+        w.ok("REQUEUE q ALL COUNT 2"),
+        Reply::Array(vec![bulk("1"), Reply::Int(2)])
+    );
+    assert_eq!(
+        w.ok("REQUEUE q ALL COUNT 2 CURSOR 1"),
+        Reply::Array(vec![bulk("0"), Reply::Int(1)])
+    );
+    for id in &ids {
+        assert_eq!(w.state(id).as_deref(), Some("pending"));
+    }
+}
+
+#[test]
+fn a_finished_holder_past_its_retention_frees_its_unique_key() {
+    let mut w = World::new();
+    let first = w.enqueue("q t {} UNIQUE k KEEP 10");
+    w.delivered("FETCH q w");
+    w.ok(&format!("ACK q {first}"));
+    w.store.advance(10);
+    assert_eq!(w.state(&first), None);
+    let second = w.enqueue("q t {} UNIQUE k");
+    assert_ne!(second, first);
+}
