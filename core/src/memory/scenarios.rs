@@ -825,6 +825,8 @@ fn queues_scans_the_stats_markers() {
         w.enqueue(&format!("{queue} t {{}}"));
     }
     w.store.set("zrq:{x}:paused", "1").ok();
+    // Matches the pattern but names no valid queue.
+    w.store.hset("zrq:{a}:b}:stats", &[("enqueued", "1")]).ok();
     let (mut cursor, mut found) = ("0".to_string(), Vec::new());
     loop {
         let (next, names) = page_ids(&w.ok(&format!("QUEUES COUNT 2 CURSOR {cursor}")));
