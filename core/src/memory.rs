@@ -8,9 +8,8 @@
 //! TTL reads as missing, operations on a key of another type fail as the module's calls do (an
 //! `INTERNAL` error naming the Redis error), stream ids are `<ms>-<seq>` from the clock, a
 //! consumer group has a last-delivered id, a pending-entries list and consumers with their
-//! last-seen time. Where [`crate::store`]'s Redis implementation composes several Redis commands
-//! (`undelivered`, `undelivered_len`, `zremrange_upto`), this does the same over its own
-//! structures.
+//! last-seen time. What [`Store`] composes from several operations (`undelivered`,
+//! `undelivered_len`, `zremrange_upto`) it composes over this store's operations too.
 //!
 //! Simplifications (none that the command logic can observe, as far as its doc comments say):
 //! sorted-set scores are kept as `i64` (Redis keeps doubles, exact up to 2^53); `SCAN` walks the
@@ -366,12 +365,6 @@ impl MemoryStore {
             .map(|z| ordered(z))
             .unwrap_or_default())
     }
-
-    /// The newest entry of the group's pending list (XPENDING's greatest id).
-    fn newest_pending(&mut self, stream: &str, group: &str) -> Result<Option<Id>> {
-        let group = self.group_mut("XPENDING", stream, group)?;
-        Ok(group.pending.keys().next_back().copied())
-    }
 }
 
 impl Store for MemoryStore {
@@ -645,22 +638,24 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn undelivered(
+    fn xlen(&mut self, stream: &str) -> Result<i64> {
+        Ok(self
+            .stream_mut("XLEN", stream)?
+            .map_or(0, |s| i64::try_from(s.entries.len()).unwrap_or(i64::MAX)))
+    }
+
+    fn xrange_after(
         &mut self,
         stream: &str,
-        group: &str,
         after: Option<&str>,
         count: i64,
     ) -> Result<Vec<StreamEntry>> {
-        // As the Redis store does it: what follows the newest pending entry, and `after`.
-        let newest = self.newest_pending(stream, group)?;
         let after = after.map(|a| parse_id("XRANGE", a)).transpose()?;
-        let start = newest.max(after);
         let count = usize::try_from(count).unwrap_or(0);
         let Some(s) = self.stream_mut("XRANGE", stream)? else {
             return Ok(Vec::new());
         };
-        let lower = match start {
+        let lower = match after {
             Some(id) => std::ops::Bound::Excluded(id),
             None => std::ops::Bound::Unbounded,
         };
@@ -671,19 +666,12 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn undelivered_len(&mut self, stream: &str, group: &str) -> Result<i64> {
-        // As the Redis store does it: XLEN, less the pending entries while they are untrimmed.
-        let g = self.group_mut("XPENDING", stream, group)?.clone();
-        let Some(s) = self.stream_mut("XLEN", stream)? else {
-            return Ok(0);
-        };
-        let length = i64::try_from(s.entries.len()).unwrap_or(i64::MAX);
-        let pending = i64::try_from(g.pending.len()).unwrap_or(i64::MAX);
-        let Some(newest) = g.pending.keys().next_back() else {
-            return Ok(length);
-        };
-        let untrimmed = s.entries.keys().next().is_some_and(|first| first <= newest);
-        Ok(if untrimmed { length - pending } else { length })
+    fn pending_summary(&mut self, stream: &str, group: &str) -> Result<(i64, Option<String>)> {
+        let g = self.group_mut("XPENDING", stream, group)?;
+        Ok((
+            i64::try_from(g.pending.len()).unwrap_or(i64::MAX),
+            g.pending.keys().next_back().map(|id| show_id(*id)),
+        ))
     }
 
     fn prune_consumers(&mut self, stream: &str, group: &str, idle_ms: i64) -> Result<()> {
@@ -781,17 +769,7 @@ impl Store for MemoryStore {
         Ok(self.zsorted(key)?.first().map(|(score, _)| *score))
     }
 
-    fn zremrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<()> {
-        // As the Redis store does it: a full page removes up to its last member's score.
-        let members = self.zrange_upto(key, max, count)?;
-        let Some(last) = members.last() else {
-            return Ok(());
-        };
-        let upto = if i64::try_from(members.len()).unwrap_or(i64::MAX) >= count {
-            self.zscore(key, last)?.unwrap_or(max).min(max)
-        } else {
-            max
-        };
+    fn zremrange_score(&mut self, key: &str, upto: i64) -> Result<()> {
         if let Some(zset) = self.zset_mut("ZREMRANGEBYSCORE", key)? {
             zset.retain(|_, score| *score > upto);
         }

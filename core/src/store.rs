@@ -174,6 +174,18 @@ pub trait Store {
     /// the next read delivers `first` and the entries after it again, in order: how FETCH hands
     /// back the entries it read (without acknowledgement) beyond its budget.
     fn undeliver(&mut self, stream: &str, group: &str, first: &str) -> Result<()>;
+    /// Number of entries of `stream` (XLEN; 0 when the key does not exist).
+    fn xlen(&mut self, stream: &str) -> Result<i64>;
+    /// Up to `count` entries of `stream`, oldest first, after entry `after` (exclusive) or from
+    /// the first (XRANGE stream (after + COUNT count).
+    fn xrange_after(
+        &mut self,
+        stream: &str,
+        after: Option<&str>,
+        count: i64,
+    ) -> Result<Vec<StreamEntry>>;
+    /// The size of `group`'s pending-entries list and its newest entry id (the XPENDING summary).
+    fn pending_summary(&mut self, stream: &str, group: &str) -> Result<(i64, Option<String>)>;
     /// Up to `count` entries not yet delivered to `group`, oldest first, starting after entry
     /// `after` when given (a position a previous page ended at).
     fn undelivered(
@@ -182,11 +194,38 @@ pub trait Store {
         group: &str,
         after: Option<&str>,
         count: i64,
-    ) -> Result<Vec<StreamEntry>>;
+    ) -> Result<Vec<StreamEntry>> {
+        // FETCH trims what it delivers, so the stream holds undelivered entries only, except
+        // for entries an older zrq delivered (left in the group's pending list, and in the stream
+        // until a FETCH trims them), all older than every undelivered one: what follows the
+        // newest pending entry is exactly the undelivered part. A page resumes after the later
+        // of that and `after`.
+        let (_, newest) = self.pending_summary(stream, group)?;
+        let start = [newest.as_deref(), after]
+            .into_iter()
+            .flatten()
+            .max_by_key(|id| entry_id(id));
+        self.xrange_after(stream, start, count)
+    }
     /// Number of entries in `stream` not yet delivered to `group`: its length, less the entries
     /// of jobs delivered before FETCH trimmed what it delivered (they stay in the stream and in
     /// the group's pending-entries list until acknowledged or trimmed, see [`Store::xack_del`]).
-    fn undelivered_len(&mut self, stream: &str, group: &str) -> Result<i64>;
+    fn undelivered_len(&mut self, stream: &str, group: &str) -> Result<i64> {
+        let length = self.xlen(stream)?;
+        let (pending, newest) = self.pending_summary(stream, group)?;
+        let Some(newest) = newest.filter(|_| pending > 0) else {
+            return Ok(length);
+        };
+        // Pending entries come only from an older zrq (FETCH acknowledges nothing now). They
+        // are all in the stream until a FETCH trims what it delivers, which removes every one of
+        // them (they precede what it delivered), and none afterwards: the stream's first entry
+        // tells which.
+        let first = self.xrange_after(stream, None, 1)?;
+        let untrimmed = first
+            .first()
+            .is_some_and(|(first, _)| entry_id(first) <= entry_id(&newest));
+        Ok(if untrimmed { length - pending } else { length })
+    }
     /// Deletes the consumers of `group` that have no pending entry and have been idle for more
     /// than `idle_ms` (worker names that will not come back).
     fn prune_consumers(&mut self, stream: &str, group: &str, idle_ms: i64) -> Result<()>;
@@ -212,9 +251,25 @@ pub trait Store {
     fn zscore(&mut self, key: &str, member: &str) -> Result<Option<i64>>;
     /// The lowest score, if any.
     fn zfirst_score(&mut self, key: &str) -> Result<Option<i64>>;
+    /// Removes every member with score at most `max` (ZREMRANGEBYSCORE key -inf max).
+    fn zremrange_score(&mut self, key: &str, max: i64) -> Result<()>;
     /// Removes the members with score at most `max`, lowest first, about `count` of them: past
-    /// `count`, those up to the score of the `count`-th (members tied with it go too).
-    fn zremrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<()>;
+    /// `count`, those up to the score of the `count`-th (members tied with it go too), so that one
+    /// call's work is bounded however many are due.
+    fn zremrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<()> {
+        // Usually nothing is due: answered by the read alone.
+        let members = self.zrange_upto(key, max, count)?;
+        let Some(last) = members.last() else {
+            return Ok(());
+        };
+        // A full page: remove up to the last member's score, not everything due.
+        let upto = if i64::try_from(members.len()).unwrap_or(i64::MAX) >= count {
+            self.zscore(key, last)?.unwrap_or(max).min(max)
+        } else {
+            max
+        };
+        self.zremrange_score(key, upto)
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use std::ffi::CStr;
 use redis_module::{Context, NotifyEvent, RedisString};
 use zrq_core::config::Config;
 use zrq_core::state::State;
-use zrq_core::store::{entry_before, entry_id, KeyType, Store, StreamEntry};
+use zrq_core::store::{entry_before, KeyType, Store, StreamEntry};
 use zrq_core::{Result, ZrqError};
 
 use crate::direct::{self, CallReply, Key, ReplyPart};
@@ -128,14 +128,6 @@ fn key_type_of(kind: std::os::raw::c_int) -> KeyType {
         direct::ZSET => KeyType::ZSet,
         direct::STREAM => KeyType::Stream,
         _ => KeyType::Other,
-    }
-}
-
-impl RedisStore<'_> {
-    /// The id of the newest entry in the group's pending list, if any.
-    fn newest_pending(&self, stream: &str, group: &str) -> Result<Option<String>> {
-        let summary = self.read(c"XPENDING", &[stream.as_bytes(), group.as_bytes()])?;
-        Ok(summary.part().get(2).and_then(ReplyPart::text))
     }
 }
 
@@ -361,24 +353,21 @@ impl Store for RedisStore<'_> {
             .map(drop)
     }
 
-    fn undelivered(
+    fn xlen(&mut self, stream: &str) -> Result<i64> {
+        Ok(self
+            .read(c"XLEN", &[stream.as_bytes()])?
+            .part()
+            .integer()
+            .unwrap_or(0))
+    }
+
+    fn xrange_after(
         &mut self,
         stream: &str,
-        group: &str,
         after: Option<&str>,
         count: i64,
     ) -> Result<Vec<StreamEntry>> {
-        // FETCH trims what it delivers, so the stream holds undelivered entries only, except
-        // for entries an older zrq delivered (left in the group's pending list, and in the stream
-        // until a FETCH trims them), all older than every undelivered one: what follows the
-        // newest pending entry is exactly the undelivered part. A page resumes after the later
-        // of that and `after`.
-        let newest = self.newest_pending(stream, group)?;
-        let start = [newest.as_deref(), after]
-            .into_iter()
-            .flatten()
-            .max_by_key(|id| entry_id(id));
-        let start = start.map_or_else(|| "-".to_string(), |id| format!("({id}"));
+        let start = after.map_or_else(|| "-".to_string(), |id| format!("({id}"));
         let count = count.to_string();
         let args: [&[u8]; 5] = [
             stream.as_bytes(),
@@ -390,12 +379,7 @@ impl Store for RedisStore<'_> {
         Ok(entries(Some(self.read(c"XRANGE", &args)?.part())))
     }
 
-    fn undelivered_len(&mut self, stream: &str, group: &str) -> Result<i64> {
-        let length = self
-            .read(c"XLEN", &[stream.as_bytes()])?
-            .part()
-            .integer()
-            .unwrap_or(0);
+    fn pending_summary(&mut self, stream: &str, group: &str) -> Result<(i64, Option<String>)> {
         // Reply: [count, smallest id, greatest id, consumers].
         let summary = self.read(c"XPENDING", &[stream.as_bytes(), group.as_bytes()])?;
         let pending = summary
@@ -403,23 +387,7 @@ impl Store for RedisStore<'_> {
             .get(0)
             .and_then(ReplyPart::integer)
             .unwrap_or(0);
-        let newest = summary.part().get(2).and_then(ReplyPart::text);
-        let Some(newest) = newest.filter(|_| pending > 0) else {
-            return Ok(length);
-        };
-        // Pending entries come only from an older zrq (FETCH acknowledges nothing now). They
-        // are all in the stream until a FETCH trims what it delivers, which removes every one of
-        // them (they precede what it delivered), and none afterwards: the stream's first entry
-        // tells which.
-        let args: [&[u8]; 5] = [stream.as_bytes(), b"-", b"+", b"COUNT", b"1"];
-        let first = self
-            .read(c"XRANGE", &args)?
-            .part()
-            .get(0)
-            .and_then(|entry| entry.get(0))
-            .and_then(ReplyPart::text);
-        let untrimmed = first.is_some_and(|first| entry_id(&first) <= entry_id(&newest));
-        Ok(if untrimmed { length - pending } else { length })
+        Ok((pending, summary.part().get(2).and_then(ReplyPart::text)))
     }
 
     fn xreadgroup(
@@ -636,19 +604,8 @@ impl Store for RedisStore<'_> {
             .map(|s| s as i64))
     }
 
-    fn zremrange_upto(&mut self, key: &str, max: i64, count: i64) -> Result<()> {
-        // Usually nothing is due: answered without a command (zrange_upto looks first).
-        let members = self.zrange_upto(key, max, count)?;
-        let Some(last) = members.last() else {
-            return Ok(());
-        };
-        // A full page: remove up to the last member's score, not everything due.
-        let upto = if i64::try_from(members.len()).unwrap_or(i64::MAX) >= count {
-            self.zscore(key, last)?.unwrap_or(max).min(max)
-        } else {
-            max
-        };
-        let upto = upto.to_string();
+    fn zremrange_score(&mut self, key: &str, max: i64) -> Result<()> {
+        let upto = max.to_string();
         self.write(
             c"ZREMRANGEBYSCORE",
             &[key.as_bytes(), b"-inf", upto.as_bytes()],
