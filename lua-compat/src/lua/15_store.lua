@@ -29,10 +29,11 @@ local function key_type(key)
 end
 
 -- Fails with WRONGTYPE unless each key is missing or of its type. (commands/mod.rs check_types)
--- `checks` = { {key, 'stream'}, ... }
+-- `checks` = { {key, 'stream'}, ... }; each check gets the type found as its third element.
 local function check_types(checks)
     for _, check in ipairs(checks) do
         local found = key_type(check[1])
+        check[3] = found
         if found ~= 'none' and found ~= check[2] then
             fail('WRONGTYPE', "key '" .. check[1] .. "' holds a " .. found .. ', zrq expects a ' .. check[2])
         end

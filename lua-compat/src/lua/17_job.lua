@@ -53,100 +53,106 @@ end
 -- the full format (before the compact one) that stores another `queue` or `id` is CORRUPT.
 -- Fields or values that are not UTF-8 are skipped, as the module's store does. Returns nil when
 -- nothing is left. With `linked`, the data fields are left out unread (mod.rs load_linked).
-local function decode_job(key, flat, queue, id, linked)
-    local raw = utf8_hash(flat, linked and DATA_FIELDS)
-    if next(raw) == nil then
-        return nil
-    end
-    if linked then
-        raw.payload = ''
-    end
-    local function corrupt(detail)
+local decode_job
+do
+    -- The readers of one field of `raw` (the record's fields) in `key`; none is a closure, as
+    -- every job a command reads goes through them.
+    local function corrupt(key, detail)
         fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
     end
-    local function required(field)
+    local function required(raw, key, field)
         if raw[field] == nil then
-            corrupt("field '" .. field .. "' is missing")
+            corrupt(key, "field '" .. field .. "' is missing")
         end
         return raw[field]
     end
-    local function int(field, needed)
+    local function int(raw, key, field, needed)
         local text = raw[field]
         if text == nil then
             if needed then
-                corrupt("field '" .. field .. "' is missing")
+                corrupt(key, "field '" .. field .. "' is missing")
             end
             return nil
         end
         local value = parse_i64(text)
         if value == nil then
-            corrupt("field '" .. field .. "' is not an integer")
+            corrupt(key, "field '" .. field .. "' is not an integer")
         end
         return value
     end
     -- A stored name that the commands would refuse is not used (job.rs name_field).
-    local function name_field(field)
+    local function name_field(raw, key, field)
         local value = raw[field]
         if value ~= nil and not is_name(field, value) then
-            corrupt("field '" .. field .. "' is not a valid name")
+            corrupt(key, "field '" .. field .. "' is not a valid name")
         end
         return value
     end
     -- A field left out holds its default.
-    local function defaulted(field)
-        local value = int(field, false)
+    local function defaulted(raw, key, field)
+        local value = int(raw, key, field, false)
         if value == nil then
             return DEFAULT_OF[field]
         end
         return value
     end
-    local job = {}
-    local state = required('state')
-    if not IS_STATE[state] then
-        corrupt("unknown state '" .. state .. "'")
+
+    decode_job = function(key, flat, queue, id, linked)
+        local raw = utf8_hash(flat, linked and DATA_FIELDS)
+        if next(raw) == nil then
+            return nil
+        end
+        if linked then
+            raw.payload = ''
+        end
+        local job = {}
+        local state = required(raw, key, 'state')
+        if not IS_STATE[state] then
+            corrupt(key, "unknown state '" .. state .. "'")
+        end
+        if raw.queue ~= nil and raw.queue ~= queue then
+            corrupt(key, "field 'queue' does not name its queue")
+        end
+        if raw.id ~= nil and raw.id ~= id then
+            corrupt(key, "field 'id' does not match its key")
+        end
+        -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
+        job.priority = defaulted(raw, key, 'priority')
+        if job.priority < 0 or job.priority > MAX_PRIORITY then
+            corrupt(key, "field 'priority' is out of range")
+        end
+        job.id = id
+        job.queue = queue
+        job.task = required(raw, key, 'task')
+        job.payload = required(raw, key, 'payload')
+        job.state = state
+        job.attempt = defaulted(raw, key, 'attempt')
+        job.max_attempts = defaulted(raw, key, 'max_attempts')
+        job.timeout = defaulted(raw, key, 'timeout')
+        job.backoff = int(raw, key, 'backoff', false)
+        job.keep = int(raw, key, 'keep', false)
+        job.unique = name_field(raw, key, 'unique')
+        job.parents = raw.parents
+        job.children = raw.children
+        job.waiting_on = int(raw, key, 'waiting_on', false)
+        job.parents_done = raw.parents_done
+        job.with_results = int(raw, key, 'with_results', false)
+        job.on_parent_fail = raw.on_parent_fail
+        job.batch = name_field(raw, key, 'batch')
+        job.schedule = raw.schedule
+        job.created_at = int(raw, key, 'created_at', true)
+        job.run_at = int(raw, key, 'run_at', false)
+        job.started_at = int(raw, key, 'started_at', false)
+        job.finished_at = int(raw, key, 'finished_at', false)
+        job.consumer = raw.consumer
+        job.lease = raw.lease
+        job.progress = int(raw, key, 'progress', false)
+        job.cancel_requested = int(raw, key, 'cancel_requested', false)
+        job.entry = raw.entry
+        job.result = raw.result
+        job.error = raw.error
+        return job
     end
-    if raw.queue ~= nil and raw.queue ~= queue then
-        corrupt("field 'queue' does not name its queue")
-    end
-    if raw.id ~= nil and raw.id ~= id then
-        corrupt("field 'id' does not match its key")
-    end
-    -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
-    job.priority = defaulted('priority')
-    if job.priority < 0 or job.priority > MAX_PRIORITY then
-        corrupt("field 'priority' is out of range")
-    end
-    job.id = id
-    job.queue = queue
-    job.task = required('task')
-    job.payload = required('payload')
-    job.state = state
-    job.attempt = defaulted('attempt')
-    job.max_attempts = defaulted('max_attempts')
-    job.timeout = defaulted('timeout')
-    job.backoff = int('backoff', false)
-    job.keep = int('keep', false)
-    job.unique = name_field('unique')
-    job.parents = raw.parents
-    job.children = raw.children
-    job.waiting_on = int('waiting_on', false)
-    job.parents_done = raw.parents_done
-    job.with_results = int('with_results', false)
-    job.on_parent_fail = raw.on_parent_fail
-    job.batch = name_field('batch')
-    job.schedule = raw.schedule
-    job.created_at = int('created_at', true)
-    job.run_at = int('run_at', false)
-    job.started_at = int('started_at', false)
-    job.finished_at = int('finished_at', false)
-    job.consumer = raw.consumer
-    job.lease = raw.lease
-    job.progress = int('progress', false)
-    job.cancel_requested = int('cancel_requested', false)
-    job.entry = raw.entry
-    job.result = raw.result
-    job.error = raw.error
-    return job
 end
 
 -- Plain jobs and their inline entries (job.rs inline_id, inline_entry, Job::from_entry). A plain
@@ -295,26 +301,21 @@ local function try_load_job(k, id, linked)
     error(job, 0)
 end
 
--- Calls visit(field, kind, value) for each field the job has, in FIELDS order.
-local function each_present_field(job, visit)
-    for _, f in ipairs(FIELDS) do
-        local value = job[f[1]]
-        if value ~= nil then
-            visit(f[1], f[2], value)
+-- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present fields but
+-- the derived ones and those holding their default. (A loop of its own, as job_reply's and
+-- text_bytes': these run for every job a command handles.)
+local function job_hset_args(job)
+    local out, n = {}, 0
+    for i = 1, #FIELDS do
+        local f = FIELDS[i]
+        local field = f[1]
+        local value = job[field]
+        if value ~= nil and not IS_DERIVED[field] and DEFAULT_OF[field] ~= value then
+            out[n + 1] = field
+            out[n + 2] = f[2] == 'integer' and itoa(value) or value
+            n = n + 2
         end
     end
-end
-
--- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present fields but
--- the derived ones and those holding their default.
-local function job_hset_args(job)
-    local out = {}
-    each_present_field(job, function(field, kind, value)
-        if not IS_DERIVED[field] and DEFAULT_OF[field] ~= value then
-            out[#out + 1] = field
-            out[#out + 1] = kind == 'integer' and itoa(value) or value
-        end
-    end)
     return out
 end
 
@@ -342,9 +343,13 @@ end
 -- as integers (job.rs `to_reply`).
 local function job_reply(job)
     local map = {}
-    each_present_field(job, function(field, _, value)
-        map[field] = value
-    end)
+    for i = 1, #FIELDS do
+        local field = FIELDS[i][1]
+        local value = job[field]
+        if value ~= nil then
+            map[field] = value
+        end
+    end
     return { map = map }
 end
 
@@ -352,10 +357,13 @@ end
 -- zrq.reply-max-bytes (job.rs text_bytes).
 local function text_bytes(job)
     local bytes = 0
-    for _, f in ipairs(FIELDS) do
-        local value = job[f[1]]
-        if f[2] == 'text' and value ~= nil then
-            bytes = bytes + #value
+    for i = 1, #FIELDS do
+        local f = FIELDS[i]
+        if f[2] == 'text' then
+            local value = job[f[1]]
+            if value ~= nil then
+                bytes = bytes + #value
+            end
         end
     end
     return bytes

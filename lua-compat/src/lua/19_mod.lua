@@ -94,13 +94,25 @@ end
 -- Appends an entry with `fields` (a reference entry `{ ENTRY_FIELD, <id> }`, or a plain job's
 -- inline entry) to the stream of `priority` (creating streams and groups as needed); returns the
 -- entry id. Lua only: pushes a wake-up token for clients blocked on zrq:{q}:wake.
+-- The streams known to exist are listed in k.known_streams (a command deletes no stream), so each
+-- is asked for once per command.
 local function push_entry(k, fields, priority)
-    for _, stream in ipairs({ k.stream, k.stream_at(priority) }) do
-        if key_type(stream) == 'none' then
-            call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+    local known = k.known_streams
+    if known == nil then
+        known = {}
+        k.known_streams = known
+    end
+    local stream = k.stream_at(priority)
+    for n = 1, stream == k.stream and 1 or 2 do
+        local s = n == 1 and k.stream or stream
+        if not known[s] then
+            if key_type(s) == 'none' then
+                call('XGROUP', 'CREATE', s, GROUP, '0', 'MKSTREAM')
+            end
+            known[s] = true
         end
     end
-    local entry = call('XADD', k.stream_at(priority), '*', unpack(fields))
+    local entry = call('XADD', stream, '*', unpack(fields))
     call('RPUSH', k.wake, '1')
     call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
     return entry

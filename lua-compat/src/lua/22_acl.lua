@@ -45,13 +45,41 @@ local function acl_probes(k)
 end
 
 -- Fails with NOPERM unless the caller may run every command `function_name` can call on the keys
--- of `queue` (the reads only for a read-only function).
-local function check_acl(function_name, queue, readonly)
-    for _, probe in ipairs(acl_probes(queue_keys(queue))) do
-        if not (readonly and probe[1]) and not redis.acl_check_cmd(unpack(probe, 2)) then
-            local what = probe[2] == 'XGROUP' and ('XGROUP ' .. probe[3]) or probe[2]
-            fail('NOPERM', function_name .. " needs " .. what .. " on the keys of queue '" .. show_arg(queue)
-                .. "' (zrq:{" .. show_arg(queue) .. "}:*), which this user may not run; see docs/ACL.md")
+-- of `queue` (the reads only for a read-only function). The probes of the last queue checked are
+-- kept (commands come in runs on one queue); the checks themselves run every time.
+local check_acl
+do
+    local last_queue, last_probes
+
+    -- Whether the caller may run `probe` (acl_probes), its arguments passed one by one.
+    local function allowed(probe)
+        local check, n = redis.acl_check_cmd, #probe
+        if n == 2 then
+            return check(probe[2])
+        elseif n == 3 then
+            return check(probe[2], probe[3])
+        elseif n == 4 then
+            return check(probe[2], probe[3], probe[4])
+        elseif n == 5 then
+            return check(probe[2], probe[3], probe[4], probe[5])
+        elseif n == 6 then
+            return check(probe[2], probe[3], probe[4], probe[5], probe[6])
+        end
+        return check(unpack(probe, 2))
+    end
+
+    check_acl = function(function_name, queue, readonly)
+        if queue ~= last_queue then
+            last_probes, last_queue = acl_probes(queue_keys(queue)), queue
+        end
+        local probes = last_probes
+        for n = 1, #probes do
+            local probe = probes[n]
+            if not (readonly and probe[1]) and not allowed(probe) then
+                local what = probe[2] == 'XGROUP' and ('XGROUP ' .. probe[3]) or probe[2]
+                fail('NOPERM', function_name .. " needs " .. what .. " on the keys of queue '" .. show_arg(queue)
+                    .. "' (zrq:{" .. show_arg(queue) .. "}:*), which this user may not run; see docs/ACL.md")
+            end
         end
     end
 end

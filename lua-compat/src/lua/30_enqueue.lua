@@ -167,6 +167,14 @@ enqueue_job = function(k, spec, now, sec, usec)
         checks[#checks + 1] = { k.stats, 'hash' }
         checks[#checks + 1] = { k.wake, 'list' }
         check_types(checks)
+        -- The streams found need not be asked for again by push_entry.
+        local known = k.known_streams or {}
+        for n = 1, #checks do
+            if checks[n][3] == 'stream' then
+                known[checks[n][1]] = true
+            end
+        end
+        k.known_streams = known
     end
     local job = {
         id = id,

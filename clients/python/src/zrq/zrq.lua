@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+e7702dcc'
+local VERSION = '0.1.0+962d681d'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -627,6 +627,9 @@ end
 -- UTF8_SEQUENCES): reading a payload-max record costs about 0.3 ms when it is ASCII (instead of
 -- 4 with the byte-by-byte scan below) and half as much as that scan when it is not.
 local function is_utf8(s)
+    -- The string functions themselves, not the load-time wrappers: every field of every record
+    -- read comes through here.
+    local find, byte = string.find, string.byte
     local i, n = 1, #s
     if n >= 4096 then
         if not has_non_ascii(s) then
@@ -811,34 +814,72 @@ end
 
 -- The keys of `queue`: k.<kind> for every fixed key kind (KEY_KINDS without the `job:`-like
 -- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p),
--- k.index_of(state).
-local function queue_keys(queue)
-    local prefix = 'zrq:{' .. queue .. '}:'
-    local k = { queue = queue, events = prefix .. EVENTS }
-    for _, name in ipairs(KEY_KINDS) do
-        if sub(name, -1) ~= ':' then
-            k[name] = prefix .. name
+-- k.index_of(state). Every command builds one (several, through check_acl): the names are made on
+-- first use (a metatable's __index), not all of them up front, each then kept in `k`.
+local queue_keys
+do
+    -- The fixed kinds (KEY_KINDS but the prefixes, then LUA_ONLY_KEY_KINDS): kind -> true; and
+    -- the metatable of every queue's keys. Made on first use (top-level code has no `string`).
+    local fixed, keys_of
+
+    -- The functions of k, each made for k's prefix when first asked for.
+    local make = {
+        job = function(prefix) return function(id) return prefix .. 'job:' .. id end end,
+        batch = function(prefix) return function(id) return prefix .. 'batch:' .. id end end,
+    }
+    function make.stream_at(prefix, k)
+        local streams = {}
+        return function(priority)
+            if priority == 0 then
+                return k.stream
+            end
+            local stream = streams[priority]
+            if stream == nil then
+                stream = prefix .. 'stream:' .. priority
+                streams[priority] = stream
+            end
+            return stream
         end
-    end
-    for _, name in ipairs(LUA_ONLY_KEY_KINDS) do
-        k[name] = prefix .. name
-    end
-    k.job = function(id) return prefix .. 'job:' .. id end
-    k.batch = function(id) return prefix .. 'batch:' .. id end
-    k.stream_at = function(priority)
-        if priority == 0 then
-            return k.stream
-        end
-        return prefix .. 'stream:' .. priority
     end
     -- The index holding the unfinished jobs of `state` (keys.rs index_of); nil for pending jobs
     -- (in their stream) and finished ones. Each of these kinds is named after its state.
-    k.index_of = function(state)
-        if state == 'active' or state == 'waiting' or state == 'scheduled' or state == 'retrying' then
-            return k[state]
+    function make.index_of(_, k)
+        return function(state)
+            if state == 'active' or state == 'waiting' or state == 'scheduled' or state == 'retrying' then
+                return k[state]
+            end
         end
     end
-    return k
+
+    queue_keys = function(queue)
+        if fixed == nil then
+            fixed = {}
+            for _, name in ipairs(KEY_KINDS) do
+                if sub(name, -1) ~= ':' then
+                    fixed[name] = true
+                end
+            end
+            for _, name in ipairs(LUA_ONLY_KEY_KINDS) do
+                fixed[name] = true
+            end
+            keys_of = {
+                __index = function(k, name)
+                    local value
+                    if fixed[name] then
+                        value = k.prefix .. name
+                    elseif make[name] then
+                        value = make[name](k.prefix, k)
+                    else
+                        return nil
+                    end
+                    k[name] = value
+                    return value
+                end,
+            }
+        end
+        local prefix = 'zrq:{' .. queue .. '}:'
+        return setmetatable({ queue = queue, prefix = prefix, events = prefix .. EVENTS }, keys_of)
+    end
 end
 
 --------------------------------------------------------------------------------------------------
@@ -872,10 +913,11 @@ local function key_type(key)
 end
 
 -- Fails with WRONGTYPE unless each key is missing or of its type. (commands/mod.rs check_types)
--- `checks` = { {key, 'stream'}, ... }
+-- `checks` = { {key, 'stream'}, ... }; each check gets the type found as its third element.
 local function check_types(checks)
     for _, check in ipairs(checks) do
         local found = key_type(check[1])
+        check[3] = found
         if found ~= 'none' and found ~= check[2] then
             fail('WRONGTYPE', "key '" .. check[1] .. "' holds a " .. found .. ', zrq expects a ' .. check[2])
         end
@@ -948,100 +990,106 @@ end
 -- the full format (before the compact one) that stores another `queue` or `id` is CORRUPT.
 -- Fields or values that are not UTF-8 are skipped, as the module's store does. Returns nil when
 -- nothing is left. With `linked`, the data fields are left out unread (mod.rs load_linked).
-local function decode_job(key, flat, queue, id, linked)
-    local raw = utf8_hash(flat, linked and DATA_FIELDS)
-    if next(raw) == nil then
-        return nil
-    end
-    if linked then
-        raw.payload = ''
-    end
-    local function corrupt(detail)
+local decode_job
+do
+    -- The readers of one field of `raw` (the record's fields) in `key`; none is a closure, as
+    -- every job a command reads goes through them.
+    local function corrupt(key, detail)
         fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
     end
-    local function required(field)
+    local function required(raw, key, field)
         if raw[field] == nil then
-            corrupt("field '" .. field .. "' is missing")
+            corrupt(key, "field '" .. field .. "' is missing")
         end
         return raw[field]
     end
-    local function int(field, needed)
+    local function int(raw, key, field, needed)
         local text = raw[field]
         if text == nil then
             if needed then
-                corrupt("field '" .. field .. "' is missing")
+                corrupt(key, "field '" .. field .. "' is missing")
             end
             return nil
         end
         local value = parse_i64(text)
         if value == nil then
-            corrupt("field '" .. field .. "' is not an integer")
+            corrupt(key, "field '" .. field .. "' is not an integer")
         end
         return value
     end
     -- A stored name that the commands would refuse is not used (job.rs name_field).
-    local function name_field(field)
+    local function name_field(raw, key, field)
         local value = raw[field]
         if value ~= nil and not is_name(field, value) then
-            corrupt("field '" .. field .. "' is not a valid name")
+            corrupt(key, "field '" .. field .. "' is not a valid name")
         end
         return value
     end
     -- A field left out holds its default.
-    local function defaulted(field)
-        local value = int(field, false)
+    local function defaulted(raw, key, field)
+        local value = int(raw, key, field, false)
         if value == nil then
             return DEFAULT_OF[field]
         end
         return value
     end
-    local job = {}
-    local state = required('state')
-    if not IS_STATE[state] then
-        corrupt("unknown state '" .. state .. "'")
+
+    decode_job = function(key, flat, queue, id, linked)
+        local raw = utf8_hash(flat, linked and DATA_FIELDS)
+        if next(raw) == nil then
+            return nil
+        end
+        if linked then
+            raw.payload = ''
+        end
+        local job = {}
+        local state = required(raw, key, 'state')
+        if not IS_STATE[state] then
+            corrupt(key, "unknown state '" .. state .. "'")
+        end
+        if raw.queue ~= nil and raw.queue ~= queue then
+            corrupt(key, "field 'queue' does not name its queue")
+        end
+        if raw.id ~= nil and raw.id ~= id then
+            corrupt(key, "field 'id' does not match its key")
+        end
+        -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
+        job.priority = defaulted(raw, key, 'priority')
+        if job.priority < 0 or job.priority > MAX_PRIORITY then
+            corrupt(key, "field 'priority' is out of range")
+        end
+        job.id = id
+        job.queue = queue
+        job.task = required(raw, key, 'task')
+        job.payload = required(raw, key, 'payload')
+        job.state = state
+        job.attempt = defaulted(raw, key, 'attempt')
+        job.max_attempts = defaulted(raw, key, 'max_attempts')
+        job.timeout = defaulted(raw, key, 'timeout')
+        job.backoff = int(raw, key, 'backoff', false)
+        job.keep = int(raw, key, 'keep', false)
+        job.unique = name_field(raw, key, 'unique')
+        job.parents = raw.parents
+        job.children = raw.children
+        job.waiting_on = int(raw, key, 'waiting_on', false)
+        job.parents_done = raw.parents_done
+        job.with_results = int(raw, key, 'with_results', false)
+        job.on_parent_fail = raw.on_parent_fail
+        job.batch = name_field(raw, key, 'batch')
+        job.schedule = raw.schedule
+        job.created_at = int(raw, key, 'created_at', true)
+        job.run_at = int(raw, key, 'run_at', false)
+        job.started_at = int(raw, key, 'started_at', false)
+        job.finished_at = int(raw, key, 'finished_at', false)
+        job.consumer = raw.consumer
+        job.lease = raw.lease
+        job.progress = int(raw, key, 'progress', false)
+        job.cancel_requested = int(raw, key, 'cancel_requested', false)
+        job.entry = raw.entry
+        job.result = raw.result
+        job.error = raw.error
+        return job
     end
-    if raw.queue ~= nil and raw.queue ~= queue then
-        corrupt("field 'queue' does not name its queue")
-    end
-    if raw.id ~= nil and raw.id ~= id then
-        corrupt("field 'id' does not match its key")
-    end
-    -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
-    job.priority = defaulted('priority')
-    if job.priority < 0 or job.priority > MAX_PRIORITY then
-        corrupt("field 'priority' is out of range")
-    end
-    job.id = id
-    job.queue = queue
-    job.task = required('task')
-    job.payload = required('payload')
-    job.state = state
-    job.attempt = defaulted('attempt')
-    job.max_attempts = defaulted('max_attempts')
-    job.timeout = defaulted('timeout')
-    job.backoff = int('backoff', false)
-    job.keep = int('keep', false)
-    job.unique = name_field('unique')
-    job.parents = raw.parents
-    job.children = raw.children
-    job.waiting_on = int('waiting_on', false)
-    job.parents_done = raw.parents_done
-    job.with_results = int('with_results', false)
-    job.on_parent_fail = raw.on_parent_fail
-    job.batch = name_field('batch')
-    job.schedule = raw.schedule
-    job.created_at = int('created_at', true)
-    job.run_at = int('run_at', false)
-    job.started_at = int('started_at', false)
-    job.finished_at = int('finished_at', false)
-    job.consumer = raw.consumer
-    job.lease = raw.lease
-    job.progress = int('progress', false)
-    job.cancel_requested = int('cancel_requested', false)
-    job.entry = raw.entry
-    job.result = raw.result
-    job.error = raw.error
-    return job
 end
 
 -- Plain jobs and their inline entries (job.rs inline_id, inline_entry, Job::from_entry). A plain
@@ -1190,26 +1238,21 @@ local function try_load_job(k, id, linked)
     error(job, 0)
 end
 
--- Calls visit(field, kind, value) for each field the job has, in FIELDS order.
-local function each_present_field(job, visit)
-    for _, f in ipairs(FIELDS) do
-        local value = job[f[1]]
-        if value ~= nil then
-            visit(f[1], f[2], value)
+-- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present fields but
+-- the derived ones and those holding their default. (A loop of its own, as job_reply's and
+-- text_bytes': these run for every job a command handles.)
+local function job_hset_args(job)
+    local out, n = {}, 0
+    for i = 1, #FIELDS do
+        local f = FIELDS[i]
+        local field = f[1]
+        local value = job[field]
+        if value ~= nil and not IS_DERIVED[field] and DEFAULT_OF[field] ~= value then
+            out[n + 1] = field
+            out[n + 2] = f[2] == 'integer' and itoa(value) or value
+            n = n + 2
         end
     end
-end
-
--- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present fields but
--- the derived ones and those holding their default.
-local function job_hset_args(job)
-    local out = {}
-    each_present_field(job, function(field, kind, value)
-        if not IS_DERIVED[field] and DEFAULT_OF[field] ~= value then
-            out[#out + 1] = field
-            out[#out + 1] = kind == 'integer' and itoa(value) or value
-        end
-    end)
     return out
 end
 
@@ -1237,9 +1280,13 @@ end
 -- as integers (job.rs `to_reply`).
 local function job_reply(job)
     local map = {}
-    each_present_field(job, function(field, _, value)
-        map[field] = value
-    end)
+    for i = 1, #FIELDS do
+        local field = FIELDS[i][1]
+        local value = job[field]
+        if value ~= nil then
+            map[field] = value
+        end
+    end
     return { map = map }
 end
 
@@ -1247,10 +1294,13 @@ end
 -- zrq.reply-max-bytes (job.rs text_bytes).
 local function text_bytes(job)
     local bytes = 0
-    for _, f in ipairs(FIELDS) do
-        local value = job[f[1]]
-        if f[2] == 'text' and value ~= nil then
-            bytes = bytes + #value
+    for i = 1, #FIELDS do
+        local f = FIELDS[i]
+        if f[2] == 'text' then
+            local value = job[f[1]]
+            if value ~= nil then
+                bytes = bytes + #value
+            end
         end
     end
     return bytes
@@ -1628,13 +1678,25 @@ end
 -- Appends an entry with `fields` (a reference entry `{ ENTRY_FIELD, <id> }`, or a plain job's
 -- inline entry) to the stream of `priority` (creating streams and groups as needed); returns the
 -- entry id. Lua only: pushes a wake-up token for clients blocked on zrq:{q}:wake.
+-- The streams known to exist are listed in k.known_streams (a command deletes no stream), so each
+-- is asked for once per command.
 local function push_entry(k, fields, priority)
-    for _, stream in ipairs({ k.stream, k.stream_at(priority) }) do
-        if key_type(stream) == 'none' then
-            call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+    local known = k.known_streams
+    if known == nil then
+        known = {}
+        k.known_streams = known
+    end
+    local stream = k.stream_at(priority)
+    for n = 1, stream == k.stream and 1 or 2 do
+        local s = n == 1 and k.stream or stream
+        if not known[s] then
+            if key_type(s) == 'none' then
+                call('XGROUP', 'CREATE', s, GROUP, '0', 'MKSTREAM')
+            end
+            known[s] = true
         end
     end
-    local entry = call('XADD', k.stream_at(priority), '*', unpack(fields))
+    local entry = call('XADD', stream, '*', unpack(fields))
     call('RPUSH', k.wake, '1')
     call('LTRIM', k.wake, itoa(-WAKE_CAP), '-1')
     return entry
@@ -2186,13 +2248,41 @@ local function acl_probes(k)
 end
 
 -- Fails with NOPERM unless the caller may run every command `function_name` can call on the keys
--- of `queue` (the reads only for a read-only function).
-local function check_acl(function_name, queue, readonly)
-    for _, probe in ipairs(acl_probes(queue_keys(queue))) do
-        if not (readonly and probe[1]) and not redis.acl_check_cmd(unpack(probe, 2)) then
-            local what = probe[2] == 'XGROUP' and ('XGROUP ' .. probe[3]) or probe[2]
-            fail('NOPERM', function_name .. " needs " .. what .. " on the keys of queue '" .. show_arg(queue)
-                .. "' (zrq:{" .. show_arg(queue) .. "}:*), which this user may not run; see docs/ACL.md")
+-- of `queue` (the reads only for a read-only function). The probes of the last queue checked are
+-- kept (commands come in runs on one queue); the checks themselves run every time.
+local check_acl
+do
+    local last_queue, last_probes
+
+    -- Whether the caller may run `probe` (acl_probes), its arguments passed one by one.
+    local function allowed(probe)
+        local check, n = redis.acl_check_cmd, #probe
+        if n == 2 then
+            return check(probe[2])
+        elseif n == 3 then
+            return check(probe[2], probe[3])
+        elseif n == 4 then
+            return check(probe[2], probe[3], probe[4])
+        elseif n == 5 then
+            return check(probe[2], probe[3], probe[4], probe[5])
+        elseif n == 6 then
+            return check(probe[2], probe[3], probe[4], probe[5], probe[6])
+        end
+        return check(unpack(probe, 2))
+    end
+
+    check_acl = function(function_name, queue, readonly)
+        if queue ~= last_queue then
+            last_probes, last_queue = acl_probes(queue_keys(queue)), queue
+        end
+        local probes = last_probes
+        for n = 1, #probes do
+            local probe = probes[n]
+            if not (readonly and probe[1]) and not allowed(probe) then
+                local what = probe[2] == 'XGROUP' and ('XGROUP ' .. probe[3]) or probe[2]
+                fail('NOPERM', function_name .. " needs " .. what .. " on the keys of queue '" .. show_arg(queue)
+                    .. "' (zrq:{" .. show_arg(queue) .. "}:*), which this user may not run; see docs/ACL.md")
+            end
         end
     end
 end
@@ -2916,6 +3006,14 @@ enqueue_job = function(k, spec, now, sec, usec)
         checks[#checks + 1] = { k.stats, 'hash' }
         checks[#checks + 1] = { k.wake, 'list' }
         check_types(checks)
+        -- The streams found need not be asked for again by push_entry.
+        local known = k.known_streams or {}
+        for n = 1, #checks do
+            if checks[n][3] == 'stream' then
+                known[checks[n][1]] = true
+            end
+        end
+        k.known_streams = known
     end
     local job = {
         id = id,
