@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+c1f89197'
+local VERSION = '0.1.0+e2ce1df9'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -947,6 +947,10 @@ end
 
 -- Rust's i64 parse: optional sign, digits, within i64. Returns the number or nil.
 local function parse_i64(text)
+    -- What records hold (counts, times): a plain integer of up to 15 digits, exact as a number.
+    if #text <= 15 and (find(text, '^[1-9]%d*$') or text == '0') then
+        return tonumber(text)
+    end
     local sign, digits = text:match('^([+-]?)(%d+)$')
     if not digits then
         return nil
@@ -970,16 +974,31 @@ end
 local DATA_FIELDS = { payload = true, result = true, error = true }
 
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
--- UTF-8 (as the module's store reads hashes), and none of the fields in the set `skip`.
-local function utf8_hash(flat, skip)
-    local out = {}
-    for n = 1, #flat, 2 do
-        local field = flat[n]
-        if out[field] == nil and not (skip and skip[field]) and is_utf8(field) and is_utf8(flat[n + 1]) then
-            out[field] = flat[n + 1]
+-- UTF-8 (as the module's store reads hashes), and none of the fields in the set `skip`. The first
+-- `trusted` elements of `flat` (pairs the library made itself) are UTF-8 as they are; so is the
+-- name of a field of the job record (FIELDS).
+local utf8_hash
+do
+    local is_field_name -- field -> true for each of FIELDS, made on first use
+
+    utf8_hash = function(flat, skip, trusted)
+        if is_field_name == nil then
+            is_field_name = {}
+            for i = 1, #FIELDS do
+                is_field_name[FIELDS[i][1]] = true
+            end
         end
+        trusted = trusted or 0
+        local out = {}
+        for n = 1, #flat, 2 do
+            local field = flat[n]
+            if out[field] == nil and not (skip and skip[field])
+                and (n < trusted or ((is_field_name[field] or is_utf8(field)) and is_utf8(flat[n + 1]))) then
+                out[field] = flat[n + 1]
+            end
+        end
+        return out
     end
-    return out
 end
 
 -- Sets `map[prefix .. field]` to the integer value of each of `fields` in `hash` (0 when absent
@@ -1039,15 +1058,15 @@ do
         return value
     end
 
-    decode_job = function(key, flat, queue, id, linked)
-        local raw = utf8_hash(flat, linked and DATA_FIELDS)
+    -- `trusted`: as utf8_hash's.
+    decode_job = function(key, flat, queue, id, linked, trusted)
+        local raw = utf8_hash(flat, linked and DATA_FIELDS, trusted)
         if next(raw) == nil then
             return nil
         end
         if linked then
             raw.payload = ''
         end
-        local job = {}
         local state = required(raw, key, 'state')
         if not IS_STATE[state] then
             corrupt(key, "unknown state '" .. state .. "'")
@@ -1059,40 +1078,44 @@ do
             corrupt(key, "field 'id' does not match its key")
         end
         -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
-        job.priority = defaulted(raw, key, 'priority')
-        if job.priority < 0 or job.priority > MAX_PRIORITY then
+        local priority = defaulted(raw, key, 'priority')
+        if priority < 0 or priority > MAX_PRIORITY then
             corrupt(key, "field 'priority' is out of range")
         end
-        job.id = id
-        job.queue = queue
-        job.task = required(raw, key, 'task')
-        job.payload = required(raw, key, 'payload')
-        job.state = state
-        job.attempt = defaulted(raw, key, 'attempt')
-        job.max_attempts = defaulted(raw, key, 'max_attempts')
-        job.timeout = defaulted(raw, key, 'timeout')
-        job.backoff = int(raw, key, 'backoff', false)
-        job.keep = int(raw, key, 'keep', false)
-        job.unique = name_field(raw, key, 'unique')
-        job.parents = raw.parents
-        job.children = raw.children
-        job.waiting_on = int(raw, key, 'waiting_on', false)
-        job.parents_done = raw.parents_done
-        job.with_results = int(raw, key, 'with_results', false)
-        job.on_parent_fail = raw.on_parent_fail
-        job.batch = name_field(raw, key, 'batch')
-        job.schedule = raw.schedule
-        job.created_at = int(raw, key, 'created_at', true)
-        job.run_at = int(raw, key, 'run_at', false)
-        job.started_at = int(raw, key, 'started_at', false)
-        job.finished_at = int(raw, key, 'finished_at', false)
-        job.consumer = raw.consumer
-        job.lease = raw.lease
-        job.progress = int(raw, key, 'progress', false)
-        job.cancel_requested = int(raw, key, 'cancel_requested', false)
-        job.entry = raw.entry
-        job.result = raw.result
-        job.error = raw.error
+        -- One constructor (its fields read in this order): the table is made at its size.
+        local job = {
+            priority = priority,
+            id = id,
+            queue = queue,
+            task = required(raw, key, 'task'),
+            payload = required(raw, key, 'payload'),
+            state = state,
+            attempt = defaulted(raw, key, 'attempt'),
+            max_attempts = defaulted(raw, key, 'max_attempts'),
+            timeout = defaulted(raw, key, 'timeout'),
+            backoff = int(raw, key, 'backoff', false),
+            keep = int(raw, key, 'keep', false),
+            unique = name_field(raw, key, 'unique'),
+            parents = raw.parents,
+            children = raw.children,
+            waiting_on = int(raw, key, 'waiting_on', false),
+            parents_done = raw.parents_done,
+            with_results = int(raw, key, 'with_results', false),
+            on_parent_fail = raw.on_parent_fail,
+            batch = name_field(raw, key, 'batch'),
+            schedule = raw.schedule,
+            created_at = int(raw, key, 'created_at', true),
+            run_at = int(raw, key, 'run_at', false),
+            started_at = int(raw, key, 'started_at', false),
+            finished_at = int(raw, key, 'finished_at', false),
+            consumer = raw.consumer,
+            lease = raw.lease,
+            progress = int(raw, key, 'progress', false),
+            cancel_requested = int(raw, key, 'cancel_requested', false),
+            entry = raw.entry,
+            result = raw.result,
+            error = raw.error,
+        }
         return job
     end
 end
@@ -1166,7 +1189,7 @@ do
             flat[#flat + 1] = fields[n]
         end
         local id = inline.id(priority, entry)
-        local job = decode_job(k.stream_at(priority), flat, k.queue, id)
+        local job = decode_job(k.stream_at(priority), flat, k.queue, id, nil, 8)
         job.inline = true
         return job
     end
