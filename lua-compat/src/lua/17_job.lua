@@ -324,22 +324,79 @@ local function try_load_job(k, id, linked)
     error(job, 0)
 end
 
--- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present fields but
--- the derived ones and those holding their default. (A loop of its own, as job_reply's and
--- text_bytes': these run for every job a command handles.)
-local function job_hset_args(job)
-    local out, n = {}, 0
-    for i = 1, #FIELDS do
-        local f = FIELDS[i]
-        local field = f[1]
-        local value = job[field]
-        if value ~= nil and not IS_DERIVED[field] and DEFAULT_OF[field] ~= value then
-            out[n + 1] = field
-            out[n + 2] = f[2] == 'integer' and itoa(value) or value
-            n = n + 2
+local job_hset_args, job_reply, text_bytes
+do
+    -- FIELDS as each loop below needs it, made on first use: every name in order, the integer
+    -- ones, the names stored (not derived) in order, the text ones. These loops run for every
+    -- job a command handles.
+    local names, is_int, stored, texts
+    local function split_fields()
+        names, is_int, stored, texts = {}, {}, {}, {}
+        for i = 1, #FIELDS do
+            local name, kind = FIELDS[i][1], FIELDS[i][2]
+            names[i] = name
+            if kind == 'integer' then
+                is_int[name] = true
+            elseif kind == 'text' then
+                texts[#texts + 1] = name
+            end
+            if not IS_DERIVED[name] then
+                stored[#stored + 1] = name
+            end
         end
     end
-    return out
+
+    -- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present
+    -- fields but the derived ones and those holding their default.
+    job_hset_args = function(job)
+        if stored == nil then
+            split_fields()
+        end
+        local out, n = {}, 0
+        for i = 1, #stored do
+            local field = stored[i]
+            local value = job[field]
+            if value ~= nil and DEFAULT_OF[field] ~= value then
+                out[n + 1] = field
+                out[n + 2] = is_int[field] and itoa(value) or value
+                n = n + 2
+            end
+        end
+        return out
+    end
+
+    -- The job as a reply map: every present field, the derived ones and defaults included,
+    -- integers as integers (job.rs `to_reply`).
+    job_reply = function(job)
+        if names == nil then
+            split_fields()
+        end
+        local map = {}
+        for i = 1, #names do
+            local field = names[i]
+            local value = job[field]
+            if value ~= nil then
+                map[field] = value
+            end
+        end
+        return { map = map }
+    end
+
+    -- The bytes of the job's text fields: what reading it costs, the measure of
+    -- zrq.reply-max-bytes (job.rs text_bytes).
+    text_bytes = function(job)
+        if texts == nil then
+            split_fields()
+        end
+        local bytes = 0
+        for i = 1, #texts do
+            local value = job[texts[i]]
+            if value ~= nil then
+                bytes = bytes + #value
+            end
+        end
+        return bytes
+    end
 end
 
 -- Writes the whole compact record of a pending job that has none yet (held by its inline entry):
@@ -360,36 +417,6 @@ local function set_integer(k, id, field, value)
     else
         call('HSET', k.job(id), field, itoa(value))
     end
-end
-
--- The job as a reply map: every present field, the derived ones and defaults included, integers
--- as integers (job.rs `to_reply`).
-local function job_reply(job)
-    local map = {}
-    for i = 1, #FIELDS do
-        local field = FIELDS[i][1]
-        local value = job[field]
-        if value ~= nil then
-            map[field] = value
-        end
-    end
-    return { map = map }
-end
-
--- The bytes of the job's text fields: what reading it costs, the measure of
--- zrq.reply-max-bytes (job.rs text_bytes).
-local function text_bytes(job)
-    local bytes = 0
-    for i = 1, #FIELDS do
-        local f = FIELDS[i]
-        if f[2] == 'text' then
-            local value = job[f[1]]
-            if value ~= nil then
-                bytes = bytes + #value
-            end
-        end
-    end
-    return bytes
 end
 
 -- The reading budget of one paged command, zrq.reply-max-bytes (mod.rs Budget): admit(bytes)
