@@ -91,63 +91,70 @@ end
 -- A long text is checked by plain finds and pattern replacements, all run in C (see
 -- UTF8_SEQUENCES): reading a payload-max record costs about 0.3 ms when it is ASCII (instead of
 -- 4 with the byte-by-byte scan below) and half as much as that scan when it is not.
-local function is_utf8(s)
-    -- The string functions themselves, not the load-time wrappers: every field of every record
-    -- read comes through here.
-    local find, byte = string.find, string.byte
-    local i, n = 1, #s
-    if n >= 4096 then
-        if not has_non_ascii(s) then
-            return true
+local is_utf8
+do
+    -- The string functions themselves, not the load-time wrappers, looked up once (at call
+    -- time: top-level code has no `string`): every field of every record read comes through here.
+    local find, byte
+
+    is_utf8 = function(s)
+        if find == nil then
+            find, byte = string.find, string.byte
         end
-        for _, kind in ipairs(UTF8_SEQUENCES) do
-            for lead = kind[1], kind[2] do
-                if find(s, NOT_ASCII[lead - 127], 1, true) then
-                    s = string.gsub(s, kind[3], 'x')
-                    break
+        local i, n = 1, #s
+        if n >= 4096 then
+            if not has_non_ascii(s) then
+                return true
+            end
+            for _, kind in ipairs(UTF8_SEQUENCES) do
+                for lead = kind[1], kind[2] do
+                    if find(s, NOT_ASCII[lead - 127], 1, true) then
+                        s = string.gsub(s, kind[3], 'x')
+                        break
+                    end
                 end
             end
+            return not has_non_ascii(s)
         end
-        return not has_non_ascii(s)
-    end
-    while true do
-        i = find(s, '[\128-\255]', i)
-        if not i then
-            return true
-        end
-        local c = byte(s, i)
-        local need, lo, hi
-        if c >= 0xC2 and c <= 0xDF then
-            need, lo, hi = 1, 0x80, 0xBF
-        elseif c == 0xE0 then
-            need, lo, hi = 2, 0xA0, 0xBF
-        elseif (c >= 0xE1 and c <= 0xEC) or c == 0xEE or c == 0xEF then
-            need, lo, hi = 2, 0x80, 0xBF
-        elseif c == 0xED then
-            need, lo, hi = 2, 0x80, 0x9F
-        elseif c == 0xF0 then
-            need, lo, hi = 3, 0x90, 0xBF
-        elseif c >= 0xF1 and c <= 0xF3 then
-            need, lo, hi = 3, 0x80, 0xBF
-        elseif c == 0xF4 then
-            need, lo, hi = 3, 0x80, 0x8F
-        else
-            return false
-        end
-        if i + need > n then
-            return false
-        end
-        local c1 = byte(s, i + 1)
-        if c1 < lo or c1 > hi then
-            return false
-        end
-        for k = 2, need do
-            local ck = byte(s, i + k)
-            if ck < 0x80 or ck > 0xBF then
+        while true do
+            i = find(s, '[\128-\255]', i)
+            if not i then
+                return true
+            end
+            local c = byte(s, i)
+            local need, lo, hi
+            if c >= 0xC2 and c <= 0xDF then
+                need, lo, hi = 1, 0x80, 0xBF
+            elseif c == 0xE0 then
+                need, lo, hi = 2, 0xA0, 0xBF
+            elseif (c >= 0xE1 and c <= 0xEC) or c == 0xEE or c == 0xEF then
+                need, lo, hi = 2, 0x80, 0xBF
+            elseif c == 0xED then
+                need, lo, hi = 2, 0x80, 0x9F
+            elseif c == 0xF0 then
+                need, lo, hi = 3, 0x90, 0xBF
+            elseif c >= 0xF1 and c <= 0xF3 then
+                need, lo, hi = 3, 0x80, 0xBF
+            elseif c == 0xF4 then
+                need, lo, hi = 3, 0x80, 0x8F
+            else
                 return false
             end
+            if i + need > n then
+                return false
+            end
+            local c1 = byte(s, i + 1)
+            if c1 < lo or c1 > hi then
+                return false
+            end
+            for k = 2, need do
+                local ck = byte(s, i + k)
+                if ck < 0x80 or ck > 0xBF then
+                    return false
+                end
+            end
+            i = i + need + 1
         end
-        i = i + need + 1
     end
 end
 

@@ -3,17 +3,27 @@
 -- errors with the module's text: "<COMMAND> failed: <redis error>".
 --------------------------------------------------------------------------------------------------
 
-local function call(command, ...)
-    local reply = redis.pcall(command, ...)
-    if type(reply) == 'table' and reply.err then
-        -- A call the caller's ACL denies (writing functions check theirs up front, see check_acl;
-        -- this is for the keyless zrq_queues) is NOPERM, not a zrq bug.
-        if find(reply.err, "The user executing the script can't", 1, true) then
-            fail('NOPERM', command .. ' failed: ' .. reply.err)
+local call
+do
+    -- redis.pcall and type, looked up once (at call time: not there at load time); every
+    -- command makes several calls.
+    local rpcall, type_of
+
+    call = function(command, ...)
+        if rpcall == nil then
+            rpcall, type_of = redis.pcall, type
         end
-        fail('INTERNAL', command .. ' failed: ' .. reply.err)
+        local reply = rpcall(command, ...)
+        if type_of(reply) == 'table' and reply.err then
+            -- A call the caller's ACL denies (writing functions check theirs up front, see
+            -- check_acl; this is for the keyless zrq_queues) is NOPERM, not a zrq bug.
+            if find(reply.err, "The user executing the script can't", 1, true) then
+                fail('NOPERM', command .. ' failed: ' .. reply.err)
+            end
+            fail('INTERNAL', command .. ' failed: ' .. reply.err)
+        end
+        return reply
     end
-    return reply
 end
 
 local KNOWN_TYPES = { string = true, list = true, hash = true, set = true, zset = true, stream = true, none = true }

@@ -50,10 +50,11 @@ end
 local check_acl
 do
     local last_queue, last_probes
+    local check -- redis.acl_check_cmd, looked up once (at call time: not there at load time)
 
     -- Whether the caller may run `probe` (acl_probes), its arguments passed one by one.
     local function allowed(probe)
-        local check, n = redis.acl_check_cmd, #probe
+        local n = #probe
         if n == 2 then
             return check(probe[2])
         elseif n == 3 then
@@ -69,6 +70,7 @@ do
     end
 
     check_acl = function(function_name, queue, readonly)
+        check = check or redis.acl_check_cmd
         if queue ~= last_queue then
             last_probes, last_queue = acl_probes(queue_keys(queue)), queue
         end
