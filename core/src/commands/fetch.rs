@@ -4,10 +4,10 @@
 //! queue's stream when nothing was delivered and `BLOCK` was given, and calls [`Fetch::apply`]
 //! again each time the stream is signalled.
 
-use super::{check_queue_types, load_job, start_attempt, Budget, Leases};
+use super::{check_queue_types, job_at, start_attempt, Budget, Leases};
 use crate::args::{self, Options, MAX_COUNT, MAX_DURATION_MS};
-use crate::job::{inline_id, Job};
-use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
+use crate::job::Job;
+use crate::keys::{QueueKeys, GROUP, MAX_PRIORITY};
 use crate::state::{Event, State};
 use crate::store::{entry_after, KeyType, Store};
 use crate::{Result, ZrqError};
@@ -97,7 +97,7 @@ impl Fetch {
             for (entry, fields) in delivered {
                 // An entry without a readable pending job was not written by zrq, or its job was
                 // deleted by hand: trimmed with the others, it cannot block the queue.
-                let job = read_entry(store, keys, priority, &entry, fields);
+                let job = job_at(store, keys, priority, &entry, fields).ok().flatten();
                 if !budget.admit(job.as_ref().map_or(0, Job::text_bytes)) {
                     handed_back = Some(entry);
                     break;
@@ -129,36 +129,6 @@ impl Fetch {
         }
         Ok(jobs)
     }
-}
-
-/// The job a delivered entry of the stream of `priority` stands for, `None` if it cannot be read.
-/// A reference entry names its job, read from its record. An inline entry holds its job: read
-/// from its record if one was written while it was pending (the record is authoritative), else
-/// from the entry's fields.
-fn read_entry(
-    store: &mut dyn Store,
-    keys: &QueueKeys,
-    priority: i64,
-    entry: &str,
-    mut fields: Vec<(String, String)>,
-) -> Option<Job> {
-    if let Some(at) = fields.iter().position(|(f, _)| f == ENTRY_FIELD) {
-        let (_, id) = fields.swap_remove(at);
-        return load_job(store, keys, &id).ok().flatten();
-    }
-    let id = inline_id(priority, entry);
-    let key = keys.job(&id);
-    match store.record(&key).ok()? {
-        Some(record) if !record.is_empty() => Job::from_fields(&key, keys.queue(), &id, record),
-        _ => Job::from_entry(
-            &keys.stream_at(priority),
-            keys.queue(),
-            priority,
-            entry,
-            fields,
-        ),
-    }
-    .ok()
 }
 
 #[cfg(test)]

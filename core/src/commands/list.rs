@@ -7,12 +7,13 @@
 //! position of the last job listed, `<priority>:<entry-id>`, and the next page reads on from there.
 //! A page holds fewer than `COUNT` jobs when their records reach `zrq.reply-max-bytes`.
 
-use super::{check_queue_types, load_jobs, next_rank, page, paging, rank_cursor};
+use super::{
+    check_queue_types, job_at, load_jobs, load_page, next_rank, page, paging, rank_cursor,
+};
 use crate::args::{self, Options};
-use crate::job::inline_id;
-use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
+use crate::keys::{QueueKeys, GROUP, MAX_PRIORITY};
 use crate::state::State;
-use crate::store::{entry_id, KeyType, Store};
+use crate::store::{entry_id, KeyType, Store, StreamEntry};
 use crate::{Reply, Result, ZrqError};
 
 /// Where a page of `LIST` starts.
@@ -98,13 +99,21 @@ impl<'a> List<'a> {
         check_queue_types(store, &keys)?;
         match (&self.cursor, self.state) {
             (Cursor::After(after), _) => {
-                let found = self.pending_page(store, &keys, *after)?;
+                let mut found = self.pending_page(store, &keys, *after)?;
                 let shown = found.len().min(usize::try_from(self.count).unwrap_or(0));
-                let ids: Vec<String> = found[..shown].iter().map(|(_, _, id)| id.clone()).collect();
-                let (jobs, covered) = load_jobs(store, &keys, &ids)?;
+                // Each job from the entry just read (job_at), not read again by its id.
+                let listed = found[..shown]
+                    .iter_mut()
+                    .map(|(priority, (entry, fields))| {
+                        (*priority, &*entry, std::mem::take(fields))
+                    });
+                let (jobs, covered) =
+                    load_page(store, listed, |store, (priority, entry, fields)| {
+                        job_at(store, &keys, priority, entry, fields)
+                    })?;
                 // More to list: what the page did not cover, or the entry read beyond it.
                 let next = match covered.checked_sub(1).map(|last| &found[last]) {
-                    Some((priority, entry, _)) if covered < found.len() => {
+                    Some((priority, (entry, _))) if covered < found.len() => {
                         format!("{priority}:{entry}")
                     }
                     _ => "0".to_string(),
@@ -130,17 +139,17 @@ impl<'a> List<'a> {
         }
     }
 
-    /// Pending jobs in delivery order (priority 9 first, oldest first), starting after `after`:
-    /// `(priority, entry, id)` of up to `count` + 1 of them (one beyond the page, to know whether
-    /// there is a next one).
+    /// Pending jobs' entries in delivery order (priority 9 first, oldest first), starting after
+    /// `after`: `(priority, (entry, fields))` of up to `count` + 1 of them (one beyond the page, to
+    /// know whether there is a next one).
     fn pending_page(
         &self,
         store: &mut dyn Store,
         keys: &QueueKeys,
         after: Option<(i64, &str)>,
-    ) -> Result<Vec<(i64, String, String)>> {
+    ) -> Result<Vec<(i64, StreamEntry)>> {
         let wanted = usize::try_from(self.count).unwrap_or(0) + 1;
-        let mut found: Vec<(i64, String, String)> = Vec::new();
+        let mut found = Vec::new();
         for priority in (0..=MAX_PRIORITY).rev() {
             let resume = match after {
                 Some((listed, _)) if listed < priority => continue,
@@ -153,12 +162,7 @@ impl<'a> List<'a> {
             }
             let left = i64::try_from(wanted - found.len()).unwrap_or(i64::MAX);
             for (entry, fields) in store.undelivered(&stream, GROUP, resume, left)? {
-                // A reference entry names its job; an inline entry's id is its own.
-                let id = match fields.into_iter().find(|(f, _)| f == ENTRY_FIELD) {
-                    Some((_, id)) => id,
-                    None => inline_id(priority, &entry),
-                };
-                found.push((priority, entry, id));
+                found.push((priority, (entry, fields)));
             }
         }
         Ok(found)

@@ -151,12 +151,50 @@ pub(crate) fn check_finish_types(
 /// ([`load_inline`]): a plain pending job is its stream entry. The record, when there is one, is
 /// authoritative (a job whose record was written while it is pending: see [`materialize`]).
 pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<Option<Job>> {
+    match load_record(store, keys, id)? {
+        Some(job) => Ok(Some(job)),
+        None => load_inline(store, keys, id),
+    }
+}
+
+/// The job whose record is at job `id`'s key, `None` when there is none (or it is empty).
+fn load_record(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<Option<Job>> {
     let key = keys.job(id);
     match store.record(&key)? {
         Some(fields) if !fields.is_empty() => {
             Job::from_fields(&key, keys.queue(), id, fields).map(Some)
         }
-        _ => load_inline(store, keys, id),
+        _ => Ok(None),
+    }
+}
+
+/// The job behind entry `entry` of the stream of `priority`, whose `fields` were just read
+/// (FETCH delivers them, LIST pending lists them): a reference entry names its job, loaded
+/// ([`load_job`]); an inline entry holds its job, read from its record if one was written while
+/// it was pending (the record is authoritative), else from these fields — without reading the
+/// entry again.
+pub(crate) fn job_at(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    priority: i64,
+    entry: &str,
+    mut fields: Vec<(String, String)>,
+) -> Result<Option<Job>> {
+    if let Some(at) = fields.iter().position(|(f, _)| f == ENTRY_FIELD) {
+        let (_, id) = fields.swap_remove(at);
+        return load_job(store, keys, &id);
+    }
+    let id = crate::job::inline_id(priority, entry);
+    match load_record(store, keys, &id)? {
+        Some(job) => Ok(Some(job)),
+        None => Job::from_entry(
+            &keys.stream_at(priority),
+            keys.queue(),
+            priority,
+            entry,
+            fields,
+        )
+        .map(Some),
     }
 }
 
@@ -688,15 +726,27 @@ pub(crate) fn load_jobs(
     keys: &QueueKeys,
     ids: &[String],
 ) -> Result<(Vec<Reply>, usize)> {
+    load_page(store, ids.iter(), |store, id| load_job(store, keys, id))
+}
+
+/// The jobs `load` reads from `items`, in order, skipping items without one, until the budget
+/// ends the page: each is read only once the page has room for the one before it. Returns them
+/// and how many items the page covered (all of them unless it ended).
+pub(crate) fn load_page<T>(
+    store: &mut dyn Store,
+    items: impl ExactSizeIterator<Item = T>,
+    mut load: impl FnMut(&mut dyn Store, T) -> Result<Option<Job>>,
+) -> Result<(Vec<Reply>, usize)> {
+    let total = items.len();
     let mut budget = Budget::new(store);
-    let mut jobs = Vec::with_capacity(ids.len());
-    for (n, id) in ids.iter().enumerate() {
-        if let Some(job) = load_job(store, keys, id)? {
+    let mut jobs = Vec::with_capacity(total);
+    for (n, item) in items.enumerate() {
+        if let Some(job) = load(store, item)? {
             if !budget.admit(job.text_bytes()) {
                 return Ok((jobs, n));
             }
             jobs.push(job.to_reply());
         }
     }
-    Ok((jobs, ids.len()))
+    Ok((jobs, total))
 }
