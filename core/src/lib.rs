@@ -15,6 +15,7 @@ pub mod job;
 pub mod keys;
 #[cfg(test)]
 pub mod memory;
+pub mod packed;
 pub mod reply;
 pub mod spec;
 pub mod state;
