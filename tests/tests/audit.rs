@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use support::run_commands;
 use zrq_tests::audit::{assert_consistent, audit, State};
-use zrq_tests::{conformance, redis, Backend, Server, Zrq};
+use zrq_tests::{conformance, Backend, Server, Zrq};
 
 const Q: &str = "au";
 

@@ -21,7 +21,7 @@ use support::lifecycle::{now_ms, wait_until};
 use support::{error_text, job_key, key_type, record};
 use zrq_tests::audit::assert_consistent;
 use zrq_tests::redis::{self, Connection, Value};
-use zrq_tests::{conformance, Backend, JobMap, Server, Zrq};
+use zrq_tests::{conformance, Backend, Zrq};
 
 /// Retention given to the jobs here (ms).
 const KEEP: i64 = 600_000;
@@ -139,7 +139,8 @@ fn stored_bytes_are_the_spec_encoding(backend: Backend) {
             ("payload", r#"{"n":1}"#),
             ("state", "active"),
             ("attempt", "1")
-        ]),
+        ])
+        .expect("encode"),
         r#"t4:noop p7:{"n":1} s6:active a1:1"#
     );
     assert_eq!(

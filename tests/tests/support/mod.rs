@@ -519,7 +519,7 @@ fn in_record_order(fields: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
 /// [`write_hash_record`].
 pub fn write_packed(conn: &mut Connection, key: &str, fields: &BTreeMap<String, String>) {
     let ordered = in_record_order(fields);
-    let packed = zrq_core::packed::encode(&ordered);
+    let packed = zrq_core::packed::encode(&ordered).expect("encode a record");
     set_raw(conn, key, packed.as_bytes());
 }
 
