@@ -1,5 +1,5 @@
 //! Fuzzes every parser of untrusted bytes in zrq-core: each command's argument parsing (under the
-//! default limits and under tiny ones), job record and inline entry decoding, generated job ids,
+//! default limits and under tiny ones), job record (hash fields and packed) and inline entry decoding, generated job ids,
 //! schedule definitions, cron expressions and the JSON check. A panic anywhere is a crash (in Redis it would be an abort);
 //! a few properties that must hold are asserted too.
 //!
@@ -18,6 +18,7 @@ use zrq_core::commands::{
 use zrq_core::config::Config;
 use zrq_core::cron::Cron;
 use zrq_core::job::Job;
+use zrq_core::packed;
 
 /// Limits small enough that fuzzed inputs reach them.
 const TINY: Config = Config {
@@ -91,6 +92,14 @@ fn records(selector: u8, argv: &[&[u8]], data: &[u8]) {
                     Some(job.clone())
                 );
                 let _ = job.to_reply();
+                // And packed (the stored form), it unpacks to the same job.
+                if let Ok(packed) = packed::encode(&job.to_fields()) {
+                    let unpacked = packed::decode("k", packed.as_bytes()).unwrap_or_default();
+                    assert_eq!(
+                        Job::from_fields("k", "q", "j", unpacked).ok(),
+                        Some(job.clone())
+                    );
+                }
             }
             // The same fields as an inline stream entry: what decodes, written as an entry
             // (`entry_fields`), decodes again to the same job.
@@ -120,6 +129,14 @@ fn records(selector: u8, argv: &[&[u8]], data: &[u8]) {
             if let Some((priority, entry)) = zrq_core::job::inline_entry(&text) {
                 assert_eq!(zrq_core::job::inline_id(priority, entry), text);
                 assert!(zrq_core::job::has_generated_form(&text));
+            }
+            // A packed record is read strictly: whatever decodes is in the one canonical form,
+            // so packing what was read gives back the very bytes.
+            if let Ok(fields) = packed::decode("k", data) {
+                assert_eq!(
+                    packed::encode(&fields).ok().as_deref().map(str::as_bytes),
+                    Some(data)
+                );
             }
             if let Ok(cron) = Cron::parse(&text) {
                 if let Some(next) = cron.next_after(NOW) {

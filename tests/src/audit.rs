@@ -511,14 +511,23 @@ struct Snapshot {
     problems: Vec<String>,
 }
 
-/// Lists the job records matching `ARGV[1]` and reads them, in one atomic step: the name and the
-/// field/value array of each. `KEYS[1]` (the queue's stats key) names the queue's slot, so it runs
-/// on the node owning the queue in a cluster.
+/// Lists the job records matching `ARGV[1]` and reads them, in one atomic step: the name, the
+/// type and the value of each (a packed record's string, an earlier-format record's field/value
+/// array, nothing for another type). `KEYS[1]` (the queue's stats key) names the queue's slot, so
+/// it runs on the node owning the queue in a cluster.
 const READ_RECORDS: &str = r#"#!lua flags=no-writes
 local out = {}
 for _, name in ipairs(redis.call('KEYS', ARGV[1])) do
+    local kind = redis.call('TYPE', name)['ok']
     out[#out + 1] = name
-    out[#out + 1] = redis.call('HGETALL', name)
+    out[#out + 1] = kind
+    if kind == 'string' then
+        out[#out + 1] = redis.call('GET', name)
+    elseif kind == 'hash' then
+        out[#out + 1] = redis.call('HGETALL', name)
+    else
+        out[#out + 1] = ''
+    end
 end
 return out
 "#;
@@ -571,10 +580,15 @@ impl Snapshot {
             problems: Vec::new(),
         };
         let prefix = keys.job("");
-        let records: Vec<(String, Record)> = replies.next();
-        for (name, record) in records {
-            let id = name.strip_prefix(&prefix).unwrap_or(&name);
-            snapshot.records.insert(id.to_string(), record);
+        let records: Vec<(String, String, Value)> = replies.next();
+        for (name, kind, value) in records {
+            let id = name.strip_prefix(&prefix).unwrap_or(&name).to_string();
+            match snapshot.record(&name, &kind, value) {
+                Ok(record) => {
+                    snapshot.records.insert(id, record);
+                }
+                Err(problem) => snapshot.problems.push(format!("job {id}: {problem}")),
+            }
         }
         for (state, _) in states {
             let members: Vec<(String, f64)> = replies.next();
@@ -590,6 +604,30 @@ impl Snapshot {
         snapshot.ticks = replies.next();
         snapshot.info = info_numbers(replies.next());
         snapshot
+    }
+
+    /// The record stored at `name` from its type and value: a packed string (decoded with
+    /// `zrq_core::packed`) or a hash of the earlier format; anything else is a problem.
+    fn record(&self, name: &str, kind: &str, value: Value) -> Result<Record, String> {
+        match kind {
+            "string" => {
+                let raw: Vec<u8> = redis::from_redis_value(value)
+                    .map_err(|e| format!("record {name} unreadable: {e}"))?;
+                let fields = zrq_core::packed::decode(name, &raw).map_err(|e| {
+                    format!(
+                        "packed record {:?} does not decode: {e}",
+                        String::from_utf8_lossy(&raw)
+                    )
+                })?;
+                Ok(fields
+                    .into_iter()
+                    .map(|(field, value)| (field.to_string(), value))
+                    .collect())
+            }
+            "hash" => redis::from_redis_value(value)
+                .map_err(|e| format!("record {name} unreadable: {e}")),
+            other => Err(format!("record {name} is a {other}")),
+        }
     }
 
     /// Reads the XINFO GROUPS, XRANGE and XPENDING replies of one priority's stream.

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use support::run_commands;
 use zrq_tests::audit::{assert_consistent, audit, State};
-use zrq_tests::{conformance, redis, Backend, Server, Zrq};
+use zrq_tests::{conformance, Backend, Server, Zrq};
 
 const Q: &str = "au";
 
@@ -74,11 +74,8 @@ impl Fixture {
     }
 
     fn field(&self, role: &str, field: &str) -> String {
-        redis::cmd("HGET")
-            .arg(format!("zrq:{{{Q}}}:job:{}", self.id(role)))
-            .arg(field)
-            .query(&mut self.server.conn())
-            .expect("HGET")
+        let record = support::record(&mut self.server.conn(), Q, self.id(role));
+        record.get(field).cloned().unwrap_or_default()
     }
 }
 
@@ -102,6 +99,8 @@ fn audit_is_silent_on_a_consistent_queue(backend: Backend) {
 
 /// One damage done by hand: the raw commands (`{role}` stands for the id of the fixture's job
 /// in that role, `{role.field}` for a field of its record) and words the audit must report.
+/// `RECORD-SET <id> <field> <value>` is not a Redis command: it sets a field of a job record
+/// (`support::tamper`, which writes the record back packed).
 struct Damage {
     commands: &'static [&'static [&'static str]],
     reported: &'static str,
@@ -113,7 +112,7 @@ const DAMAGES: &[Damage] = &[
         reported: "completed index holds bogus, which has no record",
     },
     Damage {
-        commands: &[&["HSET", "zrq:{au}:job:{pending}", "state", "completed"]],
+        commands: &[&["RECORD-SET", "{pending}", "state", "completed"]],
         reported: "is completed but not in the completed index",
     },
     Damage {
@@ -129,11 +128,11 @@ const DAMAGES: &[Damage] = &[
         reported: "is undelivered (so pending), its record says active",
     },
     Damage {
-        commands: &[&["HSET", "zrq:{au}:job:{active}", "entry", "1-1"]],
+        commands: &[&["RECORD-SET", "{active}", "entry", "1-1"]],
         reported: "which is not in the group's pending list",
     },
     Damage {
-        commands: &[&["HSET", "zrq:{au}:job:{completed}", "entry", "1-1"]],
+        commands: &[&["RECORD-SET", "{completed}", "entry", "1-1"]],
         reported: "completed record has an entry field",
     },
     Damage {
@@ -194,6 +193,17 @@ const DAMAGES: &[Damage] = &[
         commands: &[&["HDEL", "zrq:{au}:schedules", "hourly"]],
         reported: "schedule hourly is in ticks only",
     },
+    Damage {
+        commands: &[&["SET", "zrq:{au}:job:{completed}", "t1:t s9:completed "]],
+        reported: "does not decode",
+    },
+    Damage {
+        commands: &[
+            &["DEL", "zrq:{au}:job:{dead}"],
+            &["RPUSH", "zrq:{au}:job:{dead}", "x"],
+        ],
+        reported: "is a list",
+    },
 ];
 
 fn audit_reports_each_damage(backend: Backend) {
@@ -209,8 +219,16 @@ fn audit_reports_each_damage(backend: Backend) {
             .iter()
             .map(|args| args.iter().map(String::as_str).collect())
             .collect();
-        let commands: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
-        run_commands(&mut conn, &commands);
+        for args in &commands {
+            match args.as_slice() {
+                ["RECORD-SET", id, field, value] => {
+                    support::tamper(&mut conn, Q, id, |record| {
+                        record.insert(field.to_string(), value.to_string());
+                    });
+                }
+                _ => run_commands(&mut conn, &[args.as_slice()]),
+            }
+        }
         let report = audit(&mut conn, backend, Q, Some(&fixture.expected()));
         assert!(
             report

@@ -206,7 +206,7 @@ fn literal_cases() -> Vec<Case> {
         case(
             "job",
             &[b"wj", b"j1"],
-            exact("WRONGTYPE key 'zrq:{wj}:job:j1' holds a string, zrq expects a hash"),
+            exact("WRONGTYPE key 'zrq:{wj}:job:j1' holds a list, zrq expects a string"),
         ),
     ]
 }
@@ -483,7 +483,9 @@ fn generated_cases() -> Vec<Case> {
             wrong(stream_string, "string", "stream"),
         ));
     }
-    let job_string = "zrq:{wj}:job:j1";
+    // A job record is a string (packed) or a hash (the earlier format): any other type is
+    // WRONGTYPE, and a string that is no packed record is CORRUPT.
+    let job_list = "zrq:{wj}:job:j1";
     for (command, args) in [
         ("enqueue", &[&b"wj"[..], b"t", b"{}", b"ID", b"j1"][..]),
         ("ack", &[b"wj", b"j1"]),
@@ -491,7 +493,7 @@ fn generated_cases() -> Vec<Case> {
         ("state", &[b"wj", b"j1"]),
         ("job", &[b"wj", b"j1"]),
     ] {
-        cases.push(case(command, args, wrong(job_string, "string", "hash")));
+        cases.push(case(command, args, wrong(job_list, "list", "string")));
     }
     let job_set = "zrq:{wj}:job:j2";
     for (command, args) in [
@@ -499,7 +501,19 @@ fn generated_cases() -> Vec<Case> {
         ("state", &[b"wj", b"j2"]),
         ("job", &[b"wj", b"j2"]),
     ] {
-        cases.push(case(command, args, wrong(job_set, "set", "hash")));
+        cases.push(case(command, args, wrong(job_set, "set", "string")));
+    }
+    for (command, args) in [
+        ("ack", &[&b"wx"[..], b"j1"][..]),
+        ("ack", &[b"wx", b"j1", b"RESULT", b"1"]),
+        ("state", &[b"wx", b"j1"]),
+        ("job", &[b"wx", b"j1"]),
+    ] {
+        cases.push(case(
+            command,
+            args,
+            names("CORRUPT", "'zrq:{wx}:job:j1' is not a zrq record: "),
+        ));
     }
     let active_list = "zrq:{wa}:active";
     for (command, args) in [
@@ -556,8 +570,9 @@ fn fixture(server: &Server, backend: Backend) -> Zrq {
     let setup: &[&[&str]] = &[
         &["DEL", "zrq:{ws}:stream"],
         &["SET", "zrq:{ws}:stream", "x"],
-        &["SET", "zrq:{wj}:job:j1", "x"],
+        &["RPUSH", "zrq:{wj}:job:j1", "x"],
         &["SADD", "zrq:{wj}:job:j2", "x"],
+        &["SET", "zrq:{wx}:job:j1", "x"],
         &["DEL", "zrq:{wa}:active"],
         &["LPUSH", "zrq:{wa}:active", "x"],
         &["SET", "zrq:{wd}:dead", "x"],

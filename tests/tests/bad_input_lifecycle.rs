@@ -600,17 +600,22 @@ fn generated_cases() -> Vec<Case> {
         &[b"wc", b"x"],
         wrong("zrq:{wc}:completed", "set", "zset"),
     ));
-    let job = wrong("zrq:{wj}:job:j1", "string", "hash");
+    // A job record is a string (packed) or a hash (the earlier format): any other type is
+    // WRONGTYPE, and a string that is no packed record is CORRUPT.
+    let job = wrong("zrq:{wj}:job:j1", "list", "string");
+    let corrupt = "CORRUPT 'zrq:{wx}:job:j1' is not a zrq record: ".to_string();
     for (command, args) in [
-        ("result", &[&b"wj"[..], b"j1"][..]),
-        ("result", &[b"wj", b"j1", b"BLOCK", b"0"]),
-        ("fail", &[b"wj", b"j1", b"e"]),
-        ("touch", &[b"wj", b"j1"]),
-        ("cancel", &[b"wj", b"j1"]),
-        ("requeue", &[b"wj", b"j1"]),
-        ("delete", &[b"wj", b"j1"]),
+        ("result", &[&b"j1"[..]][..]),
+        ("result", &[b"j1", b"BLOCK", b"0"]),
+        ("fail", &[b"j1", b"e"]),
+        ("touch", &[b"j1"]),
+        ("cancel", &[b"j1"]),
+        ("requeue", &[b"j1"]),
+        ("delete", &[b"j1"]),
     ] {
-        cases.push(case(command, args, job.clone()));
+        let with = |queue: &'static [u8]| [&[queue][..], args].concat();
+        cases.push(case(command, &with(b"wj"), job.clone()));
+        cases.push(case(command, &with(b"wx"), corrupt.clone()));
     }
     cases
 }
@@ -632,7 +637,8 @@ fn fixture(server: &Server, backend: Backend) -> Zrq {
     zrq.enqueue("q", "t", "{}", &["ID", "s1", "DELAY", "600000"]);
     let mut conn = server.conn();
     let setup: &[&[&str]] = &[
-        &["SET", "zrq:{wj}:job:j1", "x"],
+        &["RPUSH", "zrq:{wj}:job:j1", "x"],
+        &["SET", "zrq:{wx}:job:j1", "x"],
         &["RPUSH", "zrq:{wr}:retrying", "x"],
         &["RPUSH", "zrq:{wsd}:scheduled", "x"],
         &["SET", "zrq:{wd}:dead", "x"],

@@ -4,6 +4,8 @@
 //! Every test here runs one server with the module loaded AND the library loaded, so each step of
 //! a job's life can be taken by either backend.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -395,6 +397,19 @@ fn view(conn: &mut Connection, queue: &str) -> BTreeMap<String, String> {
                     })
                     .collect();
                 format!("{:?}", normalise_job(record, queue))
+            }
+            // A packed job record: its fields, normalised as a hash record's are (the raw
+            // bytes, field order included, are compared by `raw_view`); it must be the spec's
+            // exact encoding of them (`support::packed_fields`).
+            // (One that does not decode, as a test wrote it, is shown as its bytes.)
+            (_, "string") if suffix.starts_with("job:") => {
+                let raw = support::raw_string(conn, &key).unwrap_or_default();
+                if zrq_core::packed::decode(&key, &raw).is_err() {
+                    format!("unreadable {:?}", String::from_utf8_lossy(&raw))
+                } else {
+                    let record: JobMap = support::packed_fields(&key, &raw).into_iter().collect();
+                    format!("{:?}", normalise_job(record, queue))
+                }
             }
             (_, "hash") => {
                 let all: BTreeMap<String, String> =
@@ -1526,6 +1541,46 @@ fn both_backends_report_wrong_types_and_unreadable_records_alike() {
             )
         }));
     }
+    // The same records packed (PACKED.md), where that format can hold them (it has no `id`,
+    // `queue` or unknown field: those are left out), fields in record order; and packed strings
+    // that are not records at all. Both backends read a packed record by the same rules.
+    let record_commands = |queue: &str| {
+        all_commands(queue, "j").into_iter().filter(|(c, _)| {
+            matches!(
+                *c,
+                "state" | "job" | "ack" | "enqueue" | "result" | "touch" | "fail" | "cancel"
+            )
+        })
+    };
+    for (n, record) in variants.iter().enumerate() {
+        if record.iter().any(|(f, _)| *f == "extra") {
+            continue;
+        }
+        let mut fields: Vec<(&str, &[u8])> = record
+            .iter()
+            .filter(|(f, _)| !matches!(*f, "id" | "queue"))
+            .map(|(f, v)| (*f, v.as_slice()))
+            .collect();
+        fields.sort_by_key(|(f, _)| {
+            zrq_core::job::FIELDS
+                .iter()
+                .position(|(name, _)| name == f)
+                .unwrap_or(usize::MAX)
+        });
+        let queue = format!("cp{n}");
+        let mut set = redis::cmd("SET");
+        set.arg(format!("zrq:{{{queue}}}:job:j"))
+            .arg(support::pack_by_spec(&fields));
+        setup.push(set);
+        cases.extend(record_commands(&queue));
+    }
+    for (n, (_, raw)) in support::malformed_packed().into_iter().enumerate() {
+        let queue = format!("cm{n}");
+        let mut set = redis::cmd("SET");
+        set.arg(format!("zrq:{{{queue}}}:job:j")).arg(raw);
+        setup.push(set);
+        cases.extend(record_commands(&queue));
+    }
     // A stream without the consumer group: both report Redis' own error the same way.
     let mut xadd = redis::cmd("XADD");
     xadd.arg("zrq:{nogroup}:stream")
@@ -1709,11 +1764,8 @@ fn lua_ids_are_unique_time_ordered_uuid_v7_even_within_a_millisecond() {
     assert_eq!(sorted.len(), ids.len(), "ids are unique");
     // The timestamp is the server's clock, in ms.
     let ms = u64::from_str_radix(&ids[0].replace('-', "")[..12], 16).unwrap();
-    let created: u64 = redis::cmd("HGET")
-        .arg(format!("zrq:{{q}}:job:{}", ids[0]))
-        .arg("created_at")
-        .query(&mut conn)
-        .unwrap();
+    let record = support::record(&mut conn, "q", &ids[0]);
+    let created: u64 = record["created_at"].parse().unwrap();
     assert_eq!(ms, created);
 }
 
@@ -1908,8 +1960,8 @@ fn lua_schedule_ticks_fire_once_however_many_workers_call() {
 }
 
 /// Every key of `queue` as raw text in stored order (hash fields and stream entry fields in the
-/// order Redis keeps them), with times, entry ids and generated ids blanked out: what the
-/// backends write must match byte for byte, field order included.
+/// order Redis keeps them, a packed job record as its bytes), with times, entry ids and generated
+/// ids blanked out: what the backends write must match byte for byte, field order included.
 fn raw_view(conn: &mut Connection, queue: &str) -> Vec<String> {
     let prefix = format!("zrq:{{{queue}}}:");
     let mut keys: Vec<String> = redis::cmd("KEYS")
@@ -1956,6 +2008,14 @@ fn raw_view(conn: &mut Connection, queue: &str) -> Vec<String> {
                     .query(conn)
                     .unwrap();
                 format!("{members:?}")
+            }
+            "string" => {
+                let raw = support::raw_string(conn, &key).unwrap_or_default();
+                if zrq_core::packed::decode(&key, &raw).is_err() {
+                    format!("unreadable {:?}", String::from_utf8_lossy(&raw))
+                } else {
+                    format!("packed {}", support::packed_view(&key, &raw, time))
+                }
             }
             other => other.to_string(),
         };

@@ -342,12 +342,9 @@ fn corrupt_records_are_reported_and_the_server_stays_up(backend: Backend) {
     ];
     for (id, field, value, detail) in cases {
         zrq.enqueue(Q, "t", "{}", &["ID", id]);
-        let _: i64 = redis::cmd("HSET")
-            .arg(key(id))
-            .arg(*field)
-            .arg(*value)
-            .query(&mut conn)
-            .expect("HSET");
+        support::tamper(&mut conn, Q, id, |record| {
+            record.insert(field.to_string(), value.to_string());
+        });
         let before = server.snapshot();
         let want = format!("CORRUPT '{}' is not a zrq record: {detail}", key(id));
         let err = zrq.call::<redis::Value>("job", &[Q, id]).expect_err("JOB");
@@ -370,11 +367,9 @@ fn corrupt_records_are_reported_and_the_server_stays_up(backend: Backend) {
     }
     // A record missing a required field.
     zrq.enqueue(Q, "t", "{}", &["ID", "m1"]);
-    let _: i64 = redis::cmd("HDEL")
-        .arg(key("m1"))
-        .arg("task")
-        .query(&mut conn)
-        .expect("HDEL");
+    support::tamper(&mut conn, Q, "m1", |record| {
+        record.remove("task");
+    });
     let err = zrq
         .call::<redis::Value>("job", &[Q, "m1"])
         .expect_err("JOB");

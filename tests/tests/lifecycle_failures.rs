@@ -257,12 +257,9 @@ fn requeue_all_goes_page_by_page(backend: Backend) {
     let mut zrq = server.zrq(backend);
     let ids = kill(&mut zrq, "q", 7, "d");
     // The third dead job's record is unreadable: it stays dead, in place, and is stepped over.
-    let _: () = redis::cmd("HSET")
-        .arg("zrq:{q}:job:d2")
-        .arg("state")
-        .arg("weird")
-        .query(&mut zrq.conn)
-        .expect("HSET");
+    support::tamper(&mut zrq.conn, "q", "d2", |record| {
+        record.insert("state".to_string(), "weird".to_string());
+    });
     let mut pages = Vec::new();
     let mut cursor = "0".to_string();
     loop {

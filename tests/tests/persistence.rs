@@ -344,8 +344,8 @@ fn transaction_of(
     found
 }
 
-/// Asserts the writes that hand a job to `consumer` are all in one MULTI/EXEC block: the record's
-/// HSET naming the consumer, and the one write `companion` (a command name and its first
+/// Asserts the writes that hand a job to `consumer` are all in one MULTI/EXEC block: the SET of
+/// the job's packed record naming the consumer, and the one write `companion` (a command name and its first
 /// argument after the key, or `""`) the same step made: FETCH's XTRIM of what it delivered,
 /// RECLAIM's HINCRBY of the failed count.
 fn assert_delivery_is_one_transaction(
@@ -360,14 +360,18 @@ fn assert_delivery_is_one_transaction(
             c[0].eq_ignore_ascii_case(name) && (first.is_empty() || has(c, first))
         }),
         transaction_of(commands, |c| {
-            c[0].eq_ignore_ascii_case("HSET") && has(c, "consumer") && has(c, consumer)
+            c[0].eq_ignore_ascii_case("SET")
+                && c.len() > 2
+                && c[1].contains(":job:")
+                && support::decode_record(&c[1], c[2].as_bytes()).get("consumer")
+                    == Some(&consumer.to_string())
         }),
     ]
     .concat();
     assert_eq!(
         blocks.len(),
         2,
-        "one {name} and one HSET for {consumer}: {commands:?}"
+        "one {name} and one SET of a record naming {consumer}: {commands:?}"
     );
     assert!(
         blocks[0].is_some() && blocks.iter().all(|b| *b == blocks[0]),

@@ -52,11 +52,15 @@ fn answered() -> BTreeMap<String, JobMap> {
         .collect()
 }
 
+/// A job's stored record (packed or a hash: `support::stored_record`); empty if none.
 fn raw(server: &Server, id: &str) -> BTreeMap<String, String> {
-    redis::cmd("HGETALL")
-        .arg(format!("zrq:{{{Q}}}:job:{id}"))
-        .query(&mut server.conn())
-        .expect("HGETALL")
+    support::stored_record(&mut server.conn(), &support::job_key(Q, id)).unwrap_or_default()
+}
+
+/// The Redis type of a job's record: `hash` while it is as the full-format build wrote it,
+/// `string` (packed) once a command wrote it.
+fn kind(server: &Server, id: &str) -> String {
+    support::key_type(&mut server.conn(), &support::job_key(Q, id))
 }
 
 fn list(zrq: &mut Zrq, state: &str) -> Vec<JobMap> {
@@ -81,6 +85,9 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
         Some(Q),
         "the fixture is in the full format"
     );
+    for id in &ids {
+        assert_eq!(kind(&server, id), "hash", "{id}: the fixture's records are hashes");
+    }
 
     // Read as written: every job, every listing, the counts.
     let report = assert_consistent(&mut server.conn(), backend, Q, Some(&ids));
@@ -137,6 +144,18 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
     );
     assert_eq!((a1["id"].as_str(), a1["queue"].as_str()), ("a1", Q));
     assert_eq!(a1["timeout"], "315360000000");
+    // Its first write packed it, compact, with its retention (the fixture's keep).
+    assert_eq!(kind(&server, "a1"), "string", "ACK packs the record");
+    let stored = raw(&server, "a1");
+    assert!(
+        !stored.contains_key("id") && !stored.contains_key("queue"),
+        "{stored:?}"
+    );
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(support::job_key(Q, "a1"))
+        .query(&mut server.conn())
+        .expect("PTTL");
+    assert!(ttl > 0, "a completed job is kept for its retention: PTTL {ttl}");
 
     // FETCH serves the full-format pending jobs with their options.
     let fetched = zrq.fetch(Q, "worker-9", 2);
@@ -193,6 +212,7 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
         !raw(&server, "d1").contains_key("attempt"),
         "0 is not stored"
     );
+    assert_eq!(kind(&server, "d1"), "string", "REQUEUE packs the record");
     let fetched = zrq.fetch(Q, "worker-9", 10);
     let order: Vec<&str> = fetched.iter().map(|j| j["id"].as_str()).collect();
     assert_eq!(order, ["w1", "d1"]);
@@ -200,7 +220,8 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
     assert_eq!(state, "dead", "RETRIES 0 kept: max_attempts 1");
 
     // TOUCH back to the default lease length, then RELEASE back to attempt 0: both defaults,
-    // so both fields leave the record, and the replies show the defaults.
+    // so both fields leave the record (written whole, packed and compact: p1's ACK packed it
+    // when it released it), and the replies show the defaults.
     let touched: i64 = zrq
         .call("touch", &[Q, "w1", "TIMEOUT", "30000", "PROGRESS", "40"])
         .expect("TOUCH");
@@ -221,21 +242,36 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
         !stored.contains_key("attempt") && !stored.contains_key("timeout"),
         "{stored:?}"
     );
-    assert_eq!(
-        stored.get("id").map(String::as_str),
-        Some("w1"),
-        "the rest is left as it was"
+    assert_eq!(kind(&server, "w1"), "string");
+    assert!(
+        !stored.contains_key("id") && !stored.contains_key("queue"),
+        "packed compact: {stored:?}"
     );
+    assert_eq!(
+        stored.get("parents").map(String::as_str),
+        Some("{\"p1\":{\"r\":1}}"),
+        "the rest is kept"
+    );
+    assert_eq!(stored.get("task").map(String::as_str), Some("send"));
 
     let cancelled: i64 = zrq.call("cancel", &[Q, "s1"]).expect("CANCEL");
     assert_eq!(cancelled, 1);
     audited(&server, backend, &ids);
+    // Written: packed. Untouched: still the full-format hashes, read as they are.
+    for id in ["a1", "p1", "p2", "w1", "d1", "s1"] {
+        assert_eq!(kind(&server, id), "string", "{id} was written");
+    }
+    for id in ["c1", "x1", "r1"] {
+        assert_eq!(kind(&server, id), "hash", "{id} was not written");
+        assert_eq!(raw(&server, id).get("id").map(String::as_str), Some(id));
+    }
 
     // A new plain job has no record (its stream entry holds it); a new job's record is
     // compact, and reads like the others.
     let plain = zrq.enqueue(Q, "send", "{}", &[]);
     ids.insert(plain.clone());
     assert!(raw(&server, &plain).is_empty(), "no record");
+    assert_eq!(kind(&server, &plain), "none");
     let id = zrq.enqueue(Q, "send", "{\"n\":\"new\"}", &["ID", "new"]);
     ids.insert(id.clone());
     let stored: Vec<String> = raw(&server, &id).into_keys().collect();
@@ -244,6 +280,7 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
         ["created_at", "entry", "payload", "state", "task"],
         "no id, queue or defaults"
     );
+    assert_eq!(kind(&server, &id), "string", "a new record is packed");
     let job = zrq.job(Q, &id).expect("new job");
     for (field, value) in [
         ("id", id.as_str()),

@@ -168,8 +168,8 @@ fn replicas_match_the_primary_after_timers_retries_schedules_and_expiry() {
             .query(c)
             .unwrap();
         let short = left.iter().filter(|k| {
-            let task: Option<String> = redis::cmd("HGET").arg(*k).arg("task").query(c).unwrap();
-            task.as_deref() == Some("short")
+            let record = support::stored_record(c, k);
+            record.and_then(|r| r.get("task").cloned()).as_deref() == Some("short")
         });
         short.count() == 0
     });

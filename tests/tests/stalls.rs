@@ -6,6 +6,8 @@
 //! benchmarks). Other work on a shared machine can delay a PING too, so each case runs up to five
 //! times and the best run counts: a command that really holds the server fails every run.
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -248,12 +250,9 @@ fn after_max_parents_with_children(zrq: &mut Zrq) -> Args {
     let children = serde_json::to_string(&children).expect("JSON");
     let args = after_max_parents(zrq);
     for n in 0..DEFAULTS.after_max {
-        let _: () = redis::cmd("HSET")
-            .arg(format!("zrq:{{q}}:job:p{n}"))
-            .arg("children")
-            .arg(&children)
-            .query(&mut zrq.conn)
-            .expect("HSET children");
+        support::tamper(&mut zrq.conn, "q", &format!("p{n}"), |record| {
+            record.insert("children".to_string(), children.clone());
+        });
     }
     args
 }

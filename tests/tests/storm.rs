@@ -5,14 +5,17 @@
 //! queue, as the digest leaves consumer groups out on Redis 7.0), so the timer cannot act in
 //! between. Checked at every step: an error reply starts with a code of the error table, and an
 //! error reply wrote nothing (both digests equal). Steps run in epochs on an emptied database;
-//! each epoch ends with a phase where records are tampered with (junk fields, a key of another
-//! type) while commands go on, then a PING (no crash). Before each tampering phase the invariant
+//! each epoch ends with a phase where records are tampered with (junk fields written back packed
+//! or as a hash of the earlier format, malformed packed strings, a key of another type) while
+//! commands go on, then a PING (no crash). Before each tampering phase the invariant
 //! audit of the queue (`zrq_tests::audit`) must pass.
 //!
 //! `ZRQ_STORM_STEPS` (default 2,000 per backend), `ZRQ_STORM_SECONDS` (default 30: no epoch starts
 //! later, so a slow machine runs fewer steps) and `ZRQ_STORM_SEED` (default: from the clock) set
 //! the size, the time bound and the seed; every failure message names the seed and the step, so
 //! `ZRQ_STORM_SEED=<seed>` reproduces it.
+
+mod support;
 
 use zrq_core::state::State;
 use zrq_core::ErrorCode;
@@ -301,10 +304,16 @@ impl Gen {
             ("parents", b"{\"j1\":"),
             ("entry", b"0-0"),
         ];
-        match self.rng.below(16) {
+        match self.rng.below(17) {
+            // (A job record's field is set by `tamper_record`: the record is a packed string.)
             n @ 0..=11 => {
                 let (field, value) = field_values[n as usize];
-                vec![b"HSET".to_vec(), job.into_bytes(), field.into(), value.to_vec()]
+                vec![b"RECORD-SET".to_vec(), job.into_bytes(), field.into(), value.to_vec()]
+            }
+            16 => {
+                let malformed = support::malformed_packed();
+                let at = self.rng.below(malformed.len() as u64) as usize;
+                vec![b"SET".to_vec(), job.into_bytes(), malformed[at].1.clone()]
             }
             12 => {
                 let batch = format!("zrq:{{{QUEUE}}}:batch:b{}", self.rng.below(20));
@@ -368,6 +377,42 @@ fn step(zrq: &mut Zrq, command: &str, args: &[Vec<u8>]) -> (Value, bool) {
     (replies[DIGEST_LEN].clone(), before != after)
 }
 
+/// Sets field `args[1]` of the job record at `args[0]` to `args[2]`, as a user with access to the
+/// key could: a packed record is decoded, changed and written back packed (or, for `id` and
+/// `queue`, which a packed record cannot hold, as a hash of the earlier format); a hash record
+/// (or no record) gets an HSET, as before; a string that does not decode is left alone.
+fn tamper_record(conn: &mut redis::Connection, args: &[Vec<u8>]) {
+    let [key, field, value] = args else {
+        panic!("RECORD-SET key field value: {args:?}")
+    };
+    let key = String::from_utf8_lossy(key).into_owned();
+    let (field, value) = (
+        String::from_utf8_lossy(field).into_owned(),
+        String::from_utf8_lossy(value).into_owned(),
+    );
+    let kind: String = redis::cmd("TYPE").arg(&key).query(conn).expect("TYPE");
+    if kind == "string" {
+        let raw: Vec<u8> = redis::cmd("GET").arg(&key).query(conn).expect("GET");
+        if zrq_core::packed::decode(&key, &raw).is_err() {
+            return;
+        }
+        let set = |record: &mut std::collections::BTreeMap<String, String>| {
+            record.insert(field.clone(), value.clone());
+        };
+        if matches!(field.as_str(), "id" | "queue") {
+            support::tamper_hash_at(conn, &key, set);
+        } else {
+            support::tamper_at(conn, &key, set);
+        }
+    } else {
+        let _: redis::RedisResult<Value> = redis::cmd("HSET")
+            .arg(&key)
+            .arg(&field)
+            .arg(&value)
+            .query(conn);
+    }
+}
+
 /// Collects job ids from a reply (ids, job maps, arrays of them) into `seen`.
 fn collect_ids(value: &Value, seen: &mut Vec<String>) {
     match value {
@@ -425,9 +470,14 @@ fn storm(backend: Backend) {
             let tampering = n >= epoch;
             if tampering {
                 let write = gen.tamper();
-                let _: redis::RedisResult<Value> = redis::cmd(&String::from_utf8_lossy(&write[0]))
-                    .arg(&write[1..])
-                    .query(&mut zrq.conn);
+                if write[0] == b"RECORD-SET" {
+                    tamper_record(&mut zrq.conn, &write[1..]);
+                } else {
+                    let _: redis::RedisResult<Value> =
+                        redis::cmd(&String::from_utf8_lossy(&write[0]))
+                            .arg(&write[1..])
+                            .query(&mut zrq.conn);
+                }
             }
             let (command, args) = if gen.chance(50) {
                 let (command, args) = gen.valid();

@@ -3,10 +3,11 @@
 //! Before FETCH delivered without acknowledgement, a running job stayed in its stream and in the
 //! consumer group's pending-entries list until its ACK. Such a queue is built here with the
 //! commands that older FETCH ran (`XREADGROUP` without `NOACK`, then the record's HSET and the
-//! lease's ZADD, exactly as it wrote them), and then driven with today's commands: the old
-//! deliveries end through every way out (ACK before and after a FETCH trimmed their entries, FAIL,
-//! a lease taken over by RECLAIM), INFO and LIST count and list the pending jobs right at every
-//! step, the audit holds throughout, and the pending list ends empty.
+//! lease's ZADD, exactly as it wrote them: the record a hash, the format of the time), and then
+//! driven with today's commands: the old deliveries end through every way out (ACK before and
+//! after a FETCH trimmed their entries, FAIL, a lease taken over by RECLAIM), INFO and LIST count
+//! and list the pending jobs right at every step, the audit holds throughout, and the pending
+//! list ends empty.
 
 mod support;
 
@@ -54,29 +55,25 @@ fn fetch_as_before(
     let mut out = Vec::new();
     for (entry, fields) in delivered {
         let id = fields[0].1.clone();
-        let key = format!("zrq:{{{Q}}}:job:{id}");
-        let attempt: i64 = redis::cmd("HGET")
-            .arg(&key)
-            .arg("attempt")
-            .query::<Option<i64>>(conn)
-            .expect("HGET attempt")
-            .unwrap_or(0)
-            + 1;
-        let lease = format!("{entry}:{attempt}");
-        let _: () = redis::cmd("HSET")
-            .arg(&key)
-            .arg("state")
-            .arg("active")
-            .arg("attempt")
-            .arg(attempt)
-            .arg("consumer")
-            .arg(consumer)
-            .arg("lease")
-            .arg(&lease)
-            .arg("started_at")
-            .arg(now_ms())
-            .query(conn)
-            .expect("HSET");
+        // An older zrq's records were hashes (written field by field): this one is left as
+        // such, as it wrote it, so today's commands meet the earlier format too.
+        let mut lease = String::new();
+        support::tamper_hash(conn, Q, &id, |record| {
+            let attempt = record
+                .get("attempt")
+                .map_or(0, |a| a.parse::<i64>().expect("attempt"))
+                + 1;
+            lease = format!("{entry}:{attempt}");
+            for (field, value) in [
+                ("state", "active".to_string()),
+                ("attempt", attempt.to_string()),
+                ("consumer", consumer.to_string()),
+                ("lease", lease.clone()),
+                ("started_at", now_ms().to_string()),
+            ] {
+                record.insert(field.to_string(), value);
+            }
+        });
         let _: () = redis::cmd("ZADD")
             .arg(format!("zrq:{{{Q}}}:active"))
             .arg(deadline)

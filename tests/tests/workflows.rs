@@ -570,12 +570,11 @@ fn workflows_replicate_and_survive_restart() {
     seen.sort();
     assert_eq!(seen, ["b", "c", "cb", "m", "m"]);
     let mut conn = primary.conn();
-    let record: Vec<String> = redis::cmd("HMGET")
-        .arg(format!("zrq:{{{Q}}}:job:{b}"))
-        .arg("parents")
-        .query(&mut conn)
-        .unwrap();
-    assert_eq!(record, [format!("{{\"{a}\":\"A\"}}")]);
+    let record = record(&mut conn, Q, &b);
+    assert_eq!(
+        record.get("parents"),
+        Some(&format!("{{\"{a}\":\"A\"}}"))
+    );
 }
 
 /// A dead member requeued after its batch completed does not fire the callback again.

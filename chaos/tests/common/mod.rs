@@ -202,8 +202,8 @@ pub struct Outcome {
     pub result: Option<String>,
 }
 
-/// The outcome of each job of `ids` in `queue` (pipelined HMGET); a job without a record is
-/// missing from the map.
+/// The outcome of each job of `ids` in `queue` (read with [`records`]); a job without a record
+/// is missing from the map.
 pub fn outcomes<'a>(
     conn: &mut Connection,
     queue: &str,
@@ -213,31 +213,62 @@ pub fn outcomes<'a>(
     let keys = QueueKeys::new(queue);
     let mut found = BTreeMap::new();
     for chunk in ids.chunks(1000) {
-        let mut pipe = redis::pipe();
-        for id in chunk {
-            pipe.cmd("HMGET")
-                .arg(keys.job(id))
-                .arg(&["state", "attempt", "result"][..]);
-        }
-        let rows: Vec<(Option<String>, Option<i64>, Option<String>)> =
-            pipe.query(conn).expect("HMGET pipeline");
-        for (id, row) in chunk.iter().zip(rows) {
+        let names: Vec<String> = chunk.iter().map(|id| keys.job(id)).collect();
+        for (id, record) in chunk.iter().zip(records(conn, &names)) {
+            let Some(mut record) = record else { continue };
             // A compact record leaves out an attempt of 0 (zrq_core::job::DEFAULTS): a job
             // never fetched has no `attempt` field, and is found all the same.
-            if let (Some(state), attempt, result) = row {
-                let attempt = attempt.or(job::default_of("attempt")).unwrap_or_default();
-                found.insert(
-                    (*id).clone(),
-                    Outcome {
-                        state,
-                        attempt,
-                        result,
-                    },
-                );
-            }
+            let Some(state) = record.remove("state") else {
+                continue;
+            };
+            let attempt = record
+                .get("attempt")
+                .map(|a| a.parse::<i64>().expect("attempt is an integer"))
+                .or(job::default_of("attempt"))
+                .unwrap_or_default();
+            found.insert(
+                (*id).clone(),
+                Outcome {
+                    state,
+                    attempt,
+                    result: record.remove("result"),
+                },
+            );
         }
     }
     found
+}
+
+/// The job records at `names`, field → value, whatever their format: a packed string (decoded
+/// with `zrq_core::packed`) or a hash of the earlier format; None where there is no record. One
+/// pipelined GET, then HGETALL for the keys that hold a hash.
+pub fn records(conn: &mut Connection, names: &[String]) -> Vec<Option<BTreeMap<String, String>>> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for name in names {
+        pipe.cmd("GET").arg(name);
+    }
+    let values: Vec<redis::Value> = pipe.query(conn).expect("GET pipeline");
+    names
+        .iter()
+        .zip(values)
+        .map(|(name, value)| match value {
+            redis::Value::Nil => None,
+            redis::Value::BulkString(raw) => Some(
+                zrq_core::packed::decode(name, &raw)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .into_iter()
+                    .map(|(field, value)| (field.to_string(), value))
+                    .collect(),
+            ),
+            redis::Value::ServerError(_) => {
+                let record: BTreeMap<String, String> =
+                    redis::cmd("HGETALL").arg(name).query(conn).expect("HGETALL");
+                (!record.is_empty()).then_some(record)
+            }
+            other => panic!("GET {name}: {other:?}"),
+        })
+        .collect()
 }
 
 /// `ZRQ.INFO <queue>` field `name`.
@@ -272,18 +303,18 @@ pub fn held_by(conn: &mut Connection, queue: &str, consumer: &str) -> Vec<(Strin
     if active.is_empty() {
         return Vec::new();
     }
-    let mut pipe = redis::pipe();
-    for id in &active {
-        pipe.cmd("HMGET")
-            .arg(keys.job(id))
-            .arg(&["consumer", "attempt"][..]);
-    }
-    let rows: Vec<(Option<String>, Option<i64>)> = pipe.query(conn).expect("HMGET pipeline");
+    let names: Vec<String> = active.iter().map(|id| keys.job(id)).collect();
+    let rows = records(conn, &names);
     active
         .into_iter()
         .zip(rows)
-        .filter_map(|(id, (holder, attempt))| {
-            (holder.as_deref() == Some(consumer)).then(|| (id, attempt.unwrap_or(0)))
+        .filter_map(|(id, record)| {
+            let record = record?;
+            let attempt = record
+                .get("attempt")
+                .map(|a| a.parse::<i64>().expect("attempt is an integer"))
+                .unwrap_or(0);
+            (record.get("consumer").map(String::as_str) == Some(consumer)).then_some((id, attempt))
         })
         .collect()
 }

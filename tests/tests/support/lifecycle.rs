@@ -335,7 +335,7 @@ pub fn records(conn: &mut Connection, queue: &str) -> BTreeMap<String, BTreeMap<
     all
 }
 
-/// All job records of a queue (ids → fields), read raw.
+/// All job records of a queue (ids → fields), read raw (packed or hash: [`super::stored_record`]).
 fn stored_records(
     conn: &mut Connection,
     queue: &str,
@@ -347,10 +347,7 @@ fn stored_records(
         .expect("KEYS");
     keys.into_iter()
         .map(|key| {
-            let fields: BTreeMap<String, String> = redis::cmd("HGETALL")
-                .arg(&key)
-                .query(conn)
-                .expect("HGETALL");
+            let fields = super::stored_record(conn, &key).unwrap_or_default();
             (key.trim_start_matches(&prefix).to_string(), fields)
         })
         .collect()

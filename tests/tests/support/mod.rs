@@ -137,11 +137,8 @@ impl QueueView {
     /// Where job `id` is: asserts it is in exactly one place, consistently in every structure and
     /// in its record.
     pub fn place(&self, conn: &mut Connection, queue: &str, id: &str) -> Place {
-        let key = format!("zrq:{{{queue}}}:job:{id}");
-        let record: BTreeMap<String, String> = redis::cmd("HGETALL")
-            .arg(&key)
-            .query(conn)
-            .expect("HGETALL");
+        let key = job_key(queue, id);
+        let record = stored_record(conn, &key).unwrap_or_default();
         if record.is_empty() {
             // A plain pending job without a record: its inline entry (whose id is the job's)
             // holds it.
@@ -393,17 +390,308 @@ pub fn inline_jobs(
 }
 
 /// A job's raw record; for a plain pending job without one, the record its inline entry stands
-/// for ([`inline_jobs`]).
+/// for ([`inline_jobs`]). The record is read whatever its format ([`stored_record`]).
 pub fn record(conn: &mut Connection, queue: &str, id: &str) -> BTreeMap<String, String> {
-    let stored: BTreeMap<String, String> = redis::cmd("HGETALL")
-        .arg(format!("zrq:{{{queue}}}:job:{id}"))
-        .query(conn)
-        .expect("HGETALL");
-    if !stored.is_empty() {
+    if let Some(stored) = stored_record(conn, &job_key(queue, id)) {
         return stored;
     }
     inline_jobs(conn, queue).remove(id).unwrap_or_default()
 }
+
+/// The key of job `id`'s record: `zrq:{queue}:job:<id>`.
+pub fn job_key(queue: &str, id: &str) -> String {
+    zrq_core::keys::QueueKeys::new(queue).job(id)
+}
+
+/// The Redis type of `key` (`string`, `hash`, `none`, …).
+pub fn key_type(conn: &mut Connection, key: &str) -> String {
+    redis::cmd("TYPE").arg(key).query(conn).expect("TYPE")
+}
+
+/// The raw bytes of string `key` (None if it does not exist).
+pub fn raw_string(conn: &mut Connection, key: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET").arg(key).query(conn).expect("GET")
+}
+
+/// The job record stored at `key`, field → value, whatever its format: a packed string
+/// (decoded with `zrq_core::packed`, which must accept it: a record zrq wrote that does not
+/// decode fails the test) or a hash of the earlier format. None if the key does not exist; any
+/// other type fails the test.
+pub fn stored_record(conn: &mut Connection, key: &str) -> Option<BTreeMap<String, String>> {
+    match key_type(conn, key).as_str() {
+        "none" => None,
+        // (Read again by GET and HGETALL: a record that expired meanwhile is no record.)
+        "string" => raw_string(conn, key).map(|raw| decode_record(key, &raw)),
+        "hash" => {
+            let fields: BTreeMap<String, String> = redis::cmd("HGETALL")
+                .arg(key)
+                .query(conn)
+                .expect("HGETALL");
+            (!fields.is_empty()).then_some(fields)
+        }
+        other => panic!("job record {key} is a {other}"),
+    }
+}
+
+/// Decodes a packed record with zrq_core's codec; fails the test if it does not decode, or if
+/// it is not exactly the spec's form of what it holds ([`packed_fields`]).
+pub fn decode_record(key: &str, raw: &[u8]) -> BTreeMap<String, String> {
+    packed_fields(key, raw).into_iter().collect()
+}
+
+/// The fields of a packed record in stored order, decoded with zrq_core's codec. Fails the test
+/// if it does not decode, if its fields are not in record order (`zrq_core::job::FIELDS`), or if
+/// the spec's encoding of those fields ([`pack_by_spec`]) is not byte for byte what is stored.
+pub fn packed_fields(key: &str, raw: &[u8]) -> Vec<(String, String)> {
+    let shown = String::from_utf8_lossy(raw);
+    let fields: Vec<(String, String)> = match zrq_core::packed::decode(key, raw) {
+        Ok(fields) => fields
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+        Err(e) => panic!("{key} holds {shown:?}, which does not decode: {e}"),
+    };
+    let order: Vec<usize> = fields
+        .iter()
+        .map(|(name, _)| {
+            zrq_core::job::FIELDS
+                .iter()
+                .position(|(f, _)| f == name)
+                .unwrap_or_else(|| panic!("{key}: {name} is not a record field"))
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "{key}: fields not in record order: {shown:?}"
+    );
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&pack_by_spec(&pairs)),
+        shown,
+        "{key}: stored record is not the spec's encoding of its fields"
+    );
+    fields
+}
+
+/// A packed record as comparable text: its fields in stored order, `tag len:value` as stored,
+/// the values of the fields `blank` names (times, say) shown as `<name>` (with their lengths).
+/// Checks the record as [`packed_fields`] does.
+pub fn packed_view(key: &str, raw: &[u8], blank: impl Fn(&str) -> bool) -> String {
+    let fields = packed_fields(key, raw);
+    let shown: Vec<String> = fields
+        .iter()
+        .map(|(name, value)| {
+            let tag = SPEC_TAGS
+                .iter()
+                .find(|(f, _)| f == name)
+                .map(|(_, t)| char::from(*t))
+                .unwrap_or('?');
+            if blank(name) {
+                format!("{tag}<len>:<{name}>")
+            } else {
+                format!("{tag}{}:{value}", value.len())
+            }
+        })
+        .collect();
+    shown.join(" ")
+}
+
+/// `fields` in the order a record stores them (`zrq_core::job::FIELDS`); a field with no place
+/// there fails the test.
+fn in_record_order(fields: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    for name in fields.keys() {
+        assert!(
+            zrq_core::job::FIELDS.iter().any(|(f, _)| f == name),
+            "{name} is not a field of a job record"
+        );
+    }
+    zrq_core::job::FIELDS
+        .iter()
+        .filter_map(|(name, _)| fields.get(*name).map(|v| (*name, v.as_str())))
+        .collect()
+}
+
+/// Writes `fields` as the packed record at `key` (`SET key <packed> KEEPTTL`), in the order a
+/// record stores them. `id` and `queue` cannot be packed: to store those, use
+/// [`write_hash_record`].
+pub fn write_packed(conn: &mut Connection, key: &str, fields: &BTreeMap<String, String>) {
+    let ordered = in_record_order(fields);
+    let packed = zrq_core::packed::encode(&ordered).expect("encode a record");
+    set_raw(conn, key, packed.as_bytes());
+}
+
+/// Writes `bytes` as they are at `key` (`SET key <bytes> KEEPTTL`): for tests of malformed
+/// packed records.
+pub fn set_raw(conn: &mut Connection, key: &str, bytes: &[u8]) {
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(bytes)
+        .arg("KEEPTTL")
+        .query(conn)
+        .expect("SET KEEPTTL");
+}
+
+/// Writes `fields` as a record of the earlier format at `key`: a hash, replacing whatever was
+/// there, its TTL kept.
+pub fn write_hash_record(conn: &mut Connection, key: &str, fields: &BTreeMap<String, String>) {
+    let ttl: i64 = redis::cmd("PTTL").arg(key).query(conn).expect("PTTL");
+    let mut tx = redis::pipe();
+    tx.atomic();
+    tx.cmd("DEL").arg(key).ignore();
+    let mut hset = redis::cmd("HSET");
+    hset.arg(key);
+    for (name, value) in fields {
+        hset.arg(name).arg(value);
+    }
+    tx.add_command(hset).ignore();
+    if ttl > 0 {
+        tx.cmd("PEXPIRE").arg(key).arg(ttl).ignore();
+    }
+    let _: () = tx.query(conn).expect("write a hash record");
+}
+
+/// Changes job `id`'s stored record, as a test that tweaks or corrupts a field does: reads it
+/// (packed or hash; it must exist), lets `change` set or remove fields, and writes it back packed
+/// (`SET … KEEPTTL`), whatever format it was in. Returns the record as written.
+pub fn tamper(
+    conn: &mut Connection,
+    queue: &str,
+    id: &str,
+    change: impl FnOnce(&mut BTreeMap<String, String>),
+) -> BTreeMap<String, String> {
+    tamper_at(conn, &job_key(queue, id), change)
+}
+
+/// [`tamper`] of the record at `key`.
+pub fn tamper_at(
+    conn: &mut Connection,
+    key: &str,
+    change: impl FnOnce(&mut BTreeMap<String, String>),
+) -> BTreeMap<String, String> {
+    let mut fields =
+        stored_record(conn, key).unwrap_or_else(|| panic!("tamper: {key} has no record"));
+    change(&mut fields);
+    write_packed(conn, key, &fields);
+    fields
+}
+
+/// Like [`tamper`], but writes the record back in the earlier format (a hash, TTL kept): for
+/// changes a packed record cannot hold (an `id` or `queue` field, an unknown field), and for
+/// tests of old records.
+pub fn tamper_hash(
+    conn: &mut Connection,
+    queue: &str,
+    id: &str,
+    change: impl FnOnce(&mut BTreeMap<String, String>),
+) -> BTreeMap<String, String> {
+    tamper_hash_at(conn, &job_key(queue, id), change)
+}
+
+/// [`tamper_hash`] of the record at `key`.
+pub fn tamper_hash_at(
+    conn: &mut Connection,
+    key: &str,
+    change: impl FnOnce(&mut BTreeMap<String, String>),
+) -> BTreeMap<String, String> {
+    let mut fields =
+        stored_record(conn, key).unwrap_or_else(|| panic!("tamper: {key} has no record"));
+    change(&mut fields);
+    write_hash_record(conn, key, &fields);
+    fields
+}
+
+/// Runs a fixture command that may be one of the record pseudo-commands, which tests use where
+/// they once ran HSET, HDEL or HGET on a job record: `RECORD-SET key field value` and
+/// `RECORD-DEL key field` ([`tamper_at`]: written back packed), `RECORD-SET-HASH key field
+/// value` ([`tamper_hash_at`]: written back as a hash of the earlier format), `RECORD-GET key
+/// field` (the field's value, or nil). Any other command runs as it is. Returns the reply.
+pub fn run_record_command(conn: &mut Connection, args: &[String]) -> redis::RedisResult<Value> {
+    let set = |field: &String, value: &String| {
+        let (field, value) = (field.clone(), value.clone());
+        move |record: &mut BTreeMap<String, String>| {
+            record.insert(field, value);
+        }
+    };
+    match args {
+        [cmd, key, field, value] if cmd == "RECORD-SET" => {
+            tamper_at(conn, key, set(field, value));
+            Ok(Value::Okay)
+        }
+        [cmd, key, field, value] if cmd == "RECORD-SET-HASH" => {
+            tamper_hash_at(conn, key, set(field, value));
+            Ok(Value::Okay)
+        }
+        [cmd, key, field] if cmd == "RECORD-DEL" => {
+            tamper_at(conn, key, |record| {
+                record.remove(field);
+            });
+            Ok(Value::Okay)
+        }
+        [cmd, key, field] if cmd == "RECORD-GET" => Ok(stored_record(conn, key)
+            .and_then(|mut record| record.remove(field))
+            .map_or(Value::Nil, |v| Value::BulkString(v.into_bytes()))),
+        _ => redis::cmd(&args[0]).arg(&args[1..]).query(conn),
+    }
+}
+
+/// The packed form of `fields` as PACKED.md defines it, written here independently of
+/// `zrq_core::packed` (to check the codec and both backends against the spec): each field
+/// `<tag><byte length>:<value>` in the given order, separated by one space.
+pub fn pack_by_spec<V: AsRef<[u8]>>(fields: &[(&str, V)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (name, value)) in fields.iter().enumerate() {
+        let tag = SPEC_TAGS
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, t)| *t)
+            .unwrap_or_else(|| panic!("no tag for {name}"));
+        if i > 0 {
+            out.push(b' ');
+        }
+        let value = value.as_ref();
+        out.push(tag);
+        out.extend_from_slice(value.len().to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// PACKED.md's tag table, copied from the spec (not from the code under test).
+pub const SPEC_TAGS: &[(&str, u8)] = &[
+    ("task", b't'),
+    ("payload", b'p'),
+    ("state", b's'),
+    ("attempt", b'a'),
+    ("max_attempts", b'm'),
+    ("timeout", b'o'),
+    ("priority", b'i'),
+    ("backoff", b'b'),
+    ("keep", b'k'),
+    ("unique", b'u'),
+    ("parents", b'P'),
+    ("children", b'C'),
+    ("waiting_on", b'W'),
+    ("parents_done", b'D'),
+    ("with_results", b'R'),
+    ("on_parent_fail", b'F'),
+    ("batch", b'B'),
+    ("schedule", b'S'),
+    ("created_at", b'c'),
+    ("run_at", b'r'),
+    ("started_at", b'g'),
+    ("finished_at", b'f'),
+    ("consumer", b'w'),
+    ("lease", b'l'),
+    ("progress", b'n'),
+    ("cancel_requested", b'x'),
+    ("entry", b'e'),
+    ("result", b'v'),
+    ("error", b'E'),
+];
 
 /// The queue stream's state as comparable text: entries, pending entries (id, consumer,
 /// deliveries), `XINFO STREAM`, `XINFO GROUPS` and `XINFO CONSUMERS`, leaving out what is relative
@@ -459,4 +747,43 @@ pub fn stream_state(conn: &mut Connection, queue: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// A valid packed record of a pending job (task t, payload {}, created at 1): what
+/// [`malformed_packed`] breaks.
+pub const VALID_PACKED: &[u8] = b"t1:t p2:{} s7:pending c1:1";
+
+/// Packed strings that are not records, each with what is wrong with it (PACKED.md: strict
+/// decoding). Each is [`VALID_PACKED`] broken in one way.
+pub fn malformed_packed() -> Vec<(&'static str, Vec<u8>)> {
+    let cases: &[(&str, &[u8])] = &[
+        ("empty", b""),
+        ("one space", b" "),
+        ("unknown tag q", b"t1:t p2:{} s7:pending c1:1 q1:x"),
+        ("unknown tag ?", b"?1:t p2:{} s7:pending c1:1"),
+        ("id has no tag", b"d1:j t1:t p2:{} s7:pending c1:1"),
+        ("two-letter tag", b"tt1:t p2:{} s7:pending c1:1"),
+        ("length too short", b"t1:tt p2:{} s7:pending c1:1"),
+        ("length too long", b"t2:t p2:{} s7:pending c1:1"),
+        ("length beyond the string", b"t1:t p2:{} s7:pending c9:1"),
+        ("length with a leading zero", b"t01:t p2:{} s7:pending c1:1"),
+        ("length with a sign", b"t+1:t p2:{} s7:pending c1:1"),
+        ("negative length", b"t-1:t p2:{} s7:pending c1:1"),
+        ("no length", b"t:t p2:{} s7:pending c1:1"),
+        ("eleven-digit length", b"t10000000000:t p2:{} s7:pending c1:1"),
+        ("ten-digit length beyond the string", b"t9999999999:t p2:{} s7:pending c1:1"),
+        ("length beyond u32", b"t4294967296:t p2:{} s7:pending c1:1"),
+        ("missing ':'", b"t1t p2:{} s7:pending c1:1"),
+        ("';' for ':'", b"t1;t p2:{} s7:pending c1:1"),
+        ("trailing space", b"t1:t p2:{} s7:pending c1:1 "),
+        ("leading space", b" t1:t p2:{} s7:pending c1:1"),
+        ("two spaces", b"t1:t  p2:{} s7:pending c1:1"),
+        ("no space", b"t1:tp2:{} s7:pending c1:1"),
+        ("tab for space", b"t1:t\tp2:{} s7:pending c1:1"),
+        ("duplicate tag", b"t1:t p2:{} s7:pending t1:u c1:1"),
+        ("duplicate tag, same value", b"t1:t t1:t p2:{} s7:pending c1:1"),
+        ("tag only at the end", b"t1:t p2:{} s7:pending c1:1 a"),
+        ("bare word", b"x"),
+    ];
+    cases.iter().map(|(what, raw)| (*what, raw.to_vec())).collect()
 }
