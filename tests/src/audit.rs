@@ -624,8 +624,9 @@ impl Snapshot {
                     .map(|(field, value)| (field.to_string(), value))
                     .collect())
             }
-            "hash" => redis::from_redis_value(value)
-                .map_err(|e| format!("record {name} unreadable: {e}")),
+            "hash" => {
+                redis::from_redis_value(value).map_err(|e| format!("record {name} unreadable: {e}"))
+            }
             other => Err(format!("record {name} is a {other}")),
         }
     }

@@ -84,9 +84,7 @@ fn stored_bytes_are_the_spec_encoding(backend: Backend) {
     );
     assert_eq!(active["consumer"], "worker 1");
     let result = r#"{"r":"ok: 1 2 3"}"#;
-    let acked: i64 = zrq
-        .call("ack", &[q, &id, "RESULT", result])
-        .expect("ACK");
+    let acked: i64 = zrq.call("ack", &[q, &id, "RESULT", result]).expect("ACK");
     assert_eq!(acked, 1);
     let done = check(&mut conn, "completed");
     assert_eq!(done["state"], "completed");
@@ -478,7 +476,10 @@ fn old_records_upgrade_on_their_first_write(backend: Backend) {
         t.assert_ttl_near_keep(&s, "scheduled, after ACK");
 
         // Scheduled: CANCEL is its first write, with the retention.
-        let s2 = t.pair("scheduled2", &["DELAY", "600000", "KEEP", &KEEP.to_string()]);
+        let s2 = t.pair(
+            "scheduled2",
+            &["DELAY", "600000", "KEEP", &KEEP.to_string()],
+        );
         t.make_old(&s2);
         t.both(&s2, "cancel", &[]);
         t.upgraded(&s2, "scheduled, after CANCEL");
@@ -614,9 +615,7 @@ fn malformed_packed_records_are_corrupt_and_write_nothing(backend: Backend) {
                 });
             }
             let before = server.snapshot();
-            let err = zrq
-                .call::<Value>("job", &[q, "j"])
-                .expect_err("corrupt");
+            let err = zrq.call::<Value>("job", &[q, "j"]).expect_err("corrupt");
             assert!(error_text(&err).starts_with(&prefix));
             assert_eq!(server.snapshot(), before);
         }

@@ -86,7 +86,11 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
         "the fixture is in the full format"
     );
     for id in &ids {
-        assert_eq!(kind(&server, id), "hash", "{id}: the fixture's records are hashes");
+        assert_eq!(
+            kind(&server, id),
+            "hash",
+            "{id}: the fixture's records are hashes"
+        );
     }
 
     // Read as written: every job, every listing, the counts.
@@ -155,7 +159,10 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
         .arg(support::job_key(Q, "a1"))
         .query(&mut server.conn())
         .expect("PTTL");
-    assert!(ttl > 0, "a completed job is kept for its retention: PTTL {ttl}");
+    assert!(
+        ttl > 0,
+        "a completed job is kept for its retention: PTTL {ttl}"
+    );
 
     // FETCH serves the full-format pending jobs with their options.
     let fetched = zrq.fetch(Q, "worker-9", 2);

@@ -571,10 +571,7 @@ fn workflows_replicate_and_survive_restart() {
     assert_eq!(seen, ["b", "c", "cb", "m", "m"]);
     let mut conn = primary.conn();
     let record = record(&mut conn, Q, &b);
-    assert_eq!(
-        record.get("parents"),
-        Some(&format!("{{\"{a}\":\"A\"}}"))
-    );
+    assert_eq!(record.get("parents"), Some(&format!("{{\"{a}\":\"A\"}}")));
 }
 
 /// A dead member requeued after its batch completed does not fire the callback again.

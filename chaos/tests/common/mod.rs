@@ -262,8 +262,10 @@ pub fn records(conn: &mut Connection, names: &[String]) -> Vec<Option<BTreeMap<S
                     .collect(),
             ),
             redis::Value::ServerError(_) => {
-                let record: BTreeMap<String, String> =
-                    redis::cmd("HGETALL").arg(name).query(conn).expect("HGETALL");
+                let record: BTreeMap<String, String> = redis::cmd("HGETALL")
+                    .arg(name)
+                    .query(conn)
+                    .expect("HGETALL");
                 (!record.is_empty()).then_some(record)
             }
             other => panic!("GET {name}: {other:?}"),

@@ -423,10 +423,8 @@ pub fn stored_record(conn: &mut Connection, key: &str) -> Option<BTreeMap<String
         // (Read again by GET and HGETALL: a record that expired meanwhile is no record.)
         "string" => raw_string(conn, key).map(|raw| decode_record(key, &raw)),
         "hash" => {
-            let fields: BTreeMap<String, String> = redis::cmd("HGETALL")
-                .arg(key)
-                .query(conn)
-                .expect("HGETALL");
+            let fields: BTreeMap<String, String> =
+                redis::cmd("HGETALL").arg(key).query(conn).expect("HGETALL");
             (!fields.is_empty()).then_some(fields)
         }
         other => panic!("job record {key} is a {other}"),
@@ -770,8 +768,14 @@ pub fn malformed_packed() -> Vec<(&'static str, Vec<u8>)> {
         ("length with a sign", b"t+1:t p2:{} s7:pending c1:1"),
         ("negative length", b"t-1:t p2:{} s7:pending c1:1"),
         ("no length", b"t:t p2:{} s7:pending c1:1"),
-        ("eleven-digit length", b"t10000000000:t p2:{} s7:pending c1:1"),
-        ("ten-digit length beyond the string", b"t9999999999:t p2:{} s7:pending c1:1"),
+        (
+            "eleven-digit length",
+            b"t10000000000:t p2:{} s7:pending c1:1",
+        ),
+        (
+            "ten-digit length beyond the string",
+            b"t9999999999:t p2:{} s7:pending c1:1",
+        ),
         ("length beyond u32", b"t4294967296:t p2:{} s7:pending c1:1"),
         ("missing ':'", b"t1t p2:{} s7:pending c1:1"),
         ("';' for ':'", b"t1;t p2:{} s7:pending c1:1"),
@@ -781,9 +785,15 @@ pub fn malformed_packed() -> Vec<(&'static str, Vec<u8>)> {
         ("no space", b"t1:tp2:{} s7:pending c1:1"),
         ("tab for space", b"t1:t\tp2:{} s7:pending c1:1"),
         ("duplicate tag", b"t1:t p2:{} s7:pending t1:u c1:1"),
-        ("duplicate tag, same value", b"t1:t t1:t p2:{} s7:pending c1:1"),
+        (
+            "duplicate tag, same value",
+            b"t1:t t1:t p2:{} s7:pending c1:1",
+        ),
         ("tag only at the end", b"t1:t p2:{} s7:pending c1:1 a"),
         ("bare word", b"x"),
     ];
-    cases.iter().map(|(what, raw)| (*what, raw.to_vec())).collect()
+    cases
+        .iter()
+        .map(|(what, raw)| (*what, raw.to_vec()))
+        .collect()
 }
