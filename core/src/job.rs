@@ -1,6 +1,7 @@
-//! The job record: one Redis hash per job, `zrq:{queue}:job:<id>` — but for a plain pending job,
-//! which its stream entry holds (an *inline entry*, [`Job::from_entry`]) until a command writes its
-//! record (FETCH, CANCEL, an `AFTER` child registering with it).
+//! The job record: one Redis string per job, `zrq:{queue}:job:<id>`, holding its fields packed
+//! ([`crate::packed`]; a hash of its fields in the earlier format, still read) — but for a plain
+//! pending job, which its stream entry holds (an *inline entry*, [`Job::from_entry`]) until a
+//! command writes its record (FETCH, CANCEL, an `AFTER` child registering with it).
 //!
 //! Every field is stored as text. [`FIELDS`] is the one definition of the field names and which of
 //! them are integers; replies return integer fields as integers and leave out absent fields.
@@ -159,8 +160,8 @@ pub struct Job {
     /// The last error.
     pub error: Option<String>,
     /// Whether the job has a stored record (`job:<id>`). A plain pending job has none: its
-    /// stream entry holds it (an inline entry, see [`Job::from_entry`]); a command that writes
-    /// some of its fields first writes its whole record (`materialize` in the commands).
+    /// stream entry holds it (an inline entry, see [`Job::from_entry`]); the first command that
+    /// changes it writes its whole record, as every write of a record is (`save` in the commands).
     pub recorded: bool,
 }
 

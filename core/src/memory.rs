@@ -108,6 +108,9 @@ pub struct MemoryStore {
     pub signalled: Vec<String>,
     /// Timer wake-ups asked for ([`Store::wake_at`]), in order: (queue, due).
     pub wakes: Vec<(String, i64)>,
+    /// The keys of the job records written ([`Store::set_record`]), in order: how many times a
+    /// command wrote each job.
+    pub record_writes: Vec<String>,
 }
 
 impl Default for MemoryStore {
@@ -206,6 +209,7 @@ impl MemoryStore {
             published: Vec::new(),
             signalled: Vec::new(),
             wakes: Vec::new(),
+            record_writes: Vec::new(),
         }
     }
 
@@ -270,6 +274,12 @@ impl MemoryStore {
             Some(Value::Hash(h)) => h.clone(),
             _ => Vec::new(),
         }
+    }
+
+    /// A job record's fields as stored (empty when missing): a packed string decoded (empty if
+    /// it does not decode), or a hash of the earlier format.
+    pub fn job_record(&mut self, key: &str) -> Vec<(String, String)> {
+        self.record(key).ok().flatten().unwrap_or_default()
     }
 
     /// A stream's entries, oldest first (empty when missing or not a stream).
@@ -475,9 +485,36 @@ impl Store for MemoryStore {
         Ok(i64::try_from(len).unwrap_or(i64::MAX))
     }
 
-    fn hstrlen(&mut self, key: &str, field: &str) -> Result<i64> {
-        let value = self.hget(key, field)?;
-        Ok(value.map_or(0, |v| i64::try_from(v.len()).unwrap_or(i64::MAX)))
+    fn record(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>> {
+        self.expire_keys();
+        match self.keys.get(key).map(|e| &e.value) {
+            None => Ok(None),
+            Some(Value::String(packed)) => crate::packed::decode(key, packed.as_bytes()).map(Some),
+            Some(Value::Hash(fields)) => Ok(Some(fields.clone())),
+            Some(other) => Err(ZrqError::wrong_type(
+                key,
+                other.kind().as_str(),
+                KeyType::String.as_str(),
+            )),
+        }
+    }
+
+    fn set_record(&mut self, key: &str, packed: &str, expire_ms: Option<i64>) -> Result<()> {
+        self.expire_keys();
+        // SET replaces a value of any type; KEEPTTL keeps the key's expiry, PX sets one.
+        let expires_at = match expire_ms {
+            Some(ms) => Some(self.now.saturating_add(ms)),
+            None => self.keys.get(key).and_then(|e| e.expires_at),
+        };
+        self.keys.insert(
+            key.to_string(),
+            Entry {
+                value: Value::String(packed.to_string()),
+                expires_at,
+            },
+        );
+        self.record_writes.push(key.to_string());
+        Ok(())
     }
 
     fn hget(&mut self, key: &str, field: &str) -> Result<Option<String>> {

@@ -122,24 +122,19 @@ pub trait Store {
     fn readable(&mut self, keys: Vec<String>) -> Vec<String>;
     /// Every field of a hash (empty when the key does not exist).
     fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>>;
-    /// A record: every field of the hash at `key`, `None` when the key does not exist, `WRONGTYPE`
-    /// when it holds another type. Backends that can answer both from one lookup of the key
-    /// override it (a job record is read by most commands, so the second lookup is measurable).
-    fn record(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>> {
-        match self.key_type(key)? {
-            KeyType::Missing => Ok(None),
-            KeyType::Hash => Ok(Some(self.hgetall(key)?)),
-            found => Err(crate::ZrqError::wrong_type(
-                key,
-                found.as_str(),
-                KeyType::Hash.as_str(),
-            )),
-        }
-    }
+    /// A job record: its fields as stored, `None` when the key does not exist. A string is a
+    /// packed record ([`crate::packed`]), decoded (`CORRUPT` when it does not follow the format);
+    /// a hash is a record of the earlier format, its fields as they are (old queues keep working,
+    /// and each record becomes a string on its first write). Any other type is `WRONGTYPE`.
+    fn record(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>>;
+    /// Writes a whole job record (`packed`, see [`crate::packed`]) at `key`, replacing what the
+    /// key holds, a record of the earlier format (hash) included: `SET key packed PX ms` with
+    /// `expire_ms` (a finished job's retention), else `SET key packed KEEPTTL` (the key's TTL, if
+    /// any, stays, as a write of some fields of a hash kept it). The caller checked the key's
+    /// type before its first write ([`Store::record`]): SET replaces a key of any type.
+    fn set_record(&mut self, key: &str, packed: &str, expire_ms: Option<i64>) -> Result<()>;
     /// Number of fields of a hash (0 when the key does not exist).
     fn hlen(&mut self, key: &str) -> Result<i64>;
-    /// The length in bytes of one field of a hash (0 when it or the key does not exist).
-    fn hstrlen(&mut self, key: &str, field: &str) -> Result<i64>;
     /// One field of a hash.
     fn hget(&mut self, key: &str, field: &str) -> Result<Option<String>>;
     /// Sets fields of a hash.

@@ -104,6 +104,26 @@ impl<'n> Key<'n> {
         unsafe { raw::RedisModule_KeyType.map_or(EMPTY, |f| f(self.inner)) }
     }
 
+    /// The bytes of a string key, read in place (`RedisModule_StringDMA`, read-only): valid while
+    /// the key is open and nothing writes it. `None` for a key of another type. Redis hands out
+    /// its own buffer for a string stored raw (a packed record of 45 bytes or more); a shorter one,
+    /// stored embedded, it first turns into a raw string of the same bytes.
+    pub fn string_bytes(&self) -> Option<&[u8]> {
+        if self.inner.is_null() {
+            return None;
+        }
+        let dma = unsafe { raw::RedisModule_StringDMA }?;
+        let mut len = 0usize;
+        // SAFETY: an open key; in read mode the pointer is only read, and it lives as long as
+        // the key stays open and unwritten, which the borrow of `self` guarantees here.
+        let data = unsafe { dma(self.inner, &mut len, raw::REDISMODULE_READ as c_int) };
+        if data.is_null() {
+            return None;
+        }
+        // SAFETY: Redis guarantees `data` points to `len` readable bytes (see above).
+        Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+    }
+
     /// One hash field's value as text.
     pub fn hash_get(&self, field: &RedisString) -> Option<String> {
         let get = unsafe { raw::RedisModule_HashGet }?;

@@ -1,12 +1,13 @@
 //! [`Store`] over the Redis module API.
 //!
 //! Every write is replicated as the effect it had (XADD with the id this primary generated,
-//! PEXPIREAT with the absolute time, HSET with the timestamp this primary read); a replica or an
-//! AOF replay never recomputes an id or a clock. Redis wraps the writes of one command in
+//! PEXPIREAT with the absolute time, a job record's SET with the timestamps this primary read and
+//! its retention as PXAT); a replica or an AOF replay never recomputes an id or a clock. Redis wraps the writes of one command in
 //! MULTI/EXEC on the replication stream, so replicas apply a command atomically too.
 //!
 //! Where direct key access measured cheaper than `RedisModule_Call` (callgrind, see
-//! docs/BENCHMARKS.md), it is used ([`crate::direct`]): job record reads (HGETALL/HGET),
+//! docs/BENCHMARKS.md), it is used ([`crate::direct`]): job record reads (a packed string read in
+//! place with `RedisModule_StringDMA`, or a hash of the earlier format), hash field reads (HGET),
 //! sorted-set writes (ZADD, and ZREM, which first checks read-only whether the member is there at
 //! all: most removals find nothing), and the due-index checks of the retention and timer paths
 //! (nothing due: no command at all). Those writes replicate their effect explicitly with
@@ -228,40 +229,48 @@ impl Store for RedisStore<'_> {
     }
 
     fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>> {
-        // Job records are read field by name, so the hash's scan order is as good as HGETALL's;
-        // other hashes keep HGETALL's order.
-        if key.contains(":job:") {
-            let name = self.string(key);
-            let handle = self.open(&name, false)?;
-            match handle.kind() {
-                direct::EMPTY => return Ok(Vec::new()),
-                direct::HASH => return Ok(handle.hash_all()),
-                _ => {}
-            }
-        }
         Ok(pairs(Some(
             self.read(c"HGETALL", &[key.as_bytes()])?.part(),
         )))
     }
 
     fn record(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>> {
-        // One lookup of the key for its type and its fields (the trait's default takes two).
+        // One lookup of the key for its type and its fields; a packed record is decoded from
+        // Redis' own buffer (no copy of the string first).
         let name = self.string(key);
         let handle = self.open(&name, false)?;
         match handle.kind() {
             direct::EMPTY => Ok(None),
+            direct::STRING => {
+                let packed = handle
+                    .string_bytes()
+                    .ok_or_else(|| ZrqError::internal("could not read a string key"))?;
+                zrq_core::packed::decode(key, packed).map(Some)
+            }
             direct::HASH => Ok(Some(handle.hash_all())),
             found => Err(ZrqError::wrong_type(
                 key,
                 key_type_of(found).as_str(),
-                KeyType::Hash.as_str(),
+                KeyType::String.as_str(),
             )),
         }
     }
 
-    fn hstrlen(&mut self, key: &str, field: &str) -> Result<i64> {
-        let reply = self.read(c"HSTRLEN", &[key.as_bytes(), field.as_bytes()])?;
-        Ok(reply.part().integer().unwrap_or(0))
+    fn set_record(&mut self, key: &str, packed: &str, expire_ms: Option<i64>) -> Result<()> {
+        // A call: `SET … PX` replicates as `SET … PXAT <absolute time>` (Redis rewrites it), and
+        // the command fires its keyspace events (`set`, and `expire` with PX).
+        match expire_ms {
+            Some(ms) => {
+                let ms = ms.to_string();
+                let args: [&[u8]; 4] = [key.as_bytes(), packed.as_bytes(), b"PX", ms.as_bytes()];
+                self.write(c"SET", &args)
+            }
+            None => {
+                let args: [&[u8]; 3] = [key.as_bytes(), packed.as_bytes(), b"KEEPTTL"];
+                self.write(c"SET", &args)
+            }
+        }
+        .map(drop)
     }
 
     fn hlen(&mut self, key: &str) -> Result<i64> {

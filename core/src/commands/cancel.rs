@@ -2,7 +2,7 @@
 //! cancellation is requested (its worker learns it at its next TOUCH, ACK or FAIL), 0 if it cannot
 //! be cancelled (finished, or unknown).
 
-use super::{check_queue_types, finish, load_job_to_finish, queue_and_name};
+use super::{check_queue_types, finish, load_job_to_finish, queue_and_name, save};
 use crate::keys::QueueKeys;
 use crate::reply::code;
 use crate::state::{Event, State};
@@ -33,7 +33,8 @@ impl<'a> Cancel<'a> {
             return Ok(Reply::Int(code::NOTHING));
         };
         if job.state == State::Active {
-            store.hset(&keys.job(self.id), &[("cancel_requested", "1")])?;
+            job.cancel_requested = Some(1);
+            save(store, &keys, &mut job, None)?;
             return Ok(Reply::Int(code::CANCEL_REQUESTED));
         }
         if job.state.after(Event::Cancel).is_none() {

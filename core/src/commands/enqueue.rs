@@ -6,10 +6,10 @@
 //! then becomes `pending` in the same atomic step as its last parent's ACK. Parents must exist
 //! before the child, so dependency cycles cannot be formed.
 
-use super::flow::{self, parent_done};
+use super::flow::{self, parent_done, write_waiting};
 use super::{
-    announce, check_queue_types, check_types, exists_as, finish, load_job, load_linked,
-    materialize, push_entry, push_fields,
+    announce, check_queue_types, check_types, finish, load_job, push_entry, push_fields,
+    record_exists, save,
 };
 use std::collections::HashSet;
 
@@ -219,7 +219,7 @@ impl<'a> Enqueue<'a> {
             None => new_id(),
         };
         let job_key = keys.job(&id);
-        if !plain && exists_as(store, &job_key, KeyType::Hash)? {
+        if !plain && record_exists(store, &job_key)? {
             return Ok(Reply::Bulk(id));
         }
         if let Some(unique) = self.unique {
@@ -240,9 +240,9 @@ impl<'a> Enqueue<'a> {
             if *parent == id {
                 return Err(ZrqError::self_dependency(&id));
             }
-            // Read for its state and links only (after-max parents); a result is read when it
-            // is copied (WITHRESULTS, in wait_for).
-            match load_linked(store, &keys, parent)? {
+            // Read whole (after-max parents): an unfinished parent gets the child in its list
+            // of children, a write of its whole record; a completed one's result may be copied.
+            match load_job(store, &keys, parent)? {
                 Some(job) => {
                     children.push(check_children(store, &job, &id)?);
                     parents.push(job);
@@ -333,10 +333,10 @@ impl<'a> Enqueue<'a> {
             }
             _ => job.entry = Some(push_entry(store, &keys, &id, job.priority)?),
         }
-        if job.recorded {
-            let fields = job.to_fields();
-            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-            store.hset(&job_key, &pairs)?;
+        // A job with parents is written once its parents are counted (wait_for); a plain job
+        // has no record while pending.
+        if job.recorded && parents.is_empty() {
+            save(store, &keys, &mut job, None)?;
         }
         let id = job.id.clone();
         if let Some(unique) = self.unique {
@@ -345,20 +345,21 @@ impl<'a> Enqueue<'a> {
         store.hincrby(&keys.stats(), "enqueued", 1)?;
         announce(store, &keys, &id, job.state)?;
         if !parents.is_empty() {
-            self.wait_for(store, &keys, &mut job, &parents, children)?;
+            self.wait_for(store, &keys, &mut job, &mut parents, children)?;
         }
         Ok(Reply::Bulk(id))
     }
 
     /// Links a new waiting `job` to its parents: registers it with the unfinished ones (whose
     /// lists of children, read by [`check_children`], come in `children`), and counts the finished
-    /// ones at once (which may release or, by policy, cancel it).
+    /// ones at once (which may release or, by policy, cancel it). Writes the job's record, once,
+    /// whichever way it goes.
     fn wait_for(
         &self,
         store: &mut dyn Store,
         keys: &QueueKeys,
         job: &mut Job,
-        parents: &[Job],
+        parents: &mut [Job],
         children: Vec<Vec<String>>,
     ) -> Result<()> {
         let cancels = self.on_parent_fail != Some("run");
@@ -375,19 +376,13 @@ impl<'a> Enqueue<'a> {
                 &[("error", &reason)],
             );
         }
-        for (parent, mut children) in parents.iter().zip(children) {
+        for (parent, mut children) in parents.iter_mut().zip(children) {
             // Listed once: the id of a deleted child can be taken again by a new one.
             if !parent.state.is_final() && !children.contains(&job.id) {
                 children.push(job.id.clone());
-                let text = flow::id_list_json(&children);
-                // A parent held by its inline entry gets its record first (read whole: the
-                // parent read here was read without its payload).
-                if !parent.recorded {
-                    if let Some(mut whole) = load_job(store, keys, &parent.id)? {
-                        materialize(store, keys, &mut whole)?;
-                    }
-                }
-                store.hset(&keys.job(&parent.id), &[("children", &text)])?;
+                parent.children = Some(flow::id_list_json(&children));
+                // A parent held by its inline entry gets its first record here.
+                save(store, keys, parent, None)?;
             }
         }
         for parent in parents.iter().filter(|p| p.state.is_final()) {
@@ -397,24 +392,15 @@ impl<'a> Enqueue<'a> {
                     parent.id, parent.state
                 )
             });
-            // A completed parent's result is read only when it fits in the child's `parents`.
-            let (mut result, mut size) = (None, 0);
-            if job.with_results() && parent.state == State::Completed {
-                let key = keys.job(&parent.id);
-                size = usize::try_from(store.hstrlen(&key, "result")?).unwrap_or(usize::MAX);
-                let max = store.config().parents_max_bytes;
-                if flow::result_fits(job.parents.as_deref(), size, max) {
-                    result = store.hget(&key, "result")?;
-                }
-            }
-            let mut copied = flow::Copied {
-                result: result.as_deref(),
-                size,
-                json: None,
-            };
-            parent_done(store, keys, job, &parent.id, &mut copied, note.as_deref())?;
+            // A completed parent's result is copied (WITHRESULTS) when it fits in the child's
+            // `parents`.
+            let result = (job.with_results() && parent.state == State::Completed)
+                .then_some(parent.result.as_deref())
+                .flatten();
+            let mut copied = flow::Copied::of(result);
+            parent_done(store, job, &parent.id, &mut copied, note.as_deref())?;
         }
-        Ok(())
+        write_waiting(store, keys, job)
     }
 }
 

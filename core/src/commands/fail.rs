@@ -6,7 +6,8 @@
 //! `zrq.backoff-max-ms`. The server's timer then puts it back in its stream.
 
 use super::{
-    announce, check_queue_types, finish, held, lease_token, load_job_to_finish, next_state, unlink,
+    announce, check_queue_types, finish, held, lease_token, load_job_to_finish, next_state, save,
+    unlink,
 };
 use crate::args::{self, Options, MAX_DURATION_MS};
 use crate::config::backoff_delay;
@@ -94,15 +95,9 @@ impl<'a> Fail<'a> {
             let next = next_state(&job, Event::Retry)?;
             unlink(store, &keys, &mut job)?;
             job.state = next;
-            let due_text = due.to_string();
-            store.hset(
-                &keys.job(self.id),
-                &[
-                    ("state", job.state.as_str()),
-                    ("error", self.error),
-                    ("run_at", &due_text),
-                ],
-            )?;
+            job.error = Some(self.error.to_string());
+            job.run_at = Some(due);
+            save(store, &keys, &mut job, None)?;
             store.zadd(&keys.retrying(), due, self.id)?;
             store.wake_at(self.queue, due);
             announce(store, &keys, self.id, job.state)?;

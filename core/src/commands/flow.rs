@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::enqueue::Enqueue;
-use super::{check_types, finish_one, load_linked, make_pending};
+use super::{check_types, finish_one, load_job, make_pending, save};
 use crate::args;
 use crate::config::PARENTS_MAX_BYTES;
 use crate::job::{integer_field, name_field, Job};
@@ -107,8 +107,9 @@ pub(crate) fn settle(
         // The result is read once, not once per child: a parent may have children-max of them.
         let mut copied = Copied::of(done.result.as_deref());
         for child_id in &done.children {
-            // Read for its state and links only: a parent may have children-max children.
-            let Some(mut child) = load_linked(store, keys, child_id).ok().flatten() else {
+            // Read whole: a child that is counted is written whole (a parent has at most
+            // children-max children, each at most a payload-max record with its links).
+            let Some(mut child) = load_job(store, keys, child_id).ok().flatten() else {
                 continue;
             };
             if child.state != State::Waiting || !awaits(&child, &done.id) {
@@ -136,14 +137,8 @@ pub(crate) fn settle(
             }
             let note = failed
                 .then(|| format!("released although parent {} ended {}", done.id, done.state));
-            parent_done(
-                store,
-                keys,
-                &mut child,
-                &done.id,
-                &mut copied,
-                note.as_deref(),
-            )?;
+            parent_done(store, &mut child, &done.id, &mut copied, note.as_deref())?;
+            write_waiting(store, keys, &mut child)?;
         }
     }
     Ok(())
@@ -315,8 +310,10 @@ impl<'a> Copied<'a> {
     }
 }
 
-/// Records that one parent of the waiting `child` is done, with its result (`copied`), and
-/// releases the child when it was the last. The caller checked that the child [`awaits`] this parent.
+/// Records in the waiting `child` that one of its parents is done, with its result (`copied`),
+/// without writing it: the caller writes it once it has counted every parent it counts in this
+/// step ([`write_waiting`], which releases it when none is left). The caller checked that the
+/// child [`awaits`] this parent.
 ///
 /// A `WITHRESULTS` child's `parents` field holds the results; it stays within
 /// `zrq.parents-max-bytes`, because each parent's completion rewrites it in every waiting child:
@@ -324,7 +321,6 @@ impl<'a> Copied<'a> {
 /// `error` says so.
 pub(crate) fn parent_done(
     store: &mut dyn Store,
-    keys: &QueueKeys,
     child: &mut Job,
     parent: &str,
     copied: &mut Copied<'_>,
@@ -355,23 +351,25 @@ pub(crate) fn parent_done(
         });
         child.parents = Some(with_result(child.parents.as_deref(), parent, value)?);
     }
-    let left_text = left.to_string();
-    let mut fields = vec![("waiting_on", left_text.as_str())];
-    if let Some(done) = child.parents_done.as_deref() {
-        fields.push(("parents_done", done));
-    }
-    if let (true, Some(parents)) = (child.with_results(), child.parents.as_deref()) {
-        fields.push(("parents", parents));
-    }
-    if let Some(note) = note.as_deref() {
-        fields.push(("error", note));
-    }
-    store.hset(&keys.job(&child.id), &fields)?;
-    if left == 0 {
-        store.zrem(&keys.waiting(), &child.id)?;
-        make_pending(store, keys, child, Event::Release)?;
+    if note.is_some() {
+        child.error = note;
     }
     Ok(())
+}
+
+/// Writes a waiting `child` after [`parent_done`] counted its parents: released to its stream
+/// when it waits for none any more, else its record as it now is.
+pub(crate) fn write_waiting(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    child: &mut Job,
+) -> Result<()> {
+    if child.waiting_on == Some(0) {
+        store.zrem(&keys.waiting(), &child.id)?;
+        make_pending(store, keys, child, Event::Release)
+    } else {
+        save(store, keys, child, None)
+    }
 }
 
 /// The note on a child whose parent's result did not fit in its `parents`.

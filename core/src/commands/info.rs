@@ -53,8 +53,9 @@ impl<'a> Info<'a> {
             let created = match first.first() {
                 Some((entry, fields)) => match fields.iter().find(|(f, _)| f == ENTRY_FIELD) {
                     Some((_, id)) => store
-                        .hget(&keys.job(id), "created_at")?
-                        .and_then(|t| t.parse().ok()),
+                        .record(&keys.job(id))?
+                        .and_then(|fields| fields.into_iter().find(|(f, _)| f == "created_at"))
+                        .and_then(|(_, t)| t.parse().ok()),
                     None => entry_id(entry).and_then(|(ms, _)| i64::try_from(ms).ok()),
                 },
                 None => None,

@@ -73,6 +73,20 @@ pub(crate) fn exists_as(store: &mut dyn Store, key: &str, expected: KeyType) -> 
     }
 }
 
+/// Whether job record `key` exists, in one lookup: a packed record (string) or a record of the
+/// earlier format (hash); `WRONGTYPE` (expected `string`) for a key of another type.
+pub(crate) fn record_exists(store: &mut dyn Store, key: &str) -> Result<bool> {
+    match store.key_type(key)? {
+        KeyType::Missing => Ok(false),
+        KeyType::String | KeyType::Hash => Ok(true),
+        found => Err(ZrqError::wrong_type(
+            key,
+            found.as_str(),
+            KeyType::String.as_str(),
+        )),
+    }
+}
+
 /// Fails with `WRONGTYPE` unless each key is missing or of its expected type.
 pub(crate) fn check_types(store: &mut dyn Store, keys: &[(&str, KeyType)]) -> Result<()> {
     for (key, expected) in keys {
@@ -149,7 +163,7 @@ pub(crate) fn check_finish_types(
 ///
 /// A job without a record is read from its inline entry, when `id` is a generated id naming one
 /// ([`load_inline`]): a plain pending job is its stream entry. The record, when there is one, is
-/// authoritative (a job whose record was written while it is pending: see [`materialize`]).
+/// authoritative (a job whose record was written while it is pending: see [`save`]).
 pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<Option<Job>> {
     match load_record(store, keys, id)? {
         Some(job) => Ok(Some(job)),
@@ -222,67 +236,23 @@ pub(crate) fn load_inline(
     }
 }
 
-/// Writes the whole record of `job` if it has none yet (a plain pending job, held by its inline
-/// entry): what every command that writes some fields of a job's record does first, so that a
-/// record is never partial. The entry stays; from then on the record is authoritative. `job`
-/// must be the job as read whole ([`load_job`], not [`load_linked`]).
-pub(crate) fn materialize(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> Result<()> {
-    if job.recorded {
-        return Ok(());
-    }
-    let fields = job.to_fields();
-    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-    store.hset(&keys.job(&job.id), &pairs)?;
+/// Writes the whole record of `job` as it is now, packed ([`crate::packed`]), in one `SET` of its
+/// key: every write of a job record is this one, by the command that changed the job, once the
+/// job is as the command leaves it (a command that changes several fields writes the job once).
+/// `expire_ms` is a finished job's retention (`PX`); without it the key keeps its TTL
+/// (`KEEPTTL`). A record of the earlier format (hash) becomes a string here. A plain pending job
+/// (held by its inline entry) gets its first record this way; its entry stays, and from then on
+/// the record is authoritative. `job` must be the job as read whole ([`load_job`]).
+pub(crate) fn save(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    job: &mut Job,
+    expire_ms: Option<i64>,
+) -> Result<()> {
+    let packed = crate::packed::encode(&job.to_fields())?;
+    store.set_record(&keys.job(&job.id), &packed, expire_ms)?;
     job.recorded = true;
     Ok(())
-}
-
-/// Sets integer field `name` of job `id`'s record to `value`: stores it, or deletes the field
-/// when `value` is its default (the compact record leaves defaults out, see [`crate::job`]).
-pub(crate) fn set_integer(
-    store: &mut dyn Store,
-    keys: &QueueKeys,
-    id: &str,
-    name: &str,
-    value: i64,
-) -> Result<()> {
-    if crate::job::is_default(name, value) {
-        store.hdel(&keys.job(id), &[name])
-    } else {
-        store.hset(&keys.job(id), &[(name, &value.to_string())])
-    }
-}
-
-/// The fields of a job record that hold its own data, up to megabytes: its payload, result and
-/// error. A job read only for its state and links is read without them ([`load_linked`]).
-const DATA_FIELDS: [&str; 3] = ["payload", "result", "error"];
-
-/// Loads job `id` as [`load_job`] does, but without its data fields (its `payload` is empty, its
-/// `result` and `error` absent, whatever the record holds there): for a job read only for its
-/// state and links — a parent at ENQUEUE, each waiting child when a parent finishes — so that
-/// such a read costs the same however large the job's data (after-max parents, children-max
-/// children). A record is unreadable for the same reasons as for [`load_job`], but for those
-/// fields.
-pub(crate) fn load_linked(
-    store: &mut dyn Store,
-    keys: &QueueKeys,
-    id: &str,
-) -> Result<Option<Job>> {
-    let key = keys.job(id);
-    let Some(mut fields) = store.record(&key)?.filter(|fields| !fields.is_empty()) else {
-        // A job held by its inline entry has no result nor error, and a payload of at most
-        // zrq.payload-max-bytes: read whole, its payload dropped.
-        return Ok(load_inline(store, keys, id)?.map(|job| Job {
-            payload: String::new(),
-            ..job
-        }));
-    };
-    fields.retain(|(field, _)| !DATA_FIELDS.contains(&field.as_str()));
-    if fields.is_empty() {
-        return Ok(None);
-    }
-    fields.push(("payload".to_string(), String::new()));
-    Job::from_fields(&key, keys.queue(), id, fields).map(Some)
 }
 
 /// Loads job `id` for a command that may finish it (ACK, FAIL, CANCEL, DELETE): also checks the
@@ -395,23 +365,19 @@ pub(crate) fn push_fields(
 }
 
 /// Moves a job (already out of its index, or unlinked) into its stream: a scheduled, retrying or
-/// dead job, or an active one given back or whose lease expired.
+/// dead job, or an active one given back or whose lease expired. Writes its record ([`save`]),
+/// with whatever else the caller changed in `job` before.
 pub(crate) fn make_pending(
     store: &mut dyn Store,
     keys: &QueueKeys,
     job: &mut Job,
     event: Event,
 ) -> Result<()> {
-    materialize(store, keys, job)?;
     job.state = next_state(job, event)?;
     let entry = push_entry(store, keys, &job.id, job.priority)?;
-    store.hset(
-        &keys.job(&job.id),
-        &[("state", job.state.as_str()), ("entry", &entry)],
-    )?;
-    store.hdel(&keys.job(&job.id), &["run_at"])?;
     job.entry = Some(entry);
     job.run_at = None;
+    save(store, keys, job, None)?;
     announce(store, keys, &job.id, job.state)
 }
 
@@ -460,30 +426,11 @@ pub(crate) fn start_attempt(
     job.attempt += 1;
     job.consumer = Some(consumer.to_string());
     job.started_at = Some(now);
-    let lease = new_lease(job);
-    if job.recorded {
-        let attempt = job.attempt.to_string();
-        let started = now.to_string();
-        store.hset(
-            &keys.job(&job.id),
-            &[
-                ("state", job.state.as_str()),
-                ("attempt", &attempt),
-                ("consumer", consumer),
-                ("lease", &lease),
-                ("started_at", &started),
-            ],
-        )?;
-        if job.entry.take().is_some() {
-            store.hdel(&keys.job(&job.id), &["entry"])?;
-        }
-        job.lease = Some(lease);
-    } else {
-        // A job delivered from its inline entry gets its whole record in one write.
-        job.entry = None;
-        job.lease = Some(lease);
-        materialize(store, keys, job)?;
-    }
+    job.lease = Some(new_lease(job));
+    // One write of the whole record, whether the job had one (a job delivered from its inline
+    // entry gets its first here).
+    job.entry = None;
+    save(store, keys, job, None)?;
     leases
         .deadlines
         .push((now.saturating_add(job.timeout), job.id.clone()));
@@ -493,7 +440,8 @@ pub(crate) fn start_attempt(
 /// What an expired lease does to job `id` (RECLAIM, and the timer): it counts as a failed
 /// attempt, with an error saying so. A job whose cancellation was requested ends `cancelled`; one
 /// without attempts left ends `dead`. Returns the job when it has attempts left and is still
-/// active: the caller starts its next attempt or puts it back in its stream. A lease without an
+/// active, with the error set but not written: the caller starts its next attempt or puts it back
+/// in its stream, which writes the record once. A lease without an
 /// active job behind it (a record deleted by hand) is dropped. `job` is the record of `id` as
 /// [`load_leased`] read it.
 pub(crate) fn expire_lease(
@@ -519,7 +467,6 @@ pub(crate) fn expire_lease(
     } else if job.attempt >= job.max_attempts {
         Event::Exhaust
     } else {
-        store.hset(&keys.job(id), &[("error", &error)])?;
         job.error = Some(error);
         return Ok(Some(job));
     };
@@ -542,6 +489,9 @@ pub(crate) fn load_leased(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> 
 /// job delivered by an older zrq (which kept running jobs in the stream and in the group's
 /// pending-entries list) is active with an entry: it is acknowledged, so the pending list
 /// empties, and deleted if a FETCH has not trimmed it yet.
+///
+/// The job's `entry` is cleared in `job` only: the caller writes the record ([`save`]) once it
+/// has made all its changes (or deletes it).
 pub(crate) fn unlink(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> Result<()> {
     if let Some(entry) = job.entry.take() {
         let stream = keys.stream_at(job.priority);
@@ -550,9 +500,6 @@ pub(crate) fn unlink(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> 
             store.xdel(&stream, &entry)?;
         } else {
             store.xack_del(&stream, GROUP, &entry)?;
-        }
-        if job.recorded {
-            store.hdel(&keys.job(&job.id), &["entry"])?;
         }
     }
     match keys.index_of(job.state) {
@@ -588,20 +535,27 @@ pub(crate) fn finish_one(
     let state = next_state(job, event)?;
     unlink(store, keys, job)?;
     let now = store.now_ms();
-    let finished = now.to_string();
     let job_key = keys.job(&job.id);
-    let mut record = vec![
-        ("state", state.as_str()),
-        ("finished_at", finished.as_str()),
-    ];
-    record.extend_from_slice(fields);
-    // A job held by its inline entry (unlinked above) gets the record a recorded pending job
-    // has at this point, then the same write.
-    materialize(store, keys, job)?;
-    store.hset(&job_key, &record)?;
+    for (name, value) in fields {
+        match *name {
+            "result" => job.result = Some(value.to_string()),
+            "error" => job.error = Some(value.to_string()),
+            other => {
+                return Err(ZrqError::internal(&format!(
+                    "a finished job has no field '{other}' to set"
+                )))
+            }
+        }
+    }
     job.state = state;
     job.finished_at = Some(now);
     let config = store.config();
+    // Completed and cancelled jobs expire after their retention: the record is written with its
+    // TTL in the same SET (PX). A dead job keeps its record (up to the per-queue cap).
+    let keep = job.keep.unwrap_or(config.keep_ms).max(1);
+    let retention = (state != State::Dead).then_some(keep);
+    // A job held by its inline entry (unlinked above) gets its first record here.
+    save(store, keys, job, retention)?;
     match state {
         State::Dead => {
             store.zadd(&keys.dead(), now, &job.id)?;
@@ -617,14 +571,12 @@ pub(crate) fn finish_one(
         _ => {
             // The timer woken here drops the index entry when the record's TTL ends
             // (expire_finished): finishing a job does not sweep the index itself.
-            let keep = job.keep.unwrap_or(config.keep_ms).max(1);
             let index = if state == State::Completed {
                 keys.completed()
             } else {
                 keys.cancelled()
             };
             store.zadd(&index, now.saturating_add(keep), &job.id)?;
-            store.pexpire(&job_key, keep)?;
             store.wake_at(keys.queue(), now.saturating_add(keep));
         }
     }

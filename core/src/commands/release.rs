@@ -8,8 +8,7 @@
 //! retries left runs again.
 
 use super::{
-    check_queue_types, finish, held, lease_token, load_job_to_finish, make_pending, set_integer,
-    unlink,
+    check_queue_types, finish, held, lease_token, load_job_to_finish, make_pending, unlink,
 };
 use crate::args::{self, Options};
 use crate::keys::QueueKeys;
@@ -62,8 +61,8 @@ impl<'a> Release<'a> {
             return Ok(Reply::Int(code::CANCELLED));
         }
         unlink(store, &keys, &mut job)?;
+        // The attempt given back, written with the rest of the record by make_pending.
         job.attempt = (job.attempt - 1).max(0);
-        set_integer(store, &keys, self.id, "attempt", job.attempt)?;
         make_pending(store, &keys, &mut job, Event::GiveBack)?;
         Ok(Reply::Int(code::DONE))
     }

@@ -155,12 +155,11 @@ fn requeue(store: &mut dyn Store, keys: &QueueKeys, mut job: Job) -> Result<bool
     }
     let id = job.id.clone();
     store.zrem(&keys.dead(), &id)?;
-    // A fresh attempt budget: `attempt` back to its default, 0 (left out of the record).
-    store.hdel(
-        &keys.job(&id),
-        &["attempt", "finished_at", "cancel_requested"],
-    )?;
+    // A fresh attempt budget: `attempt` back to its default, 0 (left out of the record), and no
+    // end yet; written with the rest of the record by make_pending.
     job.attempt = 0;
+    job.finished_at = None;
+    job.cancel_requested = None;
     if let Some(unique) = &job.unique {
         if store.hget(&keys.unique(), unique)?.is_none() {
             store.hset(&keys.unique(), &[(unique, &id)])?;

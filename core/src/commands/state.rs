@@ -1,9 +1,9 @@
 //! `ZRQ.STATE <queue> <id>` → the job's state, or nil if unknown.
 
-use super::{exists_as, load_inline, queue_and_name};
+use super::{load_inline, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::state::State;
-use crate::store::{KeyType, Store};
+use crate::store::Store;
 use crate::{Reply, Result, ZrqError};
 
 /// Parsed arguments of `ZRQ.STATE`.
@@ -22,17 +22,22 @@ impl<'a> StateOf<'a> {
         Ok(StateOf { queue, id })
     }
 
-    /// Reads the state field alone (one hash lookup); a record whose state is missing or unknown
-    /// is `CORRUPT`, as for JOB.
+    /// Reads the record's state field (one lookup of its key; the other fields are not checked);
+    /// a record whose state is missing or unknown, or a packed record that does not follow the
+    /// format, is `CORRUPT`, as for JOB.
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         let key = keys.job(self.id);
-        if !exists_as(store, &key, KeyType::Hash)? {
+        let Some(fields) = store.record(&key)? else {
             // A plain pending job has no record: its inline entry holds it.
             let inline = load_inline(store, &keys, self.id)?;
             return Ok(inline.map_or(Reply::Nil, |job| Reply::Bulk(job.state.as_str().into())));
-        }
-        match store.hget(&key, "state")? {
+        };
+        let state = fields
+            .into_iter()
+            .find(|(f, _)| f == "state")
+            .map(|(_, v)| v);
+        match state {
             Some(text) => State::parse(&text)
                 .map(|state| Reply::Bulk(state.as_str().to_string()))
                 .ok_or_else(|| ZrqError::corrupt(&key, &format!("unknown state '{text}'"))),

@@ -5,7 +5,7 @@
 //! The heartbeat of long jobs: the lease restarts from now, for `TIMEOUT` ms if given (which also
 //! becomes the job's timeout) or the job's own timeout.
 
-use super::{check_queue_types, held, lease_token, load_job, set_integer};
+use super::{check_queue_types, held, lease_token, load_job, save};
 use crate::args::{self, Options, MAX_DURATION_MS};
 use crate::keys::QueueKeys;
 use crate::reply::code;
@@ -60,7 +60,7 @@ impl<'a> Touch<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         check_queue_types(store, &keys)?;
-        let Some(job) = held(load_job(store, &keys, self.id)?, self.lease) else {
+        let Some(mut job) = held(load_job(store, &keys, self.id)?, self.lease) else {
             return Ok(Reply::Int(code::NOTHING));
         };
         if job.cancel_requested.is_some() {
@@ -70,13 +70,12 @@ impl<'a> Touch<'a> {
         let deadline = store.now_ms().saturating_add(timeout);
         store.zadd(&keys.active(), deadline, self.id)?;
         store.wake_at(self.queue, deadline);
-        // Only what changes is written: a new lease length (left out of the record when it is
-        // the default), the progress.
-        if let Some(timeout) = self.timeout {
-            set_integer(store, &keys, self.id, "timeout", timeout)?;
-        }
-        if let Some(progress) = self.progress {
-            store.hset(&keys.job(self.id), &[("progress", &progress.to_string())])?;
+        // The record is written only when something in it changes: a new lease length (left
+        // out of the record when it is the default), the progress; both in one write.
+        if self.timeout.is_some() || self.progress.is_some() {
+            job.timeout = timeout;
+            job.progress = self.progress.or(job.progress);
+            save(store, &keys, &mut job, None)?;
         }
         Ok(Reply::Int(code::DONE))
     }

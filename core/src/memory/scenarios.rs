@@ -185,7 +185,18 @@ fn plain_job_enqueue_fetch_ack() {
     assert_eq!(w.state(&id).as_deref(), Some("active"));
     // The inline entry is trimmed; the job lives on in its record and its lease.
     assert!(w.store.stream_entries("zrq:{q}:stream").is_empty());
-    let record = w.store.hash(&format!("zrq:{{q}}:job:{id}"));
+    // One write of its whole record, packed in a string.
+    let key = format!("zrq:{{q}}:job:{id}");
+    assert_eq!(w.store.record_writes, std::slice::from_ref(&key));
+    let started = (T + 5).to_string();
+    assert_eq!(
+        w.store.get(&key),
+        Some(&Value::String(format!(
+            "t1:t p7:{{\"n\":1}} s6:active a1:1 c13:{T} g13:{started} w2:w1 l{}:{id}:1",
+            id.len() + 2
+        )))
+    );
+    let record = w.store.job_record(&key);
     let get = |name: &str| {
         record
             .iter()
@@ -566,10 +577,40 @@ fn wrong_type_refusals_write_nothing() {
 #[test]
 fn a_record_of_another_type_is_wrongtype() {
     let mut w = World::new();
-    w.store.put("zrq:{q}:job:x", Value::String("v".into()));
-    for line in ["STATE q x", "JOB q x", "ACK q x", "CANCEL q x"] {
+    w.store.put("zrq:{q}:job:x", Value::List(vec!["v".into()]));
+    for line in [
+        "STATE q x",
+        "JOB q x",
+        "ACK q x",
+        "CANCEL q x",
+        "ENQUEUE q t {} ID x",
+    ] {
         let err = w.run(line).expect_err(line);
         assert_eq!(err.code, ErrorCode::WrongType, "{line}: {err}");
+        assert!(err.message.contains("string"), "{line}: {err}");
+    }
+}
+
+#[test]
+fn a_string_that_is_not_a_packed_record_is_corrupt() {
+    let mut w = World::new();
+    for bad in ["v", "", "s6:active ", "s6:active s4:dead", "s6:active q1:x"] {
+        w.store.put("zrq:{q}:job:x", Value::String(bad.into()));
+        let before = w.store.snapshot();
+        for line in [
+            "STATE q x",
+            "JOB q x",
+            "ACK q x",
+            "CANCEL q x",
+            "DELETE q x",
+        ] {
+            let err = w.run(line).expect_err(line);
+            assert_eq!(err.code, ErrorCode::Corrupt, "{bad:?} {line}: {err}");
+            assert!(err.message.contains("zrq:{q}:job:x"), "{line}: {err}");
+            assert_eq!(w.store.snapshot(), before, "{line} wrote");
+        }
+        // ENQUEUE … ID finds the id taken: a record exists, readable or not.
+        assert_eq!(w.ok("ENQUEUE q t {} ID x"), bulk("x"));
     }
 }
 
@@ -612,7 +653,7 @@ fn a_parent_ack_releases_its_child_in_the_same_step() {
     assert_eq!(w.store.zset("zrq:{q}:waiting"), [(T, child.clone())]);
     // The parent, held by its inline entry, got a record to list its child.
     let parent_key = format!("zrq:{{q}}:job:{parent}");
-    assert_eq!(w.store.key_type(&parent_key), Ok(KeyType::Hash));
+    assert_eq!(w.store.key_type(&parent_key), Ok(KeyType::String));
     let delivered = w.delivered("FETCH q w");
     assert_eq!(delivered.len(), 1, "only the parent is pending");
     w.ok(&format!("ACK q {parent} RESULT {{\"r\":7}}"));
@@ -882,12 +923,13 @@ fn a_job_an_older_zrq_delivered_is_acknowledged_and_deleted() {
     w.enqueue("q t {} ID old");
     let entry = w.store.stream_entries("zrq:{q}:stream")[0].0.clone();
     let key = "zrq:{q}:job:old";
-    w.store
-        .hset(
-            key,
-            &[("state", "active"), ("attempt", "1"), ("consumer", "w")],
-        )
-        .ok();
+    // Its record as that zrq wrote it: a hash.
+    let mut record = w.store.job_record(key);
+    for (name, value) in [("state", "active"), ("attempt", "1"), ("consumer", "w")] {
+        record.retain(|(f, _)| f != name);
+        record.push((name.to_string(), value.to_string()));
+    }
+    w.store.put(key, Value::Hash(record));
     w.store.zadd("zrq:{q}:active", T + 30_000, "old").ok();
     if let Some(Value::Stream(s)) = w.store.keys.get_mut("zrq:{q}:stream").map(|e| &mut e.value) {
         let group = s.groups.get_mut("zrq").expect("group");
@@ -1180,4 +1222,187 @@ fn a_finished_holder_past_its_retention_frees_its_unique_key() {
     assert_eq!(w.state(&first), None);
     let second = w.enqueue("q t {} UNIQUE k");
     assert_ne!(second, first);
+}
+
+/// Rewrites every job record of queue `q` as a record of the earlier format: a hash of its
+/// fields with `id`, `queue` and the fields at their default stored too (the full format before
+/// the compact one), its TTL kept.
+fn to_old_format(w: &mut World) {
+    let prefix = "zrq:{q}:job:";
+    for key in w.store.key_names() {
+        let Some(id) = key.strip_prefix(prefix) else {
+            continue;
+        };
+        let mut fields = vec![
+            ("id".to_string(), id.to_string()),
+            ("queue".to_string(), "q".to_string()),
+        ];
+        fields.extend(w.store.job_record(&key));
+        for (name, value) in crate::job::DEFAULTS {
+            if !fields.iter().any(|(f, _)| f == name) {
+                fields.push((name.to_string(), value.to_string()));
+            }
+        }
+        if let Some(entry) = w.store.keys.get_mut(&key) {
+            entry.value = Value::Hash(fields);
+        }
+    }
+}
+
+/// A job record as [`records`] reads it: its key, its compact fields (sorted), its expiry, and
+/// whether it is a packed string.
+type Seen = (String, Vec<(String, String)>, Option<i64>, bool);
+
+/// Every job record of queue `q` (see [`Seen`]): the same job reads the same whichever format
+/// holds it.
+fn records(w: &mut World) -> Vec<Seen> {
+    let mut out = Vec::new();
+    for key in w.store.key_names() {
+        if !key.starts_with("zrq:{q}:job:") {
+            continue;
+        }
+        let mut fields = w.store.job_record(&key);
+        fields.retain(|(name, value)| {
+            let default = value.parse().is_ok_and(|n| crate::job::is_default(name, n));
+            !crate::job::DERIVED.contains(&name.as_str()) && !default
+        });
+        fields.sort();
+        let packed = w.store.key_type(&key) == Ok(KeyType::String);
+        let expires = w.store.expires_at(&key);
+        out.push((key, fields, expires, packed));
+    }
+    out
+}
+
+#[test]
+fn old_hash_records_live_on_and_become_packed_on_their_first_write() {
+    // The same commands on a queue written today and on the same queue with every record in the
+    // earlier format: the same replies, events and keys; each old record becomes the string the
+    // new queue has at its first write, its TTL kept; records not written stay hashes.
+    let lines = [
+        "STATE q <A>",
+        "JOB q <S>",
+        "LIST q active",
+        "DEAD q",
+        "TOUCH q <B> PROGRESS 10",
+        "ENQUEUE q t {} ID <P>",
+        "ENQUEUE q t {} AFTER <C>",
+        "PROMOTE q",
+        "FETCH q w COUNT 10",
+        "ACK q <A> RESULT 1",
+        "REQUEUE q <D>",
+        "CANCEL q <B>",
+        "FAIL q <S> e",
+        "RESULT q <A>",
+        "FETCH q w COUNT 10",
+        "RELEASE q <D>",
+    ];
+    let (mut new, ids) = populated();
+    let (mut old, _) = populated();
+    to_old_format(&mut old);
+    old.store.record_writes.clear();
+    new.store.published.clear();
+    old.store.published.clear();
+    for template in lines {
+        let mut line = template.to_string();
+        for (name, id) in &ids {
+            line = line.replace(&format!("<{name}>"), id);
+        }
+        assert_eq!(old.run(&line), new.run(&line), "{line}");
+        assert_eq!(old.take_events(), new.take_events(), "{line}");
+        let (old_records, new_records) = (records(&mut old), records(&mut new));
+        for (o, n) in old_records.iter().zip(&new_records) {
+            assert_eq!((&o.0, &o.1, o.2), (&n.0, &n.1, n.2), "{line}");
+            let written = old.store.record_writes.contains(&o.0);
+            assert_eq!(o.3, written, "{line}: {} packed iff written", o.0);
+        }
+        assert_eq!(old_records.len(), new_records.len(), "{line}");
+        let others = |w: &mut World| {
+            let mut snapshot = w.store.snapshot();
+            snapshot.retain(|key, _| !key.starts_with("zrq:{q}:job:"));
+            snapshot
+        };
+        assert_eq!(others(&mut old), others(&mut new), "{line}");
+    }
+    // Every job of the populated queue was written at least once along the way.
+    for (name, id) in &ids {
+        let key = format!("zrq:{{q}}:job:{id}");
+        if old.store.key_type(&key) != Ok(KeyType::Missing) {
+            assert_eq!(old.store.key_type(&key), Ok(KeyType::String), "{name}");
+        }
+    }
+}
+
+#[test]
+fn an_old_finished_record_keeps_its_retention() {
+    let mut w = World::new();
+    let id = w.enqueue("q t {} ID c KEEP 1000");
+    w.delivered("FETCH q w");
+    w.ok(&format!("ACK q {id} RESULT [1]"));
+    let key = "zrq:{q}:job:c";
+    let expires = w.store.expires_at(key);
+    assert_eq!(expires, Some(T + 1000));
+    let job = w.ok("JOB q c");
+    to_old_format(&mut w);
+    assert_eq!(w.store.key_type(key), Ok(KeyType::Hash));
+    assert_eq!(w.store.expires_at(key), expires);
+    assert_eq!(w.ok("JOB q c"), job);
+    assert_eq!(w.state("c").as_deref(), Some("completed"));
+    let result = w.ok("RESULT q c");
+    assert_eq!(field(&result, "result").as_deref(), Some("[1]"));
+    w.store.advance(1000);
+    assert_eq!(w.state("c"), None);
+    assert_eq!(w.store.key_type(key), Ok(KeyType::Missing));
+}
+
+#[test]
+fn a_write_keeps_the_ttl_of_an_old_record() {
+    // A TTL an operator put on a running job's record survives the job's writes, as it survived
+    // writes of some of its fields; finishing it sets its retention.
+    let mut w = World::new();
+    w.enqueue("q t {} ID a");
+    w.delivered("FETCH q w");
+    to_old_format(&mut w);
+    let key = "zrq:{q}:job:a";
+    w.store.pexpire(key, 50_000).ok();
+    w.store.record_writes.clear();
+    assert_eq!(w.ok("TOUCH q a PROGRESS 40"), Reply::Int(1));
+    assert_eq!(w.store.record_writes, [key]);
+    assert_eq!(w.store.key_type(key), Ok(KeyType::String));
+    assert_eq!(w.store.expires_at(key), Some(T + 50_000));
+    assert_eq!(field(&w.ok("JOB q a"), "progress").as_deref(), Some("40"));
+    w.ok("ACK q a");
+    let keep = w.store.config.keep_ms;
+    assert_eq!(w.store.expires_at(key), Some(T + keep));
+}
+
+#[test]
+fn a_command_writes_each_job_record_once() {
+    // (command, how many times it writes each job record it changes)
+    let (mut w, ids) = populated();
+    let id = |name: &str| {
+        ids.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, id)| id.clone())
+            .unwrap_or_default()
+    };
+    let lines = [
+        format!("TOUCH q {} TIMEOUT 5000 PROGRESS 5", id("B")),
+        format!("FAIL q {} e", id("B")),
+        "PROMOTE q".to_string(),
+        "FETCH q w COUNT 10".to_string(),
+        format!("ACK q {} RESULT 2", id("A")),
+        format!("REQUEUE q {}", id("D")),
+        format!("ENQUEUE q t {{}} AFTER {} AFTER {}", id("A"), id("C")),
+    ];
+    for line in lines {
+        w.store.record_writes.clear();
+        w.ok(&line);
+        let mut written = w.store.record_writes.clone();
+        let count = written.len();
+        written.sort();
+        written.dedup();
+        assert_eq!(count, written.len(), "{line}: {:?}", w.store.record_writes);
+        assert!(count > 0, "{line} wrote no record");
+    }
 }
