@@ -50,7 +50,7 @@ fn stored_bytes_are_the_spec_encoding(backend: Backend) {
     let keep = KEEP.to_string();
     let id = zrq.enqueue(
         q,
-        "task with: spaces 3:x",
+        "task:3:x",
         payload,
         &["ID", "j1", "RETRIES", "2", "TIMEOUT", "900", "KEEP", &keep],
     );
@@ -68,21 +68,21 @@ fn stored_bytes_are_the_spec_encoding(backend: Backend) {
         fields
     };
     let pending = check(&mut conn, "pending");
-    assert_eq!(pending["task"], "task with: spaces 3:x");
+    assert_eq!(pending["task"], "task:3:x");
     assert_eq!(pending["payload"], payload);
     assert_eq!(pending["state"], "pending");
     assert_eq!(pending["max_attempts"], "3");
     assert_eq!(pending["keep"], keep);
     assert_eq!(pttl(&mut conn, q, &id), -1, "no TTL while pending");
 
-    let fetched = zrq.fetch(q, "worker 1", 1);
+    let fetched = zrq.fetch(q, "worker:1", 1);
     assert_eq!(fetched.len(), 1);
     let active = check(&mut conn, "active");
     assert_eq!(
         (active["state"].as_str(), active["attempt"].as_str()),
         ("active", "1")
     );
-    assert_eq!(active["consumer"], "worker 1");
+    assert_eq!(active["consumer"], "worker:1");
     let result = r#"{"r":"ok: 1 2 3"}"#;
     let acked: i64 = zrq.call("ack", &[q, &id, "RESULT", result]).expect("ACK");
     assert_eq!(acked, 1);
