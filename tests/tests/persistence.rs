@@ -345,7 +345,7 @@ fn transaction_of(
 }
 
 /// Asserts the writes that hand a job to `consumer` are all in one MULTI/EXEC block: the SET of
-/// the job's packed record naming the consumer, and the one write `companion` (a command name and its first
+/// the job's packed record, active and naming the consumer, and the one write `companion` (a command name and its first
 /// argument after the key, or `""`) the same step made: FETCH's XTRIM of what it delivered,
 /// RECLAIM's HINCRBY of the failed count.
 fn assert_delivery_is_one_transaction(
@@ -363,8 +363,11 @@ fn assert_delivery_is_one_transaction(
             c[0].eq_ignore_ascii_case("SET")
                 && c.len() > 2
                 && c[1].contains(":job:")
-                && support::decode_record(&c[1], c[2].as_bytes()).get("consumer")
-                    == Some(&consumer.to_string())
+                && {
+                    let record = support::decode_record(&c[1], c[2].as_bytes());
+                    record.get("state").map(String::as_str) == Some("active")
+                        && record.get("consumer").map(String::as_str) == Some(consumer)
+                }
         }),
     ]
     .concat();
