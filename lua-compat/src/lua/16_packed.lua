@@ -12,66 +12,88 @@
 local packed = {}
 do
     -- Made on first use (top-level code has no `string`): the stored fields in order with their
-    -- tags, whether each is an integer, the field of each tag (by its byte and by its one-letter
-    -- string), and the string functions (looked up once: every job read or written runs these
-    -- loops).
-    local stored, tags, is_int, field_of, field_of_tag
+    -- tags, the default of each (by place: DEFAULT_OF's, false for an integer without one, nil
+    -- for a text), the field of each tag (by its byte and by its one-letter string), and the
+    -- string functions (looked up once: every job read or written runs these loops).
+    local stored, tags, default_at, field_of, field_of_tag
     local s_byte, s_find, s_sub, s_format, concat, to_number
-    -- Memos of lengths, both ways (a record's lengths are mostly short, and a number's text costs
-    -- a C formatting call): `<tag><length>:` heads by field and length (below HEAD_MEMO), the
-    -- value of each valid length text of up to 3 digits.
-    local HEAD_MEMO = 1000
-    local heads, first_heads, length_of
+    -- Memos of lengths and small integers (a number's text costs a C formatting call, and a
+    -- record's lengths are mostly short): `<tag><length>:` heads by place and length (below
+    -- MEMO), the text of integers from 0 to below MEMO, the value of each valid length text of up
+    -- to 3 digits. `parts` is encode's list, kept from one call to the next.
+    local MEMO = 1000
+    local heads, first_heads, small, length_of, parts
 
     local function split()
         s_byte, s_find, s_sub, s_format = string.byte, string.find, string.sub, string.format
         concat, to_number = table.concat, tonumber
-        stored, tags, is_int, field_of, field_of_tag = {}, {}, {}, {}, {}
-        heads, first_heads, length_of = {}, {}, {}
+        stored, tags, default_at, field_of, field_of_tag = {}, {}, {}, {}, {}
+        heads, first_heads, small, length_of, parts = {}, {}, {}, {}, {}
         for i = 1, #FIELDS do
             local name = FIELDS[i][1]
             local tag = PACKED_TAG[name]
             if tag ~= nil then
-                stored[#stored + 1] = name
-                tags[#tags + 1] = tag
-                is_int[name] = FIELDS[i][2] == 'integer'
+                local at = #stored + 1
+                stored[at], tags[at] = name, tag
+                if FIELDS[i][2] == 'integer' then
+                    default_at[at] = DEFAULT_OF[name] or false
+                end
                 field_of[s_byte(tag)] = name
                 field_of_tag[tag] = name
-                heads[#heads + 1] = {}
-                first_heads[#first_heads + 1] = {}
+                heads[at], first_heads[at] = {}, {}
             end
         end
     end
 
     -- The record as pieces concatenated once: `<tag><length>:` heads (` <tag>…` after the first)
-    -- and the values, so no value is copied twice.
+    -- and the values, so no value is copied twice. An absent field costs a lookup.
     function packed.encode(job)
         if stored == nil then
             split()
         end
-        local parts, n = {}, 0
+        local stored, default_at, parts = stored, default_at, parts
+        local n = 0
         for i = 1, #stored do
-            local field = stored[i]
-            local value = job[field]
-            if value ~= nil and DEFAULT_OF[field] ~= value then
-                if is_int[field] then
-                    value = s_format('%d', value)
-                end
-                local length = #value
-                local memo = n == 0 and first_heads[i] or heads[i]
-                local head = memo[length]
-                if head == nil then
-                    head = (n == 0 and '' or ' ') .. tags[i] .. s_format('%d', length) .. ':'
-                    if length < HEAD_MEMO then
-                        memo[length] = head
+            local value = job[stored[i]]
+            if value ~= nil then
+                local default = default_at[i]
+                if default ~= nil then
+                    -- An integer: left out at its default, else its text.
+                    if value == default then
+                        value = nil
+                    else
+                        local text = small[value]
+                        if text == nil then
+                            text = s_format('%d', value)
+                            if value >= 0 and value < MEMO then
+                                small[value] = text
+                            end
+                        end
+                        value = text
                     end
                 end
-                parts[n + 1] = head
-                parts[n + 2] = value
-                n = n + 2
+                if value ~= nil then
+                    local length = #value
+                    local memo = n == 0 and first_heads[i] or heads[i]
+                    local head = memo[length]
+                    if head == nil then
+                        head = (n == 0 and '' or ' ') .. tags[i] .. s_format('%d', length) .. ':'
+                        if length < MEMO then
+                            memo[length] = head
+                        end
+                    end
+                    parts[n + 1] = head
+                    parts[n + 2] = value
+                    n = n + 2
+                end
             end
         end
-        return concat(parts)
+        local record = concat(parts, '', 1, n)
+        -- The values go (a payload is not kept alive until the next call); the heads are small.
+        for i = 2, n, 2 do
+            parts[i] = false
+        end
+        return record
     end
 
     -- A byte as Rust's `u8::escape_ascii` shows it (the tag in an error).
