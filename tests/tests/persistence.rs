@@ -360,14 +360,11 @@ fn assert_delivery_is_one_transaction(
             c[0].eq_ignore_ascii_case(name) && (first.is_empty() || has(c, first))
         }),
         transaction_of(commands, |c| {
-            c[0].eq_ignore_ascii_case("SET")
-                && c.len() > 2
-                && c[1].contains(":job:")
-                && {
-                    let record = support::decode_record(&c[1], c[2].as_bytes());
-                    record.get("state").map(String::as_str) == Some("active")
-                        && record.get("consumer").map(String::as_str) == Some(consumer)
-                }
+            c[0].eq_ignore_ascii_case("SET") && c.len() > 2 && c[1].contains(":job:") && {
+                let record = support::decode_record(&c[1], c[2].as_bytes());
+                record.get("state").map(String::as_str) == Some("active")
+                    && record.get("consumer").map(String::as_str) == Some(consumer)
+            }
         }),
     ]
     .concat();
