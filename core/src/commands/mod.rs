@@ -249,8 +249,7 @@ pub(crate) fn save(
     job: &mut Job,
     expire_ms: Option<i64>,
 ) -> Result<()> {
-    let packed = crate::packed::encode(&job.to_fields())?;
-    store.set_record(&keys.job(&job.id), &packed, expire_ms)?;
+    store.set_record(&keys.job(&job.id), &job.pack(), expire_ms)?;
     job.recorded = true;
     Ok(())
 }
