@@ -28,9 +28,9 @@ local function parse_i64(text)
 end
 
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
--- UTF-8 (as the module's store reads hashes). The first
--- `trusted` elements of `flat` (pairs the library made itself) are UTF-8 as they are; so is the
--- name of a field of the job record (FIELDS).
+-- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
+-- library made itself) are UTF-8 as they are; so is the name of a field of the job record
+-- (FIELDS).
 local utf8_hash
 do
     local is_field_name -- field -> true for each of FIELDS, made on first use
@@ -181,7 +181,6 @@ end
 --                                   not UTF-8), or false for an inline entry
 --   inline.load(k, id)              the job the inline entry of generated id `id` holds, or nil
 --   inline.job_at(k, priority, entry, fields)   the job behind a stream entry (FETCH, LIST)
---   inline.materialize(k, job)      writes the whole record of a job that has none yet (below)
 local inline = {}
 
 function inline.id(priority, entry)
@@ -261,7 +260,7 @@ do
     -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
     -- come first: a field of the same name in the entry is not read), the rest from the entry's
     -- fields (defaults for those left out), read as a record is, errors naming the stream.
-    -- Marked `inline`: it has no record yet (its first write, `save`, gives it one).
+    -- It has no record yet: its first write (`save`) gives it one.
     local function decode_inline(k, priority, entry, fields)
         local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
             'entry', entry }
@@ -269,9 +268,7 @@ do
             flat[#flat + 1] = fields[n]
         end
         local id = inline.id(priority, entry)
-        local job = decode_job(k.stream_at(priority), utf8_hash(flat, 8), k.queue, id)
-        job.inline = true
-        return job
+        return decode_job(k.stream_at(priority), utf8_hash(flat, 8), k.queue, id)
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
@@ -423,7 +420,6 @@ end
 -- earlier format (hash) becomes a string here; a plain pending job held by its inline entry gets
 -- its first record (its entry stays; from then on the record is authoritative).
 local function save(k, job, expire_ms)
-    job.inline = nil
     if expire_ms ~= nil then
         call('SET', k.job(job.id), packed.encode(job), 'PX', itoa(expire_ms))
     else

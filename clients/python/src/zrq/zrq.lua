@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+9d15e32c'
+local VERSION = '0.1.0+4ccccec6'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -974,43 +974,88 @@ end
 local packed = {}
 do
     -- Made on first use (top-level code has no `string`): the stored fields in order with their
-    -- tags, whether each is an integer, and the field of each tag's byte.
-    local stored, tags, is_int, field_of
+    -- tags, the default of each (by place: DEFAULT_OF's, false for an integer without one, nil
+    -- for a text), the field of each tag (by its byte and by its one-letter string), and the
+    -- string functions (looked up once: every job read or written runs these loops).
+    local stored, tags, default_at, field_of, field_of_tag
+    local s_byte, s_find, s_sub, s_format, concat, to_number
+    -- Memos of lengths and small integers (a number's text costs a C formatting call, and a
+    -- record's lengths are mostly short): `<tag><length>:` heads by place and length (below
+    -- MEMO), the text of integers from 0 to below MEMO, the value of each valid length text of up
+    -- to 3 digits. `parts` is encode's list, kept from one call to the next.
+    local MEMO = 1000
+    local heads, first_heads, small, length_of, parts
 
     local function split()
-        stored, tags, is_int, field_of = {}, {}, {}, {}
+        s_byte, s_find, s_sub, s_format = string.byte, string.find, string.sub, string.format
+        concat, to_number = table.concat, tonumber
+        stored, tags, default_at, field_of, field_of_tag = {}, {}, {}, {}, {}
+        heads, first_heads, small, length_of, parts = {}, {}, {}, {}, {}
         for i = 1, #FIELDS do
             local name = FIELDS[i][1]
             local tag = PACKED_TAG[name]
             if tag ~= nil then
-                stored[#stored + 1] = name
-                tags[#tags + 1] = tag
-                is_int[name] = FIELDS[i][2] == 'integer'
-                field_of[byte(tag)] = name
+                local at = #stored + 1
+                stored[at], tags[at] = name, tag
+                if FIELDS[i][2] == 'integer' then
+                    default_at[at] = DEFAULT_OF[name] or false
+                end
+                field_of[s_byte(tag)] = name
+                field_of_tag[tag] = name
+                heads[at], first_heads[at] = {}, {}
             end
         end
     end
 
     -- The record as pieces concatenated once: `<tag><length>:` heads (` <tag>…` after the first)
-    -- and the values, so no value is copied twice.
+    -- and the values, so no value is copied twice. An absent field costs a lookup.
     function packed.encode(job)
         if stored == nil then
             split()
         end
-        local parts, n = {}, 0
+        local stored, default_at, parts = stored, default_at, parts
+        local n = 0
         for i = 1, #stored do
-            local field = stored[i]
-            local value = job[field]
-            if value ~= nil and DEFAULT_OF[field] ~= value then
-                if is_int[field] then
-                    value = itoa(value)
+            local value = job[stored[i]]
+            if value ~= nil then
+                local default = default_at[i]
+                if default ~= nil then
+                    -- An integer: left out at its default, else its text.
+                    if value == default then
+                        value = nil
+                    else
+                        local text = small[value]
+                        if text == nil then
+                            text = s_format('%d', value)
+                            if value >= 0 and value < MEMO then
+                                small[value] = text
+                            end
+                        end
+                        value = text
+                    end
                 end
-                parts[n + 1] = (n == 0 and '' or ' ') .. tags[i] .. #value .. ':'
-                parts[n + 2] = value
-                n = n + 2
+                if value ~= nil then
+                    local length = #value
+                    local memo = n == 0 and first_heads[i] or heads[i]
+                    local head = memo[length]
+                    if head == nil then
+                        head = (n == 0 and '' or ' ') .. tags[i] .. s_format('%d', length) .. ':'
+                        if length < MEMO then
+                            memo[length] = head
+                        end
+                    end
+                    parts[n + 1] = head
+                    parts[n + 2] = value
+                    n = n + 2
+                end
             end
         end
-        return table.concat(parts)
+        local record = concat(parts, '', 1, n)
+        -- The values go (a payload is not kept alive until the next call); the heads are small.
+        for i = 2, n, 2 do
+            parts[i] = false
+        end
+        return record
     end
 
     -- A byte as Rust's `u8::escape_ascii` shows it (the tag in an error).
@@ -1033,10 +1078,9 @@ do
         fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
     end
 
-    function packed.decode(key, raw)
-        if stored == nil then
-            split()
-        end
+    -- The grammar checked step by step, each failure the module's CORRUPT text (packed.rs decode):
+    -- what packed.decode falls back on when its quick reading does not go through.
+    local function strict(key, raw)
         local n = #raw
         if n == 0 then
             corrupt(key, 'the record is empty')
@@ -1046,7 +1090,7 @@ do
         local text = is_utf8(raw)
         local fields, at = {}, 1
         while true do
-            local tag = byte(raw, at)
+            local tag = s_byte(raw, at)
             local name = field_of[tag]
             if name == nil then
                 corrupt(key, "unknown field tag '" .. escape_ascii(tag) .. "' at byte " .. itoa(at - 1))
@@ -1055,15 +1099,15 @@ do
                 corrupt(key, "field '" .. name .. "' is stored twice")
             end
             -- 1 to 10 digits, no leading zero (but "0"), then ':'.
-            local _, colon = find(raw, '^%d+:', at + 1)
-            if colon == nil or colon - at > 11 or (colon - at > 2 and byte(raw, at + 1) == 48) then
+            local _, colon = s_find(raw, '^%d+:', at + 1)
+            if colon == nil or colon - at > 11 or (colon - at > 2 and s_byte(raw, at + 1) == 48) then
                 corrupt(key, "field '" .. name .. "' has no valid length")
             end
-            local last = colon + tonumber(sub(raw, at + 1, colon - 1))
+            local last = colon + to_number(s_sub(raw, at + 1, colon - 1))
             if last > n then
                 corrupt(key, "field '" .. name .. "' runs past the end of the record")
             end
-            local value = sub(raw, colon + 1, last)
+            local value = s_sub(raw, colon + 1, last)
             if not text and not is_utf8(value) then
                 corrupt(key, "field '" .. name .. "' is not UTF-8 text")
             end
@@ -1071,11 +1115,60 @@ do
             if last == n then
                 return fields
             end
-            if byte(raw, last + 1) ~= 32 or last + 1 == n then
+            if s_byte(raw, last + 1) ~= 32 or last + 1 == n then
                 corrupt(key, "field '" .. name .. "' is not followed by one space and another field")
             end
             at = last + 2
         end
+    end
+
+    -- The value of a length's text if it is valid (1 to 10 digits, no leading zero but "0"),
+    -- else nil; remembered for texts of up to 3 digits.
+    local function length_value(digits)
+        local length = length_of[digits]
+        if length == nil then
+            local size = #digits
+            if size > 10 or (size > 1 and s_byte(digits, 1) == 48) then
+                return nil
+            end
+            length = to_number(digits)
+            if size <= 3 then
+                length_of[digits] = length
+            end
+        end
+        return length
+    end
+
+    -- One pattern match per field (`<tag><digits>:`, with the space before it after the first)
+    -- and the value cut out; anything unexpected is read again by `strict`, which fails with
+    -- the module's text (or, were this reading stricter than the grammar, returns the fields).
+    function packed.decode(key, raw)
+        if stored == nil then
+            split()
+        end
+        local n = #raw
+        if n == 0 or not is_utf8(raw) then
+            return strict(key, raw)
+        end
+        local fields = {}
+        local _, colon, tag, digits = s_find(raw, '^(.)(%d+):')
+        while colon ~= nil do
+            local name = field_of_tag[tag]
+            local length = length_value(digits)
+            if name == nil or fields[name] ~= nil or length == nil then
+                break
+            end
+            local last = colon + length
+            if last > n then
+                break
+            end
+            fields[name] = s_sub(raw, colon + 1, last)
+            if last == n then
+                return fields
+            end
+            _, colon, tag, digits = s_find(raw, '^ (.)(%d+):', last + 1)
+        end
+        return strict(key, raw)
     end
 end
 
@@ -1109,9 +1202,9 @@ local function parse_i64(text)
 end
 
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
--- UTF-8 (as the module's store reads hashes). The first
--- `trusted` elements of `flat` (pairs the library made itself) are UTF-8 as they are; so is the
--- name of a field of the job record (FIELDS).
+-- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
+-- library made itself) are UTF-8 as they are; so is the name of a field of the job record
+-- (FIELDS).
 local utf8_hash
 do
     local is_field_name -- field -> true for each of FIELDS, made on first use
@@ -1262,7 +1355,6 @@ end
 --                                   not UTF-8), or false for an inline entry
 --   inline.load(k, id)              the job the inline entry of generated id `id` holds, or nil
 --   inline.job_at(k, priority, entry, fields)   the job behind a stream entry (FETCH, LIST)
---   inline.materialize(k, job)      writes the whole record of a job that has none yet (below)
 local inline = {}
 
 function inline.id(priority, entry)
@@ -1342,7 +1434,7 @@ do
     -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
     -- come first: a field of the same name in the entry is not read), the rest from the entry's
     -- fields (defaults for those left out), read as a record is, errors naming the stream.
-    -- Marked `inline`: it has no record yet (its first write, `save`, gives it one).
+    -- It has no record yet: its first write (`save`) gives it one.
     local function decode_inline(k, priority, entry, fields)
         local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
             'entry', entry }
@@ -1350,9 +1442,7 @@ do
             flat[#flat + 1] = fields[n]
         end
         local id = inline.id(priority, entry)
-        local job = decode_job(k.stream_at(priority), utf8_hash(flat, 8), k.queue, id)
-        job.inline = true
-        return job
+        return decode_job(k.stream_at(priority), utf8_hash(flat, 8), k.queue, id)
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
@@ -1504,7 +1594,6 @@ end
 -- earlier format (hash) becomes a string here; a plain pending job held by its inline entry gets
 -- its first record (its entry stays; from then on the record is authoritative).
 local function save(k, job, expire_ms)
-    job.inline = nil
     if expire_ms ~= nil then
         call('SET', k.job(job.id), packed.encode(job), 'PX', itoa(expire_ms))
     else
