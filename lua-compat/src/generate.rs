@@ -10,7 +10,7 @@ use zrq_core::job::{FieldKind, DEFAULTS, DERIVED, ENTRY_DERIVED, FIELDS};
 use zrq_core::reply::code;
 use zrq_core::spec::COMMANDS;
 use zrq_core::state::State;
-use zrq_core::{args, config, keys, ErrorCode};
+use zrq_core::{args, config, keys, packed, ErrorCode};
 
 /// A Lua string literal.
 fn string(text: &str) -> String {
@@ -200,6 +200,17 @@ pub fn core_lua() -> String {
     line(format!(
         "local DEFAULT_OF = {{ {} }}\n",
         defaults.join(", ")
+    ));
+
+    line(
+        "-- The packed record's one-letter tag of each stored field (zrq_core::packed::TAGS)."
+            .into(),
+    );
+    line(format!(
+        "local PACKED_TAG = {}\n",
+        map(packed::TAGS
+            .iter()
+            .map(|(name, tag)| (*name, string(&char::from(*tag).to_string()))))
     ));
 
     line("-- The integers with which commands say what they did (zrq_core::reply::code).".into());

@@ -15,7 +15,7 @@
 --                    schema, states, job fields, reply codes, command constants, the command table), written
 --                    by lua-compat/build.rs from the Rust ones
 --   10_lua.lua … 27_definition.lua   shared helpers, each mirroring one file of zrq-core or the
---                    module: errors, arguments, JSON, keys, store calls, states, the job record,
+--                    module: errors, arguments, JSON, keys, store calls, the packed record, the job record,
 --                    what commands share, workflows, ACL checks, registration, paging, job
 --                    options, cron, schedule definitions
 --   30_enqueue.lua … 54_schedules.lua   one file per command (core/src/commands/<cmd>.rs), each

@@ -27,19 +27,15 @@ local function parse_i64(text)
     return sign == '-' and -value or value
 end
 
--- The fields of a job record that hold its own data, up to megabytes; a job read only for its
--- state and links is read without them (mod.rs DATA_FIELDS, load_linked).
-local DATA_FIELDS = { payload = true, result = true, error = true }
-
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
--- UTF-8 (as the module's store reads hashes), and none of the fields in the set `skip`. The first
--- `trusted` elements of `flat` (pairs the library made itself) are UTF-8 as they are; so is the
--- name of a field of the job record (FIELDS).
+-- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
+-- library made itself) are UTF-8 as they are; so is the name of a field of the job record
+-- (FIELDS).
 local utf8_hash
 do
     local is_field_name -- field -> true for each of FIELDS, made on first use
 
-    utf8_hash = function(flat, skip, trusted)
+    utf8_hash = function(flat, trusted)
         if is_field_name == nil then
             is_field_name = {}
             for i = 1, #FIELDS do
@@ -50,7 +46,7 @@ do
         local out = {}
         for n = 1, #flat, 2 do
             local field = flat[n]
-            if out[field] == nil and not (skip and skip[field])
+            if out[field] == nil
                 and (n < trusted or ((is_field_name[field] or is_utf8(field)) and is_utf8(flat[n + 1]))) then
                 out[field] = flat[n + 1]
             end
@@ -67,11 +63,11 @@ local function counters(map, hash, fields, prefix)
     end
 end
 
--- Reads the record of job `id` of `queue` from HGETALL's flat reply (job.rs `Job::from_fields`):
--- `id` and `queue` come from the record's place, fields left out hold their default. A record of
--- the full format (before the compact one) that stores another `queue` or `id` is CORRUPT.
--- Fields or values that are not UTF-8 are skipped, as the module's store does. Returns nil when
--- nothing is left. With `linked`, the data fields are left out unread (mod.rs load_linked).
+-- Reads the job `id` of `queue` from the fields of its record (job.rs `Job::from_fields`), a
+-- table field -> value: a packed record's (packed.decode), or the UTF-8 pairs of a hash of the
+-- earlier format (utf8_hash). `id` and `queue` come from the record's place, fields left out hold
+-- their default. A record of the full format (before the compact one) that stores another
+-- `queue` or `id` is CORRUPT. Returns nil when there is no field.
 local decode_job
 do
     -- The readers of one field of `raw` (the record's fields) in `key`; none is a closure, as
@@ -116,14 +112,9 @@ do
         return value
     end
 
-    -- `trusted`: as utf8_hash's.
-    decode_job = function(key, flat, queue, id, linked, trusted)
-        local raw = utf8_hash(flat, linked and DATA_FIELDS, trusted)
+    decode_job = function(key, raw, queue, id)
         if next(raw) == nil then
             return nil
-        end
-        if linked then
-            raw.payload = ''
         end
         local state = required(raw, key, 'state')
         if not IS_STATE[state] then
@@ -190,7 +181,6 @@ end
 --                                   not UTF-8), or false for an inline entry
 --   inline.load(k, id)              the job the inline entry of generated id `id` holds, or nil
 --   inline.job_at(k, priority, entry, fields)   the job behind a stream entry (FETCH, LIST)
---   inline.materialize(k, job)      writes the whole record of a job that has none yet (below)
 local inline = {}
 
 function inline.id(priority, entry)
@@ -233,13 +223,44 @@ function inline.reference(fields)
     return false
 end
 
+-- The fields of the record at `key` as a table field -> value, nil when the key does not exist
+-- (mod.rs Store::record): a string is a packed record (packed.decode, CORRUPT unless it follows
+-- the format); a hash is a record of the earlier format, its UTF-8 pairs (it becomes a string on
+-- its first write); any other type is WRONGTYPE (expected a string). One GET in the common case:
+-- the type is asked only when GET refuses the key.
+local record_fields
+do
+    local rpcall, type_of -- redis.pcall and type, looked up once (at call time)
+
+    record_fields = function(key)
+        if rpcall == nil then
+            rpcall, type_of = redis.pcall, type
+        end
+        local raw = rpcall('GET', key)
+        if raw == false then
+            return nil
+        end
+        if type_of(raw) == 'string' then
+            return packed.decode(key, raw)
+        end
+        local found = key_type(key)
+        if found == 'hash' then
+            return utf8_hash(call('HGETALL', key))
+        elseif found == 'string' or found == 'none' then
+            -- Not a type error (an ACL, say): the failure as any call's.
+            call('GET', key)
+        end
+        fail('WRONGTYPE', "key '" .. key .. "' holds a " .. found .. ', zrq expects a string')
+    end
+end
+
 local load_job
 do
     -- The pending job an inline entry holds (its flat field list; job.rs Job::from_entry): state
     -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
     -- come first: a field of the same name in the entry is not read), the rest from the entry's
     -- fields (defaults for those left out), read as a record is, errors naming the stream.
-    -- Marked `inline`: it has no record yet (see inline.materialize).
+    -- It has no record yet: its first write (`save`) gives it one.
     local function decode_inline(k, priority, entry, fields)
         local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
             'entry', entry }
@@ -247,23 +268,18 @@ do
             flat[#flat + 1] = fields[n]
         end
         local id = inline.id(priority, entry)
-        local job = decode_job(k.stream_at(priority), flat, k.queue, id, nil, 8)
-        job.inline = true
-        return job
+        return decode_job(k.stream_at(priority), utf8_hash(flat, 8), k.queue, id)
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
-    -- exists; with `linked`, without its data fields (mod.rs load_linked).
-    local function load_record(k, id, linked)
+    -- exists.
+    local function load_record(k, id)
         local key = k.job(id)
-        -- One command for the type and the fields (mod.rs Store::record); the type is asked only
-        -- when HGETALL refuses the key, for the WRONGTYPE text.
-        local fields = redis.pcall('HGETALL', key)
-        if type(fields) == 'table' and fields.err then
-            check_types({ { key, 'hash' } })
-            fields = call('HGETALL', key)
+        local fields = record_fields(key)
+        if fields == nil then
+            return nil, false
         end
-        return decode_job(key, fields, k.queue, id, linked), #fields > 0
+        return decode_job(key, fields, k.queue, id), true
     end
 
     -- One XRANGE of the entry; a stream key of another type is WRONGTYPE (mod.rs load_inline).
@@ -284,10 +300,9 @@ do
     -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
     -- the inline entry a generated id names; WRONGTYPE/CORRUPT as the module, including a
     -- full-format record whose `queue` or `id` differs from where it is stored
-    -- (commands/mod.rs load_job); with `linked`, a record without its data fields, for a job
-    -- read only for its state and links (load_linked; an inline entry is read whole).
-    load_job = function(k, id, linked)
-        local job, exists = load_record(k, id, linked)
+    -- (commands/mod.rs load_job).
+    load_job = function(k, id)
+        local job, exists = load_record(k, id)
         if exists then
             return job
         end
@@ -313,8 +328,8 @@ do
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
-local function try_load_job(k, id, linked)
-    local ok, job = pcall(load_job, k, id, linked)
+local function try_load_job(k, id)
+    local ok, job = pcall(load_job, k, id)
     if ok then
         return job
     end
@@ -399,23 +414,16 @@ do
     end
 end
 
--- Writes the whole compact record of a pending job that has none yet (held by its inline entry):
--- what writes some of a job's fields does this first; from then on the record is authoritative,
--- the entry stays (mod.rs materialize).
-function inline.materialize(k, job)
-    if job.inline then
-        job.inline = nil
-        call('HSET', k.job(job.id), unpack(job_hset_args(job)))
-    end
-end
-
--- Sets integer field `field` of job `id`'s record to `value`: stores it, or deletes the field when
--- `value` is its default (mod.rs set_integer).
-local function set_integer(k, id, field, value)
-    if DEFAULT_OF[field] == value then
-        call('HDEL', k.job(id), field)
+-- Writes the whole record of `job` as it is now, packed, in one SET of its key (mod.rs save):
+-- every write of a job record is this one, once the command has made its changes. `expire_ms` is
+-- a finished job's retention (PX); without it the key keeps its TTL (KEEPTTL). A record of the
+-- earlier format (hash) becomes a string here; a plain pending job held by its inline entry gets
+-- its first record (its entry stays; from then on the record is authoritative).
+local function save(k, job, expire_ms)
+    if expire_ms ~= nil then
+        call('SET', k.job(job.id), packed.encode(job), 'PX', itoa(expire_ms))
     else
-        call('HSET', k.job(id), field, itoa(value))
+        call('SET', k.job(job.id), packed.encode(job), 'KEEPTTL')
     end
 end
 

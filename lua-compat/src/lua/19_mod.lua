@@ -119,13 +119,12 @@ local function push_entry(k, fields, priority)
 end
 
 -- Moves a waiting, scheduled, retrying or dead job (already out of its index) into its stream.
+-- Writes its record (`save`), with whatever else the caller changed in `job` before.
 local function make_pending(k, job)
     job.state = 'pending'
-    local entry = push_entry(k, { ENTRY_FIELD, job.id }, job.priority)
-    call('HSET', k.job(job.id), 'state', 'pending', 'entry', entry)
-    call('HDEL', k.job(job.id), 'run_at')
-    job.entry = entry
+    job.entry = push_entry(k, { ENTRY_FIELD, job.id }, job.priority)
     job.run_at = nil
+    save(k, job)
     announce(k, job.id, job.state)
 end
 
@@ -171,7 +170,7 @@ end
 -- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job), the entry being the one
 -- it was delivered from: its `entry` field when pending, else the entry of the lease a RECLAIM
 -- takes over. The `entry` field goes: FETCH trims the delivered entry (a running job has none).
--- A job delivered from its inline entry gets its whole record in one HSET.
+-- One write of the whole record (a job delivered from its inline entry gets its first).
 local function start_attempt(k, job, consumer, now)
     job.state = 'active'
     job.attempt = job.attempt + 1
@@ -179,17 +178,8 @@ local function start_attempt(k, job, consumer, now)
     job.started_at = now
     local entry = job.entry or (job.lease and job.lease:match('^(.*):[^:]*$')) or '0-0'
     job.lease = entry .. ':' .. itoa(job.attempt)
-    if job.inline then
-        job.inline, job.entry = nil, nil
-        call('HSET', k.job(job.id), unpack(job_hset_args(job)))
-    else
-        call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
-            'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
-    end
-    if job.entry ~= nil then
-        job.entry = nil
-        call('HDEL', k.job(job.id), 'entry')
-    end
+    job.entry = nil
+    save(k, job)
     call('ZADD', k.active, itoa(now + job.timeout), job.id)
     announce(k, job.id, job.state)
 end
@@ -198,7 +188,8 @@ end
 -- stream entry if it is pending (a running job has none), its lease if it is active, the waiting,
 -- scheduled or retrying index (k.index_of); DELETE clears every index itself. A job an older zrq
 -- delivered runs with its entry still in the group's pending list (and in the stream until a
--- FETCH trims it): acknowledged and deleted. (mod.rs unlink)
+-- FETCH trims it): acknowledged and deleted. The `entry` goes from `job` only: the caller writes
+-- the record once it has made all its changes (or deletes it). (mod.rs unlink)
 local function unlink(k, job)
     if job.entry ~= nil then
         local entry = job.entry
@@ -207,9 +198,6 @@ local function unlink(k, job)
             call('XACK', k.stream_at(job.priority), GROUP, entry)
         end
         call('XDEL', k.stream_at(job.priority), entry)
-        if not job.inline then
-            call('HDEL', k.job(job.id), 'entry')
-        end
     end
     local index = k.index_of(job.state)
     if index then
@@ -219,22 +207,24 @@ end
 
 -- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
 -- ({field, value, ...}): unlinked, filed in the state's index, retention TTL, UNIQUE key freed,
--- counted, announced. (mod.rs finish_one) A pending job without a record yet (its inline entry,
--- deleted by unlink) gets its whole record, as a recorded pending job's ends.
+-- counted, announced. (mod.rs finish_one) The record is written once, whole, with its retention
+-- (SET … PX) unless the job is dead; a pending job without a record yet (its inline entry, deleted
+-- by unlink) gets its first.
 local function finish_one(k, job, state, fields, now)
     unlink(k, job)
-    local job_key = k.job(job.id)
     for n = 1, #fields, 2 do
         job[fields[n]] = fields[n + 1]
     end
     job.state = state
     job.finished_at = now
-    if job.inline then
-        job.inline = nil
-        call('HSET', job_key, unpack(job_hset_args(job)))
-    else
-        call('HSET', job_key, 'state', state, 'finished_at', itoa(now), unpack(fields))
+    local keep
+    if state ~= 'dead' then
+        keep = job.keep or CONFIG.keep_ms
+        if keep < 1 then
+            keep = 1
+        end
     end
+    save(k, job, keep)
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
         local excess = call('ZCARD', k.dead) - CONFIG.dead_max
@@ -246,13 +236,8 @@ local function finish_one(k, job, state, fields, now)
             call('HINCRBY', k.stats, 'dropped', itoa(excess))
         end
     else
-        local keep = job.keep or CONFIG.keep_ms
-        if keep < 1 then
-            keep = 1
-        end
         local index = state == 'completed' and k.completed or k.cancelled
         call('ZADD', index, itoa(now + keep), job.id)
-        call('PEXPIRE', job_key, itoa(keep))
         expire_finished(k, now)
     end
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then

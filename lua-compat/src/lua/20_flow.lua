@@ -154,13 +154,13 @@ local function result_fits(parents, bytes)
     return math.max(#(parents or '') + bytes - 4, 0) <= CONFIG.parents_max_bytes
 end
 
--- Records that `parent` (id, state) of the waiting `child` is done, with its `result` as the
+-- Records in the waiting `child` that `parent` (id, state) is done, with its `result` as the
 -- parent stored it, of `size` bytes (`cache.json` keeps its result_json across the children of
--- one parent; a caller may leave out a result that does not fit) and, unless it completed, a note
--- on the child; releases the child when it was the last. The caller checked that the child awaits
--- this parent. A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that
+-- one parent) and, unless it completed, a note on the child; without writing it: the caller
+-- writes it once it has counted every parent it counts in this step (write_waiting, which
+-- releases it when none is left). The caller checked that the child awaits this parent. A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that
 -- would take it beyond is copied as null, and the child's `error` says so. (flow.rs parent_done)
-local function parent_done(k, child, parent, result, size, cache)
+local function parent_done(child, parent, result, size, cache)
     local note = nil
     if parent.state ~= 'completed' then
         note = 'released although ' .. parent_ended(parent)
@@ -173,7 +173,6 @@ local function parent_done(k, child, parent, result, size, cache)
     local done = id_list(child.parents_done)
     done[#done + 1] = parent.id
     child.parents_done = json_id_list(done)
-    local fields = { 'waiting_on', itoa(left), 'parents_done', child.parents_done }
     if child.with_results == 1 then
         -- A result that does not fit as stored is not read at all; one that does fits once
         -- written as ASCII JSON too, or is not copied either.
@@ -190,17 +189,20 @@ local function parent_done(k, child, parent, result, size, cache)
                 .. itoa(CONFIG.parents_max_bytes) .. ' bytes (zrq.parents-max-bytes)'
         end
         child.parents = with_result(child.parents, parent.id, value)
-        fields[#fields + 1] = 'parents'
-        fields[#fields + 1] = child.parents
     end
     if note ~= nil then
-        fields[#fields + 1] = 'error'
-        fields[#fields + 1] = note
+        child.error = note
     end
-    call('HSET', k.job(child.id), unpack(fields))
-    if left == 0 then
+end
+
+-- Writes a waiting `child` after parent_done counted its parents: released to its stream when it
+-- waits for none any more, else its record as it now is. (flow.rs write_waiting)
+local function write_waiting(k, child)
+    if child.waiting_on == 0 then
         call('ZREM', k.waiting, child.id)
         make_pending(k, child)
+    else
+        save(k, child)
     end
 end
 
@@ -302,9 +304,9 @@ local function settle(k, job, result, now)
         -- The result is read once, not once per child: a parent may have children-max of them.
         local cache = {}
         for _, child_id in ipairs(done.children) do
-            -- Read for its state and links only (mod.rs load_linked): a parent may have
-            -- children-max children.
-            local child = try_load_job(k, child_id, true)
+            -- Read whole: a child that is counted is written whole (a parent has at most
+            -- children-max children, each at most a payload-max record with its links).
+            local child = try_load_job(k, child_id)
             if child and child.state == 'waiting' and awaits(child, done.id) then
                 local failed = done.state ~= 'completed'
                 if failed and child.on_parent_fail ~= 'run' then
@@ -312,7 +314,8 @@ local function settle(k, job, result, now)
                     work[#work + 1] = { id = child.id, state = child.state, children = id_list(child.children),
                         batch = child.batch }
                 else
-                    parent_done(k, child, done, done.result, done.result and #done.result or 0, cache)
+                    parent_done(child, done, done.result, done.result and #done.result or 0, cache)
+                    write_waiting(k, child)
                 end
             end
         end

@@ -11,10 +11,10 @@ local function acl_probes(k)
     return {
         { false, 'TIME' },
         { false, 'TYPE', k.stats },
+        { false, 'GET', k.stats },
         { false, 'HGET', k.stats, 'f' },
         { false, 'HGETALL', k.stats },
         { false, 'HLEN', k.stats },
-        { false, 'HSTRLEN', k.stats, 'f' },
         { false, 'XPENDING', k.stream, GROUP },
         { false, 'XRANGE', k.stream, '-', '+' },
         { false, 'XLEN', k.stream },

@@ -18,9 +18,11 @@
 --          differ from their defaults, in the record's order] (an inline entry: no record while
 --          it is pending); pending with ID: XADD … * job <id>; (XGROUP CREATE … MKSTREAM first);
 --          scheduled (DELAY/AT in the future): ZADD zrq:{q}:scheduled <due> <id>;
---          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each parent (a
---          parent held by its inline entry first gets its whole record);
---          HSET zrq:{q}:job:<id> (but for a plain job), HSET zrq:{q}:unique <key> <id>, HINCRBY
+--          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each unfinished
+--          parent (SET of its whole record … KEEPTTL; one held by its inline entry gets its
+--          first), the job's record written once its finished parents are counted;
+--          SET zrq:{q}:job:<id> <packed record> KEEPTTL (but for a plain job), HSET
+--          zrq:{q}:unique <key> <id>, HINCRBY
 --          zrq:{q}:stats enqueued 1, PUBLISH zrq:{q}:events "<state> <id>"; Lua only: RPUSH
 --          zrq:{q}:wake 1 (capped at 128 tokens) whenever a job enters a stream.
 -- Errors   ERR (arity, names, options, numbers, conflicting options, AFTER itself, an ID of the
@@ -77,28 +79,24 @@ local function wait_for(k, spec, job, parents, now)
             -- Listed once: the id of a deleted child can be taken again by a new one.
             if not contains(children, job.id) then
                 children[#children + 1] = job.id
-                -- A pending parent still held by its inline entry gets its record first.
-                inline.materialize(k, parent)
-                call('HSET', k.job(parent.id), 'children', json_id_list(children))
+                parent.children = json_id_list(children)
+                -- A pending parent still held by its inline entry gets its first record here.
+                save(k, parent)
             end
         end
     end
     for _, parent in ipairs(parents) do
         if IS_FINAL[parent.state] then
-            -- A completed parent's result is read only when it fits in the child's `parents`.
-            local result, size = nil, 0
+            -- A completed parent's result is copied (WITHRESULTS) when it fits in the child's
+            -- `parents`.
+            local result
             if job.with_results == 1 and parent.state == 'completed' then
-                size = call('HSTRLEN', k.job(parent.id), 'result')
-                if result_fits(job.parents, size) then
-                    local stored = call('HGET', k.job(parent.id), 'result')
-                    if type(stored) == 'string' and is_utf8(stored) then
-                        result = stored
-                    end
-                end
+                result = parent.result
             end
-            parent_done(k, job, parent, result, size, {})
+            parent_done(job, parent, result, result and #result or 0, {})
         end
     end
+    write_waiting(k, job)
 end
 
 -- Adds the job described by `spec` (task, payload and options) unless its id or UNIQUE key is
@@ -118,9 +116,12 @@ enqueue_job = function(k, spec, now, sec, usec)
         id = id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
         local job_key = k.job(id)
         -- BATCH checks the queue's keys once for all its members (spec.queue_checked).
-        if key_type(job_key) ~= 'none' then
-            check_types({ { job_key, 'hash' } })
+        -- A record exists as a packed string or a hash of the earlier format.
+        local found = key_type(job_key)
+        if found == 'string' or found == 'hash' then
             return id
+        elseif found ~= 'none' then
+            fail('WRONGTYPE', "key '" .. job_key .. "' holds a " .. found .. ', zrq expects a string')
         end
     end
     if spec.unique ~= nil then
@@ -140,9 +141,9 @@ enqueue_job = function(k, spec, now, sec, usec)
         if parent == id then
             fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
         end
-        -- Read for its state and links only (after-max parents, mod.rs load_linked); a result is
-        -- read when it is copied (WITHRESULTS, below).
-        local job = load_job(k, parent, true)
+        -- Read whole (after-max parents): an unfinished parent gets the child in its list of
+        -- children, a write of its whole record; a completed one's result may be copied.
+        local job = load_job(k, parent)
         if not job then
             fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
                 .. "' (parents must be in the same queue)")
@@ -217,8 +218,10 @@ enqueue_job = function(k, spec, now, sec, usec)
     else
         job.entry = push_entry(k, { ENTRY_FIELD, id }, job.priority)
     end
-    if not plain then
-        call('HSET', k.job(id), unpack(job_hset_args(job)))
+    -- A job with parents is written once its parents are counted (wait_for); a plain job has no
+    -- record while pending.
+    if not plain and #parents == 0 then
+        save(k, job)
     end
     if spec.unique ~= nil then
         call('HSET', k.unique, spec.unique, id)

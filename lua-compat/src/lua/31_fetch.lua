@@ -13,9 +13,9 @@
 -- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> NOACK STREAMS <stream> >, then XTRIM <stream>
 --          MINID <last delivered entry + 1> (the stream holds pending jobs only: what was
 --          delivered, its first entries, leaves it, entries without a pending job behind them
---          too); per job HSET state, attempt, consumer, lease (the delivery's token
---          `<entry>:<attempt>`), started_at, HDEL entry — a job delivered from its inline entry
---          (without a record yet) gets its whole record in one HSET instead —, ZADD
+--          too); per job SET of its whole record … KEEPTTL (state, attempt, consumer, lease —
+--          the delivery's token `<entry>:<attempt>` —, started_at, no entry; a job delivered
+--          from its inline entry gets its first record), ZADD
 --          zrq:{q}:active <now + timeout> <id>, PUBLISH zrq:{q}:events "active <id>". When the
 --          jobs (as records) reach zrq.reply-max-bytes, the trim stops at the last job handled and
 --          the entries read beyond go back undelivered (XGROUP SETID <stream> zrq <the id just

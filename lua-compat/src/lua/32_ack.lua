@@ -8,9 +8,9 @@
 --          (unknown, pending, finished …) or, with LEASE, not under that lease; -1 if its cancellation was requested meanwhile (it is
 --          now cancelled, result stored).
 -- Writes   the job leaves its lease (ZREM active; its entry left the stream at FETCH; one an
---          older zrq delivered is XACKed and XDELed, HDEL entry);
---          HSET state, finished_at [, result]; ZADD zrq:{q}:completed|cancelled <now + keep>;
---          PEXPIRE on the record (its retention); UNIQUE key freed; HINCRBY zrq:{q}:stats
+--          older zrq delivered is XACKed and XDELed);
+--          SET of the whole record (state, finished_at [, result], no entry) PX <keep> (its
+--          retention); ZADD zrq:{q}:completed|cancelled <now + keep>; UNIQUE key freed; HINCRBY zrq:{q}:stats
 --          completed|cancelled 1; PUBLISH zrq:{q}:events; waiting children released (or
 --          cancelled in cascade) and its batch counted, as in the module.
 -- Errors   ERR (arity, names, options), BADJSON (RESULT), WRONGTYPE, CORRUPT, INTERNAL.

@@ -15,17 +15,18 @@ local function state(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.state', 'id')
     local k = queue_keys(queue)
     local key = k.job(id)
-    check_types({ { key, 'hash' } })
-    local value = call('HGET', key, 'state')
-    if type(value) == 'string' and is_utf8(value) then
+    -- The record's state field (one lookup of its key; the other fields are not checked).
+    local fields = record_fields(key)
+    if fields == nil then
+        -- No record: a generated id may name a pending job's inline entry.
+        return inline.load(k, id) and 'pending' or nil
+    end
+    local value = fields.state
+    if value ~= nil then
         if not IS_STATE[value] then
             fail('CORRUPT', "'" .. key .. "' is not a zrq record: unknown state '" .. value .. "'")
         end
         return value
-    end
-    if key_type(key) == 'none' then
-        -- No record: a generated id may name a pending job's inline entry.
-        return inline.load(k, id) and 'pending' or nil
     end
     fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' is missing")
 end

@@ -9,8 +9,9 @@
 --          job that had used all its attempts becomes dead instead and is not returned. Fewer
 --          leases are handled when the jobs' records reach zrq.reply-max-bytes.
 -- Writes   every expired lease counts as a failed attempt (HINCRBY zrq:{q}:stats failed 1).
---          Reclaimed: HSET error, state, attempt, consumer, lease (the entry of the lease taken
---          over, attempt + 1), started_at, ZADD zrq:{q}:active, PUBLISH; a job an older zrq
+--          Reclaimed: SET of the whole record … KEEPTTL (error, state, attempt, consumer, lease —
+--          the entry of the lease taken over, attempt + 1 —, started_at), ZADD zrq:{q}:active,
+--          PUBLISH; a job an older zrq
 --          delivered (its entry still in the group's pending list) is first XACKed and XDELed
 --          and loses its `entry` field, so it runs on as a job delivered today. Out of
 --          attempts: finished dead (ZADD zrq:{q}:dead, capped at 10000 like the module's default). With a
@@ -70,7 +71,7 @@ local function reclaim(keys, argv)
                         call('XACK', k.stream_at(job.priority), GROUP, job.entry)
                         call('XDEL', k.stream_at(job.priority), job.entry)
                     end
-                    call('HSET', k.job(id), 'error', error_text)
+                    -- Written with the new attempt, in one write of the record.
                     job.error = error_text
                     start_attempt(k, job, consumer, now)
                     reclaimed[#reclaimed + 1] = job

@@ -73,7 +73,9 @@ local function fail_job(keys, argv)
         local due = now + delay
         unlink(k, job)
         job.state = 'retrying'
-        call('HSET', k.job(id), 'state', 'retrying', 'error', error_text, 'run_at', itoa(due))
+        job.error = error_text
+        job.run_at = due
+        save(k, job)
         call('ZADD', k.retrying, itoa(due), id)
         announce(k, id, 'retrying')
     end

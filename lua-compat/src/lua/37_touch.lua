@@ -29,13 +29,12 @@ local function touch(keys, argv)
     end
     local now = clock()
     call('ZADD', k.active, itoa(now + (timeout or job.timeout)), id)
-    -- Only what changes is written: a new lease length (left out of the record when it is the
-    -- default), the progress.
-    if timeout ~= nil then
-        set_integer(k, id, 'timeout', timeout)
-    end
-    if progress ~= nil then
-        call('HSET', k.job(id), 'progress', itoa(progress))
+    -- The record is written only when something in it changes: a new lease length (left out of
+    -- the record when it is the default), the progress; both in one write.
+    if timeout ~= nil or progress ~= nil then
+        job.timeout = timeout or job.timeout
+        job.progress = progress or job.progress
+        save(k, job)
     end
     return REPLY.DONE
 end

@@ -2,9 +2,9 @@
 -- KEYS[1] the queue; ARGV id, option LEASE <token>.
 -- Reply   1 (back to pending at once, attempt decremented: the attempt does not count), 0 (job
 --         not active, or not under that lease), -1 (its cancellation was requested: now cancelled).
--- Writes  ZREM active (XACK + XDEL of its entry if an older zrq delivered it), HSET attempt (HDEL
---         when back to 0), then as a job entering its stream (XADD, HSET state entry, PUBLISH
---         "pending <id>", a wake-up token).
+-- Writes  ZREM active (XACK + XDEL of its entry if an older zrq delivered it), then as a job
+--         entering its stream (XADD, SET of its whole record … KEEPTTL with the attempt
+--         decremented, the state and the entry, PUBLISH "pending <id>", a wake-up token).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -27,7 +27,7 @@ local function release(keys, argv)
     if job.attempt < 0 then
         job.attempt = 0
     end
-    set_integer(k, id, 'attempt', job.attempt)
+    -- The attempt given back, written with the rest of the record by make_pending.
     make_pending(k, job)
     return REPLY.DONE
 end

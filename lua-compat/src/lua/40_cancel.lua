@@ -16,7 +16,8 @@ local function cancel(keys, argv)
         return REPLY.NOTHING
     end
     if job.state == 'active' then
-        call('HSET', k.job(id), 'cancel_requested', '1')
+        job.cancel_requested = 1
+        save(k, job)
         return REPLY.CANCEL_REQUESTED
     end
     if not CANCELLABLE[job.state] then

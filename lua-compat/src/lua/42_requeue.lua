@@ -17,9 +17,11 @@ local function requeue_dead(k, job)
         return false
     end
     call('ZREM', k.dead, job.id)
-    -- A fresh attempt budget: `attempt` back to its default, 0 (left out of the record).
-    call('HDEL', k.job(job.id), 'attempt', 'finished_at', 'cancel_requested')
+    -- A fresh attempt budget: `attempt` back to its default, 0 (left out of the record), and no
+    -- end yet; written with the rest of the record by make_pending.
     job.attempt = 0
+    job.finished_at = nil
+    job.cancel_requested = nil
     if job.unique ~= nil and not call('HGET', k.unique, job.unique) then
         call('HSET', k.unique, job.unique, job.id)
     end

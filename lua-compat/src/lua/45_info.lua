@@ -24,8 +24,8 @@ local function info(keys, argv)
                 if inline.reference(first[3]) == false then
                     at = parse_i64(first[1]:match('^(%d+)'))
                 else
-                    at = call('HGET', k.job(first[2]), 'created_at')
-                    at = type(at) == 'string' and parse_i64(at)
+                    local fields = record_fields(k.job(first[2]))
+                    at = fields and fields.created_at and parse_i64(fields.created_at)
                 end
                 if at and (oldest == nil or at < oldest) then
                     oldest = at

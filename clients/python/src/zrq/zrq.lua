@@ -15,7 +15,7 @@
 --                    schema, states, job fields, reply codes, command constants, the command table), written
 --                    by lua-compat/build.rs from the Rust ones
 --   10_lua.lua … 27_definition.lua   shared helpers, each mirroring one file of zrq-core or the
---                    module: errors, arguments, JSON, keys, store calls, states, the job record,
+--                    module: errors, arguments, JSON, keys, store calls, the packed record, the job record,
 --                    what commands share, workflows, ACL checks, registration, paging, job
 --                    options, cron, schedule definitions
 --   30_enqueue.lua … 54_schedules.lua   one file per command (core/src/commands/<cmd>.rs), each
@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+aab5982c'
+local VERSION = '0.1.0+4ccccec6'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -122,6 +122,9 @@ local ENTRY_DERIVED = { state = true, created_at = true, priority = true, entry 
 -- and integer fields not stored at their default, which readers fill in
 -- (zrq_core::job::DEFAULTS).
 local DEFAULT_OF = { attempt = 0, max_attempts = 4, timeout = 30000, priority = 0 }
+
+-- The packed record's one-letter tag of each stored field (zrq_core::packed::TAGS).
+local PACKED_TAG = { task = 't', payload = 'p', state = 's', attempt = 'a', max_attempts = 'm', timeout = 'o', priority = 'i', backoff = 'b', keep = 'k', unique = 'u', parents = 'P', children = 'C', waiting_on = 'W', parents_done = 'D', with_results = 'R', on_parent_fail = 'F', batch = 'B', schedule = 'S', created_at = 'c', run_at = 'r', started_at = 'g', finished_at = 'f', consumer = 'w', lease = 'l', progress = 'n', cancel_requested = 'x', entry = 'e', result = 'v', error = 'E' }
 
 -- The integers with which commands say what they did (zrq_core::reply::code).
 local REPLY = { DONE = 1, NOTHING = 0, CANCELLED = -1, CANCEL_REQUESTED = 2 }
@@ -958,6 +961,218 @@ local function itoa(n)
 end
 
 --------------------------------------------------------------------------------------------------
+-- The packed job record (core/src/packed.rs): a job's record is one string at its key,
+-- `zrq:{queue}:job:<id>`, its stored fields in FIELDS order, each `<tag><length>:<value>`, one space
+-- between two fields: `t4:noop p7:{"n":1} s6:active a1:1`. The tags (PACKED_TAG) are generated
+-- from zrq_core::packed::TAGS. Both backends write the same bytes for the same job.
+--   packed.encode(job)       the record of a job table (the fields job.rs `to_fields` stores:
+--                            not id nor queue, none at its default), packed
+--   packed.decode(key, raw)  the fields of record `raw` stored at `key`, as a table field ->
+--                            value; CORRUPT (the module's text) for anything but that grammar
+--------------------------------------------------------------------------------------------------
+
+local packed = {}
+do
+    -- Made on first use (top-level code has no `string`): the stored fields in order with their
+    -- tags, the default of each (by place: DEFAULT_OF's, false for an integer without one, nil
+    -- for a text), the field of each tag (by its byte and by its one-letter string), and the
+    -- string functions (looked up once: every job read or written runs these loops).
+    local stored, tags, default_at, field_of, field_of_tag
+    local s_byte, s_find, s_sub, s_format, concat, to_number
+    -- Memos of lengths and small integers (a number's text costs a C formatting call, and a
+    -- record's lengths are mostly short): `<tag><length>:` heads by place and length (below
+    -- MEMO), the text of integers from 0 to below MEMO, the value of each valid length text of up
+    -- to 3 digits. `parts` is encode's list, kept from one call to the next.
+    local MEMO = 1000
+    local heads, first_heads, small, length_of, parts
+
+    local function split()
+        s_byte, s_find, s_sub, s_format = string.byte, string.find, string.sub, string.format
+        concat, to_number = table.concat, tonumber
+        stored, tags, default_at, field_of, field_of_tag = {}, {}, {}, {}, {}
+        heads, first_heads, small, length_of, parts = {}, {}, {}, {}, {}
+        for i = 1, #FIELDS do
+            local name = FIELDS[i][1]
+            local tag = PACKED_TAG[name]
+            if tag ~= nil then
+                local at = #stored + 1
+                stored[at], tags[at] = name, tag
+                if FIELDS[i][2] == 'integer' then
+                    default_at[at] = DEFAULT_OF[name] or false
+                end
+                field_of[s_byte(tag)] = name
+                field_of_tag[tag] = name
+                heads[at], first_heads[at] = {}, {}
+            end
+        end
+    end
+
+    -- The record as pieces concatenated once: `<tag><length>:` heads (` <tag>…` after the first)
+    -- and the values, so no value is copied twice. An absent field costs a lookup.
+    function packed.encode(job)
+        if stored == nil then
+            split()
+        end
+        local stored, default_at, parts = stored, default_at, parts
+        local n = 0
+        for i = 1, #stored do
+            local value = job[stored[i]]
+            if value ~= nil then
+                local default = default_at[i]
+                if default ~= nil then
+                    -- An integer: left out at its default, else its text.
+                    if value == default then
+                        value = nil
+                    else
+                        local text = small[value]
+                        if text == nil then
+                            text = s_format('%d', value)
+                            if value >= 0 and value < MEMO then
+                                small[value] = text
+                            end
+                        end
+                        value = text
+                    end
+                end
+                if value ~= nil then
+                    local length = #value
+                    local memo = n == 0 and first_heads[i] or heads[i]
+                    local head = memo[length]
+                    if head == nil then
+                        head = (n == 0 and '' or ' ') .. tags[i] .. s_format('%d', length) .. ':'
+                        if length < MEMO then
+                            memo[length] = head
+                        end
+                    end
+                    parts[n + 1] = head
+                    parts[n + 2] = value
+                    n = n + 2
+                end
+            end
+        end
+        local record = concat(parts, '', 1, n)
+        -- The values go (a payload is not kept alive until the next call); the heads are small.
+        for i = 2, n, 2 do
+            parts[i] = false
+        end
+        return record
+    end
+
+    -- A byte as Rust's `u8::escape_ascii` shows it (the tag in an error).
+    local function escape_ascii(b)
+        if b == 9 then
+            return '\\t'
+        elseif b == 10 then
+            return '\\n'
+        elseif b == 13 then
+            return '\\r'
+        elseif b == 34 or b == 39 or b == 92 then
+            return '\\' .. string.char(b)
+        elseif b >= 0x20 and b <= 0x7e then
+            return string.char(b)
+        end
+        return format('\\x%02x', b)
+    end
+
+    local function corrupt(key, detail)
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
+    end
+
+    -- The grammar checked step by step, each failure the module's CORRUPT text (packed.rs decode):
+    -- what packed.decode falls back on when its quick reading does not go through.
+    local function strict(key, raw)
+        local n = #raw
+        if n == 0 then
+            corrupt(key, 'the record is empty')
+        end
+        -- Tags, lengths, colons and spaces are ASCII, so when the whole record is UTF-8 so is
+        -- every value, each a run of whole characters: checked once, not value by value.
+        local text = is_utf8(raw)
+        local fields, at = {}, 1
+        while true do
+            local tag = s_byte(raw, at)
+            local name = field_of[tag]
+            if name == nil then
+                corrupt(key, "unknown field tag '" .. escape_ascii(tag) .. "' at byte " .. itoa(at - 1))
+            end
+            if fields[name] ~= nil then
+                corrupt(key, "field '" .. name .. "' is stored twice")
+            end
+            -- 1 to 10 digits, no leading zero (but "0"), then ':'.
+            local _, colon = s_find(raw, '^%d+:', at + 1)
+            if colon == nil or colon - at > 11 or (colon - at > 2 and s_byte(raw, at + 1) == 48) then
+                corrupt(key, "field '" .. name .. "' has no valid length")
+            end
+            local last = colon + to_number(s_sub(raw, at + 1, colon - 1))
+            if last > n then
+                corrupt(key, "field '" .. name .. "' runs past the end of the record")
+            end
+            local value = s_sub(raw, colon + 1, last)
+            if not text and not is_utf8(value) then
+                corrupt(key, "field '" .. name .. "' is not UTF-8 text")
+            end
+            fields[name] = value
+            if last == n then
+                return fields
+            end
+            if s_byte(raw, last + 1) ~= 32 or last + 1 == n then
+                corrupt(key, "field '" .. name .. "' is not followed by one space and another field")
+            end
+            at = last + 2
+        end
+    end
+
+    -- The value of a length's text if it is valid (1 to 10 digits, no leading zero but "0"),
+    -- else nil; remembered for texts of up to 3 digits.
+    local function length_value(digits)
+        local length = length_of[digits]
+        if length == nil then
+            local size = #digits
+            if size > 10 or (size > 1 and s_byte(digits, 1) == 48) then
+                return nil
+            end
+            length = to_number(digits)
+            if size <= 3 then
+                length_of[digits] = length
+            end
+        end
+        return length
+    end
+
+    -- One pattern match per field (`<tag><digits>:`, with the space before it after the first)
+    -- and the value cut out; anything unexpected is read again by `strict`, which fails with
+    -- the module's text (or, were this reading stricter than the grammar, returns the fields).
+    function packed.decode(key, raw)
+        if stored == nil then
+            split()
+        end
+        local n = #raw
+        if n == 0 or not is_utf8(raw) then
+            return strict(key, raw)
+        end
+        local fields = {}
+        local _, colon, tag, digits = s_find(raw, '^(.)(%d+):')
+        while colon ~= nil do
+            local name = field_of_tag[tag]
+            local length = length_value(digits)
+            if name == nil or fields[name] ~= nil or length == nil then
+                break
+            end
+            local last = colon + length
+            if last > n then
+                break
+            end
+            fields[name] = s_sub(raw, colon + 1, last)
+            if last == n then
+                return fields
+            end
+            _, colon, tag, digits = s_find(raw, '^ (.)(%d+):', last + 1)
+        end
+        return strict(key, raw)
+    end
+end
+
+--------------------------------------------------------------------------------------------------
 -- Job record (core/src/job.rs); its FIELDS, IS_DERIVED, ENTRY_DERIVED and DEFAULT_OF are generated
 -- from there.
 --------------------------------------------------------------------------------------------------
@@ -986,19 +1201,15 @@ local function parse_i64(text)
     return sign == '-' and -value or value
 end
 
--- The fields of a job record that hold its own data, up to megabytes; a job read only for its
--- state and links is read without them (mod.rs DATA_FIELDS, load_linked).
-local DATA_FIELDS = { payload = true, result = true, error = true }
-
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
--- UTF-8 (as the module's store reads hashes), and none of the fields in the set `skip`. The first
--- `trusted` elements of `flat` (pairs the library made itself) are UTF-8 as they are; so is the
--- name of a field of the job record (FIELDS).
+-- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
+-- library made itself) are UTF-8 as they are; so is the name of a field of the job record
+-- (FIELDS).
 local utf8_hash
 do
     local is_field_name -- field -> true for each of FIELDS, made on first use
 
-    utf8_hash = function(flat, skip, trusted)
+    utf8_hash = function(flat, trusted)
         if is_field_name == nil then
             is_field_name = {}
             for i = 1, #FIELDS do
@@ -1009,7 +1220,7 @@ do
         local out = {}
         for n = 1, #flat, 2 do
             local field = flat[n]
-            if out[field] == nil and not (skip and skip[field])
+            if out[field] == nil
                 and (n < trusted or ((is_field_name[field] or is_utf8(field)) and is_utf8(flat[n + 1]))) then
                 out[field] = flat[n + 1]
             end
@@ -1026,11 +1237,11 @@ local function counters(map, hash, fields, prefix)
     end
 end
 
--- Reads the record of job `id` of `queue` from HGETALL's flat reply (job.rs `Job::from_fields`):
--- `id` and `queue` come from the record's place, fields left out hold their default. A record of
--- the full format (before the compact one) that stores another `queue` or `id` is CORRUPT.
--- Fields or values that are not UTF-8 are skipped, as the module's store does. Returns nil when
--- nothing is left. With `linked`, the data fields are left out unread (mod.rs load_linked).
+-- Reads the job `id` of `queue` from the fields of its record (job.rs `Job::from_fields`), a
+-- table field -> value: a packed record's (packed.decode), or the UTF-8 pairs of a hash of the
+-- earlier format (utf8_hash). `id` and `queue` come from the record's place, fields left out hold
+-- their default. A record of the full format (before the compact one) that stores another
+-- `queue` or `id` is CORRUPT. Returns nil when there is no field.
 local decode_job
 do
     -- The readers of one field of `raw` (the record's fields) in `key`; none is a closure, as
@@ -1075,14 +1286,9 @@ do
         return value
     end
 
-    -- `trusted`: as utf8_hash's.
-    decode_job = function(key, flat, queue, id, linked, trusted)
-        local raw = utf8_hash(flat, linked and DATA_FIELDS, trusted)
+    decode_job = function(key, raw, queue, id)
         if next(raw) == nil then
             return nil
-        end
-        if linked then
-            raw.payload = ''
         end
         local state = required(raw, key, 'state')
         if not IS_STATE[state] then
@@ -1149,7 +1355,6 @@ end
 --                                   not UTF-8), or false for an inline entry
 --   inline.load(k, id)              the job the inline entry of generated id `id` holds, or nil
 --   inline.job_at(k, priority, entry, fields)   the job behind a stream entry (FETCH, LIST)
---   inline.materialize(k, job)      writes the whole record of a job that has none yet (below)
 local inline = {}
 
 function inline.id(priority, entry)
@@ -1192,13 +1397,44 @@ function inline.reference(fields)
     return false
 end
 
+-- The fields of the record at `key` as a table field -> value, nil when the key does not exist
+-- (mod.rs Store::record): a string is a packed record (packed.decode, CORRUPT unless it follows
+-- the format); a hash is a record of the earlier format, its UTF-8 pairs (it becomes a string on
+-- its first write); any other type is WRONGTYPE (expected a string). One GET in the common case:
+-- the type is asked only when GET refuses the key.
+local record_fields
+do
+    local rpcall, type_of -- redis.pcall and type, looked up once (at call time)
+
+    record_fields = function(key)
+        if rpcall == nil then
+            rpcall, type_of = redis.pcall, type
+        end
+        local raw = rpcall('GET', key)
+        if raw == false then
+            return nil
+        end
+        if type_of(raw) == 'string' then
+            return packed.decode(key, raw)
+        end
+        local found = key_type(key)
+        if found == 'hash' then
+            return utf8_hash(call('HGETALL', key))
+        elseif found == 'string' or found == 'none' then
+            -- Not a type error (an ACL, say): the failure as any call's.
+            call('GET', key)
+        end
+        fail('WRONGTYPE', "key '" .. key .. "' holds a " .. found .. ', zrq expects a string')
+    end
+end
+
 local load_job
 do
     -- The pending job an inline entry holds (its flat field list; job.rs Job::from_entry): state
     -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
     -- come first: a field of the same name in the entry is not read), the rest from the entry's
     -- fields (defaults for those left out), read as a record is, errors naming the stream.
-    -- Marked `inline`: it has no record yet (see inline.materialize).
+    -- It has no record yet: its first write (`save`) gives it one.
     local function decode_inline(k, priority, entry, fields)
         local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
             'entry', entry }
@@ -1206,23 +1442,18 @@ do
             flat[#flat + 1] = fields[n]
         end
         local id = inline.id(priority, entry)
-        local job = decode_job(k.stream_at(priority), flat, k.queue, id, nil, 8)
-        job.inline = true
-        return job
+        return decode_job(k.stream_at(priority), utf8_hash(flat, 8), k.queue, id)
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
-    -- exists; with `linked`, without its data fields (mod.rs load_linked).
-    local function load_record(k, id, linked)
+    -- exists.
+    local function load_record(k, id)
         local key = k.job(id)
-        -- One command for the type and the fields (mod.rs Store::record); the type is asked only
-        -- when HGETALL refuses the key, for the WRONGTYPE text.
-        local fields = redis.pcall('HGETALL', key)
-        if type(fields) == 'table' and fields.err then
-            check_types({ { key, 'hash' } })
-            fields = call('HGETALL', key)
+        local fields = record_fields(key)
+        if fields == nil then
+            return nil, false
         end
-        return decode_job(key, fields, k.queue, id, linked), #fields > 0
+        return decode_job(key, fields, k.queue, id), true
     end
 
     -- One XRANGE of the entry; a stream key of another type is WRONGTYPE (mod.rs load_inline).
@@ -1243,10 +1474,9 @@ do
     -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
     -- the inline entry a generated id names; WRONGTYPE/CORRUPT as the module, including a
     -- full-format record whose `queue` or `id` differs from where it is stored
-    -- (commands/mod.rs load_job); with `linked`, a record without its data fields, for a job
-    -- read only for its state and links (load_linked; an inline entry is read whole).
-    load_job = function(k, id, linked)
-        local job, exists = load_record(k, id, linked)
+    -- (commands/mod.rs load_job).
+    load_job = function(k, id)
+        local job, exists = load_record(k, id)
         if exists then
             return job
         end
@@ -1272,8 +1502,8 @@ do
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
-local function try_load_job(k, id, linked)
-    local ok, job = pcall(load_job, k, id, linked)
+local function try_load_job(k, id)
+    local ok, job = pcall(load_job, k, id)
     if ok then
         return job
     end
@@ -1358,23 +1588,16 @@ do
     end
 end
 
--- Writes the whole compact record of a pending job that has none yet (held by its inline entry):
--- what writes some of a job's fields does this first; from then on the record is authoritative,
--- the entry stays (mod.rs materialize).
-function inline.materialize(k, job)
-    if job.inline then
-        job.inline = nil
-        call('HSET', k.job(job.id), unpack(job_hset_args(job)))
-    end
-end
-
--- Sets integer field `field` of job `id`'s record to `value`: stores it, or deletes the field when
--- `value` is its default (mod.rs set_integer).
-local function set_integer(k, id, field, value)
-    if DEFAULT_OF[field] == value then
-        call('HDEL', k.job(id), field)
+-- Writes the whole record of `job` as it is now, packed, in one SET of its key (mod.rs save):
+-- every write of a job record is this one, once the command has made its changes. `expire_ms` is
+-- a finished job's retention (PX); without it the key keeps its TTL (KEEPTTL). A record of the
+-- earlier format (hash) becomes a string here; a plain pending job held by its inline entry gets
+-- its first record (its entry stays; from then on the record is authoritative).
+local function save(k, job, expire_ms)
+    if expire_ms ~= nil then
+        call('SET', k.job(job.id), packed.encode(job), 'PX', itoa(expire_ms))
     else
-        call('HSET', k.job(id), field, itoa(value))
+        call('SET', k.job(job.id), packed.encode(job), 'KEEPTTL')
     end
 end
 
@@ -1775,13 +1998,12 @@ local function push_entry(k, fields, priority)
 end
 
 -- Moves a waiting, scheduled, retrying or dead job (already out of its index) into its stream.
+-- Writes its record (`save`), with whatever else the caller changed in `job` before.
 local function make_pending(k, job)
     job.state = 'pending'
-    local entry = push_entry(k, { ENTRY_FIELD, job.id }, job.priority)
-    call('HSET', k.job(job.id), 'state', 'pending', 'entry', entry)
-    call('HDEL', k.job(job.id), 'run_at')
-    job.entry = entry
+    job.entry = push_entry(k, { ENTRY_FIELD, job.id }, job.priority)
     job.run_at = nil
+    save(k, job)
     announce(k, job.id, job.state)
 end
 
@@ -1827,7 +2049,7 @@ end
 -- `<stream entry>:<attempt>` (mod.rs new_lease: never repeats for a job), the entry being the one
 -- it was delivered from: its `entry` field when pending, else the entry of the lease a RECLAIM
 -- takes over. The `entry` field goes: FETCH trims the delivered entry (a running job has none).
--- A job delivered from its inline entry gets its whole record in one HSET.
+-- One write of the whole record (a job delivered from its inline entry gets its first).
 local function start_attempt(k, job, consumer, now)
     job.state = 'active'
     job.attempt = job.attempt + 1
@@ -1835,17 +2057,8 @@ local function start_attempt(k, job, consumer, now)
     job.started_at = now
     local entry = job.entry or (job.lease and job.lease:match('^(.*):[^:]*$')) or '0-0'
     job.lease = entry .. ':' .. itoa(job.attempt)
-    if job.inline then
-        job.inline, job.entry = nil, nil
-        call('HSET', k.job(job.id), unpack(job_hset_args(job)))
-    else
-        call('HSET', k.job(job.id), 'state', 'active', 'attempt', itoa(job.attempt),
-            'consumer', consumer, 'lease', job.lease, 'started_at', itoa(now))
-    end
-    if job.entry ~= nil then
-        job.entry = nil
-        call('HDEL', k.job(job.id), 'entry')
-    end
+    job.entry = nil
+    save(k, job)
     call('ZADD', k.active, itoa(now + job.timeout), job.id)
     announce(k, job.id, job.state)
 end
@@ -1854,7 +2067,8 @@ end
 -- stream entry if it is pending (a running job has none), its lease if it is active, the waiting,
 -- scheduled or retrying index (k.index_of); DELETE clears every index itself. A job an older zrq
 -- delivered runs with its entry still in the group's pending list (and in the stream until a
--- FETCH trims it): acknowledged and deleted. (mod.rs unlink)
+-- FETCH trims it): acknowledged and deleted. The `entry` goes from `job` only: the caller writes
+-- the record once it has made all its changes (or deletes it). (mod.rs unlink)
 local function unlink(k, job)
     if job.entry ~= nil then
         local entry = job.entry
@@ -1863,9 +2077,6 @@ local function unlink(k, job)
             call('XACK', k.stream_at(job.priority), GROUP, entry)
         end
         call('XDEL', k.stream_at(job.priority), entry)
-        if not job.inline then
-            call('HDEL', k.job(job.id), 'entry')
-        end
     end
     local index = k.index_of(job.state)
     if index then
@@ -1875,22 +2086,24 @@ end
 
 -- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
 -- ({field, value, ...}): unlinked, filed in the state's index, retention TTL, UNIQUE key freed,
--- counted, announced. (mod.rs finish_one) A pending job without a record yet (its inline entry,
--- deleted by unlink) gets its whole record, as a recorded pending job's ends.
+-- counted, announced. (mod.rs finish_one) The record is written once, whole, with its retention
+-- (SET … PX) unless the job is dead; a pending job without a record yet (its inline entry, deleted
+-- by unlink) gets its first.
 local function finish_one(k, job, state, fields, now)
     unlink(k, job)
-    local job_key = k.job(job.id)
     for n = 1, #fields, 2 do
         job[fields[n]] = fields[n + 1]
     end
     job.state = state
     job.finished_at = now
-    if job.inline then
-        job.inline = nil
-        call('HSET', job_key, unpack(job_hset_args(job)))
-    else
-        call('HSET', job_key, 'state', state, 'finished_at', itoa(now), unpack(fields))
+    local keep
+    if state ~= 'dead' then
+        keep = job.keep or CONFIG.keep_ms
+        if keep < 1 then
+            keep = 1
+        end
     end
+    save(k, job, keep)
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
         local excess = call('ZCARD', k.dead) - CONFIG.dead_max
@@ -1902,13 +2115,8 @@ local function finish_one(k, job, state, fields, now)
             call('HINCRBY', k.stats, 'dropped', itoa(excess))
         end
     else
-        local keep = job.keep or CONFIG.keep_ms
-        if keep < 1 then
-            keep = 1
-        end
         local index = state == 'completed' and k.completed or k.cancelled
         call('ZADD', index, itoa(now + keep), job.id)
-        call('PEXPIRE', job_key, itoa(keep))
         expire_finished(k, now)
     end
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
@@ -2076,13 +2284,13 @@ local function result_fits(parents, bytes)
     return math.max(#(parents or '') + bytes - 4, 0) <= CONFIG.parents_max_bytes
 end
 
--- Records that `parent` (id, state) of the waiting `child` is done, with its `result` as the
+-- Records in the waiting `child` that `parent` (id, state) is done, with its `result` as the
 -- parent stored it, of `size` bytes (`cache.json` keeps its result_json across the children of
--- one parent; a caller may leave out a result that does not fit) and, unless it completed, a note
--- on the child; releases the child when it was the last. The caller checked that the child awaits
--- this parent. A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that
+-- one parent) and, unless it completed, a note on the child; without writing it: the caller
+-- writes it once it has counted every parent it counts in this step (write_waiting, which
+-- releases it when none is left). The caller checked that the child awaits this parent. A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that
 -- would take it beyond is copied as null, and the child's `error` says so. (flow.rs parent_done)
-local function parent_done(k, child, parent, result, size, cache)
+local function parent_done(child, parent, result, size, cache)
     local note = nil
     if parent.state ~= 'completed' then
         note = 'released although ' .. parent_ended(parent)
@@ -2095,7 +2303,6 @@ local function parent_done(k, child, parent, result, size, cache)
     local done = id_list(child.parents_done)
     done[#done + 1] = parent.id
     child.parents_done = json_id_list(done)
-    local fields = { 'waiting_on', itoa(left), 'parents_done', child.parents_done }
     if child.with_results == 1 then
         -- A result that does not fit as stored is not read at all; one that does fits once
         -- written as ASCII JSON too, or is not copied either.
@@ -2112,17 +2319,20 @@ local function parent_done(k, child, parent, result, size, cache)
                 .. itoa(CONFIG.parents_max_bytes) .. ' bytes (zrq.parents-max-bytes)'
         end
         child.parents = with_result(child.parents, parent.id, value)
-        fields[#fields + 1] = 'parents'
-        fields[#fields + 1] = child.parents
     end
     if note ~= nil then
-        fields[#fields + 1] = 'error'
-        fields[#fields + 1] = note
+        child.error = note
     end
-    call('HSET', k.job(child.id), unpack(fields))
-    if left == 0 then
+end
+
+-- Writes a waiting `child` after parent_done counted its parents: released to its stream when it
+-- waits for none any more, else its record as it now is. (flow.rs write_waiting)
+local function write_waiting(k, child)
+    if child.waiting_on == 0 then
         call('ZREM', k.waiting, child.id)
         make_pending(k, child)
+    else
+        save(k, child)
     end
 end
 
@@ -2224,9 +2434,9 @@ local function settle(k, job, result, now)
         -- The result is read once, not once per child: a parent may have children-max of them.
         local cache = {}
         for _, child_id in ipairs(done.children) do
-            -- Read for its state and links only (mod.rs load_linked): a parent may have
-            -- children-max children.
-            local child = try_load_job(k, child_id, true)
+            -- Read whole: a child that is counted is written whole (a parent has at most
+            -- children-max children, each at most a payload-max record with its links).
+            local child = try_load_job(k, child_id)
             if child and child.state == 'waiting' and awaits(child, done.id) then
                 local failed = done.state ~= 'completed'
                 if failed and child.on_parent_fail ~= 'run' then
@@ -2234,7 +2444,8 @@ local function settle(k, job, result, now)
                     work[#work + 1] = { id = child.id, state = child.state, children = id_list(child.children),
                         batch = child.batch }
                 else
-                    parent_done(k, child, done, done.result, done.result and #done.result or 0, cache)
+                    parent_done(child, done, done.result, done.result and #done.result or 0, cache)
+                    write_waiting(k, child)
                 end
             end
         end
@@ -2286,10 +2497,10 @@ local function acl_probes(k)
     return {
         { false, 'TIME' },
         { false, 'TYPE', k.stats },
+        { false, 'GET', k.stats },
         { false, 'HGET', k.stats, 'f' },
         { false, 'HGETALL', k.stats },
         { false, 'HLEN', k.stats },
-        { false, 'HSTRLEN', k.stats, 'f' },
         { false, 'XPENDING', k.stream, GROUP },
         { false, 'XRANGE', k.stream, '-', '+' },
         { false, 'XLEN', k.stream },
@@ -2931,9 +3142,11 @@ do -- 30_enqueue.lua: its locals are its own
 --          differ from their defaults, in the record's order] (an inline entry: no record while
 --          it is pending); pending with ID: XADD … * job <id>; (XGROUP CREATE … MKSTREAM first);
 --          scheduled (DELAY/AT in the future): ZADD zrq:{q}:scheduled <due> <id>;
---          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each parent (a
---          parent held by its inline entry first gets its whole record);
---          HSET zrq:{q}:job:<id> (but for a plain job), HSET zrq:{q}:unique <key> <id>, HINCRBY
+--          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each unfinished
+--          parent (SET of its whole record … KEEPTTL; one held by its inline entry gets its
+--          first), the job's record written once its finished parents are counted;
+--          SET zrq:{q}:job:<id> <packed record> KEEPTTL (but for a plain job), HSET
+--          zrq:{q}:unique <key> <id>, HINCRBY
 --          zrq:{q}:stats enqueued 1, PUBLISH zrq:{q}:events "<state> <id>"; Lua only: RPUSH
 --          zrq:{q}:wake 1 (capped at 128 tokens) whenever a job enters a stream.
 -- Errors   ERR (arity, names, options, numbers, conflicting options, AFTER itself, an ID of the
@@ -2990,28 +3203,24 @@ local function wait_for(k, spec, job, parents, now)
             -- Listed once: the id of a deleted child can be taken again by a new one.
             if not contains(children, job.id) then
                 children[#children + 1] = job.id
-                -- A pending parent still held by its inline entry gets its record first.
-                inline.materialize(k, parent)
-                call('HSET', k.job(parent.id), 'children', json_id_list(children))
+                parent.children = json_id_list(children)
+                -- A pending parent still held by its inline entry gets its first record here.
+                save(k, parent)
             end
         end
     end
     for _, parent in ipairs(parents) do
         if IS_FINAL[parent.state] then
-            -- A completed parent's result is read only when it fits in the child's `parents`.
-            local result, size = nil, 0
+            -- A completed parent's result is copied (WITHRESULTS) when it fits in the child's
+            -- `parents`.
+            local result
             if job.with_results == 1 and parent.state == 'completed' then
-                size = call('HSTRLEN', k.job(parent.id), 'result')
-                if result_fits(job.parents, size) then
-                    local stored = call('HGET', k.job(parent.id), 'result')
-                    if type(stored) == 'string' and is_utf8(stored) then
-                        result = stored
-                    end
-                end
+                result = parent.result
             end
-            parent_done(k, job, parent, result, size, {})
+            parent_done(job, parent, result, result and #result or 0, {})
         end
     end
+    write_waiting(k, job)
 end
 
 -- Adds the job described by `spec` (task, payload and options) unless its id or UNIQUE key is
@@ -3031,9 +3240,12 @@ enqueue_job = function(k, spec, now, sec, usec)
         id = id or new_id(k.queue, sec or floor(now / 1000), usec or (now % 1000) * 1000)
         local job_key = k.job(id)
         -- BATCH checks the queue's keys once for all its members (spec.queue_checked).
-        if key_type(job_key) ~= 'none' then
-            check_types({ { job_key, 'hash' } })
+        -- A record exists as a packed string or a hash of the earlier format.
+        local found = key_type(job_key)
+        if found == 'string' or found == 'hash' then
             return id
+        elseif found ~= 'none' then
+            fail('WRONGTYPE', "key '" .. job_key .. "' holds a " .. found .. ', zrq expects a string')
         end
     end
     if spec.unique ~= nil then
@@ -3053,9 +3265,9 @@ enqueue_job = function(k, spec, now, sec, usec)
         if parent == id then
             fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
         end
-        -- Read for its state and links only (after-max parents, mod.rs load_linked); a result is
-        -- read when it is copied (WITHRESULTS, below).
-        local job = load_job(k, parent, true)
+        -- Read whole (after-max parents): an unfinished parent gets the child in its list of
+        -- children, a write of its whole record; a completed one's result may be copied.
+        local job = load_job(k, parent)
         if not job then
             fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
                 .. "' (parents must be in the same queue)")
@@ -3130,8 +3342,10 @@ enqueue_job = function(k, spec, now, sec, usec)
     else
         job.entry = push_entry(k, { ENTRY_FIELD, id }, job.priority)
     end
-    if not plain then
-        call('HSET', k.job(id), unpack(job_hset_args(job)))
+    -- A job with parents is written once its parents are counted (wait_for); a plain job has no
+    -- record while pending.
+    if not plain and #parents == 0 then
+        save(k, job)
     end
     if spec.unique ~= nil then
         call('HSET', k.unique, spec.unique, id)
@@ -3175,9 +3389,9 @@ do -- 31_fetch.lua: its locals are its own
 -- Writes   XREADGROUP GROUP zrq <consumer> COUNT <n> NOACK STREAMS <stream> >, then XTRIM <stream>
 --          MINID <last delivered entry + 1> (the stream holds pending jobs only: what was
 --          delivered, its first entries, leaves it, entries without a pending job behind them
---          too); per job HSET state, attempt, consumer, lease (the delivery's token
---          `<entry>:<attempt>`), started_at, HDEL entry — a job delivered from its inline entry
---          (without a record yet) gets its whole record in one HSET instead —, ZADD
+--          too); per job SET of its whole record … KEEPTTL (state, attempt, consumer, lease —
+--          the delivery's token `<entry>:<attempt>` —, started_at, no entry; a job delivered
+--          from its inline entry gets its first record), ZADD
 --          zrq:{q}:active <now + timeout> <id>, PUBLISH zrq:{q}:events "active <id>". When the
 --          jobs (as records) reach zrq.reply-max-bytes, the trim stops at the last job handled and
 --          the entries read beyond go back undelivered (XGROUP SETID <stream> zrq <the id just
@@ -3270,9 +3484,9 @@ do -- 32_ack.lua: its locals are its own
 --          (unknown, pending, finished …) or, with LEASE, not under that lease; -1 if its cancellation was requested meanwhile (it is
 --          now cancelled, result stored).
 -- Writes   the job leaves its lease (ZREM active; its entry left the stream at FETCH; one an
---          older zrq delivered is XACKed and XDELed, HDEL entry);
---          HSET state, finished_at [, result]; ZADD zrq:{q}:completed|cancelled <now + keep>;
---          PEXPIRE on the record (its retention); UNIQUE key freed; HINCRBY zrq:{q}:stats
+--          older zrq delivered is XACKed and XDELed);
+--          SET of the whole record (state, finished_at [, result], no entry) PX <keep> (its
+--          retention); ZADD zrq:{q}:completed|cancelled <now + keep>; UNIQUE key freed; HINCRBY zrq:{q}:stats
 --          completed|cancelled 1; PUBLISH zrq:{q}:events; waiting children released (or
 --          cancelled in cascade) and its batch counted, as in the module.
 -- Errors   ERR (arity, names, options), BADJSON (RESULT), WRONGTYPE, CORRUPT, INTERNAL.
@@ -3331,17 +3545,18 @@ local function state(keys, argv)
     local queue, id = queue_and_name(keys, argv, 'zrq.state', 'id')
     local k = queue_keys(queue)
     local key = k.job(id)
-    check_types({ { key, 'hash' } })
-    local value = call('HGET', key, 'state')
-    if type(value) == 'string' and is_utf8(value) then
+    -- The record's state field (one lookup of its key; the other fields are not checked).
+    local fields = record_fields(key)
+    if fields == nil then
+        -- No record: a generated id may name a pending job's inline entry.
+        return inline.load(k, id) and 'pending' or nil
+    end
+    local value = fields.state
+    if value ~= nil then
         if not IS_STATE[value] then
             fail('CORRUPT', "'" .. key .. "' is not a zrq record: unknown state '" .. value .. "'")
         end
         return value
-    end
-    if key_type(key) == 'none' then
-        -- No record: a generated id may name a pending job's inline entry.
-        return inline.load(k, id) and 'pending' or nil
     end
     fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' is missing")
 end
@@ -3385,8 +3600,9 @@ do -- 35_reclaim.lua: its locals are its own
 --          job that had used all its attempts becomes dead instead and is not returned. Fewer
 --          leases are handled when the jobs' records reach zrq.reply-max-bytes.
 -- Writes   every expired lease counts as a failed attempt (HINCRBY zrq:{q}:stats failed 1).
---          Reclaimed: HSET error, state, attempt, consumer, lease (the entry of the lease taken
---          over, attempt + 1), started_at, ZADD zrq:{q}:active, PUBLISH; a job an older zrq
+--          Reclaimed: SET of the whole record … KEEPTTL (error, state, attempt, consumer, lease —
+--          the entry of the lease taken over, attempt + 1 —, started_at), ZADD zrq:{q}:active,
+--          PUBLISH; a job an older zrq
 --          delivered (its entry still in the group's pending list) is first XACKed and XDELed
 --          and loses its `entry` field, so it runs on as a job delivered today. Out of
 --          attempts: finished dead (ZADD zrq:{q}:dead, capped at 10000 like the module's default). With a
@@ -3446,7 +3662,7 @@ local function reclaim(keys, argv)
                         call('XACK', k.stream_at(job.priority), GROUP, job.entry)
                         call('XDEL', k.stream_at(job.priority), job.entry)
                     end
-                    call('HSET', k.job(id), 'error', error_text)
+                    -- Written with the new attempt, in one write of the record.
                     job.error = error_text
                     start_attempt(k, job, consumer, now)
                     reclaimed[#reclaimed + 1] = job
@@ -3542,7 +3758,9 @@ local function fail_job(keys, argv)
         local due = now + delay
         unlink(k, job)
         job.state = 'retrying'
-        call('HSET', k.job(id), 'state', 'retrying', 'error', error_text, 'run_at', itoa(due))
+        job.error = error_text
+        job.run_at = due
+        save(k, job)
         call('ZADD', k.retrying, itoa(due), id)
         announce(k, id, 'retrying')
     end
@@ -3584,13 +3802,12 @@ local function touch(keys, argv)
     end
     local now = clock()
     call('ZADD', k.active, itoa(now + (timeout or job.timeout)), id)
-    -- Only what changes is written: a new lease length (left out of the record when it is the
-    -- default), the progress.
-    if timeout ~= nil then
-        set_integer(k, id, 'timeout', timeout)
-    end
-    if progress ~= nil then
-        call('HSET', k.job(id), 'progress', itoa(progress))
+    -- The record is written only when something in it changes: a new lease length (left out of
+    -- the record when it is the default), the progress; both in one write.
+    if timeout ~= nil or progress ~= nil then
+        job.timeout = timeout or job.timeout
+        job.progress = progress or job.progress
+        save(k, job)
     end
     return REPLY.DONE
 end
@@ -3603,9 +3820,9 @@ do -- 38_release.lua: its locals are its own
 -- KEYS[1] the queue; ARGV id, option LEASE <token>.
 -- Reply   1 (back to pending at once, attempt decremented: the attempt does not count), 0 (job
 --         not active, or not under that lease), -1 (its cancellation was requested: now cancelled).
--- Writes  ZREM active (XACK + XDEL of its entry if an older zrq delivered it), HSET attempt (HDEL
---         when back to 0), then as a job entering its stream (XADD, HSET state entry, PUBLISH
---         "pending <id>", a wake-up token).
+-- Writes  ZREM active (XACK + XDEL of its entry if an older zrq delivered it), then as a job
+--         entering its stream (XADD, SET of its whole record … KEEPTTL with the attempt
+--         decremented, the state and the entry, PUBLISH "pending <id>", a wake-up token).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
 
@@ -3628,7 +3845,7 @@ local function release(keys, argv)
     if job.attempt < 0 then
         job.attempt = 0
     end
-    set_integer(k, id, 'attempt', job.attempt)
+    -- The attempt given back, written with the rest of the record by make_pending.
     make_pending(k, job)
     return REPLY.DONE
 end
@@ -3682,7 +3899,8 @@ local function cancel(keys, argv)
         return REPLY.NOTHING
     end
     if job.state == 'active' then
-        call('HSET', k.job(id), 'cancel_requested', '1')
+        job.cancel_requested = 1
+        save(k, job)
         return REPLY.CANCEL_REQUESTED
     end
     if not CANCELLABLE[job.state] then
@@ -3739,9 +3957,11 @@ local function requeue_dead(k, job)
         return false
     end
     call('ZREM', k.dead, job.id)
-    -- A fresh attempt budget: `attempt` back to its default, 0 (left out of the record).
-    call('HDEL', k.job(job.id), 'attempt', 'finished_at', 'cancel_requested')
+    -- A fresh attempt budget: `attempt` back to its default, 0 (left out of the record), and no
+    -- end yet; written with the rest of the record by make_pending.
     job.attempt = 0
+    job.finished_at = nil
+    job.cancel_requested = nil
     if job.unique ~= nil and not call('HGET', k.unique, job.unique) then
         call('HSET', k.unique, job.unique, job.id)
     end
@@ -3899,8 +4119,8 @@ local function info(keys, argv)
                 if inline.reference(first[3]) == false then
                     at = parse_i64(first[1]:match('^(%d+)'))
                 else
-                    at = call('HGET', k.job(first[2]), 'created_at')
-                    at = type(at) == 'string' and parse_i64(at)
+                    local fields = record_fields(k.job(first[2]))
+                    at = fields and fields.created_at and parse_i64(fields.created_at)
                 end
                 if at and (oldest == nil or at < oldest) then
                     oldest = at

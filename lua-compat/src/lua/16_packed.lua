@@ -1,0 +1,211 @@
+--------------------------------------------------------------------------------------------------
+-- The packed job record (core/src/packed.rs): a job's record is one string at its key,
+-- `zrq:{queue}:job:<id>`, its stored fields in FIELDS order, each `<tag><length>:<value>`, one space
+-- between two fields: `t4:noop p7:{"n":1} s6:active a1:1`. The tags (PACKED_TAG) are generated
+-- from zrq_core::packed::TAGS. Both backends write the same bytes for the same job.
+--   packed.encode(job)       the record of a job table (the fields job.rs `to_fields` stores:
+--                            not id nor queue, none at its default), packed
+--   packed.decode(key, raw)  the fields of record `raw` stored at `key`, as a table field ->
+--                            value; CORRUPT (the module's text) for anything but that grammar
+--------------------------------------------------------------------------------------------------
+
+local packed = {}
+do
+    -- Made on first use (top-level code has no `string`): the stored fields in order with their
+    -- tags, the default of each (by place: DEFAULT_OF's, false for an integer without one, nil
+    -- for a text), the field of each tag (by its byte and by its one-letter string), and the
+    -- string functions (looked up once: every job read or written runs these loops).
+    local stored, tags, default_at, field_of, field_of_tag
+    local s_byte, s_find, s_sub, s_format, concat, to_number
+    -- Memos of lengths and small integers (a number's text costs a C formatting call, and a
+    -- record's lengths are mostly short): `<tag><length>:` heads by place and length (below
+    -- MEMO), the text of integers from 0 to below MEMO, the value of each valid length text of up
+    -- to 3 digits. `parts` is encode's list, kept from one call to the next.
+    local MEMO = 1000
+    local heads, first_heads, small, length_of, parts
+
+    local function split()
+        s_byte, s_find, s_sub, s_format = string.byte, string.find, string.sub, string.format
+        concat, to_number = table.concat, tonumber
+        stored, tags, default_at, field_of, field_of_tag = {}, {}, {}, {}, {}
+        heads, first_heads, small, length_of, parts = {}, {}, {}, {}, {}
+        for i = 1, #FIELDS do
+            local name = FIELDS[i][1]
+            local tag = PACKED_TAG[name]
+            if tag ~= nil then
+                local at = #stored + 1
+                stored[at], tags[at] = name, tag
+                if FIELDS[i][2] == 'integer' then
+                    default_at[at] = DEFAULT_OF[name] or false
+                end
+                field_of[s_byte(tag)] = name
+                field_of_tag[tag] = name
+                heads[at], first_heads[at] = {}, {}
+            end
+        end
+    end
+
+    -- The record as pieces concatenated once: `<tag><length>:` heads (` <tag>…` after the first)
+    -- and the values, so no value is copied twice. An absent field costs a lookup.
+    function packed.encode(job)
+        if stored == nil then
+            split()
+        end
+        local stored, default_at, parts = stored, default_at, parts
+        local n = 0
+        for i = 1, #stored do
+            local value = job[stored[i]]
+            if value ~= nil then
+                local default = default_at[i]
+                if default ~= nil then
+                    -- An integer: left out at its default, else its text.
+                    if value == default then
+                        value = nil
+                    else
+                        local text = small[value]
+                        if text == nil then
+                            text = s_format('%d', value)
+                            if value >= 0 and value < MEMO then
+                                small[value] = text
+                            end
+                        end
+                        value = text
+                    end
+                end
+                if value ~= nil then
+                    local length = #value
+                    local memo = n == 0 and first_heads[i] or heads[i]
+                    local head = memo[length]
+                    if head == nil then
+                        head = (n == 0 and '' or ' ') .. tags[i] .. s_format('%d', length) .. ':'
+                        if length < MEMO then
+                            memo[length] = head
+                        end
+                    end
+                    parts[n + 1] = head
+                    parts[n + 2] = value
+                    n = n + 2
+                end
+            end
+        end
+        local record = concat(parts, '', 1, n)
+        -- The values go (a payload is not kept alive until the next call); the heads are small.
+        for i = 2, n, 2 do
+            parts[i] = false
+        end
+        return record
+    end
+
+    -- A byte as Rust's `u8::escape_ascii` shows it (the tag in an error).
+    local function escape_ascii(b)
+        if b == 9 then
+            return '\\t'
+        elseif b == 10 then
+            return '\\n'
+        elseif b == 13 then
+            return '\\r'
+        elseif b == 34 or b == 39 or b == 92 then
+            return '\\' .. string.char(b)
+        elseif b >= 0x20 and b <= 0x7e then
+            return string.char(b)
+        end
+        return format('\\x%02x', b)
+    end
+
+    local function corrupt(key, detail)
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
+    end
+
+    -- The grammar checked step by step, each failure the module's CORRUPT text (packed.rs decode):
+    -- what packed.decode falls back on when its quick reading does not go through.
+    local function strict(key, raw)
+        local n = #raw
+        if n == 0 then
+            corrupt(key, 'the record is empty')
+        end
+        -- Tags, lengths, colons and spaces are ASCII, so when the whole record is UTF-8 so is
+        -- every value, each a run of whole characters: checked once, not value by value.
+        local text = is_utf8(raw)
+        local fields, at = {}, 1
+        while true do
+            local tag = s_byte(raw, at)
+            local name = field_of[tag]
+            if name == nil then
+                corrupt(key, "unknown field tag '" .. escape_ascii(tag) .. "' at byte " .. itoa(at - 1))
+            end
+            if fields[name] ~= nil then
+                corrupt(key, "field '" .. name .. "' is stored twice")
+            end
+            -- 1 to 10 digits, no leading zero (but "0"), then ':'.
+            local _, colon = s_find(raw, '^%d+:', at + 1)
+            if colon == nil or colon - at > 11 or (colon - at > 2 and s_byte(raw, at + 1) == 48) then
+                corrupt(key, "field '" .. name .. "' has no valid length")
+            end
+            local last = colon + to_number(s_sub(raw, at + 1, colon - 1))
+            if last > n then
+                corrupt(key, "field '" .. name .. "' runs past the end of the record")
+            end
+            local value = s_sub(raw, colon + 1, last)
+            if not text and not is_utf8(value) then
+                corrupt(key, "field '" .. name .. "' is not UTF-8 text")
+            end
+            fields[name] = value
+            if last == n then
+                return fields
+            end
+            if s_byte(raw, last + 1) ~= 32 or last + 1 == n then
+                corrupt(key, "field '" .. name .. "' is not followed by one space and another field")
+            end
+            at = last + 2
+        end
+    end
+
+    -- The value of a length's text if it is valid (1 to 10 digits, no leading zero but "0"),
+    -- else nil; remembered for texts of up to 3 digits.
+    local function length_value(digits)
+        local length = length_of[digits]
+        if length == nil then
+            local size = #digits
+            if size > 10 or (size > 1 and s_byte(digits, 1) == 48) then
+                return nil
+            end
+            length = to_number(digits)
+            if size <= 3 then
+                length_of[digits] = length
+            end
+        end
+        return length
+    end
+
+    -- One pattern match per field (`<tag><digits>:`, with the space before it after the first)
+    -- and the value cut out; anything unexpected is read again by `strict`, which fails with
+    -- the module's text (or, were this reading stricter than the grammar, returns the fields).
+    function packed.decode(key, raw)
+        if stored == nil then
+            split()
+        end
+        local n = #raw
+        if n == 0 or not is_utf8(raw) then
+            return strict(key, raw)
+        end
+        local fields = {}
+        local _, colon, tag, digits = s_find(raw, '^(.)(%d+):')
+        while colon ~= nil do
+            local name = field_of_tag[tag]
+            local length = length_value(digits)
+            if name == nil or fields[name] ~= nil or length == nil then
+                break
+            end
+            local last = colon + length
+            if last > n then
+                break
+            end
+            fields[name] = s_sub(raw, colon + 1, last)
+            if last == n then
+                return fields
+            end
+            _, colon, tag, digits = s_find(raw, '^ (.)(%d+):', last + 1)
+        end
+        return strict(key, raw)
+    end
+end
