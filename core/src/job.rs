@@ -285,17 +285,17 @@ impl Job {
     /// compact one) must agree with where it is stored, else it is `CORRUPT`: module key access is
     /// not checked by ACLs, so a stored name must never choose which keys are written. Unknown
     /// fields are ignored so that a newer zrq's records stay readable.
-    pub fn from_fields(
+    pub fn from_fields<N: AsRef<str>>(
         key: &str,
         queue: &str,
         id: &str,
-        fields: Vec<(String, String)>,
+        fields: Vec<(N, String)>,
     ) -> Result<Job> {
         // Each value moved (not copied: a payload may be large) into the slot of its field, in
         // one pass; the first of a name counts (an inline entry's derived fields come first).
         let mut slots: [Option<String>; FIELDS.len()] = Default::default();
         for (name, value) in fields {
-            if let Some(slot) = field_index(&name).and_then(|i| slots.get_mut(i)) {
+            if let Some(slot) = field_index(name.as_ref()).and_then(|i| slots.get_mut(i)) {
                 if slot.is_none() {
                     *slot = Some(value);
                 }

@@ -32,12 +32,13 @@
 //! subscribers; they are not replicated (nor was the `PUBLISH` call this replaced: subscribers of
 //! a replica did not receive it either).
 
+use std::borrow::Cow;
 use std::ffi::CStr;
 
 use redis_module::{Context, NotifyEvent, RedisString};
 use zrq_core::config::Config;
 use zrq_core::state::State;
-use zrq_core::store::{entry_before, KeyType, Store, StreamEntry};
+use zrq_core::store::{entry_before, KeyType, RecordFields, Store, StreamEntry};
 use zrq_core::{Result, ZrqError};
 
 use crate::direct::{self, CallReply, Key, ReplyPart};
@@ -276,7 +277,7 @@ impl Store for RedisStore<'_> {
         )))
     }
 
-    fn record(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>> {
+    fn record(&mut self, key: &str) -> Result<Option<RecordFields>> {
         // One lookup of the key for its type and its fields; a packed record is decoded from
         // Redis' own buffer (no copy of the string first).
         let name = self.string(key);
@@ -287,9 +288,21 @@ impl Store for RedisStore<'_> {
                 let packed = handle
                     .string_bytes()
                     .ok_or_else(|| ZrqError::internal("could not read a string key"))?;
-                zrq_core::packed::decode(key, packed).map(Some)
+                let fields = zrq_core::packed::decode_tagged(key, packed)?;
+                Ok(Some(
+                    fields
+                        .into_iter()
+                        .map(|(name, value)| (Cow::Borrowed(name), value))
+                        .collect(),
+                ))
             }
-            direct::HASH => Ok(Some(handle.hash_all())),
+            direct::HASH => Ok(Some(
+                handle
+                    .hash_all()
+                    .into_iter()
+                    .map(|(name, value)| (Cow::Owned(name), value))
+                    .collect(),
+            )),
             found => Err(ZrqError::wrong_type(
                 key,
                 key_type_of(found).as_str(),
