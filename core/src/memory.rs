@@ -17,11 +17,12 @@
 //! position and may return a key twice); `readable` allows every key (no ACL); hashes keep their
 //! fields in insertion order (as a small Redis hash does).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::config::Config;
 use crate::state::State;
-use crate::store::{entry_before, entry_id, KeyType, Store, StreamEntry};
+use crate::store::{entry_before, entry_id, KeyType, RecordFields, Store, StreamEntry};
 use crate::{Result, ZrqError};
 
 /// A stream entry id as numbers.
@@ -279,7 +280,11 @@ impl MemoryStore {
     /// A job record's fields as stored (empty when missing): a packed string decoded (empty if
     /// it does not decode), or a hash of the earlier format.
     pub fn job_record(&mut self, key: &str) -> Vec<(String, String)> {
-        self.record(key).ok().flatten().unwrap_or_default()
+        let fields = self.record(key).ok().flatten().unwrap_or_default();
+        fields
+            .into_iter()
+            .map(|(name, value)| (name.into_owned(), value))
+            .collect()
     }
 
     /// A stream's entries, oldest first (empty when missing or not a stream).
@@ -485,12 +490,22 @@ impl Store for MemoryStore {
         Ok(i64::try_from(len).unwrap_or(i64::MAX))
     }
 
-    fn record(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>> {
+    fn record(&mut self, key: &str) -> Result<Option<RecordFields>> {
         self.expire_keys();
         match self.keys.get(key).map(|e| &e.value) {
             None => Ok(None),
-            Some(Value::String(packed)) => crate::packed::decode(key, packed.as_bytes()).map(Some),
-            Some(Value::Hash(fields)) => Ok(Some(fields.clone())),
+            Some(Value::String(packed)) => Ok(Some(
+                crate::packed::decode_tagged(key, packed.as_bytes())?
+                    .into_iter()
+                    .map(|(name, value)| (Cow::Borrowed(name), value))
+                    .collect(),
+            )),
+            Some(Value::Hash(fields)) => Ok(Some(
+                fields
+                    .iter()
+                    .map(|(name, value)| (Cow::Owned(name.clone()), value.clone()))
+                    .collect(),
+            )),
             Some(other) => Err(ZrqError::wrong_type(
                 key,
                 other.kind().as_str(),

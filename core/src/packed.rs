@@ -101,11 +101,20 @@ pub fn encode<N: AsRef<str>, V: AsRef<str>>(fields: &[(N, V)]) -> Result<String>
 /// length that is missing, has a leading zero, is too long or runs past the end, a value that is
 /// not UTF-8, anything but one space between fields, a field stored twice, an empty record.
 pub fn decode(key: &str, raw: &[u8]) -> Result<Vec<(String, String)>> {
+    Ok(decode_tagged(key, raw)?
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect())
+}
+
+/// [`decode`], each field named by its entry in [`TAGS`] (no string made for a name): how the
+/// commands read a record.
+pub fn decode_tagged(key: &str, raw: &[u8]) -> Result<Vec<(&'static str, String)>> {
     let corrupt = |detail: String| ZrqError::corrupt(key, &detail);
     if raw.is_empty() {
         return Err(corrupt("the record is empty".to_string()));
     }
-    let mut fields: Vec<(String, String)> = Vec::with_capacity(12);
+    let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(12);
     let mut at = 0;
     loop {
         let tag = raw[at];
@@ -115,7 +124,7 @@ pub fn decode(key: &str, raw: &[u8]) -> Result<Vec<(String, String)>> {
                 tag.escape_ascii()
             ))
         })?;
-        if fields.iter().any(|(field, _)| field == name) {
+        if fields.iter().any(|(field, _)| *field == name) {
             return Err(corrupt(format!("field '{name}' is stored twice")));
         }
         let digits_start = at + 1;
@@ -143,7 +152,7 @@ pub fn decode(key: &str, raw: &[u8]) -> Result<Vec<(String, String)>> {
             .ok_or_else(|| corrupt(format!("field '{name}' runs past the end of the record")))?;
         let value = std::str::from_utf8(&raw[value_start..value_end])
             .map_err(|_| corrupt(format!("field '{name}' is not UTF-8 text")))?;
-        fields.push((name.to_string(), value.to_string()));
+        fields.push((name, value.to_string()));
         match raw.get(value_end) {
             None => return Ok(fields),
             Some(&SEPARATOR) if value_end + 1 < raw.len() => at = value_end + 1,
@@ -286,6 +295,39 @@ mod tests {
                 raw.escape_ascii().to_string()
             );
         }
+    }
+
+    #[test]
+    fn the_protocol_documents_every_tag() {
+        // docs/PROTOCOL.md, "Job record": the tag table, three (field, tag) pairs a row.
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let table = doc
+            .split("| field | tag | field | tag | field | tag |")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .unwrap_or_default();
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for row in table.lines().skip(2) {
+            let cells: Vec<&str> = row.split('|').map(|c| c.trim().trim_matches('`')).collect();
+            for pair in cells
+                .get(1..cells.len().saturating_sub(1))
+                .unwrap_or_default()
+                .chunks(2)
+            {
+                if let [field, tag] = pair {
+                    if !field.is_empty() {
+                        documented.push((field.to_string(), tag.to_string()));
+                    }
+                }
+            }
+        }
+        documented.sort();
+        let mut tags: Vec<(String, String)> = TAGS
+            .iter()
+            .map(|(field, tag)| (field.to_string(), char::from(*tag).to_string()))
+            .collect();
+        tags.sort();
+        assert_eq!(documented, tags);
     }
 
     #[test]

@@ -45,6 +45,10 @@ impl KeyType {
     }
 }
 
+/// The fields of a job record as stored, by name: a packed record's names are its tags' fields
+/// (borrowed), a hash record's its own.
+pub type RecordFields = Vec<(std::borrow::Cow<'static, str>, String)>;
+
 /// A stream entry: its id and fields.
 pub type StreamEntry = (String, Vec<(String, String)>);
 
@@ -126,7 +130,7 @@ pub trait Store {
     /// packed record ([`crate::packed`]), decoded (`CORRUPT` when it does not follow the format);
     /// a hash is a record of the earlier format, its fields as they are (old queues keep working,
     /// and each record becomes a string on its first write). Any other type is `WRONGTYPE`.
-    fn record(&mut self, key: &str) -> Result<Option<Vec<(String, String)>>>;
+    fn record(&mut self, key: &str) -> Result<Option<RecordFields>>;
     /// Writes a whole job record (`packed`, see [`crate::packed`]) at `key`, replacing what the
     /// key holds, a record of the earlier format (hash) included: `SET key packed PX ms` with
     /// `expire_ms` (a finished job's retention), else `SET key packed KEEPTTL` (the key's TTL, if

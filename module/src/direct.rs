@@ -124,6 +124,36 @@ impl<'n> Key<'n> {
         Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
     }
 
+    /// Sets the key to the string `value`, replacing whatever it held (`RedisModule_StringSet`:
+    /// the old value and its TTL go). The key must be open for writing.
+    pub fn string_set(&self, value: &RedisString) -> bool {
+        let Some(set) = (unsafe { raw::RedisModule_StringSet }) else {
+            return false;
+        };
+        // SAFETY: an open writable key, a valid string (Redis retains it).
+        unsafe { set(self.inner, value.inner) == raw::REDISMODULE_OK as c_int }
+    }
+
+    /// When the key expires, unix ms (`None`: it has no TTL, or does not exist).
+    pub fn abs_expire(&self) -> Option<i64> {
+        if self.inner.is_null() {
+            return None;
+        }
+        let get = unsafe { raw::RedisModule_GetAbsExpire }?;
+        // SAFETY: an open key.
+        let at = unsafe { get(self.inner) };
+        (at != i64::from(raw::REDISMODULE_NO_EXPIRE)).then_some(at)
+    }
+
+    /// Makes the key expire at `at` (unix ms). The key must be open for writing and exist.
+    pub fn set_abs_expire(&self, at: i64) -> bool {
+        let Some(set) = (unsafe { raw::RedisModule_SetAbsExpire }) else {
+            return false;
+        };
+        // SAFETY: an open writable key.
+        unsafe { set(self.inner, at) == raw::REDISMODULE_OK as c_int }
+    }
+
     /// One hash field's value as text.
     pub fn hash_get(&self, field: &RedisString) -> Option<String> {
         let get = unsafe { raw::RedisModule_HashGet }?;

@@ -407,8 +407,12 @@ fn view(conn: &mut Connection, queue: &str) -> BTreeMap<String, String> {
                 if zrq_core::packed::decode(&key, &raw).is_err() {
                     format!("unreadable {:?}", String::from_utf8_lossy(&raw))
                 } else {
-                    let record: JobMap = support::packed_fields(&key, &raw).into_iter().collect();
-                    format!("{:?}", normalise_job(record, queue))
+                    // Field order included: both backends must store the same bytes.
+                    let fields = support::packed_fields(&key, &raw);
+                    let order: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+                    let order = format!("{order:?}");
+                    let record: JobMap = fields.into_iter().collect();
+                    format!("{order} {:?}", normalise_job(record, queue))
                 }
             }
             (_, "hash") => {
@@ -1607,8 +1611,9 @@ fn both_backends_report_wrong_types_and_unreadable_records_alike() {
 
 #[test]
 fn entries_without_a_readable_job_are_dropped_alike() {
-    // FETCH removes stream entries whose job record is missing, unreadable or not pending, and
-    // RECLAIM drops leases without an active job; both backends leave the same keyspace.
+    // FETCH removes stream entries whose job record is missing, unreadable (a hash or a packed
+    // string) or not pending, and RECLAIM drops leases without an active job; both backends
+    // leave the same keyspace.
     let setup = |server: &Server| {
         let mut conn = server.conn();
         let _: () = redis::cmd("XGROUP")
@@ -1619,7 +1624,7 @@ fn entries_without_a_readable_job_are_dropped_alike() {
             .arg("MKSTREAM")
             .query(&mut conn)
             .unwrap();
-        for id in ["missing", "corrupt", "done"] {
+        for id in ["missing", "corrupt", "done", "pcorrupt", "pdone"] {
             let _: String = redis::cmd("XADD")
                 .arg("zrq:{q}:stream")
                 .arg("1-*")
@@ -1649,12 +1654,21 @@ fn entries_without_a_readable_job_are_dropped_alike() {
             .arg("done")
             .query(&mut conn)
             .unwrap();
+        // The same as packed records: one that does not decode, one of a finished job.
+        support::set_raw(&mut conn, "zrq:{q}:job:pcorrupt", b"s7:pending t1:x ");
+        support::set_raw(
+            &mut conn,
+            "zrq:{q}:job:pdone",
+            b"t1:t p2:{} s9:completed c1:1 f1:2",
+        );
         let _: () = redis::cmd("ZADD")
             .arg("zrq:{q}:active")
             .arg(1)
             .arg("gone")
             .arg(2)
             .arg("done")
+            .arg(3)
+            .arg("pdone")
             .query(&mut conn)
             .unwrap();
     };

@@ -259,6 +259,7 @@ conformance!(
     jobs_survive_a_crash,
     jobs_survive_debug_reload,
     jobs_survive_an_aof_replay,
+    job_records_reach_the_aof_as_one_set_per_step,
 );
 
 /// The commands of the AOF's incremental file, in order.
@@ -360,14 +361,11 @@ fn assert_delivery_is_one_transaction(
             c[0].eq_ignore_ascii_case(name) && (first.is_empty() || has(c, first))
         }),
         transaction_of(commands, |c| {
-            c[0].eq_ignore_ascii_case("SET")
-                && c.len() > 2
-                && c[1].contains(":job:")
-                && {
-                    let record = support::decode_record(&c[1], c[2].as_bytes());
-                    record.get("state").map(String::as_str) == Some("active")
-                        && record.get("consumer").map(String::as_str) == Some(consumer)
-                }
+            c[0].eq_ignore_ascii_case("SET") && c.len() > 2 && c[1].contains(":job:") && {
+                let record = support::decode_record(&c[1], c[2].as_bytes());
+                record.get("state").map(String::as_str) == Some("active")
+                    && record.get("consumer").map(String::as_str) == Some(consumer)
+            }
         }),
     ]
     .concat();
@@ -404,6 +402,77 @@ fn each_command_reaches_the_aof_as_one_transaction() {
     assert_eq!(writes_outside_transactions(&commands), Vec::<String>::new());
     assert_delivery_is_one_transaction(&commands, "w", ("XTRIM", ""));
     assert_delivery_is_one_transaction(&commands, "w2", ("HINCRBY", "failed"));
+}
+
+/// Job records reach the AOF as whole packed strings: a step writes a job's record with one
+/// `SET` (never HSET, HDEL or an expiry command on a job key), `KEEPTTL` unless it finishes the
+/// job with a retention, when the same SET carries it (`PX`, which the AOF holds as `PXAT`).
+fn job_records_reach_the_aof_as_one_set_per_step(backend: Backend) {
+    let server = server(backend);
+    let mut zrq = server.zrq(backend);
+    let keep = ["KEEP", "60000"];
+    let recorded = zrq.enqueue(Q, "t", "{}", &["ID", "j", "RETRIES", "1", keep[0], keep[1]]);
+    let plain = zrq.enqueue(Q, "t", "{\"n\":2}", &keep);
+    let child = zrq.enqueue(Q, "t", "{}", &["AFTER", &plain, "ID", "child"]);
+    let doomed = zrq.enqueue(Q, "t", "{}", &["ID", "doomed", "RETRIES", "0"]);
+    assert_eq!(zrq.fetch(Q, "w", 3).len(), 3);
+    let touched: i64 = zrq
+        .call("touch", &[Q, &recorded, "PROGRESS", "10"])
+        .expect("TOUCH");
+    assert_eq!(touched, 1);
+    let state: String = zrq
+        .call("fail", &[Q, &recorded, "boom", "RETRYIN", "600000"])
+        .expect("FAIL");
+    assert_eq!(state, "retrying");
+    let cancelled: i64 = zrq.call("cancel", &[Q, &recorded]).expect("CANCEL");
+    assert_eq!(cancelled, 1);
+    let acked: i64 = zrq.call("ack", &[Q, &plain, "RESULT", "1"]).expect("ACK");
+    assert_eq!(acked, 1, "and its child is released");
+    let state: String = zrq.call("fail", &[Q, &doomed, "x"]).expect("FAIL");
+    assert_eq!(state, "dead");
+    assert_eq!(zrq.state(Q, &child).as_deref(), Some("pending"));
+
+    let commands = aof_commands(&server);
+    let mut sets = 0;
+    let mut block: Vec<String> = Vec::new();
+    for command in &commands {
+        let name = command[0].to_uppercase();
+        let key = command.get(1).map(String::as_str).unwrap_or("");
+        if name == "MULTI" || name == "EXEC" {
+            block.clear();
+            continue;
+        }
+        if !key.contains(":job:") {
+            continue;
+        }
+        assert_eq!(name, "SET", "a job record written by {command:?}");
+        assert!(
+            !block.iter().any(|k| k == key),
+            "two SETs of {key} in one step: {commands:?}"
+        );
+        block.push(key.to_string());
+        sets += 1;
+        let record = support::decode_record(key, command[2].as_bytes());
+        let finished_with_retention = matches!(
+            record.get("state").map(String::as_str),
+            Some("completed" | "cancelled")
+        );
+        let rest: Vec<&str> = command[3..].iter().map(String::as_str).collect();
+        match rest.as_slice() {
+            ["KEEPTTL"] => assert!(!finished_with_retention, "{command:?}: no retention"),
+            ["PXAT", at] => {
+                assert!(
+                    finished_with_retention,
+                    "{command:?}: a TTL on an unfinished job"
+                );
+                assert!(at.parse::<i64>().is_ok_and(|at| at > 0), "{command:?}");
+            }
+            _ => panic!("{command:?}: SET of a record with {rest:?}"),
+        }
+    }
+    // FETCH ×3, TOUCH, FAIL, CANCEL, ACK, the release of the child, FAIL; and the records of
+    // the jobs enqueued with ID or AFTER (the plain one has none until FETCH).
+    assert!(sets >= 11, "{sets} SETs of job records: {commands:?}");
 }
 
 /// When a blocked FETCH is served by a later ENQUEUE, its retry runs in the blocked client's reply
