@@ -566,6 +566,62 @@ fn old_finished_records_expire_by_their_ttl(backend: Backend) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Keyspace events.
+// ------------------------------------------------------------------------------------------------
+
+/// The keyspace events of a job record through its life are those of whole-string writes:
+/// `set` for each write, `expire` with the retention at the end; never a hash event.
+fn record_writes_notify_set_and_expire(backend: Backend) {
+    let server = backend.server();
+    let mut conn = server.conn();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KA")
+        .query(&mut conn)
+        .expect("CONFIG SET notify-keyspace-events");
+    let q = "events";
+    let key = job_key(q, "j");
+    let mut listener = server.conn();
+    let mut pubsub = listener.as_pubsub();
+    pubsub
+        .subscribe(format!("__keyspace@0__:{key}"))
+        .expect("SUBSCRIBE");
+    pubsub
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .expect("read timeout");
+    let mut zrq = server.zrq(backend);
+    zrq.enqueue(q, "t", "{}", &["ID", "j", "KEEP", "60000"]);
+    assert_eq!(zrq.fetch(q, "w", 1).len(), 1);
+    let touched: i64 = zrq
+        .call("touch", &[q, "j", "PROGRESS", "5"])
+        .expect("TOUCH");
+    assert_eq!(touched, 1);
+    let acked: i64 = zrq.call("ack", &[q, "j", "RESULT", "1"]).expect("ACK");
+    assert_eq!(acked, 1);
+    // A marker on the same connection's subscription: every event before it has arrived.
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(format!("__keyspace@0__:{key}"))
+        .arg("end")
+        .query(&mut conn)
+        .expect("PUBLISH");
+    let mut events = Vec::new();
+    loop {
+        let msg = pubsub.get_message().expect("the events, then the marker");
+        let event: String = msg.get_payload().expect("event name");
+        if event == "end" {
+            break;
+        }
+        events.push(event);
+    }
+    assert_eq!(
+        events,
+        ["set", "set", "set", "set", "expire"],
+        "ENQUEUE, FETCH, TOUCH, ACK (with its retention)"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
 // Malformed packed strings.
 // ------------------------------------------------------------------------------------------------
 
@@ -651,4 +707,5 @@ conformance!(
     old_finished_records_expire_by_their_ttl,
     malformed_packed_records_are_corrupt_and_write_nothing,
     fetch_steps_over_a_malformed_record,
+    record_writes_notify_set_and_expire,
 );
