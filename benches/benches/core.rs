@@ -76,9 +76,16 @@ fn records(c: &mut Criterion) {
     let Ok(job) = Job::from_fields(&key, "emails", ID, fields.clone()) else {
         return;
     };
-    c.bench_function("job/encode", |b| b.iter(|| black_box(&job).to_fields()));
+    c.bench_function("job/encode", |b| b.iter(|| black_box(&job).pack()));
     c.bench_function("job/decode", |b| {
         b.iter(|| Job::from_fields(&key, "emails", ID, black_box(fields.clone())))
+    });
+    let packed = job.pack();
+    c.bench_function("job/decode_packed", |b| {
+        b.iter(|| {
+            zrq_core::packed::decode(&key, black_box(packed.as_bytes()))
+                .and_then(|fields| Job::from_fields(&key, "emails", ID, fields))
+        })
     });
     c.bench_function("job/reply", |b| b.iter(|| black_box(&job).to_reply()));
     c.bench_function("job/new_id", |b| b.iter(zrq_core::job::new_id));
