@@ -565,6 +565,26 @@ fn old_finished_records_expire_by_their_ttl(backend: Backend) {
     );
 }
 
+/// ENQUEUE with the `ID` of a job that has a record, in either format, replies that id and
+/// writes nothing (the record exists: it is not read, so even a malformed one is left alone).
+fn enqueue_id_finds_a_record_in_either_format(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "dup";
+    zrq.enqueue(q, "t", "{\"v\":1}", &["ID", "packed"]);
+    zrq.enqueue(q, "t", "{\"v\":1}", &["ID", "old"]);
+    support::tamper_hash(&mut conn, q, "old", |_| {});
+    support::set_raw(&mut conn, &job_key(q, "broken"), b"t1:t s7:pending ");
+    for id in ["packed", "old", "broken"] {
+        let before = server.snapshot();
+        assert_eq!(zrq.enqueue(q, "t", "{\"v\":2}", &["ID", id]), id);
+        assert_eq!(server.snapshot(), before, "ENQUEUE ID {id} wrote");
+    }
+    assert_eq!(key_type(&mut conn, &job_key(q, "old")), "hash");
+    assert_eq!(record(&mut conn, q, "old")["payload"], "{\"v\":1}");
+}
+
 // ------------------------------------------------------------------------------------------------
 // Keyspace events.
 // ------------------------------------------------------------------------------------------------
@@ -708,4 +728,5 @@ conformance!(
     malformed_packed_records_are_corrupt_and_write_nothing,
     fetch_steps_over_a_malformed_record,
     record_writes_notify_set_and_expire,
+    enqueue_id_finds_a_record_in_either_format,
 );
