@@ -437,9 +437,10 @@ impl Job {
         self.with_results == Some(1)
     }
 
-    /// The fields to store, as (name, text) pairs in [`FIELDS`] order, for HSET: present fields
-    /// but the [`DERIVED`] ones and those holding their default ([`DEFAULTS`]). A default is
-    /// recognised before it is formatted: ENQUEUE and FETCH write a record's fields on every job.
+    /// The fields to store, as (name, text) pairs in [`FIELDS`] order (what the packed record
+    /// holds, [`Job::pack`] writing the same directly, and an inline entry's fields): present
+    /// fields but the [`DERIVED`] ones and those holding their default ([`DEFAULTS`]). A default
+    /// is recognised before it is formatted.
     pub fn to_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
         FIELDS
             .iter()

@@ -289,6 +289,39 @@ mod tests {
     }
 
     #[test]
+    fn the_protocol_documents_every_tag() {
+        // docs/PROTOCOL.md, "Job record": the tag table, three (field, tag) pairs a row.
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let table = doc
+            .split("| field | tag | field | tag | field | tag |")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .unwrap_or_default();
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for row in table.lines().skip(2) {
+            let cells: Vec<&str> = row.split('|').map(|c| c.trim().trim_matches('`')).collect();
+            for pair in cells
+                .get(1..cells.len().saturating_sub(1))
+                .unwrap_or_default()
+                .chunks(2)
+            {
+                if let [field, tag] = pair {
+                    if !field.is_empty() {
+                        documented.push((field.to_string(), tag.to_string()));
+                    }
+                }
+            }
+        }
+        documented.sort();
+        let mut tags: Vec<(String, String)> = TAGS
+            .iter()
+            .map(|(field, tag)| (field.to_string(), char::from(*tag).to_string()))
+            .collect();
+        tags.sort();
+        assert_eq!(documented, tags);
+    }
+
+    #[test]
     fn a_zero_length_is_allowed() {
         let back = decode("k", b"s6:active E0:").unwrap_or_default();
         assert_eq!(back[1], ("error".to_string(), String::new()));

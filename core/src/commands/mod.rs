@@ -290,7 +290,7 @@ pub(crate) fn held(job: Option<Job>, lease: Option<&str>) -> Option<Job> {
 /// was delivered. Entry ids never repeat within a stream, and within one entry each delivery has
 /// a higher attempt (a job that goes back to pending for any reason gets a new entry), so a token
 /// never repeats for a job. It is computed from the record, on the primary, and reaches replicas
-/// as the HSET that stores it.
+/// as the SET of its record.
 fn new_lease(job: &Job) -> String {
     let from_lease = || {
         job.lease
