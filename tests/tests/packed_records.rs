@@ -465,7 +465,7 @@ fn old_records_upgrade_on_their_first_write(backend: Backend) {
         t.assert_ttl_near_keep(&a3, "retried, after ACK");
 
         // Scheduled: its promotion (the module's timer, or Lua's FETCH) is its first write.
-        let s = t.pair("scheduled", &["DELAY", "3000", "KEEP", &KEEP.to_string()]);
+        let s = t.pair("scheduled", &["DELAY", "5000", "KEEP", &KEEP.to_string()]);
         t.make_old(&s);
         assert_eq!(
             t.zrq.state(queue, &s.old).as_deref(),
@@ -608,7 +608,7 @@ fn record_writes_notify_set_and_expire(backend: Backend) {
         .subscribe(format!("__keyspace@0__:{key}"))
         .expect("SUBSCRIBE");
     pubsub
-        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .expect("read timeout");
     let mut zrq = server.zrq(backend);
     zrq.enqueue(q, "t", "{}", &["ID", "j", "KEEP", "60000"]);
