@@ -585,6 +585,26 @@ fn enqueue_id_finds_a_record_in_either_format(backend: Backend) {
     assert_eq!(record(&mut conn, q, "old")["payload"], "{\"v\":1}");
 }
 
+/// A field an old record holds that is no job field (written by hand, say) is kept out of
+/// replies, as before, and is not carried into the packed record (which has no tag for it).
+fn unknown_fields_of_an_old_record_do_not_survive_its_first_write(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "extra";
+    zrq.enqueue(q, "t", "{}", &["ID", "j"]);
+    support::tamper_hash(&mut conn, q, "j", |record| {
+        record.insert("extra".to_string(), "kept out".to_string());
+    });
+    let job = zrq.job(q, "j").expect("job");
+    assert!(!job.contains_key("extra"), "{job:?}");
+    assert_eq!(zrq.fetch(q, "w", 1).len(), 1);
+    assert_eq!(key_type(&mut conn, &job_key(q, "j")), "string");
+    let stored = record(&mut conn, q, "j");
+    assert!(!stored.contains_key("extra"), "{stored:?}");
+    assert_eq!(stored["state"], "active");
+}
+
 // ------------------------------------------------------------------------------------------------
 // Keyspace events.
 // ------------------------------------------------------------------------------------------------
@@ -729,4 +749,5 @@ conformance!(
     fetch_steps_over_a_malformed_record,
     record_writes_notify_set_and_expire,
     enqueue_id_finds_a_record_in_either_format,
+    unknown_fields_of_an_old_record_do_not_survive_its_first_write,
 );
