@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+75305420'
+local VERSION = '0.1.0+12cc8705'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -977,9 +977,9 @@ local packed = {}
 do
     -- Made on first use (top-level code has no `string`): the stored fields in order with their
     -- tags, the default of each (by place: DEFAULT_OF's, false for an integer without one, nil
-    -- for a text), the field of each tag (by its byte and by its one-letter string), and the
-    -- string functions (looked up once: every job read or written runs these loops).
-    local stored, tags, default_at, field_of, field_of_tag
+    -- for a text), the field of each tag's byte, and the string functions (looked up once: every
+    -- job read or written runs these loops).
+    local stored, tags, default_at, field_of
     local s_byte, s_find, s_sub, s_format, concat, to_number
     -- Memos of lengths and small integers (a number's text costs a C formatting call, and a
     -- record's lengths are mostly short): `<tag><length>:` heads by place and length (below
@@ -991,7 +991,7 @@ do
     local function split()
         s_byte, s_find, s_sub, s_format = string.byte, string.find, string.sub, string.format
         concat, to_number = table.concat, tonumber
-        stored, tags, default_at, field_of, field_of_tag = {}, {}, {}, {}, {}
+        stored, tags, default_at, field_of = {}, {}, {}, {}
         heads, first_heads, small, length_of, parts, segments = {}, {}, {}, {}, {}, {}
         for i = 1, #FIELDS do
             local name = FIELDS[i][1]
@@ -1003,7 +1003,6 @@ do
                     default_at[at] = DEFAULT_OF[name] or false
                 end
                 field_of[s_byte(tag)] = name
-                field_of_tag[tag] = name
                 heads[at], first_heads[at] = {}, {}
             end
         end
@@ -1168,7 +1167,7 @@ do
         local length = length_of[digits]
         if length == nil then
             local size = #digits
-            if size > 10 or (size > 1 and s_byte(digits, 1) == 48) then
+            if size > 10 or (size > 1 and s_byte(digits, 1) == 48) or not s_find(digits, '^%d+$') then
                 return nil
             end
             length = to_number(digits)
@@ -1179,9 +1178,11 @@ do
         return length
     end
 
-    -- One pattern match per field (`<tag><digits>:`, with the space before it after the first)
-    -- and the value cut out; anything unexpected is read again by `strict`, which fails with
-    -- the module's text (or, were this reading stricter than the grammar, returns the fields).
+    -- Per field: its tag's byte, a plain find of the ':' after its length, the length's text
+    -- (remembered, see length_value) and the value cut out, then the byte after it; no pattern
+    -- (a match with captures costs several times a plain find). Anything unexpected is read
+    -- again by `strict`, which fails with the module's text (or, were this reading stricter than
+    -- the grammar, returns the fields).
     function packed.decode(key, raw, unchecked)
         if stored == nil then
             split()
@@ -1192,12 +1193,16 @@ do
         if n == 0 or (whole and not is_utf8(raw)) then
             return strict(key, raw, unchecked)
         end
-        local fields = {}
-        local _, colon, tag, digits = s_find(raw, '^(.)(%d+):')
-        while colon ~= nil do
-            local name = field_of_tag[tag]
-            local length = length_value(digits)
-            if name == nil or fields[name] ~= nil or length == nil then
+        local fields, at = {}, 1
+        while true do
+            -- Past a trailing space `at` is beyond the end: no byte, no tag.
+            local name = field_of[s_byte(raw, at)]
+            local colon = s_find(raw, ':', at + 2, true)
+            if name == nil or colon == nil or fields[name] ~= nil then
+                break
+            end
+            local length = length_value(s_sub(raw, at + 1, colon - 1))
+            if length == nil then
                 break
             end
             local last = colon + length
@@ -1212,7 +1217,10 @@ do
             if last == n then
                 return fields
             end
-            _, colon, tag, digits = s_find(raw, '^ (.)(%d+):', last + 1)
+            if s_byte(raw, last + 1) ~= 32 then
+                break
+            end
+            at = last + 2
         end
         return strict(key, raw, unchecked)
     end
