@@ -465,7 +465,7 @@ fn old_records_upgrade_on_their_first_write(backend: Backend) {
         t.assert_ttl_near_keep(&a3, "retried, after ACK");
 
         // Scheduled: its promotion (the module's timer, or Lua's FETCH) is its first write.
-        let s = t.pair("scheduled", &["DELAY", "3000", "KEEP", &KEEP.to_string()]);
+        let s = t.pair("scheduled", &["DELAY", "5000", "KEEP", &KEEP.to_string()]);
         t.make_old(&s);
         assert_eq!(
             t.zrq.state(queue, &s.old).as_deref(),
@@ -565,6 +565,102 @@ fn old_finished_records_expire_by_their_ttl(backend: Backend) {
     );
 }
 
+/// ENQUEUE with the `ID` of a job that has a record, in either format, replies that id and
+/// writes nothing (the record exists: it is not read, so even a malformed one is left alone).
+fn enqueue_id_finds_a_record_in_either_format(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "dup";
+    zrq.enqueue(q, "t", "{\"v\":1}", &["ID", "packed"]);
+    zrq.enqueue(q, "t", "{\"v\":1}", &["ID", "old"]);
+    support::tamper_hash(&mut conn, q, "old", |_| {});
+    support::set_raw(&mut conn, &job_key(q, "broken"), b"t1:t s7:pending ");
+    for id in ["packed", "old", "broken"] {
+        let before = server.snapshot();
+        assert_eq!(zrq.enqueue(q, "t", "{\"v\":2}", &["ID", id]), id);
+        assert_eq!(server.snapshot(), before, "ENQUEUE ID {id} wrote");
+    }
+    assert_eq!(key_type(&mut conn, &job_key(q, "old")), "hash");
+    assert_eq!(record(&mut conn, q, "old")["payload"], "{\"v\":1}");
+}
+
+/// A field an old record holds that is no job field (written by hand, say) is kept out of
+/// replies, as before, and is not carried into the packed record (which has no tag for it).
+fn unknown_fields_of_an_old_record_do_not_survive_its_first_write(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "extra";
+    zrq.enqueue(q, "t", "{}", &["ID", "j"]);
+    support::tamper_hash(&mut conn, q, "j", |record| {
+        record.insert("extra".to_string(), "kept out".to_string());
+    });
+    let job = zrq.job(q, "j").expect("job");
+    assert!(!job.contains_key("extra"), "{job:?}");
+    assert_eq!(zrq.fetch(q, "w", 1).len(), 1);
+    assert_eq!(key_type(&mut conn, &job_key(q, "j")), "string");
+    let stored = record(&mut conn, q, "j");
+    assert!(!stored.contains_key("extra"), "{stored:?}");
+    assert_eq!(stored["state"], "active");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Keyspace events.
+// ------------------------------------------------------------------------------------------------
+
+/// The keyspace events of a job record through its life are those of whole-string writes:
+/// `set` for each write, `expire` with the retention at the end; never a hash event.
+fn record_writes_notify_set_and_expire(backend: Backend) {
+    let server = backend.server();
+    let mut conn = server.conn();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KA")
+        .query(&mut conn)
+        .expect("CONFIG SET notify-keyspace-events");
+    let q = "events";
+    let key = job_key(q, "j");
+    let mut listener = server.conn();
+    let mut pubsub = listener.as_pubsub();
+    pubsub
+        .subscribe(format!("__keyspace@0__:{key}"))
+        .expect("SUBSCRIBE");
+    pubsub
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut zrq = server.zrq(backend);
+    zrq.enqueue(q, "t", "{}", &["ID", "j", "KEEP", "60000"]);
+    assert_eq!(zrq.fetch(q, "w", 1).len(), 1);
+    let touched: i64 = zrq
+        .call("touch", &[q, "j", "PROGRESS", "5"])
+        .expect("TOUCH");
+    assert_eq!(touched, 1);
+    let acked: i64 = zrq.call("ack", &[q, "j", "RESULT", "1"]).expect("ACK");
+    assert_eq!(acked, 1);
+    // A marker on the same connection's subscription: every event before it has arrived.
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(format!("__keyspace@0__:{key}"))
+        .arg("end")
+        .query(&mut conn)
+        .expect("PUBLISH");
+    let mut events = Vec::new();
+    loop {
+        let msg = pubsub.get_message().expect("the events, then the marker");
+        let event: String = msg.get_payload().expect("event name");
+        if event == "end" {
+            break;
+        }
+        events.push(event);
+    }
+    assert_eq!(
+        events,
+        ["set", "set", "set", "set", "expire"],
+        "ENQUEUE, FETCH, TOUCH, ACK (with its retention)"
+    );
+}
+
 // ------------------------------------------------------------------------------------------------
 // Malformed packed strings.
 // ------------------------------------------------------------------------------------------------
@@ -651,4 +747,7 @@ conformance!(
     old_finished_records_expire_by_their_ttl,
     malformed_packed_records_are_corrupt_and_write_nothing,
     fetch_steps_over_a_malformed_record,
+    record_writes_notify_set_and_expire,
+    enqueue_id_finds_a_record_in_either_format,
+    unknown_fields_of_an_old_record_do_not_survive_its_first_write,
 );
