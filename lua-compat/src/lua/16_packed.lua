@@ -5,8 +5,10 @@
 -- from zrq_core::packed::TAGS. Both backends write the same bytes for the same job.
 --   packed.encode(job)       the record of a job table (the fields job.rs `to_fields` stores:
 --                            not id nor queue, none at its default), packed
---   packed.decode(key, raw)  the fields of record `raw` stored at `key`, as a table field ->
---                            value; CORRUPT (the module's text) for anything but that grammar
+--   packed.decode(key, raw, unchecked)   the fields of record `raw` stored at `key`, as a table
+--                            field -> value; CORRUPT (the module's text) for anything but that
+--                            grammar. The values of the fields in the set `unchecked` are not
+--                            checked for UTF-8 (see load_job's `linked`).
 --------------------------------------------------------------------------------------------------
 
 local packed = {}
@@ -22,13 +24,13 @@ do
     -- MEMO), the text of integers from 0 to below MEMO, the value of each valid length text of up
     -- to 3 digits. `parts` is encode's list, kept from one call to the next.
     local MEMO = 1000
-    local heads, first_heads, small, length_of, parts
+    local heads, first_heads, small, length_of, parts, segments
 
     local function split()
         s_byte, s_find, s_sub, s_format = string.byte, string.find, string.sub, string.format
         concat, to_number = table.concat, tonumber
         stored, tags, default_at, field_of, field_of_tag = {}, {}, {}, {}, {}
-        heads, first_heads, small, length_of, parts = {}, {}, {}, {}, {}
+        heads, first_heads, small, length_of, parts, segments = {}, {}, {}, {}, {}, {}
         for i = 1, #FIELDS do
             local name = FIELDS[i][1]
             local tag = PACKED_TAG[name]
@@ -45,14 +47,35 @@ do
         end
     end
 
+    -- Values from this many bytes on are joined with `..` (one copy), not by table.concat, which
+    -- in Lua 5.1 copies byte by byte: a payload-max value costs a third as much.
+    local BIG = 1024
+
+    -- `segments` 1 to `m`, joined; the odd ones are the small pieces joined, the even ones the big
+    -- values between them. One `..` of up to 7 operands copies each byte once.
+    local function join(m)
+        local s = segments
+        if m == 1 then
+            return s[1]
+        elseif m == 3 then
+            return s[1] .. s[2] .. s[3]
+        elseif m == 5 then
+            return s[1] .. s[2] .. s[3] .. s[4] .. s[5]
+        elseif m == 7 then
+            return s[1] .. s[2] .. s[3] .. s[4] .. s[5] .. s[6] .. s[7]
+        end
+        return concat(s, '', 1, m)
+    end
+
     -- The record as pieces concatenated once: `<tag><length>:` heads (` <tag>…` after the first)
-    -- and the values, so no value is copied twice. An absent field costs a lookup.
+    -- and the values, so no value is copied twice (big values apart, see BIG). An absent field
+    -- costs a lookup.
     function packed.encode(job)
         if stored == nil then
             split()
         end
         local stored, default_at, parts = stored, default_at, parts
-        local n = 0
+        local n, m = 0, 0
         for i = 1, #stored do
             local value = job[stored[i]]
             if value ~= nil then
@@ -74,24 +97,41 @@ do
                 end
                 if value ~= nil then
                     local length = #value
-                    local memo = n == 0 and first_heads[i] or heads[i]
+                    local first = n == 0 and m == 0
+                    local memo = first and first_heads[i] or heads[i]
                     local head = memo[length]
                     if head == nil then
-                        head = (n == 0 and '' or ' ') .. tags[i] .. s_format('%d', length) .. ':'
+                        head = (first and '' or ' ') .. tags[i] .. s_format('%d', length) .. ':'
                         if length < MEMO then
                             memo[length] = head
                         end
                     end
-                    parts[n + 1] = head
-                    parts[n + 2] = value
-                    n = n + 2
+                    if length < BIG then
+                        parts[n + 1] = head
+                        parts[n + 2] = value
+                        n = n + 2
+                    else
+                        -- The small pieces so far with this field's head, then the value.
+                        parts[n + 1] = head
+                        segments[m + 1] = concat(parts, '', 1, n + 1)
+                        segments[m + 2] = value
+                        m = m + 2
+                        for j = 2, n, 2 do
+                            parts[j] = false
+                        end
+                        n = 0
+                    end
                 end
             end
         end
-        local record = concat(parts, '', 1, n)
+        segments[m + 1] = concat(parts, '', 1, n)
+        local record = join(m + 1)
         -- The values go (a payload is not kept alive until the next call); the heads are small.
         for i = 2, n, 2 do
             parts[i] = false
+        end
+        for i = 1, m + 1 do
+            segments[i] = false
         end
         return record
     end
@@ -118,14 +158,14 @@ do
 
     -- The grammar checked step by step, each failure the module's CORRUPT text (packed.rs decode):
     -- what packed.decode falls back on when its quick reading does not go through.
-    local function strict(key, raw)
+    local function strict(key, raw, unchecked)
         local n = #raw
         if n == 0 then
             corrupt(key, 'the record is empty')
         end
         -- Tags, lengths, colons and spaces are ASCII, so when the whole record is UTF-8 so is
         -- every value, each a run of whole characters: checked once, not value by value.
-        local text = is_utf8(raw)
+        local text = unchecked == nil and is_utf8(raw)
         local fields, at = {}, 1
         while true do
             local tag = s_byte(raw, at)
@@ -146,7 +186,7 @@ do
                 corrupt(key, "field '" .. name .. "' runs past the end of the record")
             end
             local value = s_sub(raw, colon + 1, last)
-            if not text and not is_utf8(value) then
+            if not text and not (unchecked and unchecked[name]) and not is_utf8(value) then
                 corrupt(key, "field '" .. name .. "' is not UTF-8 text")
             end
             fields[name] = value
@@ -180,13 +220,15 @@ do
     -- One pattern match per field (`<tag><digits>:`, with the space before it after the first)
     -- and the value cut out; anything unexpected is read again by `strict`, which fails with
     -- the module's text (or, were this reading stricter than the grammar, returns the fields).
-    function packed.decode(key, raw)
+    function packed.decode(key, raw, unchecked)
         if stored == nil then
             split()
         end
         local n = #raw
-        if n == 0 or not is_utf8(raw) then
-            return strict(key, raw)
+        -- The whole record is checked for UTF-8 at once, or (with `unchecked`) value by value.
+        local whole = unchecked == nil
+        if n == 0 or (whole and not is_utf8(raw)) then
+            return strict(key, raw, unchecked)
         end
         local fields = {}
         local _, colon, tag, digits = s_find(raw, '^(.)(%d+):')
@@ -200,12 +242,16 @@ do
             if last > n then
                 break
             end
-            fields[name] = s_sub(raw, colon + 1, last)
+            local value = s_sub(raw, colon + 1, last)
+            if not whole and not unchecked[name] and not is_utf8(value) then
+                break
+            end
+            fields[name] = value
             if last == n then
                 return fields
             end
             _, colon, tag, digits = s_find(raw, '^ (.)(%d+):', last + 1)
         end
-        return strict(key, raw)
+        return strict(key, raw, unchecked)
     end
 end

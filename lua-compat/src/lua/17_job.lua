@@ -27,6 +27,10 @@ local function parse_i64(text)
     return sign == '-' and -value or value
 end
 
+-- The fields of a job record that hold its own data, up to megabytes: a job read only for its
+-- state and links (load_job's `linked`) is read without checking them for UTF-8.
+local DATA_FIELDS = { payload = true, result = true, error = true }
+
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
 -- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
 -- library made itself) are UTF-8 as they are; so is the name of a field of the job record
@@ -227,12 +231,12 @@ end
 -- (mod.rs Store::record): a string is a packed record (packed.decode, CORRUPT unless it follows
 -- the format); a hash is a record of the earlier format, its UTF-8 pairs (it becomes a string on
 -- its first write); any other type is WRONGTYPE (expected a string). One GET in the common case:
--- the type is asked only when GET refuses the key.
+-- the type is asked only when GET refuses the key. `unchecked`: as packed.decode's.
 local record_fields
 do
     local rpcall, type_of -- redis.pcall and type, looked up once (at call time)
 
-    record_fields = function(key)
+    record_fields = function(key, unchecked)
         if rpcall == nil then
             rpcall, type_of = redis.pcall, type
         end
@@ -241,7 +245,7 @@ do
             return nil
         end
         if type_of(raw) == 'string' then
-            return packed.decode(key, raw)
+            return packed.decode(key, raw, unchecked)
         end
         local found = key_type(key)
         if found == 'hash' then
@@ -272,10 +276,10 @@ do
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
-    -- exists.
-    local function load_record(k, id)
+    -- exists; `linked`: as load_job's.
+    local function load_record(k, id, linked)
         local key = k.job(id)
-        local fields = record_fields(key)
+        local fields = record_fields(key, linked and DATA_FIELDS)
         if fields == nil then
             return nil, false
         end
@@ -300,9 +304,15 @@ do
     -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
     -- the inline entry a generated id names; WRONGTYPE/CORRUPT as the module, including a
     -- full-format record whose `queue` or `id` differs from where it is stored
-    -- (commands/mod.rs load_job).
-    load_job = function(k, id)
-        local job, exists = load_record(k, id)
+    -- (commands/mod.rs load_job). With `linked`, for a job read for its state and links (a
+    -- parent at ENQUEUE, each waiting child of a finished parent), the data fields of a packed
+    -- record are read whole but not checked for UTF-8: checking a payload-max text of every kind
+    -- of UTF-8 sequence costs Lua about 35 ms, so children-max children would hold the server for
+    -- seconds. A result that is copied is checked then (result_json). Unlike the module, which
+    -- finds such a record CORRUPT, a record whose data fields are not UTF-8 (not written by zrq)
+    -- is read that way.
+    load_job = function(k, id, linked)
+        local job, exists = load_record(k, id, linked)
         if exists then
             return job
         end
@@ -328,8 +338,8 @@ do
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
-local function try_load_job(k, id)
-    local ok, job = pcall(load_job, k, id)
+local function try_load_job(k, id, linked)
+    local ok, job = pcall(load_job, k, id, linked)
     if ok then
         return job
     end

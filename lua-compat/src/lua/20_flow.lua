@@ -158,8 +158,9 @@ end
 -- parent stored it, of `size` bytes (`cache.json` keeps its result_json across the children of
 -- one parent) and, unless it completed, a note on the child; without writing it: the caller
 -- writes it once it has counted every parent it counts in this step (write_waiting, which
--- releases it when none is left). The caller checked that the child awaits this parent. A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that
--- would take it beyond is copied as null, and the child's `error` says so. (flow.rs parent_done)
+-- releases it when none is left). The caller checked that the child awaits this parent. A
+-- WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that would take it
+-- beyond is copied as null, and the child's `error` says so. (flow.rs parent_done)
 local function parent_done(child, parent, result, size, cache)
     local note = nil
     if parent.state ~= 'completed' then
@@ -305,8 +306,9 @@ local function settle(k, job, result, now)
         local cache = {}
         for _, child_id in ipairs(done.children) do
             -- Read whole: a child that is counted is written whole (a parent has at most
-            -- children-max children, each at most a payload-max record with its links).
-            local child = try_load_job(k, child_id)
+            -- children-max children, each at most a payload-max record with its links); its data
+            -- not checked for UTF-8 (load_job's `linked`).
+            local child = try_load_job(k, child_id, true)
             if child and child.state == 'waiting' and awaits(child, done.id) then
                 local failed = done.state ~= 'completed'
                 if failed and child.on_parent_fail ~= 'run' then

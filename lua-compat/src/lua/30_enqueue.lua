@@ -142,8 +142,9 @@ enqueue_job = function(k, spec, now, sec, usec)
             fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
         end
         -- Read whole (after-max parents): an unfinished parent gets the child in its list of
-        -- children, a write of its whole record; a completed one's result may be copied.
-        local job = load_job(k, parent)
+        -- children, a write of its whole record; a completed one's result may be copied (checked
+        -- then: its data is not checked for UTF-8 here, see load_job's `linked`).
+        local job = load_job(k, parent, true)
         if not job then
             fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
                 .. "' (parents must be in the same queue)")

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+4ccccec6'
+local VERSION = '0.1.0+75305420'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -967,8 +967,10 @@ end
 -- from zrq_core::packed::TAGS. Both backends write the same bytes for the same job.
 --   packed.encode(job)       the record of a job table (the fields job.rs `to_fields` stores:
 --                            not id nor queue, none at its default), packed
---   packed.decode(key, raw)  the fields of record `raw` stored at `key`, as a table field ->
---                            value; CORRUPT (the module's text) for anything but that grammar
+--   packed.decode(key, raw, unchecked)   the fields of record `raw` stored at `key`, as a table
+--                            field -> value; CORRUPT (the module's text) for anything but that
+--                            grammar. The values of the fields in the set `unchecked` are not
+--                            checked for UTF-8 (see load_job's `linked`).
 --------------------------------------------------------------------------------------------------
 
 local packed = {}
@@ -984,13 +986,13 @@ do
     -- MEMO), the text of integers from 0 to below MEMO, the value of each valid length text of up
     -- to 3 digits. `parts` is encode's list, kept from one call to the next.
     local MEMO = 1000
-    local heads, first_heads, small, length_of, parts
+    local heads, first_heads, small, length_of, parts, segments
 
     local function split()
         s_byte, s_find, s_sub, s_format = string.byte, string.find, string.sub, string.format
         concat, to_number = table.concat, tonumber
         stored, tags, default_at, field_of, field_of_tag = {}, {}, {}, {}, {}
-        heads, first_heads, small, length_of, parts = {}, {}, {}, {}, {}
+        heads, first_heads, small, length_of, parts, segments = {}, {}, {}, {}, {}, {}
         for i = 1, #FIELDS do
             local name = FIELDS[i][1]
             local tag = PACKED_TAG[name]
@@ -1007,14 +1009,35 @@ do
         end
     end
 
+    -- Values from this many bytes on are joined with `..` (one copy), not by table.concat, which
+    -- in Lua 5.1 copies byte by byte: a payload-max value costs a third as much.
+    local BIG = 1024
+
+    -- `segments` 1 to `m`, joined; the odd ones are the small pieces joined, the even ones the big
+    -- values between them. One `..` of up to 7 operands copies each byte once.
+    local function join(m)
+        local s = segments
+        if m == 1 then
+            return s[1]
+        elseif m == 3 then
+            return s[1] .. s[2] .. s[3]
+        elseif m == 5 then
+            return s[1] .. s[2] .. s[3] .. s[4] .. s[5]
+        elseif m == 7 then
+            return s[1] .. s[2] .. s[3] .. s[4] .. s[5] .. s[6] .. s[7]
+        end
+        return concat(s, '', 1, m)
+    end
+
     -- The record as pieces concatenated once: `<tag><length>:` heads (` <tag>…` after the first)
-    -- and the values, so no value is copied twice. An absent field costs a lookup.
+    -- and the values, so no value is copied twice (big values apart, see BIG). An absent field
+    -- costs a lookup.
     function packed.encode(job)
         if stored == nil then
             split()
         end
         local stored, default_at, parts = stored, default_at, parts
-        local n = 0
+        local n, m = 0, 0
         for i = 1, #stored do
             local value = job[stored[i]]
             if value ~= nil then
@@ -1036,24 +1059,41 @@ do
                 end
                 if value ~= nil then
                     local length = #value
-                    local memo = n == 0 and first_heads[i] or heads[i]
+                    local first = n == 0 and m == 0
+                    local memo = first and first_heads[i] or heads[i]
                     local head = memo[length]
                     if head == nil then
-                        head = (n == 0 and '' or ' ') .. tags[i] .. s_format('%d', length) .. ':'
+                        head = (first and '' or ' ') .. tags[i] .. s_format('%d', length) .. ':'
                         if length < MEMO then
                             memo[length] = head
                         end
                     end
-                    parts[n + 1] = head
-                    parts[n + 2] = value
-                    n = n + 2
+                    if length < BIG then
+                        parts[n + 1] = head
+                        parts[n + 2] = value
+                        n = n + 2
+                    else
+                        -- The small pieces so far with this field's head, then the value.
+                        parts[n + 1] = head
+                        segments[m + 1] = concat(parts, '', 1, n + 1)
+                        segments[m + 2] = value
+                        m = m + 2
+                        for j = 2, n, 2 do
+                            parts[j] = false
+                        end
+                        n = 0
+                    end
                 end
             end
         end
-        local record = concat(parts, '', 1, n)
+        segments[m + 1] = concat(parts, '', 1, n)
+        local record = join(m + 1)
         -- The values go (a payload is not kept alive until the next call); the heads are small.
         for i = 2, n, 2 do
             parts[i] = false
+        end
+        for i = 1, m + 1 do
+            segments[i] = false
         end
         return record
     end
@@ -1080,14 +1120,14 @@ do
 
     -- The grammar checked step by step, each failure the module's CORRUPT text (packed.rs decode):
     -- what packed.decode falls back on when its quick reading does not go through.
-    local function strict(key, raw)
+    local function strict(key, raw, unchecked)
         local n = #raw
         if n == 0 then
             corrupt(key, 'the record is empty')
         end
         -- Tags, lengths, colons and spaces are ASCII, so when the whole record is UTF-8 so is
         -- every value, each a run of whole characters: checked once, not value by value.
-        local text = is_utf8(raw)
+        local text = unchecked == nil and is_utf8(raw)
         local fields, at = {}, 1
         while true do
             local tag = s_byte(raw, at)
@@ -1108,7 +1148,7 @@ do
                 corrupt(key, "field '" .. name .. "' runs past the end of the record")
             end
             local value = s_sub(raw, colon + 1, last)
-            if not text and not is_utf8(value) then
+            if not text and not (unchecked and unchecked[name]) and not is_utf8(value) then
                 corrupt(key, "field '" .. name .. "' is not UTF-8 text")
             end
             fields[name] = value
@@ -1142,13 +1182,15 @@ do
     -- One pattern match per field (`<tag><digits>:`, with the space before it after the first)
     -- and the value cut out; anything unexpected is read again by `strict`, which fails with
     -- the module's text (or, were this reading stricter than the grammar, returns the fields).
-    function packed.decode(key, raw)
+    function packed.decode(key, raw, unchecked)
         if stored == nil then
             split()
         end
         local n = #raw
-        if n == 0 or not is_utf8(raw) then
-            return strict(key, raw)
+        -- The whole record is checked for UTF-8 at once, or (with `unchecked`) value by value.
+        local whole = unchecked == nil
+        if n == 0 or (whole and not is_utf8(raw)) then
+            return strict(key, raw, unchecked)
         end
         local fields = {}
         local _, colon, tag, digits = s_find(raw, '^(.)(%d+):')
@@ -1162,13 +1204,17 @@ do
             if last > n then
                 break
             end
-            fields[name] = s_sub(raw, colon + 1, last)
+            local value = s_sub(raw, colon + 1, last)
+            if not whole and not unchecked[name] and not is_utf8(value) then
+                break
+            end
+            fields[name] = value
             if last == n then
                 return fields
             end
             _, colon, tag, digits = s_find(raw, '^ (.)(%d+):', last + 1)
         end
-        return strict(key, raw)
+        return strict(key, raw, unchecked)
     end
 end
 
@@ -1200,6 +1246,10 @@ local function parse_i64(text)
     local value = tonumber(significant ~= '' and significant or '0')
     return sign == '-' and -value or value
 end
+
+-- The fields of a job record that hold its own data, up to megabytes: a job read only for its
+-- state and links (load_job's `linked`) is read without checking them for UTF-8.
+local DATA_FIELDS = { payload = true, result = true, error = true }
 
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
 -- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
@@ -1401,12 +1451,12 @@ end
 -- (mod.rs Store::record): a string is a packed record (packed.decode, CORRUPT unless it follows
 -- the format); a hash is a record of the earlier format, its UTF-8 pairs (it becomes a string on
 -- its first write); any other type is WRONGTYPE (expected a string). One GET in the common case:
--- the type is asked only when GET refuses the key.
+-- the type is asked only when GET refuses the key. `unchecked`: as packed.decode's.
 local record_fields
 do
     local rpcall, type_of -- redis.pcall and type, looked up once (at call time)
 
-    record_fields = function(key)
+    record_fields = function(key, unchecked)
         if rpcall == nil then
             rpcall, type_of = redis.pcall, type
         end
@@ -1415,7 +1465,7 @@ do
             return nil
         end
         if type_of(raw) == 'string' then
-            return packed.decode(key, raw)
+            return packed.decode(key, raw, unchecked)
         end
         local found = key_type(key)
         if found == 'hash' then
@@ -1446,10 +1496,10 @@ do
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
-    -- exists.
-    local function load_record(k, id)
+    -- exists; `linked`: as load_job's.
+    local function load_record(k, id, linked)
         local key = k.job(id)
-        local fields = record_fields(key)
+        local fields = record_fields(key, linked and DATA_FIELDS)
         if fields == nil then
             return nil, false
         end
@@ -1474,9 +1524,15 @@ do
     -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
     -- the inline entry a generated id names; WRONGTYPE/CORRUPT as the module, including a
     -- full-format record whose `queue` or `id` differs from where it is stored
-    -- (commands/mod.rs load_job).
-    load_job = function(k, id)
-        local job, exists = load_record(k, id)
+    -- (commands/mod.rs load_job). With `linked`, for a job read for its state and links (a
+    -- parent at ENQUEUE, each waiting child of a finished parent), the data fields of a packed
+    -- record are read whole but not checked for UTF-8: checking a payload-max text of every kind
+    -- of UTF-8 sequence costs Lua about 35 ms, so children-max children would hold the server for
+    -- seconds. A result that is copied is checked then (result_json). Unlike the module, which
+    -- finds such a record CORRUPT, a record whose data fields are not UTF-8 (not written by zrq)
+    -- is read that way.
+    load_job = function(k, id, linked)
+        local job, exists = load_record(k, id, linked)
         if exists then
             return job
         end
@@ -1502,8 +1558,8 @@ do
 end
 
 -- Like load_job, but any error counts as "no job" (where the module uses `.ok().flatten()`).
-local function try_load_job(k, id)
-    local ok, job = pcall(load_job, k, id)
+local function try_load_job(k, id, linked)
+    local ok, job = pcall(load_job, k, id, linked)
     if ok then
         return job
     end
@@ -2288,8 +2344,9 @@ end
 -- parent stored it, of `size` bytes (`cache.json` keeps its result_json across the children of
 -- one parent) and, unless it completed, a note on the child; without writing it: the caller
 -- writes it once it has counted every parent it counts in this step (write_waiting, which
--- releases it when none is left). The caller checked that the child awaits this parent. A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that
--- would take it beyond is copied as null, and the child's `error` says so. (flow.rs parent_done)
+-- releases it when none is left). The caller checked that the child awaits this parent. A
+-- WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that would take it
+-- beyond is copied as null, and the child's `error` says so. (flow.rs parent_done)
 local function parent_done(child, parent, result, size, cache)
     local note = nil
     if parent.state ~= 'completed' then
@@ -2435,8 +2492,9 @@ local function settle(k, job, result, now)
         local cache = {}
         for _, child_id in ipairs(done.children) do
             -- Read whole: a child that is counted is written whole (a parent has at most
-            -- children-max children, each at most a payload-max record with its links).
-            local child = try_load_job(k, child_id)
+            -- children-max children, each at most a payload-max record with its links); its data
+            -- not checked for UTF-8 (load_job's `linked`).
+            local child = try_load_job(k, child_id, true)
             if child and child.state == 'waiting' and awaits(child, done.id) then
                 local failed = done.state ~= 'completed'
                 if failed and child.on_parent_fail ~= 'run' then
@@ -3266,8 +3324,9 @@ enqueue_job = function(k, spec, now, sec, usec)
             fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
         end
         -- Read whole (after-max parents): an unfinished parent gets the child in its list of
-        -- children, a write of its whole record; a completed one's result may be copied.
-        local job = load_job(k, parent)
+        -- children, a write of its whole record; a completed one's result may be copied (checked
+        -- then: its data is not checked for UTF-8 here, see load_job's `linked`).
+        local job = load_job(k, parent, true)
         if not job then
             fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
                 .. "' (parents must be in the same queue)")
