@@ -328,12 +328,21 @@ pub fn replicate(ctx: &Context, command: &CStr, args: &[&RedisString]) {
     let (ctx, command) = (ctx.ctx, command.as_ptr());
     // SAFETY: a live context, a NUL-terminated command name, and per format one valid string
     // per `s` (borrowed for the call; Redis retains what it keeps), or the "v" format's (array,
-    // length) pair. Two or three arguments go as `s` each: with "v" Redis grows its argument
+    // length) pair. Two to four arguments go as `s` each: with "v" Redis grows its argument
     // array a second time (measured ~350 instructions).
     unsafe {
         match args {
             [a, b] => replicate(ctx, command, c"ss".as_ptr(), a.inner, b.inner),
             [a, b, c] => replicate(ctx, command, c"sss".as_ptr(), a.inner, b.inner, c.inner),
+            [a, b, c, d] => replicate(
+                ctx,
+                command,
+                c"ssss".as_ptr(),
+                a.inner,
+                b.inner,
+                c.inner,
+                d.inner,
+            ),
             _ => {
                 let argv: Vec<*mut raw::RedisModuleString> =
                     args.iter().map(|arg| arg.inner).collect();

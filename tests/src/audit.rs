@@ -619,6 +619,21 @@ impl Snapshot {
                         String::from_utf8_lossy(&raw)
                     )
                 })?;
+                // Both backends write the fields in record order (so byte-identical records).
+                let order: Vec<Option<usize>> = fields
+                    .iter()
+                    .map(|(field, _)| {
+                        zrq_core::packed::TAGS
+                            .iter()
+                            .position(|(name, _)| name == field)
+                    })
+                    .collect();
+                if order.windows(2).any(|w| w[0] >= w[1]) {
+                    let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+                    return Err(format!(
+                        "packed record's fields are not in record order: {names:?}"
+                    ));
+                }
                 Ok(fields
                     .into_iter()
                     .map(|(field, value)| (field.to_string(), value))

@@ -198,6 +198,14 @@ const DAMAGES: &[Damage] = &[
         reported: "does not decode",
     },
     Damage {
+        commands: &[&[
+            "SET",
+            "zrq:{au}:job:{dead}",
+            "s4:dead t1:t p2:{} a1:1 m1:1 c1:1 f1:2",
+        ]],
+        reported: "not in record order",
+    },
+    Damage {
         commands: &[
             &["DEL", "zrq:{au}:job:{dead}"],
             &["RPUSH", "zrq:{au}:job:{dead}", "x"],

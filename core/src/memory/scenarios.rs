@@ -1406,3 +1406,37 @@ fn a_command_writes_each_job_record_once() {
         assert!(count > 0, "{line} wrote no record");
     }
 }
+
+#[test]
+fn old_pending_and_scheduled_records_are_read_as_they_are_until_written() {
+    let mut w = World::new();
+    w.enqueue("q t {\"a\":1} ID pr");
+    w.enqueue("q t {} ID sc DELAY 1000");
+    let (pending, scheduled) = (w.ok("JOB q pr"), w.ok("JOB q sc"));
+    to_old_format(&mut w);
+    w.store.record_writes.clear();
+    // Reads leave them hashes, and read the same job.
+    assert_eq!(w.ok("JOB q pr"), pending);
+    assert_eq!(w.ok("JOB q sc"), scheduled);
+    assert_eq!(w.state("pr").as_deref(), Some("pending"));
+    let (_, listed) = page_ids(&w.ok("LIST q pending"));
+    assert_eq!(listed, ["pr"]);
+    assert_eq!(field(&w.ok("INFO q"), "pending").as_deref(), Some("1"));
+    assert!(w.store.record_writes.is_empty());
+    for key in ["zrq:{q}:job:pr", "zrq:{q}:job:sc"] {
+        assert_eq!(w.store.key_type(key), Ok(KeyType::Hash), "{key}");
+    }
+    // Their first writes pack them: FETCH, then the timer's promotion.
+    assert_eq!(w.delivered("FETCH q w")[0].0, "pr");
+    assert_eq!(w.store.record_writes, ["zrq:{q}:job:pr"]);
+    assert_eq!(w.store.key_type("zrq:{q}:job:pr"), Ok(KeyType::String));
+    assert_eq!(w.store.key_type("zrq:{q}:job:sc"), Ok(KeyType::Hash));
+    w.store.advance(1000);
+    w.ok("PROMOTE q");
+    assert_eq!(w.store.key_type("zrq:{q}:job:sc"), Ok(KeyType::String));
+    assert_eq!(w.state("sc").as_deref(), Some("pending"));
+    let record = w.store.job_record("zrq:{q}:job:sc");
+    let names: Vec<&str> = record.iter().map(|(name, _)| name.as_str()).collect();
+    // Packed compact: no id, queue or defaults, in record order.
+    assert_eq!(names, ["task", "payload", "state", "created_at", "entry"]);
+}
