@@ -1,14 +1,17 @@
 --------------------------------------------------------------------------------------------------
 -- The packed job record (core/src/packed.rs): a job's record is one string at its key,
 -- `zrq:{queue}:job:<id>`, its stored fields in FIELDS order, each `<tag><length>:<value>`, one space
--- between two fields: `t4:noop p7:{"n":1} s6:active a1:1`. The tags (PACKED_TAG) are generated
--- from zrq_core::packed::TAGS. Both backends write the same bytes for the same job.
+-- between two fields: `t4:noop p7:{"n":1} s6:active a1:1`. The tags (each stored field's third
+-- element in FIELDS) are generated from zrq_core::packed::TAGS. Both backends write the same
+-- bytes for the same job.
 --   packed.encode(job)       the record of a job table (the fields job.rs `to_fields` stores:
 --                            not id nor queue, none at its default), packed
 --   packed.decode(key, raw, unchecked)   the fields of record `raw` stored at `key`, as a table
 --                            field -> value; CORRUPT (the module's text) for anything but that
 --                            grammar. The values of the fields in the set `unchecked` are not
 --                            checked for UTF-8 (see load_job's `linked`).
+--   packed.read(key, unchecked), packed.save(k, job, expire_ms)   a record's one GET and one SET
+--                            (defined with the job record, 17_job.lua)
 --------------------------------------------------------------------------------------------------
 
 local packed = {}
@@ -33,7 +36,7 @@ do
         heads, first_heads, small, length_of, parts, segments = {}, {}, {}, {}, {}, {}
         for i = 1, #FIELDS do
             local name = FIELDS[i][1]
-            local tag = PACKED_TAG[name]
+            local tag = FIELDS[i][3]
             if tag ~= nil then
                 local at = #stored + 1
                 stored[at], tags[at] = name, tag
