@@ -15,9 +15,9 @@
 --                    schema, states, job fields, reply codes, command constants, the command table), written
 --                    by lua-compat/build.rs from the Rust ones
 --   10_lua.lua … 27_definition.lua   shared helpers, each mirroring one file of zrq-core or the
---                    module: errors, arguments, JSON, keys, store calls, the packed record, the job record,
---                    what commands share, workflows, ACL checks, registration, paging, job
---                    options, cron, schedule definitions
+--                    module: errors, arguments, JSON, keys, store calls, the packed record, the
+--                    job record, what commands share, workflows, ACL checks, registration,
+--                    paging, job options, cron, schedule definitions
 --   30_enqueue.lua … 54_schedules.lua   one file per command (core/src/commands/<cmd>.rs), each
 --                    with its own header, each in a `do … end` block of its own (its locals are
 --                    private: what several files use belongs in the shared helpers)
@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+dacad02c'
+local VERSION = '0.1.0+0cc97789'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -1179,11 +1179,11 @@ do
         return length
     end
 
-    -- Per field: its tag's byte, a plain find of the ':' after its length, the length's text
-    -- (remembered, see length_value) and the value cut out, then the byte after it; no pattern
-    -- (a match with captures costs several times a plain find). Anything unexpected is read
-    -- again by `strict`, which fails with the module's text (or, were this reading stricter than
-    -- the grammar, returns the fields).
+    -- Per field: a plain find of the ':' after its length, the length's bytes (or text, see
+    -- length_value), the value cut out, then the separator's and the next tag's bytes; no
+    -- pattern (a match with captures costs several times a plain find). Anything unexpected is
+    -- read again by `strict`, which fails with the module's text (or, were this reading stricter
+    -- than the grammar, returns the fields).
     function packed.decode(key, raw, unchecked)
         if stored == nil then
             split()
@@ -1195,14 +1195,31 @@ do
             return strict(key, raw, unchecked)
         end
         local fields, at = {}, 1
+        local tag = s_byte(raw, 1)
         while true do
-            -- Past a trailing space `at` is beyond the end: no byte, no tag.
-            local name = field_of[s_byte(raw, at)]
+            -- Past a trailing space there is no byte, no tag.
+            local name = field_of[tag]
             local colon = s_find(raw, ':', at + 2, true)
             if name == nil or colon == nil or fields[name] ~= nil then
                 break
             end
-            local length = length_value(s_sub(raw, at + 1, colon - 1))
+            -- The length: one or two digits (most lengths) read as bytes, longer ones as text.
+            local length
+            local digits = colon - at - 1
+            if digits == 1 then
+                local d = s_byte(raw, at + 1) - 48
+                if d >= 0 and d <= 9 then
+                    length = d
+                end
+            elseif digits == 2 then
+                local d1, d2 = s_byte(raw, at + 1, at + 2)
+                d1, d2 = d1 - 48, d2 - 48
+                if d1 >= 1 and d1 <= 9 and d2 >= 0 and d2 <= 9 then
+                    length = d1 * 10 + d2
+                end
+            else
+                length = length_value(s_sub(raw, at + 1, colon - 1))
+            end
             if length == nil then
                 break
             end
@@ -1218,7 +1235,10 @@ do
             if last == n then
                 return fields
             end
-            if s_byte(raw, last + 1) ~= 32 then
+            -- The separator and the next field's tag, in one call.
+            local separator
+            separator, tag = s_byte(raw, last + 1, last + 2)
+            if separator ~= 32 then
                 break
             end
             at = last + 2
