@@ -173,14 +173,26 @@ pub fn core_lua() -> String {
             .map(|s| s.as_str()))
     ));
 
-    line("-- The job record's fields and their kinds, in order (zrq_core::job::FIELDS).".into());
+    line(
+        "-- The job record's fields and their kinds, in order (zrq_core::job::FIELDS), each stored"
+            .into(),
+    );
+    line("-- field with its one-letter tag in a packed record (zrq_core::packed::TAGS).".into());
     line("local FIELDS = {".into());
     for (name, kind) in FIELDS {
         let kind = match kind {
             FieldKind::Text => "text",
             FieldKind::Integer => "integer",
         };
-        line(format!("    {{ {}, {} }},", string(name), string(kind)));
+        match packed::tag_of(name) {
+            Some(tag) => line(format!(
+                "    {{ {}, {}, {} }},",
+                string(name),
+                string(kind),
+                string(&char::from(tag).to_string())
+            )),
+            None => line(format!("    {{ {}, {} }},", string(name), string(kind))),
+        }
     }
     line("}\n".into());
     line(
@@ -200,17 +212,6 @@ pub fn core_lua() -> String {
     line(format!(
         "local DEFAULT_OF = {{ {} }}\n",
         defaults.join(", ")
-    ));
-
-    line(
-        "-- The packed record's one-letter tag of each stored field (zrq_core::packed::TAGS)."
-            .into(),
-    );
-    line(format!(
-        "local PACKED_TAG = {}\n",
-        map(packed::TAGS
-            .iter()
-            .map(|(name, tag)| (*name, string(&char::from(*tag).to_string()))))
     ));
 
     line("-- The integers with which commands say what they did (zrq_core::reply::code).".into());

@@ -15,9 +15,9 @@
 --                    schema, states, job fields, reply codes, command constants, the command table), written
 --                    by lua-compat/build.rs from the Rust ones
 --   10_lua.lua … 27_definition.lua   shared helpers, each mirroring one file of zrq-core or the
---                    module: errors, arguments, JSON, keys, store calls, the packed record, the job record,
---                    what commands share, workflows, ACL checks, registration, paging, job
---                    options, cron, schedule definitions
+--                    module: errors, arguments, JSON, keys, store calls, the packed record, the
+--                    job record, what commands share, workflows, ACL checks, registration,
+--                    paging, job options, cron, schedule definitions
 --   30_enqueue.lua … 54_schedules.lua   one file per command (core/src/commands/<cmd>.rs), each
 --                    with its own header, each in a `do … end` block of its own (its locals are
 --                    private: what several files use belongs in the shared helpers)

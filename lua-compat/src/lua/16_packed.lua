@@ -1,14 +1,17 @@
 --------------------------------------------------------------------------------------------------
 -- The packed job record (core/src/packed.rs): a job's record is one string at its key,
 -- `zrq:{queue}:job:<id>`, its stored fields in FIELDS order, each `<tag><length>:<value>`, one space
--- between two fields: `t4:noop p7:{"n":1} s6:active a1:1`. The tags (PACKED_TAG) are generated
--- from zrq_core::packed::TAGS. Both backends write the same bytes for the same job.
+-- between two fields: `t4:noop p7:{"n":1} s6:active a1:1`. The tags (each stored field's third
+-- element in FIELDS) are generated from zrq_core::packed::TAGS. Both backends write the same
+-- bytes for the same job.
 --   packed.encode(job)       the record of a job table (the fields job.rs `to_fields` stores:
 --                            not id nor queue, none at its default), packed
 --   packed.decode(key, raw, unchecked)   the fields of record `raw` stored at `key`, as a table
 --                            field -> value; CORRUPT (the module's text) for anything but that
 --                            grammar. The values of the fields in the set `unchecked` are not
 --                            checked for UTF-8 (see load_job's `linked`).
+--   packed.read(key, unchecked), packed.save(k, job, expire_ms)   a record's one GET and one SET
+--                            (defined with the job record, 17_job.lua)
 --------------------------------------------------------------------------------------------------
 
 local packed = {}
@@ -33,7 +36,7 @@ do
         heads, first_heads, small, length_of, parts, segments = {}, {}, {}, {}, {}, {}
         for i = 1, #FIELDS do
             local name = FIELDS[i][1]
-            local tag = PACKED_TAG[name]
+            local tag = FIELDS[i][3]
             if tag ~= nil then
                 local at = #stored + 1
                 stored[at], tags[at] = name, tag
@@ -216,11 +219,11 @@ do
         return length
     end
 
-    -- Per field: its tag's byte, a plain find of the ':' after its length, the length's text
-    -- (remembered, see length_value) and the value cut out, then the byte after it; no pattern
-    -- (a match with captures costs several times a plain find). Anything unexpected is read
-    -- again by `strict`, which fails with the module's text (or, were this reading stricter than
-    -- the grammar, returns the fields).
+    -- Per field: a plain find of the ':' after its length, the length's bytes (or text, see
+    -- length_value), the value cut out, then the separator's and the next tag's bytes; no
+    -- pattern (a match with captures costs several times a plain find). Anything unexpected is
+    -- read again by `strict`, which fails with the module's text (or, were this reading stricter
+    -- than the grammar, returns the fields).
     function packed.decode(key, raw, unchecked)
         if stored == nil then
             split()
@@ -232,14 +235,31 @@ do
             return strict(key, raw, unchecked)
         end
         local fields, at = {}, 1
+        local tag = s_byte(raw, 1)
         while true do
-            -- Past a trailing space `at` is beyond the end: no byte, no tag.
-            local name = field_of[s_byte(raw, at)]
+            -- Past a trailing space there is no byte, no tag.
+            local name = field_of[tag]
             local colon = s_find(raw, ':', at + 2, true)
             if name == nil or colon == nil or fields[name] ~= nil then
                 break
             end
-            local length = length_value(s_sub(raw, at + 1, colon - 1))
+            -- The length: one or two digits (most lengths) read as bytes, longer ones as text.
+            local length
+            local digits = colon - at - 1
+            if digits == 1 then
+                local d = s_byte(raw, at + 1) - 48
+                if d >= 0 and d <= 9 then
+                    length = d
+                end
+            elseif digits == 2 then
+                local d1, d2 = s_byte(raw, at + 1, at + 2)
+                d1, d2 = d1 - 48, d2 - 48
+                if d1 >= 1 and d1 <= 9 and d2 >= 0 and d2 <= 9 then
+                    length = d1 * 10 + d2
+                end
+            else
+                length = length_value(s_sub(raw, at + 1, colon - 1))
+            end
             if length == nil then
                 break
             end
@@ -255,7 +275,10 @@ do
             if last == n then
                 return fields
             end
-            if s_byte(raw, last + 1) ~= 32 then
+            -- The separator and the next field's tag, in one call.
+            local separator
+            separator, tag = s_byte(raw, last + 1, last + 2)
+            if separator ~= 32 then
                 break
             end
             at = last + 2

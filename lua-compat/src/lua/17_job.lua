@@ -27,10 +27,6 @@ local function parse_i64(text)
     return sign == '-' and -value or value
 end
 
--- The fields of a job record that hold its own data, up to megabytes: a job read only for its
--- state and links (load_job's `linked`) is read without checking them for UTF-8.
-local DATA_FIELDS = { payload = true, result = true, error = true }
-
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
 -- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
 -- library made itself) are UTF-8 as they are; so is the name of a field of the job record
@@ -227,16 +223,16 @@ function inline.reference(fields)
     return false
 end
 
--- The fields of the record at `key` as a table field -> value, nil when the key does not exist
--- (mod.rs Store::record): a string is a packed record (packed.decode, CORRUPT unless it follows
--- the format); a hash is a record of the earlier format, its UTF-8 pairs (it becomes a string on
--- its first write); any other type is WRONGTYPE (expected a string). One GET in the common case:
--- the type is asked only when GET refuses the key. `unchecked`: as packed.decode's.
-local record_fields
+-- packed.read(key, unchecked): the fields of the record at `key` as a table field -> value, nil
+-- when the key does not exist (mod.rs Store::record): a string is a packed record
+-- (packed.decode, CORRUPT unless it follows the format); a hash is a record of the earlier
+-- format, its UTF-8 pairs (it becomes a string on its first write); any other type is WRONGTYPE
+-- (expected a string). One GET in the common case: the type is asked only when GET refuses the
+-- key. `unchecked`: as packed.decode's.
 do
     local rpcall, type_of -- redis.pcall and type, looked up once (at call time)
 
-    record_fields = function(key, unchecked)
+    function packed.read(key, unchecked)
         if rpcall == nil then
             rpcall, type_of = redis.pcall, type
         end
@@ -260,11 +256,15 @@ end
 
 local load_job
 do
+    -- The fields of a job record that hold its own data, up to megabytes: a job read only for its
+    -- state and links (load_job's `linked`) is read without checking them for UTF-8.
+    local DATA_FIELDS = { payload = true, result = true, error = true }
+
     -- The pending job an inline entry holds (its flat field list; job.rs Job::from_entry): state
     -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
     -- come first: a field of the same name in the entry is not read), the rest from the entry's
     -- fields (defaults for those left out), read as a record is, errors naming the stream.
-    -- It has no record yet: its first write (`save`) gives it one.
+    -- It has no record yet: its first write (packed.save) gives it one.
     local function decode_inline(k, priority, entry, fields)
         local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
             'entry', entry }
@@ -279,7 +279,7 @@ do
     -- exists; `linked`: as load_job's.
     local function load_record(k, id, linked)
         local key = k.job(id)
-        local fields = record_fields(key, linked and DATA_FIELDS)
+        local fields = packed.read(key, linked and DATA_FIELDS)
         if fields == nil then
             return nil, false
         end
@@ -424,12 +424,13 @@ do
     end
 end
 
--- Writes the whole record of `job` as it is now, packed, in one SET of its key (mod.rs save):
--- every write of a job record is this one, once the command has made its changes. `expire_ms` is
--- a finished job's retention (PX); without it the key keeps its TTL (KEEPTTL). A record of the
--- earlier format (hash) becomes a string here; a plain pending job held by its inline entry gets
--- its first record (its entry stays; from then on the record is authoritative).
-local function save(k, job, expire_ms)
+-- packed.save(k, job, expire_ms): writes the whole record of `job` as it is now, packed, in one
+-- SET of its key (mod.rs save): every write of a job record is this one, once the command has
+-- made its changes. `expire_ms` is a finished job's retention (PX); without it the key keeps its
+-- TTL (KEEPTTL). A record of the earlier format (hash) becomes a string here; a plain pending job
+-- held by its inline entry gets its first record (its entry stays; from then on the record is
+-- authoritative).
+function packed.save(k, job, expire_ms)
     if expire_ms ~= nil then
         call('SET', k.job(job.id), packed.encode(job), 'PX', itoa(expire_ms))
     else

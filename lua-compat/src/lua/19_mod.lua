@@ -119,12 +119,12 @@ local function push_entry(k, fields, priority)
 end
 
 -- Moves a waiting, scheduled, retrying or dead job (already out of its index) into its stream.
--- Writes its record (`save`), with whatever else the caller changed in `job` before.
+-- Writes its record (packed.save), with whatever else the caller changed in `job` before.
 local function make_pending(k, job)
     job.state = 'pending'
     job.entry = push_entry(k, { ENTRY_FIELD, job.id }, job.priority)
     job.run_at = nil
-    save(k, job)
+    packed.save(k, job)
     announce(k, job.id, job.state)
 end
 
@@ -179,7 +179,7 @@ local function start_attempt(k, job, consumer, now)
     local entry = job.entry or (job.lease and job.lease:match('^(.*):[^:]*$')) or '0-0'
     job.lease = entry .. ':' .. itoa(job.attempt)
     job.entry = nil
-    save(k, job)
+    packed.save(k, job)
     call('ZADD', k.active, itoa(now + job.timeout), job.id)
     announce(k, job.id, job.state)
 end
@@ -224,7 +224,7 @@ local function finish_one(k, job, state, fields, now)
             keep = 1
         end
     end
-    save(k, job, keep)
+    packed.save(k, job, keep)
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
         local excess = call('ZCARD', k.dead) - CONFIG.dead_max

@@ -203,7 +203,7 @@ local function write_waiting(k, child)
         call('ZREM', k.waiting, child.id)
         make_pending(k, child)
     else
-        save(k, child)
+        packed.save(k, child)
     end
 end
 

@@ -81,7 +81,7 @@ local function wait_for(k, spec, job, parents, now)
                 children[#children + 1] = job.id
                 parent.children = json_id_list(children)
                 -- A pending parent still held by its inline entry gets its first record here.
-                save(k, parent)
+                packed.save(k, parent)
             end
         end
     end
@@ -222,7 +222,7 @@ enqueue_job = function(k, spec, now, sec, usec)
     -- A job with parents is written once its parents are counted (wait_for); a plain job has no
     -- record while pending.
     if not plain and #parents == 0 then
-        save(k, job)
+        packed.save(k, job)
     end
     if spec.unique ~= nil then
         call('HSET', k.unique, spec.unique, id)

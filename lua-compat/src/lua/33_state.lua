@@ -16,7 +16,7 @@ local function state(keys, argv)
     local k = queue_keys(queue)
     local key = k.job(id)
     -- The record's state field (one lookup of its key; the other fields are not checked).
-    local fields = record_fields(key)
+    local fields = packed.read(key)
     if fields == nil then
         -- No record: a generated id may name a pending job's inline entry.
         return inline.load(k, id) and 'pending' or nil

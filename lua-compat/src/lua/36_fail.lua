@@ -75,7 +75,7 @@ local function fail_job(keys, argv)
         job.state = 'retrying'
         job.error = error_text
         job.run_at = due
-        save(k, job)
+        packed.save(k, job)
         call('ZADD', k.retrying, itoa(due), id)
         announce(k, id, 'retrying')
     end

@@ -34,7 +34,7 @@ local function touch(keys, argv)
     if timeout ~= nil or progress ~= nil then
         job.timeout = timeout or job.timeout
         job.progress = progress or job.progress
-        save(k, job)
+        packed.save(k, job)
     end
     return REPLY.DONE
 end

@@ -17,7 +17,7 @@ local function cancel(keys, argv)
     end
     if job.state == 'active' then
         job.cancel_requested = 1
-        save(k, job)
+        packed.save(k, job)
         return REPLY.CANCEL_REQUESTED
     end
     if not CANCELLABLE[job.state] then

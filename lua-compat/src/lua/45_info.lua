@@ -24,7 +24,7 @@ local function info(keys, argv)
                 if inline.reference(first[3]) == false then
                     at = parse_i64(first[1]:match('^(%d+)'))
                 else
-                    local fields = record_fields(k.job(first[2]))
+                    local fields = packed.read(k.job(first[2]))
                     at = fields and fields.created_at and parse_i64(fields.created_at)
                 end
                 if at and (oldest == nil or at < oldest) then

@@ -15,9 +15,9 @@
 --                    schema, states, job fields, reply codes, command constants, the command table), written
 --                    by lua-compat/build.rs from the Rust ones
 --   10_lua.lua … 27_definition.lua   shared helpers, each mirroring one file of zrq-core or the
---                    module: errors, arguments, JSON, keys, store calls, the packed record, the job record,
---                    what commands share, workflows, ACL checks, registration, paging, job
---                    options, cron, schedule definitions
+--                    module: errors, arguments, JSON, keys, store calls, the packed record, the
+--                    job record, what commands share, workflows, ACL checks, registration,
+--                    paging, job options, cron, schedule definitions
 --   30_enqueue.lua … 54_schedules.lua   one file per command (core/src/commands/<cmd>.rs), each
 --                    with its own header, each in a `do … end` block of its own (its locals are
 --                    private: what several files use belongs in the shared helpers)
@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+12cc8705'
+local VERSION = '0.1.0+0cc97789'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -79,39 +79,40 @@ local STATES = { 'waiting', 'scheduled', 'pending', 'active', 'retrying', 'compl
 local IS_STATE = { waiting = true, scheduled = true, pending = true, active = true, retrying = true, completed = true, dead = true, cancelled = true }
 local IS_FINAL = { completed = true, dead = true, cancelled = true }
 
--- The job record's fields and their kinds, in order (zrq_core::job::FIELDS).
+-- The job record's fields and their kinds, in order (zrq_core::job::FIELDS), each stored
+-- field with its one-letter tag in a packed record (zrq_core::packed::TAGS).
 local FIELDS = {
     { 'id', 'text' },
     { 'queue', 'text' },
-    { 'task', 'text' },
-    { 'payload', 'text' },
-    { 'state', 'text' },
-    { 'attempt', 'integer' },
-    { 'max_attempts', 'integer' },
-    { 'timeout', 'integer' },
-    { 'priority', 'integer' },
-    { 'backoff', 'integer' },
-    { 'keep', 'integer' },
-    { 'unique', 'text' },
-    { 'parents', 'text' },
-    { 'children', 'text' },
-    { 'waiting_on', 'integer' },
-    { 'parents_done', 'text' },
-    { 'with_results', 'integer' },
-    { 'on_parent_fail', 'text' },
-    { 'batch', 'text' },
-    { 'schedule', 'text' },
-    { 'created_at', 'integer' },
-    { 'run_at', 'integer' },
-    { 'started_at', 'integer' },
-    { 'finished_at', 'integer' },
-    { 'consumer', 'text' },
-    { 'lease', 'text' },
-    { 'progress', 'integer' },
-    { 'cancel_requested', 'integer' },
-    { 'entry', 'text' },
-    { 'result', 'text' },
-    { 'error', 'text' },
+    { 'task', 'text', 't' },
+    { 'payload', 'text', 'p' },
+    { 'state', 'text', 's' },
+    { 'attempt', 'integer', 'a' },
+    { 'max_attempts', 'integer', 'm' },
+    { 'timeout', 'integer', 'o' },
+    { 'priority', 'integer', 'i' },
+    { 'backoff', 'integer', 'b' },
+    { 'keep', 'integer', 'k' },
+    { 'unique', 'text', 'u' },
+    { 'parents', 'text', 'P' },
+    { 'children', 'text', 'C' },
+    { 'waiting_on', 'integer', 'W' },
+    { 'parents_done', 'text', 'D' },
+    { 'with_results', 'integer', 'R' },
+    { 'on_parent_fail', 'text', 'F' },
+    { 'batch', 'text', 'B' },
+    { 'schedule', 'text', 'S' },
+    { 'created_at', 'integer', 'c' },
+    { 'run_at', 'integer', 'r' },
+    { 'started_at', 'integer', 'g' },
+    { 'finished_at', 'integer', 'f' },
+    { 'consumer', 'text', 'w' },
+    { 'lease', 'text', 'l' },
+    { 'progress', 'integer', 'n' },
+    { 'cancel_requested', 'integer', 'x' },
+    { 'entry', 'text', 'e' },
+    { 'result', 'text', 'v' },
+    { 'error', 'text', 'E' },
 }
 
 -- The compact record: fields not stored, their place says them (zrq_core::job::DERIVED),
@@ -122,9 +123,6 @@ local ENTRY_DERIVED = { state = true, created_at = true, priority = true, entry 
 -- and integer fields not stored at their default, which readers fill in
 -- (zrq_core::job::DEFAULTS).
 local DEFAULT_OF = { attempt = 0, max_attempts = 4, timeout = 30000, priority = 0 }
-
--- The packed record's one-letter tag of each stored field (zrq_core::packed::TAGS).
-local PACKED_TAG = { task = 't', payload = 'p', state = 's', attempt = 'a', max_attempts = 'm', timeout = 'o', priority = 'i', backoff = 'b', keep = 'k', unique = 'u', parents = 'P', children = 'C', waiting_on = 'W', parents_done = 'D', with_results = 'R', on_parent_fail = 'F', batch = 'B', schedule = 'S', created_at = 'c', run_at = 'r', started_at = 'g', finished_at = 'f', consumer = 'w', lease = 'l', progress = 'n', cancel_requested = 'x', entry = 'e', result = 'v', error = 'E' }
 
 -- The integers with which commands say what they did (zrq_core::reply::code).
 local REPLY = { DONE = 1, NOTHING = 0, CANCELLED = -1, CANCEL_REQUESTED = 2 }
@@ -963,14 +961,17 @@ end
 --------------------------------------------------------------------------------------------------
 -- The packed job record (core/src/packed.rs): a job's record is one string at its key,
 -- `zrq:{queue}:job:<id>`, its stored fields in FIELDS order, each `<tag><length>:<value>`, one space
--- between two fields: `t4:noop p7:{"n":1} s6:active a1:1`. The tags (PACKED_TAG) are generated
--- from zrq_core::packed::TAGS. Both backends write the same bytes for the same job.
+-- between two fields: `t4:noop p7:{"n":1} s6:active a1:1`. The tags (each stored field's third
+-- element in FIELDS) are generated from zrq_core::packed::TAGS. Both backends write the same
+-- bytes for the same job.
 --   packed.encode(job)       the record of a job table (the fields job.rs `to_fields` stores:
 --                            not id nor queue, none at its default), packed
 --   packed.decode(key, raw, unchecked)   the fields of record `raw` stored at `key`, as a table
 --                            field -> value; CORRUPT (the module's text) for anything but that
 --                            grammar. The values of the fields in the set `unchecked` are not
 --                            checked for UTF-8 (see load_job's `linked`).
+--   packed.read(key, unchecked), packed.save(k, job, expire_ms)   a record's one GET and one SET
+--                            (defined with the job record, 17_job.lua)
 --------------------------------------------------------------------------------------------------
 
 local packed = {}
@@ -995,7 +996,7 @@ do
         heads, first_heads, small, length_of, parts, segments = {}, {}, {}, {}, {}, {}
         for i = 1, #FIELDS do
             local name = FIELDS[i][1]
-            local tag = PACKED_TAG[name]
+            local tag = FIELDS[i][3]
             if tag ~= nil then
                 local at = #stored + 1
                 stored[at], tags[at] = name, tag
@@ -1178,11 +1179,11 @@ do
         return length
     end
 
-    -- Per field: its tag's byte, a plain find of the ':' after its length, the length's text
-    -- (remembered, see length_value) and the value cut out, then the byte after it; no pattern
-    -- (a match with captures costs several times a plain find). Anything unexpected is read
-    -- again by `strict`, which fails with the module's text (or, were this reading stricter than
-    -- the grammar, returns the fields).
+    -- Per field: a plain find of the ':' after its length, the length's bytes (or text, see
+    -- length_value), the value cut out, then the separator's and the next tag's bytes; no
+    -- pattern (a match with captures costs several times a plain find). Anything unexpected is
+    -- read again by `strict`, which fails with the module's text (or, were this reading stricter
+    -- than the grammar, returns the fields).
     function packed.decode(key, raw, unchecked)
         if stored == nil then
             split()
@@ -1194,14 +1195,31 @@ do
             return strict(key, raw, unchecked)
         end
         local fields, at = {}, 1
+        local tag = s_byte(raw, 1)
         while true do
-            -- Past a trailing space `at` is beyond the end: no byte, no tag.
-            local name = field_of[s_byte(raw, at)]
+            -- Past a trailing space there is no byte, no tag.
+            local name = field_of[tag]
             local colon = s_find(raw, ':', at + 2, true)
             if name == nil or colon == nil or fields[name] ~= nil then
                 break
             end
-            local length = length_value(s_sub(raw, at + 1, colon - 1))
+            -- The length: one or two digits (most lengths) read as bytes, longer ones as text.
+            local length
+            local digits = colon - at - 1
+            if digits == 1 then
+                local d = s_byte(raw, at + 1) - 48
+                if d >= 0 and d <= 9 then
+                    length = d
+                end
+            elseif digits == 2 then
+                local d1, d2 = s_byte(raw, at + 1, at + 2)
+                d1, d2 = d1 - 48, d2 - 48
+                if d1 >= 1 and d1 <= 9 and d2 >= 0 and d2 <= 9 then
+                    length = d1 * 10 + d2
+                end
+            else
+                length = length_value(s_sub(raw, at + 1, colon - 1))
+            end
             if length == nil then
                 break
             end
@@ -1217,7 +1235,10 @@ do
             if last == n then
                 return fields
             end
-            if s_byte(raw, last + 1) ~= 32 then
+            -- The separator and the next field's tag, in one call.
+            local separator
+            separator, tag = s_byte(raw, last + 1, last + 2)
+            if separator ~= 32 then
                 break
             end
             at = last + 2
@@ -1254,10 +1275,6 @@ local function parse_i64(text)
     local value = tonumber(significant ~= '' and significant or '0')
     return sign == '-' and -value or value
 end
-
--- The fields of a job record that hold its own data, up to megabytes: a job read only for its
--- state and links (load_job's `linked`) is read without checking them for UTF-8.
-local DATA_FIELDS = { payload = true, result = true, error = true }
 
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
 -- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
@@ -1455,16 +1472,16 @@ function inline.reference(fields)
     return false
 end
 
--- The fields of the record at `key` as a table field -> value, nil when the key does not exist
--- (mod.rs Store::record): a string is a packed record (packed.decode, CORRUPT unless it follows
--- the format); a hash is a record of the earlier format, its UTF-8 pairs (it becomes a string on
--- its first write); any other type is WRONGTYPE (expected a string). One GET in the common case:
--- the type is asked only when GET refuses the key. `unchecked`: as packed.decode's.
-local record_fields
+-- packed.read(key, unchecked): the fields of the record at `key` as a table field -> value, nil
+-- when the key does not exist (mod.rs Store::record): a string is a packed record
+-- (packed.decode, CORRUPT unless it follows the format); a hash is a record of the earlier
+-- format, its UTF-8 pairs (it becomes a string on its first write); any other type is WRONGTYPE
+-- (expected a string). One GET in the common case: the type is asked only when GET refuses the
+-- key. `unchecked`: as packed.decode's.
 do
     local rpcall, type_of -- redis.pcall and type, looked up once (at call time)
 
-    record_fields = function(key, unchecked)
+    function packed.read(key, unchecked)
         if rpcall == nil then
             rpcall, type_of = redis.pcall, type
         end
@@ -1488,11 +1505,15 @@ end
 
 local load_job
 do
+    -- The fields of a job record that hold its own data, up to megabytes: a job read only for its
+    -- state and links (load_job's `linked`) is read without checking them for UTF-8.
+    local DATA_FIELDS = { payload = true, result = true, error = true }
+
     -- The pending job an inline entry holds (its flat field list; job.rs Job::from_entry): state
     -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
     -- come first: a field of the same name in the entry is not read), the rest from the entry's
     -- fields (defaults for those left out), read as a record is, errors naming the stream.
-    -- It has no record yet: its first write (`save`) gives it one.
+    -- It has no record yet: its first write (packed.save) gives it one.
     local function decode_inline(k, priority, entry, fields)
         local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
             'entry', entry }
@@ -1507,7 +1528,7 @@ do
     -- exists; `linked`: as load_job's.
     local function load_record(k, id, linked)
         local key = k.job(id)
-        local fields = record_fields(key, linked and DATA_FIELDS)
+        local fields = packed.read(key, linked and DATA_FIELDS)
         if fields == nil then
             return nil, false
         end
@@ -1652,12 +1673,13 @@ do
     end
 end
 
--- Writes the whole record of `job` as it is now, packed, in one SET of its key (mod.rs save):
--- every write of a job record is this one, once the command has made its changes. `expire_ms` is
--- a finished job's retention (PX); without it the key keeps its TTL (KEEPTTL). A record of the
--- earlier format (hash) becomes a string here; a plain pending job held by its inline entry gets
--- its first record (its entry stays; from then on the record is authoritative).
-local function save(k, job, expire_ms)
+-- packed.save(k, job, expire_ms): writes the whole record of `job` as it is now, packed, in one
+-- SET of its key (mod.rs save): every write of a job record is this one, once the command has
+-- made its changes. `expire_ms` is a finished job's retention (PX); without it the key keeps its
+-- TTL (KEEPTTL). A record of the earlier format (hash) becomes a string here; a plain pending job
+-- held by its inline entry gets its first record (its entry stays; from then on the record is
+-- authoritative).
+function packed.save(k, job, expire_ms)
     if expire_ms ~= nil then
         call('SET', k.job(job.id), packed.encode(job), 'PX', itoa(expire_ms))
     else
@@ -2062,12 +2084,12 @@ local function push_entry(k, fields, priority)
 end
 
 -- Moves a waiting, scheduled, retrying or dead job (already out of its index) into its stream.
--- Writes its record (`save`), with whatever else the caller changed in `job` before.
+-- Writes its record (packed.save), with whatever else the caller changed in `job` before.
 local function make_pending(k, job)
     job.state = 'pending'
     job.entry = push_entry(k, { ENTRY_FIELD, job.id }, job.priority)
     job.run_at = nil
-    save(k, job)
+    packed.save(k, job)
     announce(k, job.id, job.state)
 end
 
@@ -2122,7 +2144,7 @@ local function start_attempt(k, job, consumer, now)
     local entry = job.entry or (job.lease and job.lease:match('^(.*):[^:]*$')) or '0-0'
     job.lease = entry .. ':' .. itoa(job.attempt)
     job.entry = nil
-    save(k, job)
+    packed.save(k, job)
     call('ZADD', k.active, itoa(now + job.timeout), job.id)
     announce(k, job.id, job.state)
 end
@@ -2167,7 +2189,7 @@ local function finish_one(k, job, state, fields, now)
             keep = 1
         end
     end
-    save(k, job, keep)
+    packed.save(k, job, keep)
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
         local excess = call('ZCARD', k.dead) - CONFIG.dead_max
@@ -2397,7 +2419,7 @@ local function write_waiting(k, child)
         call('ZREM', k.waiting, child.id)
         make_pending(k, child)
     else
-        save(k, child)
+        packed.save(k, child)
     end
 end
 
@@ -3271,7 +3293,7 @@ local function wait_for(k, spec, job, parents, now)
                 children[#children + 1] = job.id
                 parent.children = json_id_list(children)
                 -- A pending parent still held by its inline entry gets its first record here.
-                save(k, parent)
+                packed.save(k, parent)
             end
         end
     end
@@ -3412,7 +3434,7 @@ enqueue_job = function(k, spec, now, sec, usec)
     -- A job with parents is written once its parents are counted (wait_for); a plain job has no
     -- record while pending.
     if not plain and #parents == 0 then
-        save(k, job)
+        packed.save(k, job)
     end
     if spec.unique ~= nil then
         call('HSET', k.unique, spec.unique, id)
@@ -3613,7 +3635,7 @@ local function state(keys, argv)
     local k = queue_keys(queue)
     local key = k.job(id)
     -- The record's state field (one lookup of its key; the other fields are not checked).
-    local fields = record_fields(key)
+    local fields = packed.read(key)
     if fields == nil then
         -- No record: a generated id may name a pending job's inline entry.
         return inline.load(k, id) and 'pending' or nil
@@ -3827,7 +3849,7 @@ local function fail_job(keys, argv)
         job.state = 'retrying'
         job.error = error_text
         job.run_at = due
-        save(k, job)
+        packed.save(k, job)
         call('ZADD', k.retrying, itoa(due), id)
         announce(k, id, 'retrying')
     end
@@ -3874,7 +3896,7 @@ local function touch(keys, argv)
     if timeout ~= nil or progress ~= nil then
         job.timeout = timeout or job.timeout
         job.progress = progress or job.progress
-        save(k, job)
+        packed.save(k, job)
     end
     return REPLY.DONE
 end
@@ -3967,7 +3989,7 @@ local function cancel(keys, argv)
     end
     if job.state == 'active' then
         job.cancel_requested = 1
-        save(k, job)
+        packed.save(k, job)
         return REPLY.CANCEL_REQUESTED
     end
     if not CANCELLABLE[job.state] then
@@ -4186,7 +4208,7 @@ local function info(keys, argv)
                 if inline.reference(first[3]) == false then
                     at = parse_i64(first[1]:match('^(%d+)'))
                 else
-                    local fields = record_fields(k.job(first[2]))
+                    local fields = packed.read(k.job(first[2]))
                     at = fields and fields.created_at and parse_i64(fields.created_at)
                 end
                 if at and (oldest == nil or at < oldest) then
