@@ -407,6 +407,8 @@ fn each_command_reaches_the_aof_as_one_transaction() {
 /// Job records reach the AOF as whole packed strings: a step writes a job's record with one
 /// `SET` (never HSET, HDEL or an expiry command on a job key), `KEEPTTL` unless it finishes the
 /// job with a retention, when the same SET carries it (`PX`, which the AOF holds as `PXAT`).
+/// (PROTOCOL.md allows a second write of a job reached twice by one cascade of `AFTER`
+/// children; this workload has no such cascade.)
 fn job_records_reach_the_aof_as_one_set_per_step(backend: Backend) {
     let server = server(backend);
     let mut zrq = server.zrq(backend);
