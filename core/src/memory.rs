@@ -436,14 +436,6 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn persist(&mut self, key: &str) -> Result<()> {
-        self.expire_keys();
-        if let Some(entry) = self.keys.get_mut(key) {
-            entry.expires_at = None;
-        }
-        Ok(())
-    }
-
     fn signal(&mut self, key: &str) {
         self.signalled.push(key.to_string());
     }
@@ -903,11 +895,6 @@ mod tests {
         assert_eq!(s.hget("h", "a")?.as_deref(), Some("1"));
         s.advance(1);
         assert_eq!(s.key_type("h")?, KeyType::Missing);
-        s.hset("h", &[("a", "1")])?;
-        s.pexpire("h", 10)?;
-        s.persist("h")?;
-        s.advance(100);
-        assert_eq!(s.key_type("h")?, KeyType::Hash);
         Ok(())
     }
 

@@ -108,8 +108,6 @@ pub trait Store {
     fn set(&mut self, key: &str, value: &str) -> Result<()>;
     /// Makes `key` expire after `ms`.
     fn pexpire(&mut self, key: &str, ms: i64) -> Result<()>;
-    /// Removes any expiry of `key`.
-    fn persist(&mut self, key: &str) -> Result<()>;
     /// Wakes clients blocked on `key` (blocked FETCH and RESULT).
     fn signal(&mut self, key: &str);
     /// Tells the server's timer that `queue` has work due at `due` (unix ms): a delayed job, a

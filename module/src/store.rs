@@ -211,10 +211,6 @@ impl Store for RedisStore<'_> {
             .map(drop)
     }
 
-    fn persist(&mut self, key: &str) -> Result<()> {
-        self.write(c"PERSIST", &[key.as_bytes()]).map(drop)
-    }
-
     fn signal(&mut self, key: &str) {
         blocking::signal(self.ctx, key);
     }

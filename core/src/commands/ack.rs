@@ -2,7 +2,9 @@
 //! completed, 0 if it was not active (or not under that lease), -1 if its cancellation was
 //! requested meanwhile (it is now cancelled).
 
-use super::{check_finish_types, finish, held, lease_token, load_job_to_finish, next_state};
+use super::{
+    check_finish_types, finish, held, lease_token, load_job_to_finish, next_state, Ending,
+};
 use crate::args::{self, Options};
 use crate::config::{Config, RESULT_MAX_BYTES};
 use crate::keys::QueueKeys;
@@ -62,7 +64,6 @@ impl<'a> Ack<'a> {
         let Some(mut job) = held(load_job_to_finish(store, &keys, self.id)?, self.lease) else {
             return Ok(Reply::Int(code::NOTHING));
         };
-        let result: Vec<(&str, &str)> = self.result.map(|r| ("result", r)).into_iter().collect();
         let (event, reply) = if job.cancel_requested.is_some() {
             (Event::Abandon, code::CANCELLED)
         } else {
@@ -70,7 +71,11 @@ impl<'a> Ack<'a> {
         };
         // Only the keys this job's ending writes (a job that is not held changed nothing).
         check_finish_types(store, &keys, &job, next_state(&job, event)?)?;
-        finish(store, &keys, &mut job, event, &result)?;
+        let ending = Ending {
+            result: self.result,
+            error: None,
+        };
+        finish(store, &keys, &mut job, event, ending)?;
         Ok(Reply::Int(reply))
     }
 }

@@ -2,7 +2,7 @@
 //! cancellation is requested (its worker learns it at its next TOUCH, ACK or FAIL), 0 if it cannot
 //! be cancelled (finished, or unknown).
 
-use super::{check_queue_types, finish, load_job_to_finish, queue_and_name, save};
+use super::{check_queue_types, finish, load_job_to_finish, queue_and_name, save, Ending};
 use crate::keys::QueueKeys;
 use crate::reply::code;
 use crate::state::{Event, State};
@@ -40,7 +40,7 @@ impl<'a> Cancel<'a> {
         if job.state.after(Event::Cancel).is_none() {
             return Ok(Reply::Int(code::NOTHING));
         }
-        finish(store, &keys, &mut job, Event::Cancel, &[])?;
+        finish(store, &keys, &mut job, Event::Cancel, Ending::default())?;
         Ok(Reply::Int(code::DONE))
     }
 }

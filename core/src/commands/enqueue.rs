@@ -9,7 +9,7 @@
 use super::flow::{self, parent_done, write_waiting};
 use super::{
     announce, check_queue_types, check_types, finish, load_job, push_entry, push_fields,
-    record_exists, save,
+    record_exists, save, Ending,
 };
 use std::collections::HashSet;
 
@@ -373,7 +373,7 @@ impl<'a> Enqueue<'a> {
                 keys,
                 job,
                 crate::state::Event::Cancel,
-                &[("error", &reason)],
+                Ending::error(&reason),
             );
         }
         for (parent, mut children) in parents.iter_mut().zip(children) {

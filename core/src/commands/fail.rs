@@ -7,7 +7,7 @@
 
 use super::{
     announce, check_queue_types, finish, held, lease_token, load_job_to_finish, next_state, save,
-    unlink,
+    unlink, Ending,
 };
 use crate::args::{self, Options, MAX_DURATION_MS};
 use crate::config::backoff_delay;
@@ -76,11 +76,11 @@ impl<'a> Fail<'a> {
             return Ok(Reply::Nil);
         };
         store.hincrby(&keys.stats(), "failed", 1)?;
-        let error = [("error", self.error)];
+        let error = Ending::error(self.error);
         if job.cancel_requested.is_some() {
-            finish(store, &keys, &mut job, Event::Abandon, &error)?;
+            finish(store, &keys, &mut job, Event::Abandon, error)?;
         } else if job.attempt >= job.max_attempts {
-            finish(store, &keys, &mut job, Event::Bury, &error)?;
+            finish(store, &keys, &mut job, Event::Bury, error)?;
         } else {
             let config = store.config();
             let delay = match self.retry_in {

@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::enqueue::Enqueue;
-use super::{check_types, finish_one, load_job, make_pending, save};
+use super::{check_types, finish_one, load_job, make_pending, save, Ending};
 use crate::args;
 use crate::config::PARENTS_MAX_BYTES;
 use crate::job::{integer_field, name_field, Job};
@@ -124,7 +124,7 @@ pub(crate) fn settle(
                     keys,
                     &mut child,
                     Event::Cancel,
-                    &[("error", &reason)],
+                    Ending::error(&reason),
                 )?;
                 work.push(Finished {
                     id: child.id.clone(),

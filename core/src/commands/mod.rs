@@ -469,7 +469,7 @@ pub(crate) fn expire_lease(
         job.error = Some(error);
         return Ok(Some(job));
     };
-    finish(store, keys, &mut job, ending, &[("error", &error)])?;
+    finish(store, keys, &mut job, ending, Ending::error(&error))?;
     Ok(None)
 }
 
@@ -514,14 +514,33 @@ pub(crate) fn finish(
     keys: &QueueKeys,
     job: &mut Job,
     event: Event,
-    fields: &[(&str, &str)],
+    ending: Ending<'_>,
 ) -> Result<()> {
-    finish_one(store, keys, job, event, fields)?;
-    let result = fields.iter().find(|(f, _)| *f == "result").map(|(_, r)| *r);
-    flow::settle(store, keys, job, result)
+    finish_one(store, keys, job, event, ending)?;
+    flow::settle(store, keys, job, ending.result)
 }
 
-/// Ends `job` in a final state reached by `event`: unlinks it, records `fields`, files it in the
+/// What a job's ending records besides its state and time: the worker's result (ACK) or the
+/// error that ended it (FAIL, an expired lease, a failed parent).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ending<'a> {
+    /// The result the worker gave, if any.
+    pub(crate) result: Option<&'a str>,
+    /// Why the job ended, if it failed or was cancelled for a reason.
+    pub(crate) error: Option<&'a str>,
+}
+
+impl<'a> Ending<'a> {
+    /// An ending that records `error`.
+    pub(crate) fn error(error: &'a str) -> Self {
+        Ending {
+            result: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// Ends `job` in a final state reached by `event`: unlinks it, records its `ending`, files it in the
 /// state's index (completed and cancelled jobs expire after their retention; dead jobs are kept up
 /// to the per-queue cap), frees its UNIQUE key, counts it, wakes RESULT waiters and announces it.
 pub(crate) fn finish_one(
@@ -529,22 +548,17 @@ pub(crate) fn finish_one(
     keys: &QueueKeys,
     job: &mut Job,
     event: Event,
-    fields: &[(&str, &str)],
+    ending: Ending<'_>,
 ) -> Result<()> {
     let state = next_state(job, event)?;
     unlink(store, keys, job)?;
     let now = store.now_ms();
     let job_key = keys.job(&job.id);
-    for (name, value) in fields {
-        match *name {
-            "result" => job.result = Some(value.to_string()),
-            "error" => job.error = Some(value.to_string()),
-            other => {
-                return Err(ZrqError::internal(&format!(
-                    "a finished job has no field '{other}' to set"
-                )))
-            }
-        }
+    if let Some(result) = ending.result {
+        job.result = Some(result.to_string());
+    }
+    if let Some(error) = ending.error {
+        job.error = Some(error.to_string());
     }
     job.state = state;
     job.finished_at = Some(now);

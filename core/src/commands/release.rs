@@ -8,7 +8,7 @@
 //! retries left runs again.
 
 use super::{
-    check_queue_types, finish, held, lease_token, load_job_to_finish, make_pending, unlink,
+    check_queue_types, finish, held, lease_token, load_job_to_finish, make_pending, unlink, Ending,
 };
 use crate::args::{self, Options};
 use crate::keys::QueueKeys;
@@ -57,7 +57,7 @@ impl<'a> Release<'a> {
             return Ok(Reply::Int(code::NOTHING));
         };
         if job.cancel_requested.is_some() {
-            finish(store, &keys, &mut job, Event::Abandon, &[])?;
+            finish(store, &keys, &mut job, Event::Abandon, Ending::default())?;
             return Ok(Reply::Int(code::CANCELLED));
         }
         unlink(store, &keys, &mut job)?;
