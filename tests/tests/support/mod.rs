@@ -569,10 +569,21 @@ pub fn tamper_at(
     key: &str,
     change: impl FnOnce(&mut BTreeMap<String, String>),
 ) -> BTreeMap<String, String> {
+    rewrite_record(conn, key, change, write_packed)
+}
+
+/// Reads the record at `key` (packed or hash; it must exist), lets `change` set or remove
+/// fields, and writes it back with `write`. Returns the record as written.
+fn rewrite_record(
+    conn: &mut Connection,
+    key: &str,
+    change: impl FnOnce(&mut BTreeMap<String, String>),
+    write: fn(&mut Connection, &str, &BTreeMap<String, String>),
+) -> BTreeMap<String, String> {
     let mut fields =
         stored_record(conn, key).unwrap_or_else(|| panic!("tamper: {key} has no record"));
     change(&mut fields);
-    write_packed(conn, key, &fields);
+    write(conn, key, &fields);
     fields
 }
 
@@ -594,11 +605,7 @@ pub fn tamper_hash_at(
     key: &str,
     change: impl FnOnce(&mut BTreeMap<String, String>),
 ) -> BTreeMap<String, String> {
-    let mut fields =
-        stored_record(conn, key).unwrap_or_else(|| panic!("tamper: {key} has no record"));
-    change(&mut fields);
-    write_hash_record(conn, key, &fields);
-    fields
+    rewrite_record(conn, key, change, write_hash_record)
 }
 
 /// Runs a fixture command that may be one of the record pseudo-commands, which tests use where
