@@ -148,9 +148,12 @@ pub struct QueueKeys {
 impl QueueKeys {
     /// Keys of `queue` (a name already checked by [`crate::args::name`]).
     pub fn new(queue: &str) -> Self {
-        QueueKeys {
-            prefix: format!("zrq:{{{queue}}}:"),
-        }
+        // Concatenated, not `format!`ted: see `join`.
+        let mut prefix = String::with_capacity(queue.len() + 7);
+        prefix.push_str("zrq:{");
+        prefix.push_str(queue);
+        prefix.push_str("}:");
+        QueueKeys { prefix }
     }
 
     /// The queue these keys belong to: the command's queue, which every key and every plan entry
