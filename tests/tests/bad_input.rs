@@ -471,6 +471,8 @@ fn generated_cases() -> Vec<Case> {
     for (command, args) in [
         ("enqueue", &[&b"ws"[..], b"t", b"{}"][..]),
         ("enqueue", &[b"ws", b"t", b"{}", b"ID", b"new"]),
+        // The priority-0 stream is checked (and would be created) with the job's own.
+        ("enqueue", &[b"ws", b"t", b"{}", b"PRIORITY", b"9"]),
         ("fetch", &[b"ws", b"w"]),
         ("fetch", &[b"ws", b"w", b"BLOCK", b"0"]),
         // (Not ACK: a running job's entry left the stream when it was delivered, so its ACK
@@ -483,6 +485,13 @@ fn generated_cases() -> Vec<Case> {
             wrong(stream_string, "string", "stream"),
         ));
     }
+    // The job's own stream of the wrong type, the priority-0 one missing: ENQUEUE refuses before
+    // it creates the priority-0 stream.
+    cases.push(case(
+        "enqueue",
+        &[b"wp", b"t", b"{}", b"PRIORITY", b"9"],
+        wrong("zrq:{wp}:stream:9", "string", "stream"),
+    ));
     // A job record is a string (packed) or a hash (the earlier format): any other type is
     // WRONGTYPE, and a string that is no packed record is CORRUPT.
     let job_list = "zrq:{wj}:job:j1";
@@ -570,6 +579,7 @@ fn fixture(server: &Server, backend: Backend) -> Zrq {
     let setup: &[&[&str]] = &[
         &["DEL", "zrq:{ws}:stream"],
         &["SET", "zrq:{ws}:stream", "x"],
+        &["SET", "zrq:{wp}:stream:9", "x"],
         &["RPUSH", "zrq:{wj}:job:j1", "x"],
         &["SADD", "zrq:{wj}:job:j2", "x"],
         &["SET", "zrq:{wx}:job:j1", "x"],

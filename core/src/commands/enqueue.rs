@@ -259,12 +259,9 @@ impl<'a> Enqueue<'a> {
             check_queue_types(store, &keys)?;
         } else if scheduled {
             check_types(store, &[(&keys.scheduled(), KeyType::ZSet)])?;
-        } else {
-            check_types(store, &[(&keys.stream(), KeyType::Stream)])?;
-            if self.priority != 0 {
-                check_types(store, &[(&keys.stream_at(self.priority), KeyType::Stream)])?;
-            }
         }
+        // A pending job's first write is its entry: `push_fields` checks the streams' types
+        // before it (looking them up here too measured ~1.5k instructions an ENQUEUE).
         check_types(store, &[(&keys.stats(), KeyType::Hash)])?;
         let mut job = Job {
             id: id.clone(),

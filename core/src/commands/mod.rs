@@ -337,7 +337,9 @@ pub(crate) fn push_entry(
 
 /// Appends an entry of `fields` to the stream of `priority` (creating the stream and its group if
 /// needed) and wakes blocked workers; returns the entry id. A reference entry names its job
-/// ([`push_entry`]); an inline entry holds it ([`Job::entry_fields`]).
+/// ([`push_entry`]); an inline entry holds it ([`Job::entry_fields`]). The streams' types are
+/// checked (`WRONGTYPE`) before anything is written, so a command whose first write this is
+/// need not look them up before.
 pub(crate) fn push_fields(
     store: &mut dyn Store,
     keys: &QueueKeys,
@@ -351,10 +353,14 @@ pub(crate) fn push_fields(
     } else {
         Some(keys.stream_at(priority))
     };
+    let mut missing = Vec::with_capacity(2);
     for key in std::iter::once(&base).chain(&stream) {
-        if store.key_type(key)? == KeyType::Missing {
-            store.create_stream_with_group(key, GROUP)?;
+        if !exists_as(store, key, KeyType::Stream)? {
+            missing.push(key);
         }
+    }
+    for key in missing {
+        store.create_stream_with_group(key, GROUP)?;
     }
     let entry = store.xadd(stream.as_ref().unwrap_or(&base), fields)?;
     if stream.is_some() {
