@@ -2073,3 +2073,174 @@ fn inline_jobs_are_stored_alike_field_order_included() {
     );
     assert_eq!(module.1, lua.1, "after CANCEL and FETCH");
 }
+
+/// Jobs read for their links (a waiting child when its parent finishes, a parent at ENQUEUE …
+/// AFTER) with payloads, results and errors longer than the Lua library reads in one piece (it
+/// reads such records in parts and patches what follows the payload) are stored alike by both
+/// backends: a child released, one released with a parent's long result, one cancelled in
+/// cascade (with its retention), one whose error note gets shorter (the whole record written
+/// again), and parents given children.
+#[test]
+fn linked_records_read_in_parts_are_written_alike() {
+    let server = both();
+    let payload = format!("\"{}\"", "é\u{1f600}a".repeat(1500));
+    let long_result = format!("[\"{}\"]", "ü".repeat(3000));
+    let too_long = format!("\"{}\"", "a".repeat(40_000));
+    let mut views = Vec::new();
+    let mut ttls = Vec::new();
+    for backend in [MODULE, LUA] {
+        let queue = format!("linked{backend:?}");
+        let q = queue.as_str();
+        let mut zrq = server.zrq(backend);
+        let p = payload.as_str();
+        // Q completes with a long result before its child is enqueued; P gets two children.
+        zrq.enqueue(q, "t", p, &["ID", "q"]);
+        zrq.enqueue(q, "t", p, &["ID", "p"]);
+        zrq.enqueue(q, "t", p, &["ID", "f", "RETRIES", "0"]);
+        for (id, _) in [("q", 0), ("p", 1), ("f", 2)] {
+            assert_eq!(zrq.fetch(q, "w", 1)[0]["id"], id);
+        }
+        assert_eq!(ack(&mut zrq, q, "q", Some(&long_result)), 1);
+        zrq.enqueue(q, "t", p, &["ID", "c1", "AFTER", "p"]);
+        zrq.enqueue(
+            q,
+            "t",
+            p,
+            &["ID", "c2", "WITHRESULTS", "AFTER", "p", "AFTER", "q"],
+        );
+        zrq.enqueue(q, "t", p, &["ID", "g", "AFTER", "f"]);
+        // A child of three parents: the first completes with a result too long to copy (a long
+        // note), the second dies (the note gets shorter), the third stays unfinished.
+        for id in ["a", "b", "c"] {
+            zrq.enqueue(q, "t", p, &["ID", id, "RETRIES", "0"]);
+            assert_eq!(zrq.fetch(q, "w", 1)[0]["id"], id);
+        }
+        let options = [
+            "ID",
+            "s",
+            "WITHRESULTS",
+            "ONPARENTFAIL",
+            "run",
+            "AFTER",
+            "a",
+            "AFTER",
+            "b",
+            "AFTER",
+            "c",
+        ];
+        zrq.enqueue(q, "t", p, &options);
+        assert_eq!(ack(&mut zrq, q, "a", Some(&too_long)), 1);
+        let _: Value = zrq.call("fail", &[q, "b", "boom"]).expect("FAIL b");
+        let _: Value = zrq.call("fail", &[q, "f", "boom"]).expect("FAIL f");
+        assert_eq!(ack(&mut zrq, q, "p", Some(&long_result)), 1);
+        let mut conn = server.conn();
+        views.push(raw_view(&mut conn, q));
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(format!("zrq:{{{q}}}:job:g"))
+            .query(&mut conn)
+            .expect("PTTL");
+        ttls.push(ttl);
+        assert_eq!(zrq.state(q, "c1").as_deref(), Some("pending"));
+        assert_eq!(zrq.state(q, "c2").as_deref(), Some("pending"));
+        assert_eq!(zrq.state(q, "g").as_deref(), Some("cancelled"));
+        assert_eq!(zrq.state(q, "s").as_deref(), Some("waiting"));
+        let c2 = zrq.job(q, "c2").expect("c2");
+        assert!(c2["parents"].contains("\\u00fc"), "{}", c2["parents"]);
+    }
+    assert_eq!(views[0], views[1]);
+    assert!(
+        ttls.iter().all(|ttl| *ttl > 0),
+        "cancelled in cascade, kept: {ttls:?}"
+    );
+}
+
+/// Malformed records read for their links, with payloads longer than the Lua library reads in
+/// one piece: a waiting child (its parent's ACK skips it and leaves it as it is) and a parent at
+/// ENQUEUE … AFTER (CORRUPT, with the same text) are treated alike by both backends.
+#[test]
+fn malformed_linked_records_read_in_parts_are_refused_alike() {
+    let big = format!("[\"{}\"]", "x".repeat(9000));
+    let big_field = format!("p{}:{big}", big.len());
+    let mut cases: Vec<(String, Vec<u8>)> = support::malformed_packed()
+        .into_iter()
+        .map(|(what, raw)| {
+            let text = String::from_utf8_lossy(&raw)
+                .replace("p2:{}", &big_field)
+                .replace("s7:pending", "s7:waiting");
+            (what.to_string(), text.into_bytes())
+        })
+        .collect();
+    let tail = |rest: &[u8]| {
+        let mut raw = format!("t1:t {big_field} s7:waiting").into_bytes();
+        raw.extend_from_slice(rest);
+        raw
+    };
+    cases.extend([
+        ("consumer not UTF-8".to_string(), tail(b" c1:1 w2:\xff\xfe")),
+        ("payload stored twice".to_string(), tail(b" c1:1 p2:{}")),
+        (
+            "payload runs past the end".to_string(),
+            format!("t1:t p{}:{big} s7:waiting c1:1", big.len() + 40).into_bytes(),
+        ),
+        (
+            "payload ends the record".to_string(),
+            format!("t1:t {big_field}").into_bytes(),
+        ),
+        (
+            "space after the payload".to_string(),
+            format!("t1:t {big_field} ").into_bytes(),
+        ),
+        (
+            "no space after the payload".to_string(),
+            format!("t1:t {big_field}s7:waiting c1:1").into_bytes(),
+        ),
+        (
+            "long unknown field".to_string(),
+            tail(format!(" c1:1 q6000:{}", "y".repeat(6000)).as_bytes()),
+        ),
+        (
+            "long state".to_string(),
+            format!("t1:t {big_field} s6000:{} c1:1", "y".repeat(6000)).into_bytes(),
+        ),
+    ]);
+    let server = both();
+    let mut conn = server.conn();
+    let mut disagree = Vec::new();
+    for (what, raw) in &cases {
+        let mut seen = Vec::new();
+        for backend in [MODULE, LUA] {
+            let q = format!("bad{backend:?}");
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("zrq:{{{q}}}:*"))
+                .query(&mut conn)
+                .expect("KEYS");
+            for key in keys {
+                let _: i64 = redis::cmd("DEL").arg(key).query(&mut conn).expect("DEL");
+            }
+            let mut zrq = server.zrq(backend);
+            zrq.enqueue(&q, "t", "{}", &["ID", "p"]);
+            assert_eq!(zrq.fetch(&q, "w", 1).len(), 1);
+            support::tamper(&mut conn, &q, "p", |record| {
+                record.insert("children".to_string(), r#"["x"]"#.to_string());
+            });
+            let child = support::job_key(&q, "x");
+            support::set_raw(&mut conn, &child, raw);
+            let acked = outcome(&mut zrq, "ack", &[q.as_bytes(), b"p"]);
+            let after = support::raw_string(&mut conn, &child);
+            let enqueued = outcome(
+                &mut zrq,
+                "enqueue",
+                &[q.as_bytes(), b"t", b"{}", b"AFTER", b"x"],
+            );
+            seen.push(format!(
+                "ack {acked}; child {}; enqueue {}",
+                after.as_deref() == Some(raw.as_slice()),
+                enqueued.replace(&q, "<q>")
+            ));
+        }
+        if seen[0] != seen[1] {
+            disagree.push(format!("{what}: module {} | lua {}", seen[0], seen[1]));
+        }
+    }
+    assert!(disagree.is_empty(), "{disagree:#?}");
+}

@@ -10,6 +10,9 @@
 --                            field -> value; CORRUPT (the module's text) for anything but that
 --                            grammar. The values of the fields in the set `unchecked` are not
 --                            checked for UTF-8 (see load_job's `linked`).
+--   packed.encode(job, true) the fields after `payload` only, each after one space: what follows
+--                            the payload in the record (packed.save's patch)
+--   packed.read_linked(key)  a record read in pieces for its links (see below)
 --   packed.read(key, unchecked), packed.save(k, job, expire_ms)   a record's one GET and one SET
 --                            (defined with the job record, 17_job.lua)
 --------------------------------------------------------------------------------------------------
@@ -20,7 +23,7 @@ do
     -- tags, the default of each (by place: DEFAULT_OF's, false for an integer without one, nil
     -- for a text), the field of each tag's byte, and the string functions (looked up once: every
     -- job read or written runs these loops).
-    local stored, tags, default_at, field_of
+    local stored, tags, default_at, field_of, after_payload
     local s_byte, s_find, s_sub, s_format, concat, to_number
     -- Memos of lengths and small integers (a number's text costs a C formatting call, and a
     -- record's lengths are mostly short): `<tag><length>:` heads by place and length (below
@@ -45,6 +48,9 @@ do
                 end
                 field_of[s_byte(tag)] = name
                 heads[at], first_heads[at] = {}, {}
+                if name == 'payload' then
+                    after_payload = at + 1
+                end
             end
         end
     end
@@ -71,14 +77,15 @@ do
 
     -- The record as pieces concatenated once: `<tag><length>:` heads (` <tag>…` after the first)
     -- and the values, so no value is copied twice (big values apart, see BIG). An absent field
-    -- costs a lookup.
-    function packed.encode(job)
+    -- costs a lookup. With `tail`, only the fields after `payload`, the first one after a space
+    -- too: the record's bytes from the space that ends the payload.
+    function packed.encode(job, tail)
         if stored == nil then
             split()
         end
         local stored, default_at, parts = stored, default_at, parts
         local n, m = 0, 0
-        for i = 1, #stored do
+        for i = tail and after_payload or 1, #stored do
             local value = job[stored[i]]
             if value ~= nil then
                 local default = default_at[i]
@@ -99,7 +106,7 @@ do
                 end
                 if value ~= nil then
                     local length = #value
-                    local first = n == 0 and m == 0
+                    local first = not tail and n == 0 and m == 0
                     local memo = first and first_heads[i] or heads[i]
                     local head = memo[length]
                     if head == nil then
@@ -224,15 +231,12 @@ do
     -- pattern (a match with captures costs several times a plain find). Anything unexpected is
     -- read again by `strict`, which fails with the module's text (or, were this reading stricter
     -- than the grammar, returns the fields).
-    function packed.decode(key, raw, unchecked)
-        if stored == nil then
-            split()
-        end
+    local function quick(raw, unchecked)
         local n = #raw
         -- The whole record is checked for UTF-8 at once, or (with `unchecked`) value by value.
         local whole = unchecked == nil
         if n == 0 or (whole and not is_utf8(raw)) then
-            return strict(key, raw, unchecked)
+            return nil
         end
         local fields, at = {}, 1
         local tag = s_byte(raw, 1)
@@ -283,6 +287,147 @@ do
             end
             at = last + 2
         end
-        return strict(key, raw, unchecked)
+        return nil
+    end
+
+    function packed.decode(key, raw, unchecked)
+        if stored == nil then
+            split()
+        end
+        return quick(raw, unchecked) or strict(key, raw, unchecked)
+    end
+
+    -- packed.read_linked(key): the fields of the record at `key` read for its links (load_job's
+    -- `linked`), in pieces of CHUNK bytes (GETRANGE): a value of `payload`, `result` or `error`
+    -- that reaches beyond the piece read is not read at all (nor checked for UTF-8, as
+    -- `linked` reads never check them): its place is kept instead. Returns the fields (those
+    -- values left out), the places of the values left out (field -> { offset, length }, the
+    -- offset from 0) and the record's size; or, for a record of at most CHUNK bytes, one that
+    -- is not a string or missing, or anything this reading does not expect (then the whole
+    -- record is read again, for the module's CORRUPT text), what packed.read(key, DATA) gives.
+    -- A record of the full format would be refused here; it is read whole too.
+    local CHUNK = 4096
+    local DATA = { payload = true, result = true, error = true }
+    local rpcall -- redis.pcall, looked up once (at call time)
+
+    -- The record's bytes from `from` (from 0), at most `size` of them, and whether the record
+    -- ends within them; nil when GETRANGE refuses the key.
+    local function piece(key, from, size)
+        local bytes = rpcall('GETRANGE', key, s_format('%d', from), s_format('%d', from + size - 1))
+        if type(bytes) ~= 'string' then
+            return nil
+        end
+        return bytes, #bytes < size
+    end
+
+    -- The fields, spans and size as above, from the record's first piece `buf` (CHUNK bytes);
+    -- nil where the reading is left to packed.read.
+    local function pieces(key, buf)
+        local ends = false
+        -- `buf` holds the record from offset `base`; `at` is the place in `buf` of the next
+        -- field's tag.
+        local fields, spans, base, at = {}, {}, 0, 1
+        while true do
+            if #buf - at < 16 and not ends then
+                -- The tag and length of the next field in the piece.
+                buf, ends = piece(key, base + at - 1, CHUNK)
+                if buf == nil then
+                    return nil
+                end
+                base, at = base + at - 1, 1
+            end
+            local name = field_of[s_byte(buf, at)]
+            if name == nil or fields[name] ~= nil or spans[name] ~= nil then
+                return nil
+            end
+            local colon = s_find(buf, ':', at + 2, true)
+            if colon == nil or colon - at > 11 then
+                return nil
+            end
+            local length = length_value(s_sub(buf, at + 1, colon - 1))
+            if length == nil then
+                return nil
+            end
+            local last = colon + length
+            if last <= #buf then
+                local value = s_sub(buf, colon + 1, last)
+                if not DATA[name] and not is_utf8(value) then
+                    return nil
+                end
+                fields[name] = value
+                if last < #buf then
+                    -- One space, then the next field (which may begin in the next piece).
+                    if s_byte(buf, last + 1) ~= 32 or (ends and last + 1 == #buf) then
+                        return nil
+                    end
+                    at = last + 2
+                elseif ends then
+                    return fields, spans, base + #buf
+                end
+            elseif DATA[name] then
+                spans[name] = { base + colon, length }
+            elseif ends then
+                return nil
+            else
+                -- A long field that is not data (a list of children, say): read whole.
+                buf, ends = piece(key, base + at - 1, colon - at + 1 + length + CHUNK)
+                if buf == nil then
+                    return nil
+                end
+                base, at = base + at - 1, 1
+                last = nil
+            end
+            if last ~= nil and last >= #buf then
+                -- From the value's last byte (the colon for an empty one): nothing when the value
+                -- runs past the end, that byte alone when the record ends with it, else one space
+                -- and the next field.
+                buf, ends = piece(key, base + last - 1, CHUNK)
+                if buf == nil or buf == '' then
+                    return nil
+                end
+                base = base + last - 1
+                if #buf == 1 then
+                    return fields, spans, base + 1
+                end
+                if s_byte(buf, 2) ~= 32 or #buf == 2 then
+                    return nil
+                end
+                at = 3
+            end
+        end
+    end
+
+    function packed.read_linked(key)
+        if stored == nil then
+            split()
+        end
+        rpcall = rpcall or redis.pcall
+        local first, ends = piece(key, 0, CHUNK)
+        if first ~= nil and first ~= '' and ends then
+            -- The whole record.
+            return packed.decode(key, first, DATA)
+        end
+        local fields, spans, size
+        if first ~= nil and first ~= '' then
+            fields, spans, size = pieces(key, first)
+        end
+        if fields == nil then
+            -- No such key, another type, or a record this reading does not expect.
+            return packed.read(key, DATA)
+        end
+        return fields, spans, size
+    end
+
+    -- The value at `span` ({ offset, length }, as packed.read_linked gives it) of the record at
+    -- `key`, read now; the record must not have been written since.
+    function packed.span(key, span)
+        if span[2] == 0 then
+            return ''
+        end
+        local value = call('GETRANGE', key, s_format('%d', span[1]), s_format('%d', span[1] + span[2] - 1))
+        if #value ~= span[2] then
+            fail('INTERNAL', "record '" .. key .. "' changed while it was read")
+        end
+        return value
     end
 end

@@ -256,9 +256,32 @@ end
 
 local load_job
 do
-    -- The fields of a job record that hold its own data, up to megabytes: a job read only for its
-    -- state and links (load_job's `linked`) is read without checking them for UTF-8.
-    local DATA_FIELDS = { payload = true, result = true, error = true }
+    -- A job read for its state and links (load_job's `linked`) from the record at `key`, and
+    -- whether the key exists: packed.read_linked leaves out a long payload, result or error.
+    -- Without its payload, the job is written by patching what follows the payload (packed.save:
+    -- `job.record_head`, the bytes up to the payload's end, and `job.record_size`); a result or
+    -- error left out is `job.spans[field]`, read when it is needed (packed.save, wait_for).
+    local function load_linked(key, k, id)
+        local fields, spans, size = packed.read_linked(key)
+        if fields == nil then
+            return nil, false
+        end
+        local payload = spans and spans.payload
+        if payload ~= nil then
+            -- A placeholder for decode_job, which requires the field.
+            fields.payload = ''
+        end
+        local job = decode_job(key, fields, k.queue, id)
+        if job ~= nil and spans ~= nil and next(spans) ~= nil then
+            job.spans = spans
+            if payload ~= nil then
+                job.payload = nil
+                job.record_head = payload[1] + payload[2]
+                job.record_size = size
+            end
+        end
+        return job, true
+    end
 
     -- The pending job an inline entry holds (its flat field list; job.rs Job::from_entry): state
     -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
@@ -279,7 +302,10 @@ do
     -- exists; `linked`: as load_job's.
     local function load_record(k, id, linked)
         local key = k.job(id)
-        local fields = packed.read(key, linked and DATA_FIELDS)
+        if linked then
+            return load_linked(key, k, id)
+        end
+        local fields = packed.read(key)
         if fields == nil then
             return nil, false
         end
@@ -306,9 +332,9 @@ do
     -- full-format record whose `queue` or `id` differs from where it is stored
     -- (commands/mod.rs load_job). With `linked`, for a job read for its state and links (a
     -- parent at ENQUEUE, each waiting child of a finished parent), the data fields of a packed
-    -- record are read whole but not checked for UTF-8: checking a payload-max text of every kind
-    -- of UTF-8 sequence costs Lua about 35 ms, so children-max children would hold the server for
-    -- seconds. A result that is copied is checked then (result_json). Unlike the module, which
+    -- record are read in pieces (load_linked: long ones not at all) and not checked for UTF-8:
+    -- checking a payload-max text of every kind of UTF-8 sequence costs Lua about 35 ms, so
+    -- children-max children would hold the server for seconds. A result that is copied is checked then (result_json). Unlike the module, which
     -- finds such a record CORRUPT, a record whose data fields are not UTF-8 (not written by zrq)
     -- is read that way.
     load_job = function(k, id, linked)
@@ -430,7 +456,43 @@ end
 -- TTL (KEEPTTL). A record of the earlier format (hash) becomes a string here; a plain pending job
 -- held by its inline entry gets its first record (its entry stays; from then on the record is
 -- authoritative).
+--
+-- A job read without its payload (load_linked: `record_head` set) is written by patching its
+-- record: what follows the payload is replaced (SETRANGE) by the fields after the payload as
+-- they are now, the same bytes a whole SET would store; a retention is then set by PEXPIRE. When
+-- the new fields are shorter than the old ones (SETRANGE cannot shorten a string) the payload's
+-- part is read (GETRANGE) and the whole record SET. A result or error left out is read first.
+-- The record must not have been written since it was read.
 function packed.save(k, job, expire_ms)
+    local spans = job.spans
+    if spans ~= nil then
+        for field, span in pairs(spans) do
+            if field ~= 'payload' and job[field] == nil then
+                job[field] = packed.span(k.job(job.id), span)
+            end
+        end
+        job.spans = nil
+    end
+    local head = job.record_head
+    if head ~= nil then
+        local key = k.job(job.id)
+        local tail = packed.encode(job, true)
+        if head + #tail >= job.record_size then
+            call('SETRANGE', key, itoa(head), tail)
+            if expire_ms ~= nil then
+                call('PEXPIRE', key, itoa(expire_ms))
+            end
+        else
+            local record = packed.span(key, { 0, head }) .. tail
+            if expire_ms ~= nil then
+                call('SET', key, record, 'PX', itoa(expire_ms))
+            else
+                call('SET', key, record, 'KEEPTTL')
+            end
+        end
+        job.record_size = head + #tail
+        return
+    end
     if expire_ms ~= nil then
         call('SET', k.job(job.id), packed.encode(job), 'PX', itoa(expire_ms))
     else

@@ -155,7 +155,7 @@ local function result_fits(parents, bytes)
 end
 
 -- Records in the waiting `child` that `parent` (id, state) is done, with its `result` as the
--- parent stored it, of `size` bytes (`cache.json` keeps its result_json across the children of
+-- parent stored it (or a function that reads it), of `size` bytes (`cache.json` keeps its result_json across the children of
 -- one parent) and, unless it completed, a note on the child; without writing it: the caller
 -- writes it once it has counted every parent it counts in this step (write_waiting, which
 -- releases it when none is left). The caller checked that the child awaits this parent. A
@@ -179,7 +179,12 @@ local function parent_done(child, parent, result, size, cache)
         -- written as ASCII JSON too, or is not copied either.
         local value
         if result_fits(child.parents, size) then
-            cache.json = cache.json or result_json(result, parent.checked)
+            if cache.json == nil then
+                if type(result) == 'function' then
+                    result = result()
+                end
+                cache.json = result_json(result, parent.checked)
+            end
             if result_fits(child.parents, #cache.json) then
                 value = cache.json
             end
@@ -305,9 +310,10 @@ local function settle(k, job, result, now)
         -- The result is read once, not once per child: a parent may have children-max of them.
         local cache = {}
         for _, child_id in ipairs(done.children) do
-            -- Read whole: a child that is counted is written whole (a parent has at most
-            -- children-max children, each at most a payload-max record with its links); its data
-            -- not checked for UTF-8 (load_job's `linked`).
+            -- Read for its links (a parent has at most children-max children, each at most a
+            -- payload-max record with its links): a long payload, result or error is left in the
+            -- record, and a child that is counted is written by patching what follows its
+            -- payload (load_job's `linked`, packed.save).
             local child = try_load_job(k, child_id, true)
             if child and child.state == 'waiting' and awaits(child, done.id) then
                 local failed = done.state ~= 'completed'

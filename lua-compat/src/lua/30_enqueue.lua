@@ -19,7 +19,8 @@
 --          it is pending); pending with ID: XADD … * job <id>; (XGROUP CREATE … MKSTREAM first);
 --          scheduled (DELAY/AT in the future): ZADD zrq:{q}:scheduled <due> <id>;
 --          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each unfinished
---          parent (SET of its whole record … KEEPTTL; one held by its inline entry gets its
+--          parent (SET of its whole record … KEEPTTL, or SETRANGE of what follows its payload
+--          for a record read in parts, see packed.save; one held by its inline entry gets its
 --          first), the job's record written once its finished parents are counted;
 --          SET zrq:{q}:job:<id> <packed record> KEEPTTL (but for a plain job), HSET
 --          zrq:{q}:unique <key> <id>, HINCRBY
@@ -88,12 +89,22 @@ local function wait_for(k, spec, job, parents, now)
     for _, parent in ipairs(parents) do
         if IS_FINAL[parent.state] then
             -- A completed parent's result is copied (WITHRESULTS) when it fits in the child's
-            -- `parents`.
-            local result
+            -- `parents`: a long one the parent was read without (load_job's `linked`) is read
+            -- only then.
+            local result, size = nil, 0
             if job.with_results == 1 and parent.state == 'completed' then
-                result = parent.result
+                local span = parent.spans and parent.spans.result
+                if span ~= nil then
+                    local key = k.job(parent.id)
+                    result = function()
+                        return packed.span(key, span)
+                    end
+                    size = span[2]
+                elseif parent.result ~= nil then
+                    result, size = parent.result, #parent.result
+                end
             end
-            parent_done(job, parent, result, result and #result or 0, {})
+            parent_done(job, parent, result, size, {})
         end
     end
     write_waiting(k, job)
@@ -141,9 +152,10 @@ enqueue_job = function(k, spec, now, sec, usec)
         if parent == id then
             fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
         end
-        -- Read whole (after-max parents): an unfinished parent gets the child in its list of
-        -- children, a write of its whole record; a completed one's result may be copied (checked
-        -- then: its data is not checked for UTF-8 here, see load_job's `linked`).
+        -- Read for its links (after-max parents; a long payload, result or error is left in the
+        -- record, see load_job's `linked`): an unfinished parent gets the child in its list of
+        -- children, a patch of its record; a completed one's result may be copied (read and
+        -- checked then).
         local job = load_job(k, parent, true)
         if not job then
             fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue

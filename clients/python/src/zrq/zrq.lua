@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+0cc97789'
+local VERSION = '0.1.0+b5a727a8'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -970,6 +970,9 @@ end
 --                            field -> value; CORRUPT (the module's text) for anything but that
 --                            grammar. The values of the fields in the set `unchecked` are not
 --                            checked for UTF-8 (see load_job's `linked`).
+--   packed.encode(job, true) the fields after `payload` only, each after one space: what follows
+--                            the payload in the record (packed.save's patch)
+--   packed.read_linked(key)  a record read in pieces for its links (see below)
 --   packed.read(key, unchecked), packed.save(k, job, expire_ms)   a record's one GET and one SET
 --                            (defined with the job record, 17_job.lua)
 --------------------------------------------------------------------------------------------------
@@ -980,7 +983,7 @@ do
     -- tags, the default of each (by place: DEFAULT_OF's, false for an integer without one, nil
     -- for a text), the field of each tag's byte, and the string functions (looked up once: every
     -- job read or written runs these loops).
-    local stored, tags, default_at, field_of
+    local stored, tags, default_at, field_of, after_payload
     local s_byte, s_find, s_sub, s_format, concat, to_number
     -- Memos of lengths and small integers (a number's text costs a C formatting call, and a
     -- record's lengths are mostly short): `<tag><length>:` heads by place and length (below
@@ -1005,6 +1008,9 @@ do
                 end
                 field_of[s_byte(tag)] = name
                 heads[at], first_heads[at] = {}, {}
+                if name == 'payload' then
+                    after_payload = at + 1
+                end
             end
         end
     end
@@ -1031,14 +1037,15 @@ do
 
     -- The record as pieces concatenated once: `<tag><length>:` heads (` <tag>…` after the first)
     -- and the values, so no value is copied twice (big values apart, see BIG). An absent field
-    -- costs a lookup.
-    function packed.encode(job)
+    -- costs a lookup. With `tail`, only the fields after `payload`, the first one after a space
+    -- too: the record's bytes from the space that ends the payload.
+    function packed.encode(job, tail)
         if stored == nil then
             split()
         end
         local stored, default_at, parts = stored, default_at, parts
         local n, m = 0, 0
-        for i = 1, #stored do
+        for i = tail and after_payload or 1, #stored do
             local value = job[stored[i]]
             if value ~= nil then
                 local default = default_at[i]
@@ -1059,7 +1066,7 @@ do
                 end
                 if value ~= nil then
                     local length = #value
-                    local first = n == 0 and m == 0
+                    local first = not tail and n == 0 and m == 0
                     local memo = first and first_heads[i] or heads[i]
                     local head = memo[length]
                     if head == nil then
@@ -1184,15 +1191,12 @@ do
     -- pattern (a match with captures costs several times a plain find). Anything unexpected is
     -- read again by `strict`, which fails with the module's text (or, were this reading stricter
     -- than the grammar, returns the fields).
-    function packed.decode(key, raw, unchecked)
-        if stored == nil then
-            split()
-        end
+    local function quick(raw, unchecked)
         local n = #raw
         -- The whole record is checked for UTF-8 at once, or (with `unchecked`) value by value.
         local whole = unchecked == nil
         if n == 0 or (whole and not is_utf8(raw)) then
-            return strict(key, raw, unchecked)
+            return nil
         end
         local fields, at = {}, 1
         local tag = s_byte(raw, 1)
@@ -1243,7 +1247,148 @@ do
             end
             at = last + 2
         end
-        return strict(key, raw, unchecked)
+        return nil
+    end
+
+    function packed.decode(key, raw, unchecked)
+        if stored == nil then
+            split()
+        end
+        return quick(raw, unchecked) or strict(key, raw, unchecked)
+    end
+
+    -- packed.read_linked(key): the fields of the record at `key` read for its links (load_job's
+    -- `linked`), in pieces of CHUNK bytes (GETRANGE): a value of `payload`, `result` or `error`
+    -- that reaches beyond the piece read is not read at all (nor checked for UTF-8, as
+    -- `linked` reads never check them): its place is kept instead. Returns the fields (those
+    -- values left out), the places of the values left out (field -> { offset, length }, the
+    -- offset from 0) and the record's size; or, for a record of at most CHUNK bytes, one that
+    -- is not a string or missing, or anything this reading does not expect (then the whole
+    -- record is read again, for the module's CORRUPT text), what packed.read(key, DATA) gives.
+    -- A record of the full format would be refused here; it is read whole too.
+    local CHUNK = 4096
+    local DATA = { payload = true, result = true, error = true }
+    local rpcall -- redis.pcall, looked up once (at call time)
+
+    -- The record's bytes from `from` (from 0), at most `size` of them, and whether the record
+    -- ends within them; nil when GETRANGE refuses the key.
+    local function piece(key, from, size)
+        local bytes = rpcall('GETRANGE', key, s_format('%d', from), s_format('%d', from + size - 1))
+        if type(bytes) ~= 'string' then
+            return nil
+        end
+        return bytes, #bytes < size
+    end
+
+    -- The fields, spans and size as above, from the record's first piece `buf` (CHUNK bytes);
+    -- nil where the reading is left to packed.read.
+    local function pieces(key, buf)
+        local ends = false
+        -- `buf` holds the record from offset `base`; `at` is the place in `buf` of the next
+        -- field's tag.
+        local fields, spans, base, at = {}, {}, 0, 1
+        while true do
+            if #buf - at < 16 and not ends then
+                -- The tag and length of the next field in the piece.
+                buf, ends = piece(key, base + at - 1, CHUNK)
+                if buf == nil then
+                    return nil
+                end
+                base, at = base + at - 1, 1
+            end
+            local name = field_of[s_byte(buf, at)]
+            if name == nil or fields[name] ~= nil or spans[name] ~= nil then
+                return nil
+            end
+            local colon = s_find(buf, ':', at + 2, true)
+            if colon == nil or colon - at > 11 then
+                return nil
+            end
+            local length = length_value(s_sub(buf, at + 1, colon - 1))
+            if length == nil then
+                return nil
+            end
+            local last = colon + length
+            if last <= #buf then
+                local value = s_sub(buf, colon + 1, last)
+                if not DATA[name] and not is_utf8(value) then
+                    return nil
+                end
+                fields[name] = value
+                if last < #buf then
+                    -- One space, then the next field (which may begin in the next piece).
+                    if s_byte(buf, last + 1) ~= 32 or (ends and last + 1 == #buf) then
+                        return nil
+                    end
+                    at = last + 2
+                elseif ends then
+                    return fields, spans, base + #buf
+                end
+            elseif DATA[name] then
+                spans[name] = { base + colon, length }
+            elseif ends then
+                return nil
+            else
+                -- A long field that is not data (a list of children, say): read whole.
+                buf, ends = piece(key, base + at - 1, colon - at + 1 + length + CHUNK)
+                if buf == nil then
+                    return nil
+                end
+                base, at = base + at - 1, 1
+                last = nil
+            end
+            if last ~= nil and last >= #buf then
+                -- From the value's last byte (the colon for an empty one): nothing when the value
+                -- runs past the end, that byte alone when the record ends with it, else one space
+                -- and the next field.
+                buf, ends = piece(key, base + last - 1, CHUNK)
+                if buf == nil or buf == '' then
+                    return nil
+                end
+                base = base + last - 1
+                if #buf == 1 then
+                    return fields, spans, base + 1
+                end
+                if s_byte(buf, 2) ~= 32 or #buf == 2 then
+                    return nil
+                end
+                at = 3
+            end
+        end
+    end
+
+    function packed.read_linked(key)
+        if stored == nil then
+            split()
+        end
+        rpcall = rpcall or redis.pcall
+        local first, ends = piece(key, 0, CHUNK)
+        if first ~= nil and first ~= '' and ends then
+            -- The whole record.
+            return packed.decode(key, first, DATA)
+        end
+        local fields, spans, size
+        if first ~= nil and first ~= '' then
+            fields, spans, size = pieces(key, first)
+        end
+        if fields == nil then
+            -- No such key, another type, or a record this reading does not expect.
+            return packed.read(key, DATA)
+        end
+        return fields, spans, size
+    end
+
+    -- The value at `span` ({ offset, length }, as packed.read_linked gives it) of the record at
+    -- `key`, read now; the record must not have been written since.
+    function packed.span(key, span)
+        if span[2] == 0 then
+            return ''
+        end
+        local value = call('GETRANGE', key, s_format('%d', span[1]), s_format('%d', span[1] + span[2] - 1))
+        if #value ~= span[2] then
+            fail('INTERNAL', "record '" .. key .. "' changed while it was read")
+        end
+        return value
     end
 end
 
@@ -1505,9 +1650,32 @@ end
 
 local load_job
 do
-    -- The fields of a job record that hold its own data, up to megabytes: a job read only for its
-    -- state and links (load_job's `linked`) is read without checking them for UTF-8.
-    local DATA_FIELDS = { payload = true, result = true, error = true }
+    -- A job read for its state and links (load_job's `linked`) from the record at `key`, and
+    -- whether the key exists: packed.read_linked leaves out a long payload, result or error.
+    -- Without its payload, the job is written by patching what follows the payload (packed.save:
+    -- `job.record_head`, the bytes up to the payload's end, and `job.record_size`); a result or
+    -- error left out is `job.spans[field]`, read when it is needed (packed.save, wait_for).
+    local function load_linked(key, k, id)
+        local fields, spans, size = packed.read_linked(key)
+        if fields == nil then
+            return nil, false
+        end
+        local payload = spans and spans.payload
+        if payload ~= nil then
+            -- A placeholder for decode_job, which requires the field.
+            fields.payload = ''
+        end
+        local job = decode_job(key, fields, k.queue, id)
+        if job ~= nil and spans ~= nil and next(spans) ~= nil then
+            job.spans = spans
+            if payload ~= nil then
+                job.payload = nil
+                job.record_head = payload[1] + payload[2]
+                job.record_size = size
+            end
+        end
+        return job, true
+    end
 
     -- The pending job an inline entry holds (its flat field list; job.rs Job::from_entry): state
     -- pending, created_at the entry id's ms, priority that of its stream, entry its id (these
@@ -1528,7 +1696,10 @@ do
     -- exists; `linked`: as load_job's.
     local function load_record(k, id, linked)
         local key = k.job(id)
-        local fields = packed.read(key, linked and DATA_FIELDS)
+        if linked then
+            return load_linked(key, k, id)
+        end
+        local fields = packed.read(key)
         if fields == nil then
             return nil, false
         end
@@ -1555,9 +1726,9 @@ do
     -- full-format record whose `queue` or `id` differs from where it is stored
     -- (commands/mod.rs load_job). With `linked`, for a job read for its state and links (a
     -- parent at ENQUEUE, each waiting child of a finished parent), the data fields of a packed
-    -- record are read whole but not checked for UTF-8: checking a payload-max text of every kind
-    -- of UTF-8 sequence costs Lua about 35 ms, so children-max children would hold the server for
-    -- seconds. A result that is copied is checked then (result_json). Unlike the module, which
+    -- record are read in pieces (load_linked: long ones not at all) and not checked for UTF-8:
+    -- checking a payload-max text of every kind of UTF-8 sequence costs Lua about 35 ms, so
+    -- children-max children would hold the server for seconds. A result that is copied is checked then (result_json). Unlike the module, which
     -- finds such a record CORRUPT, a record whose data fields are not UTF-8 (not written by zrq)
     -- is read that way.
     load_job = function(k, id, linked)
@@ -1679,7 +1850,43 @@ end
 -- TTL (KEEPTTL). A record of the earlier format (hash) becomes a string here; a plain pending job
 -- held by its inline entry gets its first record (its entry stays; from then on the record is
 -- authoritative).
+--
+-- A job read without its payload (load_linked: `record_head` set) is written by patching its
+-- record: what follows the payload is replaced (SETRANGE) by the fields after the payload as
+-- they are now, the same bytes a whole SET would store; a retention is then set by PEXPIRE. When
+-- the new fields are shorter than the old ones (SETRANGE cannot shorten a string) the payload's
+-- part is read (GETRANGE) and the whole record SET. A result or error left out is read first.
+-- The record must not have been written since it was read.
 function packed.save(k, job, expire_ms)
+    local spans = job.spans
+    if spans ~= nil then
+        for field, span in pairs(spans) do
+            if field ~= 'payload' and job[field] == nil then
+                job[field] = packed.span(k.job(job.id), span)
+            end
+        end
+        job.spans = nil
+    end
+    local head = job.record_head
+    if head ~= nil then
+        local key = k.job(job.id)
+        local tail = packed.encode(job, true)
+        if head + #tail >= job.record_size then
+            call('SETRANGE', key, itoa(head), tail)
+            if expire_ms ~= nil then
+                call('PEXPIRE', key, itoa(expire_ms))
+            end
+        else
+            local record = packed.span(key, { 0, head }) .. tail
+            if expire_ms ~= nil then
+                call('SET', key, record, 'PX', itoa(expire_ms))
+            else
+                call('SET', key, record, 'KEEPTTL')
+            end
+        end
+        job.record_size = head + #tail
+        return
+    end
     if expire_ms ~= nil then
         call('SET', k.job(job.id), packed.encode(job), 'PX', itoa(expire_ms))
     else
@@ -2371,7 +2578,7 @@ local function result_fits(parents, bytes)
 end
 
 -- Records in the waiting `child` that `parent` (id, state) is done, with its `result` as the
--- parent stored it, of `size` bytes (`cache.json` keeps its result_json across the children of
+-- parent stored it (or a function that reads it), of `size` bytes (`cache.json` keeps its result_json across the children of
 -- one parent) and, unless it completed, a note on the child; without writing it: the caller
 -- writes it once it has counted every parent it counts in this step (write_waiting, which
 -- releases it when none is left). The caller checked that the child awaits this parent. A
@@ -2395,7 +2602,12 @@ local function parent_done(child, parent, result, size, cache)
         -- written as ASCII JSON too, or is not copied either.
         local value
         if result_fits(child.parents, size) then
-            cache.json = cache.json or result_json(result, parent.checked)
+            if cache.json == nil then
+                if type(result) == 'function' then
+                    result = result()
+                end
+                cache.json = result_json(result, parent.checked)
+            end
             if result_fits(child.parents, #cache.json) then
                 value = cache.json
             end
@@ -2521,9 +2733,10 @@ local function settle(k, job, result, now)
         -- The result is read once, not once per child: a parent may have children-max of them.
         local cache = {}
         for _, child_id in ipairs(done.children) do
-            -- Read whole: a child that is counted is written whole (a parent has at most
-            -- children-max children, each at most a payload-max record with its links); its data
-            -- not checked for UTF-8 (load_job's `linked`).
+            -- Read for its links (a parent has at most children-max children, each at most a
+            -- payload-max record with its links): a long payload, result or error is left in the
+            -- record, and a child that is counted is written by patching what follows its
+            -- payload (load_job's `linked`, packed.save).
             local child = try_load_job(k, child_id, true)
             if child and child.state == 'waiting' and awaits(child, done.id) then
                 local failed = done.state ~= 'completed'
@@ -2586,6 +2799,7 @@ local function acl_probes(k)
         { false, 'TIME' },
         { false, 'TYPE', k.stats },
         { false, 'GET', k.stats },
+        { false, 'GETRANGE', k.stats, '0', '0' },
         { false, 'HGET', k.stats, 'f' },
         { false, 'HGETALL', k.stats },
         { false, 'HLEN', k.stats },
@@ -2601,6 +2815,7 @@ local function acl_probes(k)
         { true, 'HINCRBY', k.stats, 'f', '1' },
         { true, 'DEL', k.paused },
         { true, 'SET', k.paused, '1' },
+        { true, 'SETRANGE', k.paused, '0', '1' },
         { true, 'PEXPIRE', k.stats, '1' },
         { true, 'RPUSH', k.wake, '1' },
         { true, 'LTRIM', k.wake, '0', '1' },
@@ -3231,7 +3446,8 @@ do -- 30_enqueue.lua: its locals are its own
 --          it is pending); pending with ID: XADD … * job <id>; (XGROUP CREATE … MKSTREAM first);
 --          scheduled (DELAY/AT in the future): ZADD zrq:{q}:scheduled <due> <id>;
 --          waiting (AFTER): ZADD zrq:{q}:waiting <now> <id>, and `children` on each unfinished
---          parent (SET of its whole record … KEEPTTL; one held by its inline entry gets its
+--          parent (SET of its whole record … KEEPTTL, or SETRANGE of what follows its payload
+--          for a record read in parts, see packed.save; one held by its inline entry gets its
 --          first), the job's record written once its finished parents are counted;
 --          SET zrq:{q}:job:<id> <packed record> KEEPTTL (but for a plain job), HSET
 --          zrq:{q}:unique <key> <id>, HINCRBY
@@ -3300,12 +3516,22 @@ local function wait_for(k, spec, job, parents, now)
     for _, parent in ipairs(parents) do
         if IS_FINAL[parent.state] then
             -- A completed parent's result is copied (WITHRESULTS) when it fits in the child's
-            -- `parents`.
-            local result
+            -- `parents`: a long one the parent was read without (load_job's `linked`) is read
+            -- only then.
+            local result, size = nil, 0
             if job.with_results == 1 and parent.state == 'completed' then
-                result = parent.result
+                local span = parent.spans and parent.spans.result
+                if span ~= nil then
+                    local key = k.job(parent.id)
+                    result = function()
+                        return packed.span(key, span)
+                    end
+                    size = span[2]
+                elseif parent.result ~= nil then
+                    result, size = parent.result, #parent.result
+                end
             end
-            parent_done(job, parent, result, result and #result or 0, {})
+            parent_done(job, parent, result, size, {})
         end
     end
     write_waiting(k, job)
@@ -3353,9 +3579,10 @@ enqueue_job = function(k, spec, now, sec, usec)
         if parent == id then
             fail('ERR', "job '" .. id .. "' cannot run AFTER itself")
         end
-        -- Read whole (after-max parents): an unfinished parent gets the child in its list of
-        -- children, a write of its whole record; a completed one's result may be copied (checked
-        -- then: its data is not checked for UTF-8 here, see load_job's `linked`).
+        -- Read for its links (after-max parents; a long payload, result or error is left in the
+        -- record, see load_job's `linked`): an unfinished parent gets the child in its list of
+        -- children, a patch of its record; a completed one's result may be copied (read and
+        -- checked then).
         local job = load_job(k, parent, true)
         if not job then
             fail('NOJOB', "AFTER names job '" .. parent .. "', which does not exist in queue '" .. k.queue
