@@ -1,8 +1,9 @@
 //! Direct key access through the module API (`RedisModule_OpenKey` and the type-specific calls),
 //! where it measured cheaper than `RedisModule_Call`: reads (a call builds a fake client, argument
-//! objects and a reply that is then converted again), sorted-set writes, and skipping writes that
-//! would change nothing. Multi-field hash writes and stream appends measured cheaper as calls
-//! (the call's replication reuses its argument objects), so they stay calls (see BENCHMARKS.md).
+//! objects and a reply that is then converted again), sorted-set writes, stream appends
+//! (`RedisModule_StreamAdd`), and skipping writes that would change nothing. Multi-field hash
+//! writes measured cheaper as calls (the call's replication reuses its argument objects), so they
+//! stay calls (see BENCHMARKS.md).
 //!
 //! Writes here replicate nothing by themselves: the store replicates each effect with
 //! `RedisModule_Replicate` and explicit arguments (see `store.rs`).
@@ -57,6 +58,34 @@ pub fn integer_string(ctx: &Context, n: i64) -> RedisString {
         return string(ctx, n.to_string().as_bytes());
     }
     RedisString::from_redis_module_string(ctx.ctx, inner)
+}
+
+/// A stream id as the module string XADD replicates (`ms-seq`), and as text. Formatted here:
+/// `RedisModule_CreateStringFromStreamID` measured ~1k instructions (Redis formats it through
+/// `sdscatfmt`).
+pub fn stream_id_string(ctx: &Context, id: &raw::RedisModuleStreamID) -> (RedisString, String) {
+    let mut text = String::with_capacity(41);
+    push_decimal(&mut text, id.ms);
+    text.push('-');
+    push_decimal(&mut text, id.seq);
+    (string(ctx, text.as_bytes()), text)
+}
+
+/// Appends the decimal digits of `n` (no `format!` machinery).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
 }
 
 fn bytes_of<'s>(s: *const raw::RedisModuleString) -> Option<&'s [u8]> {
@@ -180,6 +209,29 @@ impl<'n> Key<'n> {
             }
         }
         text
+    }
+
+    /// Appends a stream entry of `fields` (field, value, field, value…) with an id Redis
+    /// generates (`RedisModule_StreamAdd` with AUTOID, XADD's `*`), returned. The key must be open
+    /// for writing and be a stream or empty. Clients blocked on the stream are signalled when the
+    /// key is closed (Redis 7.0's module.c does it in moduleCloseKey, or on creating the key).
+    pub fn stream_add(&self, fields: &[RedisString]) -> Option<raw::RedisModuleStreamID> {
+        let add = unsafe { raw::RedisModule_StreamAdd }?;
+        let mut argv: Vec<*mut raw::RedisModuleString> = fields.iter().map(|f| f.inner).collect();
+        let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
+        let pairs = i64::try_from(argv.len() / 2).ok()?;
+        // SAFETY: an open writable key, `argv` holds `2 * pairs` valid strings (Redis copies
+        // their bytes into the stream), `id` receives the generated id.
+        let ok = unsafe {
+            add(
+                self.inner,
+                raw::REDISMODULE_STREAM_ADD_AUTOID as c_int,
+                &mut id,
+                argv.as_mut_ptr(),
+                pairs,
+            )
+        };
+        (ok == raw::REDISMODULE_OK as c_int).then_some(id)
     }
 
     /// Every field of a hash, in the hash's own order, skipping non-UTF-8 fields or values.
