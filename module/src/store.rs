@@ -214,7 +214,7 @@ impl Store for RedisStore<'_> {
     }
 
     fn signal(&mut self, key: &str) {
-        blocking::signal(self.ctx, key);
+        blocking::signal(self.ctx, &self.string(key));
     }
 
     fn wake_at(&mut self, queue: &str, due: i64) {
