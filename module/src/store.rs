@@ -36,6 +36,7 @@
 
 use std::borrow::Cow;
 use std::ffi::CStr;
+use std::sync::OnceLock;
 
 use redis_module::{Context, NotifyEvent, RedisString};
 use zrq_core::config::Config;
@@ -43,7 +44,7 @@ use zrq_core::state::State;
 use zrq_core::store::{entry_before, KeyType, RecordFields, Store, StreamEntry};
 use zrq_core::{Result, ZrqError};
 
-use crate::direct::{self, CallReply, Key, ReplyPart};
+use crate::direct::{self, CallReply, Key, ReplyPart, Word};
 use crate::{blocking, settings, stats, timer};
 
 impl RedisStore<'_> {
@@ -72,12 +73,17 @@ impl RedisStore<'_> {
         match (expire_ms, expire_at) {
             (Some(_), Some(at)) => {
                 self.notify(NotifyEvent::GENERIC, c"expire", &name);
-                let (pxat, at) = (self.string("PXAT"), direct::integer_string(self.ctx, at));
-                direct::replicate(self.ctx, c"SET", &[&name, &value, &pxat, &at]);
+                static PXAT: OnceLock<Word> = OnceLock::new();
+                let (pxat, at) = (
+                    direct::word(&PXAT, b"PXAT"),
+                    direct::integer_string(self.ctx, at),
+                );
+                direct::replicate(self.ctx, c"SET", &[&name, &value, pxat, &at]);
             }
             _ => {
-                let keepttl = self.string("KEEPTTL");
-                direct::replicate(self.ctx, c"SET", &[&name, &value, &keepttl]);
+                static KEEPTTL: OnceLock<Word> = OnceLock::new();
+                let keepttl = direct::word(&KEEPTTL, b"KEEPTTL");
+                direct::replicate(self.ctx, c"SET", &[&name, &value, keepttl]);
             }
         }
         Ok(())
