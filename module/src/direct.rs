@@ -1,9 +1,9 @@
 //! Direct key access through the module API (`RedisModule_OpenKey` and the type-specific calls),
 //! where it measured cheaper than `RedisModule_Call`: reads (a call builds a fake client, argument
 //! objects and a reply that is then converted again), sorted-set writes, stream appends
-//! (`RedisModule_StreamAdd`), and skipping writes that would change nothing. Multi-field hash
-//! writes measured cheaper as calls (the call's replication reuses its argument objects), so they
-//! stay calls (see BENCHMARKS.md).
+//! (`RedisModule_StreamAdd`), one-field hash increments, and skipping writes that would change
+//! nothing. Multi-field hash writes measured cheaper as calls (the call's replication reuses its
+//! argument objects), so they stay calls (see BENCHMARKS.md).
 //!
 //! Writes here replicate nothing by themselves: the store replicates each effect with
 //! `RedisModule_Replicate` and explicit arguments (see `store.rs`).
@@ -228,6 +228,67 @@ impl<'n> Key<'n> {
             }
         }
         text
+    }
+
+    /// One hash field's value as an integer, the way HINCRBY reads it: `Ok(None)` when the
+    /// field (or the key) is missing, `Err(())` when the value is not a strict decimal `i64`.
+    pub fn hash_integer(&self, field: &RedisString) -> std::result::Result<Option<i64>, ()> {
+        if self.inner.is_null() {
+            return Ok(None);
+        }
+        let (Some(get), Some(parse)) =
+            (unsafe { (raw::RedisModule_HashGet, raw::RedisModule_StringToLongLong) })
+        else {
+            return Err(());
+        };
+        let mut value: *mut raw::RedisModuleString = ptr::null_mut();
+        // SAFETY: an open key; `value` receives a new string we own (freed below, no auto
+        // memory in use); the list is NULL-terminated.
+        unsafe {
+            get(
+                self.inner,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                field.inner,
+                &mut value as *mut *mut raw::RedisModuleString,
+                ptr::null_mut::<raw::RedisModuleString>(),
+            )
+        };
+        if value.is_null() {
+            return Ok(None);
+        }
+        let mut n: std::os::raw::c_longlong = 0;
+        // SAFETY: `value` is the live string just returned; it is freed exactly once.
+        let parsed = unsafe {
+            let ok = parse(value, &mut n) == raw::REDISMODULE_OK as c_int;
+            if let Some(free) = raw::RedisModule_FreeString {
+                free(ptr::null_mut(), value);
+            }
+            ok
+        };
+        if parsed {
+            Ok(Some(n))
+        } else {
+            Err(())
+        }
+    }
+
+    /// Sets one hash field (creating the hash if the key is empty). The key must be open for
+    /// writing and be a hash or empty.
+    pub fn hash_set(&self, field: &RedisString, value: &RedisString) -> bool {
+        let Some(set) = (unsafe { raw::RedisModule_HashSet }) else {
+            return false;
+        };
+        // SAFETY: an open writable key, valid strings (Redis copies them), NULL-terminated. With
+        // COUNT_ALL a created field counts too, so 0 means nothing was written.
+        unsafe {
+            set(
+                self.inner,
+                raw::REDISMODULE_HASH_COUNT_ALL as c_int,
+                field.inner,
+                value.inner,
+                ptr::null_mut::<raw::RedisModuleString>(),
+            ) > 0
+        }
     }
 
     /// Appends a stream entry of `fields` (field, value, field, value…) with an id Redis
