@@ -295,7 +295,7 @@ impl<'n> Key<'n> {
     /// generates (`RedisModule_StreamAdd` with AUTOID, XADD's `*`), returned. The key must be open
     /// for writing and be a stream or empty. Clients blocked on the stream are signalled when the
     /// key is closed (Redis 7.0's module.c does it in moduleCloseKey, or on creating the key).
-    pub fn stream_add(&self, fields: &[RedisString]) -> Option<raw::RedisModuleStreamID> {
+    pub fn stream_add(&self, fields: &[&RedisString]) -> Option<raw::RedisModuleStreamID> {
         let add = unsafe { raw::RedisModule_StreamAdd }?;
         let mut argv: Vec<*mut raw::RedisModuleString> = fields.iter().map(|f| f.inner).collect();
         let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };

@@ -171,17 +171,27 @@ fn flatten<'f>(fields: &[(&'f str, &'f str)]) -> Vec<&'f [u8]> {
         .collect()
 }
 
-/// The stats counters bumped once per job (ENQUEUE, ACK, a failure), as words made once.
-fn counter_word(field: &str) -> Option<&'static RedisString> {
+/// The constant names written once per job, as words made once (see [`direct::word`]): the
+/// stats counters bumped per job (ENQUEUE, ACK, a failure) and the fields of a stream entry (a
+/// reference entry's `job`; an inline entry's `task` and `payload`, the fields every inline job
+/// has). Any other name is made per call.
+fn word_for(name: &str) -> Option<&'static RedisString> {
     static ENQUEUED: OnceLock<Word> = OnceLock::new();
     static COMPLETED: OnceLock<Word> = OnceLock::new();
     static FAILED: OnceLock<Word> = OnceLock::new();
-    match field {
-        "enqueued" => Some(direct::word(&ENQUEUED, b"enqueued")),
-        "completed" => Some(direct::word(&COMPLETED, b"completed")),
-        "failed" => Some(direct::word(&FAILED, b"failed")),
-        _ => None,
-    }
+    static JOB: OnceLock<Word> = OnceLock::new();
+    static TASK: OnceLock<Word> = OnceLock::new();
+    static PAYLOAD: OnceLock<Word> = OnceLock::new();
+    let (cell, text): (&'static OnceLock<Word>, &[u8]) = match name {
+        "enqueued" => (&ENQUEUED, b"enqueued"),
+        "completed" => (&COMPLETED, b"completed"),
+        "failed" => (&FAILED, b"failed"),
+        "job" => (&JOB, b"job"),
+        "task" => (&TASK, b"task"),
+        "payload" => (&PAYLOAD, b"payload"),
+        _ => return None,
+    };
+    Some(direct::word(cell, text))
 }
 
 /// The kind of key Redis reports as `kind`.
@@ -375,11 +385,11 @@ impl Store for RedisStore<'_> {
     fn hincrby(&mut self, key: &str, field: &str, by: i64) -> Result<()> {
         // Through the key API, replicated as `HINCRBY key field by` (deterministic, so the
         // command is its own effect) with HINCRBY's keyspace event and errors. The counters
-        // bumped once per job, and an increment of 1, are words made once (see `counter_word`).
+        // bumped once per job, and an increment of 1, are words made once (see `word_for`).
         let failed = |why: &str| ZrqError::internal(&format!("HINCRBY failed: {why}"));
         let name = self.string(key);
         let made_field;
-        let field = match counter_word(field) {
+        let field = match word_for(field) {
             Some(word) => word,
             None => {
                 made_field = self.string(field);
@@ -432,10 +442,17 @@ impl Store for RedisStore<'_> {
         // field value…` (the effect: a replica or a replay never generates its own id), with
         // XADD's keyspace event; closing the key wakes the clients blocked on the stream.
         let name = self.string(stream);
-        let argv: Vec<RedisString> = flatten(fields)
-            .into_iter()
-            .map(|arg| direct::string(self.ctx, arg))
+        // The field names are mostly words made once; the values are made here.
+        let args: Vec<Cow<'_, RedisString>> = fields
+            .iter()
+            .flat_map(|(field, value)| {
+                [
+                    word_for(field).map_or_else(|| Cow::Owned(self.string(field)), Cow::Borrowed),
+                    Cow::Owned(self.string(value)),
+                ]
+            })
             .collect();
+        let argv: Vec<&RedisString> = args.iter().map(AsRef::as_ref).collect();
         let handle = self.open(&name, true)?;
         if !matches!(handle.kind(), direct::EMPTY | direct::STREAM) {
             return Err(ZrqError::internal(
@@ -451,7 +468,7 @@ impl Store for RedisStore<'_> {
         let mut replicated: Vec<&RedisString> = Vec::with_capacity(2 + argv.len());
         replicated.push(&name);
         replicated.push(&id);
-        replicated.extend(&argv);
+        replicated.extend(argv);
         direct::replicate(self.ctx, c"XADD", &replicated);
         Ok(text)
     }
