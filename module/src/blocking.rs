@@ -71,12 +71,11 @@ pub fn block_on_keys(
 }
 
 /// Wakes clients blocked on `key` (their retry runs before the server sleeps again).
-pub fn signal(ctx: &Context, key: &str) {
-    let name = ctx.create_string(key);
-    // SAFETY: `ctx.ctx` is the live context of the running command or timer and `name` a valid
+pub fn signal(ctx: &Context, key: &RedisString) {
+    // SAFETY: `ctx.ctx` is the live context of the running command or timer and `key` a valid
     // string for the duration of the call; Redis copies the key name it keeps.
     if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
-        unsafe { signal(ctx.ctx, name.inner) };
+        unsafe { signal(ctx.ctx, key.inner) };
     }
 }
 

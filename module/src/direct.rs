@@ -1,8 +1,9 @@
 //! Direct key access through the module API (`RedisModule_OpenKey` and the type-specific calls),
 //! where it measured cheaper than `RedisModule_Call`: reads (a call builds a fake client, argument
-//! objects and a reply that is then converted again), sorted-set writes, and skipping writes that
-//! would change nothing. Multi-field hash writes and stream appends measured cheaper as calls
-//! (the call's replication reuses its argument objects), so they stay calls (see BENCHMARKS.md).
+//! objects and a reply that is then converted again), sorted-set writes, stream appends
+//! (`RedisModule_StreamAdd`), one-field hash increments, and skipping writes that would change
+//! nothing. Multi-field hash writes measured cheaper as calls (the call's replication reuses its
+//! argument objects), so they stay calls (see BENCHMARKS.md).
 //!
 //! Writes here replicate nothing by themselves: the store replicates each effect with
 //! `RedisModule_Replicate` and explicit arguments (see `store.rs`).
@@ -15,6 +16,7 @@ use std::ffi::{c_void, CStr};
 use std::marker::PhantomData;
 use std::os::raw::c_int;
 use std::ptr;
+use std::sync::OnceLock;
 
 use redis_module::{raw, Context, NotifyEvent, RedisString};
 
@@ -57,6 +59,52 @@ pub fn integer_string(ctx: &Context, n: i64) -> RedisString {
         return string(ctx, n.to_string().as_bytes());
     }
     RedisString::from_redis_module_string(ctx.ctx, inner)
+}
+
+/// A stream id as the module string XADD replicates (`ms-seq`), and as text. Formatted here:
+/// `RedisModule_CreateStringFromStreamID` measured ~1k instructions (Redis formats it through
+/// `sdscatfmt`).
+pub fn stream_id_string(ctx: &Context, id: &raw::RedisModuleStreamID) -> (RedisString, String) {
+    let mut text = String::with_capacity(41);
+    push_decimal(&mut text, id.ms);
+    text.push('-');
+    push_decimal(&mut text, id.seq);
+    (string(ctx, text.as_bytes()), text)
+}
+
+/// Appends the decimal digits of `n` (no `format!` machinery).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// A module string made once and kept for the module's whole life: a constant word of the
+/// commands the store replicates (making it per call, then freeing it, measured ~0.3k
+/// instructions). Redis only reads it: it holds a reference while it propagates the command.
+pub struct Word(RedisString);
+
+// SAFETY: a `Word` is only made and used on Redis' main thread (commands and timers), which is
+// the only thread that touches a module string's (non-atomic) reference count; it is never freed.
+unsafe impl Sync for Word {}
+// SAFETY: as above.
+unsafe impl Send for Word {}
+
+/// The word `text`, made the first time `cell` is asked.
+pub fn word(cell: &'static OnceLock<Word>, text: &[u8]) -> &'static RedisString {
+    &cell
+        .get_or_init(|| Word(RedisString::create_from_slice(ptr::null_mut(), text)))
+        .0
 }
 
 fn bytes_of<'s>(s: *const raw::RedisModuleString) -> Option<&'s [u8]> {
@@ -180,6 +228,90 @@ impl<'n> Key<'n> {
             }
         }
         text
+    }
+
+    /// One hash field's value as an integer, the way HINCRBY reads it: `Ok(None)` when the
+    /// field (or the key) is missing, `Err(())` when the value is not a strict decimal `i64`.
+    pub fn hash_integer(&self, field: &RedisString) -> std::result::Result<Option<i64>, ()> {
+        if self.inner.is_null() {
+            return Ok(None);
+        }
+        let (Some(get), Some(parse)) =
+            (unsafe { (raw::RedisModule_HashGet, raw::RedisModule_StringToLongLong) })
+        else {
+            return Err(());
+        };
+        let mut value: *mut raw::RedisModuleString = ptr::null_mut();
+        // SAFETY: an open key; `value` receives a new string we own (freed below, no auto
+        // memory in use); the list is NULL-terminated.
+        unsafe {
+            get(
+                self.inner,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                field.inner,
+                &mut value as *mut *mut raw::RedisModuleString,
+                ptr::null_mut::<raw::RedisModuleString>(),
+            )
+        };
+        if value.is_null() {
+            return Ok(None);
+        }
+        let mut n: std::os::raw::c_longlong = 0;
+        // SAFETY: `value` is the live string just returned; it is freed exactly once.
+        let parsed = unsafe {
+            let ok = parse(value, &mut n) == raw::REDISMODULE_OK as c_int;
+            if let Some(free) = raw::RedisModule_FreeString {
+                free(ptr::null_mut(), value);
+            }
+            ok
+        };
+        if parsed {
+            Ok(Some(n))
+        } else {
+            Err(())
+        }
+    }
+
+    /// Sets one hash field (creating the hash if the key is empty). The key must be open for
+    /// writing and be a hash or empty.
+    pub fn hash_set(&self, field: &RedisString, value: &RedisString) -> bool {
+        let Some(set) = (unsafe { raw::RedisModule_HashSet }) else {
+            return false;
+        };
+        // SAFETY: an open writable key, valid strings (Redis copies them), NULL-terminated. With
+        // COUNT_ALL a created field counts too, so 0 means nothing was written.
+        unsafe {
+            set(
+                self.inner,
+                raw::REDISMODULE_HASH_COUNT_ALL as c_int,
+                field.inner,
+                value.inner,
+                ptr::null_mut::<raw::RedisModuleString>(),
+            ) > 0
+        }
+    }
+
+    /// Appends a stream entry of `fields` (field, value, field, value…) with an id Redis
+    /// generates (`RedisModule_StreamAdd` with AUTOID, XADD's `*`), returned. The key must be open
+    /// for writing and be a stream or empty. Clients blocked on the stream are signalled when the
+    /// key is closed (Redis 7.0's module.c does it in moduleCloseKey, or on creating the key).
+    pub fn stream_add(&self, fields: &[&RedisString]) -> Option<raw::RedisModuleStreamID> {
+        let add = unsafe { raw::RedisModule_StreamAdd }?;
+        let mut argv: Vec<*mut raw::RedisModuleString> = fields.iter().map(|f| f.inner).collect();
+        let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
+        let pairs = i64::try_from(argv.len() / 2).ok()?;
+        // SAFETY: an open writable key, `argv` holds `2 * pairs` valid strings (Redis copies
+        // their bytes into the stream), `id` receives the generated id.
+        let ok = unsafe {
+            add(
+                self.inner,
+                raw::REDISMODULE_STREAM_ADD_AUTOID as c_int,
+                &mut id,
+                argv.as_mut_ptr(),
+                pairs,
+            )
+        };
+        (ok == raw::REDISMODULE_OK as c_int).then_some(id)
     }
 
     /// Every field of a hash, in the hash's own order, skipping non-UTF-8 fields or values.
