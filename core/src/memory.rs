@@ -558,16 +558,12 @@ impl Store for MemoryStore {
         let old = self
             .hash_mut("HINCRBY", key)?
             .and_then(|h| h.iter().find(|(f, _)| f == field).map(|(_, v)| v.clone()));
-        let old = match old {
-            None => 0,
-            Some(text) => text.parse::<i64>().map_err(|_| {
-                ZrqError::internal("HINCRBY failed: ERR hash value is not an integer")
-            })?,
+        // See `Store::hincrby`: a counter that is no integer, or would overflow, starts again.
+        let new = match old {
+            None => Some(by),
+            Some(text) => text.parse::<i64>().ok().and_then(|old| old.checked_add(by)),
         };
-        let new = old.checked_add(by).ok_or_else(|| {
-            ZrqError::internal("HINCRBY failed: ERR increment or decrement would overflow")
-        })?;
-        self.hset(key, &[(field, &new.to_string())])
+        self.hset(key, &[(field, &new.unwrap_or(by).to_string())])
     }
 
     fn create_stream_with_group(&mut self, stream: &str, group: &str) -> Result<()> {

@@ -143,7 +143,10 @@ pub trait Store {
     fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> Result<()>;
     /// Deletes fields of a hash.
     fn hdel(&mut self, key: &str, fields: &[&str]) -> Result<()>;
-    /// Adds `by` to an integer field of a hash.
+    /// Adds `by` to a counter, an integer field of a hash (`HINCRBY`). A field that holds no
+    /// integer (a counter edited by hand, which INFO reads as 0), or whose sum would overflow,
+    /// is set to `by` instead (`HSET`): counting comes after a command's other writes, so it must
+    /// not fail half-way through them.
     fn hincrby(&mut self, key: &str, field: &str, by: i64) -> Result<()>;
     /// Creates `stream` (empty) with consumer group `group` reading from its start.
     fn create_stream_with_group(&mut self, stream: &str, group: &str) -> Result<()>;

@@ -384,7 +384,7 @@ impl Store for RedisStore<'_> {
 
     fn hincrby(&mut self, key: &str, field: &str, by: i64) -> Result<()> {
         // Through the key API, replicated as `HINCRBY key field by` (deterministic, so the
-        // command is its own effect) with HINCRBY's keyspace event and errors. The counters
+        // command is its own effect) with HINCRBY's keyspace event. The counters
         // bumped once per job, and an increment of 1, are words made once (see `word_for`).
         let failed = |why: &str| ZrqError::internal(&format!("HINCRBY failed: {why}"));
         let name = self.string(key);
@@ -402,17 +402,22 @@ impl Store for RedisStore<'_> {
                 "WRONGTYPE Operation against a key holding the wrong kind of value",
             ));
         }
-        let old = handle
-            .hash_integer(field)
-            .map_err(|()| failed("ERR hash value is not an integer"))?;
-        let new = old
-            .unwrap_or(0)
-            .checked_add(by)
-            .ok_or_else(|| failed("ERR increment or decrement would overflow"))?;
-        if !handle.hash_set(field, &direct::integer_string(self.ctx, new)) {
+        // A counter that is no integer, or would overflow, starts again at `by` (see
+        // `Store::hincrby`), written and replicated as the HSET it is.
+        let new = match handle.hash_integer(field) {
+            Ok(old) => old.unwrap_or(0).checked_add(by),
+            Err(()) => None,
+        };
+        let value = direct::integer_string(self.ctx, new.unwrap_or(by));
+        if !handle.hash_set(field, &value) {
             return Err(failed("ERR could not write the field"));
         }
         drop(handle);
+        if new.is_none() {
+            self.notify(NotifyEvent::HASH, c"hset", &name);
+            direct::replicate(self.ctx, c"HSET", &[&name, field, &value]);
+            return Ok(());
+        }
         self.notify(NotifyEvent::HASH, c"hincrby", &name);
         static ONE: OnceLock<Word> = OnceLock::new();
         let made_by;

@@ -72,9 +72,58 @@ const TAKEN: &[(&str, &[&str])] = &[
 ];
 
 const BATCH: &str = "zrq:{tenantA}:batch:b1";
+const STATS: &str = "zrq:{tenantA}:stats";
 const J1: &str = "zrq:{tenantA}:job:j1";
 
 const CASES: &[Case] = &[
+    // A counter is written after the command's other writes: one that holds no integer (or would
+    // overflow) starts again rather than failing the command half-way through.
+    Case {
+        name: "a stats counter that holds no integer starts again: ENQUEUE",
+        setup: &[("enqueue", &["tenantA", "t", "{}"])],
+        tamper: &[&["HSET", STATS, "enqueued", "x"]],
+        sleep_ms: 0,
+        run: ("enqueue", &["tenantA", "t", "{}", "ID", "n1"]),
+        expect: Expect::Reply("n1"),
+        after: &[
+            (&["HGET", STATS, "enqueued"], "1"),
+            (&["RECORD-GET", "zrq:{tenantA}:job:n1", "state"], "pending"),
+        ],
+    },
+    Case {
+        name: "… ACK, of a counter that would overflow",
+        setup: &[
+            ("enqueue", &["tenantA", "t", "{}", "ID", "j1"]),
+            ("fetch", &["tenantA", "w"]),
+        ],
+        tamper: &[&["HSET", STATS, "completed", "9223372036854775807"]],
+        sleep_ms: 0,
+        run: ("ack", &["tenantA", "j1"]),
+        expect: Expect::Reply("1"),
+        after: &[
+            (&["HGET", STATS, "completed"], "1"),
+            (&["RECORD-GET", J1, "state"], "completed"),
+        ],
+    },
+    Case {
+        name: "… FAIL of a job without attempts left",
+        setup: &[
+            ("enqueue", &["tenantA", "t", "{}", "ID", "j1", "RETRIES", "0"]),
+            ("fetch", &["tenantA", "w"]),
+        ],
+        tamper: &[
+            &["HSET", STATS, "failed", "1.5"],
+            &["HSET", STATS, "dead", ""],
+        ],
+        sleep_ms: 0,
+        run: ("fail", &["tenantA", "j1", "boom"]),
+        expect: Expect::Reply("dead"),
+        after: &[
+            (&["HGET", STATS, "failed"], "1"),
+            (&["HGET", STATS, "dead"], "1"),
+            (&["RECORD-GET", J1, "state"], "dead"),
+        ],
+    },
     Case {
         name: "a batch record naming another queue is not obeyed by ACK",
         setup: MEMBER_TAKEN,

@@ -26,6 +26,17 @@ do
     end
 end
 
+-- Adds `by` (text) to counter `field` of the queue's stats (HINCRBY). A counter that holds no
+-- integer (edited by hand; INFO reads it as 0), or would overflow, is set to `by` (HSET):
+-- counting comes after a command's other writes, so it must not fail half-way through them.
+-- (store.rs hincrby)
+local function count_stat(k, field, by)
+    local reply = redis.pcall('HINCRBY', k.stats, field, by)
+    if type(reply) == 'table' and reply.err then
+        call('HSET', k.stats, field, by)
+    end
+end
+
 local KNOWN_TYPES = { string = true, list = true, hash = true, set = true, zset = true, stream = true, none = true }
 
 -- The type of a key as TYPE prints it; a module type is 'module value' (store.rs KeyType).

@@ -233,7 +233,7 @@ local function finish_one(k, job, state, fields, now)
                 call('ZREM', k.dead, victim)
                 call('DEL', k.job(victim))
             end
-            call('HINCRBY', k.stats, 'dropped', itoa(excess))
+            count_stat(k, 'dropped', itoa(excess))
         end
     else
         local index = state == 'completed' and k.completed or k.cancelled
@@ -243,7 +243,7 @@ local function finish_one(k, job, state, fields, now)
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
         call('HDEL', k.unique, job.unique)
     end
-    call('HINCRBY', k.stats, state, '1')
+    count_stat(k, state, '1')
     announce(k, job.id, state)
 end
 

@@ -19,7 +19,7 @@ end
 -- cancelled if that was requested, else dead if it has no attempts left, either way with
 -- `error_text`, and this returns true; false means the caller retries it.
 local function failed_attempt(k, job, error_text, now)
-    call('HINCRBY', k.stats, 'failed', '1')
+    count_stat(k, 'failed', '1')
     if job.cancel_requested ~= nil then
         finish(k, job, 'cancelled', { 'error', error_text }, now)
     elseif job.attempt >= job.max_attempts then

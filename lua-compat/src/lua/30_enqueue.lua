@@ -239,7 +239,7 @@ enqueue_job = function(k, spec, now, sec, usec)
     if spec.unique ~= nil then
         call('HSET', k.unique, spec.unique, id)
     end
-    call('HINCRBY', k.stats, 'enqueued', '1')
+    count_stat(k, 'enqueued', '1')
     announce(k, id, job.state)
     if #parents > 0 then
         wait_for(k, spec, job, parents, now)

@@ -51,7 +51,7 @@ local function schedule(keys, argv)
     end
     call('HSET', k.schedules, definition.name, definition_json(definition))
     call('ZADD', k.ticks, itoa(first), definition.name)
-    call('HINCRBY', k.stats, 'enqueued', '0')
+    count_stat(k, 'enqueued', '0')
     return first
 end
 

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+b5a727a8'
+local VERSION = '0.1.0+c7bf4085'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -920,6 +920,17 @@ do
             fail('INTERNAL', command .. ' failed: ' .. reply.err)
         end
         return reply
+    end
+end
+
+-- Adds `by` (text) to counter `field` of the queue's stats (HINCRBY). A counter that holds no
+-- integer (edited by hand; INFO reads it as 0), or would overflow, is set to `by` (HSET):
+-- counting comes after a command's other writes, so it must not fail half-way through them.
+-- (store.rs hincrby)
+local function count_stat(k, field, by)
+    local reply = redis.pcall('HINCRBY', k.stats, field, by)
+    if type(reply) == 'table' and reply.err then
+        call('HSET', k.stats, field, by)
     end
 end
 
@@ -2405,7 +2416,7 @@ local function finish_one(k, job, state, fields, now)
                 call('ZREM', k.dead, victim)
                 call('DEL', k.job(victim))
             end
-            call('HINCRBY', k.stats, 'dropped', itoa(excess))
+            count_stat(k, 'dropped', itoa(excess))
         end
     else
         local index = state == 'completed' and k.completed or k.cancelled
@@ -2415,7 +2426,7 @@ local function finish_one(k, job, state, fields, now)
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
         call('HDEL', k.unique, job.unique)
     end
-    call('HINCRBY', k.stats, state, '1')
+    count_stat(k, state, '1')
     announce(k, job.id, state)
 end
 
@@ -2774,7 +2785,7 @@ end
 -- cancelled if that was requested, else dead if it has no attempts left, either way with
 -- `error_text`, and this returns true; false means the caller retries it.
 local function failed_attempt(k, job, error_text, now)
-    call('HINCRBY', k.stats, 'failed', '1')
+    count_stat(k, 'failed', '1')
     if job.cancel_requested ~= nil then
         finish(k, job, 'cancelled', { 'error', error_text }, now)
     elseif job.attempt >= job.max_attempts then
@@ -3666,7 +3677,7 @@ enqueue_job = function(k, spec, now, sec, usec)
     if spec.unique ~= nil then
         call('HSET', k.unique, spec.unique, id)
     end
-    call('HINCRBY', k.stats, 'enqueued', '1')
+    count_stat(k, 'enqueued', '1')
     announce(k, id, job.state)
     if #parents > 0 then
         wait_for(k, spec, job, parents, now)
@@ -4753,7 +4764,7 @@ local function schedule(keys, argv)
     end
     call('HSET', k.schedules, definition.name, definition_json(definition))
     call('ZADD', k.ticks, itoa(first), definition.name)
-    call('HINCRBY', k.stats, 'enqueued', '0')
+    count_stat(k, 'enqueued', '0')
     return first
 end
 
