@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+d00a3fcf'
+local VERSION = '0.1.0+4d2367e8'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -2327,11 +2327,14 @@ end
 -- most about CORE.promote.BATCH per index: past that many, up to the score of the BATCH-th (its
 -- ties go too), so a pile of expired entries (after a long downtime) is worked off in steps.
 local function expire_finished(k, now)
-    for _, finished in ipairs({ k.completed, k.cancelled }) do
-        if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
-            local nth = call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT',
+    -- Every ACK and FETCH comes here: no table, and the time's text made once.
+    local upto = itoa(now)
+    for n = 1, 2 do
+        local finished = n == 1 and k.completed or k.cancelled
+        if #call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+            local nth = call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT',
                 itoa(CORE.promote.BATCH - 1), '1', 'WITHSCORES')
-            call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or itoa(now))
+            call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or upto)
         end
     end
 end
@@ -2784,6 +2787,10 @@ end
 -- Ends `job` in `state` and settles what depended on it. (mod.rs finish)
 local function finish(k, job, state, fields, now)
     finish_one(k, job, state, fields, now)
+    if job.children == nil and job.batch == nil then
+        -- Nothing depends on it (most jobs): nothing to settle.
+        return
+    end
     local result
     for n = 1, #fields, 2 do
         if fields[n] == 'result' then
