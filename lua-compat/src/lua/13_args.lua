@@ -185,38 +185,47 @@ end
 -- Walks the `NAME value` options after the positional arguments (args.rs `Options`): names match
 -- case-insensitively and come back in their canonical spelling; each may be given once (except the
 -- repeatable ones); flags come back with the value ''. Returns an iterator of (OPTION, value).
-local function options(args, first, known)
-    local at, seen = first, {}
-    return function()
-        local word = args[at]
-        if word == nil then
-            return nil
+local options
+do
+    local function none() end
+
+    options = function(args, first, known)
+        if args[first] == nil then
+            -- No option given (the usual call): no state to make.
+            return none
         end
-        local option
-        local upper = word:upper()
-        for _, k in ipairs(known) do
-            if k == upper then
-                option = k
-                break
+        local at, seen = first, {}
+        return function()
+            local word = args[at]
+            if word == nil then
+                return nil
             end
+            local option
+            local upper = word:upper()
+            for _, k in ipairs(known) do
+                if k == upper then
+                    option = k
+                    break
+                end
+            end
+            if not option then
+                fail('ERR', "unknown option '" .. show_arg(word) .. "'")
+            end
+            if seen[option] and not REPEATABLE[option] then
+                fail('ERR', 'option ' .. option .. ' given more than once')
+            end
+            seen[option] = true
+            at = at + 1
+            if FLAG_OPTIONS[option] then
+                return option, ''
+            end
+            local value = args[at]
+            if value == nil then
+                fail('ERR', 'option ' .. option .. ' needs a value')
+            end
+            at = at + 1
+            return option, value
         end
-        if not option then
-            fail('ERR', "unknown option '" .. show_arg(word) .. "'")
-        end
-        if seen[option] and not REPEATABLE[option] then
-            fail('ERR', 'option ' .. option .. ' given more than once')
-        end
-        seen[option] = true
-        at = at + 1
-        if FLAG_OPTIONS[option] then
-            return option, ''
-        end
-        local value = args[at]
-        if value == nil then
-            fail('ERR', 'option ' .. option .. ' needs a value')
-        end
-        at = at + 1
-        return option, value
     end
 end
 
@@ -235,12 +244,12 @@ end
 -- that does not pass the queue as its only key is refused (after the arity check, so a call with
 -- no arguments at all gets the module's arity error).
 local function arguments(keys, argv)
-    local all = {}
-    for _, k in ipairs(keys) do
-        all[#all + 1] = k
+    local all, n = {}, #keys
+    for i = 1, n do
+        all[i] = keys[i]
     end
-    for _, v in ipairs(argv) do
-        all[#all + 1] = v
+    for i = 1, #argv do
+        all[n + i] = argv[i]
     end
     return all
 end
@@ -259,7 +268,10 @@ local function command_args(keys, argv, command, min, exact)
     if #args < min or (exact and #args ~= min) then
         arity_error(command)
     end
-    require_one_key((command:gsub('%.', '_')), keys)
+    if #keys ~= 1 then
+        -- The function's name is made for the error only.
+        require_one_key((command:gsub('%.', '_')), keys)
+    end
     return args
 end
 

@@ -28,26 +28,24 @@ local function parse_i64(text)
 end
 
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
--- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
--- library made itself) are UTF-8 as they are; so is the name of a field of the job record
--- (FIELDS).
+-- UTF-8 (as the module's store reads hashes); the name of a field of the job record (FIELDS) is
+-- UTF-8 as it is. With `into` (pairs the library made itself, kept as they are), the pairs are
+-- added to it, a field already there not read.
 local utf8_hash
 do
     local is_field_name -- field -> true for each of FIELDS, made on first use
 
-    utf8_hash = function(flat, trusted)
+    utf8_hash = function(flat, into)
         if is_field_name == nil then
             is_field_name = {}
             for i = 1, #FIELDS do
                 is_field_name[FIELDS[i][1]] = true
             end
         end
-        trusted = trusted or 0
-        local out = {}
+        local out = into or {}
         for n = 1, #flat, 2 do
             local field = flat[n]
-            if out[field] == nil
-                and (n < trusted or ((is_field_name[field] or is_utf8(field)) and is_utf8(flat[n + 1]))) then
+            if out[field] == nil and (is_field_name[field] or is_utf8(field)) and is_utf8(flat[n + 1]) then
                 out[field] = flat[n + 1]
             end
         end
@@ -289,13 +287,10 @@ do
     -- fields (defaults for those left out), read as a record is, errors naming the stream.
     -- It has no record yet: its first write (packed.save) gives it one.
     local function decode_inline(k, priority, entry, fields)
-        local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
-            'entry', entry }
-        for n = 1, #fields do
-            flat[#flat + 1] = fields[n]
-        end
+        local known = { state = 'pending', created_at = (entry:match('^(%d+)')), priority = itoa(priority),
+            entry = entry }
         local id = inline.id(priority, entry)
-        return decode_job(k.stream_at(priority), utf8_hash(flat, 8), k.queue, id)
+        return decode_job(k.stream_at(priority), utf8_hash(fields, known), k.queue, id)
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key

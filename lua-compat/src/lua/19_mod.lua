@@ -132,11 +132,14 @@ end
 -- most about CORE.promote.BATCH per index: past that many, up to the score of the BATCH-th (its
 -- ties go too), so a pile of expired entries (after a long downtime) is worked off in steps.
 local function expire_finished(k, now)
-    for _, finished in ipairs({ k.completed, k.cancelled }) do
-        if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
-            local nth = call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT',
+    -- Every ACK and FETCH comes here: no table, and the time's text made once.
+    local upto = itoa(now)
+    for n = 1, 2 do
+        local finished = n == 1 and k.completed or k.cancelled
+        if #call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+            local nth = call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT',
                 itoa(CORE.promote.BATCH - 1), '1', 'WITHSCORES')
-            call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or itoa(now))
+            call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or upto)
         end
     end
 end

@@ -6,6 +6,10 @@
 -- Ends `job` in `state` and settles what depended on it. (mod.rs finish)
 local function finish(k, job, state, fields, now)
     finish_one(k, job, state, fields, now)
+    if job.children == nil and job.batch == nil then
+        -- Nothing depends on it (most jobs): nothing to settle.
+        return
+    end
     local result
     for n = 1, #fields, 2 do
         if fields[n] == 'result' then

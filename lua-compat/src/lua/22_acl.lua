@@ -51,7 +51,7 @@ end
 -- kept (commands come in runs on one queue); the checks themselves run every time.
 local check_acl
 do
-    local last_queue, last_probes
+    local last_queue, last_probes, last_all, last_reads
     local check -- redis.acl_check_cmd, looked up once (at call time: not there at load time)
 
     -- Whether the caller may run `probe` (acl_probes), its arguments passed one by one.
@@ -71,10 +71,79 @@ do
         return check(unpack(probe, 2))
     end
 
+    -- The probes (the reads only with `readonly`) grouped by their number of arguments, 1 to 7:
+    -- group[n] holds the arguments of its probes one after the other, so the quick check below
+    -- runs as plain loops (no call, table or dispatch per probe: the checks run on every call).
+    local function grouped(probes, readonly)
+        local groups = { {}, {}, {}, {}, {}, {}, {} }
+        for n = 1, #probes do
+            local probe = probes[n]
+            if not (readonly and probe[1]) then
+                local group = groups[#probe - 1]
+                for i = 2, #probe do
+                    group[#group + 1] = probe[i]
+                end
+            end
+        end
+        return groups
+    end
+
+    -- Whether every probe of `groups` is allowed. Its order is not the list's: on a denial,
+    -- check_acl goes through the list in order to name the first denied command.
+    local function all_allowed(groups)
+        local a = groups[1]
+        for i = 1, #a do
+            if not check(a[i]) then
+                return false
+            end
+        end
+        a = groups[2]
+        for i = 1, #a, 2 do
+            if not check(a[i], a[i + 1]) then
+                return false
+            end
+        end
+        a = groups[3]
+        for i = 1, #a, 3 do
+            if not check(a[i], a[i + 1], a[i + 2]) then
+                return false
+            end
+        end
+        a = groups[4]
+        for i = 1, #a, 4 do
+            if not check(a[i], a[i + 1], a[i + 2], a[i + 3]) then
+                return false
+            end
+        end
+        a = groups[5]
+        for i = 1, #a, 5 do
+            if not check(a[i], a[i + 1], a[i + 2], a[i + 3], a[i + 4]) then
+                return false
+            end
+        end
+        a = groups[6]
+        for i = 1, #a, 6 do
+            if not check(a[i], a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5]) then
+                return false
+            end
+        end
+        a = groups[7]
+        for i = 1, #a, 7 do
+            if not check(a[i], a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5], a[i + 6]) then
+                return false
+            end
+        end
+        return true
+    end
+
     check_acl = function(function_name, queue, readonly)
         check = check or redis.acl_check_cmd
         if queue ~= last_queue then
             last_probes, last_queue = acl_probes(queue_keys(queue)), queue
+            last_all, last_reads = grouped(last_probes, false), grouped(last_probes, true)
+        end
+        if all_allowed(readonly and last_reads or last_all) then
+            return
         end
         local probes = last_probes
         for n = 1, #probes do

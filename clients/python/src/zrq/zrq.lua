@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+c7bf4085'
+local VERSION = '0.1.0+159b0715'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -726,38 +726,47 @@ end
 -- Walks the `NAME value` options after the positional arguments (args.rs `Options`): names match
 -- case-insensitively and come back in their canonical spelling; each may be given once (except the
 -- repeatable ones); flags come back with the value ''. Returns an iterator of (OPTION, value).
-local function options(args, first, known)
-    local at, seen = first, {}
-    return function()
-        local word = args[at]
-        if word == nil then
-            return nil
+local options
+do
+    local function none() end
+
+    options = function(args, first, known)
+        if args[first] == nil then
+            -- No option given (the usual call): no state to make.
+            return none
         end
-        local option
-        local upper = word:upper()
-        for _, k in ipairs(known) do
-            if k == upper then
-                option = k
-                break
+        local at, seen = first, {}
+        return function()
+            local word = args[at]
+            if word == nil then
+                return nil
             end
+            local option
+            local upper = word:upper()
+            for _, k in ipairs(known) do
+                if k == upper then
+                    option = k
+                    break
+                end
+            end
+            if not option then
+                fail('ERR', "unknown option '" .. show_arg(word) .. "'")
+            end
+            if seen[option] and not REPEATABLE[option] then
+                fail('ERR', 'option ' .. option .. ' given more than once')
+            end
+            seen[option] = true
+            at = at + 1
+            if FLAG_OPTIONS[option] then
+                return option, ''
+            end
+            local value = args[at]
+            if value == nil then
+                fail('ERR', 'option ' .. option .. ' needs a value')
+            end
+            at = at + 1
+            return option, value
         end
-        if not option then
-            fail('ERR', "unknown option '" .. show_arg(word) .. "'")
-        end
-        if seen[option] and not REPEATABLE[option] then
-            fail('ERR', 'option ' .. option .. ' given more than once')
-        end
-        seen[option] = true
-        at = at + 1
-        if FLAG_OPTIONS[option] then
-            return option, ''
-        end
-        local value = args[at]
-        if value == nil then
-            fail('ERR', 'option ' .. option .. ' needs a value')
-        end
-        at = at + 1
-        return option, value
     end
 end
 
@@ -776,12 +785,12 @@ end
 -- that does not pass the queue as its only key is refused (after the arity check, so a call with
 -- no arguments at all gets the module's arity error).
 local function arguments(keys, argv)
-    local all = {}
-    for _, k in ipairs(keys) do
-        all[#all + 1] = k
+    local all, n = {}, #keys
+    for i = 1, n do
+        all[i] = keys[i]
     end
-    for _, v in ipairs(argv) do
-        all[#all + 1] = v
+    for i = 1, #argv do
+        all[n + i] = argv[i]
     end
     return all
 end
@@ -800,7 +809,10 @@ local function command_args(keys, argv, command, min, exact)
     if #args < min or (exact and #args ~= min) then
         arity_error(command)
     end
-    require_one_key((command:gsub('%.', '_')), keys)
+    if #keys ~= 1 then
+        -- The function's name is made for the error only.
+        require_one_key((command:gsub('%.', '_')), keys)
+    end
     return args
 end
 
@@ -1433,26 +1445,24 @@ local function parse_i64(text)
 end
 
 -- A hash as a table from HGETALL's flat reply, keeping only pairs whose field and value are
--- UTF-8 (as the module's store reads hashes). The first `trusted` elements of `flat` (pairs the
--- library made itself) are UTF-8 as they are; so is the name of a field of the job record
--- (FIELDS).
+-- UTF-8 (as the module's store reads hashes); the name of a field of the job record (FIELDS) is
+-- UTF-8 as it is. With `into` (pairs the library made itself, kept as they are), the pairs are
+-- added to it, a field already there not read.
 local utf8_hash
 do
     local is_field_name -- field -> true for each of FIELDS, made on first use
 
-    utf8_hash = function(flat, trusted)
+    utf8_hash = function(flat, into)
         if is_field_name == nil then
             is_field_name = {}
             for i = 1, #FIELDS do
                 is_field_name[FIELDS[i][1]] = true
             end
         end
-        trusted = trusted or 0
-        local out = {}
+        local out = into or {}
         for n = 1, #flat, 2 do
             local field = flat[n]
-            if out[field] == nil
-                and (n < trusted or ((is_field_name[field] or is_utf8(field)) and is_utf8(flat[n + 1]))) then
+            if out[field] == nil and (is_field_name[field] or is_utf8(field)) and is_utf8(flat[n + 1]) then
                 out[field] = flat[n + 1]
             end
         end
@@ -1694,13 +1704,10 @@ do
     -- fields (defaults for those left out), read as a record is, errors naming the stream.
     -- It has no record yet: its first write (packed.save) gives it one.
     local function decode_inline(k, priority, entry, fields)
-        local flat = { 'state', 'pending', 'created_at', (entry:match('^(%d+)')), 'priority', itoa(priority),
-            'entry', entry }
-        for n = 1, #fields do
-            flat[#flat + 1] = fields[n]
-        end
+        local known = { state = 'pending', created_at = (entry:match('^(%d+)')), priority = itoa(priority),
+            entry = entry }
         local id = inline.id(priority, entry)
-        return decode_job(k.stream_at(priority), utf8_hash(flat, 8), k.queue, id)
+        return decode_job(k.stream_at(priority), utf8_hash(fields, known), k.queue, id)
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
@@ -2315,11 +2322,14 @@ end
 -- most about CORE.promote.BATCH per index: past that many, up to the score of the BATCH-th (its
 -- ties go too), so a pile of expired entries (after a long downtime) is worked off in steps.
 local function expire_finished(k, now)
-    for _, finished in ipairs({ k.completed, k.cancelled }) do
-        if #call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT', '0', '1') > 0 then
-            local nth = call('ZRANGE', finished, '-inf', itoa(now), 'BYSCORE', 'LIMIT',
+    -- Every ACK and FETCH comes here: no table, and the time's text made once.
+    local upto = itoa(now)
+    for n = 1, 2 do
+        local finished = n == 1 and k.completed or k.cancelled
+        if #call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+            local nth = call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT',
                 itoa(CORE.promote.BATCH - 1), '1', 'WITHSCORES')
-            call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or itoa(now))
+            call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or upto)
         end
     end
 end
@@ -2772,6 +2782,10 @@ end
 -- Ends `job` in `state` and settles what depended on it. (mod.rs finish)
 local function finish(k, job, state, fields, now)
     finish_one(k, job, state, fields, now)
+    if job.children == nil and job.batch == nil then
+        -- Nothing depends on it (most jobs): nothing to settle.
+        return
+    end
     local result
     for n = 1, #fields, 2 do
         if fields[n] == 'result' then
@@ -2849,7 +2863,7 @@ end
 -- kept (commands come in runs on one queue); the checks themselves run every time.
 local check_acl
 do
-    local last_queue, last_probes
+    local last_queue, last_probes, last_all, last_reads
     local check -- redis.acl_check_cmd, looked up once (at call time: not there at load time)
 
     -- Whether the caller may run `probe` (acl_probes), its arguments passed one by one.
@@ -2869,10 +2883,79 @@ do
         return check(unpack(probe, 2))
     end
 
+    -- The probes (the reads only with `readonly`) grouped by their number of arguments, 1 to 7:
+    -- group[n] holds the arguments of its probes one after the other, so the quick check below
+    -- runs as plain loops (no call, table or dispatch per probe: the checks run on every call).
+    local function grouped(probes, readonly)
+        local groups = { {}, {}, {}, {}, {}, {}, {} }
+        for n = 1, #probes do
+            local probe = probes[n]
+            if not (readonly and probe[1]) then
+                local group = groups[#probe - 1]
+                for i = 2, #probe do
+                    group[#group + 1] = probe[i]
+                end
+            end
+        end
+        return groups
+    end
+
+    -- Whether every probe of `groups` is allowed. Its order is not the list's: on a denial,
+    -- check_acl goes through the list in order to name the first denied command.
+    local function all_allowed(groups)
+        local a = groups[1]
+        for i = 1, #a do
+            if not check(a[i]) then
+                return false
+            end
+        end
+        a = groups[2]
+        for i = 1, #a, 2 do
+            if not check(a[i], a[i + 1]) then
+                return false
+            end
+        end
+        a = groups[3]
+        for i = 1, #a, 3 do
+            if not check(a[i], a[i + 1], a[i + 2]) then
+                return false
+            end
+        end
+        a = groups[4]
+        for i = 1, #a, 4 do
+            if not check(a[i], a[i + 1], a[i + 2], a[i + 3]) then
+                return false
+            end
+        end
+        a = groups[5]
+        for i = 1, #a, 5 do
+            if not check(a[i], a[i + 1], a[i + 2], a[i + 3], a[i + 4]) then
+                return false
+            end
+        end
+        a = groups[6]
+        for i = 1, #a, 6 do
+            if not check(a[i], a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5]) then
+                return false
+            end
+        end
+        a = groups[7]
+        for i = 1, #a, 7 do
+            if not check(a[i], a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5], a[i + 6]) then
+                return false
+            end
+        end
+        return true
+    end
+
     check_acl = function(function_name, queue, readonly)
         check = check or redis.acl_check_cmd
         if queue ~= last_queue then
             last_probes, last_queue = acl_probes(queue_keys(queue)), queue
+            last_all, last_reads = grouped(last_probes, false), grouped(last_probes, true)
+        end
+        if all_allowed(readonly and last_reads or last_all) then
+            return
         end
         local probes = last_probes
         for n = 1, #probes do
@@ -3473,15 +3556,36 @@ do -- 30_enqueue.lua: its locals are its own
 
 -- The fields of a plain job's inline entry as XADD arguments: the compact record's fields, in
 -- their order, but those ENTRY_DERIVED (its place says them; job.rs `Job::entry_fields`).
-local function inline_fields(job)
-    local record, out = job_hset_args(job), {}
-    for n = 1, #record, 2 do
-        if not ENTRY_DERIVED[record[n]] then
-            out[#out + 1] = record[n]
-            out[#out + 1] = record[n + 1]
+local inline_fields
+do
+    -- The fields an inline entry may hold (stored, not ENTRY_DERIVED) in the record's order, and
+    -- which are integers; made on first use. Every plain ENQUEUE comes here: no field the entry
+    -- leaves out is written as text, and no list is made but the one returned.
+    local names, is_int
+
+    inline_fields = function(job)
+        if names == nil then
+            names, is_int = {}, {}
+            for i = 1, #FIELDS do
+                local name = FIELDS[i][1]
+                if not IS_DERIVED[name] and not ENTRY_DERIVED[name] then
+                    names[#names + 1] = name
+                    is_int[name] = FIELDS[i][2] == 'integer'
+                end
+            end
         end
+        local out, n = {}, 0
+        for i = 1, #names do
+            local field = names[i]
+            local value = job[field]
+            if value ~= nil and DEFAULT_OF[field] ~= value then
+                out[n + 1] = field
+                out[n + 2] = is_int[field] and itoa(value) or value
+                n = n + 2
+            end
+        end
+        return out
     end
-    return out
 end
 
 -- Refuses a child that would take an unfinished `parent`'s list of children beyond
