@@ -370,7 +370,7 @@ local function try_load_job(k, id, linked)
     error(job, 0)
 end
 
-local job_hset_args, job_reply, text_bytes
+local job_hset_args, job_fields_args, job_reply, text_bytes
 do
     -- FIELDS as each loop below needs it, made on first use: every name in order, the integer
     -- ones, the names stored (not derived) in order, the text ones. These loops run for every
@@ -392,15 +392,15 @@ do
         end
     end
 
-    -- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present
-    -- fields but the derived ones and those holding their default.
-    job_hset_args = function(job)
-        if stored == nil then
+    -- The present fields of `job` among `fields` (names in FIELDS order) but those holding
+    -- their default, as HSET or XADD arguments, integers as text (job.rs `to_fields`).
+    job_fields_args = function(job, fields)
+        if is_int == nil then
             split_fields()
         end
         local out, n = {}, 0
-        for i = 1, #stored do
-            local field = stored[i]
+        for i = 1, #fields do
+            local field = fields[i]
             local value = job[field]
             if value ~= nil and DEFAULT_OF[field] ~= value then
                 out[n + 1] = field
@@ -409,6 +409,15 @@ do
             end
         end
         return out
+    end
+
+    -- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present
+    -- fields but the derived ones and those holding their default.
+    job_hset_args = function(job)
+        if stored == nil then
+            split_fields()
+        end
+        return job_fields_args(job, stored)
     end
 
     -- The job as a reply map: every present field, the derived ones and defaults included,

@@ -37,33 +37,22 @@
 -- their order, but those ENTRY_DERIVED (its place says them; job.rs `Job::entry_fields`).
 local inline_fields
 do
-    -- The fields an inline entry may hold (stored, not ENTRY_DERIVED) in the record's order, and
-    -- which are integers; made on first use. Every plain ENQUEUE comes here: no field the entry
-    -- leaves out is written as text, and no list is made but the one returned.
-    local names, is_int
+    -- The fields an inline entry may hold (stored, not ENTRY_DERIVED) in the record's order,
+    -- made on first use. Every plain ENQUEUE comes here: no field the entry leaves out is
+    -- written as text, and no list is made but the one returned.
+    local names
 
     inline_fields = function(job)
         if names == nil then
-            names, is_int = {}, {}
+            names = {}
             for i = 1, #FIELDS do
                 local name = FIELDS[i][1]
                 if not IS_DERIVED[name] and not ENTRY_DERIVED[name] then
                     names[#names + 1] = name
-                    is_int[name] = FIELDS[i][2] == 'integer'
                 end
             end
         end
-        local out, n = {}, 0
-        for i = 1, #names do
-            local field = names[i]
-            local value = job[field]
-            if value ~= nil and DEFAULT_OF[field] ~= value then
-                out[n + 1] = field
-                out[n + 2] = is_int[field] and itoa(value) or value
-                n = n + 2
-            end
-        end
-        return out
+        return job_fields_args(job, names)
     end
 end
 

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+159b0715'
+local VERSION = '0.1.0+97f4cb5e'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -1787,7 +1787,7 @@ local function try_load_job(k, id, linked)
     error(job, 0)
 end
 
-local job_hset_args, job_reply, text_bytes
+local job_hset_args, job_fields_args, job_reply, text_bytes
 do
     -- FIELDS as each loop below needs it, made on first use: every name in order, the integer
     -- ones, the names stored (not derived) in order, the text ones. These loops run for every
@@ -1809,15 +1809,15 @@ do
         end
     end
 
-    -- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present
-    -- fields but the derived ones and those holding their default.
-    job_hset_args = function(job)
-        if stored == nil then
+    -- The present fields of `job` among `fields` (names in FIELDS order) but those holding
+    -- their default, as HSET or XADD arguments, integers as text (job.rs `to_fields`).
+    job_fields_args = function(job, fields)
+        if is_int == nil then
             split_fields()
         end
         local out, n = {}, 0
-        for i = 1, #stored do
-            local field = stored[i]
+        for i = 1, #fields do
+            local field = fields[i]
             local value = job[field]
             if value ~= nil and DEFAULT_OF[field] ~= value then
                 out[n + 1] = field
@@ -1826,6 +1826,15 @@ do
             end
         end
         return out
+    end
+
+    -- The fields to store as HSET arguments, in FIELDS order (job.rs `to_fields`): present
+    -- fields but the derived ones and those holding their default.
+    job_hset_args = function(job)
+        if stored == nil then
+            split_fields()
+        end
+        return job_fields_args(job, stored)
     end
 
     -- The job as a reply map: every present field, the derived ones and defaults included,
@@ -3558,33 +3567,22 @@ do -- 30_enqueue.lua: its locals are its own
 -- their order, but those ENTRY_DERIVED (its place says them; job.rs `Job::entry_fields`).
 local inline_fields
 do
-    -- The fields an inline entry may hold (stored, not ENTRY_DERIVED) in the record's order, and
-    -- which are integers; made on first use. Every plain ENQUEUE comes here: no field the entry
-    -- leaves out is written as text, and no list is made but the one returned.
-    local names, is_int
+    -- The fields an inline entry may hold (stored, not ENTRY_DERIVED) in the record's order,
+    -- made on first use. Every plain ENQUEUE comes here: no field the entry leaves out is
+    -- written as text, and no list is made but the one returned.
+    local names
 
     inline_fields = function(job)
         if names == nil then
-            names, is_int = {}, {}
+            names = {}
             for i = 1, #FIELDS do
                 local name = FIELDS[i][1]
                 if not IS_DERIVED[name] and not ENTRY_DERIVED[name] then
                     names[#names + 1] = name
-                    is_int[name] = FIELDS[i][2] == 'integer'
                 end
             end
         end
-        local out, n = {}, 0
-        for i = 1, #names do
-            local field = names[i]
-            local value = job[field]
-            if value ~= nil and DEFAULT_OF[field] ~= value then
-                out[n + 1] = field
-                out[n + 2] = is_int[field] and itoa(value) or value
-                n = n + 2
-            end
-        end
-        return out
+        return job_fields_args(job, names)
     end
 end
 
