@@ -202,45 +202,17 @@ impl<'n> Key<'n> {
         unsafe { set(self.inner, at) == raw::REDISMODULE_OK as c_int }
     }
 
-    /// One hash field's value as text.
-    pub fn hash_get(&self, field: &RedisString) -> Option<String> {
-        let get = unsafe { raw::RedisModule_HashGet }?;
-        let mut value: *mut raw::RedisModuleString = ptr::null_mut();
-        // SAFETY: an open key; `value` receives a string owned by the context's auto memory or
-        // us (freed below); the list is NULL-terminated.
-        unsafe {
-            get(
-                self.inner,
-                raw::REDISMODULE_HASH_NONE as c_int,
-                field.inner,
-                &mut value as *mut *mut raw::RedisModuleString,
-                ptr::null_mut::<raw::RedisModuleString>(),
-            )
-        };
-        if value.is_null() {
+    /// What `read` makes of one hash field's value (`None`: the field or the key is missing).
+    /// The value is a string Redis makes for the call, freed here once `read` is done with it.
+    fn hash_value<T>(
+        &self,
+        field: &RedisString,
+        read: impl FnOnce(*mut raw::RedisModuleString) -> T,
+    ) -> Option<T> {
+        if self.inner.is_null() {
             return None;
         }
-        let text = text_of(value);
-        // SAFETY: RedisModule_HashGet returned a new string we own (no auto memory in use).
-        unsafe {
-            if let Some(free) = raw::RedisModule_FreeString {
-                free(ptr::null_mut(), value);
-            }
-        }
-        text
-    }
-
-    /// One hash field's value as an integer, the way HINCRBY reads it: `Ok(None)` when the
-    /// field (or the key) is missing, `Err(())` when the value is not a strict decimal `i64`.
-    pub fn hash_integer(&self, field: &RedisString) -> std::result::Result<Option<i64>, ()> {
-        if self.inner.is_null() {
-            return Ok(None);
-        }
-        let (Some(get), Some(parse)) =
-            (unsafe { (raw::RedisModule_HashGet, raw::RedisModule_StringToLongLong) })
-        else {
-            return Err(());
-        };
+        let get = unsafe { raw::RedisModule_HashGet }?;
         let mut value: *mut raw::RedisModuleString = ptr::null_mut();
         // SAFETY: an open key; `value` receives a new string we own (freed below, no auto
         // memory in use); the list is NULL-terminated.
@@ -254,21 +226,37 @@ impl<'n> Key<'n> {
             )
         };
         if value.is_null() {
-            return Ok(None);
+            return None;
         }
-        let mut n: std::os::raw::c_longlong = 0;
-        // SAFETY: `value` is the live string just returned; it is freed exactly once.
-        let parsed = unsafe {
-            let ok = parse(value, &mut n) == raw::REDISMODULE_OK as c_int;
+        let made = read(value);
+        // SAFETY: RedisModule_HashGet returned a new string we own; freed exactly once.
+        unsafe {
             if let Some(free) = raw::RedisModule_FreeString {
                 free(ptr::null_mut(), value);
             }
-            ok
-        };
-        if parsed {
-            Ok(Some(n))
-        } else {
-            Err(())
+        }
+        Some(made)
+    }
+
+    /// One hash field's value as text.
+    pub fn hash_get(&self, field: &RedisString) -> Option<String> {
+        self.hash_value(field, |value| text_of(value)).flatten()
+    }
+
+    /// One hash field's value as an integer, the way HINCRBY reads it: `Ok(None)` when the
+    /// field (or the key) is missing, `Err(())` when the value is not a strict decimal `i64`.
+    pub fn hash_integer(&self, field: &RedisString) -> std::result::Result<Option<i64>, ()> {
+        let parse = unsafe { raw::RedisModule_StringToLongLong }.ok_or(())?;
+        let parsed = self.hash_value(field, |value| {
+            let mut n: std::os::raw::c_longlong = 0;
+            // SAFETY: `value` is the live string RedisModule_HashGet just returned.
+            let ok = unsafe { parse(value, &mut n) } == raw::REDISMODULE_OK as c_int;
+            ok.then_some(n)
+        });
+        match parsed {
+            None => Ok(None),
+            Some(Some(n)) => Ok(Some(n)),
+            Some(None) => Err(()),
         }
     }
 
