@@ -329,7 +329,8 @@ do
     -- parent at ENQUEUE, each waiting child of a finished parent), the data fields of a packed
     -- record are read in pieces (load_linked: long ones not at all) and not checked for UTF-8:
     -- checking a payload-max text of every kind of UTF-8 sequence costs Lua about 35 ms, so
-    -- children-max children would hold the server for seconds. A result that is copied is checked then (result_json). Unlike the module, which
+    -- children-max children would hold the server for seconds. A result that is copied is
+    -- checked then (result_json). Unlike the module, which
     -- finds such a record CORRUPT, a record whose data fields are not UTF-8 (not written by zrq)
     -- is read that way.
     load_job = function(k, id, linked)

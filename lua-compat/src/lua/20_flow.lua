@@ -155,12 +155,13 @@ local function result_fits(parents, bytes)
 end
 
 -- Records in the waiting `child` that `parent` (id, state) is done, with its `result` as the
--- parent stored it (or a function that reads it), of `size` bytes (`cache.json` keeps its result_json across the children of
--- one parent) and, unless it completed, a note on the child; without writing it: the caller
--- writes it once it has counted every parent it counts in this step (write_waiting, which
--- releases it when none is left). The caller checked that the child awaits this parent. A
--- WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that would take it
--- beyond is copied as null, and the child's `error` says so. (flow.rs parent_done)
+-- parent stored it (or a function that reads it), of `size` bytes (`cache.json` keeps its
+-- result_json across the children of one parent) and, unless it completed, a note on the child;
+-- without writing it: the caller writes it once it has counted every parent it counts in this
+-- step (write_waiting, which releases it when none is left). The caller checked that the child
+-- awaits this parent. A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a
+-- result that would take it beyond is copied as null, and the child's `error` says so.
+-- (flow.rs parent_done)
 local function parent_done(child, parent, result, size, cache)
     local note = nil
     if parent.state ~= 'completed' then

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+97f4cb5e'
+local VERSION = '0.1.0+ee1f746d'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -1746,7 +1746,8 @@ do
     -- parent at ENQUEUE, each waiting child of a finished parent), the data fields of a packed
     -- record are read in pieces (load_linked: long ones not at all) and not checked for UTF-8:
     -- checking a payload-max text of every kind of UTF-8 sequence costs Lua about 35 ms, so
-    -- children-max children would hold the server for seconds. A result that is copied is checked then (result_json). Unlike the module, which
+    -- children-max children would hold the server for seconds. A result that is copied is
+    -- checked then (result_json). Unlike the module, which
     -- finds such a record CORRUPT, a record whose data fields are not UTF-8 (not written by zrq)
     -- is read that way.
     load_job = function(k, id, linked)
@@ -2608,12 +2609,13 @@ local function result_fits(parents, bytes)
 end
 
 -- Records in the waiting `child` that `parent` (id, state) is done, with its `result` as the
--- parent stored it (or a function that reads it), of `size` bytes (`cache.json` keeps its result_json across the children of
--- one parent) and, unless it completed, a note on the child; without writing it: the caller
--- writes it once it has counted every parent it counts in this step (write_waiting, which
--- releases it when none is left). The caller checked that the child awaits this parent. A
--- WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a result that would take it
--- beyond is copied as null, and the child's `error` says so. (flow.rs parent_done)
+-- parent stored it (or a function that reads it), of `size` bytes (`cache.json` keeps its
+-- result_json across the children of one parent) and, unless it completed, a note on the child;
+-- without writing it: the caller writes it once it has counted every parent it counts in this
+-- step (write_waiting, which releases it when none is left). The caller checked that the child
+-- awaits this parent. A WITHRESULTS child's `parents` stays within zrq.parents-max-bytes: a
+-- result that would take it beyond is copied as null, and the child's `error` says so.
+-- (flow.rs parent_done)
 local function parent_done(child, parent, result, size, cache)
     local note = nil
     if parent.state ~= 'completed' then
