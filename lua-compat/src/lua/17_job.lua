@@ -107,18 +107,19 @@ function inline.entry(id)
     return priority, entry
 end
 
--- What a generated id says of its job's record (job.rs inline_entry): its entry E and E's ms
--- (nil when beyond an i64), or nil for any other id. A record leaves out what these say: a
--- created_at that is the ms, and a lease that is the default one, `E:<attempt>` for an attempt
--- of 1 or more (no lease is then stored empty); reading a record gives them back. The last id's
--- answer is kept: a command reads a job, then writes it.
+-- What a generated id says of its job's record (job.rs generated_defaults): its entry E and E's
+-- ms, or nil for any other id (and for one whose ms is beyond an i64). A record leaves out what
+-- these say: a created_at that is the ms, and a lease that is the default one, `E:<attempt>`
+-- for an attempt of 1 or more (no lease is then stored empty); reading a record gives them back.
+-- The last id's answer is kept: a command reads a job, then writes it.
 do
     local last_id, last_entry, last_ms
 
     function inline.generated(id)
         if id ~= last_id then
             local _, entry = inline.entry(id)
-            last_id, last_entry, last_ms = id, entry, entry and parse_i64(entry:match('^%d+'))
+            local ms = entry and parse_i64(entry:match('^%d+'))
+            last_id, last_entry, last_ms = id, ms and entry, ms
         end
         return last_entry, last_ms
     end
