@@ -599,6 +599,12 @@ fn generated_defaults(id: &str) -> Option<(&str, i64)> {
     Some((entry, i64::try_from(ms).ok()?))
 }
 
+/// The `created_at` a record of job `id` leaves out (see [`Job::from_fields`]): the time its
+/// generated id says, `None` for any other id.
+pub fn generated_created_at(id: &str) -> Option<i64> {
+    generated_defaults(id).map(|(_, ms)| ms)
+}
+
 /// Whether `lease` is `<entry>:<attempt>`, the default lease, compared without formatting it.
 fn is_default_lease(lease: &str, entry: &str, attempt: i64) -> bool {
     let mut digits = [0u8; 20];
