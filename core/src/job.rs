@@ -334,7 +334,12 @@ impl Job {
         if !(0..=MAX_PRIORITY).contains(&priority) {
             return Err(ZrqError::corrupt(key, "field 'priority' is out of range"));
         }
-        Ok(Job {
+        // What a generated id says is left out of its record (see `stored_values`). The fields
+        // are read in FIELDS order, so a record with several faults is refused for the first, as
+        // the Lua library does; the lease, which needs the attempt, is filled in last.
+        let generated = generated_defaults(id);
+        let lease = get!("lease");
+        let mut job = Job {
             id: id.to_string(),
             queue: queue.to_string(),
             task: required(get!("task"), "task")?,
@@ -355,20 +360,31 @@ impl Job {
             on_parent_fail: get!("on_parent_fail"),
             batch: name_field(key, "batch", get!("batch"))?,
             schedule: get!("schedule"),
-            created_at: int(get!("created_at"), "created_at")?
-                .ok_or_else(|| missing("created_at"))?,
+            created_at: match int(get!("created_at"), "created_at")? {
+                Some(created) => created,
+                None => generated
+                    .map(|(_, ms)| ms)
+                    .ok_or_else(|| missing("created_at"))?,
+            },
             run_at: int(get!("run_at"), "run_at")?,
             started_at: int(get!("started_at"), "started_at")?,
             finished_at: int(get!("finished_at"), "finished_at")?,
             consumer: get!("consumer"),
-            lease: get!("lease"),
+            lease: None,
             progress: int(get!("progress"), "progress")?,
             cancel_requested: int(get!("cancel_requested"), "cancel_requested")?,
             entry: get!("entry"),
             result: get!("result"),
             error: get!("error"),
             recorded: true,
-        })
+        };
+        job.lease = match (lease, generated) {
+            (Some(lease), _) if lease.is_empty() => None,
+            (Some(lease), _) => Some(lease),
+            (None, Some((entry, _))) if job.attempt >= 1 => Some(default_lease(entry, job.attempt)),
+            (None, _) => None,
+        };
+        Ok(job)
     }
 
     /// Reads the pending job held by inline entry `entry` of the stream of `priority` (`stream`
@@ -450,7 +466,7 @@ impl Job {
     pub fn to_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
         FIELDS
             .iter()
-            .zip(self.reply_values())
+            .zip(self.stored_values())
             .filter_map(|((name, _), value)| match value? {
                 _ if DERIVED.contains(name) => None,
                 ReplyValue::Int(n) if is_default(name, n) => None,
@@ -466,7 +482,7 @@ impl Job {
     /// write packs a job: measured ~7k instructions through `to_fields` and `encode`, which format
     /// each integer and each length into a string of its own).
     pub fn pack(&self) -> String {
-        let values = self.reply_values();
+        let values = self.stored_values();
         let size: usize = values
             .iter()
             .map(|value| match value {
@@ -551,6 +567,62 @@ impl Job {
             text(&self.error),
         ]
     }
+
+    /// [`Job::reply_values`] as a record stores them: without what a generated id already says
+    /// ([`generated_defaults`]). `created_at` is left out when it is the id's time, and the lease
+    /// when it is the id's default lease. A job with attempts whose lease is absent (a record
+    /// from before leases) stores it empty, so that reading it back does not give it the default.
+    fn stored_values(&self) -> [Option<ReplyValue<'_>>; FIELDS.len()] {
+        let mut values = self.reply_values();
+        if let Some((entry, ms)) = generated_defaults(&self.id) {
+            if self.created_at == ms {
+                values[const { position("created_at") }] = None;
+            }
+            if self.attempt >= 1 {
+                values[const { position("lease") }] = match self.lease.as_deref() {
+                    Some(lease) if is_default_lease(lease, entry, self.attempt) => None,
+                    Some(lease) => Some(ReplyValue::Text(lease)),
+                    None => Some(ReplyValue::Text("")),
+                };
+            }
+        }
+        values
+    }
+}
+
+/// What a generated id ([`inline_entry`]) says of its job: its entry and that entry's time (ms),
+/// the defaults of `created_at` and of the lease (`<entry>:<attempt>`, the token of the job's
+/// first delivery from the entry its id names). `None` for any other id: such a job stores both.
+fn generated_defaults(id: &str) -> Option<(&str, i64)> {
+    let (_, entry) = inline_entry(id)?;
+    let (ms, _) = crate::store::entry_id(entry)?;
+    Some((entry, i64::try_from(ms).ok()?))
+}
+
+/// The `created_at` a record of job `id` leaves out (see [`Job::from_fields`]): the time its
+/// generated id says, `None` for any other id.
+pub fn generated_created_at(id: &str) -> Option<i64> {
+    generated_defaults(id).map(|(_, ms)| ms)
+}
+
+/// Whether `lease` is `<entry>:<attempt>`, the default lease, compared without formatting it.
+fn is_default_lease(lease: &str, entry: &str, attempt: i64) -> bool {
+    let mut digits = [0u8; 20];
+    lease
+        .strip_prefix(entry)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .is_some_and(|n| n == decimal(attempt.unsigned_abs(), attempt < 0, &mut digits))
+}
+
+/// The default lease of a job with a generated id after `attempt` deliveries: `<entry>:<attempt>`.
+fn default_lease(entry: &str, attempt: i64) -> String {
+    let mut digits = [0u8; 20];
+    let n = decimal(attempt.unsigned_abs(), attempt < 0, &mut digits);
+    let mut lease = String::with_capacity(entry.len() + 1 + n.len());
+    lease.push_str(entry);
+    lease.push(':');
+    lease.push_str(n);
+    lease
 }
 
 /// How [`Job::pack`] writes each field of [`FIELDS`], by position: its tag (`None` for the
@@ -783,6 +855,104 @@ pub(crate) mod tests {
                 recorded: true,
                 ..job
             })
+        );
+    }
+
+    #[test]
+    fn what_a_generated_id_says_is_left_out_and_read_back() {
+        // (id, created_at, attempt, lease, the record's `c` and `l` fields as stored)
+        let id = "1764489600000-3";
+        let p7 = "p7:1764489600000-3";
+        let uuid = "0192f3a4-7b1c-7def-8000-0123456789ab";
+        let t = 1_764_489_600_000;
+        type Case<'a> = (
+            &'a str,
+            i64,
+            i64,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
+            // The id's time and first lease: neither stored.
+            (id, t, 1, Some("1764489600000-3:1"), None, None),
+            (p7, t, 2, Some("1764489600000-3:2"), None, None),
+            // Anything else is stored as it is.
+            (
+                id,
+                t + 1,
+                1,
+                Some("1764489600000-3:2"),
+                Some("1764489600001"),
+                Some("1764489600000-3:2"),
+            ),
+            (
+                id,
+                t,
+                1,
+                Some("1764489600000-4:1"),
+                None,
+                Some("1764489600000-4:1"),
+            ),
+            (
+                id,
+                t,
+                1,
+                Some("1764489600000-3:01"),
+                None,
+                Some("1764489600000-3:01"),
+            ),
+            (
+                p7,
+                t,
+                1,
+                Some("p7:1764489600000-3:1"),
+                None,
+                Some("p7:1764489600000-3:1"),
+            ),
+            // Delivered, no lease (a record from before leases): stored empty.
+            (id, t, 1, None, None, Some("")),
+            // Never delivered: no default lease.
+            (id, t, 0, None, None, None),
+            // Not a generated id: nothing to derive from.
+            (
+                uuid,
+                t,
+                1,
+                Some("1764489600000-3:1"),
+                Some("1764489600000"),
+                Some("1764489600000-3:1"),
+            ),
+            (uuid, t, 1, None, Some("1764489600000"), None),
+        ];
+        for (id, created, attempt, lease, stored_c, stored_l) in cases {
+            let mut job = sample();
+            job.id = (*id).into();
+            job.created_at = *created;
+            job.attempt = *attempt;
+            job.lease = lease.map(str::to_string);
+            let fields = job.to_fields();
+            let stored = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(f, _)| *f == name)
+                    .map(|(_, v)| v.to_string())
+            };
+            let case = format!("{id} {created} {attempt} {lease:?}");
+            assert_eq!(stored("created_at").as_deref(), *stored_c, "{case}");
+            assert_eq!(stored("lease").as_deref(), *stored_l, "{case}");
+            let back = crate::packed::decode("k", job.pack().as_bytes())
+                .and_then(|fields| Job::from_fields("k", "q", id, fields));
+            assert_eq!(back, Ok(job), "{case}");
+        }
+        // A record without `created_at` needs an id that says it.
+        let mut job = sample();
+        job.id = uuid.into();
+        let mut fields = owned(job.to_fields());
+        fields.retain(|(f, _)| f != "created_at");
+        assert_eq!(
+            Job::from_fields("k", "q", uuid, fields).map(|j| j.created_at),
+            Err(ZrqError::corrupt("k", "field 'created_at' is missing"))
         );
     }
 
