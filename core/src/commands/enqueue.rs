@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
 use crate::config::{Config, AFTER_MAX, CHILDREN_MAX, PAYLOAD_MAX_BYTES};
-use crate::job::Job;
+use crate::job::{Job, Place};
 use crate::keys::{QueueKeys, MAX_PRIORITY};
 use crate::state::State;
 use crate::store::{KeyType, Store};
@@ -307,7 +307,7 @@ impl<'a> Enqueue<'a> {
             entry: None,
             result: None,
             error: None,
-            recorded: !plain,
+            place: if plain { Place::Entry } else { Place::Key },
         };
         match (job.state, job.run_at) {
             (State::Waiting, _) => store.zadd(&keys.waiting(), now, &id)?,
@@ -332,7 +332,7 @@ impl<'a> Enqueue<'a> {
         }
         // A job with parents is written once its parents are counted (wait_for); a plain job
         // has no record while pending.
-        if job.recorded && parents.is_empty() {
+        if job.place != Place::Entry && parents.is_empty() {
             save(store, &keys, &mut job, None)?;
         }
         let id = job.id.clone();

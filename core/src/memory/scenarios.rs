@@ -227,25 +227,46 @@ fn plain_job_enqueue_fetch_ack() {
     assert_eq!(field(&job, "finished_at"), Some((T + 15).to_string()));
     assert_eq!(field(&job, "payload").as_deref(), Some("{\"n\":1}"));
     let keep = w.store.config.keep_ms;
+    // Kept for the queue's retention: a field of the records hash (no state: the hash says it)
+    // and an entry of the log whose time is its end; no key of its own, no index member.
+    assert!(w.store.zset("zrq:{q}:completed").is_empty());
     assert_eq!(
-        w.store.zset("zrq:{q}:completed"),
-        [(T + 15 + keep, id.clone())]
+        w.store.key_type(&format!("zrq:{{q}}:job:{id}")),
+        Ok(KeyType::Missing)
     );
+    assert_eq!(
+        w.store.hash("zrq:{q}:completed:records"),
+        [(
+            id.clone(),
+            format!(
+                "t1:t p7:{{\"n\":1}} a1:1 g13:{started} f13:{} w2:w1 v4:[42]",
+                T + 15
+            )
+        )]
+    );
+    let log = w.store.stream_entries("zrq:{q}:completed:log");
+    assert_eq!(log.len(), 1);
+    assert!(log[0].0.starts_with(&format!("{}-", T + 15)), "{log:?}");
+    assert_eq!(log[0].1, [("id".to_string(), id.clone())]);
     assert!(w.store.zset("zrq:{q}:active").is_empty());
     assert_eq!(w.store.key_type("zrq:{q}:active"), Ok(KeyType::Missing));
-    assert_eq!(
-        w.store.expires_at(&format!("zrq:{{q}}:job:{id}")),
-        Some(T + 15 + keep)
-    );
     assert_eq!(w.stats(), pairs(&[("completed", "1"), ("enqueued", "1")]));
     assert_eq!(w.take_events(), [format!("completed {id}")]);
     assert!(w.store.signalled.contains(&format!("zrq:{{q}}:job:{id}")));
-    // A second ACK finds nothing to do; the record expires with its retention.
+    // A second ACK finds nothing to do; the queue's timer drops the job when its retention ends.
     assert_eq!(w.ok(&ack), Reply::Int(0));
-    w.store.advance(keep);
-    assert_eq!(w.state(&id), None);
+    w.store.advance(keep - 1);
+    assert_eq!(w.ok("PROMOTE q"), Reply::Int(T + 15 + keep));
+    assert_eq!(w.state(&id).as_deref(), Some("completed"));
+    w.store.advance(1);
     assert_eq!(w.ok("PROMOTE q"), Reply::Nil);
+    assert_eq!(w.state(&id), None);
     assert_eq!(w.store.key_type("zrq:{q}:completed"), Ok(KeyType::Missing));
+    assert_eq!(
+        w.store.key_type("zrq:{q}:completed:records"),
+        Ok(KeyType::Missing)
+    );
+    assert!(w.store.stream_entries("zrq:{q}:completed:log").is_empty());
 }
 
 #[test]
@@ -306,8 +327,10 @@ fn cancel_of_a_pending_job_removes_its_entry() {
     assert_eq!(w.ok(&format!("CANCEL q {id}")), Reply::Int(1));
     assert_eq!(w.state(&id).as_deref(), Some("cancelled"));
     assert!(w.store.stream_entries("zrq:{q}:stream").is_empty());
-    let keep = w.store.config.keep_ms;
-    assert_eq!(w.store.zset("zrq:{q}:cancelled"), [(T + keep, id.clone())]);
+    let records = w.store.hash("zrq:{q}:cancelled:records");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].0, id);
+    assert_eq!(w.store.stream_entries("zrq:{q}:cancelled:log").len(), 1);
     // Nothing left to deliver, and a second CANCEL does nothing.
     assert!(w.delivered("FETCH q w").is_empty());
     assert_eq!(w.ok(&format!("CANCEL q {id}")), Reply::Int(0));
@@ -327,8 +350,8 @@ fn cancel_of_a_running_job_is_requested_then_ends_it() {
     assert_eq!(w.state(&id).as_deref(), Some("active"));
     assert_eq!(w.ok(&format!("ACK q {id}")), Reply::Int(-1));
     assert_eq!(w.state(&id).as_deref(), Some("cancelled"));
-    assert!(w.store.zset("zrq:{q}:completed").is_empty());
-    assert_eq!(w.store.zset("zrq:{q}:cancelled").len(), 1);
+    assert!(w.store.hash("zrq:{q}:completed:records").is_empty());
+    assert_eq!(w.store.hash("zrq:{q}:cancelled:records").len(), 1);
 }
 
 #[test]
@@ -549,7 +572,9 @@ fn wrong_type_refusals_write_nothing() {
         ("zrq:{q}:stats", "ENQUEUE q t {}"),
         ("zrq:{q}:scheduled", "ENQUEUE q t {} DELAY 10"),
         ("zrq:{q}:unique", "ENQUEUE q t {} UNIQUE k"),
-        ("zrq:{q}:completed", "ACK q JOB"),
+        ("zrq:{q}:completed:records", "ACK q JOB"),
+        ("zrq:{q}:completed:log", "ACK q JOB"),
+        ("zrq:{q}:cancelled:log", "CANCEL q JOB"),
         ("zrq:{q}:active", "FETCH q w"),
         ("zrq:{q}:dead", "FAIL q JOB err"),
         ("zrq:{q}:retrying", "FAIL q JOB err"),
@@ -1358,7 +1383,7 @@ fn an_old_finished_record_keeps_its_retention() {
 #[test]
 fn a_write_keeps_the_ttl_of_an_old_record() {
     // A TTL an operator put on a running job's record survives the job's writes, as it survived
-    // writes of some of its fields; finishing it sets its retention.
+    // writes of some of its fields; finishing it moves it to the records hash of its state.
     let mut w = World::new();
     w.enqueue("q t {} ID a");
     w.delivered("FETCH q w");
@@ -1372,8 +1397,9 @@ fn a_write_keeps_the_ttl_of_an_old_record() {
     assert_eq!(w.store.expires_at(key), Some(T + 50_000));
     assert_eq!(field(&w.ok("JOB q a"), "progress").as_deref(), Some("40"));
     w.ok("ACK q a");
-    let keep = w.store.config.keep_ms;
-    assert_eq!(w.store.expires_at(key), Some(T + keep));
+    assert_eq!(w.store.key_type(key), Ok(KeyType::Missing));
+    assert_eq!(w.store.hash("zrq:{q}:completed:records").len(), 1);
+    assert_eq!(w.state("a").as_deref(), Some("completed"));
 }
 
 #[test]
