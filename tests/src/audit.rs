@@ -726,7 +726,13 @@ impl Snapshot {
         snapshot.unique = replies.next();
         snapshot.schedules = replies.next();
         snapshot.ticks = replies.next();
-        snapshot.info = info_numbers(replies.next());
+        // A key of the wrong type makes INFO fail (WRONGTYPE): that is reported, not fatal.
+        match replies.next_or_error() {
+            Ok(info) => snapshot.info = info_numbers(info),
+            Err(e) => snapshot
+                .problems
+                .push(format!("ZRQ.INFO {queue} failed: {e}")),
+        }
         snapshot
     }
 
@@ -948,6 +954,18 @@ impl Replies {
     fn next<T: redis::FromRedisValue>(&mut self) -> T {
         self.next_unless_error()
             .unwrap_or_else(|| panic!("audit: a read of the snapshot failed"))
+    }
+
+    /// The next reply, or the error the server answered it with.
+    fn next_or_error(&mut self) -> Result<Value, String> {
+        match self
+            .0
+            .next()
+            .expect("audit: a reply of the snapshot is missing")
+        {
+            Value::ServerError(e) => Err(format!("{e:?}")),
+            value => Ok(value),
+        }
     }
 
     /// The next reply as `T`, or `None` if the server answered it with an error.

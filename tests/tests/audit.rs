@@ -161,7 +161,7 @@ const DAMAGES: &[Damage] = &[
         reported: "UNIQUE key u2 is held by",
     },
     Damage {
-        commands: &[&["HINCRBY", "zrq:{au}:stats", "completed", "-1"]],
+        commands: &[&["HINCRBY", "zrq:{au}:stats", "completed", "-2"]],
         reported: "completed now but total_completed is only 0",
     },
     Damage {
