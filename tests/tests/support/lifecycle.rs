@@ -321,6 +321,12 @@ fn stream_value(conn: &mut Connection, key: &str) -> String {
             .join(";"),
         other => show(&other),
     };
+    // A log of finished jobs (`<state>:log`) has no consumer group, hence no pending list; its
+    // entries name jobs by an `id` field.
+    if groups.is_empty() {
+        let entries = super::stream_entries(conn, key);
+        return format!("stream entries {entries:?}");
+    }
     format!(
         "stream entries {:?} pel {:?} groups {groups}",
         stream_entries(conn, key),
