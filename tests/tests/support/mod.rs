@@ -703,18 +703,51 @@ pub fn tamper_at(
 }
 
 /// Reads the record at `key` (packed or hash; it must exist), lets `change` set or remove
-/// fields, and writes it back with `write`. Returns the record as written.
+/// fields, and writes it back with `write`. Returns the record as written. A job key without a
+/// record whose job is kept in a records hash has its field there changed instead (written back
+/// packed without its state, which stays the hash's: [`write_kept`]).
 fn rewrite_record(
     conn: &mut Connection,
     key: &str,
     change: impl FnOnce(&mut BTreeMap<String, String>),
     write: fn(&mut Connection, &str, &BTreeMap<String, String>),
 ) -> BTreeMap<String, String> {
-    let mut fields =
-        stored_record(conn, key).unwrap_or_else(|| panic!("tamper: {key} has no record"));
+    if let Some(mut fields) = stored_record(conn, key) {
+        change(&mut fields);
+        write(conn, key, &fields);
+        return fields;
+    }
+    let (queue, id, state, mut fields) =
+        kept_at(conn, key).unwrap_or_else(|| panic!("tamper: {key} has no record"));
     change(&mut fields);
-    write(conn, key, &fields);
+    write_kept(conn, &queue, &state, &id, &fields);
     fields
+}
+
+/// `zrq:{<queue>}:job:<id>` → (queue, id).
+pub fn split_job_key(key: &str) -> Option<(String, String)> {
+    let rest = key.strip_prefix("zrq:{")?;
+    let (queue, id) = rest.split_once("}:job:")?;
+    Some((queue.to_string(), id.to_string()))
+}
+
+/// The job of job key `key` as a records hash keeps it: (queue, id, state, record with the
+/// state filled in), if it is kept there.
+fn kept_at(
+    conn: &mut Connection,
+    key: &str,
+) -> Option<(String, String, String, BTreeMap<String, String>)> {
+    let (queue, id) = split_job_key(key)?;
+    FINISHED_STATES.iter().find_map(|state| {
+        kept_record(conn, &queue, state, &id)
+            .map(|record| (queue.clone(), id.clone(), state.to_string(), record))
+    })
+}
+
+/// The record of the job whose key is `key`: the one stored there ([`stored_record`]), else its
+/// field of a records hash with its state filled in ([`kept_record`]); None if neither.
+pub fn record_at(conn: &mut Connection, key: &str) -> Option<BTreeMap<String, String>> {
+    stored_record(conn, key).or_else(|| kept_at(conn, key).map(|(_, _, _, record)| record))
 }
 
 /// Like [`tamper`], but writes the record back in the earlier format (a hash, TTL kept): for
@@ -742,7 +775,8 @@ pub fn tamper_hash_at(
 /// they once ran HSET, HDEL or HGET on a job record: `RECORD-SET key field value` and
 /// `RECORD-DEL key field` ([`tamper_at`]: written back packed), `RECORD-SET-HASH key field
 /// value` ([`tamper_hash_at`]: written back as a hash of the earlier format), `RECORD-GET key
-/// field` (the field's value, or nil). Any other command runs as it is. Returns the reply.
+/// field` (the field's value, or nil; a job kept in a records hash is read there:
+/// [`record_at`]). Any other command runs as it is. Returns the reply.
 pub fn run_record_command(conn: &mut Connection, args: &[String]) -> redis::RedisResult<Value> {
     let set = |field: &String, value: &String| {
         let (field, value) = (field.clone(), value.clone());
@@ -765,7 +799,7 @@ pub fn run_record_command(conn: &mut Connection, args: &[String]) -> redis::Redi
             });
             Ok(Value::Okay)
         }
-        [cmd, key, field] if cmd == "RECORD-GET" => Ok(stored_record(conn, key)
+        [cmd, key, field] if cmd == "RECORD-GET" => Ok(record_at(conn, key)
             .and_then(|mut record| record.remove(field))
             .map_or(Value::Nil, |v| Value::BulkString(v.into_bytes()))),
         _ => redis::cmd(&args[0]).arg(&args[1..]).query(conn),
