@@ -215,6 +215,74 @@ fn ack_keeps_a_plain_job_in_the_completed_records(backend: Backend) {
     assert_consistent(&mut conn, backend, q, None);
 }
 
+/// A job that has a record of its own when it ends (written when it was retried, delayed,
+/// released, requeued from the dead set, or enqueued with a producer id) ends the same way:
+/// its own key deleted, its record moved into the records hash, one log entry. The last
+/// attempt's result is the one kept.
+fn jobs_with_a_record_of_their_own_move_into_the_records_hash(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "moved";
+    /// How the job comes to run the last time.
+    #[derive(Debug, Clone, Copy)]
+    enum Path {
+        Retried,
+        Delayed,
+        Released,
+        Requeued,
+    }
+    for path in [Path::Retried, Path::Delayed, Path::Released, Path::Requeued] {
+        let options: &[&str] = match path {
+            Path::Retried => &["RETRIES", "3"],
+            Path::Delayed => &["DELAY", "1"],
+            Path::Released => &[],
+            Path::Requeued => &["RETRIES", "0"],
+        };
+        let id = zrq.enqueue(q, "t", "{}", options);
+        // Fetches the job (waiting for its promotion if need be); returns its lease.
+        let take = |zrq: &mut Zrq| -> String {
+            let mut got = Vec::new();
+            server.wait_for(|_| {
+                got = zrq.fetch(q, "w", 1);
+                !got.is_empty()
+            });
+            assert_eq!(got[0]["id"], id, "{path:?}");
+            got[0]["lease"].clone()
+        };
+        match path {
+            Path::Retried => {
+                let _ = take(&mut zrq);
+                let state = ok(&mut zrq, "fail", &[q, &id, "e", "RETRYIN", "1"]);
+                assert_eq!(show(&state), "retrying");
+            }
+            Path::Delayed => {}
+            Path::Released => {
+                let _ = take(&mut zrq);
+                assert_eq!(int(&mut zrq, "release", &[q, &id]), 1);
+            }
+            Path::Requeued => {
+                let _ = take(&mut zrq);
+                assert_eq!(show(&ok(&mut zrq, "fail", &[q, &id, "e"])), "dead");
+                assert_eq!(int(&mut zrq, "requeue", &[q, &id]), 1);
+            }
+        }
+        // Under its lease, as a worker acknowledges.
+        let lease = take(&mut zrq);
+        let attempt = field(&mut zrq, q, &id, "attempt");
+        let args = [q, id.as_str(), "RESULT", &attempt, "LEASE", &lease];
+        assert_eq!(int(&mut zrq, "ack", &args), 1, "{path:?}");
+        let record = assert_kept(&mut conn, &mut zrq, q, "completed", &id);
+        assert_eq!(record.get("result"), Some(&attempt), "{path:?}");
+        assert_eq!(zrq.state(q, &id).as_deref(), Some("completed"), "{path:?}");
+        for index in ["active", "retrying", "scheduled", "dead"] {
+            assert_eq!(zscore(&mut conn, q, index, &id), None, "{path:?}: {index}");
+        }
+    }
+    assert_eq!(info_int(&mut zrq, q, "completed"), 4);
+    assert_consistent(&mut conn, backend, q, None);
+}
+
 /// CANCEL of a job in each state it can be cancelled from, without a KEEP of its own: the job
 /// ends in `cancelled:records` and `cancelled:log`, its own key (if it had one) deleted.
 fn cancel_keeps_plain_jobs_in_the_cancelled_records(backend: Backend) {
@@ -643,6 +711,7 @@ fn finished_jobs_of_an_earlier_version_still_work(backend: Backend) {
 
 conformance!(
     ack_keeps_a_plain_job_in_the_completed_records,
+    jobs_with_a_record_of_their_own_move_into_the_records_hash,
     cancel_keeps_plain_jobs_in_the_cancelled_records,
     a_job_with_its_own_keep_keeps_its_own_key,
     retention_removes_kept_jobs_from_records_and_log,
