@@ -377,6 +377,34 @@ fn an_inline_parent_gets_its_record(backend: Backend) {
     audited(&server, backend, &[&parent, &child, &p2, &c2, &c3]);
 }
 
+/// A plain job sent back to its stream (RELEASE) is named by a reference entry, and its record
+/// leaves out the creation time its id says: INFO reads that age from the id.
+fn a_released_plain_job_is_as_old_as_its_id(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let id = zrq.enqueue(Q, "t", "{}", &[]);
+    let fetched = zrq.fetch(Q, "w", 1);
+    assert_eq!(fetched[0]["id"], id);
+    let released: i64 = zrq.call("release", &[Q, &id]).expect("RELEASE");
+    assert_eq!(released, 1);
+    let stream = entries(&mut conn, &key("stream"));
+    assert_eq!(
+        stream.last().map(|(_, fields)| fields.clone()),
+        Some(pairs(&[(zrq_core::keys::ENTRY_FIELD, id.as_str())])),
+        "a reference entry"
+    );
+    let record = support::record(&mut conn, Q, &id);
+    assert_eq!(record["state"], "pending");
+    assert!(!record.contains_key("created_at"), "{record:?}");
+    // At least this long after its entry was added (no upper bound: the machine may be slow).
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let info = zrq_tests::map(zrq.call("info", &[Q]).expect("INFO"));
+    assert_eq!(info["pending"], "1");
+    let age: i64 = info["oldest_pending_age_ms"].parse().expect("an age");
+    assert!(age >= 50, "{info:?}");
+}
+
 fn generated_ids_are_refused_as_id(backend: Backend) {
     let server = backend.server();
     let mut zrq = server.zrq(backend);
@@ -552,6 +580,7 @@ conformance!(
     priority_ids_name_their_stream,
     an_inline_parent_gets_its_record,
     generated_ids_are_refused_as_id,
+    a_released_plain_job_is_as_old_as_its_id,
     batch_members_and_callbacks_are_inline,
     inline_jobs_replicate,
     inline_jobs_survive_an_aof_reload,

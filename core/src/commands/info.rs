@@ -49,14 +49,16 @@ impl<'a> Info<'a> {
             }
             pending += store.undelivered_len(&stream, GROUP)?;
             let first = store.undelivered(&stream, GROUP, None, 1)?;
-            // The oldest pending job's creation time: its record's, or, for a job held by its
-            // inline entry, the entry id's.
+            // The oldest pending job's creation time: its record's (or, left out there, the one
+            // its generated id says), or, for a job held by its inline entry, the entry id's.
             let created = match first.first() {
                 Some((entry, fields)) => match fields.iter().find(|(f, _)| f == ENTRY_FIELD) {
-                    Some((_, id)) => store
-                        .record(&keys.job(id))?
-                        .and_then(|fields| fields.into_iter().find(|(f, _)| f == "created_at"))
-                        .and_then(|(_, t)| t.parse().ok()),
+                    Some((_, id)) => store.record(&keys.job(id))?.and_then(|fields| {
+                        match fields.into_iter().find(|(f, _)| f == "created_at") {
+                            Some((_, t)) => t.parse().ok(),
+                            None => crate::job::generated_created_at(id),
+                        }
+                    }),
                     None => entry_id(entry).and_then(|(ms, _)| i64::try_from(ms).ok()),
                 },
                 None => None,

@@ -4,14 +4,17 @@
 -- between two fields: `t4:noop p7:{"n":1} s6:active a1:1`. The tags (each stored field's third
 -- element in FIELDS) are generated from zrq_core::packed::TAGS. Both backends write the same
 -- bytes for the same job.
---   packed.encode(job)       the record of a job table (the fields job.rs `to_fields` stores:
---                            not id nor queue, none at its default), packed
+--   packed.encode(job, false, created, lease)   the record of a job table (the fields job.rs
+--                            `to_fields` stores: not id nor queue, none at its default), packed;
+--                            `created` and `lease` what the job's id says (packed.save): its
+--                            created_at and its lease left out when they are these, and no lease
+--                            stored empty when there is a default one
 --   packed.decode(key, raw, unchecked)   the fields of record `raw` stored at `key`, as a table
 --                            field -> value; CORRUPT (the module's text) for anything but that
 --                            grammar. The values of the fields in the set `unchecked` are not
 --                            checked for UTF-8 (see load_job's `linked`).
---   packed.encode(job, true) the fields after `payload` only, each after one space: what follows
---                            the payload in the record (packed.save's patch)
+--   packed.encode(job, true, created, lease)   the fields after `payload` only, each after one
+--                            space: what follows the payload in the record (packed.save's patch)
 --   packed.read_linked(key)  a record read in pieces for its links (see below)
 --   packed.read(key, unchecked), packed.save(k, job, expire_ms)   a record's one GET and one SET
 --                            (defined with the job record, 17_job.lua)
@@ -23,7 +26,7 @@ do
     -- tags, the default of each (by place: DEFAULT_OF's, false for an integer without one, nil
     -- for a text), the field of each tag's byte, and the string functions (looked up once: every
     -- job read or written runs these loops).
-    local stored, tags, default_at, field_of, after_payload
+    local stored, tags, default_at, field_of, after_payload, created_at, lease_at
     local s_byte, s_find, s_sub, s_format, concat, to_number
     -- Memos of lengths and small integers (a number's text costs a C formatting call, and a
     -- record's lengths are mostly short): `<tag><length>:` heads by place and length (below
@@ -50,6 +53,10 @@ do
                 heads[at], first_heads[at] = {}, {}
                 if name == 'payload' then
                     after_payload = at + 1
+                elseif name == 'created_at' then
+                    created_at = at
+                elseif name == 'lease' then
+                    lease_at = at
                 end
             end
         end
@@ -78,8 +85,10 @@ do
     -- The record as pieces concatenated once: `<tag><length>:` heads (` <tag>…` after the first)
     -- and the values, so no value is copied twice (big values apart, see BIG). An absent field
     -- costs a lookup. With `tail`, only the fields after `payload`, the first one after a space
-    -- too: the record's bytes from the space that ends the payload.
-    function packed.encode(job, tail)
+    -- too: the record's bytes from the space that ends the payload. `created`, `lease`: the
+    -- created_at and the lease the job's id says (nil: none), each left out when the job's is
+    -- that one; with a lease said, the job's absent lease is written empty.
+    function packed.encode(job, tail, created, lease)
         if stored == nil then
             split()
         end
@@ -87,11 +96,18 @@ do
         local n, m = 0, 0
         for i = tail and after_payload or 1, #stored do
             local value = job[stored[i]]
+            if i == lease_at and lease ~= nil then
+                if value == nil then
+                    value = ''
+                elseif value == lease then
+                    value = nil
+                end
+            end
             if value ~= nil then
                 local default = default_at[i]
                 if default ~= nil then
-                    -- An integer: left out at its default, else its text.
-                    if value == default then
+                    -- An integer: left out at its default (or the id's created_at), else its text.
+                    if value == default or (i == created_at and value == created) then
                         value = nil
                     else
                         local text = small[value]

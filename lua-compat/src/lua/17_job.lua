@@ -61,112 +61,6 @@ local function counters(map, hash, fields, prefix)
     end
 end
 
--- Reads the job `id` of `queue` from the fields of its record (job.rs `Job::from_fields`), a
--- table field -> value: a packed record's (packed.decode), or the UTF-8 pairs of a hash of the
--- earlier format (utf8_hash). `id` and `queue` come from the record's place, fields left out hold
--- their default. A record of the full format (before the compact one) that stores another
--- `queue` or `id` is CORRUPT. Returns nil when there is no field.
-local decode_job
-do
-    -- The readers of one field of `raw` (the record's fields) in `key`; none is a closure, as
-    -- every job a command reads goes through them.
-    local function corrupt(key, detail)
-        fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
-    end
-    local function required(raw, key, field)
-        if raw[field] == nil then
-            corrupt(key, "field '" .. field .. "' is missing")
-        end
-        return raw[field]
-    end
-    local function int(raw, key, field, needed)
-        local text = raw[field]
-        if text == nil then
-            if needed then
-                corrupt(key, "field '" .. field .. "' is missing")
-            end
-            return nil
-        end
-        local value = parse_i64(text)
-        if value == nil then
-            corrupt(key, "field '" .. field .. "' is not an integer")
-        end
-        return value
-    end
-    -- A stored name that the commands would refuse is not used (job.rs name_field).
-    local function name_field(raw, key, field)
-        local value = raw[field]
-        if value ~= nil and not is_name(field, value) then
-            corrupt(key, "field '" .. field .. "' is not a valid name")
-        end
-        return value
-    end
-    -- A field left out holds its default.
-    local function defaulted(raw, key, field)
-        local value = int(raw, key, field, false)
-        if value == nil then
-            return DEFAULT_OF[field]
-        end
-        return value
-    end
-
-    decode_job = function(key, raw, queue, id)
-        if next(raw) == nil then
-            return nil
-        end
-        local state = required(raw, key, 'state')
-        if not IS_STATE[state] then
-            corrupt(key, "unknown state '" .. state .. "'")
-        end
-        if raw.queue ~= nil and raw.queue ~= queue then
-            corrupt(key, "field 'queue' does not name its queue")
-        end
-        if raw.id ~= nil and raw.id ~= id then
-            corrupt(key, "field 'id' does not match its key")
-        end
-        -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
-        local priority = defaulted(raw, key, 'priority')
-        if priority < 0 or priority > MAX_PRIORITY then
-            corrupt(key, "field 'priority' is out of range")
-        end
-        -- One constructor (its fields read in this order): the table is made at its size.
-        local job = {
-            priority = priority,
-            id = id,
-            queue = queue,
-            task = required(raw, key, 'task'),
-            payload = required(raw, key, 'payload'),
-            state = state,
-            attempt = defaulted(raw, key, 'attempt'),
-            max_attempts = defaulted(raw, key, 'max_attempts'),
-            timeout = defaulted(raw, key, 'timeout'),
-            backoff = int(raw, key, 'backoff', false),
-            keep = int(raw, key, 'keep', false),
-            unique = name_field(raw, key, 'unique'),
-            parents = raw.parents,
-            children = raw.children,
-            waiting_on = int(raw, key, 'waiting_on', false),
-            parents_done = raw.parents_done,
-            with_results = int(raw, key, 'with_results', false),
-            on_parent_fail = raw.on_parent_fail,
-            batch = name_field(raw, key, 'batch'),
-            schedule = raw.schedule,
-            created_at = int(raw, key, 'created_at', true),
-            run_at = int(raw, key, 'run_at', false),
-            started_at = int(raw, key, 'started_at', false),
-            finished_at = int(raw, key, 'finished_at', false),
-            consumer = raw.consumer,
-            lease = raw.lease,
-            progress = int(raw, key, 'progress', false),
-            cancel_requested = int(raw, key, 'cancel_requested', false),
-            entry = raw.entry,
-            result = raw.result,
-            error = raw.error,
-        }
-        return job
-    end
-end
-
 -- Plain jobs and their inline entries (job.rs inline_id, inline_entry, Job::from_entry). A plain
 -- job (no ID, DELAY, AT nor AFTER) has no record while it is pending: its stream entry holds it
 -- (an inline entry, one without the field ENTRY_FIELD), and its id is the entry's id, prefixed
@@ -175,6 +69,7 @@ end
 --   inline.id(priority, entry)      the id of the job an inline entry holds (job.rs inline_id)
 --   inline.has_form(id)             whether `id` has the generated form, which ENQUEUE's ID refuses
 --   inline.entry(id)                the priority and entry id a generated id names, or nil
+--   inline.generated(id)            the entry and its ms a generated id names (below), or nil
 --   inline.reference(fields)        a stream entry's reference (the id it names; nil when that is
 --                                   not UTF-8), or false for an inline entry
 --   inline.load(k, id)              the job the inline entry of generated id `id` holds, or nil
@@ -210,6 +105,152 @@ function inline.entry(id)
         end
     end
     return priority, entry
+end
+
+-- What a generated id says of its job's record (job.rs generated_defaults): its entry E and E's
+-- ms, or nil for any other id (and for one whose ms is beyond an i64). A record leaves out what
+-- these say: a created_at that is the ms, and a lease that is the default one, `E:<attempt>`
+-- for an attempt of 1 or more (no lease is then stored empty); reading a record gives them back.
+-- The last id's answer is kept: a command reads a job, then writes it.
+do
+    local last_id, last_entry, last_ms
+
+    function inline.generated(id)
+        if id ~= last_id then
+            local _, entry = inline.entry(id)
+            local ms = entry and parse_i64(entry:match('^%d+'))
+            last_id, last_entry, last_ms = id, ms and entry, ms
+        end
+        return last_entry, last_ms
+    end
+end
+
+-- Reads the job `id` of `queue` from the fields of its record (job.rs `Job::from_fields`), a
+-- table field -> value: a packed record's (packed.decode), or the UTF-8 pairs of a hash of the
+-- earlier format (utf8_hash). `id` and `queue` come from the record's place, fields left out hold
+-- their default. A record of the full format (before the compact one) that stores another
+-- `queue` or `id` is CORRUPT. Returns nil when there is no field.
+local decode_job
+do
+    -- The readers of one field of `raw` (the record's fields) in `key`; none is a closure, as
+    -- every job a command reads goes through them.
+    local function corrupt(key, detail)
+        fail('CORRUPT', "'" .. key .. "' is not a zrq record: " .. detail)
+    end
+    local function required(raw, key, field)
+        if raw[field] == nil then
+            corrupt(key, "field '" .. field .. "' is missing")
+        end
+        return raw[field]
+    end
+    local function int(raw, key, field)
+        local text = raw[field]
+        if text == nil then
+            return nil
+        end
+        local value = parse_i64(text)
+        if value == nil then
+            corrupt(key, "field '" .. field .. "' is not an integer")
+        end
+        return value
+    end
+    -- A stored name that the commands would refuse is not used (job.rs name_field).
+    local function name_field(raw, key, field)
+        local value = raw[field]
+        if value ~= nil and not is_name(field, value) then
+            corrupt(key, "field '" .. field .. "' is not a valid name")
+        end
+        return value
+    end
+    -- A field left out holds its default.
+    local function defaulted(raw, key, field)
+        local value = int(raw, key, field)
+        if value == nil then
+            return DEFAULT_OF[field]
+        end
+        return value
+    end
+    -- Left out when the job's generated id says it (inline.generated), else required.
+    local function created(raw, key, id)
+        local value = int(raw, key, 'created_at')
+        if value == nil then
+            local _, ms = inline.generated(id)
+            if ms == nil then
+                corrupt(key, "field 'created_at' is missing")
+            end
+            return ms
+        end
+        return value
+    end
+
+    decode_job = function(key, raw, queue, id)
+        if next(raw) == nil then
+            return nil
+        end
+        local state = required(raw, key, 'state')
+        if not IS_STATE[state] then
+            corrupt(key, "unknown state '" .. state .. "'")
+        end
+        if raw.queue ~= nil and raw.queue ~= queue then
+            corrupt(key, "field 'queue' does not name its queue")
+        end
+        if raw.id ~= nil and raw.id ~= id then
+            corrupt(key, "field 'id' does not match its key")
+        end
+        -- The priority names the job's stream: one outside 0-9 would name a key zrq never uses.
+        local priority = defaulted(raw, key, 'priority')
+        if priority < 0 or priority > MAX_PRIORITY then
+            corrupt(key, "field 'priority' is out of range")
+        end
+        -- One constructor (its fields read in this order): the table is made at its size.
+        local job = {
+            priority = priority,
+            id = id,
+            queue = queue,
+            task = required(raw, key, 'task'),
+            payload = required(raw, key, 'payload'),
+            state = state,
+            attempt = defaulted(raw, key, 'attempt'),
+            max_attempts = defaulted(raw, key, 'max_attempts'),
+            timeout = defaulted(raw, key, 'timeout'),
+            backoff = int(raw, key, 'backoff'),
+            keep = int(raw, key, 'keep'),
+            unique = name_field(raw, key, 'unique'),
+            parents = raw.parents,
+            children = raw.children,
+            waiting_on = int(raw, key, 'waiting_on'),
+            parents_done = raw.parents_done,
+            with_results = int(raw, key, 'with_results'),
+            on_parent_fail = raw.on_parent_fail,
+            batch = name_field(raw, key, 'batch'),
+            schedule = raw.schedule,
+            created_at = created(raw, key, id),
+            run_at = int(raw, key, 'run_at'),
+            started_at = int(raw, key, 'started_at'),
+            finished_at = int(raw, key, 'finished_at'),
+            consumer = raw.consumer,
+            lease = raw.lease,
+            progress = int(raw, key, 'progress'),
+            cancel_requested = int(raw, key, 'cancel_requested'),
+            entry = raw.entry,
+            result = raw.result,
+            error = raw.error,
+        }
+        -- The lease: an empty one is none; one left out is the default lease of a generated id
+        -- (inline.generated) from the first attempt on, else none.
+        local lease = job.lease
+        if lease == nil then
+            if job.attempt >= 1 then
+                local entry = inline.generated(id)
+                if entry ~= nil then
+                    job.lease = entry .. ':' .. itoa(job.attempt)
+                end
+            end
+        elseif lease == '' then
+            job.lease = nil
+        end
+        return job
+    end
 end
 
 function inline.reference(fields)
@@ -468,7 +509,15 @@ end
 -- the new fields are shorter than the old ones (SETRANGE cannot shorten a string) the payload's
 -- part is read (GETRANGE) and the whole record SET. A result or error left out is read first.
 -- The record must not have been written since it was read.
+--
+-- What the job's generated id says is left out (inline.generated): its created_at when it is the
+-- id's ms, its lease when it is the default lease (none is then stored empty).
 function packed.save(k, job, expire_ms)
+    local entry, created = inline.generated(job.id)
+    local lease
+    if entry ~= nil and job.attempt >= 1 then
+        lease = entry .. ':' .. itoa(job.attempt)
+    end
     local spans = job.spans
     if spans ~= nil then
         for field, span in pairs(spans) do
@@ -481,7 +530,7 @@ function packed.save(k, job, expire_ms)
     local head = job.record_head
     if head ~= nil then
         local key = k.job(job.id)
-        local tail = packed.encode(job, true)
+        local tail = packed.encode(job, true, created, lease)
         if head + #tail >= job.record_size then
             call('SETRANGE', key, itoa(head), tail)
             if expire_ms ~= nil then
@@ -499,9 +548,9 @@ function packed.save(k, job, expire_ms)
         return
     end
     if expire_ms ~= nil then
-        call('SET', k.job(job.id), packed.encode(job), 'PX', itoa(expire_ms))
+        call('SET', k.job(job.id), packed.encode(job, false, created, lease), 'PX', itoa(expire_ms))
     else
-        call('SET', k.job(job.id), packed.encode(job), 'KEEPTTL')
+        call('SET', k.job(job.id), packed.encode(job, false, created, lease), 'KEEPTTL')
     end
 end
 

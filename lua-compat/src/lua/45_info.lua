@@ -19,13 +19,21 @@ local function info(keys, argv)
             local first = undelivered_entries(k, priority, nil, 1)[1]
             if first then
                 -- An inline entry's job was created when its entry was (so was its record's, if
-                -- it has one since); a reference entry's job says when in its record.
+                -- it has one since); a reference entry's job says when in its record, or, left
+                -- out there, its generated id does (inline.generated).
                 local at
                 if inline.reference(first[3]) == false then
                     at = parse_i64(first[1]:match('^(%d+)'))
                 else
                     local fields = packed.read(k.job(first[2]))
-                    at = fields and fields.created_at and parse_i64(fields.created_at)
+                    if fields ~= nil then
+                        if fields.created_at ~= nil then
+                            at = parse_i64(fields.created_at)
+                        else
+                            local _, ms = inline.generated(first[2])
+                            at = ms
+                        end
+                    end
                 end
                 if at and (oldest == nil or at < oldest) then
                     oldest = at
