@@ -424,9 +424,10 @@ fn retention_removes_kept_jobs_from_records_and_log(backend: Backend) {
 }
 
 /// LIST completed: first the sorted set (jobs with a KEEP of their own) by rank, then the log
-/// from its head; paged with any COUNT, every job exactly once, the cursor ending at `0`. A page
-/// that ends in the log returns `log:<entry id>` of its last job; a deleted job is not listed,
-/// and a log entry whose record is gone is skipped.
+/// from its head; paged with any COUNT, every job exactly once, the cursor ending at `0`. The
+/// page that ends the sorted set returns `log:0-0`, a page in the log `log:<entry id>` of its
+/// last job (docs/PROTOCOL.md); a deleted job is not listed, and a log entry whose record is
+/// gone is skipped.
 fn list_pages_through_the_zset_then_the_log(backend: Backend) {
     let server = backend.server();
     let mut zrq = server.zrq(backend);
@@ -459,13 +460,14 @@ fn list_pages_through_the_zset_then_the_log(backend: Backend) {
             "COUNT {count}"
         );
     }
-    // A page of 4: the three of the zset, then the first of the log; the cursor names its entry.
+    // docs/PROTOCOL.md: a page never mixes the two. A page of 4 ends the sorted set with its
+    // three jobs and returns `log:0-0` (the log holds jobs); from there, each page's cursor is
+    // the log entry of its last job.
     let (cursor, page) = list(&mut zrq, q, "completed", &["COUNT", "4"]);
-    assert_eq!(
-        page,
-        want[..4],
-        "a page that exhausts the sorted set goes on into the log in the same call"
-    );
+    assert_eq!(page, want[..3], "the sorted set's page");
+    assert_eq!(cursor, "log:0-0");
+    let (cursor, page) = list(&mut zrq, q, "completed", &["COUNT", "1", "CURSOR", &cursor]);
+    assert_eq!(page, want[3..4]);
     let first = &log_entries(&mut conn, q, "completed")[0];
     assert_eq!(first.1, logged_ids[0]);
     assert_eq!(cursor, format!("log:{}", first.0));
@@ -477,6 +479,18 @@ fn list_pages_through_the_zset_then_the_log(backend: Backend) {
     );
     assert_eq!(page, want[4..]);
     assert_eq!(cursor, "0");
+    // Without jobs of a KEEP of their own, the first page is the log's; nothing at all: "0".
+    let (cursor, page) = list(&mut zrq, "only-log", "completed", &[]);
+    assert_eq!((cursor.as_str(), page.len()), ("0", 0), "an empty queue");
+    let only = [
+        complete(&mut zrq, "only-log", &[], "1"),
+        complete(&mut zrq, "only-log", &[], "1"),
+    ];
+    let (cursor, page) = list(&mut zrq, "only-log", "completed", &["COUNT", "1"]);
+    assert_eq!(page, only[..1]);
+    let head = &log_entries(&mut conn, "only-log", "completed")[0];
+    assert_eq!(cursor, format!("log:{}", head.0));
+    assert_eq!(list_all(&mut zrq, "only-log", "completed", 1), only);
     // Each listed job is a whole job map.
     let value = ok(&mut zrq, "list", &[q, "completed", "COUNT", "100"]);
     let (_, jobs) = support::lifecycle::page(value);
