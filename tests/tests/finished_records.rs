@@ -283,6 +283,32 @@ fn jobs_with_a_record_of_their_own_move_into_the_records_hash(backend: Backend) 
     assert_consistent(&mut conn, backend, q, None);
 }
 
+/// ENQUEUE with the producer id of a finished job kept in a records hash answers that job's id
+/// and writes nothing, as for a job with a key of its own: an id names one job until it is
+/// deleted or its retention ends.
+fn an_id_kept_in_a_records_hash_is_not_enqueued_again(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "dup";
+    let done = complete(&mut zrq, q, &["ID", "once"], "1");
+    let gone = zrq.enqueue(q, "t", "{}", &["ID", "twice"]);
+    assert_eq!(int(&mut zrq, "cancel", &[q, &gone]), 1);
+    for (id, state) in [(&done, "completed"), (&gone, "cancelled")] {
+        let before = server.snapshot();
+        assert_eq!(
+            &zrq.enqueue(q, "t", "{\"v\":2}", &["ID", id]),
+            id,
+            "{state}"
+        );
+        assert_eq!(server.snapshot(), before, "ENQUEUE of a {state} id wrote");
+        assert_eq!(zrq.state(q, id).as_deref(), Some(state));
+    }
+    assert!(zrq.fetch(q, "w", 10).is_empty(), "no second job");
+    assert_eq!(info_int(&mut zrq, q, "total_enqueued"), 2);
+    assert_consistent(&mut conn, backend, q, None);
+}
+
 /// CANCEL of a job in each state it can be cancelled from, without a KEEP of its own: the job
 /// ends in `cancelled:records` and `cancelled:log`, its own key (if it had one) deleted.
 fn cancel_keeps_plain_jobs_in_the_cancelled_records(backend: Backend) {
@@ -726,6 +752,7 @@ fn finished_jobs_of_an_earlier_version_still_work(backend: Backend) {
 conformance!(
     ack_keeps_a_plain_job_in_the_completed_records,
     jobs_with_a_record_of_their_own_move_into_the_records_hash,
+    an_id_kept_in_a_records_hash_is_not_enqueued_again,
     cancel_keeps_plain_jobs_in_the_cancelled_records,
     a_job_with_its_own_keep_keeps_its_own_key,
     retention_removes_kept_jobs_from_records_and_log,
