@@ -721,8 +721,8 @@ pub(crate) fn expire_finished(store: &mut dyn Store, keys: &QueueKeys, now: i64)
 
 /// Drops the jobs of `state` kept in its records hash whose retention (`keep` ms after the time
 /// of their log entry, the queue's `zrq.keep-ms` as it is now) has passed: up to
-/// [`promote::BATCH`] of them from the head of the log, each record's field and then the log up
-/// to the first entry still kept (one exact trim). A log entry whose record is gone (deleted by
+/// [`promote::BATCH`] of them from the head of the log: their fields (one `HDEL`), then the log
+/// up to the first entry still kept (one exact trim). A log entry whose record is gone (deleted by
 /// hand) is trimmed all the same.
 fn expire_kept(
     store: &mut dyn Store,
@@ -735,14 +735,19 @@ fn expire_kept(
         return Ok(());
     };
     let mut last = None;
-    for (entry, fields) in store.xrange_after(&log, None, promote::BATCH)? {
+    let mut ids = Vec::new();
+    for (entry, mut fields) in store.xrange_after(&log, None, promote::BATCH)? {
         if kept_until(&entry, keep).is_none_or(|end| end > now) {
             break;
         }
-        if let Some((_, id)) = fields.iter().find(|(f, _)| f == LOG_FIELD) {
-            store.hdel(&records, &[id])?;
+        if let Some(at) = fields.iter().position(|(f, _)| f == LOG_FIELD) {
+            ids.push(fields.swap_remove(at).1);
         }
         last = Some(entry);
+    }
+    if !ids.is_empty() {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        store.hdel(&records, &ids)?;
     }
     if let Some(below) = last.as_deref().and_then(entry_after) {
         store.xtrim_below(&log, &below)?;

@@ -1466,3 +1466,90 @@ fn old_pending_and_scheduled_records_are_read_as_they_are_until_written() {
     // Packed compact: no id, queue or defaults, in record order.
     assert_eq!(names, ["task", "payload", "state", "created_at", "entry"]);
 }
+
+#[test]
+fn completed_jobs_are_listed_counted_deleted_and_expired_from_their_log() {
+    let mut w = World::new();
+    // Two with a retention of their own (the `completed` zset), three kept for the queue's.
+    let mut own = Vec::new();
+    let mut kept = Vec::new();
+    for n in 0..5 {
+        let keep = if n < 2 { " KEEP 500000000" } else { "" };
+        let id = w.enqueue(&format!("q t {{}}{keep}"));
+        w.delivered("FETCH q w");
+        w.store.advance(1);
+        assert_eq!(w.ok(&format!("ACK q {id}")), Reply::Int(1));
+        if n < 2 {
+            own.push(id)
+        } else {
+            kept.push(id)
+        }
+    }
+    assert_eq!(w.store.zset("zrq:{q}:completed").len(), 2);
+    assert_eq!(w.store.hash("zrq:{q}:completed:records").len(), 3);
+    let info = w.ok("INFO q");
+    assert_eq!(field(&info, "completed").as_deref(), Some("5"));
+
+    // Paged by two: the zset by rank, then the log by entry; every job once.
+    let mut listed = Vec::new();
+    let mut cursors = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, ids) = page_ids(&w.ok(&format!("LIST q completed COUNT 2 CURSOR {cursor}")));
+        listed.extend(ids);
+        if next == "0" {
+            break;
+        }
+        cursors.push(next.clone());
+        cursor = next;
+    }
+    let all: Vec<String> = own.iter().chain(&kept).cloned().collect();
+    assert_eq!(listed, all);
+    assert_eq!(
+        cursors[0], "log:0-0",
+        "the zset's last page points at the log"
+    );
+    assert!(cursors[1].starts_with("log:"), "{cursors:?}");
+    assert!(w.run("LIST q completed CURSOR log:x").is_err());
+
+    // DELETE takes the job out of the records hash and its entry out of the log.
+    assert_eq!(w.ok(&format!("DELETE q {}", kept[1])), Reply::Int(1));
+    assert_eq!(w.state(&kept[1]), None);
+    assert_eq!(w.store.hash("zrq:{q}:completed:records").len(), 2);
+    let log = w.store.stream_entries("zrq:{q}:completed:log");
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|(_, f)| f[0].1 != kept[1]), "{log:?}");
+    let info = w.ok("INFO q");
+    assert_eq!(field(&info, "completed").as_deref(), Some("4"));
+
+    // The queue's retention ends: the log's jobs go, those with their own stay.
+    w.store.advance(w.store.config.keep_ms);
+    w.ok("PROMOTE q");
+    assert_eq!(w.state(&kept[0]), None);
+    assert_eq!(w.state(&kept[2]), None);
+    assert_eq!(
+        w.store.key_type("zrq:{q}:completed:records"),
+        Ok(KeyType::Missing)
+    );
+    assert!(w.store.stream_entries("zrq:{q}:completed:log").is_empty());
+    for id in &own {
+        assert_eq!(w.state(id).as_deref(), Some("completed"));
+    }
+}
+
+#[test]
+fn a_records_field_that_stores_another_state_is_corrupt() {
+    let mut w = World::new();
+    w.store.put(
+        "zrq:{q}:cancelled:records",
+        Value::Hash(vec![("j".into(), "t1:t p2:{} s6:active".into())]),
+    );
+    let err = w.run("JOB q j").unwrap_err();
+    assert_eq!(
+        err,
+        crate::ZrqError::corrupt(
+            "zrq:{q}:cancelled:records",
+            "field 'state' does not match its place"
+        )
+    );
+}
