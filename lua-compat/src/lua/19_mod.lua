@@ -28,8 +28,8 @@ end
 -- Checks the types of the fixed keys finish() writes when `job` ends in `state`; every fixed key
 -- when the job has children or a batch (a cascade may reach any of them). (mod.rs
 -- check_finish_types) A job kept in its state's records hash (no KEEP of its own) checks that
--- hash and the log; Lua only, both finished indexes are checked too, as finish_one expires
--- both (expire_finished: the library has no timer).
+-- hash and the log; one with its own KEEP, Lua only, both finished indexes, as finish_one then
+-- sweeps both (expire_finished: the library has no timer).
 local function check_finish_types(k, job, state)
     if job.children ~= nil or job.batch ~= nil then
         check_queue_types(k)
@@ -45,11 +45,10 @@ local function check_finish_types(k, job, state)
     end
     if state == 'dead' then
         kinds[#kinds + 1] = 'dead'
+    elseif job.keep == nil then
+        kinds[#kinds + 1] = state .. ':records'
+        kinds[#kinds + 1] = state .. ':log'
     else
-        if job.keep == nil then
-            kinds[#kinds + 1] = state .. ':records'
-            kinds[#kinds + 1] = state .. ':log'
-        end
         kinds[#kinds + 1] = 'completed'
         kinds[#kinds + 1] = 'cancelled'
     end
@@ -138,9 +137,9 @@ end
 -- Drops index entries of finished jobs whose retention has passed (mod.rs expire_finished), at
 -- most about CORE.promote.BATCH per index: past that many, up to the score of the BATCH-th (its
 -- ties go too), so a pile of expired entries (after a long downtime) is worked off in steps.
--- Then the jobs kept in records hashes whose retention has passed (expire_kept): of both final
--- states, only of state `kept` when given, of none with `false` (a finish: its checks cover that
--- state's log only, or no log for a job with its own KEEP).
+-- Then the jobs kept in records hashes whose retention has passed (expire_kept). All of these
+-- without `kept`; a finish sweeps what its checks cover (check_finish_types): with `kept` (a
+-- state) only that state's log, with `false` (a job with its own KEEP) only the indexes.
 local expire_finished
 do
     -- Drops the jobs of final `state` kept in its records hash whose retention (zrq.keep-ms
@@ -180,7 +179,11 @@ do
     end
 
     expire_finished = function(k, now, kept)
-        -- Every ACK and FETCH comes here: no table, and the time's text made once.
+        if kept then
+            expire_kept(k, kept, now)
+            return
+        end
+        -- Every FETCH comes here: no table, and the time's text made once.
         local upto = itoa(now)
         for n = 1, 2 do
             local finished = n == 1 and k.completed or k.cancelled
@@ -190,9 +193,7 @@ do
                 call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or upto)
             end
         end
-        if kept then
-            expire_kept(k, kept, now)
-        elseif kept == nil then
+        if kept == nil then
             expire_kept(k, 'completed', now)
             expire_kept(k, 'cancelled', now)
         end
