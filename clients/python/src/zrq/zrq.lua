@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+8462f080'
+local VERSION = '0.1.0+3ea35389'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -1843,9 +1843,10 @@ do
     end
 
     -- packed.read_kept(k, id, state): job `id` if it is kept for the queue's retention in the
-    -- records hash of final `state` (mod.rs load_kept), nil when it is not there: its field decoded as a packed record whose
-    -- state is the hash's (one that stores another is CORRUPT), errors naming the hash. A hash
-    -- key of another type is WRONGTYPE (its type asked only when HGET refuses it).
+    -- records hash of final `state` (mod.rs load_kept), nil when it is not there: its field
+    -- decoded as a packed record whose state is the hash's (one that stores another is
+    -- CORRUPT), errors naming the hash. A hash key of another type is WRONGTYPE (its type asked
+    -- only when HGET refuses it).
     function packed.read_kept(k, id, state)
         local key = k.records(state)
         local raw = redis.pcall('HGET', key, id)
@@ -1870,11 +1871,13 @@ do
     -- job its inline entry holds, else a finished job kept in completed:records, else in
     -- cancelled:records; nil when there is none.
     load_unrecorded = function(k, id)
-        return inline.load(k, id) or packed.read_kept(k, id, 'completed') or packed.read_kept(k, id, 'cancelled')
+        return inline.load(k, id) or packed.read_kept(k, id, 'completed')
+            or packed.read_kept(k, id, 'cancelled')
     end
 
     -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
-    -- the inline entry a generated id names, else its field in a records hash (load_unrecorded); WRONGTYPE/CORRUPT as the module, including a
+    -- the inline entry a generated id names, else its field in a records hash
+    -- (load_unrecorded); WRONGTYPE/CORRUPT as the module, including a
     -- full-format record whose `queue` or `id` differs from where it is stored
     -- (commands/mod.rs load_job). With `linked`, for a job read for its state and links (a
     -- parent at ENQUEUE, each waiting child of a finished parent), the data fields of a packed
@@ -2023,8 +2026,8 @@ end
 -- What the job's generated id says is left out (inline.generated): its created_at when it is the
 -- id's ms, its lease when it is the default lease (none is then stored empty).
 --
--- A job kept in a records hash (job.place 'records', see load_kept) is written back there, as
--- its field (HSET), packed without its state (the hash says it); never to its own key.
+-- A job kept in a records hash (job.place 'records', see packed.read_kept) is written back
+-- there, as its field (HSET), packed without its state (the hash says it); never to its own key.
 function packed.save(k, job, expire_ms)
     local entry, created = inline.generated(job.id)
     local lease
