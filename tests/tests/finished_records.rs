@@ -761,3 +761,34 @@ conformance!(
     a_records_hash_or_log_of_another_type_is_wrongtype,
     finished_jobs_of_an_earlier_version_still_work,
 );
+
+/// The module's timer plans the retention of kept jobs from the keyspace too: after a restart
+/// (the plan rebuilt from the keys, as after a failover), a job kept in a records hash still
+/// leaves it when `zrq.keep-ms` has passed, though no command touches its queue.
+#[test]
+fn module_retention_of_kept_jobs_survives_a_restart() {
+    let mut server = Server::start(zrq_tests::Options {
+        module: true,
+        appendonly: true,
+        config: vec![("zrq.keep-ms".to_string(), "1000".to_string())],
+    });
+    let q = "restarted";
+    let id = {
+        let mut zrq = server.zrq(Backend::Module);
+        complete(&mut zrq, q, &[], "1")
+    };
+    server.restart();
+    let mut conn = server.conn();
+    // Still there after the restart (unless a loaded machine took more than the retention).
+    let finished: i64 = {
+        let mut zrq = server.zrq(Backend::Module);
+        field(&mut zrq, q, &id, "finished_at")
+            .parse()
+            .expect("finished_at")
+    };
+    assert!(kept_raw(&mut conn, q, "completed", &id).is_some() || now_ms() >= finished + 1000);
+    // Nothing but reads from here: only the timer can remove it.
+    server.wait_for(|c| kept_raw(c, q, "completed", &id).is_none());
+    assert!(log_entries(&mut conn, q, "completed").is_empty());
+    assert!(now_ms() >= finished + 1000, "not before its retention");
+}
