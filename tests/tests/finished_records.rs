@@ -760,6 +760,7 @@ conformance!(
     delete_removes_a_kept_job_from_records_and_log,
     a_records_hash_or_log_of_another_type_is_wrongtype,
     finished_jobs_of_an_earlier_version_still_work,
+    a_malformed_kept_record_is_corrupt,
 );
 
 /// The module's timer plans the retention of kept jobs from the keyspace too: after a restart
@@ -791,4 +792,52 @@ fn module_retention_of_kept_jobs_survives_a_restart() {
     server.wait_for(|c| kept_raw(c, q, "completed", &id).is_none());
     assert!(log_entries(&mut conn, q, "completed").is_empty());
     assert!(now_ms() >= finished + 1000, "not before its retention");
+}
+
+/// A field of a records hash is stored data, checked when read: one that does not decode, or
+/// that stores a state other than its hash's, is `CORRUPT` naming the records hash, for every
+/// command that reads the job, and nothing is written.
+fn a_malformed_kept_record_is_corrupt(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "bad";
+    // (what, the stored value, the error's detail)
+    let cases: &[(&str, &[u8], &str)] = &[
+        (
+            "another state stored",
+            b"t1:t p2:{} s4:dead c1:1 f1:2",
+            "field 'state' does not match its place",
+        ),
+        ("not a packed record", b"t1:t p2:{} c1:1 f1:2 ", ""),
+        ("no task", b"p2:{} c1:1 f1:2", "field 'task' is missing"),
+    ];
+    for (n, (what, stored, detail)) in cases.iter().enumerate() {
+        let id = complete(&mut zrq, q, &["ID", &format!("bad-{n}")], "1");
+        let _: i64 = redis::cmd("HSET")
+            .arg(records_key(q, "completed"))
+            .arg(&id)
+            .arg(*stored)
+            .query(&mut conn)
+            .expect("HSET");
+        let prefix = format!(
+            "CORRUPT '{}' is not a zrq record: ",
+            records_key(q, "completed")
+        );
+        for command in ["state", "job", "result", "delete"] {
+            let case = format!("{command} of a kept record: {what}");
+            assert_refused(
+                &server,
+                &mut zrq,
+                &case,
+                command,
+                &[q.as_bytes().to_vec(), id.clone().into_bytes()],
+                |text, code| {
+                    assert_eq!(code, "CORRUPT", "{case}: {text}");
+                    assert!(text.starts_with(&prefix), "{case}: {text}");
+                    assert!(text.ends_with(detail), "{case}: {text}");
+                },
+            );
+        }
+    }
 }
