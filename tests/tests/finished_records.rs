@@ -761,6 +761,7 @@ conformance!(
     a_records_hash_or_log_of_another_type_is_wrongtype,
     finished_jobs_of_an_earlier_version_still_work,
     a_malformed_kept_record_is_corrupt,
+    kept_jobs_replicate_exactly,
 );
 
 /// The module's timer plans the retention of kept jobs from the keyspace too: after a restart
@@ -792,6 +793,38 @@ fn module_retention_of_kept_jobs_survives_a_restart() {
     server.wait_for(|c| kept_raw(c, q, "completed", &id).is_none());
     assert!(log_entries(&mut conn, q, "completed").is_empty());
     assert!(now_ms() >= finished + 1000, "not before its retention");
+}
+
+/// What a finish writes with a generated value (the log entry's id, `finished_at` from it) and
+/// what retention and DELETE remove reach a replica exactly: the two keyspaces are the same,
+/// key by key.
+fn kept_jobs_replicate_exactly(backend: Backend) {
+    let primary = backend.server();
+    let replica = primary.start_replica();
+    let mut zrq = primary.zrq(backend);
+    let mut conn = primary.conn();
+    let q = "replicated";
+    let old = complete(&mut zrq, q, &["ID", "old"], "1");
+    backdate(&mut conn, q, "completed", &old);
+    let mut done = Vec::new();
+    for n in 0..5 {
+        done.push(complete(&mut zrq, q, &[], &n.to_string()));
+    }
+    let cancelled = zrq.enqueue(q, "t", "{}", &[]);
+    assert_eq!(int(&mut zrq, "cancel", &[q, &cancelled]), 1);
+    assert_eq!(int(&mut zrq, "delete", &[q, &done[2]]), 1);
+    run_a_retention_pass(&primary, &mut zrq, q);
+    assert_gone(&mut conn, &mut zrq, q, &old);
+    support::wait_replica_caught_up(&primary, &replica);
+    assert_eq!(
+        support::key_digests(&primary),
+        support::key_digests(&replica)
+    );
+    let mut on_replica = replica.conn();
+    assert_eq!(
+        log_entries(&mut on_replica, q, "completed"),
+        log_entries(&mut conn, q, "completed")
+    );
 }
 
 /// A field of a records hash is stored data, checked when read: one that does not decode, or
