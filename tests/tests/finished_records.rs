@@ -762,6 +762,7 @@ conformance!(
     finished_jobs_of_an_earlier_version_still_work,
     a_malformed_kept_record_is_corrupt,
     kept_jobs_replicate_exactly,
+    after_finds_parents_kept_in_records_hashes,
 );
 
 /// The module's timer plans the retention of kept jobs from the keyspace too: after a restart
@@ -825,6 +826,42 @@ fn kept_jobs_replicate_exactly(backend: Backend) {
         log_entries(&mut on_replica, q, "completed"),
         log_entries(&mut conn, q, "completed")
     );
+}
+
+/// A parent kept in a records hash is found by `AFTER`: completed, it counts at once (its result
+/// copied `WITHRESULTS`); cancelled, the child is cancelled or, `ONPARENTFAIL run`, runs. The
+/// parent stays where it is, unchanged: no key of its own appears.
+fn after_finds_parents_kept_in_records_hashes(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "flow";
+    let done = complete(&mut zrq, q, &[], "{\"r\":1}");
+    let gone = zrq.enqueue(q, "t", "{}", &[]);
+    assert_eq!(int(&mut zrq, "cancel", &[q, &gone]), 1);
+    let before = [
+        kept_raw(&mut conn, q, "completed", &done),
+        kept_raw(&mut conn, q, "cancelled", &gone),
+    ];
+    let child = zrq.enqueue(q, "t", "{}", &["AFTER", &done, "WITHRESULTS"]);
+    assert_eq!(zrq.state(q, &child).as_deref(), Some("pending"));
+    let parents = field(&mut zrq, q, &child, "parents");
+    assert_eq!(parents, format!("{{\"{done}\":{{\"r\":1}}}}"));
+    let cancelled = zrq.enqueue(q, "t", "{}", &["AFTER", &gone]);
+    assert_eq!(zrq.state(q, &cancelled).as_deref(), Some("cancelled"));
+    let runs = zrq.enqueue(q, "t", "{}", &["AFTER", &gone, "ONPARENTFAIL", "run"]);
+    assert_eq!(zrq.state(q, &runs).as_deref(), Some("pending"));
+    let after = [
+        kept_raw(&mut conn, q, "completed", &done),
+        kept_raw(&mut conn, q, "cancelled", &gone),
+    ];
+    assert_eq!(after, before, "the parents' records are unchanged");
+    for id in [&done, &gone] {
+        assert!(!exists(&mut conn, &job_key(q, id)), "parent {id} got a key");
+    }
+    assert_kept(&mut conn, &mut zrq, q, "completed", &done);
+    assert_kept(&mut conn, &mut zrq, q, "cancelled", &gone);
+    assert_consistent(&mut conn, backend, q, None);
 }
 
 /// A field of a records hash is stored data, checked when read: one that does not decode, or
