@@ -363,7 +363,13 @@ fn scheduled_jobs(server: &Server, queue: &str, task: &str) -> Vec<(i64, String)
     let mut out: Vec<(i64, String)> = records(&mut conn, queue)
         .into_iter()
         .filter(|(_, r)| r.get("task").map(String::as_str) == Some(task))
-        .map(|(id, r)| (r["created_at"].parse().expect("created_at"), id))
+        .map(|(id, r)| {
+            // Read as a job: a generated id's record leaves its created_at to the id.
+            let key = support::job_key(queue, &id);
+            let job = zrq_core::job::Job::from_fields(&key, queue, &id, r.into_iter().collect())
+                .expect("a job record");
+            (job.created_at, id)
+        })
         .collect();
     out.sort();
     out
