@@ -242,6 +242,10 @@ impl Store for RedisStore<'_> {
         blocking::signal(self.ctx, &self.string(key));
     }
 
+    fn awaited(&mut self, key: &str) -> bool {
+        blocking::awaited(self.ctx, key.as_bytes())
+    }
+
     fn wake_at(&mut self, queue: &str, due: i64) {
         timer::wake_at(self.ctx, queue, due);
     }

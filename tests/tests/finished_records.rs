@@ -760,4 +760,154 @@ conformance!(
     delete_removes_a_kept_job_from_records_and_log,
     a_records_hash_or_log_of_another_type_is_wrongtype,
     finished_jobs_of_an_earlier_version_still_work,
+    a_malformed_kept_record_is_corrupt,
+    kept_jobs_replicate_exactly,
+    after_finds_parents_kept_in_records_hashes,
 );
+
+/// The module's timer plans the retention of kept jobs from the keyspace too: after a restart
+/// (the plan rebuilt from the keys, as after a failover), a job kept in a records hash still
+/// leaves it when `zrq.keep-ms` has passed, though no command touches its queue.
+#[test]
+fn module_retention_of_kept_jobs_survives_a_restart() {
+    let mut server = Server::start(zrq_tests::Options {
+        module: true,
+        appendonly: true,
+        config: vec![("zrq.keep-ms".to_string(), "1000".to_string())],
+    });
+    let q = "restarted";
+    let id = {
+        let mut zrq = server.zrq(Backend::Module);
+        complete(&mut zrq, q, &[], "1")
+    };
+    server.restart();
+    let mut conn = server.conn();
+    // Still there after the restart (unless a loaded machine took more than the retention).
+    let finished: i64 = {
+        let mut zrq = server.zrq(Backend::Module);
+        field(&mut zrq, q, &id, "finished_at")
+            .parse()
+            .expect("finished_at")
+    };
+    assert!(kept_raw(&mut conn, q, "completed", &id).is_some() || now_ms() >= finished + 1000);
+    // Nothing but reads from here: only the timer can remove it.
+    server.wait_for(|c| kept_raw(c, q, "completed", &id).is_none());
+    assert!(log_entries(&mut conn, q, "completed").is_empty());
+    assert!(now_ms() >= finished + 1000, "not before its retention");
+}
+
+/// What a finish writes with a generated value (the log entry's id, `finished_at` from it) and
+/// what retention and DELETE remove reach a replica exactly: the two keyspaces are the same,
+/// key by key.
+fn kept_jobs_replicate_exactly(backend: Backend) {
+    let primary = backend.server();
+    let replica = primary.start_replica();
+    let mut zrq = primary.zrq(backend);
+    let mut conn = primary.conn();
+    let q = "replicated";
+    let old = complete(&mut zrq, q, &["ID", "old"], "1");
+    backdate(&mut conn, q, "completed", &old);
+    let mut done = Vec::new();
+    for n in 0..5 {
+        done.push(complete(&mut zrq, q, &[], &n.to_string()));
+    }
+    let cancelled = zrq.enqueue(q, "t", "{}", &[]);
+    assert_eq!(int(&mut zrq, "cancel", &[q, &cancelled]), 1);
+    assert_eq!(int(&mut zrq, "delete", &[q, &done[2]]), 1);
+    run_a_retention_pass(&primary, &mut zrq, q);
+    assert_gone(&mut conn, &mut zrq, q, &old);
+    support::wait_replica_caught_up(&primary, &replica);
+    assert_eq!(
+        support::key_digests(&primary),
+        support::key_digests(&replica)
+    );
+    let mut on_replica = replica.conn();
+    assert_eq!(
+        log_entries(&mut on_replica, q, "completed"),
+        log_entries(&mut conn, q, "completed")
+    );
+}
+
+/// A parent kept in a records hash is found by `AFTER`: completed, it counts at once (its result
+/// copied `WITHRESULTS`); cancelled, the child is cancelled or, `ONPARENTFAIL run`, runs. The
+/// parent stays where it is, unchanged: no key of its own appears.
+fn after_finds_parents_kept_in_records_hashes(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "flow";
+    let done = complete(&mut zrq, q, &[], "{\"r\":1}");
+    let gone = zrq.enqueue(q, "t", "{}", &[]);
+    assert_eq!(int(&mut zrq, "cancel", &[q, &gone]), 1);
+    let before = [
+        kept_raw(&mut conn, q, "completed", &done),
+        kept_raw(&mut conn, q, "cancelled", &gone),
+    ];
+    let child = zrq.enqueue(q, "t", "{}", &["AFTER", &done, "WITHRESULTS"]);
+    assert_eq!(zrq.state(q, &child).as_deref(), Some("pending"));
+    let parents = field(&mut zrq, q, &child, "parents");
+    assert_eq!(parents, format!("{{\"{done}\":{{\"r\":1}}}}"));
+    let cancelled = zrq.enqueue(q, "t", "{}", &["AFTER", &gone]);
+    assert_eq!(zrq.state(q, &cancelled).as_deref(), Some("cancelled"));
+    let runs = zrq.enqueue(q, "t", "{}", &["AFTER", &gone, "ONPARENTFAIL", "run"]);
+    assert_eq!(zrq.state(q, &runs).as_deref(), Some("pending"));
+    let after = [
+        kept_raw(&mut conn, q, "completed", &done),
+        kept_raw(&mut conn, q, "cancelled", &gone),
+    ];
+    assert_eq!(after, before, "the parents' records are unchanged");
+    for id in [&done, &gone] {
+        assert!(!exists(&mut conn, &job_key(q, id)), "parent {id} got a key");
+    }
+    assert_kept(&mut conn, &mut zrq, q, "completed", &done);
+    assert_kept(&mut conn, &mut zrq, q, "cancelled", &gone);
+    assert_consistent(&mut conn, backend, q, None);
+}
+
+/// A field of a records hash is stored data, checked when read: one that does not decode, or
+/// that stores a state other than its hash's, is `CORRUPT` naming the records hash, for every
+/// command that reads the job, and nothing is written.
+fn a_malformed_kept_record_is_corrupt(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let mut conn = server.conn();
+    let q = "bad";
+    // (what, the stored value, the error's detail)
+    let cases: &[(&str, &[u8], &str)] = &[
+        (
+            "another state stored",
+            b"t1:t p2:{} s4:dead c1:1 f1:2",
+            "field 'state' does not match its place",
+        ),
+        ("not a packed record", b"t1:t p2:{} c1:1 f1:2 ", ""),
+        ("no task", b"p2:{} c1:1 f1:2", "field 'task' is missing"),
+    ];
+    for (n, (what, stored, detail)) in cases.iter().enumerate() {
+        let id = complete(&mut zrq, q, &["ID", &format!("bad-{n}")], "1");
+        let _: i64 = redis::cmd("HSET")
+            .arg(records_key(q, "completed"))
+            .arg(&id)
+            .arg(*stored)
+            .query(&mut conn)
+            .expect("HSET");
+        let prefix = format!(
+            "CORRUPT '{}' is not a zrq record: ",
+            records_key(q, "completed")
+        );
+        for command in ["state", "job", "result", "delete"] {
+            let case = format!("{command} of a kept record: {what}");
+            assert_refused(
+                &server,
+                &mut zrq,
+                &case,
+                command,
+                &[q.as_bytes().to_vec(), id.clone().into_bytes()],
+                |text, code| {
+                    assert_eq!(code, "CORRUPT", "{case}: {text}");
+                    assert!(text.starts_with(&prefix), "{case}: {text}");
+                    assert!(text.ends_with(detail), "{case}: {text}");
+                },
+            );
+        }
+    }
+}

@@ -8,8 +8,8 @@
 
 use super::flow::{self, parent_done, write_waiting};
 use super::{
-    announce, check_queue_types, check_types, finish, load_job, push_entry, push_fields,
-    record_exists, save, Ending,
+    announce, check_queue_types, check_types, finish, job_recorded, load_job, push_entry,
+    push_fields, save, Ending,
 };
 use std::collections::HashSet;
 
@@ -218,8 +218,7 @@ impl<'a> Enqueue<'a> {
             None if plain => String::new(),
             None => new_id(),
         };
-        let job_key = keys.job(&id);
-        if !plain && record_exists(store, &job_key)? {
+        if !plain && job_recorded(store, &keys, &id)? {
             return Ok(Reply::Bulk(id));
         }
         if let Some(unique) = self.unique {

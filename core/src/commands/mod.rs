@@ -87,6 +87,23 @@ pub(crate) fn record_exists(store: &mut dyn Store, key: &str) -> Result<bool> {
     }
 }
 
+/// Whether job `id` has a record: at its key ([`record_exists`]) or kept in the records hash of
+/// its final state ([`Place::Records`]). One lookup when it has a key; up to three when not.
+pub(crate) fn job_recorded(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<bool> {
+    if record_exists(store, &keys.job(id))? {
+        return Ok(true);
+    }
+    for state in [State::Completed, State::Cancelled] {
+        let Some(records) = keys.records(state) else {
+            continue;
+        };
+        if exists_as(store, &records, KeyType::Hash)? && store.hget(&records, id)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Fails with `WRONGTYPE` unless each key is missing or of its expected type.
 pub(crate) fn check_types(store: &mut dyn Store, keys: &[(&str, KeyType)]) -> Result<()> {
     for (key, expected) in keys {
@@ -158,7 +175,7 @@ pub(crate) fn check_finish_types(
     if let Some(index) = keys.index_of(job.state) {
         check_types(store, &[(&index, KeyType::ZSet)])?;
     }
-    if kept_in_records(job, state) {
+    if kept_in_records(store, keys, job, state) {
         check_kept_types(store, keys, state)?;
     } else if let Some(index) = keys.finished_index(state) {
         check_types(store, &[(&index, KeyType::ZSet)])?;
@@ -226,9 +243,18 @@ pub(crate) fn load_kept(
 
 /// Whether `job`, ending in `state`, is kept in the records hash of that state
 /// ([`Place::Records`]): a completed or cancelled job kept for the queue's retention. A job with
-/// a retention of its own (`KEEP`) keeps its own key with that TTL, indexed in the state's zset.
-pub(crate) fn kept_in_records(job: &Job, state: State) -> bool {
-    job.keep.is_none() && matches!(state, State::Completed | State::Cancelled)
+/// a retention of its own (`KEEP`) keeps its own key with that TTL, indexed in the state's zset;
+/// so does a job a client waits for with `RESULT … BLOCK` ([`Store::awaited`]): its waiter is
+/// woken through its key, which must still exist once the job has ended.
+pub(crate) fn kept_in_records(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    job: &Job,
+    state: State,
+) -> bool {
+    job.keep.is_none()
+        && matches!(state, State::Completed | State::Cancelled)
+        && !store.awaited(&keys.job(&job.id))
 }
 
 /// The job whose record is at job `id`'s key, `None` when there is none (or it is empty).
@@ -633,7 +659,7 @@ pub(crate) fn finish_one(
     job.finished_at = Some(now);
     let config = store.config();
     let keep = job.keep.unwrap_or(config.keep_ms).max(1);
-    if kept_in_records(job, state) {
+    if kept_in_records(store, keys, job, state) {
         keep_in_records(store, keys, job)?;
         return finish_counted(store, keys, job, state);
     }

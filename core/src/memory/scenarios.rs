@@ -1553,3 +1553,24 @@ fn a_records_field_that_stores_another_state_is_corrupt() {
         )
     );
 }
+
+#[test]
+fn a_job_a_client_waits_for_keeps_its_key_when_it_ends() {
+    // Redis wakes a blocked RESULT only through a key that exists: a waited-for job is kept at
+    // its own key, with its retention as TTL and its member of the state's sorted set.
+    let mut w = World::new();
+    let id = w.enqueue("q t {}");
+    w.delivered("FETCH q w");
+    let key = format!("zrq:{{q}}:job:{id}");
+    w.store.awaited.push(key.clone());
+    assert_eq!(w.ok(&format!("ACK q {id}")), Reply::Int(1));
+    assert_eq!(w.store.key_type(&key), Ok(KeyType::String));
+    let keep = w.store.config.keep_ms;
+    assert_eq!(w.store.expires_at(&key), Some(T + keep));
+    assert_eq!(w.store.zset("zrq:{q}:completed"), [(T + keep, id.clone())]);
+    assert_eq!(
+        w.store.key_type("zrq:{q}:completed:records"),
+        Ok(KeyType::Missing)
+    );
+    assert!(w.store.signalled.contains(&key));
+}
