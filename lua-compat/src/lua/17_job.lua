@@ -370,18 +370,25 @@ do
         return decode_inline(k, priority, entry, found[2])
     end
 
-    -- packed.read_kept(k, id, state): job `id` if it is kept for the queue's retention in the
-    -- records hash of final `state` (mod.rs load_kept), nil when it is not there: its field
-    -- decoded as a packed record whose state is the hash's (one that stores another is
-    -- CORRUPT), errors naming the hash. A hash key of another type is WRONGTYPE (its type asked
-    -- only when HGET refuses it).
-    function packed.read_kept(k, id, state)
+    -- packed.kept_raw(k, id, state): the records hash of final `state` and job `id`'s field in
+    -- it (nil when it is not there), as stored. A hash key of another type is WRONGTYPE (its type
+    -- asked only when HGET refuses it).
+    function packed.kept_raw(k, id, state)
         local key = k.records(state)
         local raw = redis.pcall('HGET', key, id)
         if type(raw) == 'table' then
             check_types({ { key, 'hash' } })
             raw = call('HGET', key, id)
         end
+        return key, raw
+    end
+
+    -- packed.read_kept(k, id, state): job `id` if it is kept for the queue's retention in the
+    -- records hash of final `state` (mod.rs load_kept), nil when it is not there: its field
+    -- decoded as a packed record whose state is the hash's (one that stores another is
+    -- CORRUPT), errors naming the hash.
+    function packed.read_kept(k, id, state)
+        local key, raw = packed.kept_raw(k, id, state)
         if not raw then
             return nil
         end

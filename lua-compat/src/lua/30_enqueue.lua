@@ -148,12 +148,7 @@ enqueue_job = function(k, spec, now, sec, usec)
         -- A finished job kept in a records hash holds its id too, until its retention ends or it
         -- is deleted (a records key of another type is WRONGTYPE, asked only when HGET fails).
         for _, state in ipairs({ 'completed', 'cancelled' }) do
-            local records = k.records(state)
-            local kept = redis.pcall('HGET', records, id)
-            if type(kept) == 'table' then
-                check_types({ { records, 'hash' } })
-                kept = call('HGET', records, id)
-            end
+            local _, kept = packed.kept_raw(k, id, state)
             if kept then
                 return id
             end

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+3ea35389'
+local VERSION = '0.1.0+653ec566'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -1842,18 +1842,25 @@ do
         return decode_inline(k, priority, entry, found[2])
     end
 
-    -- packed.read_kept(k, id, state): job `id` if it is kept for the queue's retention in the
-    -- records hash of final `state` (mod.rs load_kept), nil when it is not there: its field
-    -- decoded as a packed record whose state is the hash's (one that stores another is
-    -- CORRUPT), errors naming the hash. A hash key of another type is WRONGTYPE (its type asked
-    -- only when HGET refuses it).
-    function packed.read_kept(k, id, state)
+    -- packed.kept_raw(k, id, state): the records hash of final `state` and job `id`'s field in
+    -- it (nil when it is not there), as stored. A hash key of another type is WRONGTYPE (its type
+    -- asked only when HGET refuses it).
+    function packed.kept_raw(k, id, state)
         local key = k.records(state)
         local raw = redis.pcall('HGET', key, id)
         if type(raw) == 'table' then
             check_types({ { key, 'hash' } })
             raw = call('HGET', key, id)
         end
+        return key, raw
+    end
+
+    -- packed.read_kept(k, id, state): job `id` if it is kept for the queue's retention in the
+    -- records hash of final `state` (mod.rs load_kept), nil when it is not there: its field
+    -- decoded as a packed record whose state is the hash's (one that stores another is
+    -- CORRUPT), errors naming the hash.
+    function packed.read_kept(k, id, state)
+        local key, raw = packed.kept_raw(k, id, state)
         if not raw then
             return nil
         end
@@ -3904,12 +3911,7 @@ enqueue_job = function(k, spec, now, sec, usec)
         -- A finished job kept in a records hash holds its id too, until its retention ends or it
         -- is deleted (a records key of another type is WRONGTYPE, asked only when HGET fails).
         for _, state in ipairs({ 'completed', 'cancelled' }) do
-            local records = k.records(state)
-            local kept = redis.pcall('HGET', records, id)
-            if type(kept) == 'table' then
-                check_types({ { records, 'hash' } })
-                kept = call('HGET', records, id)
-            end
+            local _, kept = packed.kept_raw(k, id, state)
             if kept then
                 return id
             end
