@@ -94,10 +94,7 @@ pub(crate) fn job_recorded(store: &mut dyn Store, keys: &QueueKeys, id: &str) ->
         return Ok(true);
     }
     for state in [State::Completed, State::Cancelled] {
-        let Some(records) = keys.records(state) else {
-            continue;
-        };
-        if exists_as(store, &records, KeyType::Hash)? && store.hget(&records, id)?.is_some() {
+        if kept_raw(store, keys, id, state)?.is_some() {
             return Ok(true);
         }
     }
@@ -228,17 +225,28 @@ pub(crate) fn load_kept(
     id: &str,
     state: State,
 ) -> Result<Option<Job>> {
+    let Some((records, packed)) = kept_raw(store, keys, id, state)? else {
+        return Ok(None);
+    };
+    let fields = crate::packed::decode(&records, packed.as_bytes())?;
+    Job::from_records(&records, keys.queue(), id, state, fields).map(Some)
+}
+
+/// The records hash of final `state` and job `id`'s field in it as stored, `None` when it is not
+/// there. A hash key of another type is `WRONGTYPE`.
+fn kept_raw(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+    state: State,
+) -> Result<Option<(String, String)>> {
     let Some(records) = keys.records(state) else {
         return Ok(None);
     };
     if !exists_as(store, &records, KeyType::Hash)? {
         return Ok(None);
     }
-    let Some(packed) = store.hget(&records, id)? else {
-        return Ok(None);
-    };
-    let fields = crate::packed::decode(&records, packed.as_bytes())?;
-    Job::from_records(&records, keys.queue(), id, state, fields).map(Some)
+    Ok(store.hget(&records, id)?.map(|packed| (records, packed)))
 }
 
 /// Whether `job`, ending in `state`, is kept in the records hash of that state
