@@ -383,16 +383,18 @@ do
         return key, raw
     end
 
-    -- packed.read_kept(k, id, state): job `id` if it is kept for the queue's retention in the
-    -- records hash of final `state` (mod.rs load_kept), nil when it is not there: its field
-    -- decoded as a packed record whose state is the hash's (one that stores another is
-    -- CORRUPT), errors naming the hash.
-    function packed.read_kept(k, id, state)
+    -- packed.read_kept(k, id, state, linked): job `id` if it is kept for the queue's retention
+    -- in the records hash of final `state` (mod.rs load_kept), nil when it is not there: its
+    -- field decoded as a packed record whose state is the hash's (one that stores another is
+    -- CORRUPT), errors naming the hash. With `linked` (load_job's), its data fields are not
+    -- checked for UTF-8: a hash field is read whole (there is no GETRANGE of a field), and
+    -- checking after-max parents' payload-max payloads and results held the server for seconds.
+    function packed.read_kept(k, id, state, linked)
         local key, raw = packed.kept_raw(k, id, state)
         if not raw then
             return nil
         end
-        local fields = packed.decode(key, raw)
+        local fields = packed.decode(key, raw, linked and packed.DATA or nil)
         if fields.state ~= nil and fields.state ~= state then
             fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' does not match its place")
         end
@@ -404,10 +406,10 @@ do
 
     -- Job `id` when it has no record at its own key (mod.rs load_unrecorded): a plain pending
     -- job its inline entry holds, else a finished job kept in completed:records, else in
-    -- cancelled:records; nil when there is none.
-    load_unrecorded = function(k, id)
-        return inline.load(k, id) or packed.read_kept(k, id, 'completed')
-            or packed.read_kept(k, id, 'cancelled')
+    -- cancelled:records; nil when there is none. `linked`: as load_job's.
+    load_unrecorded = function(k, id, linked)
+        return inline.load(k, id) or packed.read_kept(k, id, 'completed', linked)
+            or packed.read_kept(k, id, 'cancelled', linked)
     end
 
     -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
@@ -427,7 +429,7 @@ do
         if exists then
             return job
         end
-        return load_unrecorded(k, id)
+        return load_unrecorded(k, id, linked)
     end
 
     -- The job of entry `entry` of the stream of `priority` (its flat field list, as XRANGE and

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+653ec566'
+local VERSION = '0.1.0+026bfc01'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -1346,6 +1346,8 @@ do
     -- A record of the full format would be refused here; it is read whole too.
     local CHUNK = 4096
     local DATA = { payload = true, result = true, error = true }
+    -- The data fields a `linked` read does not check for UTF-8 (load_job's `linked`).
+    packed.DATA = DATA
     local rpcall -- redis.pcall, looked up once (at call time)
 
     -- The record's bytes from `from` (from 0), at most `size` of them, and whether the record
@@ -1855,16 +1857,18 @@ do
         return key, raw
     end
 
-    -- packed.read_kept(k, id, state): job `id` if it is kept for the queue's retention in the
-    -- records hash of final `state` (mod.rs load_kept), nil when it is not there: its field
-    -- decoded as a packed record whose state is the hash's (one that stores another is
-    -- CORRUPT), errors naming the hash.
-    function packed.read_kept(k, id, state)
+    -- packed.read_kept(k, id, state, linked): job `id` if it is kept for the queue's retention
+    -- in the records hash of final `state` (mod.rs load_kept), nil when it is not there: its
+    -- field decoded as a packed record whose state is the hash's (one that stores another is
+    -- CORRUPT), errors naming the hash. With `linked` (load_job's), its data fields are not
+    -- checked for UTF-8: a hash field is read whole (there is no GETRANGE of a field), and
+    -- checking after-max parents' payload-max payloads and results held the server for seconds.
+    function packed.read_kept(k, id, state, linked)
         local key, raw = packed.kept_raw(k, id, state)
         if not raw then
             return nil
         end
-        local fields = packed.decode(key, raw)
+        local fields = packed.decode(key, raw, linked and packed.DATA or nil)
         if fields.state ~= nil and fields.state ~= state then
             fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' does not match its place")
         end
@@ -1876,10 +1880,10 @@ do
 
     -- Job `id` when it has no record at its own key (mod.rs load_unrecorded): a plain pending
     -- job its inline entry holds, else a finished job kept in completed:records, else in
-    -- cancelled:records; nil when there is none.
-    load_unrecorded = function(k, id)
-        return inline.load(k, id) or packed.read_kept(k, id, 'completed')
-            or packed.read_kept(k, id, 'cancelled')
+    -- cancelled:records; nil when there is none. `linked`: as load_job's.
+    load_unrecorded = function(k, id, linked)
+        return inline.load(k, id) or packed.read_kept(k, id, 'completed', linked)
+            or packed.read_kept(k, id, 'cancelled', linked)
     end
 
     -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
@@ -1899,7 +1903,7 @@ do
         if exists then
             return job
         end
-        return load_unrecorded(k, id)
+        return load_unrecorded(k, id, linked)
     end
 
     -- The job of entry `entry` of the stream of `priority` (its flat field list, as XRANGE and
