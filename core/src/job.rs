@@ -90,6 +90,21 @@ pub fn is_default(name: &str, value: i64) -> bool {
     default_of(name) == Some(value)
 }
 
+/// Where a job's record is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Nowhere yet: a plain pending job, which its stream entry holds (an inline entry, see
+    /// [`Job::from_entry`]); the first command that changes it writes its whole record, as every
+    /// write of a record is (`save` in the commands).
+    Entry,
+    /// Its own key, `job:<id>`.
+    Key,
+    /// A field of the records hash of its final state (`completed:records`,
+    /// `cancelled:records`): a job kept for the queue's retention. The hash says its state, so
+    /// the record does not store it.
+    Records,
+}
+
 /// A job as read (its record with the derived fields and the defaults filled in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -159,10 +174,8 @@ pub struct Job {
     pub result: Option<String>,
     /// The last error.
     pub error: Option<String>,
-    /// Whether the job has a stored record (`job:<id>`). A plain pending job has none: its
-    /// stream entry holds it (an inline entry, see [`Job::from_entry`]); the first command that
-    /// changes it writes its whole record, as every write of a record is (`save` in the commands).
-    pub recorded: bool,
+    /// Where the job's record is stored, and so where a write of it goes.
+    pub place: Place,
 }
 
 /// Record fields an inline entry leaves out: what its place says (the state is `pending`, the
@@ -209,8 +222,13 @@ pub fn has_generated_form(id: &str) -> bool {
 /// 2^64) written without leading zeros, so the entry found has the id asked for.
 pub fn inline_entry(id: &str) -> Option<(i64, &str)> {
     let (priority, entry) = generated_parts(id)?;
-    let (ms, seq) = crate::store::entry_id(entry)?;
-    (format!("{ms}-{seq}") == entry).then_some((priority, entry))
+    // Checked without formatting the numbers again (every record read and write asks: measured
+    // ~2k instructions with `format!`): digits only (generated_parts), no leading zero, and
+    // each part a u64.
+    let canonical = |part: &str| part == "0" || !part.starts_with('0');
+    let (ms, seq) = entry.split_once('-')?;
+    crate::store::entry_id(entry)?;
+    (canonical(ms) && canonical(seq)).then_some((priority, entry))
 }
 
 /// A new job id for a job that is not plain (scheduled or waiting at ENQUEUE): a time-ordered
@@ -376,7 +394,7 @@ impl Job {
             entry: get!("entry"),
             result: get!("result"),
             error: get!("error"),
-            recorded: true,
+            place: Place::Key,
         };
         job.lease = match (lease, generated) {
             (Some(lease), _) if lease.is_empty() => None,
@@ -410,7 +428,32 @@ impl Job {
         ];
         record.extend(fields);
         let mut job = Job::from_fields(stream, queue, &inline_id(priority, entry), record)?;
-        job.recorded = false;
+        job.place = Place::Entry;
+        Ok(job)
+    }
+
+    /// Reads the job kept for its queue's retention in the records hash of `state` (`key`, named
+    /// in errors; see [`Place::Records`]) from its record's `fields`: the hash says its state, so a
+    /// record that stores another is `CORRUPT`.
+    pub fn from_records(
+        key: &str,
+        queue: &str,
+        id: &str,
+        state: State,
+        mut fields: Vec<(String, String)>,
+    ) -> Result<Job> {
+        if fields
+            .iter()
+            .any(|(name, value)| name == "state" && value != state.as_str())
+        {
+            return Err(ZrqError::corrupt(
+                key,
+                "field 'state' does not match its place",
+            ));
+        }
+        fields.insert(0, ("state".to_string(), state.as_str().to_string()));
+        let mut job = Job::from_fields(key, queue, id, fields)?;
+        job.place = Place::Records;
         Ok(job)
     }
 
@@ -574,6 +617,9 @@ impl Job {
     /// from before leases) stores it empty, so that reading it back does not give it the default.
     fn stored_values(&self) -> [Option<ReplyValue<'_>>; FIELDS.len()] {
         let mut values = self.reply_values();
+        if self.place == Place::Records {
+            values[const { position("state") }] = None;
+        }
         if let Some((entry, ms)) = generated_defaults(&self.id) {
             if self.created_at == ms {
                 values[const { position("created_at") }] = None;
@@ -761,7 +807,7 @@ pub(crate) mod tests {
             entry: Some("1-0".into()),
             result: None,
             error: None,
-            recorded: true,
+            place: Place::Key,
         }
     }
 
@@ -841,7 +887,7 @@ pub(crate) mod tests {
         job.lease = None;
         job.progress = None;
         job.children = None;
-        job.recorded = false;
+        job.place = Place::Entry;
         let fields = job.entry_fields();
         let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
         assert_eq!(names, ["task", "payload", "keep", "batch", "schedule"]);
@@ -852,7 +898,7 @@ pub(crate) mod tests {
         assert_eq!(
             record,
             Ok(Job {
-                recorded: true,
+                place: Place::Key,
                 ..job
             })
         );

@@ -67,12 +67,32 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec {
         suffix: "completed",
         redis_type: "zset",
-        purpose: "completed jobs scored by the end of their retention (unix ms)",
+        purpose: "completed jobs with a retention of their own (`KEEP`), and those finished before records were kept in `completed:records`, scored by the end of their retention (unix ms)",
     },
     KeySpec {
         suffix: "cancelled",
         redis_type: "zset",
-        purpose: "cancelled jobs scored by the end of their retention (unix ms)",
+        purpose: "cancelled jobs with a retention of their own, as `completed` (unix ms)",
+    },
+    KeySpec {
+        suffix: "completed:records",
+        redis_type: "hash",
+        purpose: "completed jobs kept for the queue's retention (`zrq.keep-ms`): job id → its packed record without `state`",
+    },
+    KeySpec {
+        suffix: "completed:log",
+        redis_type: "stream",
+        purpose: "the same jobs in the order they finished: one entry each (field `id`), whose time is the job's `finished_at`",
+    },
+    KeySpec {
+        suffix: "cancelled:records",
+        redis_type: "hash",
+        purpose: "cancelled jobs kept for the queue's retention, as `completed:records`",
+    },
+    KeySpec {
+        suffix: "cancelled:log",
+        redis_type: "stream",
+        purpose: "the same jobs in the order they were cancelled, as `completed:log`",
     },
     KeySpec {
         suffix: "dead",
@@ -261,6 +281,27 @@ impl QueueKeys {
         self.key("cancelled")
     }
 
+    /// The records of the jobs that ended in `state` and are kept for the queue's retention:
+    /// `completed:records` or `cancelled:records` (`None` for any other state).
+    pub fn records(&self, state: crate::state::State) -> Option<String> {
+        Self::kept_suffix(state).map(|s| self.join(&[s, ":records"]))
+    }
+
+    /// The log of the jobs in [`QueueKeys::records`], in the order they ended: `completed:log`
+    /// or `cancelled:log`.
+    pub fn log(&self, state: crate::state::State) -> Option<String> {
+        Self::kept_suffix(state).map(|s| self.join(&[s, ":log"]))
+    }
+
+    fn kept_suffix(state: crate::state::State) -> Option<&'static str> {
+        use crate::state::State;
+        match state {
+            State::Completed => Some("completed"),
+            State::Cancelled => Some("cancelled"),
+            _ => None,
+        }
+    }
+
     /// The dead jobs.
     pub fn dead(&self) -> String {
         self.key("dead")
@@ -305,10 +346,10 @@ impl QueueKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::State;
 
     #[test]
     fn each_state_names_the_index_that_holds_it() {
-        use crate::state::State;
         let k = QueueKeys::new("q");
         let cases = [
             (State::Waiting, Some("zrq:{q}:waiting"), None),
@@ -371,6 +412,10 @@ mod tests {
             k.retrying(),
             k.completed(),
             k.cancelled(),
+            k.records(State::Completed).unwrap_or_default(),
+            k.log(State::Completed).unwrap_or_default(),
+            k.records(State::Cancelled).unwrap_or_default(),
+            k.log(State::Cancelled).unwrap_or_default(),
             k.dead(),
             k.unique(),
             k.paused(),

@@ -107,6 +107,8 @@ pub struct MemoryStore {
     pub published: Vec<(String, String)>,
     /// Keys signalled ([`Store::signal`]), in order.
     pub signalled: Vec<String>,
+    /// Job record keys a blocked client waits on ([`Store::awaited`]), set by a test.
+    pub awaited: Vec<String>,
     /// Timer wake-ups asked for ([`Store::wake_at`]), in order: (queue, due).
     pub wakes: Vec<(String, i64)>,
     /// The keys of the job records written ([`Store::set_record`]), in order: how many times a
@@ -209,6 +211,7 @@ impl MemoryStore {
             skipped_ticks: 0,
             published: Vec::new(),
             signalled: Vec::new(),
+            awaited: Vec::new(),
             wakes: Vec::new(),
             record_writes: Vec::new(),
         }
@@ -438,6 +441,10 @@ impl Store for MemoryStore {
 
     fn signal(&mut self, key: &str) {
         self.signalled.push(key.to_string());
+    }
+
+    fn awaited(&mut self, key: &str) -> bool {
+        self.awaited.iter().any(|awaited| awaited == key)
     }
 
     fn wake_at(&mut self, queue: &str, due: i64) {

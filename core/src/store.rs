@@ -110,6 +110,11 @@ pub trait Store {
     fn pexpire(&mut self, key: &str, ms: i64) -> Result<()>;
     /// Wakes clients blocked on `key` (blocked FETCH and RESULT).
     fn signal(&mut self, key: &str);
+    /// Whether a client is blocked waiting for the job whose record key is `key` (`RESULT …
+    /// BLOCK`): such a job keeps its key when it ends (see `commands::kept_in_records`), because
+    /// Redis wakes blocked clients only on keys that exist. Backends that cannot block answer
+    /// `false`.
+    fn awaited(&mut self, key: &str) -> bool;
     /// Tells the server's timer that `queue` has work due at `due` (unix ms): a delayed job, a
     /// retry or a schedule tick. Backends without timers ignore it.
     fn wake_at(&mut self, queue: &str, due: i64);

@@ -11,6 +11,8 @@
 // `static mut`: RedisModule_Init fills them once, before any command, timer or callback can run,
 // and nothing writes them afterwards, so every read below sees the final value.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::os::raw::c_int;
 
@@ -21,27 +23,55 @@ use crate::guard;
 /// A retry: `None` keeps the client blocked, `Some(reply)` answers it.
 type Retry = Box<dyn Fn(&Context) -> Option<Result<RedisValue, RedisError>>>;
 
-/// What a blocked client needs when it is woken: how to retry, and what to reply on timeout.
+/// What a blocked client needs when it is woken: how to retry, and what to reply on timeout;
+/// and the job record it waits for, if it does ([`awaited`]).
 struct Waiter {
     retry: Retry,
     on_timeout: RedisValue,
+    awaits: Option<AwaitedKey>,
+}
+
+/// A job record key in its database.
+type AwaitedKey = (c_int, Vec<u8>);
+
+thread_local! {
+    /// How many blocked clients wait for each job record key (`RESULT … BLOCK`). Only Redis' main
+    /// thread blocks clients, ends jobs and frees waiters, so this is read and written there only.
+    static AWAITED: RefCell<HashMap<AwaitedKey, usize>> = RefCell::new(HashMap::new());
+}
+
+/// `key` in the database of `ctx`.
+fn awaited_key(ctx: &Context, key: &[u8]) -> AwaitedKey {
+    // SAFETY: `ctx.ctx` is the live context of the running command, callback or timer.
+    let db = unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx.ctx)) };
+    (db, key.to_vec())
+}
+
+/// Whether a client blocked by [`block_on_keys`] waits for the job whose record key is `key`.
+pub fn awaited(ctx: &Context, key: &[u8]) -> bool {
+    let key = awaited_key(ctx, key);
+    AWAITED.with(|awaited| awaited.borrow().contains_key(&key))
 }
 
 /// Parks the calling client until `retry` returns a reply or `timeout_ms` passes (0 = forever);
-/// `retry` runs whenever one of `keys` is signalled while it exists.
+/// `retry` runs whenever one of `keys` is signalled while it exists. `awaits` names the job
+/// record key the client waits for, if any: while it is blocked, [`awaited`] says so.
 ///
 /// `retry` returns `None` to stay blocked, `Some(reply)` to reply and unblock.
 pub fn block_on_keys(
     ctx: &Context,
     keys: &[RedisString],
+    awaits: Option<&[u8]>,
     timeout_ms: i64,
     on_timeout: RedisValue,
     retry: impl Fn(&Context) -> Option<Result<RedisValue, RedisError>> + 'static,
 ) -> Result<(), RedisError> {
     let block = raw_api(unsafe { raw::RedisModule_BlockClientOnKeys })?;
+    let awaits = awaits.map(|key| awaited_key(ctx, key));
     let waiter = Box::into_raw(Box::new(Waiter {
         retry: Box::new(retry),
         on_timeout,
+        awaits: awaits.clone(),
     }));
     let mut keys: Vec<*mut raw::RedisModuleString> = keys.iter().map(|k| k.inner).collect();
     let count = std::os::raw::c_int::try_from(keys.len()).unwrap_or(0);
@@ -66,6 +96,10 @@ pub fn block_on_keys(
         // SAFETY: Redis did not take the private data, so we still own the box.
         drop(unsafe { Box::from_raw(waiter) });
         return Err(RedisError::Str("INTERNAL could not block the client"));
+    }
+    // Counted once blocked: `free_waiter` counts it off, however the wait ends.
+    if let Some(key) = awaits {
+        AWAITED.with(|awaited| *awaited.borrow_mut().entry(key).or_insert(0) += 1);
     }
     Ok(())
 }
@@ -155,6 +189,17 @@ extern "C" fn free_waiter(_ctx: *mut raw::RedisModuleCtx, privdata: *mut c_void)
     if !privdata.is_null() {
         // SAFETY: privdata is the `Waiter` box leaked in block_on_key; Redis calls this exactly
         // once, after the last callback, so reclaiming the box here is the single release.
-        drop(unsafe { Box::from_raw(privdata.cast::<Waiter>()) });
+        let waiter = unsafe { Box::from_raw(privdata.cast::<Waiter>()) };
+        if let Some(key) = waiter.awaits {
+            AWAITED.with(|awaited| {
+                let mut awaited = awaited.borrow_mut();
+                if let Some(count) = awaited.get_mut(&key) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        awaited.remove(&key);
+                    }
+                }
+            });
+        }
     }
 }

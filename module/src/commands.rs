@@ -146,6 +146,7 @@ pub fn fetch(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 block_on_keys(
                     ctx,
                     &[key],
+                    None,
                     timeout,
                     RedisValue::Array(Vec::new()),
                     move |ctx| retry_fetch(ctx, &cmd.queue, &cmd.consumer, &count),
@@ -190,18 +191,26 @@ pub fn result(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         let outcome = cmd.apply(&mut RedisStore::new(ctx)).map_err(error)?;
         match cmd.block {
             Some(timeout) if outcome == Reply::Nil && can_block(ctx) => {
-                let keys: Vec<RedisString> = cmd
-                    .wait_keys()
+                let wait_keys = cmd.wait_keys();
+                let keys: Vec<RedisString> = wait_keys
                     .iter()
                     .map(|k| ctx.create_string(k.as_str()))
                     .collect();
-                block_on_keys(ctx, &keys, timeout, RedisValue::Null, move |ctx| match cmd
-                    .apply(&mut RedisStore::new(ctx))
-                {
-                    Ok(Reply::Nil) => None,
-                    Ok(outcome) => Some(send(ctx, &outcome)),
-                    Err(err) => Some(Err(error(err))),
-                })?;
+                // The first is the job's record key: the job keeps it when it ends (see
+                // `Store::awaited`).
+                let awaits = wait_keys.first().map(|k| k.as_bytes());
+                block_on_keys(
+                    ctx,
+                    &keys,
+                    awaits,
+                    timeout,
+                    RedisValue::Null,
+                    move |ctx| match cmd.apply(&mut RedisStore::new(ctx)) {
+                        Ok(Reply::Nil) => None,
+                        Ok(outcome) => Some(send(ctx, &outcome)),
+                        Err(err) => Some(Err(error(err))),
+                    },
+                )?;
                 Ok(RedisValue::NoReply)
             }
             _ => send(ctx, &outcome),

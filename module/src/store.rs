@@ -163,18 +163,10 @@ fn entries(list: Option<ReplyPart<'_>>) -> Vec<StreamEntry> {
         .collect()
 }
 
-/// Field/value pairs as the flat argument list HSET and XADD take.
-fn flatten<'f>(fields: &[(&'f str, &'f str)]) -> Vec<&'f [u8]> {
-    fields
-        .iter()
-        .flat_map(|(f, v)| [f.as_bytes(), v.as_bytes()])
-        .collect()
-}
-
 /// The constant names written once per job, as words made once (see [`direct::word`]): the
 /// stats counters bumped per job (ENQUEUE, ACK, a failure) and the fields of a stream entry (a
 /// reference entry's `job`; an inline entry's `task` and `payload`, the fields every inline job
-/// has). Any other name is made per call.
+/// has; a log entry's `id`). Any other name is made per call.
 fn word_for(name: &str) -> Option<&'static RedisString> {
     static ENQUEUED: OnceLock<Word> = OnceLock::new();
     static COMPLETED: OnceLock<Word> = OnceLock::new();
@@ -182,6 +174,7 @@ fn word_for(name: &str) -> Option<&'static RedisString> {
     static JOB: OnceLock<Word> = OnceLock::new();
     static TASK: OnceLock<Word> = OnceLock::new();
     static PAYLOAD: OnceLock<Word> = OnceLock::new();
+    static ID: OnceLock<Word> = OnceLock::new();
     let (cell, text): (&'static OnceLock<Word>, &[u8]) = match name {
         "enqueued" => (&ENQUEUED, b"enqueued"),
         "completed" => (&COMPLETED, b"completed"),
@@ -189,6 +182,7 @@ fn word_for(name: &str) -> Option<&'static RedisString> {
         "job" => (&JOB, b"job"),
         "task" => (&TASK, b"task"),
         "payload" => (&PAYLOAD, b"payload"),
+        "id" => (&ID, b"id"),
         _ => return None,
     };
     Some(direct::word(cell, text))
@@ -246,6 +240,10 @@ impl Store for RedisStore<'_> {
 
     fn signal(&mut self, key: &str) {
         blocking::signal(self.ctx, &self.string(key));
+    }
+
+    fn awaited(&mut self, key: &str) -> bool {
+        blocking::awaited(self.ctx, key.as_bytes())
     }
 
     fn wake_at(&mut self, queue: &str, due: i64) {
@@ -368,10 +366,36 @@ impl Store for RedisStore<'_> {
     }
 
     fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> Result<()> {
-        let args: Vec<&[u8]> = std::iter::once(key.as_bytes())
-            .chain(flatten(fields))
+        // Through the key API (every finished job kept for the queue's retention is one HSET of
+        // its record), replicated as the `HSET key field value…` it is, with HSET's keyspace
+        // event.
+        let failed = |why: &str| ZrqError::internal(&format!("HSET failed: {why}"));
+        let name = self.string(key);
+        let pairs: Vec<(RedisString, RedisString)> = fields
+            .iter()
+            .map(|(field, value)| (self.string(field), self.string(value)))
             .collect();
-        self.write(c"HSET", &args).map(drop)
+        let handle = self.open(&name, true)?;
+        if !matches!(handle.kind(), direct::EMPTY | direct::HASH) {
+            return Err(failed(
+                "WRONGTYPE Operation against a key holding the wrong kind of value",
+            ));
+        }
+        for (field, value) in &pairs {
+            if !handle.hash_set(field, value) {
+                return Err(failed("ERR could not write the field"));
+            }
+        }
+        drop(handle);
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        self.notify(NotifyEvent::HASH, c"hset", &name);
+        let args: Vec<&RedisString> = std::iter::once(&name)
+            .chain(pairs.iter().flat_map(|(field, value)| [field, value]))
+            .collect();
+        direct::replicate(self.ctx, c"HSET", &args);
+        Ok(())
     }
 
     fn hdel(&mut self, key: &str, fields: &[&str]) -> Result<()> {

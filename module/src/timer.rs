@@ -24,14 +24,17 @@ use crate::store::RedisStore;
 
 /// Longest time between two timer passes.
 const SWEEP_MS: i64 = 1_000;
-/// Key suffixes whose sorted sets hold due times.
-const TIMED_SUFFIXES: [&str; 6] = [
+/// Key suffixes of the keys that hold due times: sorted sets scored by them, and the logs of the
+/// jobs kept for the queue's retention (each entry's time plus `zrq.keep-ms`).
+const TIMED_SUFFIXES: [&str; 8] = [
     "active",
     "scheduled",
     "retrying",
     "ticks",
     "completed",
     "cancelled",
+    "completed:log",
+    "cancelled:log",
 ];
 
 /// A queue in a logical database: zrq works in any database, and so does its timer.
@@ -189,7 +192,7 @@ fn databases(ctx: &Context) -> Vec<i32> {
         .collect()
 }
 
-/// Every queue, in every database, that has a timed sorted set, found by scanning the keyspace
+/// Every queue, in every database, that has a timed key (`TIMED_SUFFIXES`), found by scanning the keyspace
 /// (once per rebuild).
 fn timed_queues(ctx: &Context) -> BTreeSet<Target> {
     let mut targets = BTreeSet::new();
@@ -201,7 +204,7 @@ fn timed_queues(ctx: &Context) -> BTreeSet<Target> {
     targets
 }
 
-/// The queues of the selected database that have a timed sorted set.
+/// The queues of the selected database that have a timed key.
 fn queues_in_db(ctx: &Context) -> BTreeSet<String> {
     let mut queues = BTreeSet::new();
     let mut cursor = "0".to_string();

@@ -3,7 +3,9 @@
 //! [`audit`] reads every job record and every index of a queue and reports each way they disagree:
 //! a job is in exactly one state, each state's index (a zset, or for pending jobs a stream entry)
 //! holds exactly the jobs whose record names that state, no index names a job without a record,
-//! stream entries, the consumer group's pending entries and leases agree, the
+//! stream entries, the consumer group's pending entries and leases agree, a finished job kept
+//! with the queue's retention (a field of `completed:records` or `cancelled:records`) has exactly
+//! one entry in its state's log stream, at its `finished_at`, and each log entry such a job, the
 //! UNIQUE hash points at unfinished jobs holding the key, schedules and their ticks match, and
 //! `ZRQ.INFO` agrees with the indexes and with its own totals. It returns every violation found
 //! rather than stopping at the first, so a failing test shows the whole picture;
@@ -72,13 +74,15 @@ pub fn audit(
     for (id, record) in records {
         found.check_record(queue, id, record);
     }
-    found.check_indexes(records, &snapshot.indexes, snapshot.now);
+    found.check_indexes(records, &snapshot.kept, &snapshot.indexes, snapshot.now);
+    found.check_kept(queue, records, &snapshot.kept, &snapshot.logs);
     found.check_streams(records, &snapshot.streams, &snapshot.held);
     found.check_unique(records, &snapshot.unique);
     found.check_schedules(&snapshot.schedules, &snapshot.ticks);
     found.check_info(
         &snapshot.info,
         records,
+        &snapshot.kept,
         &snapshot.indexes,
         &snapshot.streams,
     );
@@ -151,6 +155,30 @@ struct Entry {
 /// (priority, stream entry id) → entry, over the queue's streams of every priority (each stream
 /// numbers its entries by itself, so two streams can hold the same entry id).
 type Streams = BTreeMap<(i64, String), Entry>;
+
+/// The finished jobs kept with the queue's retention: id → the state whose records hash holds
+/// it (DONE-SPEC: `zrq:{Q}:<state>:records`).
+type Kept = BTreeMap<String, State>;
+
+/// A stream's entries in order, each entry id with its fields.
+type LogEntries = Vec<(String, Vec<(String, String)>)>;
+
+/// Each final state's log stream (`zrq:{Q}:<state>:log`): (state, its entries).
+type Logs = Vec<(State, LogEntries)>;
+
+/// The final states whose jobs, kept with the queue's retention, are fields of a records hash
+/// named in a log stream.
+const KEPT_STATES: [State; 2] = [State::Completed, State::Cancelled];
+
+/// `zrq:{Q}:<state>:records`.
+fn records_key(keys: &QueueKeys, state: State) -> String {
+    format!("{}{}:records", keys.job("").trim_end_matches("job:"), state)
+}
+
+/// `zrq:{Q}:<state>:log`.
+fn log_key(keys: &QueueKeys, state: State) -> String {
+    format!("{}{}:log", keys.job("").trim_end_matches("job:"), state)
+}
 
 /// (priority, entry id) → consumer: the group's pending entries of every priority's stream,
 /// whether or not the entry is still in the stream.
@@ -233,10 +261,23 @@ impl Found {
         }
     }
 
-    /// Each state's zset holds exactly the jobs whose record names that state.
-    fn check_indexes(&mut self, records: &BTreeMap<String, Record>, indexes: &Indexes, now: i64) {
+    /// Each state's zset holds exactly the jobs whose record names that state, except the
+    /// finished jobs kept in a records hash, which no zset holds.
+    fn check_indexes(
+        &mut self,
+        records: &BTreeMap<String, Record>,
+        kept: &Kept,
+        indexes: &Indexes,
+        now: i64,
+    ) {
         for (state, members) in indexes {
             for (id, score) in members {
+                if let Some(hash) = kept.get(id) {
+                    self.note(format!(
+                        "{state} index holds {id}, which is kept in the {hash} records hash"
+                    ));
+                    continue;
+                }
                 let Some(record) = records.get(id) else {
                     // A finished job's record expires by its TTL at the score (the end of its
                     // retention); the timer drops the index member soon after.
@@ -273,10 +314,78 @@ impl Found {
             let Some(state) = record.get("state").and_then(|s| State::parse(s)) else {
                 continue;
             };
+            if kept.contains_key(id) {
+                continue;
+            }
             for (indexed, members) in indexes {
                 if *indexed == state && !members.contains_key(id) {
                     self.note(format!("job {id} is {state} but not in the {state} index"));
                 }
+            }
+        }
+    }
+
+    /// The records hashes ↔ the logs: each kept job has exactly one entry in its state's log,
+    /// whose ms is its `finished_at`, and each log entry names a job of its state's records
+    /// hash (retention and DELETE remove both in one step, so no entry outlives its record).
+    /// A kept job has no per-job KEEP (that one keeps its own key).
+    fn check_kept(
+        &mut self,
+        queue: &str,
+        records: &BTreeMap<String, Record>,
+        kept: &Kept,
+        logs: &Logs,
+    ) {
+        let keys = QueueKeys::new(queue);
+        let mut logged: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+        for (state, entries) in logs {
+            let log = log_key(&keys, *state);
+            for (entry, fields) in entries {
+                let id = match fields.as_slice() {
+                    [(field, id)] if field == "id" => id.as_str(),
+                    other => {
+                        self.note(format!(
+                            "{log} entry {entry} holds {other:?}, not one id field"
+                        ));
+                        continue;
+                    }
+                };
+                logged.entry((state.as_str(), id)).or_default().push(entry);
+                if kept.get(id) != Some(state) {
+                    self.note(format!(
+                        "{log} entry {entry} names {id}, which is not in the {state} records hash{}",
+                        kept.get(id)
+                            .map(|other| format!(" (it is in the {other} one)"))
+                            .unwrap_or_default()
+                    ));
+                    continue;
+                }
+                let finished = records
+                    .get(id)
+                    .and_then(|r| r.get("finished_at"))
+                    .and_then(|f| f.parse::<u64>().ok());
+                let (ms, _) = stream_id(entry);
+                if finished != Some(ms) {
+                    self.note(format!(
+                        "job {id}: {log} entry {entry} is at {ms} ms, its record's finished_at is {:?}",
+                        records.get(id).and_then(|r| r.get("finished_at"))
+                    ));
+                }
+            }
+        }
+        for (id, state) in kept {
+            let entries = logged
+                .get(&(state.as_str(), id.as_str()))
+                .map_or(0, Vec::len);
+            if entries != 1 {
+                self.note(format!(
+                    "job {id} is in the {state} records hash with {entries} entries in the {state} log, not one"
+                ));
+            }
+            if records.get(id).is_some_and(|r| r.contains_key("keep")) {
+                self.note(format!(
+                    "job {id} has a KEEP of its own but is kept in the {state} records hash"
+                ));
             }
         }
     }
@@ -440,21 +549,22 @@ impl Found {
         &mut self,
         info: &BTreeMap<String, i64>,
         records: &BTreeMap<String, Record>,
+        kept: &Kept,
         indexes: &Indexes,
         streams: &Streams,
     ) {
         let get = |name: &str| info.get(name).copied().unwrap_or(0);
         let undelivered = streams.values().filter(|e| e.holder.is_none()).count();
         let mut sizes = vec![(State::Pending, undelivered)];
-        sizes.extend(
-            indexes
-                .iter()
-                .map(|(state, members)| (*state, members.len())),
-        );
+        // A final state counts the jobs of its zset and those of its records hash.
+        sizes.extend(indexes.iter().map(|(state, members)| {
+            let in_hash = kept.values().filter(|s| *s == state).count();
+            (*state, members.len() + in_hash)
+        }));
         for (state, size) in sizes {
             if get(state.as_str()) != size as i64 {
                 self.note(format!(
-                    "INFO says {} {state}, its index holds {size}",
+                    "INFO says {} {state}, its index (and records hash) hold {size}",
                     get(state.as_str())
                 ));
             }
@@ -496,7 +606,12 @@ impl Found {
 struct Snapshot {
     /// Server time of the snapshot, unix ms.
     now: i64,
+    /// Every job: own keys' records, kept jobs' records hash fields (state filled in), and the
+    /// records inline entries stand for.
     records: BTreeMap<String, Record>,
+    /// Which jobs of `records` a records hash holds.
+    kept: Kept,
+    logs: Logs,
     indexes: Indexes,
     streams: Streams,
     held: Held,
@@ -543,6 +658,10 @@ impl Snapshot {
             .arg(1)
             .arg(keys.stats())
             .arg(&pattern);
+        for state in KEPT_STATES {
+            tx.cmd("HGETALL").arg(records_key(keys, state));
+            tx.cmd("XRANGE").arg(log_key(keys, state)).arg("-").arg("+");
+        }
         let states = zset_states(keys);
         for (_, key) in &states {
             tx.cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES");
@@ -570,6 +689,8 @@ impl Snapshot {
         let mut snapshot = Snapshot {
             now: secs * 1000 + micros / 1000,
             records: BTreeMap::new(),
+            kept: Kept::new(),
+            logs: Logs::new(),
             indexes: Vec::new(),
             streams: Streams::new(),
             held: Held::new(),
@@ -590,6 +711,9 @@ impl Snapshot {
                 Err(problem) => snapshot.problems.push(format!("job {id}: {problem}")),
             }
         }
+        for state in KEPT_STATES {
+            snapshot.add_kept(keys, state, &mut replies);
+        }
         for (state, _) in states {
             let members: Vec<(String, f64)> = replies.next();
             snapshot
@@ -602,8 +726,68 @@ impl Snapshot {
         snapshot.unique = replies.next();
         snapshot.schedules = replies.next();
         snapshot.ticks = replies.next();
-        snapshot.info = info_numbers(replies.next());
+        // A key of the wrong type makes INFO fail (WRONGTYPE): that is reported, not fatal.
+        match replies.next_or_error() {
+            Ok(info) => snapshot.info = info_numbers(info),
+            Err(e) => snapshot
+                .problems
+                .push(format!("ZRQ.INFO {queue} failed: {e}")),
+        }
         snapshot
+    }
+
+    /// Reads the HGETALL of the `state` records hash and the XRANGE of its log: each field is a
+    /// packed record without its state (the hash says it), added to the records with that state.
+    fn add_kept(&mut self, keys: &QueueKeys, state: State, replies: &mut Replies) {
+        let hash = records_key(keys, state);
+        let log = log_key(keys, state);
+        let fields: Option<Vec<(String, Vec<u8>)>> = replies.next_unless_error();
+        let entries: Option<LogEntries> = replies.next_unless_error();
+        match entries {
+            Some(entries) => self.logs.push((state, entries)),
+            None => self.problems.push(format!("{log} is not a stream")),
+        }
+        let Some(fields) = fields else {
+            self.problems.push(format!("{hash} is not a hash"));
+            return;
+        };
+        for (id, raw) in fields {
+            let mut record = match packed_record(&hash, &raw) {
+                Ok(record) => record,
+                Err(problem) => {
+                    self.problems
+                        .push(format!("job {id}: field of {hash}: {problem}"));
+                    continue;
+                }
+            };
+            // The hash says the state; a stored one is never written (and one that differs
+            // makes the record CORRUPT for the commands).
+            if let Some(stored) = record.get("state") {
+                self.problems.push(if stored == state.as_str() {
+                    format!("job {id}: field of {hash} stores its state")
+                } else {
+                    format!(
+                        "job {id}: field of {hash} stores state {stored}: field 'state' does not match its place"
+                    )
+                });
+            }
+            record.insert("state".to_string(), state.as_str().to_string());
+            if let Some(other) = self.kept.get(&id) {
+                self.problems.push(format!(
+                    "job {id} is in the {other} and {state} records hashes"
+                ));
+                continue;
+            }
+            if self.records.contains_key(&id) {
+                self.problems.push(format!(
+                    "job {id} has two records: {} and a field of {hash}",
+                    keys.job(&id)
+                ));
+                continue;
+            }
+            self.kept.insert(id.clone(), state);
+            self.records.insert(id, record);
+        }
     }
 
     /// The record stored at `name` from its type and value: a packed string (decoded with
@@ -613,31 +797,7 @@ impl Snapshot {
             "string" => {
                 let raw: Vec<u8> = redis::from_redis_value(value)
                     .map_err(|e| format!("record {name} unreadable: {e}"))?;
-                let fields = zrq_core::packed::decode(name, &raw).map_err(|e| {
-                    format!(
-                        "packed record {:?} does not decode: {e}",
-                        String::from_utf8_lossy(&raw)
-                    )
-                })?;
-                // Both backends write the fields in record order (so byte-identical records).
-                let order: Vec<Option<usize>> = fields
-                    .iter()
-                    .map(|(field, _)| {
-                        zrq_core::packed::TAGS
-                            .iter()
-                            .position(|(name, _)| name == field)
-                    })
-                    .collect();
-                if order.windows(2).any(|w| w[0] >= w[1]) {
-                    let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
-                    return Err(format!(
-                        "packed record's fields are not in record order: {names:?}"
-                    ));
-                }
-                Ok(fields
-                    .into_iter()
-                    .map(|(field, value)| (field.to_string(), value))
-                    .collect())
+                packed_record(name, &raw)
             }
             "hash" => {
                 redis::from_redis_value(value).map_err(|e| format!("record {name} unreadable: {e}"))
@@ -645,7 +805,39 @@ impl Snapshot {
             other => Err(format!("record {name} is a {other}")),
         }
     }
+}
 
+/// A packed record (the value of a job key, or a field of a records hash at `name`), decoded
+/// with `zrq_core::packed`; its fields must be in record order.
+fn packed_record(name: &str, raw: &[u8]) -> Result<Record, String> {
+    let fields = zrq_core::packed::decode(name, raw).map_err(|e| {
+        format!(
+            "packed record {:?} does not decode: {e}",
+            String::from_utf8_lossy(raw)
+        )
+    })?;
+    // Both backends write the fields in record order (so byte-identical records).
+    let order: Vec<Option<usize>> = fields
+        .iter()
+        .map(|(field, _)| {
+            zrq_core::packed::TAGS
+                .iter()
+                .position(|(name, _)| name == field)
+        })
+        .collect();
+    if order.windows(2).any(|w| w[0] >= w[1]) {
+        let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+        return Err(format!(
+            "packed record's fields are not in record order: {names:?}"
+        ));
+    }
+    Ok(fields
+        .into_iter()
+        .map(|(field, value)| (field.to_string(), value))
+        .collect())
+}
+
+impl Snapshot {
     /// Reads the XINFO GROUPS, XRANGE and XPENDING replies of one priority's stream.
     fn add_stream(&mut self, keys: &QueueKeys, priority: i64, replies: &mut Replies) {
         let key = keys.stream_at(priority);
@@ -762,6 +954,18 @@ impl Replies {
     fn next<T: redis::FromRedisValue>(&mut self) -> T {
         self.next_unless_error()
             .unwrap_or_else(|| panic!("audit: a read of the snapshot failed"))
+    }
+
+    /// The next reply, or the error the server answered it with.
+    fn next_or_error(&mut self) -> Result<Value, String> {
+        match self
+            .0
+            .next()
+            .expect("audit: a reply of the snapshot is missing")
+        {
+            Value::ServerError(e) => Err(format!("{e:?}")),
+            value => Ok(value),
+        }
     }
 
     /// The next reply as `T`, or `None` if the server answered it with an error.

@@ -20,7 +20,9 @@ struct Fixture {
 
 impl Fixture {
     /// A queue with a pending, an active, a scheduled, a retrying, a completed and a dead job,
-    /// a job holding a UNIQUE key, and a schedule.
+    /// a job holding a UNIQUE key, and a schedule; the completed job and a cancelled one are
+    /// kept with the queue's retention (fields of the records hashes, with log entries), a
+    /// completed job with a KEEP of its own (`kept`) has its own key.
     fn new(backend: Backend) -> Fixture {
         let server = backend.server();
         let mut zrq = server.zrq(backend);
@@ -38,9 +40,12 @@ impl Fixture {
             &["RETRIES", "3", "BACKOFF", "3600000"],
         );
         add(&mut zrq, &mut ids, "active", &[]);
-        let fetched = zrq.fetch(Q, "w1", 4);
-        assert_eq!(fetched.len(), 4);
-        let _: i64 = zrq.call("ack", &[Q, &ids["completed"]]).expect("ACK");
+        add(&mut zrq, &mut ids, "kept", &["KEEP", "3600000"]);
+        let fetched = zrq.fetch(Q, "w1", 5);
+        assert_eq!(fetched.len(), 5);
+        for role in ["completed", "kept"] {
+            let _: i64 = zrq.call("ack", &[Q, &ids[role]]).expect("ACK");
+        }
         for role in ["dead", "retrying"] {
             let _: String = zrq.call("fail", &[Q, &ids[role], "boom"]).expect("FAIL");
         }
@@ -58,6 +63,8 @@ impl Fixture {
             &["UNIQUE", "u3", "RETRIES", "5"],
         );
         add(&mut zrq, &mut ids, "scheduled", &["DELAY", "3600000"]);
+        add(&mut zrq, &mut ids, "cancelled", &[]);
+        let _: i64 = zrq.call("cancel", &[Q, &ids["cancelled"]]).expect("CANCEL");
         let _: i64 = zrq
             .call("schedule", &[Q, "hourly", "EVERY", "3600000", "t", "{}"])
             .expect("SCHEDULE");
@@ -89,12 +96,18 @@ fn audit_is_silent_on_a_consistent_queue(backend: Backend) {
     );
     for (role, id) in &fixture.ids {
         let state = report.state(id).map(State::as_str);
-        let role = if *role == "inline" { "pending" } else { role };
+        let role = match *role {
+            "inline" => "pending",
+            "kept" => "completed",
+            role => role,
+        };
         assert_eq!(state, Some(role), "job {id}");
     }
     assert_eq!(report.states.len(), fixture.ids.len());
     assert_eq!(report.count(State::Pending), 2);
-    assert_eq!(report.info("total_enqueued"), 7);
+    assert_eq!(report.count(State::Completed), 2);
+    assert_eq!(report.count(State::Cancelled), 1);
+    assert_eq!(report.info("total_enqueued"), 9);
 }
 
 /// One damage done by hand: the raw commands (`{role}` stands for the id of the fixture's job
@@ -132,7 +145,7 @@ const DAMAGES: &[Damage] = &[
         reported: "which is not in the group's pending list",
     },
     Damage {
-        commands: &[&["RECORD-SET", "{completed}", "entry", "1-1"]],
+        commands: &[&["RECORD-SET", "{kept}", "entry", "1-1"]],
         reported: "completed record has an entry field",
     },
     Damage {
@@ -148,7 +161,7 @@ const DAMAGES: &[Damage] = &[
         reported: "UNIQUE key u2 is held by",
     },
     Damage {
-        commands: &[&["HINCRBY", "zrq:{au}:stats", "completed", "-1"]],
+        commands: &[&["HINCRBY", "zrq:{au}:stats", "completed", "-2"]],
         reported: "completed now but total_completed is only 0",
     },
     Damage {
@@ -194,7 +207,7 @@ const DAMAGES: &[Damage] = &[
         reported: "schedule hourly is in ticks only",
     },
     Damage {
-        commands: &[&["SET", "zrq:{au}:job:{completed}", "t1:t s9:completed "]],
+        commands: &[&["SET", "zrq:{au}:job:{kept}", "t1:t s9:completed "]],
         reported: "does not decode",
     },
     Damage {
@@ -211,6 +224,115 @@ const DAMAGES: &[Damage] = &[
             &["RPUSH", "zrq:{au}:job:{dead}", "x"],
         ],
         reported: "is a list",
+    },
+    // The finished jobs kept in records hashes with log entries (DONE-SPEC).
+    Damage {
+        commands: &[&["DEL", "zrq:{au}:completed:log"]],
+        reported: "is in the completed records hash with 0 entries in the completed log",
+    },
+    Damage {
+        commands: &[&["DEL", "zrq:{au}:cancelled:log"]],
+        reported: "is in the cancelled records hash with 0 entries in the cancelled log",
+    },
+    Damage {
+        commands: &[&["XADD", "zrq:{au}:completed:log", "*", "id", "{completed}"]],
+        reported: "with 2 entries in the completed log",
+    },
+    Damage {
+        commands: &[&["XADD", "zrq:{au}:completed:log", "*", "id", "bogus"]],
+        reported: "names bogus, which is not in the completed records hash",
+    },
+    Damage {
+        commands: &[&["HDEL", "zrq:{au}:completed:records", "{completed}"]],
+        reported: "which is not in the completed records hash",
+    },
+    Damage {
+        commands: &[&["HDEL", "zrq:{au}:cancelled:records", "{cancelled}"]],
+        reported: "was enqueued but has no record: lost",
+    },
+    Damage {
+        commands: &[&["XADD", "zrq:{au}:cancelled:log", "*", "id", "{completed}"]],
+        reported: "(it is in the completed one)",
+    },
+    Damage {
+        commands: &[&["XADD", "zrq:{au}:completed:log", "*", "job", "x"]],
+        reported: "not one id field",
+    },
+    Damage {
+        commands: &[&[
+            "HSET",
+            "zrq:{au}:completed:records",
+            "{completed}",
+            "t1:t p2:{} s4:dead c1:1 f1:2",
+        ]],
+        reported: "field 'state' does not match its place",
+    },
+    Damage {
+        commands: &[&[
+            "HSET",
+            "zrq:{au}:completed:records",
+            "{completed}",
+            "t1:t p2:{} s9:completed c1:1 f1:2",
+        ]],
+        reported: "stores its state",
+    },
+    Damage {
+        commands: &[&[
+            "HSET",
+            "zrq:{au}:completed:records",
+            "{completed}",
+            "t1:t p2:{} c1:1 f1:2",
+        ]],
+        reported: "its record's finished_at is",
+    },
+    Damage {
+        commands: &[&[
+            "HSET",
+            "zrq:{au}:completed:records",
+            "{completed}",
+            "t1:t s9:completed ",
+        ]],
+        reported: "does not decode",
+    },
+    Damage {
+        commands: &[&[
+            "SET",
+            "zrq:{au}:job:{completed}",
+            "t1:t p2:{} s9:completed c1:1 f1:2",
+        ]],
+        reported: "has two records",
+    },
+    Damage {
+        commands: &[&[
+            "ZADD",
+            "zrq:{au}:completed",
+            "99999999999999",
+            "{completed}",
+        ]],
+        reported: "which is kept in the completed records hash",
+    },
+    Damage {
+        commands: &[&[
+            "HSET",
+            "zrq:{au}:cancelled:records",
+            "{completed}",
+            "t1:t p2:{} c1:1 f1:2",
+        ]],
+        reported: "is in the completed and cancelled records hashes",
+    },
+    Damage {
+        commands: &[
+            &["DEL", "zrq:{au}:completed:records"],
+            &["SET", "zrq:{au}:completed:records", "x"],
+        ],
+        reported: "zrq:{au}:completed:records is not a hash",
+    },
+    Damage {
+        commands: &[
+            &["DEL", "zrq:{au}:cancelled:log"],
+            &["SET", "zrq:{au}:cancelled:log", "x"],
+        ],
+        reported: "zrq:{au}:cancelled:log is not a stream",
     },
 ];
 

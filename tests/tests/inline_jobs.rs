@@ -255,11 +255,12 @@ fn inline_jobs_are_fetched_acked_cancelled_and_deleted(backend: Backend) {
         rb, rr,
         "the same record as a recorded job cancelled while pending"
     );
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(key(&format!("job:{b}")))
-        .query(&mut conn)
-        .unwrap();
-    assert!(ttl > 0, "kept for its retention");
+    // Kept for the queue's retention: a field of the cancelled records hash, with a log entry.
+    assert!(!exists(&mut conn, &key(&format!("job:{b}"))));
+    assert!(support::kept_raw(&mut conn, Q, "cancelled", &b).is_some());
+    assert!(support::log_entries(&mut conn, Q, "cancelled")
+        .iter()
+        .any(|(_, id)| *id == b));
     let unique: BTreeMap<String, String> = redis::cmd("HGETALL")
         .arg(key("unique"))
         .query(&mut conn)

@@ -622,10 +622,21 @@ fn finished_jobs_get_their_retention_as_ttl(backend: Backend) {
     assert!((55_000..=60_000).contains(&t), "KEEP 60000: PTTL {t}");
     let t = pttl(&mut conn, &cancelled);
     assert!((115_000..=120_000).contains(&t), "KEEP 120000: PTTL {t}");
-    let t = pttl(&mut conn, &default);
-    assert!(
-        (86_000_000..=86_400_000).contains(&t),
-        "default retention (zrq.keep-ms 1 day): PTTL {t}"
+    // Without a KEEP of its own, the queue's retention (zrq.keep-ms): no key of its own, a
+    // field of the completed records hash with a log entry at its finish (the retention is the
+    // timer's, from the log).
+    assert_eq!(pttl(&mut conn, &default), -2, "no key of its own");
+    assert!(support::kept_raw(&mut conn, Q, "completed", &default).is_some());
+    let logged: Vec<i64> = support::log_entries(&mut conn, Q, "completed")
+        .iter()
+        .filter(|(_, id)| *id == default)
+        .map(|(entry, _)| support::entry_ms(entry))
+        .collect();
+    let finished: i64 = field(&mut zrq, Q, &default, "finished_at").parse().unwrap();
+    assert_eq!(
+        logged,
+        [finished],
+        "default retention: one log entry at its finish"
     );
     assert_eq!(
         pttl(&mut conn, &dead),

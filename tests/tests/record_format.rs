@@ -148,20 +148,22 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
     );
     assert_eq!((a1["id"].as_str(), a1["queue"].as_str()), ("a1", Q));
     assert_eq!(a1["timeout"], "315360000000");
-    // Its first write packed it, compact, with its retention (the fixture's keep).
-    assert_eq!(kind(&server, "a1"), "string", "ACK packs the record");
-    let stored = raw(&server, "a1");
+    // Its end moved it, packed compact and without its state, into the completed records hash
+    // (kept for the queue's retention, no KEEP of its own): its full-format key is gone.
+    assert_eq!(kind(&server, "a1"), "none", "ACK moves the record");
+    let stored = support::kept_record(&mut server.conn(), Q, "completed", "a1")
+        .expect("a1 in the completed records hash");
     assert!(
         !stored.contains_key("id") && !stored.contains_key("queue"),
         "{stored:?}"
     );
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(support::job_key(Q, "a1"))
-        .query(&mut server.conn())
-        .expect("PTTL");
-    assert!(
-        ttl > 0,
-        "a completed job is kept for its retention: PTTL {ttl}"
+    assert_eq!(
+        support::log_entries(&mut server.conn(), Q, "completed")
+            .into_iter()
+            .filter(|(_, id)| id == "a1")
+            .count(),
+        1,
+        "a1 in the completed log"
     );
 
     // FETCH serves the full-format pending jobs with their options.
@@ -264,9 +266,18 @@ fn full_format_queue_reads_the_same_and_keeps_working(backend: Backend) {
     let cancelled: i64 = zrq.call("cancel", &[Q, "s1"]).expect("CANCEL");
     assert_eq!(cancelled, 1);
     audited(&server, backend, &ids);
-    // Written: packed. Untouched: still the full-format hashes, read as they are.
+    // Written: packed. Untouched: still the full-format hashes, read as they are. Finished
+    // without a KEEP of their own: moved, packed without their state, into the records hashes.
     for id in ["a1", "p1", "p2", "w1", "d1", "s1"] {
-        assert_eq!(kind(&server, id), "string", "{id} was written");
+        let job = zrq.job(Q, id).expect("job");
+        let state = job["state"].as_str();
+        if matches!(state, "completed" | "cancelled") && !job.contains_key("keep") {
+            assert_eq!(kind(&server, id), "none", "{id} was moved");
+            let kept = support::kept_record(&mut server.conn(), Q, state, id);
+            assert!(kept.is_some(), "{id} is in the {state} records hash");
+        } else {
+            assert_eq!(kind(&server, id), "string", "{id} ({state}) was written");
+        }
     }
     for id in ["c1", "x1", "r1"] {
         assert_eq!(kind(&server, id), "hash", "{id} was not written");

@@ -382,16 +382,21 @@ fn finished_jobs_vanish_after_their_retention() {
     let dead = zrq.enqueue(Q, "t", "{}", &["RETRIES", "0", "KEEP", "10"]);
     assert_eq!(zrq.fetch(Q, "w", 1).len(), 1);
     assert_eq!(show(&ok(&mut zrq, "fail", &[Q, &dead, "x"])), "dead");
-    for (id, keep) in [(&done, 300), (&gone, 150)] {
-        let ttl: i64 = redis::cmd("PTTL")
-            .arg(format!("zrq:{{{Q}}}:job:{id}"))
-            .query(&mut conn)
-            .unwrap();
-        assert!(ttl > 0 && ttl <= keep, "PTTL {ttl} for keep {keep}");
-    }
+    // The per-job KEEP: its own key with that TTL; the queue's retention: a field of the
+    // completed records hash (with a log entry), which the timer removes.
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("zrq:{{{Q}}}:job:{gone}"))
+        .query(&mut conn)
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 150, "PTTL {ttl} for keep 150");
+    assert!(
+        support::kept_raw(&mut conn, Q, "completed", &done).is_some() || now_ms() - acked_at >= 300,
+        "the completed job is kept until its retention ends"
+    );
     assert_eq!(info_int(&mut zrq, Q, "completed"), 1);
     assert_eq!(info_int(&mut zrq, Q, "cancelled"), 1);
-    // The records expire by their TTL, the indexes are trimmed by the timer.
+    // The own key expires by its TTL, the indexes are trimmed by the timer, which removes the
+    // kept job's field and log entry (the hash goes with its last field).
     server.wait_for(|c| {
         let completed: i64 = redis::cmd("ZCARD")
             .arg(format!("zrq:{{{Q}}}:completed"))
@@ -404,9 +409,15 @@ fn finished_jobs_vanish_after_their_retention() {
         let records: i64 = redis::cmd("EXISTS")
             .arg(format!("zrq:{{{Q}}}:job:{done}"))
             .arg(format!("zrq:{{{Q}}}:job:{gone}"))
+            .arg(support::records_key(Q, "completed"))
             .query(c)
             .unwrap();
-        completed + cancelled + records == 0
+        // (A stream emptied by trimming stays, empty.)
+        let logged: i64 = redis::cmd("XLEN")
+            .arg(support::log_key(Q, "completed"))
+            .query(c)
+            .unwrap();
+        completed + cancelled + records + logged == 0
     });
     assert!(now_ms() - acked_at >= 300, "not before the retention");
     let stats = info(&mut zrq, Q);

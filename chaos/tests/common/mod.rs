@@ -214,8 +214,12 @@ pub fn outcomes<'a>(
     let mut found = BTreeMap::new();
     for chunk in ids.chunks(1000) {
         let names: Vec<String> = chunk.iter().map(|id| keys.job(id)).collect();
-        for (id, record) in chunk.iter().zip(records(conn, &names)) {
-            let Some(mut record) = record else { continue };
+        let own = records(conn, &names);
+        let kept = kept_records(conn, queue, chunk);
+        for ((id, record), kept) in chunk.iter().zip(own).zip(kept) {
+            let Some(mut record) = record.or(kept) else {
+                continue;
+            };
             // A compact record leaves out an attempt of 0 (zrq_core::job::DEFAULTS): a job
             // never fetched has no `attempt` field, and is found all the same.
             let Some(state) = record.remove("state") else {
@@ -269,6 +273,43 @@ pub fn records(conn: &mut Connection, names: &[String]) -> Vec<Option<BTreeMap<S
                 (!record.is_empty()).then_some(record)
             }
             other => panic!("GET {name}: {other:?}"),
+        })
+        .collect()
+}
+
+/// The records of `ids` kept in the queue's `completed:records` or `cancelled:records` hash (a
+/// job finished without a KEEP of its own: a field there, packed without its state), with the
+/// state the hash says; None for a job in neither. One pipelined pair of HGETs per job.
+fn kept_records(
+    conn: &mut Connection,
+    queue: &str,
+    ids: &[&String],
+) -> Vec<Option<BTreeMap<String, String>>> {
+    const STATES: [&str; 2] = ["completed", "cancelled"];
+    let mut pipe = redis::pipe();
+    for id in ids {
+        for state in STATES {
+            pipe.cmd("HGET")
+                .arg(format!("zrq:{{{queue}}}:{state}:records"))
+                .arg(id.as_str());
+        }
+    }
+    let values: Vec<Option<Vec<u8>>> = pipe.query(conn).expect("HGET pipeline");
+    values
+        .chunks(STATES.len())
+        .map(|pair| {
+            let (state, raw) = STATES
+                .iter()
+                .zip(pair)
+                .find_map(|(state, raw)| raw.as_ref().map(|raw| (*state, raw)))?;
+            let key = format!("zrq:{{{queue}}}:{state}:records");
+            let mut record: BTreeMap<String, String> = zrq_core::packed::decode(&key, raw)
+                .unwrap_or_else(|e| panic!("{key}: {e}"))
+                .into_iter()
+                .map(|(field, value)| (field.to_string(), value))
+                .collect();
+            record.insert("state".to_string(), state.to_string());
+            Some(record)
         })
         .collect()
 }

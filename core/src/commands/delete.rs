@@ -1,6 +1,9 @@
 //! `ZRQ.DELETE <queue> <id>` → 1 if the job existed and is now gone from every structure, else 0.
 
-use super::{check_queue_types, flow, load_job_to_finish, queue_and_name, release_unique, unlink};
+use super::{
+    check_queue_types, drop_kept, flow, load_job_to_finish, queue_and_name, release_unique, unlink,
+};
+use crate::job::Place;
 use crate::keys::QueueKeys;
 use crate::reply::code;
 use crate::state::State;
@@ -45,7 +48,11 @@ impl<'a> Delete<'a> {
             store.zrem(&index, self.id)?;
         }
         release_unique(store, &keys, &job)?;
-        store.del(&keys.job(self.id))?;
+        if job.place == Place::Records {
+            drop_kept(store, &keys, self.id, job.state, job.finished_at)?;
+        } else {
+            store.del(&keys.job(self.id))?;
+        }
         // A RESULT waiter can never get a result now: wake it (through the queue's stats key,
         // as the record is gone) so it learns NOJOB.
         store.signal(&keys.stats());

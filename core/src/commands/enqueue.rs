@@ -8,14 +8,14 @@
 
 use super::flow::{self, parent_done, write_waiting};
 use super::{
-    announce, check_queue_types, check_types, finish, load_job, push_entry, push_fields,
-    record_exists, save, Ending,
+    announce, check_queue_types, check_types, finish, job_recorded, load_job, push_entry,
+    push_fields, save, Ending,
 };
 use std::collections::HashSet;
 
 use crate::args::{self, Options, MAX_DURATION_MS, MAX_RETRIES};
 use crate::config::{Config, AFTER_MAX, CHILDREN_MAX, PAYLOAD_MAX_BYTES};
-use crate::job::Job;
+use crate::job::{Job, Place};
 use crate::keys::{QueueKeys, MAX_PRIORITY};
 use crate::state::State;
 use crate::store::{KeyType, Store};
@@ -218,8 +218,7 @@ impl<'a> Enqueue<'a> {
             None if plain => String::new(),
             None => new_id(),
         };
-        let job_key = keys.job(&id);
-        if !plain && record_exists(store, &job_key)? {
+        if !plain && job_recorded(store, &keys, &id)? {
             return Ok(Reply::Bulk(id));
         }
         if let Some(unique) = self.unique {
@@ -307,7 +306,7 @@ impl<'a> Enqueue<'a> {
             entry: None,
             result: None,
             error: None,
-            recorded: !plain,
+            place: if plain { Place::Entry } else { Place::Key },
         };
         match (job.state, job.run_at) {
             (State::Waiting, _) => store.zadd(&keys.waiting(), now, &id)?,
@@ -332,7 +331,7 @@ impl<'a> Enqueue<'a> {
         }
         // A job with parents is written once its parents are counted (wait_for); a plain job
         // has no record while pending.
-        if job.recorded && parents.is_empty() {
+        if job.place != Place::Entry && parents.is_empty() {
             save(store, &keys, &mut job, None)?;
         }
         let id = job.id.clone();

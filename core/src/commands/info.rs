@@ -4,6 +4,7 @@
 use super::check_queue_types;
 use crate::args;
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
+use crate::state::State;
 use crate::store::{entry_id, KeyType, Store};
 use crate::{Reply, Result, ZrqError};
 
@@ -76,7 +77,13 @@ impl<'a> Info<'a> {
             ("dead", keys.dead()),
             ("cancelled", keys.cancelled()),
         ] {
-            info.push((name, Reply::Int(store.zcard(&key)?)));
+            // Completed and cancelled jobs kept for the queue's retention are fields of their
+            // state's records hash; those with a retention of their own are in the index.
+            let kept = match State::parse(name).and_then(|state| keys.records(state)) {
+                Some(records) => store.hlen(&records)?,
+                None => 0,
+            };
+            info.push((name, Reply::Int(store.zcard(&key)? + kept)));
         }
         let stats = store.hgetall(&keys.stats())?;
         for (name, total) in TOTALS.iter().zip([

@@ -8,7 +8,8 @@
 //! A page holds fewer than `COUNT` jobs when their records reach `zrq.reply-max-bytes`.
 
 use super::{
-    check_queue_types, job_at, load_jobs, load_page, next_rank, page, paging, rank_cursor,
+    check_queue_types, job_at, load_jobs, load_kept, load_page, next_rank, page, paging,
+    rank_cursor, LOG_FIELD,
 };
 use crate::args::{self, Options};
 use crate::keys::{QueueKeys, GROUP, MAX_PRIORITY};
@@ -23,6 +24,41 @@ pub enum Cursor<'a> {
     Rank(i64),
     /// For `pending`: after this entry of the stream of this priority (`None` = the first page).
     After(Option<(i64, &'a str)>),
+    /// For `completed` and `cancelled`, once their sorted set is listed: after this entry of the
+    /// state's log ([`QueueKeys::log`]), which lists the jobs kept in its records hash.
+    Log(&'a str),
+}
+
+/// The prefix of a cursor into a state's log: `log:<entry-id>`.
+const LOG_CURSOR: &str = "log:";
+
+/// Reads a `completed` or `cancelled` cursor: a rank in the state's sorted set (`0` to start),
+/// or `log:<ms>-<seq>` as a previous page returned it.
+fn kept_cursor(raw: &[u8]) -> Result<Cursor<'_>> {
+    let Some(entry) = raw.strip_prefix(LOG_CURSOR.as_bytes()) else {
+        return rank_cursor(raw).map(Cursor::Rank);
+    };
+    let bad = || {
+        ZrqError::invalid_cursor(
+            raw,
+            "0, a rank or log:<entry-id> as returned by ZRQ.LIST completed or cancelled",
+        )
+    };
+    let entry = std::str::from_utf8(entry).map_err(|_| bad())?;
+    if !is_cursor_entry(entry) {
+        return Err(bad());
+    }
+    Ok(Cursor::Log(entry))
+}
+
+/// Whether `entry` is a stream id as a cursor holds it: `<ms>-<seq>`, at most 19 digits each
+/// (always below 2^64, for Redis and for Lua).
+fn is_cursor_entry(entry: &str) -> bool {
+    let Some((ms, seq)) = entry.split_once('-') else {
+        return false;
+    };
+    let digits = |part: &str| (1..=19).contains(&part.len());
+    digits(ms) && digits(seq) && entry_id(entry).is_some()
 }
 
 /// Reads a `pending` cursor: `0`, or `<priority>:<ms>-<seq>` as a previous page returned it.
@@ -42,13 +78,15 @@ fn pending_cursor(raw: &[u8]) -> Result<Cursor<'_>> {
         [digit] if digit.is_ascii_digit() => i64::from(digit - b'0'),
         _ => return Err(bad()),
     };
-    let (ms, seq) = entry.split_once('-').ok_or_else(bad)?;
-    // At most 19 digits each: always a valid stream id (below 2^64), for Redis and for Lua.
-    let digits = |part: &str| (1..=19).contains(&part.len());
-    if priority > MAX_PRIORITY || !digits(ms) || !digits(seq) || entry_id(entry).is_none() {
+    if priority > MAX_PRIORITY || !is_cursor_entry(entry) {
         return Err(bad());
     }
     Ok(Cursor::After(Some((priority, entry))))
+}
+
+/// Whether jobs of `state` may be kept in a records hash and its log (completed, cancelled).
+fn keys_kept(state: State) -> bool {
+    matches!(state, State::Completed | State::Cancelled)
 }
 
 /// Parsed arguments of `ZRQ.LIST`.
@@ -79,6 +117,8 @@ impl<'a> List<'a> {
         let mut options = Options::new(rest);
         let (count, cursor) = if state == State::Pending {
             paging(&mut options, Cursor::After(None), pending_cursor)?
+        } else if keys_kept(state) {
+            paging(&mut options, Cursor::Rank(0), kept_cursor)?
         } else {
             paging(&mut options, Cursor::Rank(0), |raw| {
                 rank_cursor(raw).map(Cursor::Rank)
@@ -120,6 +160,7 @@ impl<'a> List<'a> {
                 };
                 Ok(page(next, jobs))
             }
+            (Cursor::Log(after), state) => self.log_page(store, &keys, state, Some(after)),
             (Cursor::Rank(rank), state) => {
                 let index = match state {
                     State::Waiting => keys.waiting(),
@@ -131,12 +172,59 @@ impl<'a> List<'a> {
                     _ => keys.dead(),
                 };
                 let ids = store.zrange(&index, *rank, self.count)?;
+                let kept = keys.log(state);
+                if ids.is_empty() && kept.is_some() {
+                    // Past the sorted set: the jobs kept in the records hash, from the log's head.
+                    return self.log_page(store, &keys, state, None);
+                }
                 let total = store.zcard(&index)?;
                 let (jobs, covered) = load_jobs(store, &keys, &ids)?;
                 let covered = i64::try_from(covered).unwrap_or(i64::MAX);
-                Ok(page(next_rank(*rank, covered, total), jobs))
+                let mut next = next_rank(*rank, covered, total);
+                // The sorted set is done: the log comes next, if it holds anything.
+                if let Some(log) = kept.filter(|_| next == "0") {
+                    if !store.xrange_after(&log, None, 1)?.is_empty() {
+                        next = format!("{LOG_CURSOR}0-0");
+                    }
+                }
+                Ok(page(next, jobs))
             }
         }
+    }
+
+    /// A page of the jobs of `state` kept in its records hash, in the order of its log, after
+    /// entry `after` (`None`: from the head). An entry whose record is gone (a job deleted by
+    /// hand) is passed over; the cursor moves on all the same.
+    fn log_page(
+        &self,
+        store: &mut dyn Store,
+        keys: &QueueKeys,
+        state: State,
+        after: Option<&str>,
+    ) -> Result<Reply> {
+        let Some(log) = keys.log(state) else {
+            return Ok(page("0".to_string(), Vec::new()));
+        };
+        if store.key_type(&log)? == KeyType::Missing {
+            return Ok(page("0".to_string(), Vec::new()));
+        }
+        let found = store.xrange_after(&log, after, self.count.saturating_add(1))?;
+        let shown = found.len().min(usize::try_from(self.count).unwrap_or(0));
+        let listed = found[..shown].iter().map(|(_, fields)| {
+            fields
+                .iter()
+                .find(|(f, _)| f == LOG_FIELD)
+                .map(|(_, id)| id.as_str())
+        });
+        let (jobs, covered) = load_page(store, listed, |store, id| match id {
+            Some(id) => load_kept(store, keys, id, state),
+            None => Ok(None),
+        })?;
+        let next = match covered.checked_sub(1).map(|last| &found[last]) {
+            Some((entry, _)) if covered < found.len() => format!("{LOG_CURSOR}{entry}"),
+            _ => "0".to_string(),
+        };
+        Ok(page(next, jobs))
     }
 
     /// Pending jobs' entries in delivery order (priority 9 first, oldest first), starting after

@@ -45,10 +45,10 @@ pub const PAGE_DEFAULT_COUNT: i64 = 10;
 pub use flow::POLICIES as PARENT_FAIL_POLICIES;
 
 use crate::args::{self, MAX_COUNT};
-use crate::job::Job;
+use crate::job::{Job, Place};
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
 use crate::state::{Event, State};
-use crate::store::{KeyType, Store};
+use crate::store::{entry_after, entry_id, KeyType, Store};
 use crate::{Reply, Result, ZrqError};
 
 /// Reads `<queue> <name>`: the whole argument list of commands that address one job, schedule or
@@ -87,6 +87,20 @@ pub(crate) fn record_exists(store: &mut dyn Store, key: &str) -> Result<bool> {
     }
 }
 
+/// Whether job `id` has a record: at its key ([`record_exists`]) or kept in the records hash of
+/// its final state ([`Place::Records`]). One lookup when it has a key; up to three when not.
+pub(crate) fn job_recorded(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<bool> {
+    if record_exists(store, &keys.job(id))? {
+        return Ok(true);
+    }
+    for state in [State::Completed, State::Cancelled] {
+        if kept_raw(store, keys, id, state)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Fails with `WRONGTYPE` unless each key is missing or of its expected type.
 pub(crate) fn check_types(store: &mut dyn Store, keys: &[(&str, KeyType)]) -> Result<()> {
     for (key, expected) in keys {
@@ -114,6 +128,9 @@ pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Resu
     for key in &zsets {
         check_types(store, &[(key, KeyType::ZSet)])?;
     }
+    for state in [State::Completed, State::Cancelled] {
+        check_kept_types(store, keys, state)?;
+    }
     check_types(
         store,
         &[
@@ -123,6 +140,15 @@ pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Resu
             (&keys.paused(), KeyType::String),
         ],
     )
+}
+
+/// Checks the types of the records hash and the log of final `state` ([`QueueKeys::records`],
+/// [`QueueKeys::log`]); nothing for a state without them.
+fn check_kept_types(store: &mut dyn Store, keys: &QueueKeys, state: State) -> Result<()> {
+    if let (Some(records), Some(log)) = (keys.records(state), keys.log(state)) {
+        check_types(store, &[(&records, KeyType::Hash), (&log, KeyType::Stream)])?;
+    }
+    Ok(())
 }
 
 /// Checks the types of the fixed keys [`finish`] writes when `job` ends in `state`: its stream
@@ -146,7 +172,9 @@ pub(crate) fn check_finish_types(
     if let Some(index) = keys.index_of(job.state) {
         check_types(store, &[(&index, KeyType::ZSet)])?;
     }
-    if let Some(index) = keys.finished_index(state) {
+    if kept_in_records(store, keys, job, state) {
+        check_kept_types(store, keys, state)?;
+    } else if let Some(index) = keys.finished_index(state) {
         check_types(store, &[(&index, KeyType::ZSet)])?;
     }
     if job.unique.is_some() {
@@ -167,8 +195,74 @@ pub(crate) fn check_finish_types(
 pub(crate) fn load_job(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<Option<Job>> {
     match load_record(store, keys, id)? {
         Some(job) => Ok(Some(job)),
-        None => load_inline(store, keys, id),
+        None => load_unrecorded(store, keys, id),
     }
+}
+
+/// Job `id` when it has no record at its own key: a plain pending job held by its inline entry
+/// ([`load_inline`]), or a finished job kept in the records hash of its state ([`load_kept`]).
+pub(crate) fn load_unrecorded(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+) -> Result<Option<Job>> {
+    if let Some(job) = load_inline(store, keys, id)? {
+        return Ok(Some(job));
+    }
+    for state in [State::Completed, State::Cancelled] {
+        if let Some(job) = load_kept(store, keys, id, state)? {
+            return Ok(Some(job));
+        }
+    }
+    Ok(None)
+}
+
+/// Job `id` if it is kept for the queue's retention in the records hash of final `state`
+/// ([`Place::Records`]), `None` when it is not there. A hash key of another type is `WRONGTYPE`.
+pub(crate) fn load_kept(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+    state: State,
+) -> Result<Option<Job>> {
+    let Some((records, packed)) = kept_raw(store, keys, id, state)? else {
+        return Ok(None);
+    };
+    let fields = crate::packed::decode(&records, packed.as_bytes())?;
+    Job::from_records(&records, keys.queue(), id, state, fields).map(Some)
+}
+
+/// The records hash of final `state` and job `id`'s field in it as stored, `None` when it is not
+/// there. A hash key of another type is `WRONGTYPE`.
+fn kept_raw(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+    state: State,
+) -> Result<Option<(String, String)>> {
+    let Some(records) = keys.records(state) else {
+        return Ok(None);
+    };
+    if !exists_as(store, &records, KeyType::Hash)? {
+        return Ok(None);
+    }
+    Ok(store.hget(&records, id)?.map(|packed| (records, packed)))
+}
+
+/// Whether `job`, ending in `state`, is kept in the records hash of that state
+/// ([`Place::Records`]): a completed or cancelled job kept for the queue's retention. A job with
+/// a retention of its own (`KEEP`) keeps its own key with that TTL, indexed in the state's zset;
+/// so does a job a client waits for with `RESULT … BLOCK` ([`Store::awaited`]): its waiter is
+/// woken through its key, which must still exist once the job has ended.
+pub(crate) fn kept_in_records(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    job: &Job,
+    state: State,
+) -> bool {
+    job.keep.is_none()
+        && matches!(state, State::Completed | State::Cancelled)
+        && !store.awaited(&keys.job(&job.id))
 }
 
 /// The job whose record is at job `id`'s key, `None` when there is none (or it is empty).
@@ -249,9 +343,13 @@ pub(crate) fn save(
     job: &mut Job,
     expire_ms: Option<i64>,
 ) -> Result<()> {
-    store.set_record(&keys.job(&job.id), &job.pack(), expire_ms)?;
-    job.recorded = true;
-    Ok(())
+    match (job.place, keys.records(job.state)) {
+        (Place::Records, Some(records)) => store.hset(&records, &[(&job.id, &job.pack())]),
+        _ => {
+            job.place = Place::Key;
+            store.set_record(&keys.job(&job.id), &job.pack(), expire_ms)
+        }
+    }
 }
 
 /// Loads job `id` for a command that may finish it (ACK, FAIL, CANCEL, DELETE): also checks the
@@ -559,7 +657,6 @@ pub(crate) fn finish_one(
     let state = next_state(job, event)?;
     unlink(store, keys, job)?;
     let now = store.now_ms();
-    let job_key = keys.job(&job.id);
     if let Some(result) = ending.result {
         job.result = Some(result.to_string());
     }
@@ -569,9 +666,14 @@ pub(crate) fn finish_one(
     job.state = state;
     job.finished_at = Some(now);
     let config = store.config();
-    // Completed and cancelled jobs expire after their retention: the record is written with its
-    // TTL in the same SET (PX). A dead job keeps its record (up to the per-queue cap).
     let keep = job.keep.unwrap_or(config.keep_ms).max(1);
+    if kept_in_records(store, keys, job, state) {
+        keep_in_records(store, keys, job)?;
+        return finish_counted(store, keys, job, state);
+    }
+    // A completed or cancelled job with a retention of its own expires after it: the record is
+    // written with its TTL in the same SET (PX). A dead job keeps its record (up to the
+    // per-queue cap).
     let retention = (state != State::Dead).then_some(keep);
     // A job held by its inline entry (unlinked above) gets its first record here.
     save(store, keys, job, retention)?;
@@ -599,11 +701,44 @@ pub(crate) fn finish_one(
             store.wake_at(keys.queue(), now.saturating_add(keep));
         }
     }
+    finish_counted(store, keys, job, state)
+}
+
+/// What every ending does last: frees the job's UNIQUE key, counts it, wakes RESULT waiters
+/// (blocked on the name of its key, wherever its record is) and announces it.
+fn finish_counted(store: &mut dyn Store, keys: &QueueKeys, job: &Job, state: State) -> Result<()> {
     release_unique(store, keys, job)?;
     store.hincrby(&keys.stats(), state.as_str(), 1)?;
-    store.signal(&job_key);
+    store.signal(&keys.job(&job.id));
     announce(store, keys, &job.id, state)
 }
+
+/// Files a job that just ended completed or cancelled (`job.state`), kept for the queue's
+/// retention, in its state's log and records hash ([`Place::Records`]): the log entry first,
+/// whose time becomes the job's `finished_at` (so the two always agree: retention and DELETE find
+/// the entry from the record), then its own key (a running job's record) deleted and the record
+/// written as a field of the hash. The timer comes back when the retention ends.
+fn keep_in_records(store: &mut dyn Store, keys: &QueueKeys, job: &mut Job) -> Result<()> {
+    let (Some(records), Some(log)) = (keys.records(job.state), keys.log(job.state)) else {
+        return Err(ZrqError::internal("no records hash for a final state"));
+    };
+    let entry = store.xadd(&log, &[(LOG_FIELD, &job.id)])?;
+    let finished = entry_id(&entry)
+        .and_then(|(ms, _)| i64::try_from(ms).ok())
+        .unwrap_or(store.now_ms());
+    job.finished_at = Some(finished);
+    if job.place == Place::Key {
+        store.del(&keys.job(&job.id))?;
+    }
+    job.place = Place::Records;
+    store.hset(&records, &[(&job.id, &job.pack())])?;
+    let keep = store.config().keep_ms.max(1);
+    store.wake_at(keys.queue(), finished.saturating_add(keep));
+    Ok(())
+}
+
+/// The field of a log entry ([`QueueKeys::log`]) that names its job.
+pub const LOG_FIELD: &str = "id";
 
 /// Drops index entries of finished jobs whose retention has passed (their records expire by
 /// themselves through their TTL), about [`promote::BATCH`] per index at most: a pile of them (a
@@ -611,7 +746,108 @@ pub(crate) fn finish_one(
 pub(crate) fn expire_finished(store: &mut dyn Store, keys: &QueueKeys, now: i64) -> Result<()> {
     store.zremrange_upto(&keys.completed(), now, promote::BATCH)?;
     store.zremrange_upto(&keys.cancelled(), now, promote::BATCH)?;
+    let keep = store.config().keep_ms.max(1);
+    for state in [State::Completed, State::Cancelled] {
+        expire_kept(store, keys, state, now, keep)?;
+    }
     Ok(())
+}
+
+/// Drops the jobs of `state` kept in its records hash whose retention (`keep` ms after the time
+/// of their log entry, the queue's `zrq.keep-ms` as it is now) has passed: up to
+/// [`promote::BATCH`] of them from the head of the log: their fields (one `HDEL`), then the log
+/// up to the first entry still kept (one exact trim). A log entry whose record is gone (deleted by
+/// hand) is trimmed all the same.
+fn expire_kept(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    state: State,
+    now: i64,
+    keep: i64,
+) -> Result<()> {
+    let (Some(records), Some(log)) = (keys.records(state), keys.log(state)) else {
+        return Ok(());
+    };
+    let mut last = None;
+    let mut ids = Vec::new();
+    for (entry, mut fields) in store.xrange_after(&log, None, promote::BATCH)? {
+        if kept_until(&entry, keep).is_none_or(|end| end > now) {
+            break;
+        }
+        if let Some(at) = fields.iter().position(|(f, _)| f == LOG_FIELD) {
+            ids.push(fields.swap_remove(at).1);
+        }
+        last = Some(entry);
+    }
+    if !ids.is_empty() {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        store.hdel(&records, &ids)?;
+    }
+    if let Some(below) = last.as_deref().and_then(entry_after) {
+        store.xtrim_below(&log, &below)?;
+    }
+    Ok(())
+}
+
+/// When the retention of the job of log entry `entry` ends, `keep` ms after the entry's time.
+fn kept_until(entry: &str, keep: i64) -> Option<i64> {
+    let (ms, _) = entry_id(entry)?;
+    i64::try_from(ms).ok().map(|ms| ms.saturating_add(keep))
+}
+
+/// When the earliest retention of the jobs of `state` kept in its records hash ends (`None`
+/// when the log is empty or missing): the timer's next due time for them.
+pub(crate) fn next_kept_expiry(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    state: State,
+) -> Result<Option<i64>> {
+    let Some(log) = keys.log(state) else {
+        return Ok(None);
+    };
+    let keep = store.config().keep_ms.max(1);
+    Ok(store
+        .xrange_after(&log, None, 1)?
+        .first()
+        .and_then(|(entry, _)| kept_until(entry, keep)))
+}
+
+/// Removes job `id`, kept in the records hash of `state` and finished at `finished` (the time
+/// of its log entry), from both: its field, and its entry among the log's entries of that
+/// millisecond (as many as jobs ended in it).
+pub(crate) fn drop_kept(
+    store: &mut dyn Store,
+    keys: &QueueKeys,
+    id: &str,
+    state: State,
+    finished: Option<i64>,
+) -> Result<()> {
+    let (Some(records), Some(log)) = (keys.records(state), keys.log(state)) else {
+        return Ok(());
+    };
+    store.hdel(&records, &[id])?;
+    let Some(ms) = finished.and_then(|at| u64::try_from(at).ok()) else {
+        return Ok(());
+    };
+    let mut after = ms
+        .checked_sub(1)
+        .map(|before| format!("{before}-{}", u64::MAX));
+    loop {
+        let page = store.xrange_after(&log, after.as_deref(), promote::BATCH)?;
+        let Some((last, _)) = page.last() else {
+            return Ok(());
+        };
+        let last = last.clone();
+        for (entry, fields) in page {
+            if entry_id(&entry).is_none_or(|(at, _)| at != ms) {
+                return Ok(());
+            }
+            if fields.iter().any(|(f, v)| f == LOG_FIELD && v == id) {
+                return store.xdel(&log, &entry);
+            }
+        }
+        after = Some(last);
+    }
 }
 
 /// Frees the job's UNIQUE key if the job holds it.

@@ -9,8 +9,8 @@
 
 use super::schedule::Definition;
 use super::{
-    check_queue_types, expire_finished, expire_lease, load_job, load_leased, make_pending, unlink,
-    Budget,
+    check_queue_types, expire_finished, expire_lease, load_job, load_leased, make_pending,
+    next_kept_expiry, unlink, Budget,
 };
 use crate::job::Job;
 use crate::keys::QueueKeys;
@@ -104,10 +104,15 @@ pub fn promote(
         keys.cancelled(),
     ];
     let leases = expire_leases.then(|| keys.active());
+    let mut dues = Vec::with_capacity(timed.len() + 3);
     for index in timed.into_iter().chain(leases) {
-        if let Some(due) = store.zfirst_score(&index)? {
-            next = Some(next.map_or(due, |n| n.min(due)));
-        }
+        dues.push(store.zfirst_score(&index)?);
+    }
+    for state in [State::Completed, State::Cancelled] {
+        dues.push(next_kept_expiry(store, &keys, state)?);
+    }
+    for due in dues.into_iter().flatten() {
+        next = Some(next.map_or(due, |n| n.min(due)));
     }
     Ok(next)
 }

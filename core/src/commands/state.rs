@@ -1,6 +1,6 @@
 //! `ZRQ.STATE <queue> <id>` → the job's state, or nil if unknown.
 
-use super::{load_inline, queue_and_name};
+use super::{load_unrecorded, queue_and_name};
 use crate::keys::QueueKeys;
 use crate::state::State;
 use crate::store::Store;
@@ -29,9 +29,10 @@ impl<'a> StateOf<'a> {
         let keys = QueueKeys::new(self.queue);
         let key = keys.job(self.id);
         let Some(fields) = store.record(&key)? else {
-            // A plain pending job has no record: its inline entry holds it.
-            let inline = load_inline(store, &keys, self.id)?;
-            return Ok(inline.map_or(Reply::Nil, |job| Reply::Bulk(job.state.as_str().into())));
+            // A plain pending job has no record at its key (its inline entry holds it), nor has
+            // a finished job kept in its state's records hash.
+            let job = load_unrecorded(store, &keys, self.id)?;
+            return Ok(job.map_or(Reply::Nil, |job| Reply::Bulk(job.state.as_str().into())));
         };
         let state = fields
             .into_iter()

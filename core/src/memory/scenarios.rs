@@ -227,25 +227,46 @@ fn plain_job_enqueue_fetch_ack() {
     assert_eq!(field(&job, "finished_at"), Some((T + 15).to_string()));
     assert_eq!(field(&job, "payload").as_deref(), Some("{\"n\":1}"));
     let keep = w.store.config.keep_ms;
+    // Kept for the queue's retention: a field of the records hash (no state: the hash says it)
+    // and an entry of the log whose time is its end; no key of its own, no index member.
+    assert!(w.store.zset("zrq:{q}:completed").is_empty());
     assert_eq!(
-        w.store.zset("zrq:{q}:completed"),
-        [(T + 15 + keep, id.clone())]
+        w.store.key_type(&format!("zrq:{{q}}:job:{id}")),
+        Ok(KeyType::Missing)
     );
+    assert_eq!(
+        w.store.hash("zrq:{q}:completed:records"),
+        [(
+            id.clone(),
+            format!(
+                "t1:t p7:{{\"n\":1}} a1:1 g13:{started} f13:{} w2:w1 v4:[42]",
+                T + 15
+            )
+        )]
+    );
+    let log = w.store.stream_entries("zrq:{q}:completed:log");
+    assert_eq!(log.len(), 1);
+    assert!(log[0].0.starts_with(&format!("{}-", T + 15)), "{log:?}");
+    assert_eq!(log[0].1, [("id".to_string(), id.clone())]);
     assert!(w.store.zset("zrq:{q}:active").is_empty());
     assert_eq!(w.store.key_type("zrq:{q}:active"), Ok(KeyType::Missing));
-    assert_eq!(
-        w.store.expires_at(&format!("zrq:{{q}}:job:{id}")),
-        Some(T + 15 + keep)
-    );
     assert_eq!(w.stats(), pairs(&[("completed", "1"), ("enqueued", "1")]));
     assert_eq!(w.take_events(), [format!("completed {id}")]);
     assert!(w.store.signalled.contains(&format!("zrq:{{q}}:job:{id}")));
-    // A second ACK finds nothing to do; the record expires with its retention.
+    // A second ACK finds nothing to do; the queue's timer drops the job when its retention ends.
     assert_eq!(w.ok(&ack), Reply::Int(0));
-    w.store.advance(keep);
-    assert_eq!(w.state(&id), None);
+    w.store.advance(keep - 1);
+    assert_eq!(w.ok("PROMOTE q"), Reply::Int(T + 15 + keep));
+    assert_eq!(w.state(&id).as_deref(), Some("completed"));
+    w.store.advance(1);
     assert_eq!(w.ok("PROMOTE q"), Reply::Nil);
+    assert_eq!(w.state(&id), None);
     assert_eq!(w.store.key_type("zrq:{q}:completed"), Ok(KeyType::Missing));
+    assert_eq!(
+        w.store.key_type("zrq:{q}:completed:records"),
+        Ok(KeyType::Missing)
+    );
+    assert!(w.store.stream_entries("zrq:{q}:completed:log").is_empty());
 }
 
 #[test]
@@ -306,8 +327,10 @@ fn cancel_of_a_pending_job_removes_its_entry() {
     assert_eq!(w.ok(&format!("CANCEL q {id}")), Reply::Int(1));
     assert_eq!(w.state(&id).as_deref(), Some("cancelled"));
     assert!(w.store.stream_entries("zrq:{q}:stream").is_empty());
-    let keep = w.store.config.keep_ms;
-    assert_eq!(w.store.zset("zrq:{q}:cancelled"), [(T + keep, id.clone())]);
+    let records = w.store.hash("zrq:{q}:cancelled:records");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].0, id);
+    assert_eq!(w.store.stream_entries("zrq:{q}:cancelled:log").len(), 1);
     // Nothing left to deliver, and a second CANCEL does nothing.
     assert!(w.delivered("FETCH q w").is_empty());
     assert_eq!(w.ok(&format!("CANCEL q {id}")), Reply::Int(0));
@@ -327,8 +350,8 @@ fn cancel_of_a_running_job_is_requested_then_ends_it() {
     assert_eq!(w.state(&id).as_deref(), Some("active"));
     assert_eq!(w.ok(&format!("ACK q {id}")), Reply::Int(-1));
     assert_eq!(w.state(&id).as_deref(), Some("cancelled"));
-    assert!(w.store.zset("zrq:{q}:completed").is_empty());
-    assert_eq!(w.store.zset("zrq:{q}:cancelled").len(), 1);
+    assert!(w.store.hash("zrq:{q}:completed:records").is_empty());
+    assert_eq!(w.store.hash("zrq:{q}:cancelled:records").len(), 1);
 }
 
 #[test]
@@ -549,7 +572,9 @@ fn wrong_type_refusals_write_nothing() {
         ("zrq:{q}:stats", "ENQUEUE q t {}"),
         ("zrq:{q}:scheduled", "ENQUEUE q t {} DELAY 10"),
         ("zrq:{q}:unique", "ENQUEUE q t {} UNIQUE k"),
-        ("zrq:{q}:completed", "ACK q JOB"),
+        ("zrq:{q}:completed:records", "ACK q JOB"),
+        ("zrq:{q}:completed:log", "ACK q JOB"),
+        ("zrq:{q}:cancelled:log", "CANCEL q JOB"),
         ("zrq:{q}:active", "FETCH q w"),
         ("zrq:{q}:dead", "FAIL q JOB err"),
         ("zrq:{q}:retrying", "FAIL q JOB err"),
@@ -1358,7 +1383,7 @@ fn an_old_finished_record_keeps_its_retention() {
 #[test]
 fn a_write_keeps_the_ttl_of_an_old_record() {
     // A TTL an operator put on a running job's record survives the job's writes, as it survived
-    // writes of some of its fields; finishing it sets its retention.
+    // writes of some of its fields; finishing it moves it to the records hash of its state.
     let mut w = World::new();
     w.enqueue("q t {} ID a");
     w.delivered("FETCH q w");
@@ -1372,8 +1397,9 @@ fn a_write_keeps_the_ttl_of_an_old_record() {
     assert_eq!(w.store.expires_at(key), Some(T + 50_000));
     assert_eq!(field(&w.ok("JOB q a"), "progress").as_deref(), Some("40"));
     w.ok("ACK q a");
-    let keep = w.store.config.keep_ms;
-    assert_eq!(w.store.expires_at(key), Some(T + keep));
+    assert_eq!(w.store.key_type(key), Ok(KeyType::Missing));
+    assert_eq!(w.store.hash("zrq:{q}:completed:records").len(), 1);
+    assert_eq!(w.state("a").as_deref(), Some("completed"));
 }
 
 #[test]
@@ -1439,4 +1465,112 @@ fn old_pending_and_scheduled_records_are_read_as_they_are_until_written() {
     let names: Vec<&str> = record.iter().map(|(name, _)| name.as_str()).collect();
     // Packed compact: no id, queue or defaults, in record order.
     assert_eq!(names, ["task", "payload", "state", "created_at", "entry"]);
+}
+
+#[test]
+fn completed_jobs_are_listed_counted_deleted_and_expired_from_their_log() {
+    let mut w = World::new();
+    // Two with a retention of their own (the `completed` zset), three kept for the queue's.
+    let mut own = Vec::new();
+    let mut kept = Vec::new();
+    for n in 0..5 {
+        let keep = if n < 2 { " KEEP 500000000" } else { "" };
+        let id = w.enqueue(&format!("q t {{}}{keep}"));
+        w.delivered("FETCH q w");
+        w.store.advance(1);
+        assert_eq!(w.ok(&format!("ACK q {id}")), Reply::Int(1));
+        if n < 2 {
+            own.push(id)
+        } else {
+            kept.push(id)
+        }
+    }
+    assert_eq!(w.store.zset("zrq:{q}:completed").len(), 2);
+    assert_eq!(w.store.hash("zrq:{q}:completed:records").len(), 3);
+    let info = w.ok("INFO q");
+    assert_eq!(field(&info, "completed").as_deref(), Some("5"));
+
+    // Paged by two: the zset by rank, then the log by entry; every job once.
+    let mut listed = Vec::new();
+    let mut cursors = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, ids) = page_ids(&w.ok(&format!("LIST q completed COUNT 2 CURSOR {cursor}")));
+        listed.extend(ids);
+        if next == "0" {
+            break;
+        }
+        cursors.push(next.clone());
+        cursor = next;
+    }
+    let all: Vec<String> = own.iter().chain(&kept).cloned().collect();
+    assert_eq!(listed, all);
+    assert_eq!(
+        cursors[0], "log:0-0",
+        "the zset's last page points at the log"
+    );
+    assert!(cursors[1].starts_with("log:"), "{cursors:?}");
+    assert!(w.run("LIST q completed CURSOR log:x").is_err());
+
+    // DELETE takes the job out of the records hash and its entry out of the log.
+    assert_eq!(w.ok(&format!("DELETE q {}", kept[1])), Reply::Int(1));
+    assert_eq!(w.state(&kept[1]), None);
+    assert_eq!(w.store.hash("zrq:{q}:completed:records").len(), 2);
+    let log = w.store.stream_entries("zrq:{q}:completed:log");
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|(_, f)| f[0].1 != kept[1]), "{log:?}");
+    let info = w.ok("INFO q");
+    assert_eq!(field(&info, "completed").as_deref(), Some("4"));
+
+    // The queue's retention ends: the log's jobs go, those with their own stay.
+    w.store.advance(w.store.config.keep_ms);
+    w.ok("PROMOTE q");
+    assert_eq!(w.state(&kept[0]), None);
+    assert_eq!(w.state(&kept[2]), None);
+    assert_eq!(
+        w.store.key_type("zrq:{q}:completed:records"),
+        Ok(KeyType::Missing)
+    );
+    assert!(w.store.stream_entries("zrq:{q}:completed:log").is_empty());
+    for id in &own {
+        assert_eq!(w.state(id).as_deref(), Some("completed"));
+    }
+}
+
+#[test]
+fn a_records_field_that_stores_another_state_is_corrupt() {
+    let mut w = World::new();
+    w.store.put(
+        "zrq:{q}:cancelled:records",
+        Value::Hash(vec![("j".into(), "t1:t p2:{} s6:active".into())]),
+    );
+    let err = w.run("JOB q j").unwrap_err();
+    assert_eq!(
+        err,
+        crate::ZrqError::corrupt(
+            "zrq:{q}:cancelled:records",
+            "field 'state' does not match its place"
+        )
+    );
+}
+
+#[test]
+fn a_job_a_client_waits_for_keeps_its_key_when_it_ends() {
+    // Redis wakes a blocked RESULT only through a key that exists: a waited-for job is kept at
+    // its own key, with its retention as TTL and its member of the state's sorted set.
+    let mut w = World::new();
+    let id = w.enqueue("q t {}");
+    w.delivered("FETCH q w");
+    let key = format!("zrq:{{q}}:job:{id}");
+    w.store.awaited.push(key.clone());
+    assert_eq!(w.ok(&format!("ACK q {id}")), Reply::Int(1));
+    assert_eq!(w.store.key_type(&key), Ok(KeyType::String));
+    let keep = w.store.config.keep_ms;
+    assert_eq!(w.store.expires_at(&key), Some(T + keep));
+    assert_eq!(w.store.zset("zrq:{q}:completed"), [(T + keep, id.clone())]);
+    assert_eq!(
+        w.store.key_type("zrq:{q}:completed:records"),
+        Ok(KeyType::Missing)
+    );
+    assert!(w.store.signalled.contains(&key));
 }

@@ -12,8 +12,9 @@
 
 -- The keys of `queue`: k.<kind> for every fixed key kind (KEY_KINDS without the `job:`-like
 -- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p),
--- k.index_of(state). Every command builds one (several, through check_acl): the names are made on
--- first use (a metatable's __index), not all of them up front, each then kept in `k`.
+-- k.index_of(state), k.records(state), k.log(state). Every command builds one (several, through
+-- check_acl): the names are made on first use (a metatable's __index), not all of them up front,
+-- each then kept in `k`.
 local queue_keys
 do
     -- The fixed kinds (KEY_KINDS but the prefixes, then LUA_ONLY_KEY_KINDS): kind -> true; and
@@ -45,6 +46,24 @@ do
         return function(state)
             if state == 'active' or state == 'waiting' or state == 'scheduled' or state == 'retrying' then
                 return k[state]
+            end
+        end
+    end
+
+    -- The records hash and the log of the jobs kept for the queue's retention in final `state`
+    -- (keys.rs records, log): `completed:records` / `completed:log` and the cancelled ones; nil
+    -- for any other state.
+    function make.records(_, k)
+        return function(state)
+            if state == 'completed' or state == 'cancelled' then
+                return k[state .. ':records']
+            end
+        end
+    end
+    function make.log(_, k)
+        return function(state)
+            if state == 'completed' or state == 'cancelled' then
+                return k[state .. ':log']
             end
         end
     end

@@ -324,6 +324,8 @@ do
     -- A record of the full format would be refused here; it is read whole too.
     local CHUNK = 4096
     local DATA = { payload = true, result = true, error = true }
+    -- The data fields a `linked` read does not check for UTF-8 (load_job's `linked`).
+    packed.DATA = DATA
     local rpcall -- redis.pcall, looked up once (at call time)
 
     -- The record's bytes from `from` (from 0), at most `size` of them, and whether the record

@@ -293,7 +293,12 @@ do
     end
 end
 
-local load_job
+-- A job's `place` says where its record is (job.rs Place): nil at its own key (`job:<id>`),
+-- 'entry' for a plain pending job its inline entry holds (no record yet), 'records' for a
+-- completed or cancelled job kept for the queue's retention as a field of its state's records
+-- hash (k.records(state)), whose record does not store the state. packed.read_kept reads it,
+-- packed.save writes it there.
+local load_job, load_unrecorded
 do
     -- A job read for its state and links (load_job's `linked`) from the record at `key`, and
     -- whether the key exists: packed.read_linked leaves out a long payload, result or error.
@@ -331,7 +336,9 @@ do
         local known = { state = 'pending', created_at = (entry:match('^(%d+)')), priority = itoa(priority),
             entry = entry }
         local id = inline.id(priority, entry)
-        return decode_job(k.stream_at(priority), utf8_hash(fields, known), k.queue, id)
+        local job = decode_job(k.stream_at(priority), utf8_hash(fields, known), k.queue, id)
+        job.place = 'entry'
+        return job
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
@@ -363,8 +370,51 @@ do
         return decode_inline(k, priority, entry, found[2])
     end
 
+    -- packed.kept_raw(k, id, state): the records hash of final `state` and job `id`'s field in
+    -- it (nil when it is not there), as stored. A hash key of another type is WRONGTYPE (its type
+    -- asked only when HGET refuses it).
+    function packed.kept_raw(k, id, state)
+        local key = k.records(state)
+        local raw = redis.pcall('HGET', key, id)
+        if type(raw) == 'table' then
+            check_types({ { key, 'hash' } })
+            raw = call('HGET', key, id)
+        end
+        return key, raw
+    end
+
+    -- packed.read_kept(k, id, state, linked): job `id` if it is kept for the queue's retention
+    -- in the records hash of final `state` (mod.rs load_kept), nil when it is not there: its
+    -- field decoded as a packed record whose state is the hash's (one that stores another is
+    -- CORRUPT), errors naming the hash. With `linked` (load_job's), its data fields are not
+    -- checked for UTF-8: a hash field is read whole (there is no GETRANGE of a field), and
+    -- checking after-max parents' payload-max payloads and results held the server for seconds.
+    function packed.read_kept(k, id, state, linked)
+        local key, raw = packed.kept_raw(k, id, state)
+        if not raw then
+            return nil
+        end
+        local fields = packed.decode(key, raw, linked and packed.DATA or nil)
+        if fields.state ~= nil and fields.state ~= state then
+            fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' does not match its place")
+        end
+        fields.state = state
+        local job = decode_job(key, fields, k.queue, id)
+        job.place = 'records'
+        return job
+    end
+
+    -- Job `id` when it has no record at its own key (mod.rs load_unrecorded): a plain pending
+    -- job its inline entry holds, else a finished job kept in completed:records, else in
+    -- cancelled:records; nil when there is none. `linked`: as load_job's.
+    load_unrecorded = function(k, id, linked)
+        return inline.load(k, id) or packed.read_kept(k, id, 'completed', linked)
+            or packed.read_kept(k, id, 'cancelled', linked)
+    end
+
     -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
-    -- the inline entry a generated id names; WRONGTYPE/CORRUPT as the module, including a
+    -- the inline entry a generated id names, else its field in a records hash
+    -- (load_unrecorded); WRONGTYPE/CORRUPT as the module, including a
     -- full-format record whose `queue` or `id` differs from where it is stored
     -- (commands/mod.rs load_job). With `linked`, for a job read for its state and links (a
     -- parent at ENQUEUE, each waiting child of a finished parent), the data fields of a packed
@@ -379,7 +429,7 @@ do
         if exists then
             return job
         end
-        return inline.load(k, id)
+        return load_unrecorded(k, id, linked)
     end
 
     -- The job of entry `entry` of the stream of `priority` (its flat field list, as XRANGE and
@@ -512,6 +562,9 @@ end
 --
 -- What the job's generated id says is left out (inline.generated): its created_at when it is the
 -- id's ms, its lease when it is the default lease (none is then stored empty).
+--
+-- A job kept in a records hash (job.place 'records', see packed.read_kept) is written back
+-- there, as its field (HSET), packed without its state (the hash says it); never to its own key.
 function packed.save(k, job, expire_ms)
     local entry, created = inline.generated(job.id)
     local lease
@@ -527,6 +580,18 @@ function packed.save(k, job, expire_ms)
         end
         job.spans = nil
     end
+    if job.place == 'records' then
+        local records = k.records(job.state)
+        if records ~= nil then
+            local state = job.state
+            job.state = nil
+            local record = packed.encode(job, false, created, lease)
+            job.state = state
+            call('HSET', records, job.id, record)
+            return
+        end
+    end
+    job.place = nil
     local head = job.record_head
     if head ~= nil then
         local key = k.job(job.id)

@@ -21,12 +21,15 @@ local function check_queue_types(k)
         streams[#streams + 1] = { k.stream_at(priority), KEY_TYPE.stream }
     end
     check_kinds(k, { 'active', 'waiting', 'scheduled', 'retrying', 'completed', 'cancelled', 'dead', 'ticks',
-        'unique', 'schedules', 'stats', 'paused', 'wake' }, streams)
+        'completed:records', 'completed:log', 'cancelled:records', 'cancelled:log', 'unique', 'schedules',
+        'stats', 'paused', 'wake' }, streams)
 end
 
 -- Checks the types of the fixed keys finish() writes when `job` ends in `state`; every fixed key
 -- when the job has children or a batch (a cascade may reach any of them). (mod.rs
--- check_finish_types)
+-- check_finish_types) A job kept in its state's records hash (no KEEP of its own) checks that
+-- hash and the log; one with its own KEEP, Lua only, both finished indexes, as finish_one then
+-- sweeps both (expire_finished: the library has no timer).
 local function check_finish_types(k, job, state)
     if job.children ~= nil or job.batch ~= nil then
         check_queue_types(k)
@@ -42,6 +45,9 @@ local function check_finish_types(k, job, state)
     end
     if state == 'dead' then
         kinds[#kinds + 1] = 'dead'
+    elseif job.keep == nil then
+        kinds[#kinds + 1] = state .. ':records'
+        kinds[#kinds + 1] = state .. ':log'
     else
         kinds[#kinds + 1] = 'completed'
         kinds[#kinds + 1] = 'cancelled'
@@ -131,15 +137,65 @@ end
 -- Drops index entries of finished jobs whose retention has passed (mod.rs expire_finished), at
 -- most about CORE.promote.BATCH per index: past that many, up to the score of the BATCH-th (its
 -- ties go too), so a pile of expired entries (after a long downtime) is worked off in steps.
-local function expire_finished(k, now)
-    -- Every ACK and FETCH comes here: no table, and the time's text made once.
-    local upto = itoa(now)
-    for n = 1, 2 do
-        local finished = n == 1 and k.completed or k.cancelled
-        if #call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT', '0', '1') > 0 then
-            local nth = call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT',
-                itoa(CORE.promote.BATCH - 1), '1', 'WITHSCORES')
-            call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or upto)
+-- Then the jobs kept in records hashes whose retention has passed (expire_kept). All of these
+-- without `kept`; a finish sweeps what its checks cover (check_finish_types): with `kept` (a
+-- state) only that state's log, with `false` (a job with its own KEEP) only the indexes.
+local expire_finished
+do
+    -- Drops the jobs of final `state` kept in its records hash whose retention (zrq.keep-ms
+    -- after the time of their log entry) has passed (mod.rs expire_kept): up to
+    -- CORE.promote.BATCH of them from the head of the log, their fields (HDEL, whether or not
+    -- they are there), then the log up to the first entry still kept (one exact XTRIM MINID).
+    -- One XRANGE reads the due entries only: an entry is due when its ms is at most now - keep
+    -- (an end id of ms alone takes every seq of it).
+    local function expire_kept(k, state, now)
+        local keep = CONFIG.keep_ms
+        if keep < 1 then
+            keep = 1
+        end
+        if now - keep < 0 then
+            return
+        end
+        local log = k.log(state)
+        local due = call('XRANGE', log, '-', itoa(now - keep), 'COUNT', itoa(CORE.promote.BATCH))
+        local n = #due
+        if n == 0 then
+            return
+        end
+        local ids = {}
+        for i = 1, n do
+            local fields = due[i][2]
+            for f = 1, #fields, 2 do
+                if fields[f] == 'id' then
+                    ids[#ids + 1] = fields[f + 1]
+                    break
+                end
+            end
+        end
+        if #ids > 0 then
+            call('HDEL', k.records(state), unpack(ids))
+        end
+        call('XTRIM', log, 'MINID', entry_after(due[n][1]))
+    end
+
+    expire_finished = function(k, now, kept)
+        if kept then
+            expire_kept(k, kept, now)
+            return
+        end
+        -- Every FETCH comes here: no table, and the time's text made once.
+        local upto = itoa(now)
+        for n = 1, 2 do
+            local finished = n == 1 and k.completed or k.cancelled
+            if #call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+                local nth = call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT',
+                    itoa(CORE.promote.BATCH - 1), '1', 'WITHSCORES')
+                call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or upto)
+            end
+        end
+        if kept == nil then
+            expire_kept(k, 'completed', now)
+            expire_kept(k, 'cancelled', now)
         end
     end
 end
@@ -209,10 +265,14 @@ local function unlink(k, job)
 end
 
 -- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
--- ({field, value, ...}): unlinked, filed in the state's index, retention TTL, UNIQUE key freed,
--- counted, announced. (mod.rs finish_one) The record is written once, whole, with its retention
--- (SET … PX) unless the job is dead; a pending job without a record yet (its inline entry, deleted
--- by unlink) gets its first.
+-- ({field, value, ...}): unlinked, filed, UNIQUE key freed, counted, announced. (mod.rs
+-- finish_one) A completed or cancelled job without a KEEP of its own is kept for the queue's
+-- retention in its state's log and records hash (mod.rs keep_in_records): the log entry first
+-- (XADD *, field id), whose ms becomes its finished_at (so the record and its entry agree), then
+-- its own key deleted (a plain pending job has none) and its record, without the state, written
+-- as the hash's field. Else the record is written once, whole, with its retention (SET … PX)
+-- unless the job is dead, filed in the state's index; a pending job without a record yet (its
+-- inline entry, deleted by unlink) gets its first.
 local function finish_one(k, job, state, fields, now)
     unlink(k, job)
     for n = 1, #fields, 2 do
@@ -227,7 +287,31 @@ local function finish_one(k, job, state, fields, now)
             keep = 1
         end
     end
-    packed.save(k, job, keep)
+    if keep ~= nil and job.keep == nil then
+        local key = k.job(job.id)
+        -- A job read for its links (load_job's `linked`) has its long fields still in its key,
+        -- which goes: read them first.
+        local spans = job.spans
+        if spans ~= nil then
+            for field, span in pairs(spans) do
+                if job[field] == nil then
+                    job[field] = packed.span(key, span)
+                end
+            end
+            job.spans, job.record_head, job.record_size = nil, nil, nil
+        end
+        local entry = call('XADD', k.log(state), '*', 'id', job.id)
+        job.finished_at = parse_i64(entry:match('^(%d+)')) or now
+        if job.place ~= 'entry' then
+            call('DEL', key)
+        end
+        job.place = 'records'
+        packed.save(k, job)
+        expire_finished(k, now, state)
+        keep = nil
+    else
+        packed.save(k, job, keep)
+    end
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
         local excess = call('ZCARD', k.dead) - CONFIG.dead_max
@@ -238,10 +322,10 @@ local function finish_one(k, job, state, fields, now)
             end
             count_stat(k, 'dropped', itoa(excess))
         end
-    else
+    elseif keep ~= nil then
         local index = state == 'completed' and k.completed or k.cancelled
         call('ZADD', index, itoa(now + keep), job.id)
-        expire_finished(k, now)
+        expire_finished(k, now, false)
     end
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
         call('HDEL', k.unique, job.unique)

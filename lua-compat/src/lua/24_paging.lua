@@ -98,26 +98,6 @@ local function entry_before(a, b)
     return number_less(a_seq, b_seq)
 end
 
--- The smallest entry id after `id` (`<ms>-<seq + 1>` in decimal text of any size; store.rs
--- entry_after): the MINID that trims an entry and everything before it.
-local function entry_after(id)
-    local function next_number(digits)
-        local i = #digits
-        while i > 0 and sub(digits, i, i) == '9' do
-            i = i - 1
-        end
-        if i == 0 then
-            return '1' .. string.rep('0', #digits)
-        end
-        return sub(digits, 1, i - 1) .. string.char(byte(digits, i) + 1) .. string.rep('0', #digits - i)
-    end
-    local ms, seq = id:match('^(%d+)%-(%d+)$')
-    if seq == '18446744073709551615' then
-        return next_number(ms) .. '-0'
-    end
-    return ms .. '-' .. next_number(seq)
-end
-
 -- Entries of a stream not yet delivered to the group (store.rs undelivered_len): its length,
 -- less the entries of jobs an older zrq delivered (in the group's pending list, which FETCH
 -- no longer fills) while the stream still holds them. The first FETCH that delivers trims them

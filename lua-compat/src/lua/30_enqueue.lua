@@ -12,8 +12,9 @@
 --          ONPARENTFAIL cancel|run
 -- Reply    the job id (bulk string): for a plain job (no ID, DELAY, AT nor AFTER) the id of its
 --          stream entry, `<ms>-<seq>`, prefixed `p<n>:` for priority n > 0;
---          else the given ID or a new UUIDv7. An ID that exists returns that id and writes
---          nothing; a UNIQUE key held by an unfinished job returns that job's id.
+--          else the given ID or a new UUIDv7. An ID that exists (its key, or a field of a
+--          records hash of finished jobs) returns that id and writes nothing; a UNIQUE key held
+--          by an unfinished job returns that job's id.
 -- Writes   plain: XADD zrq:{q}:stream[:<priority>] * task <t> payload <p> [the options that
 --          differ from their defaults, in the record's order] (an inline entry: no record while
 --          it is pending); pending with ID: XADD … * job <id>; (XGROUP CREATE … MKSTREAM first);
@@ -143,6 +144,14 @@ enqueue_job = function(k, spec, now, sec, usec)
             return id
         elseif found ~= 'none' then
             fail('WRONGTYPE', "key '" .. job_key .. "' holds a " .. found .. ', zrq expects a string')
+        end
+        -- A finished job kept in a records hash holds its id too, until its retention ends or it
+        -- is deleted (a records key of another type is WRONGTYPE, asked only when HGET fails).
+        for _, state in ipairs({ 'completed', 'cancelled' }) do
+            local _, kept = packed.kept_raw(k, id, state)
+            if kept then
+                return id
+            end
         end
     end
     if spec.unique ~= nil then

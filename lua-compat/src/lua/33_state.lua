@@ -6,9 +6,10 @@
 -- ARGV     job id
 -- Reply    the job's state (waiting, scheduled, pending, active, retrying, completed, dead,
 --          cancelled), or nil if unknown: from the job's record, else (a generated id without a
---          record) `pending` if its inline entry is in its stream.
--- Errors   ERR (arity, names), WRONGTYPE (job record key, the stream of a generated id), CORRUPT
---          (no readable state), INTERNAL.
+--          record) `pending` if its inline entry is in its stream, else `completed` or
+--          `cancelled` if it is kept in that state's records hash.
+-- Errors   ERR (arity, names), WRONGTYPE (job record key, the stream of a generated id, a records
+--          hash), CORRUPT (no readable state; a records hash's field as JOB reads it), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function state(keys, argv)
@@ -18,8 +19,10 @@ local function state(keys, argv)
     -- The record's state field (one lookup of its key; the other fields are not checked).
     local fields = packed.read(key)
     if fields == nil then
-        -- No record: a generated id may name a pending job's inline entry.
-        return inline.load(k, id) and 'pending' or nil
+        -- No record at its key: a generated id may name a pending job's inline entry, or a
+        -- finished job may be kept in its state's records hash (state.rs).
+        local job = load_unrecorded(k, id)
+        return job and job.state or nil
     end
     local value = fields.state
     if value ~= nil then

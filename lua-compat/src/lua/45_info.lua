@@ -44,6 +44,12 @@ local function info(keys, argv)
     local map = { pending = pending }
     for _, state in ipairs({ 'waiting', 'scheduled', 'active', 'retrying', 'completed', 'dead', 'cancelled' }) do
         map[state] = call('ZCARD', k[state])
+        -- Completed and cancelled jobs kept for the queue's retention are fields of their
+        -- state's records hash; those with a retention of their own are in the index.
+        local records = k.records(state)
+        if records ~= nil then
+            map[state] = map[state] + call('HLEN', records)
+        end
     end
     counters(map, utf8_hash(call('HGETALL', k.stats)),
         { 'enqueued', 'completed', 'failed', 'dead', 'cancelled', 'dropped' }, 'total_')

@@ -144,8 +144,10 @@ fn pel(conn: &mut Connection, key: &str) -> Vec<(String, String, i64)> {
 }
 
 /// Where job `id` is, read from the raw structures: `stream` (undelivered entry), `pel:<consumer>`
-/// (delivered entry), and the names of the sorted sets that hold it (`active`, `scheduled`,
-/// `retrying`, `completed`, `cancelled`, `dead`), plus `ttl` when its record expires.
+/// (delivered entry), the names of the sorted sets that hold it (`active`, `scheduled`,
+/// `retrying`, `completed`, `cancelled`, `dead`), `ttl` when its record expires, and
+/// `<state>:records` / `<state>:log` when a records hash holds it / a log entry names it (a
+/// finished job kept with the queue's retention).
 pub fn placement(conn: &mut Connection, queue: &str, id: &str) -> BTreeSet<String> {
     let mut places = BTreeSet::new();
     for key in stream_keys(queue) {
@@ -183,10 +185,26 @@ pub fn placement(conn: &mut Connection, queue: &str, id: &str) -> BTreeSet<Strin
     if ttl >= 0 {
         places.insert("ttl".to_string());
     }
+    for state in super::FINISHED_STATES {
+        if super::kept_raw(conn, queue, state, id).is_some() {
+            places.insert(format!("{state}:records"));
+        }
+        let logged = super::log_entries(conn, queue, state)
+            .iter()
+            .filter(|(_, job)| job == id)
+            .count();
+        for _ in 0..logged {
+            // Twice in a log shows as two places of one name: a set holds it once, so count it.
+            if !places.insert(format!("{state}:log")) {
+                places.insert(format!("{state}:log (twice)"));
+            }
+        }
+    }
     places
 }
 
-/// Where a job in `state` must be (see [`placement`]).
+/// Where a job in `state` must be (see [`placement`]); a finished job kept with the queue's
+/// retention (no per-job KEEP) is in its state's records hash and log.
 pub fn expected_placement(state: &str) -> BTreeSet<String> {
     let names: Vec<String> = match state {
         "scheduled" => vec!["scheduled".into()],
@@ -195,12 +213,23 @@ pub fn expected_placement(state: &str) -> BTreeSet<String> {
         // lease index only (`pel:` names only jobs an older zrq delivered).
         "active" => vec!["active".into()],
         "retrying" => vec!["retrying".into()],
-        "completed" => vec!["completed".into(), "ttl".into()],
-        "cancelled" => vec!["cancelled".into(), "ttl".into()],
+        "completed" => vec!["completed:records".into(), "completed:log".into()],
+        "cancelled" => vec!["cancelled:records".into(), "cancelled:log".into()],
         "dead" => vec!["dead".into()],
         other => panic!("unknown state {other}"),
     };
     names.into_iter().collect()
+}
+
+/// Where a job that ended in `state` (completed or cancelled) with a per-job KEEP must be, as
+/// must one finished by an earlier version: its own key with a TTL, a member of its state's
+/// sorted set (see [`placement`]).
+pub fn expected_kept_placement(state: &str) -> BTreeSet<String> {
+    assert!(
+        super::FINISHED_STATES.contains(&state),
+        "{state} is not kept by a retention"
+    );
+    [state.to_string(), "ttl".to_string()].into()
 }
 
 /// Asserts the job's state (through ZRQ.STATE and its record) and its placement agree.
@@ -292,6 +321,12 @@ fn stream_value(conn: &mut Connection, key: &str) -> String {
             .join(";"),
         other => show(&other),
     };
+    // A log of finished jobs (`<state>:log`) has no consumer group, hence no pending list; its
+    // entries name jobs by an `id` field.
+    if groups.is_empty() {
+        let entries = super::stream_entries(conn, key);
+        return format!("stream entries {entries:?}");
+    }
     format!(
         "stream entries {:?} pel {:?} groups {groups}",
         stream_entries(conn, key),
@@ -327,10 +362,14 @@ pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
     panic!("{what}: not reached within {limit:?}")
 }
 
-/// All job records of a queue (ids → fields), read raw, and the records the inline entries of
-/// plain pending jobs stand for ([`super::inline_jobs`]).
+/// All job records of a queue (ids → fields), read raw, the records the inline entries of
+/// plain pending jobs stand for ([`super::inline_jobs`]) and those of the finished jobs' records
+/// hashes with their state filled in ([`super::kept_records`]).
 pub fn records(conn: &mut Connection, queue: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut all = super::inline_jobs(conn, queue);
+    for state in super::FINISHED_STATES {
+        all.extend(super::kept_records(conn, queue, state));
+    }
     all.extend(stored_records(conn, queue));
     all
 }

@@ -138,7 +138,10 @@ impl QueueView {
     /// in its record.
     pub fn place(&self, conn: &mut Connection, queue: &str, id: &str) -> Place {
         let key = job_key(queue, id);
-        let record = stored_record(conn, &key).unwrap_or_default();
+        // A completed job kept with the queue's retention is a field of the records hash.
+        let record = stored_record(conn, &key)
+            .or_else(|| kept_record(conn, queue, "completed", id))
+            .unwrap_or_default();
         if record.is_empty() {
             // A plain pending job without a record: its inline entry (whose id is the job's)
             // holds it.
@@ -346,7 +349,8 @@ pub fn wait_replica_caught_up(primary: &Server, replica: &Server) {
     });
 }
 
-/// Every job of `queue` (ids from the `zrq:{queue}:job:*` keys), sorted.
+/// Every job of `queue` (ids from the `zrq:{queue}:job:*` keys, the inline entries of plain
+/// pending jobs and the fields of the finished jobs' records hashes), sorted.
 pub fn job_ids(conn: &mut Connection, queue: &str) -> Vec<String> {
     let prefix = format!("zrq:{{{queue}}}:job:");
     let mut keys: Vec<String> = redis::cmd("KEYS")
@@ -358,7 +362,125 @@ pub fn job_ids(conn: &mut Connection, queue: &str) -> Vec<String> {
         .map(|k| k.strip_prefix(&prefix).unwrap_or(&k).to_string())
         .collect();
     ids.extend(inline_jobs(conn, queue).into_keys());
+    for state in FINISHED_STATES {
+        ids.extend(kept_records(conn, queue, state).into_keys());
+    }
     ids.into_iter().collect()
+}
+
+/// The final states whose jobs, kept with the queue's retention, are fields of a records hash
+/// with an entry in a log stream (DONE-SPEC): `completed` and `cancelled` (dead jobs keep their
+/// own keys).
+pub const FINISHED_STATES: [&str; 2] = ["completed", "cancelled"];
+
+/// `zrq:{queue}:<state>:records`: the hash of the jobs that ended in `state` kept with the
+/// queue's retention, id → packed record without its state.
+pub fn records_key(queue: &str, state: &str) -> String {
+    format!("zrq:{{{queue}}}:{state}:records")
+}
+
+/// `zrq:{queue}:<state>:log`: one entry (`id <job id>`) per job of [`records_key`], in order of
+/// finishing; the entry id's ms is the job's `finished_at`.
+pub fn log_key(queue: &str, state: &str) -> String {
+    format!("zrq:{{{queue}}}:{state}:log")
+}
+
+/// The raw packed value of job `id`'s field in the `state` records hash, if any.
+pub fn kept_raw(conn: &mut Connection, queue: &str, state: &str, id: &str) -> Option<Vec<u8>> {
+    redis::cmd("HGET")
+        .arg(records_key(queue, state))
+        .arg(id)
+        .query(conn)
+        .expect("HGET records")
+}
+
+/// Job `id`'s record from the `state` records hash (its packed value decoded and checked as
+/// [`packed_fields`] does, which must hold no state), with `state` filled in as readers do.
+pub fn kept_record(
+    conn: &mut Connection,
+    queue: &str,
+    state: &str,
+    id: &str,
+) -> Option<BTreeMap<String, String>> {
+    let raw = kept_raw(conn, queue, state, id)?;
+    Some(kept_fields(queue, state, id, &raw))
+}
+
+/// Decodes the packed value of a records hash field (see [`kept_record`]).
+fn kept_fields(queue: &str, state: &str, id: &str, raw: &[u8]) -> BTreeMap<String, String> {
+    let key = records_key(queue, state);
+    let mut fields = decode_record(&key, raw);
+    assert!(
+        !fields.contains_key("state"),
+        "{key} field {id} stores its state: {:?}",
+        String::from_utf8_lossy(raw)
+    );
+    fields.insert("state".to_string(), state.to_string());
+    fields
+}
+
+/// Every job of the `state` records hash: id → record with its state filled in
+/// ([`kept_record`]).
+pub fn kept_records(
+    conn: &mut Connection,
+    queue: &str,
+    state: &str,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let key = records_key(queue, state);
+    if key_type(conn, &key) == "none" {
+        return BTreeMap::new();
+    }
+    let all: BTreeMap<String, Vec<u8>> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query(conn)
+        .expect("HGETALL records");
+    all.into_iter()
+        .map(|(id, raw)| {
+            let fields = kept_fields(queue, state, &id, &raw);
+            (id, fields)
+        })
+        .collect()
+}
+
+/// Writes `fields` (their `state` left out: the hash says it) packed, in record order, as job
+/// `id`'s field of the `state` records hash: to set up or change a kept job by hand.
+pub fn write_kept(
+    conn: &mut Connection,
+    queue: &str,
+    state: &str,
+    id: &str,
+    fields: &BTreeMap<String, String>,
+) {
+    let mut fields = fields.clone();
+    fields.remove("state");
+    let packed = zrq_core::packed::encode(&in_record_order(&fields)).expect("encode a record");
+    let _: i64 = redis::cmd("HSET")
+        .arg(records_key(queue, state))
+        .arg(id)
+        .arg(packed)
+        .query(conn)
+        .expect("HSET records");
+}
+
+/// The entries of the `state` log, oldest first: (entry id, the job id its `id` field names).
+/// Fails the test on an entry holding anything but one `id` field.
+pub fn log_entries(conn: &mut Connection, queue: &str, state: &str) -> Vec<(String, String)> {
+    let key = log_key(queue, state);
+    stream_entries(conn, &key)
+        .into_iter()
+        .map(|(entry, fields)| match fields.as_slice() {
+            [(field, id)] if field == "id" => (entry, id.clone()),
+            other => panic!("{key} entry {entry} holds {other:?}, not one id field"),
+        })
+        .collect()
+}
+
+/// The ms of a stream entry id `<ms>-<seq>`.
+pub fn entry_ms(entry: &str) -> i64 {
+    entry
+        .split_once('-')
+        .and_then(|(ms, _)| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{entry} is not a stream entry id"))
 }
 
 /// The jobs of `queue` held by inline stream entries (plain pending jobs), id → the record each
@@ -390,12 +512,20 @@ pub fn inline_jobs(
 }
 
 /// A job's raw record; for a plain pending job without one, the record its inline entry stands
-/// for ([`inline_jobs`]). The record is read whatever its format ([`stored_record`]).
+/// for ([`inline_jobs`]); for a finished job kept with the queue's retention, its field of a
+/// records hash with the state the hash says ([`kept_record`]). The record is read whatever its
+/// format ([`stored_record`]); empty if the job has none.
 pub fn record(conn: &mut Connection, queue: &str, id: &str) -> BTreeMap<String, String> {
     if let Some(stored) = stored_record(conn, &job_key(queue, id)) {
         return stored;
     }
-    inline_jobs(conn, queue).remove(id).unwrap_or_default()
+    if let Some(inline) = inline_jobs(conn, queue).remove(id) {
+        return inline;
+    }
+    FINISHED_STATES
+        .iter()
+        .find_map(|state| kept_record(conn, queue, state, id))
+        .unwrap_or_default()
 }
 
 /// The key of job `id`'s record: `zrq:{queue}:job:<id>`.
@@ -573,18 +703,51 @@ pub fn tamper_at(
 }
 
 /// Reads the record at `key` (packed or hash; it must exist), lets `change` set or remove
-/// fields, and writes it back with `write`. Returns the record as written.
+/// fields, and writes it back with `write`. Returns the record as written. A job key without a
+/// record whose job is kept in a records hash has its field there changed instead (written back
+/// packed without its state, which stays the hash's: [`write_kept`]).
 fn rewrite_record(
     conn: &mut Connection,
     key: &str,
     change: impl FnOnce(&mut BTreeMap<String, String>),
     write: fn(&mut Connection, &str, &BTreeMap<String, String>),
 ) -> BTreeMap<String, String> {
-    let mut fields =
-        stored_record(conn, key).unwrap_or_else(|| panic!("tamper: {key} has no record"));
+    if let Some(mut fields) = stored_record(conn, key) {
+        change(&mut fields);
+        write(conn, key, &fields);
+        return fields;
+    }
+    let (queue, id, state, mut fields) =
+        kept_at(conn, key).unwrap_or_else(|| panic!("tamper: {key} has no record"));
     change(&mut fields);
-    write(conn, key, &fields);
+    write_kept(conn, &queue, &state, &id, &fields);
     fields
+}
+
+/// `zrq:{<queue>}:job:<id>` → (queue, id).
+pub fn split_job_key(key: &str) -> Option<(String, String)> {
+    let rest = key.strip_prefix("zrq:{")?;
+    let (queue, id) = rest.split_once("}:job:")?;
+    Some((queue.to_string(), id.to_string()))
+}
+
+/// The job of job key `key` as a records hash keeps it: (queue, id, state, record with the
+/// state filled in), if it is kept there.
+fn kept_at(
+    conn: &mut Connection,
+    key: &str,
+) -> Option<(String, String, String, BTreeMap<String, String>)> {
+    let (queue, id) = split_job_key(key)?;
+    FINISHED_STATES.iter().find_map(|state| {
+        kept_record(conn, &queue, state, &id)
+            .map(|record| (queue.clone(), id.clone(), state.to_string(), record))
+    })
+}
+
+/// The record of the job whose key is `key`: the one stored there ([`stored_record`]), else its
+/// field of a records hash with its state filled in ([`kept_record`]); None if neither.
+pub fn record_at(conn: &mut Connection, key: &str) -> Option<BTreeMap<String, String>> {
+    stored_record(conn, key).or_else(|| kept_at(conn, key).map(|(_, _, _, record)| record))
 }
 
 /// Like [`tamper`], but writes the record back in the earlier format (a hash, TTL kept): for
@@ -612,7 +775,8 @@ pub fn tamper_hash_at(
 /// they once ran HSET, HDEL or HGET on a job record: `RECORD-SET key field value` and
 /// `RECORD-DEL key field` ([`tamper_at`]: written back packed), `RECORD-SET-HASH key field
 /// value` ([`tamper_hash_at`]: written back as a hash of the earlier format), `RECORD-GET key
-/// field` (the field's value, or nil). Any other command runs as it is. Returns the reply.
+/// field` (the field's value, or nil; a job kept in a records hash is read there:
+/// [`record_at`]). Any other command runs as it is. Returns the reply.
 pub fn run_record_command(conn: &mut Connection, args: &[String]) -> redis::RedisResult<Value> {
     let set = |field: &String, value: &String| {
         let (field, value) = (field.clone(), value.clone());
@@ -635,7 +799,7 @@ pub fn run_record_command(conn: &mut Connection, args: &[String]) -> redis::Redi
             });
             Ok(Value::Okay)
         }
-        [cmd, key, field] if cmd == "RECORD-GET" => Ok(stored_record(conn, key)
+        [cmd, key, field] if cmd == "RECORD-GET" => Ok(record_at(conn, key)
             .and_then(|mut record| record.remove(field))
             .map_or(Value::Nil, |v| Value::BulkString(v.into_bytes()))),
         _ => redis::cmd(&args[0]).arg(&args[1..]).query(conn),

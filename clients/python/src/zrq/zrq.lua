@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+d3262881'
+local VERSION = '0.1.0+026bfc01'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -64,13 +64,13 @@ local FLAG_OPTIONS = { WITHRESULTS = true } -- options without a value
 -- The key schema (zrq_core::keys): the consumer group, the field of a stream entry, the
 -- highest priority, and the suffix of every key kind of a queue (`job:` + id, …).
 local GROUP, ENTRY_FIELD, MAX_PRIORITY = 'zrq', 'job', 9
-local KEY_KINDS = { 'stream', 'stream:', 'job:', 'active', 'waiting', 'batch:', 'scheduled', 'retrying', 'completed', 'cancelled', 'dead', 'unique', 'paused', 'schedules', 'ticks', 'stats' }
+local KEY_KINDS = { 'stream', 'stream:', 'job:', 'active', 'waiting', 'batch:', 'scheduled', 'retrying', 'completed', 'cancelled', 'completed:records', 'completed:log', 'cancelled:records', 'cancelled:log', 'dead', 'unique', 'paused', 'schedules', 'ticks', 'stats' }
 -- Keys only the library writes (the module blocks clients natively), and the suffix of
 -- the queue's Pub/Sub channel.
 local LUA_ONLY_KEY_KINDS = { 'wake' }
 local EVENTS = 'events'
 -- Each key kind's Redis type (KeySpec::redis_type), by suffix: what WRONGTYPE checks expect.
-local KEY_TYPE = { stream = 'stream', ['stream:'] = 'stream', ['job:'] = 'hash', active = 'zset', waiting = 'zset', ['batch:'] = 'hash', scheduled = 'zset', retrying = 'zset', completed = 'zset', cancelled = 'zset', dead = 'zset', unique = 'hash', paused = 'string', schedules = 'hash', ticks = 'zset', stats = 'hash', wake = 'list' }
+local KEY_TYPE = { stream = 'stream', ['stream:'] = 'stream', ['job:'] = 'hash', active = 'zset', waiting = 'zset', ['batch:'] = 'hash', scheduled = 'zset', retrying = 'zset', completed = 'zset', cancelled = 'zset', ['completed:records'] = 'hash', ['completed:log'] = 'stream', ['cancelled:records'] = 'hash', ['cancelled:log'] = 'stream', dead = 'zset', unique = 'hash', paused = 'string', schedules = 'hash', ticks = 'zset', stats = 'hash', wake = 'list' }
 -- How many wake-up tokens a queue keeps at most (docs/LUA.md, "Blocking FETCH").
 local WAKE_CAP = 128
 
@@ -839,8 +839,9 @@ end
 
 -- The keys of `queue`: k.<kind> for every fixed key kind (KEY_KINDS without the `job:`-like
 -- prefixes), k.events (the Pub/Sub channel) and k.wake; k.job(id), k.batch(id), k.stream_at(p),
--- k.index_of(state). Every command builds one (several, through check_acl): the names are made on
--- first use (a metatable's __index), not all of them up front, each then kept in `k`.
+-- k.index_of(state), k.records(state), k.log(state). Every command builds one (several, through
+-- check_acl): the names are made on first use (a metatable's __index), not all of them up front,
+-- each then kept in `k`.
 local queue_keys
 do
     -- The fixed kinds (KEY_KINDS but the prefixes, then LUA_ONLY_KEY_KINDS): kind -> true; and
@@ -872,6 +873,24 @@ do
         return function(state)
             if state == 'active' or state == 'waiting' or state == 'scheduled' or state == 'retrying' then
                 return k[state]
+            end
+        end
+    end
+
+    -- The records hash and the log of the jobs kept for the queue's retention in final `state`
+    -- (keys.rs records, log): `completed:records` / `completed:log` and the cancelled ones; nil
+    -- for any other state.
+    function make.records(_, k)
+        return function(state)
+            if state == 'completed' or state == 'cancelled' then
+                return k[state .. ':records']
+            end
+        end
+    end
+    function make.log(_, k)
+        return function(state)
+            if state == 'completed' or state == 'cancelled' then
+                return k[state .. ':log']
             end
         end
     end
@@ -979,6 +998,26 @@ end
 
 local function itoa(n)
     return format('%d', n)
+end
+
+-- The smallest entry id after `id` (`<ms>-<seq + 1>` in decimal text of any size; store.rs
+-- entry_after): the MINID that trims an entry and everything before it.
+local function entry_after(id)
+    local function next_number(digits)
+        local i = #digits
+        while i > 0 and sub(digits, i, i) == '9' do
+            i = i - 1
+        end
+        if i == 0 then
+            return '1' .. string.rep('0', #digits)
+        end
+        return sub(digits, 1, i - 1) .. string.char(byte(digits, i) + 1) .. string.rep('0', #digits - i)
+    end
+    local ms, seq = id:match('^(%d+)%-(%d+)$')
+    if seq == '18446744073709551615' then
+        return next_number(ms) .. '-0'
+    end
+    return ms .. '-' .. next_number(seq)
 end
 
 --------------------------------------------------------------------------------------------------
@@ -1307,6 +1346,8 @@ do
     -- A record of the full format would be refused here; it is read whole too.
     local CHUNK = 4096
     local DATA = { payload = true, result = true, error = true }
+    -- The data fields a `linked` read does not check for UTF-8 (load_job's `linked`).
+    packed.DATA = DATA
     local rpcall -- redis.pcall, looked up once (at call time)
 
     -- The record's bytes from `from` (from 0), at most `size` of them, and whether the record
@@ -1726,7 +1767,12 @@ do
     end
 end
 
-local load_job
+-- A job's `place` says where its record is (job.rs Place): nil at its own key (`job:<id>`),
+-- 'entry' for a plain pending job its inline entry holds (no record yet), 'records' for a
+-- completed or cancelled job kept for the queue's retention as a field of its state's records
+-- hash (k.records(state)), whose record does not store the state. packed.read_kept reads it,
+-- packed.save writes it there.
+local load_job, load_unrecorded
 do
     -- A job read for its state and links (load_job's `linked`) from the record at `key`, and
     -- whether the key exists: packed.read_linked leaves out a long payload, result or error.
@@ -1764,7 +1810,9 @@ do
         local known = { state = 'pending', created_at = (entry:match('^(%d+)')), priority = itoa(priority),
             entry = entry }
         local id = inline.id(priority, entry)
-        return decode_job(k.stream_at(priority), utf8_hash(fields, known), k.queue, id)
+        local job = decode_job(k.stream_at(priority), utf8_hash(fields, known), k.queue, id)
+        job.place = 'entry'
+        return job
     end
 
     -- The record of job `id` (nil when there is none or nothing of it reads), and whether its key
@@ -1796,8 +1844,51 @@ do
         return decode_inline(k, priority, entry, found[2])
     end
 
+    -- packed.kept_raw(k, id, state): the records hash of final `state` and job `id`'s field in
+    -- it (nil when it is not there), as stored. A hash key of another type is WRONGTYPE (its type
+    -- asked only when HGET refuses it).
+    function packed.kept_raw(k, id, state)
+        local key = k.records(state)
+        local raw = redis.pcall('HGET', key, id)
+        if type(raw) == 'table' then
+            check_types({ { key, 'hash' } })
+            raw = call('HGET', key, id)
+        end
+        return key, raw
+    end
+
+    -- packed.read_kept(k, id, state, linked): job `id` if it is kept for the queue's retention
+    -- in the records hash of final `state` (mod.rs load_kept), nil when it is not there: its
+    -- field decoded as a packed record whose state is the hash's (one that stores another is
+    -- CORRUPT), errors naming the hash. With `linked` (load_job's), its data fields are not
+    -- checked for UTF-8: a hash field is read whole (there is no GETRANGE of a field), and
+    -- checking after-max parents' payload-max payloads and results held the server for seconds.
+    function packed.read_kept(k, id, state, linked)
+        local key, raw = packed.kept_raw(k, id, state)
+        if not raw then
+            return nil
+        end
+        local fields = packed.decode(key, raw, linked and packed.DATA or nil)
+        if fields.state ~= nil and fields.state ~= state then
+            fail('CORRUPT', "'" .. key .. "' is not a zrq record: field 'state' does not match its place")
+        end
+        fields.state = state
+        local job = decode_job(key, fields, k.queue, id)
+        job.place = 'records'
+        return job
+    end
+
+    -- Job `id` when it has no record at its own key (mod.rs load_unrecorded): a plain pending
+    -- job its inline entry holds, else a finished job kept in completed:records, else in
+    -- cancelled:records; nil when there is none. `linked`: as load_job's.
+    load_unrecorded = function(k, id, linked)
+        return inline.load(k, id) or packed.read_kept(k, id, 'completed', linked)
+            or packed.read_kept(k, id, 'cancelled', linked)
+    end
+
     -- Loads job `id`, or nil if there is none: its record, authoritative when it exists, else
-    -- the inline entry a generated id names; WRONGTYPE/CORRUPT as the module, including a
+    -- the inline entry a generated id names, else its field in a records hash
+    -- (load_unrecorded); WRONGTYPE/CORRUPT as the module, including a
     -- full-format record whose `queue` or `id` differs from where it is stored
     -- (commands/mod.rs load_job). With `linked`, for a job read for its state and links (a
     -- parent at ENQUEUE, each waiting child of a finished parent), the data fields of a packed
@@ -1812,7 +1903,7 @@ do
         if exists then
             return job
         end
-        return inline.load(k, id)
+        return load_unrecorded(k, id, linked)
     end
 
     -- The job of entry `entry` of the stream of `priority` (its flat field list, as XRANGE and
@@ -1945,6 +2036,9 @@ end
 --
 -- What the job's generated id says is left out (inline.generated): its created_at when it is the
 -- id's ms, its lease when it is the default lease (none is then stored empty).
+--
+-- A job kept in a records hash (job.place 'records', see packed.read_kept) is written back
+-- there, as its field (HSET), packed without its state (the hash says it); never to its own key.
 function packed.save(k, job, expire_ms)
     local entry, created = inline.generated(job.id)
     local lease
@@ -1960,6 +2054,18 @@ function packed.save(k, job, expire_ms)
         end
         job.spans = nil
     end
+    if job.place == 'records' then
+        local records = k.records(job.state)
+        if records ~= nil then
+            local state = job.state
+            job.state = nil
+            local record = packed.encode(job, false, created, lease)
+            job.state = state
+            call('HSET', records, job.id, record)
+            return
+        end
+    end
+    job.place = nil
     local head = job.record_head
     if head ~= nil then
         local key = k.job(job.id)
@@ -2286,12 +2392,15 @@ local function check_queue_types(k)
         streams[#streams + 1] = { k.stream_at(priority), KEY_TYPE.stream }
     end
     check_kinds(k, { 'active', 'waiting', 'scheduled', 'retrying', 'completed', 'cancelled', 'dead', 'ticks',
-        'unique', 'schedules', 'stats', 'paused', 'wake' }, streams)
+        'completed:records', 'completed:log', 'cancelled:records', 'cancelled:log', 'unique', 'schedules',
+        'stats', 'paused', 'wake' }, streams)
 end
 
 -- Checks the types of the fixed keys finish() writes when `job` ends in `state`; every fixed key
 -- when the job has children or a batch (a cascade may reach any of them). (mod.rs
--- check_finish_types)
+-- check_finish_types) A job kept in its state's records hash (no KEEP of its own) checks that
+-- hash and the log; one with its own KEEP, Lua only, both finished indexes, as finish_one then
+-- sweeps both (expire_finished: the library has no timer).
 local function check_finish_types(k, job, state)
     if job.children ~= nil or job.batch ~= nil then
         check_queue_types(k)
@@ -2307,6 +2416,9 @@ local function check_finish_types(k, job, state)
     end
     if state == 'dead' then
         kinds[#kinds + 1] = 'dead'
+    elseif job.keep == nil then
+        kinds[#kinds + 1] = state .. ':records'
+        kinds[#kinds + 1] = state .. ':log'
     else
         kinds[#kinds + 1] = 'completed'
         kinds[#kinds + 1] = 'cancelled'
@@ -2396,15 +2508,65 @@ end
 -- Drops index entries of finished jobs whose retention has passed (mod.rs expire_finished), at
 -- most about CORE.promote.BATCH per index: past that many, up to the score of the BATCH-th (its
 -- ties go too), so a pile of expired entries (after a long downtime) is worked off in steps.
-local function expire_finished(k, now)
-    -- Every ACK and FETCH comes here: no table, and the time's text made once.
-    local upto = itoa(now)
-    for n = 1, 2 do
-        local finished = n == 1 and k.completed or k.cancelled
-        if #call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT', '0', '1') > 0 then
-            local nth = call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT',
-                itoa(CORE.promote.BATCH - 1), '1', 'WITHSCORES')
-            call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or upto)
+-- Then the jobs kept in records hashes whose retention has passed (expire_kept). All of these
+-- without `kept`; a finish sweeps what its checks cover (check_finish_types): with `kept` (a
+-- state) only that state's log, with `false` (a job with its own KEEP) only the indexes.
+local expire_finished
+do
+    -- Drops the jobs of final `state` kept in its records hash whose retention (zrq.keep-ms
+    -- after the time of their log entry) has passed (mod.rs expire_kept): up to
+    -- CORE.promote.BATCH of them from the head of the log, their fields (HDEL, whether or not
+    -- they are there), then the log up to the first entry still kept (one exact XTRIM MINID).
+    -- One XRANGE reads the due entries only: an entry is due when its ms is at most now - keep
+    -- (an end id of ms alone takes every seq of it).
+    local function expire_kept(k, state, now)
+        local keep = CONFIG.keep_ms
+        if keep < 1 then
+            keep = 1
+        end
+        if now - keep < 0 then
+            return
+        end
+        local log = k.log(state)
+        local due = call('XRANGE', log, '-', itoa(now - keep), 'COUNT', itoa(CORE.promote.BATCH))
+        local n = #due
+        if n == 0 then
+            return
+        end
+        local ids = {}
+        for i = 1, n do
+            local fields = due[i][2]
+            for f = 1, #fields, 2 do
+                if fields[f] == 'id' then
+                    ids[#ids + 1] = fields[f + 1]
+                    break
+                end
+            end
+        end
+        if #ids > 0 then
+            call('HDEL', k.records(state), unpack(ids))
+        end
+        call('XTRIM', log, 'MINID', entry_after(due[n][1]))
+    end
+
+    expire_finished = function(k, now, kept)
+        if kept then
+            expire_kept(k, kept, now)
+            return
+        end
+        -- Every FETCH comes here: no table, and the time's text made once.
+        local upto = itoa(now)
+        for n = 1, 2 do
+            local finished = n == 1 and k.completed or k.cancelled
+            if #call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT', '0', '1') > 0 then
+                local nth = call('ZRANGE', finished, '-inf', upto, 'BYSCORE', 'LIMIT',
+                    itoa(CORE.promote.BATCH - 1), '1', 'WITHSCORES')
+                call('ZREMRANGEBYSCORE', finished, '-inf', nth[2] or upto)
+            end
+        end
+        if kept == nil then
+            expire_kept(k, 'completed', now)
+            expire_kept(k, 'cancelled', now)
         end
     end
 end
@@ -2474,10 +2636,14 @@ local function unlink(k, job)
 end
 
 -- Ends `job` in final state `state` (completed, dead or cancelled) with extra `fields`
--- ({field, value, ...}): unlinked, filed in the state's index, retention TTL, UNIQUE key freed,
--- counted, announced. (mod.rs finish_one) The record is written once, whole, with its retention
--- (SET … PX) unless the job is dead; a pending job without a record yet (its inline entry, deleted
--- by unlink) gets its first.
+-- ({field, value, ...}): unlinked, filed, UNIQUE key freed, counted, announced. (mod.rs
+-- finish_one) A completed or cancelled job without a KEEP of its own is kept for the queue's
+-- retention in its state's log and records hash (mod.rs keep_in_records): the log entry first
+-- (XADD *, field id), whose ms becomes its finished_at (so the record and its entry agree), then
+-- its own key deleted (a plain pending job has none) and its record, without the state, written
+-- as the hash's field. Else the record is written once, whole, with its retention (SET … PX)
+-- unless the job is dead, filed in the state's index; a pending job without a record yet (its
+-- inline entry, deleted by unlink) gets its first.
 local function finish_one(k, job, state, fields, now)
     unlink(k, job)
     for n = 1, #fields, 2 do
@@ -2492,7 +2658,31 @@ local function finish_one(k, job, state, fields, now)
             keep = 1
         end
     end
-    packed.save(k, job, keep)
+    if keep ~= nil and job.keep == nil then
+        local key = k.job(job.id)
+        -- A job read for its links (load_job's `linked`) has its long fields still in its key,
+        -- which goes: read them first.
+        local spans = job.spans
+        if spans ~= nil then
+            for field, span in pairs(spans) do
+                if job[field] == nil then
+                    job[field] = packed.span(key, span)
+                end
+            end
+            job.spans, job.record_head, job.record_size = nil, nil, nil
+        end
+        local entry = call('XADD', k.log(state), '*', 'id', job.id)
+        job.finished_at = parse_i64(entry:match('^(%d+)')) or now
+        if job.place ~= 'entry' then
+            call('DEL', key)
+        end
+        job.place = 'records'
+        packed.save(k, job)
+        expire_finished(k, now, state)
+        keep = nil
+    else
+        packed.save(k, job, keep)
+    end
     if state == 'dead' then
         call('ZADD', k.dead, itoa(now), job.id)
         local excess = call('ZCARD', k.dead) - CONFIG.dead_max
@@ -2503,10 +2693,10 @@ local function finish_one(k, job, state, fields, now)
             end
             count_stat(k, 'dropped', itoa(excess))
         end
-    else
+    elseif keep ~= nil then
         local index = state == 'completed' and k.completed or k.cancelled
         call('ZADD', index, itoa(now + keep), job.id)
-        expire_finished(k, now)
+        expire_finished(k, now, false)
     end
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
         call('HDEL', k.unique, job.unique)
@@ -3190,26 +3380,6 @@ local function entry_before(a, b)
     return number_less(a_seq, b_seq)
 end
 
--- The smallest entry id after `id` (`<ms>-<seq + 1>` in decimal text of any size; store.rs
--- entry_after): the MINID that trims an entry and everything before it.
-local function entry_after(id)
-    local function next_number(digits)
-        local i = #digits
-        while i > 0 and sub(digits, i, i) == '9' do
-            i = i - 1
-        end
-        if i == 0 then
-            return '1' .. string.rep('0', #digits)
-        end
-        return sub(digits, 1, i - 1) .. string.char(byte(digits, i) + 1) .. string.rep('0', #digits - i)
-    end
-    local ms, seq = id:match('^(%d+)%-(%d+)$')
-    if seq == '18446744073709551615' then
-        return next_number(ms) .. '-0'
-    end
-    return ms .. '-' .. next_number(seq)
-end
-
 -- Entries of a stream not yet delivered to the group (store.rs undelivered_len): its length,
 -- less the entries of jobs an older zrq delivered (in the group's pending list, which FETCH
 -- no longer fills) while the stream still holds them. The first FETCH that delivers trims them
@@ -3609,8 +3779,9 @@ do -- 30_enqueue.lua: its locals are its own
 --          ONPARENTFAIL cancel|run
 -- Reply    the job id (bulk string): for a plain job (no ID, DELAY, AT nor AFTER) the id of its
 --          stream entry, `<ms>-<seq>`, prefixed `p<n>:` for priority n > 0;
---          else the given ID or a new UUIDv7. An ID that exists returns that id and writes
---          nothing; a UNIQUE key held by an unfinished job returns that job's id.
+--          else the given ID or a new UUIDv7. An ID that exists (its key, or a field of a
+--          records hash of finished jobs) returns that id and writes nothing; a UNIQUE key held
+--          by an unfinished job returns that job's id.
 -- Writes   plain: XADD zrq:{q}:stream[:<priority>] * task <t> payload <p> [the options that
 --          differ from their defaults, in the record's order] (an inline entry: no record while
 --          it is pending); pending with ID: XADD … * job <id>; (XGROUP CREATE … MKSTREAM first);
@@ -3740,6 +3911,14 @@ enqueue_job = function(k, spec, now, sec, usec)
             return id
         elseif found ~= 'none' then
             fail('WRONGTYPE', "key '" .. job_key .. "' holds a " .. found .. ', zrq expects a string')
+        end
+        -- A finished job kept in a records hash holds its id too, until its retention ends or it
+        -- is deleted (a records key of another type is WRONGTYPE, asked only when HGET fails).
+        for _, state in ipairs({ 'completed', 'cancelled' }) do
+            local _, kept = packed.kept_raw(k, id, state)
+            if kept then
+                return id
+            end
         end
     end
     if spec.unique ~= nil then
@@ -4032,9 +4211,10 @@ do -- 33_state.lua: its locals are its own
 -- ARGV     job id
 -- Reply    the job's state (waiting, scheduled, pending, active, retrying, completed, dead,
 --          cancelled), or nil if unknown: from the job's record, else (a generated id without a
---          record) `pending` if its inline entry is in its stream.
--- Errors   ERR (arity, names), WRONGTYPE (job record key, the stream of a generated id), CORRUPT
---          (no readable state), INTERNAL.
+--          record) `pending` if its inline entry is in its stream, else `completed` or
+--          `cancelled` if it is kept in that state's records hash.
+-- Errors   ERR (arity, names), WRONGTYPE (job record key, the stream of a generated id, a records
+--          hash), CORRUPT (no readable state; a records hash's field as JOB reads it), INTERNAL.
 --------------------------------------------------------------------------------------------------
 
 local function state(keys, argv)
@@ -4044,8 +4224,10 @@ local function state(keys, argv)
     -- The record's state field (one lookup of its key; the other fields are not checked).
     local fields = packed.read(key)
     if fields == nil then
-        -- No record: a generated id may name a pending job's inline entry.
-        return inline.load(k, id) and 'pending' or nil
+        -- No record at its key: a generated id may name a pending job's inline entry, or a
+        -- finished job may be kept in its state's records hash (state.rs).
+        local job = load_unrecorded(k, id)
+        return job and job.state or nil
     end
     local value = fields.state
     if value ~= nil then
@@ -4547,7 +4729,30 @@ local function delete(keys, argv)
     if job.unique ~= nil and call('HGET', k.unique, job.unique) == job.id then
         call('HDEL', k.unique, job.unique)
     end
-    call('DEL', k.job(id))
+    if job.place == 'records' then
+        -- Kept in its state's records hash (mod.rs drop_kept): its field, and its entry among the
+        -- log's entries of the millisecond it finished in (as many as jobs ended in it).
+        call('HDEL', k.records(job.state), id)
+        local at = job.finished_at
+        if at ~= nil and at >= 0 then
+            local ms = itoa(at)
+            local log = k.log(job.state)
+            for _, entry in ipairs(call('XRANGE', log, ms .. '-0', ms .. '-18446744073709551615')) do
+                local fields, found = entry[2], false
+                for f = 1, #fields, 2 do
+                    if fields[f] == 'id' and fields[f + 1] == id then
+                        found = true
+                    end
+                end
+                if found then
+                    call('XDEL', log, entry[1])
+                    break
+                end
+            end
+        end
+    else
+        call('DEL', k.job(id))
+    end
     if not IS_FINAL[job.state] then
         job.state = 'cancelled'
         settle(k, job, nil, clock())
@@ -4635,6 +4840,12 @@ local function info(keys, argv)
     local map = { pending = pending }
     for _, state in ipairs({ 'waiting', 'scheduled', 'active', 'retrying', 'completed', 'dead', 'cancelled' }) do
         map[state] = call('ZCARD', k[state])
+        -- Completed and cancelled jobs kept for the queue's retention are fields of their
+        -- state's records hash; those with a retention of their own are in the index.
+        local records = k.records(state)
+        if records ~= nil then
+            map[state] = map[state] + call('HLEN', records)
+        end
     end
     counters(map, utf8_hash(call('HGETALL', k.stats)),
         { 'enqueued', 'completed', 'failed', 'dead', 'cancelled', 'dropped' }, 'total_')
@@ -4655,10 +4866,58 @@ do -- 46_list.lua: its locals are its own
 -- zrq_list: ZRQ.LIST <queue> <state> [COUNT <n>] [CURSOR <c>]         (no-writes; commands/list.rs)
 -- KEYS[1] the queue; ARGV a state name (any case), options COUNT, CURSOR as for DEAD.
 -- Reply   [next-cursor, jobs] of that state: pending in delivery order (highest priority first),
---         the others in their index's order. Fewer than COUNT when their records reach
---         zrq.reply-max-bytes (the cursor then resumes after the last one returned).
+--         the others in their index's order; completed and cancelled: their index by rank, then
+--         the jobs of their records hash in the order of their log (cursor log:<entry-id>).
+--         Fewer than COUNT when their records reach zrq.reply-max-bytes (the cursor then resumes
+--         after the last one returned).
 -- Errors  ERR, WRONGTYPE, CORRUPT, INTERNAL.
 --------------------------------------------------------------------------------------------------
+
+-- A `completed` or `cancelled` cursor: a rank in the state's sorted set (`0` to start), or
+-- `log:<ms>-<seq>` (at most 19 digits each) as a previous page returned it, read as { log =
+-- <entry-id> }. (list.rs kept_cursor)
+local function kept_cursor(raw)
+    if sub(raw, 1, 4) ~= 'log:' then
+        return rank_cursor(raw)
+    end
+    local ms, seq = raw:match('^log:(%d+)%-(%d+)$')
+    if not ms or #ms > 19 or #seq > 19 then
+        fail('ERR', "CURSOR must be 0, a rank or log:<entry-id> as returned by ZRQ.LIST completed or "
+            .. "cancelled, got '" .. show_arg(raw) .. "'")
+    end
+    return { log = ms .. '-' .. seq }
+end
+
+-- A page of the jobs of `state` kept in its records hash, in the order of its log, after entry
+-- `after` (nil: from the head): COUNT + 1 entries read to know whether there is a next page. An
+-- entry whose record is gone (a job deleted by hand) is passed over; the cursor moves on all the
+-- same. (list.rs log_page)
+local function log_page(k, state, after, count)
+    local log = k.log(state)
+    if key_type(log) == 'none' then
+        return { '0', {} }
+    end
+    local found = call('XRANGE', log, after and ('(' .. after) or '-', '+', 'COUNT', itoa(count + 1))
+    local ids = {}
+    for n = 1, math.min(count, #found) do
+        local fields, id = found[n][2], false
+        for f = 1, #fields, 2 do
+            if fields[f] == 'id' then
+                id = fields[f + 1]
+                break
+            end
+        end
+        ids[n] = id
+    end
+    local jobs, covered = load_jobs(k, ids, function(n)
+        return ids[n] and packed.read_kept(k, ids[n], state)
+    end)
+    local next_cursor = '0'
+    if covered >= 1 and covered < #found then
+        next_cursor = 'log:' .. found[covered][1]
+    end
+    return { next_cursor, jobs }
+end
 
 local function list(keys, argv)
     local args = command_args(keys, argv, 'zrq.list', 2)
@@ -4668,8 +4927,11 @@ local function list(keys, argv)
         fail('ERR', 'state must be one of ' .. table.concat(STATES, ', ') .. ", got '" .. show_arg(args[2]) .. "'")
     end
     local count, cursor
+    local kept = state == 'completed' or state == 'cancelled'
     if state == 'pending' then
         count, cursor = paging(args, 3, nil, pending_cursor)
+    elseif kept then
+        count, cursor = paging(args, 3, 0, kept_cursor)
     else
         count, cursor = paging(args, 3, 0, rank_cursor)
     end
@@ -4706,10 +4968,22 @@ local function list(keys, argv)
         end
         return { next_cursor, jobs }
     end
+    if kept and type(cursor) == 'table' then
+        return log_page(k, state, cursor.log, count)
+    end
     ids = zrange(k[state], cursor, count)
+    if kept and #ids == 0 then
+        -- Past the sorted set: the jobs kept in the records hash, from the log's head.
+        return log_page(k, state, nil, count)
+    end
     local total = call('ZCARD', k[state])
     local jobs, covered = load_jobs(k, ids)
-    return { next_rank(cursor, covered, total), jobs }
+    next_cursor = next_rank(cursor, covered, total)
+    -- The sorted set is done: the log comes next, if it holds anything.
+    if kept and next_cursor == '0' and #call('XRANGE', k.log(state), '-', '+', 'COUNT', '1') > 0 then
+        next_cursor = 'log:0-0'
+    end
+    return { next_cursor, jobs }
 end
 
 register('zrq_list', list)
