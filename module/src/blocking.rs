@@ -49,8 +49,12 @@ fn awaited_key(ctx: &Context, key: &[u8]) -> AwaitedKey {
 
 /// Whether a client blocked by [`block_on_keys`] waits for the job whose record key is `key`.
 pub fn awaited(ctx: &Context, key: &[u8]) -> bool {
-    let key = awaited_key(ctx, key);
-    AWAITED.with(|awaited| awaited.borrow().contains_key(&key))
+    // Asked at every ending of a job: with no waiter at all (the common case), nothing is looked
+    // up or copied.
+    AWAITED.with(|awaited| {
+        let awaited = awaited.borrow();
+        !awaited.is_empty() && awaited.contains_key(&awaited_key(ctx, key))
+    })
 }
 
 /// Parks the calling client until `retry` returns a reply or `timeout_ms` passes (0 = forever);
