@@ -294,12 +294,7 @@ impl QueueKeys {
     }
 
     fn kept_suffix(state: crate::state::State) -> Option<&'static str> {
-        use crate::state::State;
-        match state {
-            State::Completed => Some("completed"),
-            State::Cancelled => Some("cancelled"),
-            _ => None,
-        }
+        state.is_kept().then(|| state.as_str())
     }
 
     /// The dead jobs.

@@ -111,6 +111,15 @@ impl State {
     pub fn is_final(self) -> bool {
         matches!(self, State::Completed | State::Dead | State::Cancelled)
     }
+
+    /// The final states whose jobs may be kept for the queue's retention in a records hash and
+    /// its log (`QueueKeys::records`, `QueueKeys::log`), in the order readers look.
+    pub const KEPT: [State; 2] = [State::Completed, State::Cancelled];
+
+    /// Whether jobs ending in this state may be kept in a records hash ([`State::KEPT`]).
+    pub fn is_kept(self) -> bool {
+        State::KEPT.contains(&self)
+    }
 }
 
 impl fmt::Display for State {

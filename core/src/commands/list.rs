@@ -84,11 +84,6 @@ fn pending_cursor(raw: &[u8]) -> Result<Cursor<'_>> {
     Ok(Cursor::After(Some((priority, entry))))
 }
 
-/// Whether jobs of `state` may be kept in a records hash and its log (completed, cancelled).
-fn keys_kept(state: State) -> bool {
-    matches!(state, State::Completed | State::Cancelled)
-}
-
 /// Parsed arguments of `ZRQ.LIST`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct List<'a> {
@@ -117,7 +112,7 @@ impl<'a> List<'a> {
         let mut options = Options::new(rest);
         let (count, cursor) = if state == State::Pending {
             paging(&mut options, Cursor::After(None), pending_cursor)?
-        } else if keys_kept(state) {
+        } else if state.is_kept() {
             paging(&mut options, Cursor::Rank(0), kept_cursor)?
         } else {
             paging(&mut options, Cursor::Rank(0), |raw| {

@@ -93,7 +93,7 @@ pub(crate) fn job_recorded(store: &mut dyn Store, keys: &QueueKeys, id: &str) ->
     if record_exists(store, &keys.job(id))? {
         return Ok(true);
     }
-    for state in [State::Completed, State::Cancelled] {
+    for state in State::KEPT {
         if kept_raw(store, keys, id, state)?.is_some() {
             return Ok(true);
         }
@@ -128,7 +128,7 @@ pub(crate) fn check_queue_types(store: &mut dyn Store, keys: &QueueKeys) -> Resu
     for key in &zsets {
         check_types(store, &[(key, KeyType::ZSet)])?;
     }
-    for state in [State::Completed, State::Cancelled] {
+    for state in State::KEPT {
         check_kept_types(store, keys, state)?;
     }
     check_types(
@@ -209,7 +209,7 @@ pub(crate) fn load_unrecorded(
     if let Some(job) = load_inline(store, keys, id)? {
         return Ok(Some(job));
     }
-    for state in [State::Completed, State::Cancelled] {
+    for state in State::KEPT {
         if let Some(job) = load_kept(store, keys, id, state)? {
             return Ok(Some(job));
         }
@@ -260,9 +260,7 @@ pub(crate) fn kept_in_records(
     job: &Job,
     state: State,
 ) -> bool {
-    job.keep.is_none()
-        && matches!(state, State::Completed | State::Cancelled)
-        && !store.awaited(&keys.job(&job.id))
+    job.keep.is_none() && state.is_kept() && !store.awaited(&keys.job(&job.id))
 }
 
 /// The job whose record is at job `id`'s key, `None` when there is none (or it is empty).
@@ -747,7 +745,7 @@ pub(crate) fn expire_finished(store: &mut dyn Store, keys: &QueueKeys, now: i64)
     store.zremrange_upto(&keys.completed(), now, promote::BATCH)?;
     store.zremrange_upto(&keys.cancelled(), now, promote::BATCH)?;
     let keep = store.config().keep_ms.max(1);
-    for state in [State::Completed, State::Cancelled] {
+    for state in State::KEPT {
         expire_kept(store, keys, state, now, keep)?;
     }
     Ok(())

@@ -108,7 +108,7 @@ pub fn promote(
     for index in timed.into_iter().chain(leases) {
         dues.push(store.zfirst_score(&index)?);
     }
-    for state in [State::Completed, State::Cancelled] {
+    for state in State::KEPT {
         dues.push(next_kept_expiry(store, &keys, state)?);
     }
     for due in dues.into_iter().flatten() {

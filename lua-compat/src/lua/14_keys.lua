@@ -53,19 +53,18 @@ do
     -- The records hash and the log of the jobs kept for the queue's retention in final `state`
     -- (keys.rs records, log): `completed:records` / `completed:log` and the cancelled ones; nil
     -- for any other state.
-    function make.records(_, k)
+    local function kept_key(k, suffix)
         return function(state)
             if state == 'completed' or state == 'cancelled' then
-                return k[state .. ':records']
+                return k[state .. suffix]
             end
         end
     end
+    function make.records(_, k)
+        return kept_key(k, ':records')
+    end
     function make.log(_, k)
-        return function(state)
-            if state == 'completed' or state == 'cancelled' then
-                return k[state .. ':log']
-            end
-        end
+        return kept_key(k, ':log')
     end
 
     queue_keys = function(queue)

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+026bfc01'
+local VERSION = '0.1.0+513f235b'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -880,19 +880,18 @@ do
     -- The records hash and the log of the jobs kept for the queue's retention in final `state`
     -- (keys.rs records, log): `completed:records` / `completed:log` and the cancelled ones; nil
     -- for any other state.
-    function make.records(_, k)
+    local function kept_key(k, suffix)
         return function(state)
             if state == 'completed' or state == 'cancelled' then
-                return k[state .. ':records']
+                return k[state .. suffix]
             end
         end
     end
+    function make.records(_, k)
+        return kept_key(k, ':records')
+    end
     function make.log(_, k)
-        return function(state)
-            if state == 'completed' or state == 'cancelled' then
-                return k[state .. ':log']
-            end
-        end
+        return kept_key(k, ':log')
     end
 
     queue_keys = function(queue)
