@@ -245,6 +245,9 @@ mod tests {
         let records: &[&[u8]] = &[
             b"t4:noop p7:{\"n\":1} s6:active a1:1",
             b"s6:active E0:",
+            "t2:\u{e9} p4:\u{2713} s6:active".as_bytes(),
+            "t2:\u{e9} s1:\u{e9}".as_bytes(),
+            b"t1:\xc3 s1:\xa9",
             b"s6:active a1:1 s4:dead",
             b"s6:active q1:x",
             b"s6:active ",
@@ -350,6 +353,15 @@ mod tests {
                 "field 'state' runs past the end of the record",
             ),
             (b"s2:\xff\xfe", "field 'state' is not UTF-8 text"),
+            // Text as a whole, but a length that cuts a character.
+            ("s1:é".as_bytes(), "field 'state' is not UTF-8 text"),
+            ("t2:é s1:é".as_bytes(), "field 'state' is not UTF-8 text"),
+            ("t3:é".as_bytes(), "field 'task' runs past the end"),
+            // Not text as a whole: each fault where it is met.
+            (b"t1:x s2:\xff\xfe", "field 'state' is not UTF-8 text"),
+            (b"t1:\xc3 s1:\xa9", "field 'task' is not UTF-8 text"),
+            (b"t1:x q1:\xff", "unknown field tag 'q' at byte 5"),
+            (b"t1:x s01:\xff", "field 'state' has no valid length"),
             (b"s6:active a1:1 s4:dead", "field 'state' is stored twice"),
         ];
         for (raw, detail) in cases {
