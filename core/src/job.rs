@@ -409,8 +409,9 @@ impl Job {
     /// its bytes: [`crate::packed::decode_tagged`] and then [`Job::from_fields`], the same job and
     /// the same errors (every fault of the packing first, then the record's, in [`FIELDS`]
     /// order), without a string made for each field: an integer field is parsed from the bytes,
-    /// a text field copied once, into the job. Every command that reads a job reads a record
-    /// (measured ~7k instructions a record through a string per field).
+    /// a text field copied once, into the job. Every command that reads a job reads a record:
+    /// measured in ZRQ.ACK, reading the record this way (from Redis' own buffer) cost 4.75k
+    /// instructions a job where decoding to fields and then [`Job::from_fields`] cost 5.8k.
     pub fn from_packed(key: &str, queue: &str, id: &str, raw: &[u8]) -> Result<Job> {
         let mut slots = packed_slots(key, raw)?;
         Job::build(
