@@ -486,12 +486,30 @@ pub struct ReplyPart<'r> {
 }
 
 impl CallReply {
-    /// The reply as a whole.
+    /// The reply as a whole. Asking it (or an element) anything makes Redis parse the whole
+    /// reply into a tree first.
     pub fn part(&self) -> ReplyPart<'_> {
         ReplyPart {
             inner: self.root,
             _root: PhantomData,
         }
+    }
+
+    /// The reply's RESP2 bytes as the command wrote them (`RedisModule_CallReplyProto`: nothing
+    /// is parsed), valid while the reply lives.
+    pub fn proto(&self) -> &[u8] {
+        let mut len = 0usize;
+        // SAFETY: the pointer is read as described at the top of this file; `root` is a live
+        // root reply.
+        let data = unsafe {
+            raw::RedisModule_CallReplyProto.map_or(ptr::null(), |f| f(self.root, &mut len))
+        };
+        if data.is_null() {
+            return &[];
+        }
+        // SAFETY: Redis guarantees `data` points to `len` readable bytes while the reply lives,
+        // which the borrow of `self` guarantees.
+        unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
     }
 }
 
@@ -509,7 +527,6 @@ impl Drop for CallReply {
 
 /// Whether a reply part is a string (bulk or status; RESP2, so no verbatim strings).
 const REPLY_STRING: c_int = raw::REDISMODULE_REPLY_STRING as c_int;
-const REPLY_ERROR: c_int = raw::REDISMODULE_REPLY_ERROR as c_int;
 const REPLY_INTEGER: c_int = raw::REDISMODULE_REPLY_INTEGER as c_int;
 const REPLY_ARRAY: c_int = raw::REDISMODULE_REPLY_ARRAY as c_int;
 
@@ -637,7 +654,9 @@ pub fn call(
         return Err("no reply".to_string());
     }
     let reply = CallReply { root };
-    if reply.part().kind() == REPLY_ERROR {
+    // Told from the reply's first byte (a RESP2 error is `-…`): asking the reply its type would
+    // parse all of it, which a reply read from its bytes ([`CallReply::proto`]) never needs.
+    if reply.proto().first() == Some(&b'-') {
         let message = reply.part().raw_bytes().unwrap_or_default();
         return Err(String::from_utf8(message.to_vec()).unwrap_or_default());
     }
