@@ -107,6 +107,11 @@ pub fn word(cell: &'static OnceLock<Word>, text: &[u8]) -> &'static RedisString 
         .0
 }
 
+/// The bytes of a module string, valid while it lives.
+pub fn string_bytes(s: &RedisString) -> Option<&[u8]> {
+    bytes_of(s.inner)
+}
+
 fn bytes_of<'s>(s: *const raw::RedisModuleString) -> Option<&'s [u8]> {
     let mut len = 0usize;
     // SAFETY: `s` is a live string handed to us by Redis for the duration of the call.
@@ -413,11 +418,8 @@ impl Drop for Key<'_> {
 }
 
 /// Publishes `message` on `channel` to this server's subscribers (nothing is replicated).
-pub fn publish(ctx: &Context, channel: &str, message: &str) {
-    let (channel, message) = (
-        string(ctx, channel.as_bytes()),
-        string(ctx, message.as_bytes()),
-    );
+pub fn publish(ctx: &Context, channel: &RedisString, message: &str) {
+    let message = string(ctx, message.as_bytes());
     // SAFETY: a live context and two valid strings.
     unsafe {
         if let Some(publish) = raw::RedisModule_PublishMessage {
@@ -624,6 +626,17 @@ pub fn call(
         .iter()
         .map(|arg| RedisString::create_from_slice(ptr::null_mut(), arg))
         .collect();
+    let strings: Vec<&RedisString> = strings.iter().collect();
+    call_strings(ctx, command, write, &strings)
+}
+
+/// [`call`] with arguments that are module strings already (a key name the store keeps).
+pub fn call_strings(
+    ctx: &Context,
+    command: &CStr,
+    write: bool,
+    strings: &[&RedisString],
+) -> std::result::Result<CallReply, String> {
     let formats = if write { &WRITE_FORMATS } else { &READ_FORMATS };
     let format = formats.get(strings.len()).unwrap_or(&formats[0]).as_ptr();
     let (ctx, command) = (ctx.ctx, command.as_ptr());
@@ -633,9 +646,9 @@ pub fn call(
     };
     // SAFETY: a live context, a NUL-terminated command name, and the arguments the format names:
     // one valid string per `s`, or for `v` an (array, length) pair of valid strings. The strings
-    // live (in `strings`) until the call returns; Redis retains what it keeps.
+    // live (borrowed by `strings`) until the call returns; Redis retains what it keeps.
     let root = unsafe {
-        match strings.as_slice() {
+        match strings {
             [a] => call(ctx, command, format, a.inner),
             [a, b] => call(ctx, command, format, a.inner, b.inner),
             [a, b, c] => call(ctx, command, format, a.inner, b.inner, c.inner),
