@@ -104,7 +104,7 @@ impl<'a> Reader<'a> {
     fn text(&mut self) -> Option<Option<String>> {
         let head = self.head()?;
         if let Head::Text(bytes) = head {
-            return Some(std::str::from_utf8(bytes).ok().map(str::to_string));
+            return Some(utf8(bytes));
         }
         self.skip_rest(&head)?;
         Some(None)
@@ -167,6 +167,17 @@ impl<'a> Reader<'a> {
         }
         Some(())
     }
+}
+
+/// `bytes` as text if they are UTF-8. ASCII (every job's fields but a payload's non-ASCII
+/// characters) is told word by word first: `str::from_utf8` alone measured ~0.1k instructions
+/// a field.
+fn utf8(bytes: &[u8]) -> Option<String> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        return Some(unsafe { std::str::from_utf8_unchecked(bytes) }.to_owned());
+    }
+    std::str::from_utf8(bytes).ok().map(str::to_owned)
 }
 
 /// The entries of an XREADGROUP (or XREAD) reply, `[[stream, [[entry-id, [field, value, …]],
