@@ -336,6 +336,10 @@ mod tests {
             b"*1\r\n$99999999999999999999\r\n",
             b"*1\r\n*18446744073709551615\r\n",
             b"%1\r\n",
+            b"*-0\r\n",
+            b"*1-\r\n",
+            b"$-1\n",
+            b"*1\r\n$2\r\nab\n",
         ] {
             assert_eq!(read_entries(bad), None);
         }
