@@ -13,6 +13,7 @@ mod commands;
 mod direct;
 mod guard;
 mod reply;
+mod resp;
 mod settings;
 mod stats;
 mod store;
