@@ -228,39 +228,14 @@ pub fn inline_entry(id: &str) -> Option<(i64, &str)> {
 /// found in the same pass. Every record read and write asks (measured ~750 instructions through
 /// [`generated_parts`], `split_once` and [`crate::store::entry_id`]; ~2k with `format!`), so
 /// the id is read once, byte by byte: `p<1-9>:` or nothing, then the entry, whose numbers are
-/// digits only, without a leading zero and each a u64 ([`entry_numbers`]).
+/// digits only, without a leading zero and each a u64 ([`crate::store::entry_parts`]).
 fn inline_parts(id: &str) -> Option<(i64, &str, u64)> {
     let (priority, entry) = match id.as_bytes() {
         [b'p', digit @ b'1'..=b'9', b':', ..] => (i64::from(digit - b'0'), id.get(3..)?),
         _ => (0, id),
     };
-    let (ms, _, canonical) = entry_numbers(entry)?;
+    let (ms, _, canonical) = crate::store::entry_parts(entry)?;
     canonical.then_some((priority, entry, ms))
-}
-
-/// The two numbers of stream entry id `entry` (`<ms>-<seq>`, each digits only and a u64), as
-/// [`crate::store::entry_id`] reads them (a test holds the two to the same answers), and whether
-/// both are written canonically (`0`, or no leading zero): parsed here byte by byte, where that
-/// one measured ~430 instructions a call, and reading and writing a job's record asked up to
-/// five times.
-fn entry_numbers(entry: &str) -> Option<(u64, u64, bool)> {
-    fn number(part: &[u8]) -> Option<u64> {
-        if part.is_empty() {
-            return None;
-        }
-        part.iter().try_fold(0u64, |n, d| {
-            if d.is_ascii_digit() {
-                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-            } else {
-                None
-            }
-        })
-    }
-    let bytes = entry.as_bytes();
-    let dash = bytes.iter().position(|b| *b == b'-')?;
-    let (ms, seq) = (&bytes[..dash], &bytes[dash + 1..]);
-    let canonical = |part: &[u8]| part.len() == 1 || part.first() != Some(&b'0');
-    Some((number(ms)?, number(seq)?, canonical(ms) && canonical(seq)))
 }
 
 /// A new job id for a job that is not plain (scheduled or waiting at ENQUEUE): a time-ordered
@@ -468,7 +443,7 @@ impl Job {
         entry: &str,
         fields: Vec<(String, String)>,
     ) -> Result<Job> {
-        let (created, _, canonical) = entry_numbers(entry)
+        let (created, _, canonical) = crate::store::entry_parts(entry)
             .ok_or_else(|| ZrqError::corrupt(stream, "an entry id is not a stream id"))?;
         // What the id `inline_id` gives says (`generated_defaults` of it), known without
         // reading the id again: an entry of canonical numbers in the stream of a priority 0-9.
@@ -1783,7 +1758,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn entry_numbers_read_as_entry_ids_do() {
+    fn generated_ids_name_the_entries_they_did_when_read_in_several_passes() {
         let entries = [
             "0-0",
             "1-0",
@@ -1811,17 +1786,6 @@ pub(crate) mod tests {
             "١-0",
             "p3:1-0",
         ];
-        for entry in entries {
-            let canonical = entry.split_once('-').is_some_and(|(ms, seq)| {
-                [ms, seq].iter().all(|p| *p == "0" || !p.starts_with('0'))
-            });
-            assert_eq!(
-                entry_numbers(entry),
-                crate::store::entry_id(entry).map(|(ms, seq)| (ms, seq, canonical)),
-                "{entry:?}"
-            );
-        }
-        // And a generated id names the entry it did when the id was read in several passes.
         let ids = entries
             .iter()
             .map(|e| e.to_string())
