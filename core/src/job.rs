@@ -399,8 +399,9 @@ impl Job {
         )
     }
 
-    /// [`Job::from_records`] of a packed record's bytes, as [`Job::from_packed`] reads them:
-    /// the job kept in the records hash of `state` (`key`).
+    /// The job kept for its queue's retention in the records hash of `state` (`key`, named in
+    /// errors; see [`Place::Records`]), read from its packed record's bytes as [`Job::from_packed`]
+    /// reads a record: the hash says its state, so a record that stores another is `CORRUPT`.
     pub fn from_packed_records(
         key: &str,
         queue: &str,
@@ -467,42 +468,6 @@ impl Job {
             generated,
         )?;
         job.place = Place::Entry;
-        Ok(job)
-    }
-
-    /// Reads the job kept for its queue's retention in the records hash of `state` (`key`, named
-    /// in errors; see [`Place::Records`]) from its record's `fields`: the hash says its state, so a
-    /// record that stores another is `CORRUPT`.
-    pub fn from_records(
-        key: &str,
-        queue: &str,
-        id: &str,
-        state: State,
-        fields: Vec<(String, String)>,
-    ) -> Result<Job> {
-        if fields
-            .iter()
-            .any(|(name, value)| name == "state" && value != state.as_str())
-        {
-            return Err(ZrqError::corrupt(
-                key,
-                "field 'state' does not match its place",
-            ));
-        }
-        let placed = Placed {
-            state: Some(state),
-            ..Placed::default()
-        };
-        let mut slots = slots_of(fields);
-        let mut job = Job::build(
-            key,
-            queue,
-            id.to_string(),
-            &mut slots,
-            placed,
-            generated_defaults(id),
-        )?;
-        job.place = Place::Records;
         Ok(job)
     }
 
@@ -1617,8 +1582,9 @@ pub(crate) mod tests {
                 assert_eq!(Job::from_packed(key, "q", id, &raw), decoded, "{case}");
                 for state in [State::Completed, State::Cancelled] {
                     let records = "zrq:{q}:completed:records";
-                    let decoded = crate::packed::decode(records, &raw)
-                        .and_then(|fields| Job::from_records(records, "q", id, state, fields));
+                    let decoded = crate::packed::decode(records, &raw).and_then(|fields| {
+                        from_records_as_a_record(records, "q", id, state, fields)
+                    });
                     assert_eq!(
                         Job::from_packed_records(records, "q", id, state, &raw),
                         decoded,
@@ -1654,7 +1620,8 @@ pub(crate) mod tests {
         Ok(job)
     }
 
-    /// How `from_records` read a kept job before: its state as text ahead of its fields.
+    /// How a kept job was read before `from_packed_records`: its state as text ahead of its
+    /// fields, read as a record is.
     fn from_records_as_a_record(
         key: &str,
         queue: &str,
@@ -1741,15 +1708,6 @@ pub(crate) mod tests {
                         Job::from_entry("s", "q", priority, entry, fields.clone()),
                         before,
                         "{case}"
-                    );
-                }
-            }
-            for id in CODEC_IDS {
-                for state in [State::Completed, State::Cancelled] {
-                    assert_eq!(
-                        Job::from_records("r", "q", id, state, fields.clone()),
-                        from_records_as_a_record("r", "q", id, state, fields.clone()),
-                        "{fields:?} as {id}"
                     );
                 }
             }

@@ -45,9 +45,42 @@ impl KeyType {
     }
 }
 
-/// The fields of a job record as stored, by name: a packed record's names are its tags' fields
-/// (borrowed), a hash record's its own.
-pub type RecordFields = Vec<(std::borrow::Cow<'static, str>, String)>;
+/// A job record as it is stored at its key ([`Store::record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredRecord {
+    /// A packed record ([`crate::packed`]): its bytes, read into a job without a string made for
+    /// each field ([`crate::job::Job::from_packed`]).
+    Packed(Vec<u8>),
+    /// A record of the earlier format (a hash): its fields as they are. Old queues keep working,
+    /// and each such record becomes a packed one on its first write.
+    Hash(Vec<(String, String)>),
+}
+
+impl StoredRecord {
+    /// The job it holds: job `id` of `queue`, stored at `key` (named in errors). `CORRUPT` as
+    /// [`crate::job::Job::from_packed`] and [`crate::job::Job::from_fields`] say.
+    pub fn job(self, key: &str, queue: &str, id: &str) -> Result<crate::job::Job> {
+        match self {
+            StoredRecord::Packed(raw) => crate::job::Job::from_packed(key, queue, id, &raw),
+            StoredRecord::Hash(fields) => crate::job::Job::from_fields(key, queue, id, fields),
+        }
+    }
+
+    /// The value of field `name` as stored (`None`: not stored); a packed record is decoded
+    /// whole first (`CORRUPT` when it does not follow the format).
+    pub fn field(self, key: &str, name: &str) -> Result<Option<String>> {
+        Ok(match self {
+            StoredRecord::Packed(raw) => crate::packed::decode_tagged(key, &raw)?
+                .into_iter()
+                .find(|(field, _)| *field == name)
+                .map(|(_, value)| value),
+            StoredRecord::Hash(fields) => fields
+                .into_iter()
+                .find(|(field, _)| field == name)
+                .map(|(_, value)| value),
+        })
+    }
+}
 
 /// A stream entry: its id and fields.
 pub type StreamEntry = (String, Vec<(String, String)>);
@@ -146,11 +179,10 @@ pub trait Store {
     fn readable(&mut self, keys: Vec<String>) -> Vec<String>;
     /// Every field of a hash (empty when the key does not exist).
     fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>>;
-    /// A job record: its fields as stored, `None` when the key does not exist. A string is a
-    /// packed record ([`crate::packed`]), decoded (`CORRUPT` when it does not follow the format);
-    /// a hash is a record of the earlier format, its fields as they are (old queues keep working,
-    /// and each record becomes a string on its first write). Any other type is `WRONGTYPE`.
-    fn record(&mut self, key: &str) -> Result<Option<RecordFields>>;
+    /// A job record as stored ([`StoredRecord`]), `None` when the key does not exist: a string
+    /// is a packed record ([`crate::packed`]), a hash a record of the earlier format. Any other
+    /// type is `WRONGTYPE`.
+    fn record(&mut self, key: &str) -> Result<Option<StoredRecord>>;
     /// Writes a whole job record (`packed`, see [`crate::packed`]) at `key`, replacing what the
     /// key holds, a record of the earlier format (hash) included: `SET key packed PX ms` with
     /// `expire_ms` (a finished job's retention), else `SET key packed KEEPTTL` (the key's TTL, if
@@ -301,7 +333,8 @@ mod tests {
     #[test]
     fn entry_ids_are_read_digit_by_digit_with_their_form() {
         const MAX: u64 = u64::MAX;
-        let cases: [(&str, Option<(u64, u64, bool)>); 25] = [
+        type Parts = Option<(u64, u64, bool)>;
+        let cases: [(&str, Parts); 25] = [
             ("0-0", Some((0, 0, true))),
             ("1-0", Some((1, 0, true))),
             ("1764489600000-3", Some((1_764_489_600_000, 3, true))),

@@ -43,7 +43,7 @@ use std::sync::OnceLock;
 use redis_module::{Context, NotifyEvent, RedisString};
 use zrq_core::config::Config;
 use zrq_core::state::State;
-use zrq_core::store::{entry_before, KeyType, RecordFields, Store, StreamEntry};
+use zrq_core::store::{entry_before, KeyType, Store, StoredRecord, StreamEntry};
 use zrq_core::{Result, ZrqError};
 
 use crate::direct::{self, CallReply, Key, ReplyPart, Word};
@@ -432,9 +432,10 @@ impl Store for RedisStore<'_> {
         )))
     }
 
-    fn record(&mut self, key: &str) -> Result<Option<RecordFields>> {
-        // One lookup of the key for its type and its fields; a packed record is decoded from
-        // Redis' own buffer (no copy of the string first).
+    fn record(&mut self, key: &str) -> Result<Option<StoredRecord>> {
+        // One lookup of the key for its type and its value; a packed record is copied out of
+        // Redis' buffer once, whole (the job is read from those bytes without a string made per
+        // field: Job::from_packed).
         let at = self.keep_name(key);
         let name = self.kept(at)?;
         let handle = self.open(name, false)?;
@@ -444,21 +445,9 @@ impl Store for RedisStore<'_> {
                 let packed = handle
                     .string_bytes()
                     .ok_or_else(|| ZrqError::internal("could not read a string key"))?;
-                let fields = zrq_core::packed::decode_tagged(key, packed)?;
-                Ok(Some(
-                    fields
-                        .into_iter()
-                        .map(|(name, value)| (Cow::Borrowed(name), value))
-                        .collect(),
-                ))
+                Ok(Some(StoredRecord::Packed(packed.to_vec())))
             }
-            direct::HASH => Ok(Some(
-                handle
-                    .hash_all()
-                    .into_iter()
-                    .map(|(name, value)| (Cow::Owned(name), value))
-                    .collect(),
-            )),
+            direct::HASH => Ok(Some(StoredRecord::Hash(handle.hash_all()))),
             found => Err(ZrqError::wrong_type(
                 key,
                 key_type_of(found).as_str(),
