@@ -533,10 +533,14 @@ impl Store for RedisStore<'_> {
     }
 
     fn hincrby(&mut self, key: &str, field: &str, by: i64) -> Result<()> {
-        // Through the key API, replicated as `HINCRBY key field by` (deterministic, so the
-        // command is its own effect) with HINCRBY's keyspace event. The counters
-        // bumped once per job, and an increment of 1, are words made once (see `word_for`).
-        let failed = |why: &str| ZrqError::internal(&format!("HINCRBY failed: {why}"));
+        // As the command itself, `HINCRBY key field by` through RedisModule_Call (replicated as
+        // it is: deterministic, so the command is its own effect, with its keyspace event):
+        // ~2k instructions cheaper than the key API's read, parse, write and a
+        // `RedisModule_Replicate` (which looks the command's name up through an sds copy and a
+        // split, ~1.4k). The counters bumped once per job, and an increment of 1, are words
+        // made once (see `word_for`). A counter that is no integer, or would overflow, fails the
+        // command, which then wrote nothing; the key API below handles it (and a key of another
+        // type) as before.
         let at = self.keep_name(key);
         let name = self.kept(at)?;
         let made_field;
@@ -547,6 +551,18 @@ impl Store for RedisStore<'_> {
                 &made_field
             }
         };
+        static ONE: OnceLock<Word> = OnceLock::new();
+        let made_by;
+        let by_string = if by == 1 {
+            direct::word(&ONE, b"1")
+        } else {
+            made_by = direct::integer_string(self.ctx, by);
+            &made_by
+        };
+        if direct::call_strings(self.ctx, c"HINCRBY", true, &[name, field, by_string]).is_ok() {
+            return Ok(());
+        }
+        let failed = |why: &str| ZrqError::internal(&format!("HINCRBY failed: {why}"));
         let handle = self.open(name, true)?;
         if !matches!(handle.kind(), direct::EMPTY | direct::HASH) {
             return Err(failed(
@@ -570,15 +586,7 @@ impl Store for RedisStore<'_> {
             return Ok(());
         }
         self.notify(NotifyEvent::HASH, c"hincrby", name);
-        static ONE: OnceLock<Word> = OnceLock::new();
-        let made_by;
-        let by = if by == 1 {
-            direct::word(&ONE, b"1")
-        } else {
-            made_by = direct::integer_string(self.ctx, by);
-            &made_by
-        };
-        direct::replicate(self.ctx, c"HINCRBY", &[name, field, by]);
+        direct::replicate(self.ctx, c"HINCRBY", &[name, field, by_string]);
         Ok(())
     }
 
