@@ -1,7 +1,7 @@
 //! Direct key access through the module API (`RedisModule_OpenKey` and the type-specific calls),
 //! where it measured cheaper than `RedisModule_Call`: reads (a call builds a fake client, argument
 //! objects and a reply that is then converted again), sorted-set writes, stream appends
-//! (`RedisModule_StreamAdd`), one-field hash increments, and skipping writes that would change
+//! (`RedisModule_StreamAdd`), hash field writes, and skipping writes that would change
 //! nothing. Multi-field hash writes measured cheaper as calls (the call's replication reuses its
 //! argument objects), so they stay calls (see BENCHMARKS.md).
 //!

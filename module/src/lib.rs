@@ -41,6 +41,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     // Replaces the crate's INFO callback (registered just before `init`) with zrq's section.
     redis_module::raw::register_info_function(ctx.ctx, Some(stats::info_callback));
     timer::arm(ctx);
+    reply::prepare(ctx.ctx);
     Status::Ok
 }
 
