@@ -2,8 +2,7 @@
 //! where it measured cheaper than `RedisModule_Call`: reads (a call builds a fake client, argument
 //! objects and a reply that is then converted again), sorted-set writes, stream appends
 //! (`RedisModule_StreamAdd`), hash field writes, and skipping writes that would change
-//! nothing. Multi-field hash writes measured cheaper as calls (the call's replication reuses its
-//! argument objects), so they stay calls (see BENCHMARKS.md).
+//! nothing (see BENCHMARKS.md).
 //!
 //! Writes here replicate nothing by themselves: the store replicates each effect with
 //! `RedisModule_Replicate` and explicit arguments (see `store.rs`).

@@ -10,7 +10,8 @@
 //! docs/BENCHMARKS.md), it is used ([`crate::direct`]): job record reads (a packed string decoded
 //! in place from `RedisModule_StringDMA`, or a hash of the earlier format), job record writes
 //! (`RedisModule_StringSet` and the TTL: ~0.5k instructions cheaper per ACK than a `SET` call,
-//! the same per FETCH), hash field reads (HGET), sorted-set writes (ZADD, and ZREM, which first
+//! the same per FETCH), hash field reads (HGET) and writes (HSET: a finished job kept for the
+//! queue's retention is one field of its state's records hash), sorted-set writes (ZADD, and ZREM, which first
 //! checks read-only whether the member is there at all: most removals find nothing), stream
 //! appends (`RedisModule_StreamAdd`: ~2k instructions cheaper per ENQUEUE than an XADD call,
 //! replicated as XADD with the id it generated), and the due-index checks of the retention and
@@ -20,8 +21,8 @@
 //! stays on
 //! `RedisModule_Call` with the `!` flag:
 //! consumer-group operations, XDEL and XTRIM (whose command forms maintain the stream's metadata),
-//! multi-field HSET/HDEL (as calls they measured cheaper: the call's replication reuses its
-//! argument objects), the stats counters' HINCRBY (the key API's read, parse and write plus a
+//! HDEL (a retention step removes up to a thousand fields at once: as a call, its replication
+//! reuses the call's argument objects), the stats counters' HINCRBY (the key API's read, parse and write plus a
 //! `RedisModule_Replicate` measured ~0.5k more per ENQUEUE and per ACK than the call; a counter
 //! that is no integer is still restarted through the key API), PEXPIRE, and the rare or operator
 //! paths. Both kinds of
