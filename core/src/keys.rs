@@ -27,7 +27,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec {
         suffix: "stream",
         redis_type: "stream",
-        purpose: "jobs of priority 0 waiting or running; consumer group `zrq`, whose pending-entries list holds the running ones",
+        purpose: "pending jobs of priority 0 (a job's entry leaves the stream when it is delivered); consumer group `zrq`, read with NOACK",
     },
     KeySpec {
         suffix: "stream:",
@@ -36,8 +36,8 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         suffix: "job:",
-        redis_type: "hash",
-        purpose: "one record per job (see the job fields); expires with its retention once finished; a plain pending job has none (its inline stream entry holds it)",
+        redis_type: "string",
+        purpose: "one packed record per job (a hash in queues written before); a plain pending job has none (its inline stream entry holds it), nor has a finished job kept in `completed:records` / `cancelled:records`; a job with its own KEEP expires with it",
     },
     KeySpec {
         suffix: "active",
@@ -122,7 +122,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec {
         suffix: "stats",
         redis_type: "hash",
-        purpose: "counters since the queue was created: enqueued, completed, failed, dead, dropped; marks the queue as existing",
+        purpose: "counters since the queue was created: enqueued, completed, failed, dead, cancelled, dropped; marks the queue as existing",
     },
 ];
 

@@ -17,12 +17,11 @@
 //! position and may return a key twice); `readable` allows every key (no ACL); hashes keep their
 //! fields in insertion order (as a small Redis hash does).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::config::Config;
 use crate::state::State;
-use crate::store::{entry_before, entry_id, KeyType, RecordFields, Store, StreamEntry};
+use crate::store::{entry_before, entry_id, KeyType, Store, StoredRecord, StreamEntry};
 use crate::{Result, ZrqError};
 
 /// A stream entry id as numbers.
@@ -283,11 +282,13 @@ impl MemoryStore {
     /// A job record's fields as stored (empty when missing): a packed string decoded (empty if
     /// it does not decode), or a hash of the earlier format.
     pub fn job_record(&mut self, key: &str) -> Vec<(String, String)> {
-        let fields = self.record(key).ok().flatten().unwrap_or_default();
-        fields
-            .into_iter()
-            .map(|(name, value)| (name.into_owned(), value))
-            .collect()
+        match self.record(key) {
+            Ok(Some(StoredRecord::Packed(raw))) => {
+                crate::packed::decode(key, &raw).unwrap_or_default()
+            }
+            Ok(Some(StoredRecord::Hash(fields))) => fields,
+            _ => Vec::new(),
+        }
     }
 
     /// A stream's entries, oldest first (empty when missing or not a stream).
@@ -489,22 +490,14 @@ impl Store for MemoryStore {
         Ok(i64::try_from(len).unwrap_or(i64::MAX))
     }
 
-    fn record(&mut self, key: &str) -> Result<Option<RecordFields>> {
+    fn record(&mut self, key: &str) -> Result<Option<StoredRecord>> {
         self.expire_keys();
         match self.keys.get(key).map(|e| &e.value) {
             None => Ok(None),
-            Some(Value::String(packed)) => Ok(Some(
-                crate::packed::decode_tagged(key, packed.as_bytes())?
-                    .into_iter()
-                    .map(|(name, value)| (Cow::Borrowed(name), value))
-                    .collect(),
-            )),
-            Some(Value::Hash(fields)) => Ok(Some(
-                fields
-                    .iter()
-                    .map(|(name, value)| (Cow::Owned(name.clone()), value.clone()))
-                    .collect(),
-            )),
+            Some(Value::String(packed)) => {
+                Ok(Some(StoredRecord::Packed(packed.as_bytes().to_vec())))
+            }
+            Some(Value::Hash(fields)) => Ok(Some(StoredRecord::Hash(fields.clone()))),
             Some(other) => Err(ZrqError::wrong_type(
                 key,
                 other.kind().as_str(),

@@ -70,10 +70,33 @@ pub fn tag_of(name: &str) -> Option<u8> {
 
 /// The stored field tagged `tag`.
 pub fn field_of(tag: u8) -> Option<&'static str> {
-    TAGS.iter()
-        .find(|(_, t)| *t == tag)
-        .map(|(field, _)| *field)
+    tag_index(tag).map(|i| TAGS[i].0)
 }
+
+/// The position in [`TAGS`] of the field tagged `tag`: one look-up in a table made from [`TAGS`]
+/// at compile time, where a search of the list compares up to 29 tags for every field read.
+pub fn tag_index(tag: u8) -> Option<usize> {
+    match TAG_INDEX[usize::from(tag)] {
+        NO_TAG => None,
+        i => Some(usize::from(i)),
+    }
+}
+
+/// [`TAG_INDEX`]'s entry for a byte that is no tag.
+const NO_TAG: u8 = u8::MAX;
+
+/// Each byte's position in [`TAGS`] as a tag, [`NO_TAG`] for the others (fewer than 255 tags, so
+/// a position fits a byte and is never [`NO_TAG`]; a seen-set of them fits a `u32`, see [`visit`]).
+const TAG_INDEX: [u8; 256] = {
+    assert!(TAGS.len() <= 32);
+    let mut table = [NO_TAG; 256];
+    let mut i = 0;
+    while i < TAGS.len() {
+        table[TAGS[i].1 as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Packs `fields` (name and value, in the order given) into a record. A name without a tag is
 /// `INTERNAL`: only zrq's own code names fields here.
@@ -110,23 +133,41 @@ pub fn decode(key: &str, raw: &[u8]) -> Result<Vec<(String, String)>> {
 /// [`decode`], each field named by its entry in [`TAGS`] (no string made for a name): how the
 /// commands read a record.
 pub fn decode_tagged(key: &str, raw: &[u8]) -> Result<Vec<(&'static str, String)>> {
+    let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(12);
+    visit(key, raw, |tag, value| {
+        fields.push((TAGS[tag].0, value.to_string()));
+    })?;
+    Ok(fields)
+}
+
+/// Reads the record stored at `key` (named in errors) from its bytes, handing each field to
+/// `each` in stored order: its position in [`TAGS`] and its value, borrowed from `raw`. No string
+/// is made, so a reader that parses a field (an integer) or skips it pays nothing for it: the one
+/// reading of the grammar, which [`decode_tagged`] and [`crate::job::Job::from_packed`] share.
+/// The same faults as [`decode`] are `CORRUPT`, each reported where it is met; fields before it
+/// have been handed on by then.
+pub fn visit<'r>(key: &str, raw: &'r [u8], mut each: impl FnMut(usize, &'r str)) -> Result<()> {
     let corrupt = |detail: String| ZrqError::corrupt(key, &detail);
     if raw.is_empty() {
         return Err(corrupt("the record is empty".to_string()));
     }
-    let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(12);
+    // The tags met so far, one bit each (TAGS has fewer than 32): a field stored twice is found
+    // without a search.
+    let mut seen: u32 = 0;
     let mut at = 0;
     loop {
         let tag = raw[at];
-        let name = field_of(tag).ok_or_else(|| {
+        let index = tag_index(tag).ok_or_else(|| {
             corrupt(format!(
                 "unknown field tag '{}' at byte {at}",
                 tag.escape_ascii()
             ))
         })?;
-        if fields.iter().any(|(field, _)| *field == name) {
+        let name = TAGS[index].0;
+        if seen & (1 << index) != 0 {
             return Err(corrupt(format!("field '{name}' is stored twice")));
         }
+        seen |= 1 << index;
         let digits_start = at + 1;
         let digits = raw[digits_start..]
             .iter()
@@ -152,9 +193,9 @@ pub fn decode_tagged(key: &str, raw: &[u8]) -> Result<Vec<(&'static str, String)
             .ok_or_else(|| corrupt(format!("field '{name}' runs past the end of the record")))?;
         let value = std::str::from_utf8(&raw[value_start..value_end])
             .map_err(|_| corrupt(format!("field '{name}' is not UTF-8 text")))?;
-        fields.push((name, value.to_string()));
+        each(index, value);
         match raw.get(value_end) {
-            None => return Ok(fields),
+            None => return Ok(()),
             Some(&SEPARATOR) if value_end + 1 < raw.len() => at = value_end + 1,
             Some(_) => {
                 return Err(corrupt(format!(
@@ -187,6 +228,40 @@ mod tests {
                 "tag {} is used once",
                 char::from(*tag)
             );
+        }
+    }
+
+    #[test]
+    fn the_tag_table_finds_what_a_search_of_tags_finds() {
+        for byte in 0..=u8::MAX {
+            let searched = TAGS.iter().position(|(_, tag)| *tag == byte);
+            assert_eq!(tag_index(byte), searched, "{byte}");
+            assert_eq!(field_of(byte), searched.map(|i| TAGS[i].0), "{byte}");
+        }
+    }
+
+    #[test]
+    fn visit_hands_on_each_field_as_decode_reads_it() {
+        let records: &[&[u8]] = &[
+            b"t4:noop p7:{\"n\":1} s6:active a1:1",
+            b"s6:active E0:",
+            "t2:\u{e9} p4:\u{2713} s6:active".as_bytes(),
+            "t2:\u{e9} s1:\u{e9}".as_bytes(),
+            b"t1:\xc3 s1:\xa9",
+            b"s6:active a1:1 s4:dead",
+            b"s6:active q1:x",
+            b"s6:active ",
+            b"",
+        ];
+        for raw in records {
+            let mut visited = Vec::new();
+            let read = visit("k", raw, |tag, value| {
+                visited.push((TAGS[tag].0.to_string(), value.to_string()))
+            });
+            match decode("k", raw) {
+                Ok(fields) => assert_eq!((read, visited), (Ok(()), fields)),
+                Err(err) => assert_eq!(read, Err(err)),
+            }
         }
     }
 
@@ -278,6 +353,15 @@ mod tests {
                 "field 'state' runs past the end of the record",
             ),
             (b"s2:\xff\xfe", "field 'state' is not UTF-8 text"),
+            // Text as a whole, but a length that cuts a character.
+            ("s1:é".as_bytes(), "field 'state' is not UTF-8 text"),
+            ("t2:é s1:é".as_bytes(), "field 'state' is not UTF-8 text"),
+            ("t3:é".as_bytes(), "field 'task' runs past the end"),
+            // Not text as a whole: each fault where it is met.
+            (b"t1:x s2:\xff\xfe", "field 'state' is not UTF-8 text"),
+            (b"t1:\xc3 s1:\xa9", "field 'task' is not UTF-8 text"),
+            (b"t1:x q1:\xff", "unknown field tag 'q' at byte 5"),
+            (b"t1:x s01:\xff", "field 'state' has no valid length"),
             (b"s6:active a1:1 s4:dead", "field 'state' is stored twice"),
         ];
         for (raw, detail) in cases {

@@ -1,9 +1,8 @@
 //! Direct key access through the module API (`RedisModule_OpenKey` and the type-specific calls),
 //! where it measured cheaper than `RedisModule_Call`: reads (a call builds a fake client, argument
 //! objects and a reply that is then converted again), sorted-set writes, stream appends
-//! (`RedisModule_StreamAdd`), one-field hash increments, and skipping writes that would change
-//! nothing. Multi-field hash writes measured cheaper as calls (the call's replication reuses its
-//! argument objects), so they stay calls (see BENCHMARKS.md).
+//! (`RedisModule_StreamAdd`), hash field writes, and skipping writes that would change
+//! nothing (see BENCHMARKS.md).
 //!
 //! Writes here replicate nothing by themselves: the store replicates each effect with
 //! `RedisModule_Replicate` and explicit arguments (see `store.rs`).
@@ -65,28 +64,56 @@ pub fn integer_string(ctx: &Context, n: i64) -> RedisString {
 /// `RedisModule_CreateStringFromStreamID` measured ~1k instructions (Redis formats it through
 /// `sdscatfmt`).
 pub fn stream_id_string(ctx: &Context, id: &raw::RedisModuleStreamID) -> (RedisString, String) {
-    let mut text = String::with_capacity(41);
-    push_decimal(&mut text, id.ms);
-    text.push('-');
-    push_decimal(&mut text, id.seq);
-    (string(ctx, text.as_bytes()), text)
+    let mut buffer = [0u8; 41];
+    let bytes = stream_id_bytes(id.ms, id.seq, &mut buffer);
+    let text = std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .unwrap_or_default();
+    (string(ctx, bytes), text)
 }
 
-/// Appends the decimal digits of `n` (no `format!` machinery).
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+/// `ms-seq` written backwards into a buffer that fits any two u64s and the dash (pushing char by
+/// char into a String measured ~0.2k instructions more).
+fn stream_id_bytes(ms: u64, seq: u64, buffer: &mut [u8; 41]) -> &[u8] {
+    let mut at = put_decimal(buffer, seq);
+    at -= 1;
+    buffer[at] = b'-';
+    at = put_decimal(&mut buffer[..at], ms);
+    &buffer[at..]
+}
+
+/// Writes the decimal digits of `n` at the end of `out` (which has room for 20), returning where
+/// they start (no `format!` machinery).
+fn put_decimal(out: &mut [u8], mut n: u64) -> usize {
+    let mut at = out.len();
     loop {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+        out[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return at;
         }
     }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
+}
+
+/// How many strings [`with_pointers`] passes without allocating.
+const ON_STACK: usize = 16;
+
+/// Runs `f` over the raw pointers of `strings` (an argument array for the module API), kept on
+/// the stack when there are few (a heap array per call measured ~0.1k instructions).
+fn with_pointers<R>(
+    strings: &[&RedisString],
+    f: impl FnOnce(&mut [*mut raw::RedisModuleString]) -> R,
+) -> R {
+    if strings.len() <= ON_STACK {
+        let mut argv = [ptr::null_mut(); ON_STACK];
+        for (slot, string) in argv.iter_mut().zip(strings) {
+            *slot = string.inner;
+        }
+        return f(&mut argv[..strings.len()]);
     }
+    let mut argv: Vec<*mut raw::RedisModuleString> = strings.iter().map(|s| s.inner).collect();
+    f(&mut argv)
 }
 
 /// A module string made once and kept for the module's whole life: a constant word of the
@@ -105,6 +132,11 @@ pub fn word(cell: &'static OnceLock<Word>, text: &[u8]) -> &'static RedisString 
     &cell
         .get_or_init(|| Word(RedisString::create_from_slice(ptr::null_mut(), text)))
         .0
+}
+
+/// The bytes of a module string, valid while it lives.
+pub fn string_bytes(s: &RedisString) -> Option<&[u8]> {
+    bytes_of(s.inner)
 }
 
 fn bytes_of<'s>(s: *const raw::RedisModuleString) -> Option<&'s [u8]> {
@@ -285,20 +317,21 @@ impl<'n> Key<'n> {
     /// key is closed (Redis 7.0's module.c does it in moduleCloseKey, or on creating the key).
     pub fn stream_add(&self, fields: &[&RedisString]) -> Option<raw::RedisModuleStreamID> {
         let add = unsafe { raw::RedisModule_StreamAdd }?;
-        let mut argv: Vec<*mut raw::RedisModuleString> = fields.iter().map(|f| f.inner).collect();
         let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
-        let pairs = i64::try_from(argv.len() / 2).ok()?;
-        // SAFETY: an open writable key, `argv` holds `2 * pairs` valid strings (Redis copies
-        // their bytes into the stream), `id` receives the generated id.
-        let ok = unsafe {
-            add(
-                self.inner,
-                raw::REDISMODULE_STREAM_ADD_AUTOID as c_int,
-                &mut id,
-                argv.as_mut_ptr(),
-                pairs,
-            )
-        };
+        let pairs = i64::try_from(fields.len() / 2).ok()?;
+        let ok = with_pointers(fields, |argv| {
+            // SAFETY: an open writable key, `argv` holds `2 * pairs` valid strings (Redis copies
+            // their bytes into the stream), `id` receives the generated id.
+            unsafe {
+                add(
+                    self.inner,
+                    raw::REDISMODULE_STREAM_ADD_AUTOID as c_int,
+                    &mut id,
+                    argv.as_mut_ptr(),
+                    pairs,
+                )
+            }
+        });
         (ok == raw::REDISMODULE_OK as c_int).then_some(id)
     }
 
@@ -413,11 +446,8 @@ impl Drop for Key<'_> {
 }
 
 /// Publishes `message` on `channel` to this server's subscribers (nothing is replicated).
-pub fn publish(ctx: &Context, channel: &str, message: &str) {
-    let (channel, message) = (
-        string(ctx, channel.as_bytes()),
-        string(ctx, message.as_bytes()),
-    );
+pub fn publish(ctx: &Context, channel: &RedisString, message: &[u8]) {
+    let message = string(ctx, message);
     // SAFETY: a live context and two valid strings.
     unsafe {
         if let Some(publish) = raw::RedisModule_PublishMessage {
@@ -448,8 +478,8 @@ pub fn replicate(ctx: &Context, command: &CStr, args: &[&RedisString]) {
     let (ctx, command) = (ctx.ctx, command.as_ptr());
     // SAFETY: a live context, a NUL-terminated command name, and per format one valid string
     // per `s` (borrowed for the call; Redis retains what it keeps), or the "v" format's (array,
-    // length) pair. Two to four arguments go as `s` each: with "v" Redis grows its argument
-    // array a second time (measured ~350 instructions).
+    // length) pair. Two to eight arguments (an XADD of two fields is six) go as `s` each: with
+    // "v" Redis grows its argument array a second time (measured ~350 instructions).
     unsafe {
         match args {
             [a, b] => replicate(ctx, command, c"ss".as_ptr(), a.inner, b.inner),
@@ -463,11 +493,55 @@ pub fn replicate(ctx: &Context, command: &CStr, args: &[&RedisString]) {
                 c.inner,
                 d.inner,
             ),
-            _ => {
-                let argv: Vec<*mut raw::RedisModuleString> =
-                    args.iter().map(|arg| arg.inner).collect();
+            [a, b, c, d, e] => replicate(
+                ctx,
+                command,
+                c"sssss".as_ptr(),
+                a.inner,
+                b.inner,
+                c.inner,
+                d.inner,
+                e.inner,
+            ),
+            [a, b, c, d, e, f] => replicate(
+                ctx,
+                command,
+                c"ssssss".as_ptr(),
+                a.inner,
+                b.inner,
+                c.inner,
+                d.inner,
+                e.inner,
+                f.inner,
+            ),
+            [a, b, c, d, e, f, g] => replicate(
+                ctx,
+                command,
+                c"sssssss".as_ptr(),
+                a.inner,
+                b.inner,
+                c.inner,
+                d.inner,
+                e.inner,
+                f.inner,
+                g.inner,
+            ),
+            [a, b, c, d, e, f, g, h] => replicate(
+                ctx,
+                command,
+                c"ssssssss".as_ptr(),
+                a.inner,
+                b.inner,
+                c.inner,
+                d.inner,
+                e.inner,
+                f.inner,
+                g.inner,
+                h.inner,
+            ),
+            _ => with_pointers(args, |argv| {
                 replicate(ctx, command, c"v".as_ptr(), argv.as_ptr(), argv.len())
-            }
+            }),
         };
     }
 }
@@ -486,12 +560,30 @@ pub struct ReplyPart<'r> {
 }
 
 impl CallReply {
-    /// The reply as a whole.
+    /// The reply as a whole. Asking it (or an element) anything makes Redis parse the whole
+    /// reply into a tree first.
     pub fn part(&self) -> ReplyPart<'_> {
         ReplyPart {
             inner: self.root,
             _root: PhantomData,
         }
+    }
+
+    /// The reply's RESP2 bytes as the command wrote them (`RedisModule_CallReplyProto`: nothing
+    /// is parsed), valid while the reply lives.
+    pub fn proto(&self) -> &[u8] {
+        let mut len = 0usize;
+        // SAFETY: the pointer is read as described at the top of this file; `root` is a live
+        // root reply.
+        let data = unsafe {
+            raw::RedisModule_CallReplyProto.map_or(ptr::null(), |f| f(self.root, &mut len))
+        };
+        if data.is_null() {
+            return &[];
+        }
+        // SAFETY: Redis guarantees `data` points to `len` readable bytes while the reply lives,
+        // which the borrow of `self` guarantees.
+        unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
     }
 }
 
@@ -509,7 +601,6 @@ impl Drop for CallReply {
 
 /// Whether a reply part is a string (bulk or status; RESP2, so no verbatim strings).
 const REPLY_STRING: c_int = raw::REDISMODULE_REPLY_STRING as c_int;
-const REPLY_ERROR: c_int = raw::REDISMODULE_REPLY_ERROR as c_int;
 const REPLY_INTEGER: c_int = raw::REDISMODULE_REPLY_INTEGER as c_int;
 const REPLY_ARRAY: c_int = raw::REDISMODULE_REPLY_ARRAY as c_int;
 
@@ -607,6 +698,17 @@ pub fn call(
         .iter()
         .map(|arg| RedisString::create_from_slice(ptr::null_mut(), arg))
         .collect();
+    let strings: Vec<&RedisString> = strings.iter().collect();
+    call_strings(ctx, command, write, &strings)
+}
+
+/// [`call`] with arguments that are module strings already (a key name the store keeps).
+pub fn call_strings(
+    ctx: &Context,
+    command: &CStr,
+    write: bool,
+    strings: &[&RedisString],
+) -> std::result::Result<CallReply, String> {
     let formats = if write { &WRITE_FORMATS } else { &READ_FORMATS };
     let format = formats.get(strings.len()).unwrap_or(&formats[0]).as_ptr();
     let (ctx, command) = (ctx.ctx, command.as_ptr());
@@ -616,9 +718,9 @@ pub fn call(
     };
     // SAFETY: a live context, a NUL-terminated command name, and the arguments the format names:
     // one valid string per `s`, or for `v` an (array, length) pair of valid strings. The strings
-    // live (in `strings`) until the call returns; Redis retains what it keeps.
+    // live (borrowed by `strings`) until the call returns; Redis retains what it keeps.
     let root = unsafe {
-        match strings.as_slice() {
+        match strings {
             [a] => call(ctx, command, format, a.inner),
             [a, b] => call(ctx, command, format, a.inner, b.inner),
             [a, b, c] => call(ctx, command, format, a.inner, b.inner, c.inner),
@@ -626,18 +728,18 @@ pub fn call(
             [a, b, c, d, e] => call(
                 ctx, command, format, a.inner, b.inner, c.inner, d.inner, e.inner,
             ),
-            _ => {
-                let argv: Vec<*mut raw::RedisModuleString> =
-                    strings.iter().map(|arg| arg.inner).collect();
+            _ => with_pointers(strings, |argv| {
                 call(ctx, command, format, argv.as_ptr(), argv.len())
-            }
+            }),
         }
     };
     if root.is_null() {
         return Err("no reply".to_string());
     }
     let reply = CallReply { root };
-    if reply.part().kind() == REPLY_ERROR {
+    // Told from the reply's first byte (a RESP2 error is `-…`): asking the reply its type would
+    // parse all of it, which a reply read from its bytes ([`CallReply::proto`]) never needs.
+    if reply.proto().first() == Some(&b'-') {
         let message = reply.part().raw_bytes().unwrap_or_default();
         return Err(String::from_utf8(message.to_vec()).unwrap_or_default());
     }
@@ -690,5 +792,21 @@ pub fn readable_by_current_user(ctx: &Context, keys: Vec<String>) -> Vec<String>
             .collect();
         free_user(user);
         readable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_id_is_written_as_xadd_writes_it() {
+        let mut buffer = [0u8; 41];
+        for (ms, seq) in [(0, 0), (1, 2), (1_764_550_000_123, 9), (u64::MAX, u64::MAX)] {
+            assert_eq!(
+                stream_id_bytes(ms, seq, &mut buffer),
+                format!("{ms}-{seq}").as_bytes()
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ mod commands;
 mod direct;
 mod guard;
 mod reply;
+mod resp;
 mod settings;
 mod stats;
 mod store;
@@ -40,6 +41,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     // Replaces the crate's INFO callback (registered just before `init`) with zrq's section.
     redis_module::raw::register_info_function(ctx.ctx, Some(stats::info_callback));
     timer::arm(ctx);
+    reply::prepare(ctx.ctx);
     Status::Ok
 }
 

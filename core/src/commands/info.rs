@@ -53,12 +53,16 @@ impl<'a> Info<'a> {
             // its generated id says), or, for a job held by its inline entry, the entry id's.
             let created = match first.first() {
                 Some((entry, fields)) => match fields.iter().find(|(f, _)| f == ENTRY_FIELD) {
-                    Some((_, id)) => store.record(&keys.job(id))?.and_then(|fields| {
-                        match fields.into_iter().find(|(f, _)| f == "created_at") {
-                            Some((_, t)) => t.parse().ok(),
-                            None => crate::job::generated_created_at(id),
+                    Some((_, id)) => {
+                        let key = keys.job(id);
+                        match store.record(&key)? {
+                            Some(record) => match record.field(&key, "created_at")? {
+                                Some(t) => t.parse().ok(),
+                                None => crate::job::generated_created_at(id),
+                            },
+                            None => None,
                         }
-                    }),
+                    }
                     None => entry_id(entry).and_then(|(ms, _)| i64::try_from(ms).ok()),
                 },
                 None => None,

@@ -48,7 +48,7 @@ use crate::args::{self, MAX_COUNT};
 use crate::job::{Job, Place};
 use crate::keys::{QueueKeys, ENTRY_FIELD, GROUP, MAX_PRIORITY};
 use crate::state::{Event, State};
-use crate::store::{entry_after, entry_id, KeyType, Store};
+use crate::store::{entry_after, entry_id, KeyType, Store, StoredRecord};
 use crate::{Reply, Result, ZrqError};
 
 /// Reads `<queue> <name>`: the whole argument list of commands that address one job, schedule or
@@ -228,8 +228,7 @@ pub(crate) fn load_kept(
     let Some((records, packed)) = kept_raw(store, keys, id, state)? else {
         return Ok(None);
     };
-    let fields = crate::packed::decode(&records, packed.as_bytes())?;
-    Job::from_records(&records, keys.queue(), id, state, fields).map(Some)
+    Job::from_packed_records(&records, keys.queue(), id, state, packed.as_bytes()).map(Some)
 }
 
 /// The records hash of final `state` and job `id`'s field in it as stored, `None` when it is not
@@ -267,10 +266,9 @@ pub(crate) fn kept_in_records(
 fn load_record(store: &mut dyn Store, keys: &QueueKeys, id: &str) -> Result<Option<Job>> {
     let key = keys.job(id);
     match store.record(&key)? {
-        Some(fields) if !fields.is_empty() => {
-            Job::from_fields(&key, keys.queue(), id, fields).map(Some)
-        }
-        _ => Ok(None),
+        None => Ok(None),
+        Some(StoredRecord::Hash(fields)) if fields.is_empty() => Ok(None),
+        Some(record) => record.job(&key, keys.queue(), id).map(Some),
     }
 }
 

@@ -28,17 +28,13 @@ impl<'a> StateOf<'a> {
     pub fn apply(&self, store: &mut dyn Store) -> Result<Reply> {
         let keys = QueueKeys::new(self.queue);
         let key = keys.job(self.id);
-        let Some(fields) = store.record(&key)? else {
+        let Some(record) = store.record(&key)? else {
             // A plain pending job has no record at its key (its inline entry holds it), nor has
             // a finished job kept in its state's records hash.
             let job = load_unrecorded(store, &keys, self.id)?;
             return Ok(job.map_or(Reply::Nil, |job| Reply::Bulk(job.state.as_str().into())));
         };
-        let state = fields
-            .into_iter()
-            .find(|(f, _)| f == "state")
-            .map(|(_, v)| v);
-        match state {
+        match record.field(&key, "state")? {
             Some(text) => State::parse(&text)
                 .map(|state| Reply::Bulk(state.as_str().to_string()))
                 .ok_or_else(|| ZrqError::corrupt(&key, &format!("unknown state '{text}'"))),

@@ -25,7 +25,7 @@
 --
 -- What a script cannot do (block a client, run timers) the client library does; see docs/LUA.md.
 
-local VERSION = '0.1.0+513f235b'
+local VERSION = '0.1.0+f10fdb4b'
 
 --------------------------------------------------------------------------------------------------
 -- zrq-core's definitions, generated from the Rust ones by lua-compat/build.rs (src/generate.rs):
@@ -70,7 +70,7 @@ local KEY_KINDS = { 'stream', 'stream:', 'job:', 'active', 'waiting', 'batch:', 
 local LUA_ONLY_KEY_KINDS = { 'wake' }
 local EVENTS = 'events'
 -- Each key kind's Redis type (KeySpec::redis_type), by suffix: what WRONGTYPE checks expect.
-local KEY_TYPE = { stream = 'stream', ['stream:'] = 'stream', ['job:'] = 'hash', active = 'zset', waiting = 'zset', ['batch:'] = 'hash', scheduled = 'zset', retrying = 'zset', completed = 'zset', cancelled = 'zset', ['completed:records'] = 'hash', ['completed:log'] = 'stream', ['cancelled:records'] = 'hash', ['cancelled:log'] = 'stream', dead = 'zset', unique = 'hash', paused = 'string', schedules = 'hash', ticks = 'zset', stats = 'hash', wake = 'list' }
+local KEY_TYPE = { stream = 'stream', ['stream:'] = 'stream', ['job:'] = 'string', active = 'zset', waiting = 'zset', ['batch:'] = 'hash', scheduled = 'zset', retrying = 'zset', completed = 'zset', cancelled = 'zset', ['completed:records'] = 'hash', ['completed:log'] = 'stream', ['cancelled:records'] = 'hash', ['cancelled:log'] = 'stream', dead = 'zset', unique = 'hash', paused = 'string', schedules = 'hash', ticks = 'zset', stats = 'hash', wake = 'list' }
 -- How many wake-up tokens a queue keeps at most (docs/LUA.md, "Blocking FETCH").
 local WAKE_CAP = 128
 
