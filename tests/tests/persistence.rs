@@ -254,7 +254,63 @@ fn jobs_survive_an_aof_replay(backend: Backend) {
     });
 }
 
+/// Changes since the last save, as `INFO persistence` counts them: what RDB save points
+/// (`save <seconds> <changes>`) fire on.
+fn changes_since_save(server: &Server) -> i64 {
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query(&mut server.conn())
+        .expect("INFO persistence");
+    info.lines()
+        .find_map(|line| line.strip_prefix("rdb_changes_since_last_save:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("rdb_changes_since_last_save")
+}
+
+/// Each step of a job's life counts as a change toward RDB save points, as the commands it stands
+/// for would: a queue whose writes counted nothing would never be saved by `save <seconds>
+/// <changes>` (Debian's default configuration persists only that way). Redis counts the changes
+/// its own commands make; the module's direct writes (key API, replicated by hand) must count
+/// too, and this holds both backends to it.
+fn every_step_counts_toward_rdb_save_points(backend: Backend) {
+    let server = backend.server();
+    let mut zrq = server.zrq(backend);
+    let _: Value = redis::cmd("SAVE").query(&mut server.conn()).expect("SAVE");
+    let mut last = changes_since_save(&server);
+    let mut counted = |step: &str| {
+        let now = changes_since_save(&server);
+        assert!(
+            now > last,
+            "{step} counted no change ({last} before, {now} after)"
+        );
+        last = now;
+    };
+    let plain = zrq.enqueue(Q, "t", "{}", &[]);
+    counted("ENQUEUE");
+    let later = zrq.enqueue(Q, "t", "{}", &["DELAY", "600000"]);
+    counted("ENQUEUE DELAY");
+    let failing = zrq.enqueue(Q, "t", "{}", &["RETRIES", "0"]);
+    counted("ENQUEUE RETRIES");
+    assert_eq!(zrq.fetch(Q, "w", 10).len(), 2);
+    counted("FETCH");
+    let touched: i64 = zrq
+        .call("touch", &[Q, &plain, "PROGRESS", "5"])
+        .expect("TOUCH");
+    assert_eq!(touched, 1);
+    counted("TOUCH");
+    let acked: i64 = zrq.call("ack", &[Q, &plain, "RESULT", "1"]).expect("ACK");
+    assert_eq!(acked, 1);
+    counted("ACK");
+    let failed: String = zrq.call("fail", &[Q, &failing, "boom"]).expect("FAIL");
+    assert_eq!(failed, "dead");
+    counted("FAIL");
+    let cancelled: i64 = zrq.call("cancel", &[Q, &later]).expect("CANCEL");
+    assert_eq!(cancelled, 1);
+    counted("CANCEL");
+}
+
 conformance!(
+    every_step_counts_toward_rdb_save_points,
     jobs_survive_a_clean_restart,
     jobs_survive_a_crash,
     jobs_survive_debug_reload,
