@@ -980,6 +980,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// [`sample`] as the plain pending job of priority `priority` that inline entry
+    /// `1764489600000-3` holds.
+    fn pending_sample(priority: i64) -> Job {
+        let entry = "1764489600000-3";
+        let mut job = sample();
+        job.state = State::Pending;
+        job.attempt = 0;
+        job.priority = priority;
+        job.id = inline_id(priority, entry);
+        job.created_at = 1_764_489_600_000;
+        job.entry = Some(entry.into());
+        job.started_at = None;
+        job.consumer = None;
+        job.lease = None;
+        job.progress = None;
+        job.place = Place::Entry;
+        job
+    }
+
     fn owned(fields: Vec<(&'static str, Cow<'_, str>)>) -> Vec<(String, String)> {
         fields
             .into_iter()
@@ -1044,19 +1063,8 @@ pub(crate) mod tests {
 
     #[test]
     fn an_inline_entry_reads_as_a_pending_job() {
-        let mut job = sample();
-        job.state = State::Pending;
-        job.attempt = 0;
-        job.priority = 7;
-        job.id = "p7:1764489600000-3".into();
-        job.created_at = 1_764_489_600_000;
-        job.entry = Some("1764489600000-3".into());
-        job.started_at = None;
-        job.consumer = None;
-        job.lease = None;
-        job.progress = None;
+        let mut job = pending_sample(7);
         job.children = None;
-        job.place = Place::Entry;
         let fields = job.entry_fields();
         let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
         assert_eq!(names, ["task", "payload", "keep", "batch", "schedule"]);
@@ -1461,18 +1469,7 @@ pub(crate) mod tests {
         full.result = Some(" ".into());
         full.error = Some("e1: x y".into());
         jobs.push(full);
-        let mut pending = sample();
-        pending.state = State::Pending;
-        pending.attempt = 0;
-        pending.id = "1764489600000-3".into();
-        pending.created_at = 1_764_489_600_000;
-        pending.entry = Some("1764489600000-3".into());
-        pending.started_at = None;
-        pending.consumer = None;
-        pending.lease = None;
-        pending.progress = None;
-        pending.place = Place::Entry;
-        jobs.push(pending);
+        jobs.push(pending_sample(0));
         jobs
     }
 
