@@ -369,15 +369,7 @@ impl Job {
         id: &str,
         fields: Vec<(N, String)>,
     ) -> Result<Job> {
-        let mut slots = slots_of(fields);
-        Job::build(
-            key,
-            queue,
-            id.to_string(),
-            &mut slots,
-            Placed::default(),
-            generated_defaults(id),
-        )
+        Job::from_slots(key, queue, id, slots_of(fields))
     }
 
     /// Reads the packed record ([`crate::packed`]) of job `id` of `queue`, stored at `key`, from
@@ -388,7 +380,17 @@ impl Job {
     /// measured in ZRQ.ACK, reading the record this way (from Redis' own buffer) cost 4.75k
     /// instructions a job where decoding to fields and then [`Job::from_fields`] cost 5.8k.
     pub fn from_packed(key: &str, queue: &str, id: &str, raw: &[u8]) -> Result<Job> {
-        let mut slots = packed_slots(key, raw)?;
+        Job::from_slots(key, queue, id, packed_slots(key, raw)?)
+    }
+
+    /// The job of a record at its own key (`key`), its fields in `slots`: nothing about it comes
+    /// from where it is kept but its queue and id (see [`Job::build`]).
+    fn from_slots<V: AsRef<str> + Into<String>>(
+        key: &str,
+        queue: &str,
+        id: &str,
+        mut slots: Slots<V>,
+    ) -> Result<Job> {
         Job::build(
             key,
             queue,
