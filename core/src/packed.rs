@@ -241,31 +241,6 @@ mod tests {
     }
 
     #[test]
-    fn visit_hands_on_each_field_as_decode_reads_it() {
-        let records: &[&[u8]] = &[
-            b"t4:noop p7:{\"n\":1} s6:active a1:1",
-            b"s6:active E0:",
-            "t2:\u{e9} p4:\u{2713} s6:active".as_bytes(),
-            "t2:\u{e9} s1:\u{e9}".as_bytes(),
-            b"t1:\xc3 s1:\xa9",
-            b"s6:active a1:1 s4:dead",
-            b"s6:active q1:x",
-            b"s6:active ",
-            b"",
-        ];
-        for raw in records {
-            let mut visited = Vec::new();
-            let read = visit("k", raw, |tag, value| {
-                visited.push((TAGS[tag].0.to_string(), value.to_string()))
-            });
-            match decode("k", raw) {
-                Ok(fields) => assert_eq!((read, visited), (Ok(()), fields)),
-                Err(err) => assert_eq!(read, Err(err)),
-            }
-        }
-    }
-
-    #[test]
     fn encodes_the_documented_example() {
         let fields = [
             ("task", "noop"),
