@@ -1,4 +1,5 @@
-//! Stream entries read straight from the RESP2 bytes of a `RedisModule_Call` reply.
+//! Stream entries and hash fields read straight from the RESP2 bytes of a `RedisModule_Call`
+//! reply.
 //!
 //! Asking a call reply for its type or an element makes Redis parse the whole reply into a tree
 //! of call-reply objects first (one allocation per array; for XREADGROUP's 100 entries ~5.7k
@@ -26,6 +27,11 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `bytes`.
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, at: 0 }
+    }
+
     /// The line from the cursor to the next CRLF (without it); the cursor moves past the CRLF.
     /// A head's line holds no CR of its own (a type byte and a number, or a status).
     fn line(&mut self) -> Option<&'a [u8]> {
@@ -180,14 +186,25 @@ fn utf8(bytes: &[u8]) -> Option<String> {
     std::str::from_utf8(bytes).ok().map(str::to_owned)
 }
 
+/// The entries of an XRANGE reply, `[[entry-id, [field, value, …]], …]`, from its RESP2 bytes,
+/// in order. `None` when the bytes are not RESP2 (Redis never makes such a reply).
+pub fn read_entry_list(proto: &[u8]) -> Option<Vec<StreamEntry>> {
+    let mut out = Vec::new();
+    Reader::new(proto).entries(&mut out)?;
+    Some(out)
+}
+
+/// The pairs of a flat `[field, value, …]` reply (HGETALL), from its RESP2 bytes; pairs that
+/// are not both UTF-8 text are skipped. `None` when the bytes are not RESP2.
+pub fn read_pairs(proto: &[u8]) -> Option<Vec<(String, String)>> {
+    Reader::new(proto).pairs()
+}
+
 /// The entries of an XREADGROUP (or XREAD) reply, `[[stream, [[entry-id, [field, value, …]],
 /// …]], …]` or the null array, from its RESP2 bytes: of every stream its second element's
 /// entries, in order. `None` when the bytes are not RESP2 (Redis never makes such a reply).
 pub fn read_entries(proto: &[u8]) -> Option<Vec<StreamEntry>> {
-    let mut reader = Reader {
-        bytes: proto,
-        at: 0,
-    };
+    let mut reader = Reader::new(proto);
     let mut out = Vec::new();
     let head = reader.head()?;
     let Head::Array(Some(streams)) = head else {
@@ -315,6 +332,34 @@ mod tests {
             read,
             owned(&[("1-0", &[("a", "b")]), ("2-0", &[]), ("3-3", &[("f", "v")])])
         );
+    }
+
+    #[test]
+    fn reads_an_entry_list_and_flat_pairs() {
+        let list = format!(
+            "*2\r\n{}{}",
+            entry("1-1", &["id", "j1"]),
+            entry("1-2", &["a", "b", "odd"])
+        );
+        assert_eq!(
+            read_entry_list(list.as_bytes()),
+            Some(owned(&[("1-1", &[("id", "j1")]), ("1-2", &[("a", "b")])]))
+        );
+        assert_eq!(read_entry_list(b"*0\r\n"), Some(Vec::new()));
+        let pairs = format!(
+            "*5\r\n{}{}{}:7\r\n{}",
+            bulk("f"),
+            bulk("v"),
+            bulk("g"),
+            bulk("x")
+        );
+        assert_eq!(
+            read_pairs(pairs.as_bytes()),
+            Some(vec![("f".to_string(), "v".to_string())])
+        );
+        assert_eq!(read_pairs(b"*0\r\n"), Some(Vec::new()));
+        assert_eq!(read_pairs(b"*2\r\n$1\r\nf\r\n"), None);
+        assert_eq!(read_entry_list(b"*1\r\n*2\r\n$1\r\n"), None);
     }
 
     #[test]

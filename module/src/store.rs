@@ -241,27 +241,10 @@ impl<'a> RedisStore<'a> {
     }
 }
 
-/// Pairs up a flat field/value array, skipping values that are not UTF-8 text.
-fn pairs(items: Option<ReplyPart<'_>>) -> Vec<(String, String)> {
-    let Some(items) = items else {
-        return Vec::new();
-    };
-    let mut items = items.items();
-    let mut out = Vec::with_capacity(items.size_hint().0 / 2);
-    while let (Some(field), Some(value)) = (items.next(), items.next()) {
-        if let (Some(field), Some(value)) = (field.text(), value.text()) {
-            out.push((field, value));
-        }
-    }
-    out
-}
-
-/// Stream entries from a `[[entry-id, [field, value, …]], …]` reply.
-fn entries(list: Option<ReplyPart<'_>>) -> Vec<StreamEntry> {
-    list.into_iter()
-        .flat_map(ReplyPart::items)
-        .filter_map(|entry| Some((entry.get(0)?.text()?, pairs(Some(entry.get(1)?)))))
-        .collect()
+/// What a reader of [`crate::resp`] made of `command`'s reply; `INTERNAL` when the reply was
+/// not RESP2 (Redis never makes such a reply).
+fn parsed<T>(command: &str, read: Option<T>) -> Result<T> {
+    read.ok_or_else(|| ZrqError::internal(&format!("{command} returned no RESP2 reply")))
 }
 
 /// The constant names written once per job, as words made once (see [`direct::word`]): the
@@ -430,9 +413,8 @@ impl Store for RedisStore<'_> {
     }
 
     fn hgetall(&mut self, key: &str) -> Result<Vec<(String, String)>> {
-        Ok(pairs(Some(
-            self.read(c"HGETALL", &[key.as_bytes()])?.part(),
-        )))
+        let reply = self.read(c"HGETALL", &[key.as_bytes()])?;
+        parsed("HGETALL", crate::resp::read_pairs(reply.proto()))
     }
 
     fn record(&mut self, key: &str) -> Result<Option<StoredRecord>> {
@@ -663,11 +645,8 @@ impl Store for RedisStore<'_> {
         ];
         // Reply: [[entry-id, [field, value, …]]], or [] when there is no such entry.
         let reply = self.read(c"XRANGE", &args)?;
-        Ok(reply
-            .part()
-            .get(0)
-            .and_then(|found| found.get(1))
-            .map(|fields| pairs(Some(fields))))
+        let found = parsed("XRANGE", crate::resp::read_entry_list(reply.proto()))?;
+        Ok(found.into_iter().next().map(|(_, fields)| fields))
     }
 
     fn xdel(&mut self, stream: &str, entry: &str) -> Result<()> {
@@ -698,7 +677,8 @@ impl Store for RedisStore<'_> {
             b"COUNT",
             count.as_bytes(),
         ];
-        Ok(entries(Some(self.read(c"XRANGE", &args)?.part())))
+        let reply = self.read(c"XRANGE", &args)?;
+        parsed("XRANGE", crate::resp::read_entry_list(reply.proto()))
     }
 
     fn pending_summary(&mut self, stream: &str, group: &str) -> Result<(i64, Option<String>)> {
@@ -735,8 +715,7 @@ impl Store for RedisStore<'_> {
         // Read from its RESP2 bytes (see `resp`): walking the call reply's parsed tree measured
         // ~7.5k instructions more per job (callgrind, 100 entries a call).
         let reply = self.write(c"XREADGROUP", &args)?;
-        crate::resp::read_entries(reply.proto())
-            .ok_or_else(|| ZrqError::internal("XREADGROUP returned no RESP2 reply"))
+        parsed("XREADGROUP", crate::resp::read_entries(reply.proto()))
     }
 
     fn xtrim_below(&mut self, stream: &str, min_id: &str) -> Result<()> {
