@@ -12,7 +12,7 @@
 //! that one command runs every writing scenario below; so do users without the events channel
 //! and with read-only keys.
 
-mod support;
+use crate::support;
 
 use support::{error_text, TENANT_A};
 use zrq_tests::redis::{self, Value};

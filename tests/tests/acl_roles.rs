@@ -5,7 +5,7 @@
 //! one: allowed where the page says so, else refused with `NOPERM` and nothing written. Then the
 //! raw commands the page says a role must (not) have.
 
-mod support;
+use crate::support;
 
 use support::error_text;
 use zrq_tests::redis::{self, Connection, Value};

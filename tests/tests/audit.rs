@@ -2,7 +2,7 @@
 //! reporting each kind of corruption when one index or record is damaged on purpose, so a chaos
 //! test that relies on it cannot pass by the audit seeing nothing.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

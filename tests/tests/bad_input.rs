@@ -3,7 +3,7 @@
 //! Each case must get an error reply whose first word is a code from the core error table and
 //! whose text names the problem; the keyspace must be unchanged and the server must still answer.
 
-mod support;
+use crate::support;
 
 use support::error_text;
 use zrq_core::args::{MAX_COUNT, MAX_DURATION_MS, MAX_NAME_LEN, MAX_RETRIES};

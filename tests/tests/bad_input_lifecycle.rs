@@ -8,7 +8,7 @@
 //! (from the core constructors, and literally for a representative subset), an unchanged
 //! keyspace, and a server that still answers.
 
-mod support;
+use crate::support;
 
 use zrq_core::args::{MAX_COUNT, MAX_DURATION_MS, MAX_NAME_LEN, MAX_RETRIES};
 use zrq_core::commands::enqueue::MAX_AT_MS;

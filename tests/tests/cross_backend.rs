@@ -4,7 +4,7 @@
 //! Every test here runs one server with the module loaded AND the library loaded, so each step of
 //! a job's life can be taken by either backend.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

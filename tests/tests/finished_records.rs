@@ -10,7 +10,7 @@
 //! anything is written, and that jobs with their own `KEEP`, or finished by an earlier version
 //! (own key with a TTL, member of the state's sorted set), keep working as before.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,7 +1,7 @@
 //! The queue's guarantees: a job is always in exactly one place, nothing is lost or duplicated
 //! when a worker dies, and a corrupt record is reported without taking the server down.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //! command writes to it while it is pending (an AFTER child registering with it), survives
 //! replication and an AOF reload, and passes the audit. An `ID` of the generated form is refused.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

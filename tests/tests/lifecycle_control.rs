@@ -1,7 +1,7 @@
 //! Leases, results and control: TOUCH, CANCEL, RESULT, UNIQUE, PRIORITY, PAUSE/RESUME, retention
 //! TTLs; visibility: INFO, QUEUES, LIST paging, and the per-queue Pub/Sub channel.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Failures: FAIL with RETRYIN and with backoff (module configs and per-job BACKOFF), burial after
 //! the last attempt, RECLAIM as a failure, and the dead letters (DEAD, REQUEUE, DELETE, the cap).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

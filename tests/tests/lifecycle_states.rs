@@ -5,7 +5,7 @@
 //!
 //! `Promote` (scheduled/retrying → pending) needs the server-side timer: see `timers.rs`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! a command at the limit works. Also: LIST cursors that resume at a position, cron steps that
 //! would overflow, and schedule ticks skipped while the server is at `maxmemory`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Command metadata: key positions (so cluster clients route each command to its queue's slot),
 //! command flags as in the core command table, and the load-time warning about eviction.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

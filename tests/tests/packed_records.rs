@@ -13,7 +13,7 @@
 //! - a string that is not a packed record (bad tag, bad length, missing ':', stray spaces, a tag
 //!   twice, empty…) is `CORRUPT` for every command that reads it, and nothing is written.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,7 +2,7 @@
 //! (SIGKILL, `appendfsync always`), `DEBUG RELOAD` and `DEBUG LOADAOF`, and the queue keeps
 //! working afterwards.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;

@@ -2,7 +2,7 @@
 //! schedules, dead and finished jobs, the pause flag and UNIQUE keys survive a restart (SHUTDOWN)
 //! and a crash (SIGKILL), and the timer goes on firing afterwards.
 
-mod support;
+use crate::support;
 
 use std::thread;
 use std::time::Duration;

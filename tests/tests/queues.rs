@@ -1,7 +1,7 @@
 //! `ZRQ.QUEUES [CURSOR <c>] [COUNT <n>]`: one bounded step of a scan per call, listing only the
 //! queues the caller may read (issue #11 section 4, issue #12 "Tenancy"), on both backends.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -7,7 +7,7 @@
 //! FETCH, ACK, FAIL, TOUCH, RELEASE, REQUEUE, CANCEL and the release of a waiting child, with no
 //! migration step. New records are compact: no `id`, no `queue`, no field at its default.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

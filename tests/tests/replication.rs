@@ -1,7 +1,7 @@
 //! Replication: a replica with the module loaded ends with exactly the primary's data after a
 //! workload of every command, and never recomputes ids or timestamps.
 
-mod support;
+use crate::support;
 
 use std::sync::mpsc;
 use std::thread;

@@ -2,7 +2,7 @@
 //! are done by the primary's timer and reach replicas as plain writes; a replica never promotes on
 //! its own, and takes over promotions when it becomes a primary.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! of ticks needs the server-side timer (module only). `* * * * *` ticks once a minute, so timing
 //! tests use EVERY.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,7 +6,7 @@
 //! benchmarks). Other work on a shared machine can delay a PING too, so each case runs up to five
 //! times and the best run counts: a command that really holds the server fails every run.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

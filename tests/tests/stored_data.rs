@@ -7,7 +7,7 @@
 //! created or changed (tenant B's queue is there to be hit), and a command that replied with an
 //! error wrote nothing at all.
 
-mod support;
+use crate::support;
 
 use support::{error_text, text, TENANT_A};
 use zrq_tests::redis::{self, Value};

@@ -15,7 +15,7 @@
 //! the size, the time bound and the seed; every failure message names the seed and the step, so
 //! `ZRQ_STORM_SEED=<seed>` reproduces it.
 
-mod support;
+use crate::support;
 
 use zrq_core::state::State;
 use zrq_core::ErrorCode;

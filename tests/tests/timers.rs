@@ -2,7 +2,7 @@
 //! on time with no client polling, a blocked worker woken by a promotion, RESULT BLOCK woken by
 //! the end of a job, PAUSE/RESUME with blocked workers, retention expiry, and `INFO zrq`.
 
-mod support;
+use crate::support;
 
 use std::sync::mpsc;
 use std::thread;

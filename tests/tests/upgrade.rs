@@ -9,7 +9,7 @@
 //! and list the pending jobs right at every step, the audit holds throughout, and the pending
 //! list ends empty.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

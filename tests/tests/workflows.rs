@@ -1,7 +1,7 @@
 //! Chains, dependencies and batches resolved inside Redis (`AFTER`, `WITHRESULTS`,
 //! `ONPARENTFAIL`, `ZRQ.BATCH`, `ZRQ.BATCHINFO`).
 
-mod support;
+use crate::support;
 
 use std::thread;
 

@@ -1,5 +1,4 @@
 //! Helpers shared by the lifecycle test files (they import it as `lifecycle_support`).
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -219,17 +218,6 @@ pub fn expected_placement(state: &str) -> BTreeSet<String> {
         other => panic!("unknown state {other}"),
     };
     names.into_iter().collect()
-}
-
-/// Where a job that ended in `state` (completed or cancelled) with a per-job KEEP must be, as
-/// must one finished by an earlier version: its own key with a TTL, a member of its state's
-/// sorted set (see [`placement`]).
-pub fn expected_kept_placement(state: &str) -> BTreeSet<String> {
-    assert!(
-        super::FINISHED_STATES.contains(&state),
-        "{state} is not kept by a retention"
-    );
-    [state.to_string(), "ttl".to_string()].into()
 }
 
 /// Asserts the job's state (through ZRQ.STATE and its record) and its placement agree.

@@ -1,6 +1,4 @@
-//! Helpers shared by the integration tests (each test binary uses a subset); those of the
-//! lifecycle tests are in `lifecycle`.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests; those of the lifecycle tests are in `lifecycle`.
 
 pub mod lifecycle;
 
@@ -918,12 +916,8 @@ pub fn stream_state(conn: &mut Connection, queue: &str) -> Vec<String> {
     out
 }
 
-/// A valid packed record of a pending job (task t, payload {}, created at 1): what
-/// [`malformed_packed`] breaks.
-pub const VALID_PACKED: &[u8] = b"t1:t p2:{} s7:pending c1:1";
-
 /// Packed strings that are not records, each with what is wrong with it (PACKED.md: strict
-/// decoding). Each is [`VALID_PACKED`] broken in one way.
+/// decoding). Each is the valid record `t1:t p2:{} s7:pending c1:1` broken in one way.
 pub fn malformed_packed() -> Vec<(&'static str, Vec<u8>)> {
     let cases: &[(&str, &[u8])] = &[
         ("empty", b""),
