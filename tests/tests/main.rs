@@ -2,7 +2,7 @@
 //! backends where a subject applies to both).
 //!
 //! They are one test binary rather than one per file: each binary links every dependency again
-//! (35 binaries took 0.5 GB of disk and a minute of linking), and `support` is compiled once.
+//! (35 binaries took 0.5 GB of disk), and `support` is compiled once.
 //! One subject runs with `cargo test -p zrq-tests --test integration <module>::`.
 
 mod support;
