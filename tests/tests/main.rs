@@ -42,3 +42,34 @@ mod storm;
 mod timers;
 mod upgrade;
 mod workflows;
+
+/// Every file of `tests/` is a module here: with `autotests = false`, cargo builds no file on its
+/// own, so one left out would silently never run.
+#[test]
+fn every_test_file_is_a_module_of_this_binary() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let declared: Vec<&str> = include_str!("main.rs")
+        .lines()
+        .filter_map(|line| line.strip_prefix("mod ")?.strip_suffix(';'))
+        .collect();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("read tests/")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .filter_map(|path| Some(path.file_stem()?.to_str()?.to_string()))
+        .filter(|name| name != "main")
+        .collect();
+    files.sort();
+    let missing: Vec<&String> = files
+        .iter()
+        .filter(|name| !declared.contains(&name.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not declared in tests/main.rs: {missing:?}"
+    );
+    assert!(
+        declared.contains(&"support") && files.len() > 30,
+        "{files:?}"
+    );
+}
