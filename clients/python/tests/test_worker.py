@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+from typing import Any
 
 import pytest
 import sample_tasks
@@ -12,6 +13,8 @@ from conftest import Server
 
 import zrq
 from zrq import Queue, State
+from zrq._connection import as_map
+from zrq.errors import BadJsonError
 from zrq.worker import Worker
 
 
@@ -222,3 +225,34 @@ async def test_jobs_arriving_on_idle_queues_wait_for_a_slot(connected: Server, q
     assert (await task).completed == 24
     for job in jobs:
         assert (await job.refresh()).attempt == 1
+
+
+async def test_reports_of_one_turn_share_a_round_trip_and_keep_their_own_replies(
+    connected: Server, queue_name: str, monkeypatch: pytest.MonkeyPatch
+):
+    conn = await zrq.connection()
+    for _ in range(3):
+        await conn.call("enqueue", queue_name, "noop", "[]")
+    jobs = [as_map(job) for job in await conn.call("fetch", queue_name, "w", "COUNT", 3)]
+    assert len(jobs) == 3
+    pipelines = 0
+    real_pipeline = conn.client.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return real_pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(conn.client, "pipeline", counted)
+    completed, lost, refused = await asyncio.gather(
+        conn.call("ack", queue_name, jobs[0]["id"], "LEASE", jobs[0]["lease"], batched=True),
+        conn.call("ack", queue_name, jobs[1]["id"], "LEASE", "0-1:9", batched=True),
+        conn.call("ack", queue_name, jobs[2]["id"], "RESULT", "{not json", batched=True),
+        return_exceptions=True,
+    )
+    assert pipelines == 1
+    assert completed == 1
+    assert lost == 0
+    assert isinstance(refused, BadJsonError)
+    states = [await zrq.Job(job["id"], queue_name).refresh() for job in jobs]
+    assert [job.state for job in states] == [State.COMPLETED, State.ACTIVE, State.ACTIVE]

@@ -112,6 +112,9 @@ class Connection:
         """For commands that wait inside Redis (FETCH/RESULT … BLOCK, BLPOP): no read timeout."""
         self.backend = backend
         self.url = url
+        # Cluster pipelines route by the keys redis-py finds, which it cannot for every module
+        # command (see `_send`): there each report goes on its own.
+        self._batch = None if isinstance(client, RedisCluster) else _Batch(client)
 
     @classmethod
     async def open(cls, url: str, backend: str) -> Connection:
@@ -209,9 +212,18 @@ class Connection:
             return [f"ZRQ.{name.upper()}", *queue_part, *args]
         return ["FCALL", f"zrq_{name}", len(queue_part), *queue_part, *args]
 
-    async def call(self, name: str, queue: str | None, *args: Arg, blocks: bool = False) -> Any:
+    async def call(
+        self,
+        name: str,
+        queue: str | None,
+        *args: Arg,
+        blocks: bool = False,
+        batched: bool = False,
+    ) -> Any:
         """Runs zrq command `name` and returns its reply, server errors raised as `ServerError`s;
-        `blocks` for a command that waits inside Redis.
+        `blocks` for a command that waits inside Redis; `batched` to send it in one pipeline with
+        the other batched commands of the same turn of the event loop (a worker's reports: many
+        jobs end at once, and a round trip each would cost more than the jobs).
 
         On the Lua backend a library that vanished (`FUNCTION FLUSH`, a fresh server) is loaded
         again and the command sent once more.
@@ -220,6 +232,8 @@ class Connection:
         client = self.blocking if blocks else self.client
         try:
             try:
+                if batched and not blocks and self._batch is not None:
+                    return await self._batch.send(command)
                 return await self._send(client, queue, command)
             except redis.exceptions.ResponseError as error:
                 if self.backend is Backend.LUA and _is_missing_function(error):
@@ -250,6 +264,52 @@ class Connection:
             pubsub = self.blocking.pubsub()
         await pubsub.subscribe(channel)
         return pubsub
+
+
+class _Batch:
+    """Commands sent together: those issued in one turn of the event loop go out in one
+    pipeline (no transaction) once the turn ends, each caller getting its own reply or error."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._pending: list[tuple[list[Arg], asyncio.Future[Any]]] = []
+        # The loop keeps only weak references to tasks: each sending one is held until done.
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def send(self, command: list[Arg]) -> Any:
+        """Sends `command` with the others of this turn and returns its reply."""
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((command, reply))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return await reply
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        sending = asyncio.get_running_loop().create_task(self._execute(batch))
+        self._sending.add(sending)
+        sending.add_done_callback(self._sending.discard)
+
+    async def _execute(self, batch: list[tuple[list[Arg], asyncio.Future[Any]]]) -> None:
+        replies: list[Any]
+        try:
+            if len(batch) == 1:
+                replies = [await self._client.execute_command(*batch[0][0])]  # type: ignore[no-untyped-call]
+            else:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for command, _ in batch:
+                        pipe.execute_command(*command)
+                    replies = await pipe.execute(raise_on_error=False)
+        except Exception as error:  # the connection: every command of the batch failed with it
+            replies = [error] * len(batch)
+        for (_, reply), outcome in zip(batch, replies, strict=True):
+            if reply.done():
+                continue
+            if isinstance(outcome, Exception):
+                reply.set_exception(outcome)
+            else:
+                reply.set_result(outcome)
 
 
 def as_map(reply: Any) -> dict[str, Any]:

@@ -366,9 +366,7 @@ class Worker:
         lease_seconds = int(record.get("timeout", 30000)) / 1000
         # Renewed well within the lease, and at least every second, so that a cancellation
         # reaches the task quickly.
-        heartbeat = asyncio.get_running_loop().create_task(
-            self._heartbeats(context, min(lease_seconds / 3, 1.0))
-        )
+        heartbeat = _Every(min(lease_seconds / 3, 1.0), context.heartbeat)
         try:
             if function is None:
                 raise LookupError(f"unknown task '{record['task']}': no @task of that name here")
@@ -397,7 +395,7 @@ class Worker:
             await self._fail(held, traceback.format_exc())
             return
         finally:
-            heartbeat.cancel()
+            heartbeat.stop()
         await self._ack(held, encoded)
 
     @staticmethod
@@ -413,12 +411,6 @@ class Worker:
         if inspect.isawaitable(result):
             return await result
         return result
-
-    @staticmethod
-    async def _heartbeats(context: JobContext, every: float) -> None:
-        while True:
-            await asyncio.sleep(every)
-            context.heartbeat()
 
     async def _ack(self, held: _Held, result: str) -> None:
         reply = await held.report("ack", "RESULT", result)
@@ -455,6 +447,26 @@ class Worker:
             log.info("job %s given back to %s (FAIL RETRYIN 0)", held.id, held.queue)
 
 
+class _Every:
+    """Calls `action` every `every` seconds on the running loop until `stop()`: one timer,
+    re-armed each time, where a task per job would cost its creation, its sleeps and its
+    cancellation even when the job ends before the first call (most jobs do)."""
+
+    def __init__(self, every: float, action: Callable[[], None]) -> None:
+        self._every = every
+        self._action = action
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(every, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = self._loop.call_later(self._every, self._fire)
+        self._action()
+
+    def stop(self) -> None:
+        """No more calls."""
+        self._timer.cancel()
+
+
 @dataclasses.dataclass
 class _Held:
     """A job this worker holds: its queue, its record, and the lease that proves it is ours."""
@@ -479,7 +491,9 @@ class _Held:
         deadline = time.monotonic() + 60
         while True:
             try:
-                return await self.conn.call(command, self.queue, self.id, *args, *self.lease)
+                return await self.conn.call(
+                    command, self.queue, self.id, *args, *self.lease, batched=True
+                )
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                 if time.monotonic() >= deadline:
                     raise
