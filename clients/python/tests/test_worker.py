@@ -8,6 +8,7 @@ import operator
 from typing import Any
 
 import pytest
+import redis.exceptions
 import sample_tasks
 from conftest import Server
 
@@ -256,3 +257,16 @@ async def test_reports_of_one_turn_share_a_round_trip_and_keep_their_own_replies
     assert isinstance(refused, BadJsonError)
     states = [await zrq.Job(job["id"], queue_name).refresh() for job in jobs]
     assert [job.state for job in states] == [State.COMPLETED, State.ACTIVE, State.ACTIVE]
+
+
+async def test_reports_sent_together_all_learn_of_a_lost_connection(fresh_server: Server):
+    zrq.connect(fresh_server.url, backend=fresh_server.backend)
+    conn = await zrq.connection()
+    fresh_server.stop()
+    outcomes = await asyncio.gather(
+        conn.call("ack", "q", "1-0", batched=True),
+        conn.call("fail", "q", "2-0", "boom", batched=True),
+        return_exceptions=True,
+    )
+    # Each caller gets the failure, so that each report is retried (the worker's `_Held.report`).
+    assert all(isinstance(outcome, redis.exceptions.ConnectionError) for outcome in outcomes)
