@@ -1,13 +1,15 @@
 """Python worker drain and Python enqueue: zrq (module and Functions library) against arq, RQ and
 Celery, each on a fresh redis-server of its own, in one run. Not part of CI.
 
-    pip install ./clients/python arq rq celery
+    pip install ./clients/python arq rq celery packaging
     python clients/python/bench/throughput.py --jobs 5000 --concurrency 50 \
         --module target/release/libzrq.so
 
 Enqueue: N no-op jobs, one after the other, with each framework's own producer call. Drain: the N
 jobs are waiting, a worker starts, and the rate is counted from the first job done to the last
-(worker start-up left out). Every no-op task does one INCR, how completions are counted.
+(worker start-up left out). Every no-op task does one INCR, how completions are counted. Over
+the same span, the worker's CPU time per job (its processes' user and system time, from /proc):
+what the framework itself costs per job, which the machine's load hardly moves.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Figure:
     worker: str
     enqueue_per_s: float
     drain_per_s: float
+    worker_cpu_us_per_job: float
 
 
 def free_port() -> int:
@@ -89,8 +92,35 @@ def timed(enqueue_all: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def drain(server: Server, worker: list[str], jobs: int, concurrency: int) -> float:
-    """Starts `worker`, waits until `jobs` jobs are done; jobs per second from first to last."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process `pid` and of its live descendants so far, from
+    /proc (Linux): what a worker spends, whatever the load of the machine (unlike its rate)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # The fields after the command name (in parentheses, which may hold spaces).
+        fields = stat[stat.rindex(")") + 2 :].split()
+        child = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        used[child] = (int(fields[11]) + int(fields[12])) / ticks
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0.0)
+        todo += children.get(current, [])
+    return total
+
+
+def drain(server: Server, worker: list[str], jobs: int, concurrency: int) -> tuple[float, float]:
+    """Starts `worker`, waits until `jobs` jobs are done; jobs per second from first to last,
+    and the worker's CPU time per job over the same span, in microseconds."""
     environment = {
         **os.environ,
         "BENCH_URL": server.url,
@@ -108,10 +138,12 @@ def drain(server: Server, worker: list[str], jobs: int, concurrency: int) -> flo
             done = int(server.client.get(DONE) or 0)
             now = time.perf_counter()
             if first is None and done > 0:
-                first, first_done = now, done
+                first, first_done, first_cpu = now, done, cpu_seconds(process.pid)
             if done >= jobs:
                 assert first is not None
-                return (done - first_done) / max(now - first, 1e-9)
+                finished = done - first_done
+                cpu = cpu_seconds(process.pid) - first_cpu
+                return finished / max(now - first, 1e-9), cpu * 1e6 / max(finished, 1)
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"{worker[:3]} stopped at {done}/{jobs} jobs")
             time.sleep(0.005)
@@ -143,8 +175,8 @@ def measure(framework: Framework, jobs: int) -> Figure:
         sys.modules.pop("bench_tasks", None)
         seconds = timed(lambda: framework.enqueue(server, jobs))
         command = framework.worker_command(server, framework.concurrency)
-        rate = drain(server, command, jobs, framework.concurrency)
-        return Figure(framework.name, framework.worker, jobs / seconds, rate)
+        rate, cpu_per_job = drain(server, command, jobs, framework.concurrency)
+        return Figure(framework.name, framework.worker, jobs / seconds, rate, cpu_per_job)
     finally:
         server.stop()
 
@@ -257,9 +289,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--module", type=Path, default=None, help="libzrq.so (release build)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="measure only the frameworks whose name starts with this (e.g. zrq)",
+    )
     arguments = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    chosen = frameworks(arguments.module, arguments.concurrency, arguments.processes)
+    chosen = [
+        framework
+        for framework in frameworks(arguments.module, arguments.concurrency, arguments.processes)
+        if arguments.only is None or framework.name.startswith(arguments.only)
+    ]
+    if not chosen:
+        parser.error(f"no framework's name starts with {arguments.only!r}")
     # Rounds, each measuring every framework once: load from other work on the machine shifts
     # over minutes, so each framework's figures are spread over the whole run.
     rounds = [
@@ -270,20 +313,21 @@ def main() -> None:
         f"{arguments.jobs} no-op jobs, {arguments.rounds} rounds, median (min-max), "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
-    print("| framework | worker | enqueue (jobs/s) | drain (jobs/s) |")
-    print("|---|---|---:|---:|")
+    print("| framework | worker | enqueue (jobs/s) | drain (jobs/s) | worker CPU per job (µs) |")
+    print("|---|---|---:|---:|---:|")
     for index, framework in enumerate(chosen):
         measured = [figures[index] for figures in rounds]
         enqueue = spread([figure.enqueue_per_s for figure in measured])
         drained = spread([figure.drain_per_s for figure in measured])
-        print(f"| {framework.name} | {framework.worker} | {enqueue} | {drained} |")
+        cpu = spread([figure.worker_cpu_us_per_job for figure in measured])
+        print(f"| {framework.name} | {framework.worker} | {enqueue} | {drained} | {cpu} |")
     if arguments.json is not None:
         rows = [[figure.__dict__ for figure in figures] for figures in rounds]
         arguments.json.write_text(json.dumps(rows, indent=2))
 
 
 def spread(values: list[float]) -> str:
-    """`median (min-max)` of per-second rates."""
+    """`median (min-max)` of a figure's measurements."""
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
 
