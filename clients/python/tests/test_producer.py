@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import json
 import time
+from typing import Any
 
 import pytest
 import sample_tasks
@@ -152,6 +153,36 @@ async def test_server_errors_become_exceptions(connected, queue_name, call, opti
     with pytest.raises(error) as raised:
         await Queue(queue_name).enqueue_call(Call(call.task, call.payload, zrq.Options(**options)))
     assert isinstance(raised.value, zrq.ServerError)
+
+
+async def test_gathered_enqueues_share_a_round_trip_and_keep_their_own_outcomes(
+    connected: Server, queue_name: str, monkeypatch: pytest.MonkeyPatch
+):
+    conn = await zrq.connection()
+    pipelines = 0
+    real_pipeline = conn.client.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return real_pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(conn.client, "pipeline", counted)
+    queue = Queue(queue_name)
+    calls = [sample_tasks.add.signature(n, n) for n in range(20)]
+    calls.insert(7, Call("t", "{not json"))
+    outcomes = await asyncio.gather(
+        *(queue.enqueue_call(call) for call in calls), return_exceptions=True
+    )
+    # The first went at once, on its own; the other 20 together.
+    assert pipelines == 1
+    assert isinstance(outcomes.pop(7), zrq.BadJsonError)
+    jobs = [job for job in outcomes if isinstance(job, Job)]
+    assert len({job.id for job in jobs}) == 20
+    for n, job in enumerate(jobs):
+        await job.refresh()
+        assert json.loads(job.record["payload"]) == [n, n]
+    assert (await queue.info()).counts[State.PENDING] == 20
 
 
 async def test_unknown_jobs_and_wrong_types(connected: Server, queue_name: str):

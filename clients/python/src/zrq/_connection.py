@@ -222,8 +222,9 @@ class Connection:
     ) -> Any:
         """Runs zrq command `name` and returns its reply, server errors raised as `ServerError`s;
         `blocks` for a command that waits inside Redis; `batched` to send it in one pipeline with
-        the other batched commands of the same turn of the event loop (a worker's reports: many
-        jobs end at once, and a round trip each would cost more than the jobs).
+        the other batched commands of the same turn of the event loop (a worker's reports, as
+        many jobs end at once; enqueues gathered by a producer), where a round trip each would
+        cost more than the commands.
 
         On the Lua backend a library that vanished (`FUNCTION FLUSH`, a fresh server) is loaded
         again and the command sent once more.
@@ -267,25 +268,34 @@ class Connection:
 
 
 class _Batch:
-    """Commands sent together: those issued in one turn of the event loop go out in one
-    pipeline (no transaction) once the turn ends, each caller getting its own reply or error."""
+    """Commands sent together. The first command of a turn of the event loop goes out at once, on
+    its own, so a caller that sends one at a time pays nothing for this; the others issued in the
+    same turn go out together when it ends, in one pipeline (no transaction), each caller getting
+    its own reply or error."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
+        self._sent_this_turn = False
         self._pending: list[tuple[list[Arg], asyncio.Future[Any]]] = []
         # The loop keeps only weak references to tasks: each sending one is held until done.
         self._sending: set[asyncio.Task[None]] = set()
 
     async def send(self, command: list[Arg]) -> Any:
-        """Sends `command` with the others of this turn and returns its reply."""
+        """Sends `command`, with the others of this turn if it is not the first, and returns its
+        reply."""
         loop = asyncio.get_running_loop()
+        if not self._sent_this_turn:
+            self._sent_this_turn = True
+            loop.call_soon(self._turn_ended)
+            return await self._client.execute_command(*command)  # type: ignore[no-untyped-call]
         reply: asyncio.Future[Any] = loop.create_future()
         self._pending.append((command, reply))
-        if len(self._pending) == 1:
-            loop.call_soon(self._flush)
         return await reply
 
-    def _flush(self) -> None:
+    def _turn_ended(self) -> None:
+        self._sent_this_turn = False
+        if not self._pending:
+            return
         batch, self._pending = self._pending, []
         sending = asyncio.get_running_loop().create_task(self._execute(batch))
         self._sending.add(sending)

@@ -70,12 +70,16 @@ class Queue:
         return await self.enqueue_call(as_call(target, args, kwargs))
 
     async def enqueue_call(self, call: Call) -> Job:
-        """Enqueues a prepared call (`task.signature(...)`) on this queue."""
-        job_id = await self._call(
+        """Enqueues a prepared call (`task.signature(...)`) on this queue. Enqueues made together
+        (`asyncio.gather`) share round trips: see `Connection.call`'s `batched`."""
+        conn = await connection()
+        job_id = await conn.call(
             "enqueue",
+            self.name,
             call.task,
             call.payload,
             *call.options.enqueue_arguments(call.task, call.payload),
+            batched=True,
         )
         return Job(str(job_id), self.name)
 
