@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+import redis.exceptions
 import sample_tasks
 from conftest import Server
 
@@ -183,6 +184,17 @@ async def test_gathered_enqueues_share_a_round_trip_and_keep_their_own_outcomes(
         await job.refresh()
         assert json.loads(job.record["payload"]) == [n, n]
     assert (await queue.info()).counts[State.PENDING] == 20
+
+
+async def test_gathered_enqueues_all_learn_of_a_lost_connection(fresh_server: Server):
+    zrq.connect(fresh_server.url, backend=fresh_server.backend)
+    await zrq.connection()
+    fresh_server.stop()
+    outcomes = await asyncio.gather(
+        *(Queue("q").enqueue("work", n) for n in range(3)), return_exceptions=True
+    )
+    # The first went at once, the other two in a pipeline: each caller gets the failure.
+    assert all(isinstance(outcome, redis.exceptions.ConnectionError) for outcome in outcomes)
 
 
 async def test_unknown_jobs_and_wrong_types(connected: Server, queue_name: str):

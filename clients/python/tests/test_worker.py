@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from typing import Any
 
 import pytest
-import redis.exceptions
 import sample_tasks
 from conftest import Server
 
 import zrq
 from zrq import Queue, State
-from zrq._connection import as_map
-from zrq.errors import BadJsonError
 from zrq.worker import Worker
 
 
@@ -226,47 +222,3 @@ async def test_jobs_arriving_on_idle_queues_wait_for_a_slot(connected: Server, q
     assert (await task).completed == 24
     for job in jobs:
         assert (await job.refresh()).attempt == 1
-
-
-async def test_reports_of_one_turn_share_a_round_trip_and_keep_their_own_replies(
-    connected: Server, queue_name: str, monkeypatch: pytest.MonkeyPatch
-):
-    conn = await zrq.connection()
-    for _ in range(3):
-        await conn.call("enqueue", queue_name, "noop", "[]")
-    jobs = [as_map(job) for job in await conn.call("fetch", queue_name, "w", "COUNT", 3)]
-    assert len(jobs) == 3
-    pipelines = 0
-    real_pipeline = conn.client.pipeline
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal pipelines
-        pipelines += 1
-        return real_pipeline(*args, **kwargs)
-
-    monkeypatch.setattr(conn.client, "pipeline", counted)
-    completed, lost, refused = await asyncio.gather(
-        conn.call("ack", queue_name, jobs[0]["id"], "LEASE", jobs[0]["lease"], batched=True),
-        conn.call("ack", queue_name, jobs[1]["id"], "LEASE", "0-1:9", batched=True),
-        conn.call("ack", queue_name, jobs[2]["id"], "RESULT", "{not json", batched=True),
-        return_exceptions=True,
-    )
-    assert pipelines == 1
-    assert completed == 1
-    assert lost == 0
-    assert isinstance(refused, BadJsonError)
-    states = [await zrq.Job(job["id"], queue_name).refresh() for job in jobs]
-    assert [job.state for job in states] == [State.COMPLETED, State.ACTIVE, State.ACTIVE]
-
-
-async def test_reports_sent_together_all_learn_of_a_lost_connection(fresh_server: Server):
-    zrq.connect(fresh_server.url, backend=fresh_server.backend)
-    conn = await zrq.connection()
-    fresh_server.stop()
-    outcomes = await asyncio.gather(
-        conn.call("ack", "q", "1-0", batched=True),
-        conn.call("fail", "q", "2-0", "boom", batched=True),
-        return_exceptions=True,
-    )
-    # Each caller gets the failure, so that each report is retried (the worker's `_Held.report`).
-    assert all(isinstance(outcome, redis.exceptions.ConnectionError) for outcome in outcomes)

@@ -113,7 +113,7 @@ class Connection:
         self.backend = backend
         self.url = url
         # Cluster pipelines route by the keys redis-py finds, which it cannot for every module
-        # command (see `_send`): there each report goes on its own.
+        # command (see `_send`): there each batched command goes on its own.
         self._batch = None if isinstance(client, RedisCluster) else _Batch(client)
 
     @classmethod
@@ -222,9 +222,8 @@ class Connection:
     ) -> Any:
         """Runs zrq command `name` and returns its reply, server errors raised as `ServerError`s;
         `blocks` for a command that waits inside Redis; `batched` to send it in one pipeline with
-        the other batched commands of the same turn of the event loop (a worker's reports, as
-        many jobs end at once; enqueues gathered by a producer), where a round trip each would
-        cost more than the commands.
+        the other batched commands of the same turn of the event loop (enqueues a producer
+        gathers), where a round trip each would cost more than the commands.
 
         On the Lua backend a library that vanished (`FUNCTION FLUSH`, a fresh server) is loaded
         again and the command sent once more.

@@ -491,9 +491,7 @@ class _Held:
         deadline = time.monotonic() + 60
         while True:
             try:
-                return await self.conn.call(
-                    command, self.queue, self.id, *args, *self.lease, batched=True
-                )
+                return await self.conn.call(command, self.queue, self.id, *args, *self.lease)
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                 if time.monotonic() >= deadline:
                     raise
