@@ -70,8 +70,8 @@ class Queue:
         return await self.enqueue_call(as_call(target, args, kwargs))
 
     async def enqueue_call(self, call: Call) -> Job:
-        """Enqueues a prepared call (`task.signature(...)`) on this queue. Enqueues made together
-        (`asyncio.gather`) share round trips: see `Connection.call`'s `batched`."""
+        """Enqueues a prepared call (`task.signature(...)`) on this queue. Enqueues issued
+        together (`asyncio.gather`) go out in one pipeline, each with its own reply or error."""
         conn = await connection()
         job_id = await conn.call(
             "enqueue",
