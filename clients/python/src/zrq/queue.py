@@ -53,8 +53,8 @@ class Queue:
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
 
-    async def _call(self, command: str, *args: str | int) -> Any:
-        return await (await connection()).call(command, self.name, *args)
+    async def _call(self, command: str, *args: str | int, batched: bool = False) -> Any:
+        return await (await connection()).call(command, self.name, *args, batched=batched)
 
     @property
     def size(self) -> int:
@@ -72,10 +72,8 @@ class Queue:
     async def enqueue_call(self, call: Call) -> Job:
         """Enqueues a prepared call (`task.signature(...)`) on this queue. Enqueues issued
         together (`asyncio.gather`) go out in one pipeline, each with its own reply or error."""
-        conn = await connection()
-        job_id = await conn.call(
+        job_id = await self._call(
             "enqueue",
-            self.name,
             call.task,
             call.payload,
             *call.options.enqueue_arguments(call.task, call.payload),
